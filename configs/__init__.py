@@ -1,0 +1,1 @@
+"""Configuration files shipped with drone-relay (default.toml and examples)."""

@@ -1,0 +1,3 @@
+"""drone-relay: a real-time video relay for fire-brigade drones."""
+
+__version__ = "0.1.0"

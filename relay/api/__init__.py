@@ -1,0 +1,1 @@
+"""The HTTP side: aiohttp app factory and one routes module per domain."""

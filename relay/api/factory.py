@@ -1,0 +1,35 @@
+"""The aiohttp application factory: routes, limits, and the Relay as a paired resource."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from relay.api import routes_streams, routes_web, routes_whep
+from relay.api.errors import error_middleware
+from relay.api.keys import RELAY
+from relay.app import Relay
+from relay.config import Config
+
+MAX_BODY = 64 * 1024  # an SDP offer is a few KiB; nothing we accept is larger
+
+
+def create_app(config: Config) -> web.Application:
+    """A ready-to-run app; the Relay starts and stops with it (cleanup_ctx)."""
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[error_middleware])
+    relay = Relay(config)
+    app[RELAY] = relay
+
+    async def relay_lifetime(app: web.Application) -> AsyncIterator[None]:
+        await relay.start()
+        yield
+        await relay.aclose()
+
+    app.cleanup_ctx.append(relay_lifetime)
+    app.add_routes(routes_streams.routes)
+    app.add_routes(routes_whep.routes)
+    app.add_routes(routes_web.routes)
+    app.router.add_static("/static", routes_web.web_dir(), show_index=False,
+                          follow_symlinks=False)
+    return app

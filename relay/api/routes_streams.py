@@ -1,0 +1,55 @@
+"""Status: the streams as JSON, health, and Prometheus metrics."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from relay.api.errors import json_error
+from relay.api.keys import RELAY
+from relay.api.prometheus import render_metrics
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/api/streams")
+async def list_streams(request: web.Request) -> web.Response:
+    relay = request.app[RELAY]
+    return web.json_response({"streams": [s.status() for s in relay.streams.values()]})
+
+
+@routes.get("/api/streams/{name}")
+async def get_stream(request: web.Request) -> web.Response:
+    stream = request.app[RELAY].streams.get(request.match_info["name"])
+    if stream is None:
+        return json_error(404, "unknown_stream", f"no stream named {request.match_info['name']!r}")
+    status = stream.status()
+    status["rendition_stats"] = [
+        {"name": r.name, "viewers": len(r.subscribers), "fps": round(r.rate.per_second()[0], 2),
+         "bitrate": int(r.rate.per_second()[1]), "dropped": r.dropped,
+         "keyframe_requests": r.keyframe_requests}
+        for r in stream.renditions.values()
+    ]
+    if stream.transcoder is not None:
+        t = stream.transcoder
+        status["transcoder"] = {
+            "frames_decoded": t.frames_decoded, "slate_frames": t.slate_frames,
+            "dropped_units": t.dropped_units, "decode_errors": t.decode_errors,
+            "decode": t.decode_ms.summary(), "process": t.process_ms.summary(),
+            "encoders": [{"rendition": e.rung.name, "size": e.size, "frames": e.frames_out,
+                          "dropped": e.dropped, "forced_keyframes": e.forced_keyframes,
+                          "encode": e.encode_ms.summary(), "scale": e.scale_ms.summary(),
+                          "latency": e.latency_ms.summary()} for e in t.encoders],
+        }
+    return web.json_response(status)
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+@routes.get("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    return web.Response(text=render_metrics(request.app[RELAY]),
+                        content_type="text/plain", charset="utf-8",
+                        headers={"X-Prometheus-Format": "0.0.4"})

@@ -1,0 +1,37 @@
+"""The Relay: every stream and viewer session of one process, with one owner."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from relay.config import Config
+from relay.stream import Stream
+from relay.webrtc.sessions import SessionManager
+
+log = logging.getLogger(__name__)
+
+
+class Relay:
+    """Starts the configured streams and owns the viewer sessions; aclose() ends both."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.streams = {s.name: Stream(s) for s in config.streams}
+        self.sessions = SessionManager(config.webrtc, config.limits)
+        self.started = time.monotonic()
+        self._closed = False
+
+    async def start(self) -> None:
+        for stream in self.streams.values():
+            await stream.start()
+
+    async def aclose(self) -> None:
+        """Closes viewers first (they hold references into the streams), then the streams."""
+        if self._closed:
+            return
+        self._closed = True
+        await self.sessions.aclose()
+        await asyncio.gather(*(s.aclose() for s in self.streams.values()))
+        log.info("relay closed")

@@ -1,0 +1,1 @@
+"""Fan-out: renditions and their subscribers."""

@@ -1,0 +1,122 @@
+"""Rendition: one encoded variant of a stream, shared by all its viewers.
+
+Lives on the event loop. publish() hands each encoded packet by reference to every
+subscriber's bounded queue; a subscriber that falls behind is cut back to the next keyframe
+and its loss counted, while the producer and the other viewers never wait (rule 3).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+
+from relay.metrics import Rate
+from relay.transcode.encoder import EncodedPacket
+
+log = logging.getLogger(__name__)
+
+SUBSCRIBER_QUEUE = 60  # two seconds at 30 fps; a viewer further behind skips ahead
+KEYFRAME_COALESCE_S = 0.5  # at most one forced IDR per rung in this window
+
+
+class Subscriber:
+    """One viewer's queue of packets: bounded, starts and resumes at keyframes."""
+
+    def __init__(self, rendition: Rendition, name: str) -> None:
+        self.rendition = rendition
+        self.name = name
+        self.queue: deque[EncodedPacket] = deque()
+        self.waiting_for_keyframe = True
+        self.dropped = 0
+        self.delivered = 0
+        self.closed = False
+        self._wakeup: asyncio.Future[None] | None = None
+
+    def offer(self, item: EncodedPacket) -> None:
+        if self.waiting_for_keyframe:
+            if not item.keyframe:
+                return
+            self.waiting_for_keyframe = False
+        if len(self.queue) >= SUBSCRIBER_QUEUE:
+            # Too slow: discard the backlog, resume at the next keyframe.
+            self.dropped += len(self.queue) + 1
+            self.rendition.dropped += len(self.queue) + 1
+            log.info("[viewer %s] too slow, discarding %d packets", self.name,
+                     len(self.queue) + 1)
+            self.queue.clear()
+            self.waiting_for_keyframe = True
+            self.rendition.request_keyframe()
+            return
+        self.queue.append(item)
+        if self._wakeup is not None and not self._wakeup.done():
+            self._wakeup.set_result(None)
+
+    async def get(self) -> EncodedPacket:
+        """The next packet; raises ConnectionError once the subscriber is closed."""
+        while not self.queue:
+            if self.closed:
+                raise ConnectionError("subscription closed")
+            self._wakeup = asyncio.get_running_loop().create_future()
+            await self._wakeup
+        self.delivered += 1
+        return self.queue.popleft()
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.rendition.unsubscribe(self)
+        if self._wakeup is not None and not self._wakeup.done():
+            self._wakeup.set_result(None)
+
+
+class Rendition:
+    """The encoded packets of one rung, its subscribers and its keyframe requests."""
+
+    def __init__(self, stream: str, name: str) -> None:
+        self.stream, self.name = stream, name
+        self.subscribers: set[Subscriber] = set()
+        self.rate = Rate()
+        self.dropped = 0
+        self.keyframe_requests = 0
+        self.width = 0
+        self.height = 0
+        self._keyframe_pending = False
+        self._last_forced = 0.0
+
+    def publish(self, item: EncodedPacket) -> None:
+        """Called on the event loop for every encoded packet of this rung."""
+        self.rate.add(item.packet.size)
+        if item.keyframe:
+            self._keyframe_pending = False  # whoever asked gets this one
+        for subscriber in self.subscribers:
+            subscriber.offer(item)
+
+    def subscribe(self, name: str) -> Subscriber:
+        subscriber = Subscriber(self, name)
+        self.subscribers.add(subscriber)
+        # A new viewer starts at a keyframe: ask the encoder for one now rather than wait
+        # for the GOP to come round.
+        self.request_keyframe()
+        return subscriber
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        self.subscribers.discard(subscriber)
+
+    def request_keyframe(self) -> None:
+        """A viewer needs an IDR (join, PLI, FIR, loss). Coalesced by take_keyframe_request."""
+        self.keyframe_requests += 1
+        self._keyframe_pending = True
+
+    def take_keyframe_request(self) -> bool:
+        """Asked by the encoder thread before each frame: force an IDR now?"""
+        if not self._keyframe_pending:
+            return False
+        now = time.monotonic()
+        if now - self._last_forced < KEYFRAME_COALESCE_S:
+            return False  # one was forced just now; the request stays pending
+        self._last_forced = now
+        self._keyframe_pending = False
+        return True

@@ -1,0 +1,1 @@
+"""Encoded media: access units, clocks and H.264 helpers."""

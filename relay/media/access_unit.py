@@ -1,0 +1,27 @@
+"""AccessUnit: one encoded frame as it travels from a Source to the Stream."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+CLOCK_RATE = 90_000
+TIME_BASE = Fraction(1, CLOCK_RATE)
+
+
+@dataclass(frozen=True, slots=True)
+class AccessUnit:
+    """One H.264 frame in Annex B, pts on the stream's 90 kHz clock."""
+
+    data: bytes
+    pts: int
+    keyframe: bool
+    arrival_ns: int = field(default_factory=time.monotonic_ns)
+
+
+@dataclass(frozen=True, slots=True)
+class Discontinuity:
+    """Marks a restart of the source: decoders reset, timestamps start over."""
+
+    reason: str

@@ -1,0 +1,154 @@
+"""Sources read with FFmpeg's demuxers: rtmp:// (listen), rtsp:// (pull), udp:// (MPEG-TS), file:.
+
+All four end in the same loop: read the video packets, bring them to Annex B, repair them
+(vendor SEI, SPS/PPS before IDR), put them on the 90 kHz clock and hand them on. What differs
+is how the input is opened and whether it is paced (a file is played at real time).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+from urllib.parse import parse_qs, urlsplit, urlunsplit
+
+import av
+import av.error
+
+from relay.errors import SourceError
+from relay.media.access_unit import CLOCK_RATE, AccessUnit
+from relay.media.h264 import AnnexBRepair
+from relay.sources.base import Emit
+
+log = logging.getLogger(__name__)
+
+# Small probing opens a live input in ~0.3 s instead of ~5 s (FIELD-NOTES); a drone's stream
+# has one video track and needs no more. Not fflags=nobuffer: it dropped the first IDR.
+LIVE_PROBE = {"analyzeduration": "500000", "probesize": "262144"}
+READ_TIMEOUT_S = 4.0  # a stalled LTE link is declared lost after this
+LISTEN_TIMEOUT_S = 2.0  # a listener re-arms this often, so that stop() is noticed
+
+
+class DemuxSource:
+    """One FFmpeg input; subclasses say how to open it."""
+
+    paced = False
+    listen = False
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def open_args(self) -> tuple[str, dict[str, str], str | None]:
+        """(FFmpeg URL, options, format name or None)."""
+        return self.url, dict(LIVE_PROBE), None
+
+    def _open(self, stop: threading.Event) -> av.container.InputContainer | None:
+        url, options, fmt = self.open_args()
+        while not stop.is_set():
+            try:
+                container = av.open(url, "r", format=fmt, options=options,
+                                    timeout=(LISTEN_TIMEOUT_S if self.listen else 10.0,
+                                             READ_TIMEOUT_S))
+            except av.error.ExitError:
+                if self.listen:
+                    continue  # nobody pushed yet: listen again
+                raise SourceError(f"{self.url}: timed out opening") from None
+            except (av.error.FFmpegError, OSError) as exc:
+                raise SourceError(f"{self.url}: cannot open: {exc}") from None
+            return container  # type: ignore[return-value]
+        return None
+
+    def run(self, emit: Emit, stop: threading.Event) -> None:
+        container = self._open(stop)
+        if container is None:
+            return
+        try:
+            self._read(container, emit, stop)
+        finally:
+            container.close()
+
+    def _read(self, container: Any, emit: Emit, stop: threading.Event) -> None:
+        if not container.streams.video:
+            raise SourceError(f"{self.url}: no video track")
+        stream = container.streams.video[0]
+        if stream.codec_context.name != "h264":
+            raise SourceError(f"{self.url}: video is {stream.codec_context.name}, need H.264")
+        to_annexb = av.bitstream.BitStreamFilterContext("h264_mp4toannexb", stream)
+        repair = AnnexBRepair()
+        time_base = stream.time_base
+        first_pts: int | None = None
+        started = time.monotonic()
+        last_pts = -1
+        for packet in container.demux(stream):
+            if stop.is_set():
+                return
+            if packet.size == 0:
+                continue
+            for out in to_annexb.filter(packet):
+                data, keyframe = repair.repair(bytes(out))
+                raw = out.pts if out.pts is not None else out.dts
+                if raw is None or time_base is None:
+                    pts = last_pts + CLOCK_RATE // 30
+                else:
+                    pts = int(raw * time_base * CLOCK_RATE)
+                if first_pts is None:
+                    first_pts = pts
+                if self.paced:
+                    due = started + (pts - first_pts) / CLOCK_RATE
+                    wait = due - time.monotonic()
+                    if wait > 0 and stop.wait(min(wait, 1.0)):
+                        return
+                last_pts = pts
+                emit(AccessUnit(data, pts=pts, keyframe=keyframe or packet.is_keyframe))
+        raise SourceError(f"{self.url}: stream ended")
+
+
+class RtmpListenSource(DemuxSource):
+    """rtmp://HOST:PORT/APP/KEY: listens; the drone's controller pushes to it."""
+
+    listen = True
+
+    def open_args(self) -> tuple[str, dict[str, str], str | None]:
+        return self.url, {**LIVE_PROBE, "listen": "1"}, "flv"
+
+
+class RtspSource(DemuxSource):
+    """rtsp://… pulled from a controller or camera; ?transport=tcp|udp (default tcp)."""
+
+    def open_args(self) -> tuple[str, dict[str, str], str | None]:
+        parts = urlsplit(self.url)
+        query = parse_qs(parts.query)
+        transport = query.pop("transport", ["tcp"])[-1]
+        if transport not in ("tcp", "udp"):
+            raise SourceError(f"{self.url}: transport must be tcp or udp")
+        rest = "&".join(f"{k}={v[-1]}" for k, v in query.items())
+        url = urlunsplit((parts.scheme, parts.netloc, parts.path, rest, ""))
+        return url, {**LIVE_PROBE, "rtsp_transport": transport}, "rtsp"
+
+
+class UdpTsSource(DemuxSource):
+    """udp://HOST:PORT: receives MPEG-TS (HOST 0.0.0.0 to listen on every interface)."""
+
+    def open_args(self) -> tuple[str, dict[str, str], str | None]:
+        parts = urlsplit(self.url)
+        url = f"udp://{parts.netloc}?overrun_nonfatal=1&fifo_size=50000&timeout=4000000"
+        # MPEG-TS needs a little more probing than FLV to find the first SPS.
+        return url, {"analyzeduration": "1000000", "probesize": "1000000"}, "mpegts"
+
+
+class FileSource(DemuxSource):
+    """file:PATH: loops a clip at real-time pace (the supervisor restarts it at its end)."""
+
+    paced = True
+
+    def open_args(self) -> tuple[str, dict[str, str], str | None]:
+        return self.url[len("file:"):], {}, None
+
+    def run(self, emit: Emit, stop: threading.Event) -> None:
+        try:
+            super().run(emit, stop)
+        except SourceError as exc:
+            if not str(exc).endswith("stream ended"):
+                raise
+            # The end of a clip is the expected ending: the supervisor loops it.

@@ -1,0 +1,122 @@
+"""Stream: one named live feed, from its source through the transcoder to its renditions."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import av
+
+from relay.config import PASSTHROUGH, RUNGS, StreamConfig
+from relay.fanout.rendition import Rendition
+from relay.media.access_unit import TIME_BASE, AccessUnit, Discontinuity
+from relay.metrics import Rate
+from relay.sources.registry import LISTENING_SCHEMES, scheme_of
+from relay.sources.supervisor import SourceSupervisor
+from relay.transcode.encoder import EncodedPacket, RungEncoder
+from relay.transcode.transcoder import Transcoder
+
+log = logging.getLogger(__name__)
+
+LIVE_WITHIN_S = 2.0
+
+
+class Stream:
+    """Owns a stream's supervisor, transcoder and renditions; start() and aclose() pair up."""
+
+    def __init__(self, config: StreamConfig, fps: int = 30) -> None:
+        self.config = config
+        self.name = config.name
+        self.renditions: dict[str, Rendition] = {
+            name: Rendition(config.name, name) for name in config.renditions
+        }
+        self.rate_in = Rate()
+        self.ever_live = False
+        self._last_unit_ns = 0
+        self._last_passthrough_pts = -1
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.encoders = [
+            RungEncoder(config.name, RUNGS[name], fps,
+                        publish=self._publisher(self.renditions[name]),
+                        want_keyframe=self.renditions[name].take_keyframe_request)
+            for name in config.renditions if name != PASSTHROUGH
+        ]
+        self.transcoder = Transcoder(config.name, self.encoders) if self.encoders else None
+        self.supervisor = SourceSupervisor(config.name, config.source, self._on_unit,
+                                           self._on_down)
+
+    def _publisher(self, rendition: Rendition) -> Any:
+        def publish(item: EncodedPacket) -> None:  # called in an encoder thread
+            loop = self._loop
+            if loop is not None and not loop.is_closed():
+                loop.call_soon_threadsafe(rendition.publish, item)
+        return publish
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        if self.transcoder is not None:
+            self.transcoder.start()
+        self.supervisor.start()
+        log.info("[stream %s] started: %s -> %s", self.name, self.config.source,
+                 ", ".join(self.renditions))
+
+    async def aclose(self) -> None:
+        """Stops source, transcoder and encoders; safe to call twice."""
+        await self.supervisor.aclose()
+        if self.transcoder is not None:
+            await asyncio.to_thread(self.transcoder.close)
+        for rendition in self.renditions.values():
+            for subscriber in list(rendition.subscribers):
+                subscriber.close()
+
+    def _on_unit(self, unit: AccessUnit) -> None:
+        """Every access unit from the source, in the source's thread."""
+        self._last_unit_ns = unit.arrival_ns
+        self.ever_live = True
+        self.rate_in.add(len(unit.data), unit.arrival_ns)
+        if self.transcoder is not None:
+            self.transcoder.feed(unit)
+        passthrough = self.renditions.get(PASSTHROUGH)
+        if passthrough is not None and self._loop is not None:
+            packet = av.Packet(unit.data)
+            # WebRTC needs timestamps that never go backwards (no B-frames on the wire).
+            pts = max(unit.pts, self._last_passthrough_pts + 1)
+            self._last_passthrough_pts = pts
+            packet.pts, packet.time_base = pts, TIME_BASE
+            self._loop.call_soon_threadsafe(
+                passthrough.publish, EncodedPacket(packet, unit.keyframe, unit.arrival_ns))
+
+    def _on_down(self, reason: str) -> None:
+        if self.transcoder is not None:
+            self.transcoder.feed(Discontinuity(reason))
+        self._last_passthrough_pts = -1
+
+    @property
+    def state(self) -> str:
+        """live: units arriving; connecting: (re)opening the source; offline: a listener
+        still waiting for its first push."""
+        if time.monotonic_ns() - self._last_unit_ns < LIVE_WITHIN_S * 1e9 and self.ever_live:
+            return "live"
+        if not self.ever_live and scheme_of(self.config.source) in LISTENING_SCHEMES:
+            return "offline"
+        return "connecting"
+
+    def status(self) -> dict[str, Any]:
+        fps, bitrate = self.rate_in.per_second()
+        width, height = self.transcoder._last_size if self.transcoder else (0, 0)
+        return {
+            "name": self.name,
+            "state": self.state,
+            "source": scheme_of(self.config.source),
+            "renditions": list(self.renditions),
+            "viewers": sum(len(r.subscribers) for r in self.renditions.values()),
+            "fps_in": round(fps, 2),
+            "bitrate_in": int(bitrate),
+            "width": width if self.ever_live else 0,
+            "height": height if self.ever_live else 0,
+            "encoders": sum(1 for e in self.encoders if e.size is not None),
+            "source_restarts": self.supervisor.restarts,
+            "source_error": self.supervisor.last_error,
+        }

@@ -1,0 +1,1 @@
+"""Decode once, process on the YUV planes, encode once per rung."""

@@ -1,0 +1,175 @@
+"""One rung of the ladder: scale the processed frame and encode it, in a thread of its own.
+
+One RungEncoder per rendition, never per viewer (ARCHITECTURE rule 1). Its input queue holds
+at most a couple of frames: when encoding falls behind, the oldest frame is dropped and
+counted (rule 4: latest beats complete).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+
+import av
+
+from relay.config import Rung
+from relay.media.access_unit import CLOCK_RATE, TIME_BASE
+from relay.metrics import Histogram
+
+log = logging.getLogger(__name__)
+
+ENCODERS_CREATED = 0  # process-wide: tests assert "one encoder per rung, not per viewer"
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedPacket:
+    """An encoded frame of a rung, ready for every viewer: av.Packet plus what we know of it."""
+
+    packet: av.Packet
+    keyframe: bool
+    arrival_ns: int  # when the source frame it came from arrived at the relay
+
+
+def make_rung_encoder(width: int, height: int, fps: int, bitrate: int) -> av.VideoCodecContext:
+    """x264 for browsers: Constrained Baseline (every WebRTC peer plays it), no B-frames,
+    zero-latency tuning, a 1 s GOP, SPS/PPS before every IDR and a VBV for LTE links."""
+    global ENCODERS_CREATED
+    enc = av.CodecContext.create("libx264", "w")
+    enc.width, enc.height, enc.pix_fmt = width, height, "yuv420p"
+    enc.time_base = TIME_BASE
+    enc.framerate = Fraction(fps, 1)
+    enc.bit_rate = bitrate
+    enc.gop_size = fps
+    enc.max_b_frames = 0
+    enc.profile = "Constrained Baseline" if "Constrained Baseline" in _profiles() else None
+    enc.options = {
+        "preset": "veryfast",
+        "tune": "zerolatency",
+        "forced-idr": "1",
+        "x264-params": (f"keyint={fps}:min-keyint={fps}:scenecut=0:repeat-headers=1"
+                        f":vbv-maxrate={bitrate // 1000}:vbv-bufsize={bitrate // 2000}"
+                        ":nal-hrd=none:aud=0"),
+    }
+    enc.thread_count = 2
+    ENCODERS_CREATED += 1
+    return enc
+
+
+def _profiles() -> list[str]:
+    try:
+        return [p.name for p in av.codec.Codec("libx264", "w").profiles]
+    except Exception:  # profile listing is a nicety; the options below still force baseline
+        return []
+
+
+class RungEncoder:
+    """Scales and encodes frames for one rung; hands packets to `publish` (any thread)."""
+
+    def __init__(self, stream: str, rung: Rung, fps: int,
+                 publish: Callable[[EncodedPacket], None],
+                 want_keyframe: Callable[[], bool]) -> None:
+        self.stream, self.rung, self.fps = stream, rung, fps
+        self.publish = publish
+        self.want_keyframe = want_keyframe
+        self.frames_in = 0
+        self.frames_out = 0
+        self.dropped = 0
+        self.forced_keyframes = 0
+        self.size: tuple[int, int] | None = None
+        self.scale_ms = Histogram()
+        self.encode_ms = Histogram()
+        self.latency_ms = Histogram()
+        self._queue: queue.Queue[tuple[av.VideoFrame, int] | None] = queue.Queue(maxsize=2)
+        self._thread = threading.Thread(target=self._run, daemon=True,
+                                        name=f"encode-{stream}-{rung.name}")
+        self._encoder: av.VideoCodecContext | None = None
+        self._started = False
+
+    def start(self) -> None:
+        self._started = True
+        self._thread.start()
+
+    def submit(self, frame: av.VideoFrame, arrival_ns: int) -> None:
+        """Queues a processed frame (pts on the 90 kHz output clock); drops the oldest if full."""
+        self.frames_in += 1
+        while True:
+            try:
+                self._queue.put_nowait((frame, arrival_ns))
+                return
+            except queue.Full:
+                try:
+                    self._queue.get_nowait()
+                    self.dropped += 1
+                except queue.Empty:
+                    pass
+
+    def close(self) -> None:
+        """Stops the thread after the frame in hand; safe to call twice."""
+        if not self._started:
+            return
+        self._started = False
+        while True:
+            try:
+                self._queue.put_nowait(None)
+                break
+            except queue.Full:
+                try:
+                    self._queue.get_nowait()
+                except queue.Empty:
+                    pass
+        self._thread.join(timeout=2.0)
+
+    def _run(self) -> None:
+        try:
+            while True:
+                item = self._queue.get()
+                if item is None:
+                    return
+                self._encode(*item)
+        except Exception:
+            log.exception("[stream %s] encoder %s crashed", self.stream, self.rung.name)
+
+    def _encoder_for(self, frame: av.VideoFrame) -> av.VideoCodecContext:
+        size = self.rung.size_for(frame.width, frame.height)
+        if self._encoder is None or size != self.size:
+            # A source that changes resolution (another drone, another camera) gets a new
+            # encoder; the new SPS reaches viewers with the next IDR, which this forces.
+            self.size = size
+            self._encoder = make_rung_encoder(*size, self.fps, self.rung.bitrate)
+            log.info("[stream %s] encoder %s: %dx%d at %d kbit/s", self.stream,
+                     self.rung.name, size[0], size[1], self.rung.bitrate // 1000)
+        return self._encoder
+
+    def _encode(self, frame: av.VideoFrame, arrival_ns: int) -> None:
+        encoder = self._encoder_for(frame)
+        t0 = time.perf_counter()
+        if (frame.width, frame.height) != self.size:
+            out = frame.reformat(width=self.size[0], height=self.size[1],  # type: ignore[index]
+                                 format="yuv420p", interpolation="BILINEAR")
+            out.pts, out.time_base = frame.pts, frame.time_base
+        else:
+            out = frame
+        t1 = time.perf_counter()
+        if self.want_keyframe():
+            out.pict_type = av.video.frame.PictureType.I
+            self.forced_keyframes += 1
+        else:
+            out.pict_type = av.video.frame.PictureType.NONE
+        packets = encoder.encode(out)
+        t2 = time.perf_counter()
+        for packet in packets:
+            packet.time_base = TIME_BASE
+            self.frames_out += 1
+            self.publish(EncodedPacket(packet, packet.is_keyframe, arrival_ns))
+        self.scale_ms.observe((t1 - t0) * 1000)
+        self.encode_ms.observe((t2 - t1) * 1000)
+        if packets:
+            self.latency_ms.observe((time.monotonic_ns() - arrival_ns) / 1e6)
+
+
+__all__ = ["CLOCK_RATE", "EncodedPacket", "RungEncoder", "make_rung_encoder"]

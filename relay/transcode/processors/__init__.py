@@ -1,0 +1,1 @@
+"""Per-frame processors of the transcoder, one module each."""

@@ -1,0 +1,47 @@
+"""OSD: stream name, UTC time and the live state, drawn on the frame's planes in place."""
+
+from __future__ import annotations
+
+import time
+
+import av
+import numpy as np
+
+from relay.transcode.text import blend_label, text_mask
+
+
+def planes(frame: av.VideoFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Writable numpy views of a yuv420p frame's planes, without copying."""
+    views = []
+    for i, plane in enumerate(frame.planes):
+        rows = frame.height if i == 0 else (frame.height + 1) // 2
+        cols = frame.width if i == 0 else (frame.width + 1) // 2
+        arr = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)
+        views.append(arr[:rows, :cols])
+    return views[0], views[1], views[2]
+
+
+class OsdProcessor:
+    """Bottom bar: "<stream> · <date time> UTC" on the left, a LIVE badge on the right."""
+
+    name = "osd"
+
+    def __init__(self, stream: str) -> None:
+        self.stream = stream
+
+    def process(self, frame: av.VideoFrame, live: bool) -> None:
+        y, u, v = planes(frame)
+        px = max(12, frame.height // 30)
+        margin = px // 2
+        now = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+        label = text_mask(f"{self.stream} · {now} UTC", px)
+        top = frame.height - label.shape[0] - margin
+        blend_label(y, label, margin, top)
+        badge = text_mask("● LIVE" if live else "● KEIN SIGNAL", px, 700)
+        bx = frame.width - badge.shape[1] - margin
+        x, by, w, h = blend_label(y, badge, bx, top, ink=200)
+        if w and h:
+            # Red (live) or amber (no signal) tint: chroma is a quarter of the area.
+            cu, cv = (90, 220) if live else (40, 170)
+            u[by // 2 : (by + h) // 2, x // 2 : (x + w) // 2] = cu
+            v[by // 2 : (by + h) // 2, x // 2 : (x + w) // 2] = cv

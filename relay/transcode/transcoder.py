@@ -1,0 +1,172 @@
+"""The Transcoder: decode a stream once, run the processors, feed each rung's encoder.
+
+It runs in a thread of its own. Its input is a small bounded queue of access units; when it
+overflows, decoding skips to the next keyframe (a decoder fed a gap shows garbage) and the
+skipped units are counted. When no input arrives for a while, it sends the slate instead,
+so viewers keep a live connection while the drone's link is down.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Sequence
+
+import av
+import av.error
+
+from relay.media.access_unit import CLOCK_RATE, TIME_BASE, AccessUnit, Discontinuity
+from relay.metrics import Histogram
+from relay.transcode.encoder import RungEncoder
+from relay.transcode.processors.osd import OsdProcessor
+from relay.transcode.slate import slate_frame
+
+log = logging.getLogger(__name__)
+
+SIGNAL_LOST_S = 1.0  # no input this long: the slate goes out
+SLATE_FPS = 15
+INPUT_QUEUE = 30  # one second of input at 30 fps; more would only add delay
+
+
+class Transcoder:
+    """Owns the decoder, the processors and one RungEncoder per transcoded rendition."""
+
+    def __init__(self, stream: str, encoders: Sequence[RungEncoder]) -> None:
+        self.stream = stream
+        self.encoders = list(encoders)
+        self.processors = [OsdProcessor(stream)]
+        self.decode_ms = Histogram()
+        self.process_ms = Histogram()
+        self.frames_decoded = 0
+        self.slate_frames = 0
+        self.dropped_units = 0
+        self.decode_errors = 0
+        self.live = False
+        self._queue: queue.Queue[AccessUnit | Discontinuity | None] = queue.Queue(INPUT_QUEUE)
+        self._skip_to_keyframe = True
+        self._decoder: av.VideoCodecContext | None = None
+        self._last_size = (1280, 720)
+        self._out_origin_ns = time.monotonic_ns()
+        self._last_out_pts = -1
+        self._thread = threading.Thread(target=self._run, daemon=True,
+                                        name=f"transcode-{stream}")
+        self._closing = False
+
+    def start(self) -> None:
+        for encoder in self.encoders:
+            encoder.start()
+        self._thread.start()
+
+    def feed(self, item: AccessUnit | Discontinuity) -> None:
+        """Called from the source's thread; never blocks it."""
+        try:
+            self._queue.put_nowait(item)
+        except queue.Full:
+            # Decoding is behind: throw away what is queued and restart at a keyframe.
+            while True:
+                try:
+                    self._queue.get_nowait()
+                    self.dropped_units += 1
+                except queue.Empty:
+                    break
+            self._queue.put_nowait(Discontinuity("transcoder overloaded"))
+            self.dropped_units += 1
+
+    def close(self) -> None:
+        """Stops the thread and every encoder; safe to call twice."""
+        if self._closing:
+            return
+        self._closing = True
+        try:
+            self._queue.put_nowait(None)
+        except queue.Full:
+            pass
+        if self._thread.is_alive():
+            self._thread.join(timeout=2.0)
+        for encoder in self.encoders:
+            encoder.close()
+
+    def _run(self) -> None:
+        try:
+            self._loop()
+        except Exception:
+            log.exception("[stream %s] transcoder crashed", self.stream)
+
+    def _loop(self) -> None:
+        last_input = time.monotonic()
+        next_slate = 0.0
+        while not self._closing:
+            try:
+                item = self._queue.get(timeout=1 / SLATE_FPS)
+            except queue.Empty:
+                now = time.monotonic()
+                if now - last_input >= SIGNAL_LOST_S and now >= next_slate:
+                    self.live = False
+                    next_slate = now + 1 / SLATE_FPS
+                    self._send_slate()
+                continue
+            if item is None:
+                return
+            if isinstance(item, Discontinuity):
+                self._decoder = None  # a restarted source may bring another SPS and size
+                self._skip_to_keyframe = True
+                continue
+            last_input = time.monotonic()
+            self._decode(item)
+
+    def _decode(self, unit: AccessUnit) -> None:
+        if self._skip_to_keyframe:
+            if not unit.keyframe:
+                self.dropped_units += 1
+                return
+            self._skip_to_keyframe = False
+        if self._decoder is None:
+            self._decoder = av.CodecContext.create("h264", "r")
+            # Slice threads only: frame threads would hold frames back and add delay.
+            self._decoder.thread_type = "SLICE"
+        packet = av.Packet(unit.data)
+        packet.pts = unit.pts
+        packet.time_base = TIME_BASE
+        t0 = time.perf_counter()
+        try:
+            frames = self._decoder.decode(packet)
+        except av.error.FFmpegError as exc:
+            # A broken unit from the drone: note it and resynchronise at the next keyframe.
+            self.decode_errors += 1
+            log.debug("[stream %s] decode error: %s", self.stream, exc)
+            self._skip_to_keyframe = True
+            return
+        self.decode_ms.observe((time.perf_counter() - t0) * 1000)
+        for frame in frames:
+            self.frames_decoded += 1
+            self.live = True
+            self._process_and_encode(frame, unit.arrival_ns)
+
+    def _send_slate(self) -> None:
+        self.slate_frames += 1
+        self._process_and_encode(slate_frame(*self._last_size, self.stream),
+                                 time.monotonic_ns(), live=False)
+
+    def _process_and_encode(self, frame: av.VideoFrame, arrival_ns: int,
+                            live: bool = True) -> None:
+        if frame.format.name != "yuv420p":
+            frame = frame.reformat(format="yuv420p")
+        else:
+            # The decoder may still hold this picture as a reference: draw on a private copy.
+            frame.make_writable()
+        self._last_size = (frame.width, frame.height)
+        t0 = time.perf_counter()
+        for processor in self.processors:
+            processor.process(frame, live)
+        self.process_ms.observe((time.perf_counter() - t0) * 1000)
+        # Output timestamps follow the relay's clock, not the drone's: they never go backwards
+        # across restarts, B-frame reordering or slate, which WebRTC receivers need.
+        pts = (time.monotonic_ns() - self._out_origin_ns) * CLOCK_RATE // 1_000_000_000
+        pts = max(pts, self._last_out_pts + 1)
+        self._last_out_pts = pts
+        frame.pts = pts
+        frame.time_base = TIME_BASE
+        for encoder in self.encoders:
+            encoder.submit(frame, arrival_ns)

@@ -1,0 +1,1 @@
+"""WebRTC on aiortc: WHEP sessions, the packet track, ICE settings."""

@@ -1,0 +1,143 @@
+"""WHEP viewer sessions: one aiortc peer per viewer, fed from a Rendition without encoding."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from dataclasses import dataclass, field
+
+from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+from aiortc.sdp import SessionDescription
+
+from relay.config import LimitsConfig, WebRTCConfig
+from relay.fanout.rendition import Rendition
+from relay.webrtc.ice import configure_host_addresses, rtc_configuration
+from relay.webrtc.track import RenditionTrack
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_S = 30.0  # a peer that never completes ICE is closed after this
+
+
+class OfferError(ValueError):
+    """The offer is not usable SDP for a video viewer; the message says why."""
+
+
+class CapacityError(RuntimeError):
+    """Too many viewers, per stream or overall."""
+
+
+def check_offer(sdp: str) -> None:
+    """Refuses offers that are not SDP, have no video, or cannot play H.264."""
+    if not sdp.lstrip().startswith("v=0"):
+        raise OfferError("body is not SDP (must start with v=0)")
+    try:
+        parsed = SessionDescription.parse(sdp)
+    except Exception as exc:  # aiortc's parser raises many kinds on junk
+        raise OfferError(f"malformed SDP: {exc.__class__.__name__}: {exc}") from None
+    video = [m for m in parsed.media if m.kind == "video"]
+    if not video:
+        raise OfferError("offer has no video m-line")
+    if not any(c.mimeType.lower() == "video/h264" for m in video for c in m.rtp.codecs):
+        raise OfferError("offer does not accept H.264")
+    # Missing ICE credentials or DTLS fingerprints are refused by aiortc itself, with a
+    # message that create_viewer passes on.
+
+
+@dataclass
+class ViewerSession:
+    id: str
+    stream: str
+    rendition: Rendition
+    pc: RTCPeerConnection
+    track: RenditionTrack
+    remote: str
+    created: float = field(default_factory=time.monotonic)
+    connected: bool = False
+
+
+class SessionManager:
+    """Creates, tracks and closes viewer sessions; aclose() ends them all."""
+
+    def __init__(self, webrtc: WebRTCConfig, limits: LimitsConfig) -> None:
+        self.webrtc = webrtc
+        self.limits = limits
+        self.sessions: dict[str, ViewerSession] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        configure_host_addresses(webrtc.ice_addresses)
+
+    def count(self, stream: str | None = None) -> int:
+        return sum(1 for s in self.sessions.values() if stream is None or s.stream == stream)
+
+    async def create_viewer(self, stream: str, rendition: Rendition, offer_sdp: str,
+                            remote: str) -> tuple[ViewerSession, str]:
+        """Answers a WHEP offer; returns the session and the answer SDP."""
+        check_offer(offer_sdp)
+        if self.count(stream) >= self.limits.max_viewers_per_stream:
+            raise CapacityError(f"stream {stream!r} has its maximum of viewers")
+        if self.count() >= self.limits.max_viewers:
+            raise CapacityError("the relay has its maximum of viewers")
+        session_id = secrets.token_urlsafe(16)
+        pc = RTCPeerConnection(rtc_configuration(self.webrtc.ice_servers))
+        subscriber = rendition.subscribe(session_id[:6])
+        track = RenditionTrack(subscriber)
+        session = ViewerSession(session_id, stream, rendition, pc, track, remote)
+        self.sessions[session_id] = session
+        try:
+            transceiver = pc.addTransceiver(track, direction="sendonly")
+            # Before setRemoteDescription, or aiortc answers with the browser's first
+            # codec (VP8) and would have to encode (FIELD-NOTES).
+            transceiver.setCodecPreferences([
+                c for c in RTCRtpSender.getCapabilities("video").codecs
+                if c.mimeType in ("video/H264", "video/rtx")
+            ])
+            # A viewer's PLI/FIR reaches the rung's one encoder, coalesced there.
+            transceiver.sender._send_keyframe = rendition.request_keyframe  # type: ignore[method-assign]
+            self._watch(session)
+            await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
+            await pc.setLocalDescription(await pc.createAnswer())
+        except Exception as exc:  # aiortc refuses bad offers with many exception kinds
+            log.debug("[viewer %s] negotiation failed", session_id[:6], exc_info=True)
+            await self.close(session_id, "negotiation failed")
+            raise OfferError(f"cannot answer this offer: {exc or type(exc).__name__}") from None
+        log.info("[viewer %s] %s/%s from %s", session_id[:6], stream, rendition.name, remote)
+        return session, pc.localDescription.sdp
+
+    def _watch(self, session: ViewerSession) -> None:
+        @session.pc.on("connectionstatechange")
+        async def on_state() -> None:
+            state = session.pc.connectionState
+            if state == "connected":
+                session.connected = True
+            elif state in ("failed", "closed"):
+                await self.close(session.id, f"connection {state}")
+
+        async def connect_deadline() -> None:
+            await asyncio.sleep(CONNECT_TIMEOUT_S)
+            if not session.connected:
+                await self.close(session.id, "ICE did not connect in time")
+
+        task = asyncio.get_running_loop().create_task(connect_deadline())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self, session_id: str, reason: str) -> bool:
+        """Ends one session; False if it did not exist (already closed)."""
+        session = self.sessions.pop(session_id, None)
+        if session is None:
+            return False
+        session.track.stop()
+        with contextlib.suppress(Exception):
+            await session.pc.close()
+        log.info("[viewer %s] closed: %s (%d packets sent, %d dropped)", session_id[:6],
+                 reason, session.track.subscriber.delivered, session.track.subscriber.dropped)
+        return True
+
+    async def aclose(self) -> None:
+        """Closes every session and watcher; safe to call twice."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*(self.close(sid, "shutdown") for sid in list(self.sessions)))

@@ -1,0 +1,26 @@
+# Shared by scripts/run and scripts/test: make .venv if missing and install the package.
+# Sourced, not run. Uses python3 >= 3.11 from PATH (or $PYTHON).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PYTHON="${PYTHON:-python3}"
+VENV="$ROOT/.venv"
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  echo "drone-relay needs Python >= 3.11 ($PYTHON is $("$PYTHON" --version 2>&1))" >&2
+  exit 2
+fi
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "==> creating $VENV"
+  "$PYTHON" -m venv "$VENV"
+fi
+# Re-install only when pyproject.toml changed since the last install.
+stamp="$VENV/.installed-$1"
+if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
+  echo "==> installing drone-relay ($1) into $VENV"
+  "$VENV/bin/python" -m pip install --quiet --upgrade pip
+  if [ "$1" = "test" ]; then
+    "$VENV/bin/python" -m pip install --quiet -e "$ROOT[test]"
+  else
+    "$VENV/bin/python" -m pip install --quiet -e "$ROOT"
+  fi
+  touch "$stamp"
+fi

@@ -1,0 +1,72 @@
+"""Shared fixtures: a real relay on 127.0.0.1 (port 0), free ports, generated clips."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from relay.api.factory import create_app
+from relay.api.keys import RELAY
+from relay.app import Relay
+from relay.config import parse_config
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class RunningRelay:
+    def __init__(self, base_url: str, relay: Relay) -> None:
+        self.base_url = base_url
+        self.relay = relay
+
+    async def get_json(self, path: str) -> Any:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(self.base_url + path) as resp:
+                return await resp.json()
+
+    async def stream_status(self, name: str) -> dict[str, Any]:
+        data: dict[str, Any] = await self.get_json(f"/api/streams/{name}")
+        return data
+
+
+RelayFactory = Callable[..., Awaitable[RunningRelay]]
+
+
+@pytest.fixture
+async def start_relay() -> AsyncIterator[RelayFactory]:
+    """start_relay(streams=[...], **sections) runs a relay with loopback ICE; closed after."""
+    runners: list[web.AppRunner] = []
+
+    async def start(streams: list[dict[str, Any]], **sections: Any) -> RunningRelay:
+        data = {"webrtc": {"ice_addresses": ["127.0.0.1"]}, "streams": streams, **sections}
+        app = create_app(parse_config(data, "<test>"))
+        runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        await runner.setup()
+        runners.append(runner)
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return RunningRelay(f"http://127.0.0.1:{port}", app[RELAY])
+
+    yield start
+    for runner in runners:
+        await runner.cleanup()
+
+
+async def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Waits for a condition with a deadline: the tests' only way of synchronising."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.05)

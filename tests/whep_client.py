@@ -1,0 +1,94 @@
+"""A real aiortc WHEP viewer for tests: posts an offer, decodes what arrives, reads the marks."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+import aiohttp
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError
+
+from relay.media.frame_marks import read_marks
+from relay.webrtc.ice import rtc_configuration
+
+
+@dataclass
+class Received:
+    """What a viewer saw: frame sizes, burned-in counters, delays."""
+
+    sizes: list[tuple[int, int]] = field(default_factory=list)
+    counters: list[int] = field(default_factory=list)
+    delays_ms: list[float] = field(default_factory=list)
+    unmarked: int = 0  # frames without readable marks (slate frames)
+    first_frame_s: float | None = None
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def frames(self) -> int:
+        return len(self.sizes)
+
+
+class WhepViewer:
+    """One viewer: start(), then frames pile up in .received until close()."""
+
+    def __init__(self, base_url: str, stream: str, rendition: str | None = None) -> None:
+        self.url = f"{base_url}/whep/{stream}" + (f"?rendition={rendition}" if rendition else "")
+        self.base_url = base_url
+        self.pc = RTCPeerConnection(rtc_configuration(()))
+        self.received = Received()
+        self.location: str | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self.pc.addTransceiver("video", direction="recvonly")
+
+        @self.pc.on("track")
+        def on_track(track) -> None:  # type: ignore[no-untyped-def]
+            self._task = asyncio.ensure_future(self._consume(track))
+
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        self.received.started = time.monotonic()
+        async with aiohttp.ClientSession() as http:
+            async with http.post(self.url, data=self.pc.localDescription.sdp,
+                                 headers={"Content-Type": "application/sdp"}) as resp:
+                body = await resp.text()
+                if resp.status != 201:
+                    raise AssertionError(f"WHEP POST answered {resp.status}: {body}")
+                self.location = resp.headers["Location"]
+        await self.pc.setRemoteDescription(RTCSessionDescription(body, "answer"))
+
+    async def _consume(self, track) -> None:  # type: ignore[no-untyped-def]
+        r = self.received
+        try:
+            while True:
+                frame = await track.recv()
+                now_ms = time.time() * 1000
+                if r.first_frame_s is None:
+                    r.first_frame_s = time.monotonic() - r.started
+                r.sizes.append((frame.width, frame.height))
+                marks = read_marks(frame.to_ndarray(format="gray"))
+                if marks is None:
+                    r.unmarked += 1
+                else:
+                    r.counters.append(marks[0])
+                    r.delays_ms.append(now_ms - marks[1])
+        except MediaStreamError:
+            pass
+
+    async def wait_frames(self, count: int, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self.received.frames < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"only {self.received.frames} frames in {timeout} s")
+            await asyncio.sleep(0.05)
+
+    async def close(self) -> None:
+        if self.location:
+            async with aiohttp.ClientSession() as http:
+                async with http.delete(self.base_url + self.location):
+                    pass
+        if self._task:
+            self._task.cancel()
+        await self.pc.close()
