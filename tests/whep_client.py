@@ -77,7 +77,7 @@ class WhepViewer:
         except MediaStreamError:
             pass
 
-    async def wait_frames(self, count: int, timeout: float = 20.0) -> None:
+    async def wait_frames(self, count: int, timeout: float = 20.0) -> None:  # noqa: ASYNC109
         deadline = time.monotonic() + timeout
         while self.received.frames < count:
             if time.monotonic() > deadline:

@@ -56,7 +56,7 @@ class DemuxSource:
                 raise SourceError(f"{self.url}: timed out opening") from None
             except (av.error.FFmpegError, OSError) as exc:
                 raise SourceError(f"{self.url}: cannot open: {exc}") from None
-            return container  # type: ignore[return-value]
+            return container
         return None
 
     def run(self, emit: Emit, stop: threading.Event) -> None:

@@ -25,7 +25,8 @@ def _noise(rng: np.random.Generator, size: int, cells: int) -> npt.NDArray[np.fl
     # Tile 3x3 before scaling so that the texture wraps without a seam.
     tiled = np.tile(small, (3, 3))
     big = cv2.resize(tiled, (size * 3, size * 3), interpolation=cv2.INTER_CUBIC)
-    return big[size : 2 * size, size : 2 * size]
+    out: npt.NDArray[np.float32] = np.asarray(big[size : 2 * size, size : 2 * size], np.float32)
+    return out
 
 
 def _terrain(seed: int) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8],
@@ -82,8 +83,8 @@ class SimScene:
         flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
         cv2.warpAffine(self.tex_y, m, (self.width, self.height), dst=y, flags=flags,
                        borderMode=cv2.BORDER_WRAP)
-        m_chroma = m.copy()
-        m_chroma[:, 2] /= 2
+        m_chroma = m.astype(np.float64)
+        m_chroma[:, 2] = m[:, 2] / 2
         half = (self.width // 2, self.height // 2)
         cv2.warpAffine(self.tex_u, m_chroma, half, dst=u, flags=flags, borderMode=cv2.BORDER_WRAP)
         cv2.warpAffine(self.tex_v, m_chroma, half, dst=v, flags=flags, borderMode=cv2.BORDER_WRAP)

@@ -22,7 +22,7 @@ class RenditionTrack(MediaStreamTrack):
         super().__init__()
         self.subscriber = subscriber
 
-    async def recv(self) -> av.Packet:  # type: ignore[override]
+    async def recv(self) -> av.Packet:  # type: ignore[type-arg]
         if self.readyState != "live":
             raise MediaStreamError
         try:

@@ -16,7 +16,7 @@ def planes(frame: av.VideoFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     for i, plane in enumerate(frame.planes):
         rows = frame.height if i == 0 else (frame.height + 1) // 2
         cols = frame.width if i == 0 else (frame.width + 1) // 2
-        arr = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)
+        arr = np.frombuffer(memoryview(plane), np.uint8).reshape(-1, plane.line_size)
         views.append(arr[:rows, :cols])
     return views[0], views[1], views[2]
 

@@ -1,0 +1,133 @@
+"""Ingest end to end: a drone pushes RTMP or MPEG-TS/UDP, or a clip loops from a file;
+an aiortc viewer decodes live frames. The pusher is scripts/fake_drone.py, a separate
+process using PyAV, as the drone's controller would be."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import RelayFactory, free_port, wait_for
+from tests.media_gen import make_clip
+from tests.whep_client import WhepViewer
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def push(url: str, *args: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "scripts" / "fake_drone.py"), url, "--size", "640x360",
+         "--fps", "30", "--gop", "30", *args],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait(timeout=10)
+
+
+async def push_until_live(url: str, relay_stream_live, *args: str  # type: ignore[no-untyped-def]
+                          ) -> subprocess.Popen[bytes]:
+    """Starts the pusher, restarting it while the listener is not yet up (connection refused),
+    as a drone controller's own retry would."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        proc = push(url, *args)
+        while proc.poll() is None and time.monotonic() < deadline:
+            if relay_stream_live():
+                return proc
+            await asyncio.sleep(0.05)
+        stop(proc)
+        await asyncio.sleep(0.3)
+    raise AssertionError(f"{url}: stream never went live")
+
+
+def assert_live_frames(counters: list[int], minimum: int) -> None:
+    steps = list(zip(counters, counters[1:], strict=False))
+    assert len(counters) >= minimum, f"only {len(counters)} marked frames"
+    assert all(b != a for a, b in steps), "a frame was repeated"
+    assert sum(b > a for a, b in steps) >= len(steps) - 1, "counter does not advance"
+
+
+@pytest.mark.parametrize("scheme", ["rtmp", "udp"])
+async def test_push_high_profile_bframes(start_relay: RelayFactory, scheme: str) -> None:
+    if scheme == "rtmp":
+        port = free_port()
+        listen = push_to = f"rtmp://127.0.0.1:{port}/live/fritz"
+    else:
+        port = free_port(socket.SOCK_DGRAM)
+        listen = push_to = f"udp://127.0.0.1:{port}"
+    relay = await start_relay([{"name": "fritz", "source": listen, "renditions": ["720p"]}])
+    stream = relay.relay.streams["fritz"]
+    assert stream.state == "offline"  # a listener waiting for its drone
+    pusher = await push_until_live(push_to, lambda: stream.state == "live", "--high-bframes")
+    viewer = WhepViewer(relay.base_url, "fritz")
+    try:
+        await viewer.start()
+        await viewer.wait_frames(100, timeout=30)
+        assert set(viewer.received.sizes) == {(640, 360)}  # 720p rung never upscales
+        assert_live_frames(viewer.received.counters, 90)
+        status = await relay.stream_status("fritz")
+        assert status["state"] == "live" and status["fps_in"] > 20
+        assert status["transcoder"]["decode_errors"] == 0
+    finally:
+        await viewer.close()
+        stop(pusher)
+
+
+async def test_file_clip_loops_at_real_time(start_relay: RelayFactory, tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "flight.mp4", seconds=2.0, high_bframes=True)
+    relay = await start_relay([{"name": "clip", "source": f"file:{clip}",
+                                "renditions": ["360p"]}])
+    viewer = WhepViewer(relay.base_url, "clip")
+    await viewer.start()
+    try:
+        started = time.monotonic()
+        await viewer.wait_frames(95, timeout=20)
+        elapsed = time.monotonic() - started
+        counters = viewer.received.counters
+        assert len(counters) >= 90
+        # The 60-frame clip loops: the counter runs up, wraps to 0 at most twice, never repeats.
+        steps = list(zip(counters, counters[1:], strict=False))
+        assert sum(b < a for a, b in steps) <= 2
+        assert all(b != a for a, b in steps)
+        assert elapsed > 2.0, "a file must play at real-time pace, not as fast as it decodes"
+    finally:
+        await viewer.close()
+
+
+async def test_pusher_dies_viewer_gets_slate_then_live_again(start_relay: RelayFactory) -> None:
+    port = free_port()
+    url = f"rtmp://127.0.0.1:{port}/live/fritz"
+    relay = await start_relay([{"name": "fritz", "source": url, "renditions": ["360p"]}])
+    stream = relay.relay.streams["fritz"]
+    pusher = await push_until_live(url, lambda: stream.state == "live")
+    viewer = WhepViewer(relay.base_url, "fritz")
+    try:
+        await viewer.start()
+        await viewer.wait_frames(30)
+        pusher.kill()  # the LTE link drops: no clean end of stream
+        pusher.wait()
+        r = viewer.received
+        await wait_for(lambda: r.unmarked >= 15, 10, "slate frames after the pusher died")
+        await wait_for(lambda: stream.state == "connecting", 5, "state connecting")
+        assert (await relay.stream_status("fritz"))["state"] == "connecting"
+        assert viewer.pc.connectionState == "connected"
+        assert relay.relay.sessions.count() == 1
+        marked_before = len(r.counters)
+        back = time.monotonic()
+        pusher = await push_until_live(url, lambda: stream.state == "live")
+        await wait_for(lambda: len(r.counters) > marked_before + 5, 10, "live frames again")
+        recovery = time.monotonic() - back
+        assert recovery <= 3.0, f"live again only after {recovery:.2f} s"
+        print(f"live again {recovery:.2f} s after the pusher came back")
+    finally:
+        await viewer.close()
+        stop(pusher)
