@@ -1,0 +1,1 @@
+"""The browser UI, shipped inside the package as relay.web."""

@@ -1,0 +1,131 @@
+// Labels for the UI. German is the default because the crews work in German; English is
+// one tap away for visiting units. Every visible string goes through t() so nothing is
+// left half-translated after a switch.
+
+const STORAGE_KEY = "drone-relay.lang";
+
+const DICT = {
+  de: {
+    "list.title": "Drohnen-Lagebild",
+    "list.loading": "Lade Streams…",
+    "list.empty": "Keine Streams konfiguriert.",
+    "list.unreachable": "Relay nicht erreichbar – neuer Versuch läuft …",
+    "list.viewers": "Zuschauer",
+    "list.fpsIn": "Eingang",
+    "list.resolution": "Auflösung",
+    "list.bitrate": "Datenrate",
+    "list.renditions": "Qualitäten",
+    "state.live": "LIVE",
+    "state.connecting": "Verbinde…",
+    "state.offline": "Offline",
+    "state.lost": "Verbindung verloren – verbinde neu",
+    "player.back": "← Übersicht",
+    "player.delay": "Verzögerung",
+    "player.fps": "Bildrate",
+    "player.resolution": "Auflösung",
+    "player.rendition": "Qualität",
+    "player.fullscreen": "Vollbild",
+    "player.exitFullscreen": "Vollbild beenden",
+    "player.attempt": "Versuch {n}",
+    "reason.unreachable": "Relay nicht erreichbar",
+    "reason.stalled": "Kein neues Bild seit 3 s",
+    "reason.no_video": "Kein Bild empfangen",
+    "reason.disconnected": "Netzwerkverbindung unterbrochen",
+    "reason.failed": "Verbindungsaufbau fehlgeschlagen",
+    "lang.toggle": "EN",
+    "lang.toggleLabel": "Switch to English",
+  },
+  en: {
+    "list.title": "Drone live view",
+    "list.loading": "Loading streams…",
+    "list.empty": "No streams configured.",
+    "list.unreachable": "Relay unreachable – retrying …",
+    "list.viewers": "Viewers",
+    "list.fpsIn": "Input",
+    "list.resolution": "Resolution",
+    "list.bitrate": "Bitrate",
+    "list.renditions": "Renditions",
+    "state.live": "LIVE",
+    "state.connecting": "Connecting…",
+    "state.offline": "Offline",
+    "state.lost": "Connection lost – reconnecting",
+    "player.back": "← Overview",
+    "player.delay": "Delay",
+    "player.fps": "Frame rate",
+    "player.resolution": "Resolution",
+    "player.rendition": "Quality",
+    "player.fullscreen": "Fullscreen",
+    "player.exitFullscreen": "Exit fullscreen",
+    "player.attempt": "Attempt {n}",
+    "reason.unreachable": "Relay unreachable",
+    "reason.stalled": "No new picture for 3 s",
+    "reason.no_video": "No picture received",
+    "reason.disconnected": "Network connection interrupted",
+    "reason.failed": "Connection setup failed",
+    "lang.toggle": "DE",
+    "lang.toggleLabel": "Auf Deutsch umschalten",
+  },
+};
+
+function readStored() {
+  // localStorage throws in some locked-down/private browser modes; fall back to German.
+  try {
+    return localStorage.getItem(STORAGE_KEY) === "en" ? "en" : "de";
+  } catch {
+    return "de";
+  }
+}
+
+let current = readStored();
+const listeners = new Set();
+
+export function getLang() {
+  return current;
+}
+
+/** Translate key; "{name}" placeholders are filled from vars. Unknown keys show the key. */
+export function t(key, vars = {}) {
+  const text = DICT[current][key] ?? DICT.de[key] ?? key;
+  return text.replace(/\{(\w+)\}/g, (m, name) => (name in vars ? String(vars[name]) : m));
+}
+
+/** Locale-aware number (German uses a decimal comma). */
+export function num(value, digits = 0) {
+  return new Intl.NumberFormat(current === "de" ? "de-DE" : "en-GB", {
+    minimumFractionDigits: digits,
+    maximumFractionDigits: digits,
+  }).format(value);
+}
+
+/** Fill static markup: data-i18n sets the text, data-i18n-label the aria-label. */
+export function applyStatic(root = document) {
+  document.documentElement.lang = current;
+  for (const el of root.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+  for (const el of root.querySelectorAll("[data-i18n-label]")) {
+    el.setAttribute("aria-label", t(el.dataset.i18nLabel));
+  }
+}
+
+export function setLang(lang) {
+  current = lang === "en" ? "en" : "de";
+  try {
+    localStorage.setItem(STORAGE_KEY, current);
+  } catch {
+    /* not persisted; the switch still applies to this page */
+  }
+  applyStatic();
+  for (const fn of listeners) fn(current);
+}
+
+/** Register a re-render callback for the dynamic parts of a page. */
+export function onLangChange(fn) {
+  listeners.add(fn);
+}
+
+/** Wire the EN/DE button (it names the language you switch *to*) and translate the page. */
+export function initLang(button) {
+  button.dataset.i18n = "lang.toggle";
+  button.dataset.i18nLabel = "lang.toggleLabel";
+  button.addEventListener("click", () => setLang(current === "de" ? "en" : "de"));
+  applyStatic();
+}

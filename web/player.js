@@ -1,0 +1,286 @@
+// Player for one stream. Made for tablets at an incident: it never gives up. Every failure
+// (relay down, network gone, ICE failed, picture frozen) tears the session down and retries
+// with backoff, and the big badge says at a glance whether the picture is live.
+
+import { initLang, num, onLangChange, t } from "/static/i18n.js";
+import { WhepError, WhepSession } from "/static/whep.js";
+
+const STATS_MS = 500; // stats poll; also drives the freeze watchdog
+const STALL_MS = 3000; // no newly decoded frame for this long -> reconnect
+const FIRST_FRAME_MS = 8000; // grace for ICE + DTLS + first keyframe on a fresh session
+const DISCONNECT_GRACE_MS = 2000; // "disconnected" often heals by itself within a second
+const BACKOFF_MIN_MS = 500;
+const BACKOFF_MAX_MS = 5000;
+const INFO_TIMEOUT_MS = 1500;
+
+const $ = (id) => document.getElementById(id);
+const video = $("video");
+const stage = $("stage");
+const badge = $("status-badge");
+const detail = $("status-detail");
+const select = $("rendition-select");
+const fsButton = $("fullscreen-button");
+const out = { delay: $("delay-value"), fps: $("fps-value"), res: $("resolution-value") };
+
+// /play/{stream}: the stream name is the last path segment.
+const stream = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop() || "");
+
+// Test hook and debugging aid; always mirrors the live state.
+const player = {
+  state: "connecting", // "live" | "connecting" | "lost", same as <body data-state>
+  pc: null, // current RTCPeerConnection or null between sessions
+  reconnects: 0, // retries scheduled after a loss (rendition switches don't count)
+  rendition: new URLSearchParams(location.search).get("rendition"),
+  stream,
+  lastError: null, // code ("stalled", "failed", …) or server reason of the last loss
+  stats: { delayMs: null, fps: null, width: null, height: null, framesDecoded: 0 },
+};
+window.__player = player;
+
+let session = null;
+let backoff = BACKOFF_MIN_MS;
+let retryTimer = null;
+let disconnectTimer = null;
+let statsTimer = null;
+let generation = 0; // bumped by every teardown; lets a stale async connect() notice
+let lastErr = null; // the object/code behind player.lastError, for the detail line
+
+function setState(state) {
+  player.state = state;
+  document.body.dataset.state = state;
+  badge.dataset.i18n = `state.${state}`; // data-i18n keeps it right across language switches
+  badge.textContent = t(`state.${state}`);
+  renderDetail();
+}
+
+function describe(err) {
+  if (typeof err === "string") return t(`reason.${err}`); // our own codes, see lose()
+  if (!(err instanceof WhepError)) return String(err?.message ?? err ?? "");
+  return err.status ? `HTTP ${err.status}: ${err.reason || err.error}` : t("reason.unreachable");
+}
+
+function renderDetail() {
+  detail.textContent =
+    player.state === "lost"
+      ? `${t("player.attempt", { n: player.reconnects })} – ${describe(lastErr)}`
+      : "";
+}
+
+function renderStats() {
+  const s = player.stats;
+  out.delay.textContent = s.delayMs == null ? "–" : `${num(s.delayMs)} ms`;
+  out.delay.dataset.ms = s.delayMs == null ? "" : String(Math.round(s.delayMs));
+  out.fps.textContent = s.fps == null ? "–" : num(s.fps, 0);
+  out.res.textContent = s.width && s.height ? `${s.width}×${s.height}` : "–";
+}
+
+function fillRenditions(names) {
+  player.rendition ??= names[0] ?? null; // no choice yet: the relay's first rendition
+  const all = [...new Set([...names, player.rendition].filter(Boolean))];
+  if ([...select.options].map((o) => o.value).join("\n") !== all.join("\n")) {
+    select.replaceChildren(...all.map((n) => new Option(n, n)));
+  }
+  select.value = player.rendition ?? "";
+  select.disabled = all.length < 2;
+}
+
+async function loadStreamInfo() {
+  // Best effort, it only fills the rendition select: if the relay is down, the WHEP POST
+  // right after fails as well and drives the backoff.
+  try {
+    const signal = AbortSignal.timeout(INFO_TIMEOUT_MS);
+    const resp = await fetch("/api/streams", { cache: "no-store", signal });
+    const info = resp.ok && (await resp.json()).streams?.find((s) => s.name === stream);
+    if (info) fillRenditions(info.renditions ?? []);
+  } catch {
+    /* see above */
+  }
+}
+
+function endpoint() {
+  const base = `/whep/${encodeURIComponent(stream)}`;
+  return player.rendition ? `${base}?rendition=${encodeURIComponent(player.rendition)}` : base;
+}
+
+function teardown() {
+  clearTimeout(retryTimer);
+  clearTimeout(disconnectTimer);
+  clearInterval(statsTimer);
+  retryTimer = disconnectTimer = statsTimer = null;
+  generation += 1;
+  if (session) session.close(); // DELETEs the WHEP resource with keepalive
+  session = null;
+  player.pc = null;
+  // Drop the last frame: a frozen picture must never pass for the live situation.
+  video.srcObject = null;
+  player.stats = { delayMs: null, fps: null, width: null, height: null, framesDecoded: 0 };
+  renderStats();
+}
+
+async function connect() {
+  teardown();
+  const gen = generation;
+  await loadStreamInfo();
+  if (gen !== generation) return; // a rendition switch/unload overtook us meanwhile
+  const s = new WhepSession(endpoint());
+  session = s;
+  player.pc = s.pc;
+  s.pc.addEventListener("track", (ev) => {
+    if (session !== s) return;
+    video.srcObject = ev.streams[0] ?? new MediaStream([ev.track]);
+    video.play().catch(() => {}); // muted autoplay is allowed; play() is just a nudge
+  });
+  s.pc.addEventListener("connectionstatechange", () => onConnectionState(s));
+  try {
+    await s.start();
+  } catch (err) {
+    if (session === s) lose(err);
+    return;
+  }
+  if (session === s) watch(s);
+}
+
+/** Tear down and schedule the next attempt; backoff doubles up to 5 s, forever. */
+function lose(err) {
+  if (!session) return; // already lost (several triggers can fire for one failure)
+  console.warn("stream lost:", err);
+  teardown();
+  if (typeof err === "string") player.lastError = err;
+  else if (!(err instanceof WhepError)) player.lastError = String(err?.message ?? err);
+  else player.lastError = err.status ? err.reason || err.error : "unreachable";
+  lastErr = err;
+  player.reconnects += 1;
+  setState("lost");
+  retryTimer = setTimeout(connect, backoff);
+  backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
+}
+
+function onConnectionState(s) {
+  if (session !== s) return;
+  const st = s.pc.connectionState;
+  if (st === "failed") {
+    lose("failed");
+  } else if (st === "disconnected") {
+    disconnectTimer ??= setTimeout(() => {
+      disconnectTimer = null;
+      if (session === s && s.pc.connectionState === "disconnected") lose("disconnected");
+    }, DISCONNECT_GRACE_MS);
+  } else {
+    clearTimeout(disconnectTimer);
+    disconnectTimer = null;
+  }
+}
+
+/** Poll getStats: feeds the figures and detects a frozen picture (framesDecoded stuck). */
+function watch(s) {
+  let lastProgress = performance.now();
+  let seenFrame = false;
+  let prev = null;
+  let busy = false;
+  statsTimer = setInterval(async () => {
+    if (busy || session !== s) return;
+    busy = true;
+    const report = await s.pc.getStats().catch(() => null); // null: pc closed under us
+    busy = false;
+    if (session !== s) return;
+    let inbound = null;
+    report?.forEach((r) => {
+      if (r.type === "inbound-rtp" && (r.kind ?? r.mediaType) === "video") inbound = r;
+    });
+    const now = performance.now();
+    const frames = inbound?.framesDecoded ?? 0;
+    // Background tabs may legitimately stop decoding; don't count that as a freeze.
+    if (document.hidden) lastProgress = now;
+    if (frames > player.stats.framesDecoded) {
+      lastProgress = now;
+      seenFrame = true;
+    }
+    if (now - lastProgress > (seenFrame ? STALL_MS : FIRST_FRAME_MS)) {
+      lose(seenFrame ? "stalled" : "no_video");
+      return;
+    }
+    if (inbound) prev = updateStats(inbound, prev, now);
+    if (seenFrame && player.state !== "live") {
+      backoff = BACKOFF_MIN_MS; // healthy again: next loss retries quickly
+      setState("live");
+    }
+  }, STATS_MS);
+}
+
+/** Update the figures from one inbound-rtp report; returns the sample for the next delta. */
+function updateStats(r, prev, now) {
+  const st = player.stats;
+  const cur = {
+    jbDelay: r.jitterBufferDelay ?? 0,
+    jbCount: r.jitterBufferEmittedCount ?? 0,
+    frames: r.framesDecoded ?? 0,
+    at: now,
+  };
+  // Delay over the last poll interval, not the session average, so it follows changes.
+  // Fall back to the cumulative average right after (re)connecting.
+  const dCount = prev ? cur.jbCount - prev.jbCount : 0;
+  if (dCount > 0) st.delayMs = ((cur.jbDelay - prev.jbDelay) / dCount) * 1000;
+  else if (cur.jbCount > 0) st.delayMs = (cur.jbDelay / cur.jbCount) * 1000;
+  if (r.framesPerSecond != null) st.fps = r.framesPerSecond;
+  else if (prev && now > prev.at) st.fps = ((cur.frames - prev.frames) * 1000) / (now - prev.at);
+  st.width = r.frameWidth || video.videoWidth || null;
+  st.height = r.frameHeight || video.videoHeight || null;
+  st.framesDecoded = cur.frames;
+  renderStats();
+  return cur;
+}
+
+/** Fresh session right now (first load, rendition switch): amber, no backoff. */
+function restart() {
+  teardown();
+  backoff = BACKOFF_MIN_MS;
+  setState("connecting");
+  connect();
+}
+
+select.addEventListener("change", () => {
+  if (!select.value || select.value === player.rendition) return;
+  player.rendition = select.value;
+  // Keep the choice in the URL so a reload (or a shared link) opens the same quality.
+  const url = new URL(location.href);
+  url.searchParams.set("rendition", player.rendition);
+  history.replaceState(null, "", url);
+  restart();
+});
+
+// The whole stage (video + badge + figures) goes fullscreen, so the status stays visible.
+fsButton.addEventListener("click", () => {
+  if (document.fullscreenElement) document.exitFullscreen();
+  else if (stage.requestFullscreen) stage.requestFullscreen().catch((e) => console.warn(e));
+  else video.webkitEnterFullscreen?.(); // iPhone Safari: only a <video> can go fullscreen
+});
+document.addEventListener("fullscreenchange", () => {
+  const key = document.fullscreenElement ? "player.exitFullscreen" : "player.fullscreen";
+  fsButton.dataset.i18n = key;
+  fsButton.textContent = t(key);
+});
+
+// Keep the tablet screen on while watching (only available in secure contexts).
+function keepAwake() {
+  if (navigator.wakeLock && !document.hidden) navigator.wakeLock.request("screen").catch(() => {});
+}
+document.addEventListener("visibilitychange", keepAwake); // the lock drops when hidden
+
+// The network came back: don't sit out the rest of a 5 s backoff.
+window.addEventListener("online", () => retryTimer && connect());
+
+// Leaving the page: free the relay's session now instead of waiting for its timeout.
+window.addEventListener("pagehide", () => teardown());
+window.addEventListener("pageshow", (ev) => ev.persisted && restart()); // back/forward cache
+
+initLang(document.getElementById("lang-toggle"));
+onLangChange(() => {
+  document.title = `${stream} – ${t("list.title")}`;
+  renderDetail();
+  renderStats();
+});
+document.title = `${stream} – ${t("list.title")}`;
+$("stream-name").textContent = stream;
+if (player.rendition) fillRenditions([]);
+keepAwake();
+restart();

@@ -1,0 +1,124 @@
+// Minimal WHEP (WebRTC-HTTP Egress Protocol) client for one receive-only video session.
+// The relay does not do trickle ICE, so we send the offer only once local candidates are
+// gathered and expect every server candidate inside the answer.
+
+const GATHER_TIMEOUT_MS = 1000; // LAN host candidates arrive within ms; never wait longer
+const POST_TIMEOUT_MS = 8000; // a hanging relay must not stall the reconnect loop forever
+
+/** A failed WHEP request; status 0 means the network/relay was unreachable. */
+export class WhepError extends Error {
+  constructor(status, error, reason) {
+    super(reason || error || `HTTP ${status}`);
+    this.name = "WhepError";
+    this.status = status;
+    this.error = error || "";
+    this.reason = reason || "";
+  }
+}
+
+/** H.264 first (hardware decode on tablets, no transcode on the relay), everything else after. */
+function preferH264(transceiver) {
+  if (typeof RTCRtpReceiver.getCapabilities !== "function") return;
+  if (typeof transceiver.setCodecPreferences !== "function") return;
+  const codecs = RTCRtpReceiver.getCapabilities("video")?.codecs ?? [];
+  const isH264 = (c) => c.mimeType.toLowerCase() === "video/h264";
+  // packetization-mode=1 is what practically every sender uses; put it at the very top.
+  const rank = (c) => (/packetization-mode=1/.test(c.sdpFmtpLine || "") ? 0 : 1);
+  const h264 = codecs.filter(isH264).sort((a, b) => rank(a) - rank(b));
+  if (!h264.length) return;
+  try {
+    transceiver.setCodecPreferences([...h264, ...codecs.filter((c) => !isH264(c))]);
+  } catch (err) {
+    console.warn("setCodecPreferences failed, using browser default order", err);
+  }
+}
+
+function waitForIceGathering(pc) {
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      pc.removeEventListener("icegatheringstatechange", onState);
+      resolve();
+    };
+    const onState = () => pc.iceGatheringState === "complete" && done();
+    const timer = setTimeout(done, GATHER_TIMEOUT_MS);
+    pc.addEventListener("icegatheringstatechange", onState);
+  });
+}
+
+async function readError(resp) {
+  try {
+    const body = await resp.json();
+    return new WhepError(resp.status, body.error, body.reason);
+  } catch {
+    return new WhepError(resp.status, "", resp.statusText);
+  }
+}
+
+export class WhepSession {
+  /** @param {string} endpoint e.g. "/whep/demo?rendition=720p" */
+  constructor(endpoint) {
+    this.endpoint = new URL(endpoint, location.href).href;
+    this.pc = new RTCPeerConnection({ iceServers: [] }); // offline LAN: host candidates only
+    this.resourceUrl = null; // absolute URL of the session, from the Location header
+    this.closed = false;
+  }
+
+  /** Negotiate; resolves once the answer is applied. Throws WhepError on any failure. */
+  async start() {
+    const pc = this.pc;
+    preferH264(pc.addTransceiver("video", { direction: "recvonly" }));
+    await pc.setLocalDescription(await pc.createOffer());
+    await waitForIceGathering(pc);
+    if (this.closed) throw new WhepError(0, "closed", "closed before offer was sent");
+
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), POST_TIMEOUT_MS);
+    let resp;
+    try {
+      resp = await fetch(this.endpoint, {
+        method: "POST",
+        headers: { "Content-Type": "application/sdp" },
+        body: pc.localDescription.sdp,
+        signal: abort.signal,
+        cache: "no-store",
+      });
+    } catch (err) {
+      throw new WhepError(0, "network", err.name === "AbortError" ? "timeout" : err.message);
+    } finally {
+      clearTimeout(timer);
+    }
+    if (!resp.ok) throw await readError(resp);
+
+    const loc = resp.headers.get("Location");
+    if (loc) this.resourceUrl = new URL(loc, resp.url || this.endpoint).href;
+    const answer = await resp.text();
+    // Closed while the POST was in flight: the server now holds a session nobody will use.
+    if (this.closed) {
+      this.#deleteResource();
+      throw new WhepError(0, "closed", "closed during negotiation");
+    }
+    try {
+      await pc.setRemoteDescription({ type: "answer", sdp: answer });
+    } catch (err) {
+      throw new WhepError(resp.status, "bad_answer", err.message);
+    }
+  }
+
+  /** Tear down locally and DELETE the server session (best effort; survives page unload). */
+  close() {
+    if (this.closed) return;
+    this.closed = true;
+    this.pc.close();
+    this.#deleteResource();
+  }
+
+  #deleteResource() {
+    if (!this.resourceUrl) return;
+    const url = this.resourceUrl;
+    this.resourceUrl = null;
+    // keepalive lets the request outlive the page; the relay times out orphans anyway.
+    fetch(url, { method: "DELETE", keepalive: true }).catch(() => {});
+  }
+}
