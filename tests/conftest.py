@@ -63,7 +63,7 @@ async def start_relay() -> AsyncIterator[RelayFactory]:
         await runner.cleanup()
 
 
-async def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:  # noqa: ASYNC109
+async def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
     """Waits for a condition with a deadline: the tests' only way of synchronising."""
     deadline = time.monotonic() + timeout
     while not condition():

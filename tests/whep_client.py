@@ -33,7 +33,9 @@ class Received:
 class WhepViewer:
     """One viewer: start(), then frames pile up in .received until close()."""
 
-    def __init__(self, base_url: str, stream: str, rendition: str | None = None) -> None:
+    def __init__(self, base_url: str, stream: str, rendition: str | None = None,
+                 with_audio: bool = False) -> None:
+        self.with_audio = with_audio
         self.url = f"{base_url}/whep/{stream}" + (f"?rendition={rendition}" if rendition else "")
         self.base_url = base_url
         self.pc = RTCPeerConnection(rtc_configuration(()))
@@ -42,10 +44,14 @@ class WhepViewer:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        if self.with_audio:  # many WHEP players offer audio too; the relay has none
+            self.pc.addTransceiver("audio", direction="recvonly")
         self.pc.addTransceiver("video", direction="recvonly")
 
         @self.pc.on("track")
         def on_track(track) -> None:  # type: ignore[no-untyped-def]
+            if track.kind != "video":
+                return
             self._task = asyncio.ensure_future(self._consume(track))
 
         await self.pc.setLocalDescription(await self.pc.createOffer())
@@ -77,7 +83,7 @@ class WhepViewer:
         except MediaStreamError:
             pass
 
-    async def wait_frames(self, count: int, timeout: float = 20.0) -> None:  # noqa: ASYNC109
+    async def wait_frames(self, count: int, timeout: float = 20.0) -> None:
         deadline = time.monotonic() + timeout
         while self.received.frames < count:
             if time.monotonic() > deadline:

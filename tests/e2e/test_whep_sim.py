@@ -31,7 +31,8 @@ async def test_viewer_decodes_live_frames_at_configured_size(start_relay: RelayF
 
 async def test_rendition_query_picks_the_rung(start_relay: RelayFactory) -> None:
     relay = await start_relay([SIM])
-    viewer = WhepViewer(relay.base_url, "demo", rendition="360p")
+    # An offer with audio as well, as many WHEP players send: video still flows.
+    viewer = WhepViewer(relay.base_url, "demo", rendition="360p", with_audio=True)
     await viewer.start()
     try:
         await viewer.wait_frames(10)
