@@ -7,15 +7,13 @@ import logging
 import time
 from typing import Any
 
-import av
-
 from relay.config import PASSTHROUGH, RUNGS, StreamConfig
 from relay.fanout.rendition import Rendition
-from relay.media.access_unit import TIME_BASE, AccessUnit, Discontinuity
+from relay.media.access_unit import AccessUnit, Discontinuity
 from relay.metrics import Rate
 from relay.sources.registry import LISTENING_SCHEMES, scheme_of
 from relay.sources.supervisor import SourceSupervisor
-from relay.transcode.encoder import EncodedPacket, RungEncoder
+from relay.transcode.encoder import EncodedPacket, RungEncoder, encoded_packet
 from relay.transcode.transcoder import Transcoder
 
 log = logging.getLogger(__name__)
@@ -80,13 +78,11 @@ class Stream:
             self.transcoder.feed(unit)
         passthrough = self.renditions.get(PASSTHROUGH)
         if passthrough is not None and self._loop is not None:
-            packet = av.Packet(unit.data)
             # WebRTC needs timestamps that never go backwards (no B-frames on the wire).
             pts = max(unit.pts, self._last_passthrough_pts + 1)
             self._last_passthrough_pts = pts
-            packet.pts, packet.time_base = pts, TIME_BASE
-            self._loop.call_soon_threadsafe(
-                passthrough.publish, EncodedPacket(packet, unit.keyframe, unit.arrival_ns))
+            item = encoded_packet(unit.data, pts, unit.keyframe, unit.arrival_ns)
+            self._loop.call_soon_threadsafe(passthrough.publish, item)
 
     def _on_down(self, reason: str) -> None:
         if self.transcoder is not None:

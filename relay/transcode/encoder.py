@@ -20,6 +20,7 @@ import av
 from relay.config import Rung
 from relay.media.access_unit import CLOCK_RATE, TIME_BASE
 from relay.metrics import Histogram
+from relay.webrtc.packetize import packetize
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,15 @@ class EncodedPacket:
     packet: av.Packet  # type: ignore[type-arg]
     keyframe: bool
     arrival_ns: int  # when the source frame it came from arrived at the relay
+    payloads: list[bytes]  # its RTP payloads, built once for every viewer
+    rtp_timestamp: int  # 90 kHz
+
+
+def encoded_packet(data: bytes, pts: int, keyframe: bool, arrival_ns: int) -> EncodedPacket:
+    """Wraps one Annex B access unit (pts on the 90 kHz clock) for the viewers."""
+    packet = av.Packet(data)
+    packet.pts, packet.time_base = pts, TIME_BASE
+    return EncodedPacket(packet, keyframe, arrival_ns, packetize(data), pts)
 
 
 def make_rung_encoder(width: int, height: int, fps: int, bitrate: int) -> av.VideoCodecContext:
@@ -158,9 +168,9 @@ class RungEncoder:
         packets = encoder.encode(out)
         t2 = time.perf_counter()
         for packet in packets:
-            packet.time_base = TIME_BASE
             self.frames_out += 1
-            self.publish(EncodedPacket(packet, packet.is_keyframe, arrival_ns))
+            self.publish(encoded_packet(bytes(packet), packet.pts or 0, packet.is_keyframe,
+                                        arrival_ns))
         self.scale_ms.observe((t1 - t0) * 1000)
         self.encode_ms.observe((t2 - t1) * 1000)
         if packets:

@@ -94,6 +94,9 @@ class SessionManager:
                 c for c in RTCRtpSender.getCapabilities("video").codecs
                 if c.mimeType in ("video/H264", "video/rtx")
             ])
+            # aiortc creates the sender's encoder lazily; this one returns the payloads
+            # built once per packet for all viewers.
+            transceiver.sender._RTCRtpSender__encoder = track.encoder  # type: ignore[attr-defined]
             # A viewer's PLI/FIR reaches the rung's one encoder, coalesced there.
             transceiver.sender._send_keyframe = rendition.request_keyframe  # type: ignore[method-assign]
             self._watch(session)

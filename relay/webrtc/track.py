@@ -11,6 +11,7 @@ from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 
 from relay.fanout.rendition import Subscriber
+from relay.webrtc.packetize import PrepacketizedEncoder
 
 
 class RenditionTrack(MediaStreamTrack):
@@ -21,6 +22,7 @@ class RenditionTrack(MediaStreamTrack):
     def __init__(self, subscriber: Subscriber) -> None:
         super().__init__()
         self.subscriber = subscriber
+        self.encoder = PrepacketizedEncoder()  # the sender's, so it packs nothing itself
 
     async def recv(self) -> av.Packet:  # type: ignore[type-arg]
         if self.readyState != "live":
@@ -30,6 +32,7 @@ class RenditionTrack(MediaStreamTrack):
         except ConnectionError:
             self.stop()
             raise MediaStreamError from None
+        self.encoder.expect(item.packet, item.payloads, item.rtp_timestamp)
         return item.packet
 
     def stop(self) -> None:

@@ -55,6 +55,9 @@ async def test_three_viewers_share_one_encoder_per_rung(start_relay: RelayFactor
         assert status["viewers"] == 3
         assert status["encoders"] == 1
         assert encoder_module.ENCODERS_CREATED - before == 1
+        # Packetized once: every viewer's sender used the shared RTP payloads.
+        packers = [s.track.encoder for s in relay.relay.sessions.sessions.values()]
+        assert all(p.shared >= 30 and p.fallbacks == 0 for p in packers)
         metrics = await _text(relay.base_url + "/metrics")
         assert 'relay_rendition_viewers{stream="demo",rendition="720p"} 3' in metrics
     finally:
