@@ -43,6 +43,7 @@ RUNGS: dict[str, Rung] = {
     "720p": Rung("720p", 720, 2_000_000),
     "480p": Rung("480p", 480, 1_000_000),
     "360p": Rung("360p", 360, 500_000),
+    "240p": Rung("240p", 240, 250_000),  # for the weakest LTE links
 }
 PASSTHROUGH = "source"
 

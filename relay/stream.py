@@ -28,7 +28,8 @@ class Stream:
         self.config = config
         self.name = config.name
         self.renditions: dict[str, Rendition] = {
-            name: Rendition(config.name, name) for name in config.renditions
+            name: Rendition(config.name, name, RUNGS[name].bitrate if name in RUNGS else None)
+            for name in config.renditions
         }
         self.rate_in = Rate()
         self.ever_live = False
@@ -44,6 +45,10 @@ class Stream:
         self.transcoder = Transcoder(config.name, self.encoders) if self.encoders else None
         self.supervisor = SourceSupervisor(config.name, config.source, self._on_unit,
                                            self._on_down)
+
+    def ladder(self) -> list[Rendition]:
+        """The renditions from the highest bitrate to the lowest, for adaptive viewers."""
+        return sorted(self.renditions.values(), key=lambda r: r.bitrate, reverse=True)
 
     def _publisher(self, rendition: Rendition) -> Any:
         def publish(item: EncodedPacket) -> None:  # called in an encoder thread

@@ -30,12 +30,31 @@ class Received:
         return len(self.sizes)
 
 
+def _policed(recv, rate_bps: int, burst_bytes: int = 12_000):  # type: ignore[no-untyped-def]
+    """A token-bucket policer on the viewer's receive path: a weak LTE link. Datagrams over
+    the rate are lost, as a mobile network's policer would lose them."""
+    state = {"tokens": float(burst_bytes), "at": time.monotonic()}
+
+    async def receive() -> bytes:
+        while True:
+            data: bytes = await recv()
+            now = time.monotonic()
+            state["tokens"] = min(burst_bytes, state["tokens"] + (now - state["at"]) * rate_bps / 8)
+            state["at"] = now
+            if state["tokens"] >= len(data):
+                state["tokens"] -= len(data)
+                return data
+
+    return receive
+
+
 class WhepViewer:
     """One viewer: start(), then frames pile up in .received until close()."""
 
     def __init__(self, base_url: str, stream: str, rendition: str | None = None,
-                 with_audio: bool = False) -> None:
+                 with_audio: bool = False, throttle_bps: int | None = None) -> None:
         self.with_audio = with_audio
+        self.throttle_bps = throttle_bps
         self.url = f"{base_url}/whep/{stream}" + (f"?rendition={rendition}" if rendition else "")
         self.base_url = base_url
         self.pc = RTCPeerConnection(rtc_configuration(()))
@@ -44,6 +63,11 @@ class WhepViewer:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        await self.prepare()
+        await self.post()
+
+    async def prepare(self) -> None:
+        """Makes the offer (ICE gathering, DTLS certificate): the slow, client-side part."""
         if self.with_audio:  # many WHEP players offer audio too; the relay has none
             self.pc.addTransceiver("audio", direction="recvonly")
         self.pc.addTransceiver("video", direction="recvonly")
@@ -55,6 +79,12 @@ class WhepViewer:
             self._task = asyncio.ensure_future(self._consume(track))
 
         await self.pc.setLocalDescription(await self.pc.createOffer())
+        if self.throttle_bps:
+            ice = self.pc.getTransceivers()[-1].receiver.transport.transport
+            ice._recv = _policed(ice._recv, self.throttle_bps)
+
+    async def post(self) -> None:
+        """The WHEP request: the join as the relay sees it."""
         self.received.started = time.monotonic()
         async with aiohttp.ClientSession() as http:
             async with http.post(self.url, data=self.pc.localDescription.sdp,

@@ -42,6 +42,10 @@ def render_metrics(relay: Relay) -> str:
     w.metric("relay_viewers_total", "gauge", "WebRTC viewer sessions", relay.sessions.count())
     w.metric("relay_encoders_created_total", "counter", "x264 encoders created in this process",
              encoder_module.ENCODERS_CREATED)
+    for session in relay.sessions.sessions.values():
+        w.metric("relay_viewer_dropped_total", "counter", "packets dropped for one viewer",
+                 session.track.dropped, stream=session.stream, viewer=session.id[:6],
+                 rendition=session.track.rendition.name)
     for stream in relay.streams.values():
         s = stream.name
         for state in STATES:

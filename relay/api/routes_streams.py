@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from relay.api.errors import json_error
 from relay.api.keys import RELAY
 from relay.api.prometheus import render_metrics
+from relay.app import Relay
+from relay.stream import Stream
 
 routes = web.RouteTableDef()
 
 
-@routes.get("/api/streams")
-async def list_streams(request: web.Request) -> web.Response:
-    relay = request.app[RELAY]
-    return web.json_response({"streams": [s.status() for s in relay.streams.values()]})
-
-
-@routes.get("/api/streams/{name}")
-async def get_stream(request: web.Request) -> web.Response:
-    stream = request.app[RELAY].streams.get(request.match_info["name"])
-    if stream is None:
-        return json_error(404, "unknown_stream", f"no stream named {request.match_info['name']!r}")
+def _status(relay: Relay, stream: Stream) -> dict[str, Any]:
     status = stream.status()
     status["rendition_stats"] = [
         {"name": r.name, "viewers": len(r.subscribers), "fps": round(r.rate.per_second()[0], 2),
@@ -29,6 +23,23 @@ async def get_stream(request: web.Request) -> web.Response:
          "keyframe_requests": r.keyframe_requests}
         for r in stream.renditions.values()
     ]
+    status["viewer_sessions"] = [s.status() for s in relay.sessions.sessions.values()
+                                 if s.stream == stream.name]
+    return status
+
+
+@routes.get("/api/streams")
+async def list_streams(request: web.Request) -> web.Response:
+    relay = request.app[RELAY]
+    return web.json_response({"streams": [_status(relay, s) for s in relay.streams.values()]})
+
+
+@routes.get("/api/streams/{name}")
+async def get_stream(request: web.Request) -> web.Response:
+    stream = request.app[RELAY].streams.get(request.match_info["name"])
+    if stream is None:
+        return json_error(404, "unknown_stream", f"no stream named {request.match_info['name']!r}")
+    status = _status(request.app[RELAY], stream)
     if stream.transcoder is not None:
         t = stream.transcoder
         status["transcoder"] = {

@@ -20,8 +20,12 @@ async def whep_offer(request: web.Request) -> web.Response:
     stream = relay.streams.get(name)
     if stream is None:
         return json_error(404, "unknown_stream", f"no stream named {name!r}")
-    rendition_name = request.query.get("rendition") or next(iter(stream.renditions))
-    rendition = stream.renditions.get(rendition_name)
+    # No rendition (or "auto"): start on the first configured rung and adapt along the
+    # ladder; a named rendition is the viewer's choice and stays.
+    rendition_name = request.query.get("rendition", "auto")
+    auto = rendition_name == "auto"
+    rendition = stream.renditions[next(iter(stream.renditions))] if auto else (
+        stream.renditions.get(rendition_name))
     if rendition is None:
         return json_error(404, "unknown_rendition",
                           f"stream {name!r} has no rendition {rendition_name!r}; "
@@ -35,7 +39,8 @@ async def whep_offer(request: web.Request) -> web.Response:
         return json_error(400, "bad_offer", "offer is not UTF-8 text")
     try:
         session, answer = await relay.sessions.create_viewer(
-            name, rendition, offer, request.remote or "?")
+            name, rendition, offer, request.remote or "?",
+            ladder=stream.ladder() if auto else ())
     except OfferError as exc:
         return json_error(400, "bad_offer", str(exc))
     except CapacityError as exc:

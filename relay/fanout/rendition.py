@@ -7,10 +7,10 @@ and its loss counted, while the producer and the other viewers never wait (rule 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 
 from relay.metrics import Rate
 from relay.transcode.encoder import EncodedPacket
@@ -22,17 +22,18 @@ KEYFRAME_COALESCE_S = 0.5  # at most one forced IDR per rung in this window
 
 
 class Subscriber:
-    """One viewer's queue of packets: bounded, starts and resumes at keyframes."""
+    """One viewer's queue of packets of one rendition: bounded, starts and resumes at
+    keyframes. `wake` is called when a packet becomes available (the viewer waits on it)."""
 
-    def __init__(self, rendition: Rendition, name: str) -> None:
+    def __init__(self, rendition: Rendition, name: str, wake: Callable[[], None]) -> None:
         self.rendition = rendition
         self.name = name
+        self.wake = wake
         self.queue: deque[EncodedPacket] = deque()
         self.waiting_for_keyframe = True
         self.dropped = 0
         self.delivered = 0
         self.closed = False
-        self._wakeup: asyncio.Future[None] | None = None
 
     def offer(self, item: EncodedPacket) -> None:
         if self.waiting_for_keyframe:
@@ -50,16 +51,11 @@ class Subscriber:
             self.rendition.request_keyframe()
             return
         self.queue.append(item)
-        if self._wakeup is not None and not self._wakeup.done():
-            self._wakeup.set_result(None)
+        self.wake()
 
-    async def get(self) -> EncodedPacket:
-        """The next packet; raises ConnectionError once the subscriber is closed."""
-        while not self.queue:
-            if self.closed:
-                raise ConnectionError("subscription closed")
-            self._wakeup = asyncio.get_running_loop().create_future()
-            await self._wakeup
+    def pop(self) -> EncodedPacket | None:
+        if not self.queue:
+            return None
         self.delivered += 1
         return self.queue.popleft()
 
@@ -67,16 +63,17 @@ class Subscriber:
         if self.closed:
             return
         self.closed = True
+        self.queue.clear()
         self.rendition.unsubscribe(self)
-        if self._wakeup is not None and not self._wakeup.done():
-            self._wakeup.set_result(None)
+        self.wake()
 
 
 class Rendition:
     """The encoded packets of one rung, its subscribers and its keyframe requests."""
 
-    def __init__(self, stream: str, name: str) -> None:
+    def __init__(self, stream: str, name: str, bitrate: int | None = None) -> None:
         self.stream, self.name = stream, name
+        self.nominal_bitrate = bitrate  # None for passthrough: whatever the drone sends
         self.subscribers: set[Subscriber] = set()
         self.rate = Rate()
         self.dropped = 0
@@ -94,8 +91,15 @@ class Rendition:
         for subscriber in self.subscribers:
             subscriber.offer(item)
 
-    def subscribe(self, name: str) -> Subscriber:
-        subscriber = Subscriber(self, name)
+    @property
+    def bitrate(self) -> float:
+        """The rung's bitrate: the encoder's target, or the measured one for passthrough."""
+        if self.nominal_bitrate is not None:
+            return float(self.nominal_bitrate)
+        return self.rate.per_second()[1]
+
+    def subscribe(self, name: str, wake: Callable[[], None]) -> Subscriber:
+        subscriber = Subscriber(self, name, wake)
         self.subscribers.add(subscriber)
         # A new viewer starts at a keyframe: ask the encoder for one now rather than wait
         # for the GOP to come round.

@@ -7,13 +7,16 @@ import contextlib
 import logging
 import secrets
 import time
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.sdp import SessionDescription
 
 from relay.config import LimitsConfig, WebRTCConfig
 from relay.fanout.rendition import Rendition
+from relay.webrtc.adapt import LadderAdapter, tap_feedback
 from relay.webrtc.ice import configure_host_addresses, rtc_configuration
 from relay.webrtc.track import RenditionTrack
 
@@ -57,6 +60,16 @@ class ViewerSession:
     remote: str
     created: float = field(default_factory=time.monotonic)
     connected: bool = False
+    adapter: LadderAdapter | None = None
+
+    def status(self) -> dict[str, Any]:
+        fb = self.adapter.feedback if self.adapter else None
+        return {"id": self.id[:6], "rendition": self.track.rendition.name,
+                "auto": self.adapter is not None, "connected": self.connected,
+                "packets": self.track.subscriber.delivered, "dropped": self.track.dropped,
+                "switches": self.track.switches,
+                "remb": fb.remb if fb else None,
+                "rtt_ms": round(fb.rtt_s * 1000, 1) if fb and fb.rtt_s else None}
 
 
 class SessionManager:
@@ -73,8 +86,10 @@ class SessionManager:
         return sum(1 for s in self.sessions.values() if stream is None or s.stream == stream)
 
     async def create_viewer(self, stream: str, rendition: Rendition, offer_sdp: str,
-                            remote: str) -> tuple[ViewerSession, str]:
-        """Answers a WHEP offer; returns the session and the answer SDP."""
+                            remote: str, ladder: Sequence[Rendition] = ()
+                            ) -> tuple[ViewerSession, str]:
+        """Answers a WHEP offer; returns the session and the answer SDP. With a ladder the
+        viewer adapts along it, starting on `rendition`; without, it stays there."""
         check_offer(offer_sdp)
         if self.count(stream) >= self.limits.max_viewers_per_stream:
             raise CapacityError(f"stream {stream!r} has its maximum of viewers")
@@ -82,8 +97,7 @@ class SessionManager:
             raise CapacityError("the relay has its maximum of viewers")
         session_id = secrets.token_urlsafe(16)
         pc = RTCPeerConnection(rtc_configuration(self.webrtc.ice_servers))
-        subscriber = rendition.subscribe(session_id[:6])
-        track = RenditionTrack(subscriber)
+        track = RenditionTrack(rendition, session_id[:6])
         session = ViewerSession(session_id, stream, rendition, pc, track, remote)
         self.sessions[session_id] = session
         try:
@@ -97,8 +111,13 @@ class SessionManager:
             # aiortc creates the sender's encoder lazily; this one returns the payloads
             # built once per packet for all viewers.
             transceiver.sender._RTCRtpSender__encoder = track.encoder  # type: ignore[attr-defined]
-            # A viewer's PLI/FIR reaches the rung's one encoder, coalesced there.
-            transceiver.sender._send_keyframe = rendition.request_keyframe  # type: ignore[method-assign]
+            # A viewer's PLI/FIR reaches its current rung's one encoder, coalesced there.
+            transceiver.sender._send_keyframe = (  # type: ignore[method-assign]
+                lambda: track.rendition.request_keyframe())
+            if len(ladder) > 1:
+                feedback = tap_feedback(transceiver.sender)
+                session.adapter = LadderAdapter(track, ladder, feedback, lambda r: r.bitrate)
+                self._spawn(session.adapter.run())
             self._watch(session)
             await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
             await pc.setLocalDescription(await pc.createAnswer())
@@ -123,7 +142,10 @@ class SessionManager:
             if not session.connected:
                 await self.close(session.id, "ICE did not connect in time")
 
-        task = asyncio.get_running_loop().create_task(connect_deadline())
+        self._spawn(connect_deadline())
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -136,7 +158,7 @@ class SessionManager:
         with contextlib.suppress(Exception):
             await session.pc.close()
         log.info("[viewer %s] closed: %s (%d packets sent, %d dropped)", session_id[:6],
-                 reason, session.track.subscriber.delivered, session.track.subscriber.dropped)
+                 reason, session.track.subscriber.delivered, session.track.dropped)
         return True
 
     async def aclose(self) -> None:
