@@ -1,0 +1,205 @@
+"""A fake drone: pushes a live H.264 stream the way a drone's remote controller does.
+
+Usage:
+    python scripts/fake_drone.py rtmp://127.0.0.1:1935/live/demo [--size 1280x720] [--fps 30]
+        [--gop 30] [--high-bframes] [--seconds N] [--file PATH] [--bitrate 3000000]
+    python scripts/fake_drone.py udp://127.0.0.1:5000 ...      (MPEG-TS over UDP)
+
+rtmp:// pushes FLV (AVC sequence header from the encoder's global header); udp:// sends
+MPEG-TS in 1316-byte datagrams (SPS/PPS in band before each IDR). The picture is the relay's
+synthetic aerial scene with burned-in frame marks (relay.media.frame_marks), or with
+--file the looped video of a file, decoded, scaled and re-encoded (never remuxed, so that
+--gop/--high-bframes apply), with the frame marks burned in as well. Encoding: libx264,
+baseline-like (ultrafast, zerolatency, no B-frames) or, with --high-bframes, High profile
+with a fixed I B B P pattern (veryfast, no lookahead). The stream is paced at real time;
+--seconds N stops after N s. Exit status: 0 on a clean stop (--seconds, Ctrl-C, SIGTERM),
+1 if the RTMP server refuses or drops the connection (UDP cannot tell), 2 for bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import logging
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+from types import FrameType
+
+import av
+import av.error
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run without installing
+
+from relay.media.frame_marks import write_marks  # noqa: E402
+
+log = logging.getLogger("fake_drone")
+
+
+class Stop(Exception):
+    """SIGTERM or SIGINT (Ctrl-C): stop cleanly."""
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    raise Stop
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description="Push a live H.264 stream like a drone does.")
+    p.add_argument("url", help="rtmp://HOST:PORT/APP/KEY (FLV) or udp://HOST:PORT (MPEG-TS)")
+    p.add_argument("--size", default=None, help="WxH (default 1280x720, or the file's)")
+    p.add_argument("--fps", type=int, default=None, help="frame rate (default 30, or the file's)")
+    p.add_argument("--gop", type=int, default=30, help="frames from IDR to IDR (default 30)")
+    p.add_argument("--high-bframes", action="store_true",
+                   help="High profile with 2 B-frames instead of baseline-like")
+    p.add_argument("--seconds", type=float, default=None, help="stop after N s (default: never)")
+    p.add_argument("--file", type=Path, default=None, help="loop this video instead of the sim")
+    p.add_argument("--bitrate", type=int, default=3_000_000, help="bits/s (default 3000000)")
+    a = p.parse_args(argv)
+    if not a.url.startswith(("rtmp://", "rtmps://", "udp://")):
+        p.error("url must start with rtmp://, rtmps:// or udp://")
+    if a.size is not None:
+        try:
+            a.width, a.height = (int(v) for v in a.size.lower().split("x"))
+        except ValueError:
+            p.error("--size must look like 1280x720")
+        if not (16 <= a.width <= 7680 and 16 <= a.height <= 4320
+                and a.width % 2 == 0 and a.height % 2 == 0):
+            p.error("--size must be even, 16x16 up to 7680x4320")
+    if a.fps is not None and not 1 <= a.fps <= 120:
+        p.error("--fps must be within 1..120")
+    if not 1 <= a.gop <= 1000:
+        p.error("--gop must be within 1..1000")
+    if a.seconds is not None and a.seconds <= 0:
+        p.error("--seconds must be positive")
+    if a.bitrate < 10_000:
+        p.error("--bitrate must be at least 10000")
+    width, height, fps = 1280, 720, 30
+    if a.file is not None:
+        try:
+            width, height, fps = probe_file(a.file)
+        except (av.error.FFmpegError, OSError, ValueError) as exc:
+            p.error(f"--file {a.file}: {exc}")
+    if a.size is None:
+        a.width, a.height = width, height
+    a.fps = a.fps or fps
+    return a
+
+
+def file_frames(path: Path, width: int, height: int) -> Iterator[av.VideoFrame]:
+    """The file's pictures, scaled to width x height yuv420p, looped for ever."""
+    while True:
+        decoded = False
+        with av.open(str(path)) as container:
+            for frame in container.decode(video=0):
+                decoded = True
+                yield frame.reformat(width, height, "yuv420p")
+        if not decoded:
+            raise OSError(f"--file {path}: no picture decodes")
+
+
+def probe_file(path: Path) -> tuple[int, int, int]:
+    """(width, height, fps) of the file's first video track."""
+    with av.open(str(path)) as container:
+        if not container.streams.video:
+            raise ValueError("no video track")
+        stream = container.streams.video[0]
+        rate = stream.average_rate or stream.guessed_rate or 30
+        return stream.width & ~1, stream.height & ~1, max(1, min(120, round(rate)))
+
+
+def sim_frames(width: int, height: int, fps: int) -> Iterator[av.VideoFrame]:
+    """The sim scene; frame marks: counter = index, capture time = when rendered."""
+    from relay.sources.sim_scene import SimScene
+
+    scene = SimScene(width, height, fps)  # now, not at the first frame: it takes ~1 s
+    return (scene.render(index) for index in itertools.count())
+
+
+def open_output(a: argparse.Namespace) -> tuple[av.container.OutputContainer, av.VideoStream]:
+    if a.url.startswith("udp://"):
+        url = a.url + ("&" if "?" in a.url else "?") + "pkt_size=1316"
+        container = av.open(url, "w", format="mpegts", timeout=10.0)
+    else:
+        container = av.open(a.url, "w", format="flv", timeout=10.0)
+    stream = container.add_stream("libx264", rate=a.fps)
+    enc = stream.codec_context
+    enc.width, enc.height, enc.pix_fmt = a.width, a.height, "yuv420p"
+    enc.time_base = Fraction(1, a.fps)
+    stream.time_base = Fraction(1, a.fps)  # a hint: FLV rounds it to 1/1000 when it starts
+    enc.bit_rate = a.bitrate
+    enc.gop_size = a.gop
+    if container.format.name == "flv":
+        # FLV carries SPS/PPS once, in the AVC sequence header built from extradata. PyAV
+        # sets this itself for formats that want a global header; set it to be explicit.
+        enc.flags |= av.codec.context.Flags.global_header
+    x264 = f"keyint={a.gop}:min-keyint={a.gop}:scenecut=0"
+    rate = {"maxrate": str(a.bitrate), "bufsize": str(a.bitrate)}  # 1 s VBV: no big bursts
+    if a.high_bframes:
+        enc.max_b_frames = 2
+        # A fixed I B B P pattern without lookahead, as hardware encoders have: the encoder
+        # holds ~3 frames, not the ~11 of x264's adaptive B-frame decision.
+        x264 += ":b-adapt=0:rc-lookahead=0:sync-lookahead=0"
+        enc.options = {"preset": "veryfast", "profile": "high", "x264-params": x264, **rate}
+    else:
+        enc.max_b_frames = 0
+        enc.options = {"preset": "ultrafast", "tune": "zerolatency", "profile": "baseline",
+                       "x264-params": x264, **rate}
+    return container, stream
+
+
+def push(a: argparse.Namespace) -> None:
+    frames = (file_frames(a.file, a.width, a.height) if a.file
+              else sim_frames(a.width, a.height, a.fps))
+    container, stream = open_output(a)
+    log.info("pushing %s %dx%d@%d gop %d %s %d bit/s to %s (%s)",
+             f"file {a.file}" if a.file else "sim scene", a.width, a.height, a.fps, a.gop,
+             "High+2B" if a.high_bframes else "baseline", a.bitrate, a.url,
+             container.format.name)
+    start = time.monotonic()
+    index = 0
+    try:
+        while a.seconds is None or index < a.seconds * a.fps:
+            delay = start + index / a.fps - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            elif delay < -1.0:  # stalled for more than 1 s: skip ahead, do not burst
+                log.warning("%.1f s behind, skipping ahead", -delay)
+                start = time.monotonic() - index / a.fps
+            frame = next(frames)  # taken at its due time: the marks carry that moment
+            if a.file:
+                planes = np.asarray(frame.to_ndarray(), np.uint8)  # yuv420p: Y, then U, V
+                write_marks(planes[: a.height], index, time.time_ns() // 1_000_000)
+                frame = av.VideoFrame.from_ndarray(planes, format="yuv420p")
+            frame.pts, frame.time_base = index, Fraction(1, a.fps)
+            container.mux(stream.encode(frame))
+            index += 1
+    except Stop:
+        log.info("stopping")
+    container.mux(stream.encode(None))  # drain the encoder (B-frames, lookahead)
+    container.close()
+    log.info("sent %d frames", index)
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s fake_drone: %(message)s")
+    # SIGINT too: a shell that starts us in the background would have it ignored.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _on_signal)
+    try:
+        push(a)
+    except Stop:
+        return 0  # a second interrupt while draining
+    except (av.error.FFmpegError, OSError) as exc:
+        print(f"fake_drone: cannot push to {a.url}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
