@@ -22,6 +22,8 @@ class Received:
     counters: list[int] = field(default_factory=list)
     delays_ms: list[float] = field(default_factory=list)
     unmarked: int = 0  # frames without readable marks (slate frames)
+    # (arrival monotonic s, counter or None, delay ms or None) per decoded frame
+    timeline: list[tuple[float, int | None, float | None]] = field(default_factory=list)
     first_frame_s: float | None = None
     started: float = field(default_factory=time.monotonic)
 
@@ -107,9 +109,11 @@ class WhepViewer:
                 marks = read_marks(frame.to_ndarray(format="gray"))
                 if marks is None:
                     r.unmarked += 1
+                    r.timeline.append((time.monotonic(), None, None))
                 else:
                     r.counters.append(marks[0])
                     r.delays_ms.append(now_ms - marks[1])
+                    r.timeline.append((time.monotonic(), marks[0], now_ms - marks[1]))
         except MediaStreamError:
             pass
 

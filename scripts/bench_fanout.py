@@ -1,0 +1,376 @@
+#!/usr/bin/env python3
+"""Fan-out benchmark: how many WebRTC viewers one relay carries, and what each one sees.
+
+    .venv/bin/python scripts/bench_fanout.py [--viewers 1,10,50,100,150] [--seconds 10]
+        [--workers 3] [--first-frame-joins 20] [--runs 1]
+
+For each N it starts a fresh relay (`python -m relay serve`, sim 1280x720@30, one 720p rung
+at 2 Mbit/s), lets N WHEP viewers join from separate worker processes and measures, over a
+window of --seconds once all have joined:
+  relay CPU in cores (utime+stime from /proc), RSS and its growth per viewer,
+  per-viewer fps (min, median) and frames lost (RTP sequence gaps),
+  delay capture -> receipt p50/p95, read from the burned-in capture time,
+  time from POST to first frame p50/p95.
+It prints one JSON object per N. Then, with --first-frame-joins J, a relay whose source has
+a 4 s GOP gets J joins spread over that GOP; each viewer decodes, and POST -> first decoded
+frame p50/p95 is printed as one more JSON object.
+
+Two kinds of viewer keep the clients' own cost from drowning the relay on a 2-core machine:
+up to 4 "sample" viewers per N are full aiortc peers that decrypt, decode and read the frame
+marks (delay); the rest are "counting" viewers: full ICE + DTLS peers that count RTP packets
+and frames from the clear RTP header (SRTP leaves it unencrypted) without decrypting or
+decoding. The relay cannot tell them apart: it encrypts and sends the same for both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+SAMPLE_VIEWERS = 4
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def quantile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
+
+
+class Relay:
+    """The relay under test, as its own process."""
+
+    def __init__(self, gop: int, max_viewers: int) -> None:
+        self.port = free_port()
+        self.dir = tempfile.TemporaryDirectory(prefix="bench-fanout-")
+        config = Path(self.dir.name) / "relay.toml"
+        config.write_text(f"""
+[server]
+host = "127.0.0.1"
+port = {self.port}
+[webrtc]
+ice_addresses = ["127.0.0.1"]
+[limits]
+max_viewers_per_stream = {max_viewers}
+max_viewers = {max_viewers}
+[[streams]]
+name = "demo"
+source = "sim://?size=1280x720&fps=30&gop={gop}"
+renditions = ["720p"]
+""")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "relay", "serve", "--config", str(config),
+             "--log-level", "warning"], cwd=self.dir.name,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(self.base_url + "/api/streams", timeout=1) as r:
+                    if b'"live"' in r.read():
+                        return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise SystemExit("bench_fanout: the relay did not come up")
+
+    def close(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.dir.cleanup()
+
+
+# ---------------------------------------------------------------- viewer worker processes
+
+
+class CountingViewer:
+    """A full WebRTC peer that counts frames from clear RTP headers (no decrypt, no decode)."""
+
+    def __init__(self, base_url: str) -> None:
+        from aiortc import RTCPeerConnection
+
+        from relay.webrtc.ice import rtc_configuration
+
+        self.url = base_url + "/whep/demo?rendition=720p"
+        self.base_url = base_url
+        self.pc = RTCPeerConnection(rtc_configuration(()))
+        self.frames: list[float] = []  # arrival (monotonic) of each frame's last packet
+        self.lost_packets = 0
+        self.damaged_frames: list[float] = []
+        self.first_frame_s: float | None = None
+        self.location: str | None = None
+        self._expected_seq: int | None = None
+        self._damaged = False
+        self._posted = 0.0
+
+    async def prepare(self) -> None:
+        self.pc.addTransceiver("video", direction="recvonly")
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        ice = self.pc.getTransceivers()[0].receiver.transport.transport
+        recv = ice._recv
+
+        async def receive() -> bytes:
+            while True:
+                data: bytes = await recv()
+                if len(data) > 12 and 128 <= data[0] < 192 and not 192 <= data[1] <= 223:
+                    self._count(data)  # RTP: counted here, never decrypted
+                    continue
+                return data  # STUN, DTLS, RTCP go on to aiortc
+
+        ice._recv = receive
+
+    def _count(self, data: bytes) -> None:
+        seq = int.from_bytes(data[2:4], "big")
+        if self._expected_seq is not None and seq != self._expected_seq:
+            gap = (seq - self._expected_seq) & 0xFFFF
+            if gap < 1000:  # not a reordering
+                self.lost_packets += gap
+                self._damaged = True
+        self._expected_seq = (seq + 1) & 0xFFFF
+        if data[1] & 0x80:  # marker: the frame's last packet
+            now = time.monotonic()
+            if self.first_frame_s is None:
+                self.first_frame_s = now - self._posted
+            self.frames.append(now)
+            if self._damaged:
+                self.damaged_frames.append(now)
+            self._damaged = False
+
+    async def post(self) -> None:
+        import aiohttp
+        from aiortc import RTCSessionDescription
+
+        self._posted = time.monotonic()
+        async with aiohttp.ClientSession() as http:
+            async with http.post(self.url, data=self.pc.localDescription.sdp,
+                                 headers={"Content-Type": "application/sdp"}) as resp:
+                body = await resp.text()
+                if resp.status != 201:
+                    raise RuntimeError(f"WHEP answered {resp.status}: {body}")
+                self.location = resp.headers["Location"]
+        await self.pc.setRemoteDescription(RTCSessionDescription(body, "answer"))
+
+    def report(self, start: float, end: float) -> dict[str, Any]:
+        frames = [t for t in self.frames if start <= t < end]
+        return {"fps": len(frames) / (end - start),
+                "frames": len(frames),
+                "lost_frames": len([t for t in self.damaged_frames if start <= t < end]),
+                "first_frame_s": self.first_frame_s, "delays_ms": []}
+
+    async def close(self) -> None:
+        await self.pc.close()
+
+
+class SampleViewer:
+    """A full aiortc viewer that decodes and reads the frame marks (for delay)."""
+
+    def __init__(self, base_url: str) -> None:
+        from tests.whep_client import WhepViewer
+
+        self.viewer = WhepViewer(base_url, "demo", rendition="720p")
+
+    async def prepare(self) -> None:
+        await self.viewer.prepare()
+
+    async def post(self) -> None:
+        await self.viewer.post()
+
+    def report(self, start: float, end: float) -> dict[str, Any]:
+        r = self.viewer.received
+        window = [(c, d) for t, c, d in r.timeline if start <= t < end]
+        counters = [c for c, _ in window if c is not None]
+        # Frames lost: gaps in the burned-in counter (the source counts every frame).
+        lost = sum(max(0, b - a - 1) for a, b in zip(counters, counters[1:], strict=False))
+        return {"fps": len(window) / (end - start), "frames": len(window),
+                "lost_frames": lost, "first_frame_s": r.first_frame_s,
+                "delays_ms": [d for _, d in window if d is not None]}
+
+    async def close(self) -> None:
+        await self.viewer.close()
+
+
+async def run_viewers(kind: str, base_url: str, count: int, join_at: list[float],
+                      window: tuple[float, float]) -> list[dict[str, Any]]:
+    viewers = [SampleViewer(base_url) if kind == "sample" else CountingViewer(base_url)
+               for _ in range(count)]
+    for v in viewers:
+        await v.prepare()
+    posts = []
+    for v, at in zip(viewers, join_at, strict=True):
+        await asyncio.sleep(max(0.0, at - time.monotonic()))
+        posts.append(asyncio.ensure_future(v.post()))
+    await asyncio.gather(*posts)
+    await asyncio.sleep(max(0.0, window[1] - time.monotonic()) + 0.2)
+    reports = [v.report(*window) for v in viewers]
+    await asyncio.gather(*(v.close() for v in viewers), return_exceptions=True)
+    return reports
+
+
+def worker(kind: str, base_url: str, count: int, join_at: list[float],
+           window: tuple[float, float], out: Any) -> None:
+    import logging
+
+    logging.basicConfig(level=logging.ERROR)
+    out.put(asyncio.run(run_viewers(kind, base_url, count, join_at, window)))
+
+
+# ---------------------------------------------------------------- one figure per N
+
+
+def measure(n: int, seconds: float, workers: int) -> dict[str, Any]:
+    relay = Relay(gop=30, max_viewers=max(10, n + 10))
+    try:
+        time.sleep(1.0)
+        rss_before = rss_mb(relay.proc.pid)
+        join_s = max(1.0, n / 40)  # joins spread out as tablets would come online
+        t0 = time.monotonic() + 2.0  # time for workers to start and make their offers
+        window = (t0 + join_s + 3.0, t0 + join_s + 3.0 + seconds)
+        samples = min(SAMPLE_VIEWERS, n)
+        counting = n - samples
+        plan: list[tuple[str, int]] = [("sample", samples)]
+        per = -(-counting // workers) if counting else 0
+        for i in range(workers):
+            share = min(per, counting - i * per)
+            if share > 0:
+                plan.append(("count", share))
+        ctx = mp.get_context("spawn")
+        out = ctx.Queue()
+        procs = []
+        offset = 0
+        for kind, count in plan:
+            joins = [t0 + join_s * (offset + i) / max(1, n) for i in range(count)]
+            offset += count
+            p = ctx.Process(target=worker, args=(kind, relay.base_url, count, joins, window, out))
+            p.start()
+            procs.append(p)
+        time.sleep(max(0.0, window[0] - time.monotonic()))
+        cpu0, at0 = cpu_seconds(relay.proc.pid), time.monotonic()
+        time.sleep(max(0.0, window[1] - time.monotonic()))
+        cpu1, at1 = cpu_seconds(relay.proc.pid), time.monotonic()
+        rss_after = rss_mb(relay.proc.pid)
+        reports: list[dict[str, Any]] = []
+        for _ in procs:
+            reports += out.get(timeout=120)
+        for p in procs:
+            p.join(timeout=30)
+    finally:
+        relay.close()
+    fps = [r["fps"] for r in reports]
+    frames = sum(r["frames"] for r in reports)
+    lost = sum(r["lost_frames"] for r in reports)
+    delays = [d for r in reports for d in r["delays_ms"]]
+    first = [r["first_frame_s"] * 1000 for r in reports if r["first_frame_s"] is not None]
+    return {
+        "viewers": n, "reporting": len(reports), "window_s": seconds,
+        "relay_cpu_cores": round((cpu1 - cpu0) / (at1 - at0), 3),
+        "relay_rss_mb": round(rss_after, 1),
+        "rss_growth_per_viewer_mb": round((rss_after - rss_before) / n, 3),
+        "fps_min": round(min(fps), 2) if fps else None,
+        "fps_median": round(statistics.median(fps), 2) if fps else None,
+        "frames_lost": lost, "frame_loss_pct": round(100 * lost / max(1, frames + lost), 3),
+        "delay_ms_p50": quantile(delays, 0.5), "delay_ms_p95": quantile(delays, 0.95),
+        "first_frame_ms_p50": quantile(first, 0.5), "first_frame_ms_p95": quantile(first, 0.95),
+    }
+
+
+async def first_frames(base_url: str, joins: int, gop_s: float) -> list[float]:
+    from tests.whep_client import WhepViewer
+
+    results = []
+    for _ in range(joins):
+        viewer = WhepViewer(base_url, "demo", rendition="720p")
+        await viewer.prepare()
+        # Joins land at every phase of the source's GOP (the transcoder's rung must not care).
+        await asyncio.sleep(gop_s / joins * 1.07)
+        await viewer.post()
+        try:
+            await viewer.wait_frames(1, timeout=10)
+            if viewer.received.first_frame_s is not None:
+                results.append(viewer.received.first_frame_s * 1000)
+        finally:
+            await viewer.close()
+    return results
+
+
+def measure_first_frame(joins: int) -> dict[str, Any]:
+    relay = Relay(gop=120, max_viewers=50)  # a 4 s source GOP, as drones send
+    try:
+        times = asyncio.run(first_frames(relay.base_url, joins, 4.0))
+    finally:
+        relay.close()
+    return {"first_frame": True, "source_gop_s": 4.0, "joins": joins, "decoded": len(times),
+            "first_frame_ms_p50": quantile(times, 0.5),
+            "first_frame_ms_p95": quantile(times, 0.95),
+            "first_frame_ms_max": quantile(times, 1.0)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--viewers", default="1,10,50,100,150",
+                        help="comma-separated viewer counts")
+    parser.add_argument("--seconds", type=float, default=10.0, help="measurement window")
+    parser.add_argument("--workers", type=int, default=3, help="processes of counting viewers")
+    parser.add_argument("--runs", type=int, default=1, help="runs per N (the median is shown)")
+    parser.add_argument("--first-frame-joins", type=int, default=20)
+    args = parser.parse_args()
+    try:
+        counts = [int(v) for v in args.viewers.split(",") if v]
+    except ValueError:
+        parser.error("--viewers takes numbers like 1,10,50")
+    if not counts or min(counts) < 1 or args.seconds <= 0 or args.workers < 1 or args.runs < 1:
+        parser.error("viewer counts, --seconds, --workers and --runs must be positive")
+    for n in counts:
+        runs = [measure(n, args.seconds, args.workers) for _ in range(args.runs)]
+        if len(runs) == 1:
+            print(json.dumps(runs[0]), flush=True)
+            continue
+        merged: dict[str, Any] = {"viewers": n, "runs": len(runs)}
+        for key, value in runs[0].items():
+            if isinstance(value, (int, float)) and key != "viewers":
+                merged[key] = statistics.median(r[key] for r in runs if r[key] is not None)
+        print(json.dumps(merged), flush=True)
+    if args.first_frame_joins:
+        print(json.dumps(measure_first_frame(args.first_frame_joins)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
