@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from relay.media.access_unit import AccessUnit
 from relay.sources.registry import open_source
+from relay.threads import name_native_thread
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ class SourceSupervisor:
             began = time.monotonic()
             done: asyncio.Future[BaseException | None] = asyncio.get_running_loop().create_future()
             thread = threading.Thread(target=self._run_once, args=(done,), daemon=True,
-                                      name=f"source-{self.stream}")
+                                      name=f"src-{self.stream}")
             self._thread = thread
             thread.start()
             error = await done
@@ -60,6 +61,7 @@ class SourceSupervisor:
             await asyncio.sleep(delay)  # aclose() cancels this wait
 
     def _run_once(self, done: asyncio.Future[BaseException | None]) -> None:
+        name_native_thread()
         loop = done.get_loop()
         error: BaseException | None = None
         try:

@@ -20,6 +20,7 @@ import av
 from relay.config import Rung
 from relay.media.access_unit import CLOCK_RATE, TIME_BASE
 from relay.metrics import Histogram
+from relay.threads import name_native_thread
 from relay.webrtc.packetize import packetize
 
 log = logging.getLogger(__name__)
@@ -91,7 +92,7 @@ class RungEncoder:
         self.latency_ms = Histogram()
         self._queue: queue.Queue[tuple[av.VideoFrame, int] | None] = queue.Queue(maxsize=2)
         self._thread = threading.Thread(target=self._run, daemon=True,
-                                        name=f"encode-{stream}-{rung.name}")
+                                        name=f"enc-{rung.name}-{stream}")
         self._encoder: av.VideoCodecContext | None = None
         self._started = False
 
@@ -130,6 +131,7 @@ class RungEncoder:
         self._thread.join(timeout=2.0)
 
     def _run(self) -> None:
+        name_native_thread()
         try:
             while True:
                 item = self._queue.get()

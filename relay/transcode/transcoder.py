@@ -19,6 +19,7 @@ import av.error
 
 from relay.media.access_unit import CLOCK_RATE, TIME_BASE, AccessUnit, Discontinuity
 from relay.metrics import Histogram
+from relay.threads import name_native_thread
 from relay.transcode.encoder import RungEncoder
 from relay.transcode.processors.osd import OsdProcessor
 from relay.transcode.slate import slate_frame
@@ -51,7 +52,7 @@ class Transcoder:
         self._out_origin_ns = time.monotonic_ns()
         self._last_out_pts = -1
         self._thread = threading.Thread(target=self._run, daemon=True,
-                                        name=f"transcode-{stream}")
+                                        name=f"dec-{stream}")
         self._closing = False
 
     def start(self) -> None:
@@ -89,6 +90,7 @@ class Transcoder:
             encoder.close()
 
     def _run(self) -> None:
+        name_native_thread()
         try:
             self._loop()
         except Exception:
