@@ -65,6 +65,12 @@ class StreamConfig:
     name: str
     source: str
     renditions: tuple[str, ...] = ("720p",)
+    bitrates: tuple[tuple[str, int], ...] = ()  # per-stream overrides of rung bitrates
+
+    def rung(self, name: str) -> Rung:
+        """The built-in rung `name` with this stream's bitrate for it, if it sets one."""
+        base = RUNGS[name]
+        return Rung(base.name, base.height, dict(self.bitrates).get(name, base.bitrate))
 
 
 @dataclass(frozen=True)
@@ -188,7 +194,7 @@ def _stream(r: _Reader) -> StreamConfig:
     why = validate_source(source)
     if why:
         raise r.fail("source", why)
-    renditions = r.str_list("renditions", ("720p",))
+    renditions, bitrates = _renditions(r)
     if not renditions:
         raise r.fail("renditions", "needs at least one rendition")
     for i, rung in enumerate(renditions):
@@ -198,7 +204,31 @@ def _stream(r: _Reader) -> StreamConfig:
     if len(set(renditions)) != len(renditions):
         raise r.fail("renditions", "names a rendition twice")
     r.done()
-    return StreamConfig(name=name, source=source, renditions=renditions)
+    return StreamConfig(name=name, source=source, renditions=renditions, bitrates=bitrates)
+
+
+def _renditions(r: _Reader) -> tuple[tuple[str, ...], tuple[tuple[str, int], ...]]:
+    """renditions = ["720p", {name = "360p", bitrate = 400000}, "source"]"""
+    entries = r.get("renditions", list, ["720p"])
+    names: list[str] = []
+    bitrates: list[tuple[str, int]] = []
+    for i, entry in enumerate(entries):
+        if isinstance(entry, str):
+            names.append(entry)
+            continue
+        if not isinstance(entry, dict):
+            raise r.fail(f"renditions[{i}]", "expected a rung name or {name, bitrate}")
+        sub = _Reader(entry, f"{r.path}.renditions[{i}]", r.origin)
+        name = sub.get("name", str, "")
+        bitrate = sub.get("bitrate", int, 0)
+        sub.done()
+        if name not in RUNGS:
+            raise sub.fail("name", f"{name!r} is not one of {', '.join(RUNGS)}")
+        if not 100_000 <= bitrate <= 20_000_000:
+            raise sub.fail("bitrate", "must be within 100000..20000000 bit/s")
+        names.append(name)
+        bitrates.append((name, bitrate))
+    return tuple(names), tuple(bitrates)
 
 
 def parse_config(data: dict[str, Any], origin: str) -> Config:

@@ -28,7 +28,8 @@ class Stream:
         self.config = config
         self.name = config.name
         self.renditions: dict[str, Rendition] = {
-            name: Rendition(config.name, name, RUNGS[name].bitrate if name in RUNGS else None)
+            name: Rendition(config.name, name,
+                            config.rung(name).bitrate if name in RUNGS else None)
             for name in config.renditions
         }
         self.rate_in = Rate()
@@ -37,7 +38,7 @@ class Stream:
         self._last_passthrough_pts = -1
         self._loop: asyncio.AbstractEventLoop | None = None
         self.encoders = [
-            RungEncoder(config.name, RUNGS[name], fps,
+            RungEncoder(config.name, config.rung(name), fps,
                         publish=self._publisher(self.renditions[name]),
                         want_keyframe=self.renditions[name].take_keyframe_request)
             for name in config.renditions if name != PASSTHROUGH
@@ -49,6 +50,15 @@ class Stream:
     def ladder(self) -> list[Rendition]:
         """The renditions from the highest bitrate to the lowest, for adaptive viewers."""
         return sorted(self.renditions.values(), key=lambda r: r.bitrate, reverse=True)
+
+    def instant_start(self, rendition: Rendition) -> Rendition | None:
+        """Where a new viewer of `rendition` gets its first picture at once: a passthrough
+        viewer starts on the best transcoded rung (its encoder forces an IDR now) and moves to
+        the drone's own packets at the drone's next IDR, instead of waiting up to a whole
+        source GOP (seconds, with drone settings) for a first frame."""
+        if rendition.nominal_bitrate is not None:
+            return None  # a transcoded rung forces its own IDR
+        return next((r for r in self.ladder() if r.nominal_bitrate is not None), None)
 
     def _publisher(self, rendition: Rendition) -> Any:
         def publish(item: EncodedPacket) -> None:  # called in an encoder thread

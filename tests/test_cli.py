@@ -88,3 +88,27 @@ def test_serve_from_any_directory_and_shut_down_gracefully(tmp_path: Path,
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("127.0.0.1", port))
+
+
+def test_rung_bitrates_can_be_set_per_stream() -> None:
+    from relay.config import parse_config
+
+    config = parse_config({"streams": [{"name": "d", "source": "sim://", "renditions": [
+        "source", {"name": "720p", "bitrate": 1_500_000}, "360p"]}]}, "<test>")
+    stream = config.streams[0]
+    assert stream.renditions == ("source", "720p", "360p")
+    assert stream.rung("720p").bitrate == 1_500_000
+    assert stream.rung("360p").bitrate == 500_000  # the default
+
+
+@pytest.mark.parametrize(("entry", "key"), [
+    ('{name = "720p", bitrate = 50}', "streams[0].renditions[0].bitrate"),
+    ('{name = "9k", bitrate = 500000}', "streams[0].renditions[0].name"),
+    ('{name = "720p", bitrate = 500000, crf = 23}', "streams[0].renditions[0].crf"),
+    ('5', "streams[0].renditions[0]"),
+])
+def test_bad_rung_tables_exit_2(tmp_path: Path, entry: str, key: str) -> None:
+    path = tmp_path / "relay.toml"
+    path.write_text(f'[[streams]]\nname = "d"\nsource = "sim://"\nrenditions = [{entry}]\n')
+    result = run_cli("serve", "--config", str(path))
+    assert result.returncode == 2 and key in result.stderr, result.stderr

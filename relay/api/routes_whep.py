@@ -40,7 +40,7 @@ async def whep_offer(request: web.Request) -> web.Response:
     try:
         session, answer = await relay.sessions.create_viewer(
             name, rendition, offer, request.remote or "?",
-            ladder=stream.ladder() if auto else ())
+            ladder=stream.ladder() if auto else (), start_on=stream.instant_start(rendition))
     except OfferError as exc:
         return json_error(400, "bad_offer", str(exc))
     except CapacityError as exc:

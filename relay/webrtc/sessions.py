@@ -86,10 +86,12 @@ class SessionManager:
         return sum(1 for s in self.sessions.values() if stream is None or s.stream == stream)
 
     async def create_viewer(self, stream: str, rendition: Rendition, offer_sdp: str,
-                            remote: str, ladder: Sequence[Rendition] = ()
-                            ) -> tuple[ViewerSession, str]:
+                            remote: str, ladder: Sequence[Rendition] = (),
+                            start_on: Rendition | None = None) -> tuple[ViewerSession, str]:
         """Answers a WHEP offer; returns the session and the answer SDP. With a ladder the
-        viewer adapts along it, starting on `rendition`; without, it stays there."""
+        viewer adapts along it, starting on `rendition`; without, it stays there. With
+        `start_on`, the first pictures come from that rendition until `rendition` has a
+        keyframe (passthrough cannot force one)."""
         check_offer(offer_sdp)
         if self.count(stream) >= self.limits.max_viewers_per_stream:
             raise CapacityError(f"stream {stream!r} has its maximum of viewers")
@@ -97,7 +99,9 @@ class SessionManager:
             raise CapacityError("the relay has its maximum of viewers")
         session_id = secrets.token_urlsafe(16)
         pc = RTCPeerConnection(rtc_configuration(self.webrtc.ice_servers))
-        track = RenditionTrack(rendition, session_id[:6])
+        track = RenditionTrack(start_on or rendition, session_id[:6])
+        if start_on is not None:
+            track.switch_to(rendition)
         session = ViewerSession(session_id, stream, rendition, pc, track, remote)
         self.sessions[session_id] = session
         try:

@@ -99,3 +99,28 @@ async def test_throttled_viewer_lands_on_lowest_rung_others_unaffected(
     finally:
         await steady.close()
         await weak.close()
+
+
+async def test_passthrough_viewer_starts_at_once_then_gets_the_source(
+        start_relay: RelayFactory) -> None:
+    # A drone with a 4 s GOP: waiting for its next IDR would take up to 4 s.
+    relay = await start_relay([{"name": "demo", "source": "sim://?size=1280x720&fps=30&gop=120",
+                                "renditions": ["source", "360p"]}])
+    stream = relay.relay.streams["demo"]
+    await wait_for(lambda: stream.state == "live", 10, "live")
+    viewer = WhepViewer(relay.base_url, "demo", rendition="source")
+    await viewer.start()
+    try:
+        await viewer.wait_frames(1, timeout=5)
+        r = viewer.received
+        assert r.first_frame_s is not None and r.first_frame_s < 0.5, r.first_frame_s
+        assert r.sizes[0] == (640, 360)  # the transcoded rung, at once
+        await wait_for(lambda: r.sizes[-1] == (1280, 720), 6, "the drone's own picture")
+        await viewer.wait_frames(len(r.sizes) + 30)
+        assert r.sizes[-1] == (1280, 720)
+        steps = list(zip(r.counters, r.counters[1:], strict=False))
+        assert all(b > a for a, b in steps), "frames went back or repeated across the switch"
+        session = next(iter(relay.relay.sessions.sessions.values()))
+        assert session.track.rendition.name == "source" and session.track.switches == 1
+    finally:
+        await viewer.close()
