@@ -31,6 +31,7 @@ const player = {
   pc: null, // current RTCPeerConnection or null between sessions
   reconnects: 0, // retries scheduled after a loss (rendition switches don't count)
   rendition: new URLSearchParams(location.search).get("rendition"),
+  currentRung: null, // the rung the relay sends right now (what "auto" resolved to)
   stream,
   lastError: null, // code ("stalled", "failed", …) or server reason of the last loss
   stats: { delayMs: null, fps: null, width: null, height: null, framesDecoded: 0 },
@@ -75,13 +76,25 @@ function renderStats() {
 }
 
 function fillRenditions(names) {
-  player.rendition ??= names[0] ?? null; // no choice yet: the relay's first rendition
-  const all = [...new Set([...names, player.rendition].filter(Boolean))];
+  // "auto": the relay picks the rung from this viewer's link and moves it as the link
+  // changes; the option shows the rung the relay has chosen right now.
+  player.rendition ??= "auto";
+  const all = [...new Set(["auto", ...names, player.rendition].filter(Boolean))];
   if ([...select.options].map((o) => o.value).join("\n") !== all.join("\n")) {
     select.replaceChildren(...all.map((n) => new Option(n, n)));
   }
-  select.value = player.rendition ?? "";
-  select.disabled = all.length < 2;
+  const auto = select.options[0];
+  auto.textContent = player.currentRung ? `Auto (${player.currentRung})` : "Auto";
+  select.value = player.rendition ?? "auto";
+  select.disabled = all.length < 3;
+}
+
+function findOwnRung(info) {
+  // The relay lists viewer sessions by the first 6 characters of their id, which is the
+  // last segment of our WHEP resource URL.
+  const id = session?.resourceUrl?.split("/").pop() ?? "";
+  const own = (info.viewer_sessions ?? []).find((v) => id && id.startsWith(v.id));
+  player.currentRung = own ? own.rendition : null;
 }
 
 async function loadStreamInfo() {
@@ -91,7 +104,10 @@ async function loadStreamInfo() {
     const signal = AbortSignal.timeout(INFO_TIMEOUT_MS);
     const resp = await fetch("/api/streams", { cache: "no-store", signal });
     const info = resp.ok && (await resp.json()).streams?.find((s) => s.name === stream);
-    if (info) fillRenditions(info.renditions ?? []);
+    if (info) {
+      findOwnRung(info);
+      fillRenditions(info.renditions ?? []);
+    }
   } catch {
     /* see above */
   }
@@ -99,7 +115,8 @@ async function loadStreamInfo() {
 
 function endpoint() {
   const base = `/whep/${encodeURIComponent(stream)}`;
-  return player.rendition ? `${base}?rendition=${encodeURIComponent(player.rendition)}` : base;
+  const fixed = player.rendition && player.rendition !== "auto";
+  return fixed ? `${base}?rendition=${encodeURIComponent(player.rendition)}` : base;
 }
 
 function teardown() {
@@ -282,5 +299,7 @@ onLangChange(() => {
 document.title = `${stream} – ${t("list.title")}`;
 $("stream-name").textContent = stream;
 if (player.rendition) fillRenditions([]);
+// The relay may move an automatic viewer along the ladder: show where it is now.
+setInterval(() => session && !document.hidden && loadStreamInfo(), 3000);
 keepAwake();
 restart();

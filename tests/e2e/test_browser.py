@@ -48,6 +48,15 @@ async def test_player_page_plays_live_video(start_relay: RelayFactory) -> None:
         later = await poll(page, lambda s: s["presented"] >= first["presented"] + 30, 10,
                            "presented frames to keep growing")
         assert later["state"] == "live" and later["player"] == "live"
+        # No choice made: the relay picks the rung ("auto") and the player says which.
+        deadline = time.monotonic() + 8
+        while True:
+            label = await page.evaluate(
+                "() => document.getElementById('rendition-select').options[0].textContent")
+            if label == "Auto (720p)":
+                break
+            assert time.monotonic() < deadline, label
+            await asyncio.sleep(0.2)
         assert relay.relay.sessions.count() == 1
         assert not [e for e in errors if "Content Security Policy" in e], errors
         print(f"first frame in Chromium {first_frame_s:.2f} s after page load")
