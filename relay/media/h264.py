@@ -43,6 +43,29 @@ def _is_vendor_sei(nal: bytes) -> bool:
     return len(nal) > 1 and nal_type(nal) == NAL_SEI and nal[1] == SEI_USER_DATA_UNREGISTERED
 
 
+def parameter_sets(extradata: bytes | None) -> list[bytes]:
+    """SPS/PPS NAL units from a stream's extradata, Annex B or avcC (MP4/FLV) form."""
+    if not extradata:
+        return []
+    if extradata[0] != 1:  # Annex B (RTSP's sprop-parameter-sets, MPEG-TS)
+        return [n for n in split_nal_units(extradata) if nal_type(n) in (NAL_SPS, NAL_PPS)]
+    units: list[bytes] = []
+    pos = 5
+    try:
+        for count_mask in (0x1F, 0xFF):  # SPS count (5 bits), then PPS count (8 bits)
+            count = extradata[pos] & count_mask
+            pos += 1
+            for _ in range(count):
+                size = int.from_bytes(extradata[pos : pos + 2], "big")
+                if pos + 2 + size > len(extradata):
+                    return units  # truncated avcC: keep what was complete
+                units.append(extradata[pos + 2 : pos + 2 + size])
+                pos += 2 + size
+    except IndexError:
+        pass  # truncated avcC: keep what was complete
+    return [u for u in units if u]
+
+
 class AnnexBRepair:
     """Per-stream repair of access units: drops vendor SEI, puts SPS/PPS before each IDR."""
 
@@ -50,6 +73,14 @@ class AnnexBRepair:
         self.sps: bytes | None = None
         self.pps: bytes | None = None
         self.dropped_sei = 0
+
+    def seed(self, extradata: bytes | None) -> None:
+        """Learns SPS/PPS from the container (RTSP sends them in the SDP only)."""
+        for nal in parameter_sets(extradata):
+            if nal_type(nal) == NAL_SPS:
+                self.sps = nal
+            else:
+                self.pps = nal
 
     def repair(self, data: bytes) -> tuple[bytes, bool]:
         """Returns the repaired access unit and whether it holds an IDR."""

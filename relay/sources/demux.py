@@ -76,6 +76,7 @@ class DemuxSource:
             raise SourceError(f"{self.url}: video is {stream.codec_context.name}, need H.264")
         to_annexb = av.bitstream.BitStreamFilterContext("h264_mp4toannexb", stream)
         repair = AnnexBRepair()
+        repair.seed(stream.codec_context.extradata)
         time_base = stream.time_base
         first_pts: int | None = None
         started = time.monotonic()

@@ -32,3 +32,17 @@ def test_parameter_sets_restored_before_idr() -> None:
     assert key and list(split_nal_units(later)) == [SPS, PPS, IDR]
     plain, key = repair.repair(SC + SLICE)
     assert not key and plain == SC + SLICE
+
+
+def test_parameter_sets_from_avcc_and_annexb_extradata() -> None:
+    from relay.media.h264 import parameter_sets
+
+    avcc = bytes([1, 0x42, 0xC0, 0x1F, 0xFF, 0xE1, 0, len(SPS)]) + SPS + bytes(
+        [1, 0, len(PPS)]) + PPS
+    assert parameter_sets(avcc) == [SPS, PPS]
+    assert parameter_sets(SC + SPS + SC + PPS) == [SPS, PPS]
+    assert parameter_sets(avcc[:9]) == []  # truncated: nothing half-read
+    repair = AnnexBRepair()
+    repair.seed(avcc)
+    out, key = repair.repair(SC + IDR)  # an IDR with no parameter sets in band
+    assert key and list(split_nal_units(out)) == [SPS, PPS, IDR]
