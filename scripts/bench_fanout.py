@@ -43,6 +43,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.whep_client import WhepViewer  # noqa: E402  (after the path is set)
+
 SAMPLE_VIEWERS = 4
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -135,29 +137,20 @@ renditions = ["720p"]
 # ---------------------------------------------------------------- viewer worker processes
 
 
-class CountingViewer:
+class CountingViewer(WhepViewer):
     """A full WebRTC peer that counts frames from clear RTP headers (no decrypt, no decode)."""
 
     def __init__(self, base_url: str) -> None:
-        from aiortc import RTCPeerConnection
-
-        from relay.webrtc.ice import rtc_configuration
-
-        self.url = base_url + "/whep/demo?rendition=720p"
-        self.base_url = base_url
-        self.pc = RTCPeerConnection(rtc_configuration(()))
+        super().__init__(base_url, "demo", rendition="720p")
         self.frames: list[float] = []  # arrival (monotonic) of each frame's last packet
         self.lost_packets = 0
         self.damaged_frames: list[float] = []
         self.first_frame_s: float | None = None
-        self.location: str | None = None
         self._expected_seq: int | None = None
         self._damaged = False
-        self._posted = 0.0
 
     async def prepare(self) -> None:
-        self.pc.addTransceiver("video", direction="recvonly")
-        await self.pc.setLocalDescription(await self.pc.createOffer())
+        await super().prepare()
         ice = self.pc.getTransceivers()[0].receiver.transport.transport
         recv = ice._recv
 
@@ -182,25 +175,11 @@ class CountingViewer:
         if data[1] & 0x80:  # marker: the frame's last packet
             now = time.monotonic()
             if self.first_frame_s is None:
-                self.first_frame_s = now - self._posted
+                self.first_frame_s = now - self.received.started
             self.frames.append(now)
             if self._damaged:
                 self.damaged_frames.append(now)
             self._damaged = False
-
-    async def post(self) -> None:
-        import aiohttp
-        from aiortc import RTCSessionDescription
-
-        self._posted = time.monotonic()
-        async with aiohttp.ClientSession() as http:
-            async with http.post(self.url, data=self.pc.localDescription.sdp,
-                                 headers={"Content-Type": "application/sdp"}) as resp:
-                body = await resp.text()
-                if resp.status != 201:
-                    raise RuntimeError(f"WHEP answered {resp.status}: {body}")
-                self.location = resp.headers["Location"]
-        await self.pc.setRemoteDescription(RTCSessionDescription(body, "answer"))
 
     def report(self, start: float, end: float) -> dict[str, Any]:
         frames = [t for t in self.frames if start <= t < end]
@@ -209,16 +188,11 @@ class CountingViewer:
                 "lost_frames": len([t for t in self.damaged_frames if start <= t < end]),
                 "first_frame_s": self.first_frame_s, "delays_ms": []}
 
-    async def close(self) -> None:
-        await self.pc.close()
-
 
 class SampleViewer:
     """A full aiortc viewer that decodes and reads the frame marks (for delay)."""
 
     def __init__(self, base_url: str) -> None:
-        from tests.whep_client import WhepViewer
-
         self.viewer = WhepViewer(base_url, "demo", rendition="720p")
 
     async def prepare(self) -> None:
@@ -333,8 +307,6 @@ def measure(n: int, seconds: float, workers: int) -> dict[str, Any]:
 
 
 async def first_frames(base_url: str, joins: int, gop_s: float) -> list[float]:
-    from tests.whep_client import WhepViewer
-
     results = []
     for _ in range(joins):
         viewer = WhepViewer(base_url, "demo", rendition="720p")
