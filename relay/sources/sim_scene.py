@@ -80,7 +80,9 @@ class SimScene:
         m[1, 2] += cy - self.height / 2
         # m takes output pixels to texture pixels ("where the camera looks"), hence the
         # inverse-map flag: OpenCV then samples the texture without inverting anything.
-        flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+        # Nearest-texel sampling: a third less CPU than bilinear for the whole sim (measured),
+        # and the sim runs inside the relay process it is there to load-test.
+        flags = cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP
         cv2.warpAffine(self.tex_y, m, (self.width, self.height), dst=y, flags=flags,
                        borderMode=cv2.BORDER_WRAP)
         m_chroma = m.astype(np.float64)
