@@ -32,6 +32,7 @@ const player = {
   reconnects: 0, // retries scheduled after a loss (rendition switches don't count)
   rendition: new URLSearchParams(location.search).get("rendition"),
   currentRung: null, // the rung the relay sends right now (what "auto" resolved to)
+  relayDelayMs: null, // the relay's own share of the delay (drone packet in -> out)
   stream,
   lastError: null, // code ("stalled", "failed", …) or server reason of the last loss
   stats: { delayMs: null, fps: null, width: null, height: null, framesDecoded: 0 },
@@ -95,6 +96,7 @@ function findOwnRung(info) {
   const id = session?.resourceUrl?.split("/").pop() ?? "";
   const own = (info.viewer_sessions ?? []).find((v) => id && id.startsWith(v.id));
   player.currentRung = own ? own.rendition : null;
+  player.relayDelayMs = own?.relay_delay_ms ?? null;
 }
 
 async function loadStreamInfo() {
@@ -201,8 +203,12 @@ function watch(s) {
     busy = false;
     if (session !== s) return;
     let inbound = null;
+    let rttS = null;
     report?.forEach((r) => {
       if (r.type === "inbound-rtp" && (r.kind ?? r.mediaType) === "video") inbound = r;
+      if (r.type === "candidate-pair" && r.nominated && r.currentRoundTripTime != null) {
+        rttS = r.currentRoundTripTime;
+      }
     });
     const now = performance.now();
     const frames = inbound?.framesDecoded ?? 0;
@@ -216,7 +222,7 @@ function watch(s) {
       lose(seenFrame ? "stalled" : "no_video");
       return;
     }
-    if (inbound) prev = updateStats(inbound, prev, now);
+    if (inbound) prev = updateStats(inbound, prev, now, rttS);
     if (seenFrame && player.state !== "live") {
       backoff = BACKOFF_MIN_MS; // healthy again: next loss retries quickly
       setState("live");
@@ -225,7 +231,7 @@ function watch(s) {
 }
 
 /** Update the figures from one inbound-rtp report; returns the sample for the next delta. */
-function updateStats(r, prev, now) {
+function updateStats(r, prev, now, rttS) {
   const st = player.stats;
   const cur = {
     jbDelay: r.jitterBufferDelay ?? 0,
@@ -236,8 +242,14 @@ function updateStats(r, prev, now) {
   // Delay over the last poll interval, not the session average, so it follows changes.
   // Fall back to the cumulative average right after (re)connecting.
   const dCount = prev ? cur.jbCount - prev.jbCount : 0;
-  if (dCount > 0) st.delayMs = ((cur.jbDelay - prev.jbDelay) / dCount) * 1000;
-  else if (cur.jbCount > 0) st.delayMs = (cur.jbDelay / cur.jbCount) * 1000;
+  let buffered = null;
+  if (dCount > 0) buffered = ((cur.jbDelay - prev.jbDelay) / dCount) * 1000;
+  else if (cur.jbCount > 0) buffered = (cur.jbDelay / cur.jbCount) * 1000;
+  // From the drone's packet reaching the relay to the picture here: the relay's own share,
+  // the network one way (half the round trip) and this browser's jitter buffer. The drone's
+  // radio/LTE link before the relay is not known to anyone and not included.
+  st.delayMs =
+    buffered == null ? null : buffered + (player.relayDelayMs ?? 0) + ((rttS ?? 0) * 1000) / 2;
   if (r.framesPerSecond != null) st.fps = r.framesPerSecond;
   else if (prev && now > prev.at) st.fps = ((cur.frames - prev.frames) * 1000) / (now - prev.at);
   st.width = r.frameWidth || video.videoWidth || null;

@@ -20,7 +20,7 @@ def _status(relay: Relay, stream: Stream) -> dict[str, Any]:
     status["rendition_stats"] = [
         {"name": r.name, "viewers": len(r.subscribers), "fps": round(r.rate.per_second()[0], 2),
          "bitrate": int(r.rate.per_second()[1]), "dropped": r.dropped,
-         "keyframe_requests": r.keyframe_requests}
+         "keyframe_requests": r.keyframe_requests, "relay_delay": r.latency_ms.summary()}
         for r in stream.renditions.values()
     ]
     status["viewer_sessions"] = [s.status() for s in relay.sessions.sessions.values()

@@ -12,7 +12,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from relay.metrics import Rate
+from relay.metrics import Histogram, Rate
 from relay.transcode.encoder import EncodedPacket
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,7 @@ class Rendition:
         self.nominal_bitrate = bitrate  # None for passthrough: whatever the drone sends
         self.subscribers: set[Subscriber] = set()
         self.rate = Rate()
+        self.latency_ms = Histogram()  # source arrival -> ready for the viewers, per packet
         self.dropped = 0
         self.keyframe_requests = 0
         self.width = 0
@@ -86,6 +87,7 @@ class Rendition:
     def publish(self, item: EncodedPacket) -> None:
         """Called on the event loop for every encoded packet of this rung."""
         self.rate.add(item.packet.size)
+        self.latency_ms.observe((time.monotonic_ns() - item.arrival_ns) / 1e6)
         if item.keyframe:
             self._keyframe_pending = False  # whoever asked gets this one
         for subscriber in self.subscribers:

@@ -68,6 +68,8 @@ class ViewerSession:
                 "auto": self.adapter is not None, "connected": self.connected,
                 "packets": self.track.subscriber.delivered, "dropped": self.track.dropped,
                 "switches": self.track.switches,
+                # In the relay: drone packet arrived -> this rung's packet ready to send.
+                "relay_delay_ms": self.track.rendition.latency_ms.quantile(0.5),
                 "remb": fb.remb if fb else None,
                 "rtt_ms": round(fb.rtt_s * 1000, 1) if fb and fb.rtt_s else None}
 

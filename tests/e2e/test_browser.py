@@ -58,6 +58,20 @@ async def test_player_page_plays_live_video(start_relay: RelayFactory) -> None:
             assert time.monotonic() < deadline, label
             await asyncio.sleep(0.2)
         assert relay.relay.sessions.count() == 1
+        # The delay shown includes the relay's own share (drone packet in -> out), which
+        # the player learns from the relay, not only the browser's jitter buffer.
+        session = next(iter(relay.relay.sessions.sessions.values()))
+        relay_share = session.status()["relay_delay_ms"]
+        assert relay_share is not None and relay_share > 0
+        deadline = time.monotonic() + 8
+        while True:
+            shown = await page.evaluate(
+                "() => Number(document.getElementById('delay-value').dataset.ms || 0)")
+            if shown >= relay_share:
+                break
+            assert time.monotonic() < deadline, (shown, relay_share)
+            await asyncio.sleep(0.2)
+        assert shown < 1000
         assert not [e for e in errors if "Content Security Policy" in e], errors
         print(f"first frame in Chromium {first_frame_s:.2f} s after page load")
         await page.screenshot(path="/tmp/drone-relay-player.png")
