@@ -185,3 +185,43 @@ async def test_rtsp_pull(start_relay: RelayFactory, tmp_path: Path) -> None:
             if proc is not None and proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+async def test_garbage_input_never_takes_down_another_stream(start_relay: RelayFactory) -> None:
+    """A broken or hostile sender on one stream: that stream keeps retrying, the other one
+    plays on untouched."""
+    udp_port, rtmp_port = free_port(socket.SOCK_DGRAM), free_port()
+    relay = await start_relay([
+        {"name": "demo", "source": "sim://?size=640x360&fps=30&gop=30", "renditions": ["360p"]},
+        {"name": "junk", "source": f"udp://127.0.0.1:{udp_port}", "renditions": ["360p"]},
+        {"name": "junk2", "source": f"rtmp://127.0.0.1:{rtmp_port}/live/x",
+         "renditions": ["360p"]},
+    ])
+    viewer = WhepViewer(relay.base_url, "demo")
+    await viewer.start()
+    try:
+        await viewer.wait_frames(10)
+        before = viewer.received.frames
+        payloads = [bytes(range(256)) * 5, b"\x47" + b"\xff" * 187, b"\x00\x00\x00\x01\x65" * 300]
+        deadline = time.monotonic() + 3
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            while time.monotonic() < deadline:  # 3 s of junk datagrams, then junk over TCP
+                for p in payloads:
+                    udp.sendto(p, ("127.0.0.1", udp_port))
+                await asyncio.sleep(0.005)
+        for _ in range(3):
+            try:
+                reader, writer = await asyncio.open_connection("127.0.0.1", rtmp_port)
+            except OSError:
+                await asyncio.sleep(0.3)  # the listener re-arms between attempts
+                continue
+            writer.write(b"\x03" + bytes(1536) + b"GET / HTTP/1.1\r\n\r\n" * 50)
+            await writer.drain()
+            writer.close()
+        await viewer.wait_frames(before + 90, timeout=10)  # demo never stopped
+        streams = {s["name"]: s for s in (await relay.get_json("/api/streams"))["streams"]}
+        assert streams["demo"]["state"] == "live"
+        assert streams["junk"]["state"] != "live" and streams["junk2"]["state"] != "live"
+        assert_live_frames(viewer.received.counters[-90:], 85)
+    finally:
+        await viewer.close()
