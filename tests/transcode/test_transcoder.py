@@ -1,0 +1,115 @@
+"""The transcoder on real encoded input: order, timestamps, overlay, rung sizes and rates."""
+
+from __future__ import annotations
+
+import queue
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+
+from relay.config import RUNGS
+from relay.media.access_unit import CLOCK_RATE, AccessUnit
+from relay.media.frame_marks import read_marks
+from relay.media.h264 import AnnexBRepair
+from relay.transcode.encoder import EncodedPacket, RungEncoder
+from relay.transcode.transcoder import Transcoder
+from tests.media_gen import make_clip
+
+
+def access_units(clip: Path) -> list[AccessUnit]:
+    """The clip's packets as a source would hand them on: Annex B, 90 kHz, decode order."""
+    units = []
+    with av.open(str(clip)) as container:
+        stream = container.streams.video[0]
+        bsf = av.bitstream.BitStreamFilterContext("h264_mp4toannexb", stream)
+        repair = AnnexBRepair()
+        for packet in container.demux(stream):
+            for out in bsf.filter(packet):
+                data, key = repair.repair(bytes(out))
+                pts = int((out.pts or 0) * stream.time_base * CLOCK_RATE)
+                units.append(AccessUnit(data, pts=pts, keyframe=key))
+    return units
+
+
+def run_transcoder(units: list[AccessUnit], rungs: list[str], fps: int = 30
+                   ) -> dict[str, list[EncodedPacket]]:
+    out: dict[str, queue.Queue[EncodedPacket]] = {name: queue.Queue() for name in rungs}
+    encoders = [RungEncoder("test", RUNGS[name], fps, publish=out[name].put,
+                            want_keyframe=lambda: False) for name in rungs]
+    transcoder = Transcoder("test", encoders)
+    transcoder.start()
+    try:
+        for i, unit in enumerate(units):  # at real-time pace, as a live source delivers
+            time.sleep(max(0.0, i / fps - (time.monotonic() - started)) if i else 0.0)
+            if i == 0:
+                started = time.monotonic()
+            transcoder.feed(unit)
+        deadline = time.monotonic() + 5
+        while any(e.frames_out < len(units) - 5 for e in encoders):
+            assert time.monotonic() < deadline, [e.frames_out for e in encoders]
+            time.sleep(0.05)
+    finally:
+        transcoder.close()
+    return {name: list(q.queue) for name, q in out.items()}
+
+
+def decode(packets: list[EncodedPacket]) -> list[av.VideoFrame]:
+    decoder = av.CodecContext.create("h264", "r")
+    frames = []
+    for item in packets:
+        frames += decoder.decode(item.packet)
+    return frames
+
+
+def test_bframe_input_comes_out_in_order_with_monotonic_timestamps(tmp_path: Path) -> None:
+    units = access_units(make_clip(tmp_path / "b.mp4", seconds=2.0, size=(1280, 720),
+                                   high_bframes=True))
+    assert any(b.pts < a.pts for a, b in zip(units, units[1:], strict=False)), \
+        "the clip must really carry B-frames (pts out of decode order)"
+    out = run_transcoder(units, ["720p"])["720p"]
+    pts = [p.packet.pts for p in out]
+    assert all(b > a for a, b in zip(pts, pts[1:], strict=False)), "pts must only grow"
+    frames = decode(out)
+    counters = [m[0] for f in frames if (m := read_marks(f.to_ndarray(format="gray")))]
+    assert len(counters) >= len(units) - 5
+    assert counters == sorted(counters) and len(set(counters)) == len(counters)
+    # No B-frames on the wire: every packet decodes to exactly one frame at once.
+    assert len(frames) == len(out)
+
+
+def test_rung_sizes_and_bitrates(tmp_path: Path) -> None:
+    units = access_units(make_clip(tmp_path / "c.mp4", seconds=4.0, size=(1280, 720),
+                                   high_bframes=False))
+    out = run_transcoder(units, ["720p", "360p"])
+    for name, (width, height) in (("720p", (1280, 720)), ("360p", (640, 360))):
+        frames = decode(out[name])
+        assert {(f.width, f.height) for f in frames} == {(width, height)}
+        seconds = len(out[name]) / 30
+        bitrate = sum(p.packet.size for p in out[name]) * 8 / seconds
+        target = RUNGS[name].bitrate
+        assert 0.5 * target <= bitrate <= 1.3 * target, (name, bitrate, target)
+        keyframes = [i for i, p in enumerate(out[name]) if p.keyframe]
+        gaps = [b - a for a, b in zip(keyframes, keyframes[1:], strict=False)]
+        assert gaps and max(gaps) <= 30, "GOP must stay <= 1 s"
+        profile = bytes(out[name][0].packet)
+        sps = profile[profile.find(b"\x67") + 1]
+        assert sps == 66, "Constrained Baseline (profile_idc 66) for every browser"
+
+
+def test_osd_is_drawn_on_the_picture(tmp_path: Path) -> None:
+    units = access_units(make_clip(tmp_path / "o.mp4", seconds=1.0, size=(1280, 720),
+                                   high_bframes=False))
+    source = [f.to_ndarray(format="gray") for f in decode(
+        [EncodedPacket(av.Packet(u.data), u.keyframe, 0, [], 0) for u in units])]
+    frames = decode(run_transcoder(units, ["720p"])["720p"])
+    y_out = frames[10].to_ndarray(format="gray")
+    # Bottom-left (OSD bar: text 1/30 of the height, half that as margin): the stream name
+    # and UTC time in white, on a box darkened to a quarter.
+    box, under = y_out[688:704, 16:300], source[10][688:704, 16:300]
+    assert (box > 200).mean() > 0.05, "no bright OSD text in the bottom-left"
+    assert np.median(box) < np.median(under) / 2, "no darkened box behind the text"
+    # Bottom-right: the LIVE badge is tinted red (high V) on a picture with none.
+    v_out = np.frombuffer(memoryview(frames[10].planes[2]), np.uint8).reshape(360, -1)[:, :640]
+    assert v_out[344:352, 610:630].mean() > 180, "no red LIVE badge bottom-right"
