@@ -40,11 +40,10 @@ def run_transcoder(units: list[AccessUnit], rungs: list[str], fps: int = 30
                             want_keyframe=lambda: False) for name in rungs]
     transcoder = Transcoder("test", encoders)
     transcoder.start()
+    started = time.monotonic()
     try:
         for i, unit in enumerate(units):  # at real-time pace, as a live source delivers
-            time.sleep(max(0.0, i / fps - (time.monotonic() - started)) if i else 0.0)
-            if i == 0:
-                started = time.monotonic()
+            time.sleep(max(0.0, started + i / fps - time.monotonic()))
             transcoder.feed(unit)
         deadline = time.monotonic() + 5
         while any(e.frames_out < len(units) - 5 for e in encoders):
