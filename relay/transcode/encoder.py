@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import av
+from av.video.reformatter import VideoReformatter
 
 from relay.config import Rung
 from relay.media.access_unit import CLOCK_RATE, TIME_BASE
@@ -78,8 +79,9 @@ class RungEncoder:
 
     def __init__(self, stream: str, rung: Rung, fps: int,
                  publish: Callable[[EncodedPacket], None],
-                 want_keyframe: Callable[[], bool]) -> None:
+                 want_keyframe: Callable[[], bool], lossless: bool = False) -> None:
         self.stream, self.rung, self.fps = stream, rung, fps
+        self.lossless = lossless  # benchmarks: wait for room instead of dropping
         self.publish = publish
         self.want_keyframe = want_keyframe
         self.frames_in = 0
@@ -94,6 +96,7 @@ class RungEncoder:
         self._thread = threading.Thread(target=self._run, daemon=True,
                                         name=f"enc-{rung.name}-{stream}")
         self._encoder: av.VideoCodecContext | None = None
+        self._scaler = VideoReformatter()
         self._started = False
 
     def start(self) -> None:
@@ -103,6 +106,9 @@ class RungEncoder:
     def submit(self, frame: av.VideoFrame, arrival_ns: int) -> None:
         """Queues a processed frame (pts on the 90 kHz output clock); drops the oldest if full."""
         self.frames_in += 1
+        if self.lossless:
+            self._queue.put((frame, arrival_ns))
+            return
         while True:
             try:
                 self._queue.put_nowait((frame, arrival_ns))
@@ -154,10 +160,13 @@ class RungEncoder:
 
     def _encode(self, frame: av.VideoFrame, arrival_ns: int) -> None:
         encoder = self._encoder_for(frame)
+        width, height = encoder.width, encoder.height
         t0 = time.perf_counter()
-        if (frame.width, frame.height) != self.size:
-            out = frame.reformat(width=self.size[0], height=self.size[1],  # type: ignore[index]
-                                 format="yuv420p", interpolation="BILINEAR")
+        if (frame.width, frame.height) != (width, height):
+            # Our own reformatter: frame.reformat() caches one scaler on the frame, and the
+            # rungs scale the same frame at once in their threads: sharing it crashed (SIGSEGV).
+            out = self._scaler.reformat(frame, width=width, height=height, format="yuv420p",
+                                        interpolation="BILINEAR")
             out.pts, out.time_base = frame.pts, frame.time_base
         else:
             out = frame

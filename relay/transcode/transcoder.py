@@ -60,6 +60,10 @@ class Transcoder:
             encoder.start()
         self._thread.start()
 
+    def feed_waiting(self, item: AccessUnit) -> None:
+        """For benchmarks and files processed offline: waits for room instead of dropping."""
+        self._queue.put(item)
+
     def feed(self, item: AccessUnit | Discontinuity) -> None:
         """Called from the source's thread; never blocks it."""
         try:

@@ -112,3 +112,14 @@ def test_osd_is_drawn_on_the_picture(tmp_path: Path) -> None:
     # Bottom-right: the LIVE badge is tinted red (high V) on a picture with none.
     v_out = np.frombuffer(memoryview(frames[10].planes[2]), np.uint8).reshape(360, -1)[:, :640]
     assert v_out[344:352, 610:630].mean() > 180, "no red LIVE badge bottom-right"
+
+
+def test_two_rungs_scale_the_same_1080p_frames_at_once(tmp_path: Path) -> None:
+    """A drone's 1080p into 720p + 360p: both rung threads scale every frame at the same
+    time. (With one scaler shared through frame.reformat() this crashed the process.)"""
+    units = access_units(make_clip(tmp_path / "hd.mp4", seconds=1.5, size=(1920, 1080),
+                                   high_bframes=True))
+    out = run_transcoder(units, ["720p", "360p"])
+    assert {(f.width, f.height) for f in decode(out["720p"])} == {(1280, 720)}
+    assert {(f.width, f.height) for f in decode(out["360p"])} == {(640, 360)}
+    assert min(len(out["720p"]), len(out["360p"])) >= len(units) - 5
