@@ -1,0 +1,219 @@
+#!/usr/bin/env python3
+"""Transcode benchmark: the relay's tight path against FFmpeg's command line, same job.
+
+    .venv/bin/python scripts/bench_transcode.py [--runs 5] [--seconds 10] [--clip FILE]
+
+The job: a 1080p30 High-profile clip with B-frames and sensor-like noise (made with the sim
+scene unless --clip is given) is decoded once, gets an overlay, and is encoded into 720p and
+360p with x264 veryfast, zerolatency, no B-frames, 2 Mbit/s and 0.5 Mbit/s, 1 s GOP.
+- relay: relay.transcode.Transcoder with two RungEncoders, fed as fast as it takes frames;
+- ffmpeg: Debian's ffmpeg with drawbox+drawtext, split and two scales, the same x264 settings;
+then the relay fed at real time (30 fps) for its per-frame latency, input -> encoded packet.
+Prints one JSON object: fps and CPU-seconds per frame of each, the ratio relay/ffmpeg, PSNR
+(Y, outside the overlay bar) of each output against the source scaled to the rung, the
+relay's latency p50/p95 and CPU in cores at real time. Medians over --runs runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import queue
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from relay.config import RUNGS  # noqa: E402
+from relay.media.access_unit import CLOCK_RATE, AccessUnit  # noqa: E402
+from relay.media.h264 import AnnexBRepair  # noqa: E402
+from relay.transcode.encoder import EncodedPacket, RungEncoder  # noqa: E402
+from relay.transcode.transcoder import Transcoder  # noqa: E402
+from tests.media_gen import make_clip  # noqa: E402
+
+LADDER = ("720p", "360p")
+FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
+
+
+def cpu_now() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+def children_cpu() -> float:
+    t = os.times()
+    return t.children_user + t.children_system
+
+
+def load_units(clip: Path) -> list[AccessUnit]:
+    units = []
+    with av.open(str(clip)) as container:
+        stream = container.streams.video[0]
+        bsf = av.bitstream.BitStreamFilterContext("h264_mp4toannexb", stream)
+        repair = AnnexBRepair()
+        repair.seed(stream.codec_context.extradata)
+        for packet in container.demux(stream):
+            for out in bsf.filter(packet):
+                data, key = repair.repair(bytes(out))
+                pts = int((out.pts or 0) * stream.time_base * CLOCK_RATE)
+                units.append(AccessUnit(data, pts=pts, keyframe=key))
+    return units
+
+
+def run_relay(units: list[AccessUnit], paced: bool) -> dict[str, Any]:
+    outputs: dict[str, queue.Queue[EncodedPacket]] = {r: queue.Queue() for r in LADDER}
+    encoders = [RungEncoder("bench", RUNGS[r], 30, publish=outputs[r].put,
+                            want_keyframe=lambda: False, lossless=not paced) for r in LADDER]
+    transcoder = Transcoder("bench", encoders)
+    transcoder.start()
+    cpu0, t0 = cpu_now(), time.monotonic()
+    for i, unit in enumerate(units):
+        if paced:
+            time.sleep(max(0.0, t0 + i / 30 - time.monotonic()))
+            transcoder.feed(AccessUnit(unit.data, unit.pts, unit.keyframe))  # arrival: now
+        else:
+            transcoder.feed_waiting(unit)
+    deadline = time.monotonic() + 30
+    while any(e.frames_out + e.dropped < len(units) - 3 for e in encoders):
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.002)
+    wall, cpu = time.monotonic() - t0, cpu_now() - cpu0
+    transcoder.close()
+    frames = min(e.frames_out for e in encoders)
+    latency = sorted(v for e in encoders for v in e.latency_ms.recent)
+    return {
+        "fps": frames / wall, "cpu_s_per_frame": cpu / max(1, frames), "cores": cpu / wall,
+        "latency_p50_ms": latency[len(latency) // 2] if latency else None,
+        "latency_p95_ms": latency[int(len(latency) * 0.95)] if latency else None,
+        "dropped": sum(e.dropped for e in encoders),
+        "packets": {r: [bytes(p.packet) for p in outputs[r].queue] for r in LADDER},
+    }
+
+
+def run_ffmpeg(clip: Path, workdir: Path) -> dict[str, Any]:
+    overlay = "drawbox=x=10:y=ih-50:w=520:h=40:color=black@0.75:t=fill"
+    if Path(FONT).exists():
+        overlay += (f",drawtext=fontfile={FONT}:text='bench %{{gmtime\\:%H\\\\\\:%M\\\\\\:%S}}"
+                    " UTC':x=16:y=h-44:fontsize=28:fontcolor=white")
+    graph = (f"[0:v]{overlay},split=2[a][b];[a]scale=1280:720:flags=bilinear[o1];"
+             "[b]scale=640:360:flags=bilinear[o2]")
+    x264 = ["-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-profile:v",
+            "baseline", "-bf", "0", "-g", "30", "-keyint_min", "30", "-sc_threshold", "0"]
+    cmd = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i", str(clip),
+           "-filter_complex", graph,
+           "-map", "[o1]", *x264, "-b:v", "2M", "-maxrate", "2M", "-bufsize", "1M",
+           "-f", "h264", str(workdir / "ff720.h264"),
+           "-map", "[o2]", *x264, "-b:v", "500k", "-maxrate", "500k", "-bufsize", "250k",
+           "-f", "h264", str(workdir / "ff360.h264")]
+    cpu0, t0 = children_cpu(), time.monotonic()
+    subprocess.run(cmd, check=True)
+    wall, cpu = time.monotonic() - t0, children_cpu() - cpu0
+    frames = sum(1 for _ in av.open(str(workdir / "ff720.h264")).decode(video=0))
+    return {"fps": frames / wall, "cpu_s_per_frame": cpu / max(1, frames),
+            "files": {"720p": workdir / "ff720.h264", "360p": workdir / "ff360.h264"}}
+
+
+def psnr_y(frames: list[np.ndarray], refs: list[np.ndarray]) -> float:
+    """Mean PSNR of the luma, leaving out the bottom eighth where the overlays differ."""
+    values = []
+    for out, ref in zip(frames, refs, strict=False):
+        rows = out.shape[0] * 7 // 8
+        mse = np.mean((out[:rows].astype(np.float64) - ref[:rows]) ** 2)
+        values.append(99.0 if mse == 0 else 10 * np.log10(255**2 / mse))
+    return float(np.mean(values))
+
+
+def references(clip: Path, rung: str, step: int) -> list[np.ndarray]:
+    width, height = RUNGS[rung].size_for(1920, 1080)
+    out = []
+    with av.open(str(clip)) as c:
+        for i, frame in enumerate(c.decode(video=0)):
+            if i % step == 0:
+                out.append(frame.reformat(width=width, height=height, format="gray",
+                                          interpolation="BILINEAR").to_ndarray())
+    return out
+
+
+def decode_every(data: bytes | Path, step: int) -> list[np.ndarray]:
+    decoder = av.CodecContext.create("h264", "r")
+    raw = data.read_bytes() if isinstance(data, Path) else data
+    frames = []
+    for packet in decoder.parse(raw):
+        frames += decoder.decode(packet)
+    frames += decoder.decode(None)
+    return [f.to_ndarray(format="gray") for i, f in enumerate(frames) if i % step == 0]
+
+
+def one_run(clip: Path, units: list[AccessUnit], workdir: Path) -> dict[str, Any]:
+    relay = run_relay(units, paced=False)
+    ffmpeg = run_ffmpeg(clip, workdir)
+    realtime = run_relay(units, paced=True)
+    quality: dict[str, Any] = {}
+    for rung in LADDER:
+        refs = references(clip, rung, step=10)
+        ours = decode_every(b"".join(relay["packets"][rung]), step=10)
+        theirs = decode_every(ffmpeg["files"][rung], step=10)
+        quality[rung] = {"relay_psnr_db": round(psnr_y(ours, refs), 2),
+                         "ffmpeg_psnr_db": round(psnr_y(theirs, refs), 2)}
+    return {
+        "relay_fps": relay["fps"], "ffmpeg_fps": ffmpeg["fps"],
+        "ratio_relay_to_ffmpeg": relay["fps"] / ffmpeg["fps"],
+        "relay_cpu_s_per_frame": relay["cpu_s_per_frame"],
+        "ffmpeg_cpu_s_per_frame": ffmpeg["cpu_s_per_frame"],
+        "realtime_latency_p50_ms": realtime["latency_p50_ms"],
+        "realtime_latency_p95_ms": realtime["latency_p95_ms"],
+        "realtime_cores": realtime["cores"], "realtime_dropped": realtime["dropped"],
+        "psnr": quality,
+    }
+
+
+def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {"runs": len(runs)}
+    for key, value in runs[0].items():
+        if isinstance(value, (int, float)):
+            out[key] = round(statistics.median(r[key] for r in runs if r[key] is not None), 4)
+    out["psnr"] = {rung: {k: round(statistics.median(r["psnr"][rung][k] for r in runs), 2)
+                          for k in runs[0]["psnr"][rung]} for rung in LADDER}
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of the made clip")
+    parser.add_argument("--clip", type=Path, help="use this 1080p H.264 clip instead")
+    args = parser.parse_args()
+    if args.runs < 1 or not 1 <= args.seconds <= 120:
+        parser.error("--runs must be >= 1 and --seconds within 1..120")
+    if not shutil.which("ffmpeg"):
+        print("bench_transcode: Debian's ffmpeg is needed for the comparison", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="bench-transcode-") as tmp:
+        workdir = Path(tmp)
+        clip = args.clip or make_clip(workdir / "drone.mp4", seconds=args.seconds,
+                                      size=(1920, 1080), high_bframes=True)
+        if not clip.exists():
+            parser.error(f"{clip}: no such file")
+        units = load_units(clip)
+        runs = [one_run(clip, units, workdir) for _ in range(args.runs)]
+    result = median_of(runs)
+    result.update({"job": "1080p30 High+B in -> overlay -> 720p 2M + 360p 0.5M, x264 veryfast "
+                          "zerolatency, no B-frames", "frames": len(units)})
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
