@@ -75,7 +75,7 @@ def run_relay(units: list[AccessUnit], paced: bool) -> dict[str, Any]:
     outputs: dict[str, queue.Queue[EncodedPacket]] = {r: queue.Queue() for r in LADDER}
     encoders = [RungEncoder("bench", RUNGS[r], 30, publish=outputs[r].put,
                             want_keyframe=lambda: False, lossless=not paced) for r in LADDER]
-    transcoder = Transcoder("bench", encoders)
+    transcoder = Transcoder("bench", encoders, source_clock=not paced)
     transcoder.start()
     cpu0, t0 = cpu_now(), time.monotonic()
     for i, unit in enumerate(units):
@@ -107,8 +107,8 @@ def run_ffmpeg(clip: Path, workdir: Path) -> dict[str, Any]:
     if Path(FONT).exists():
         overlay += (f",drawtext=fontfile={FONT}:text='bench %{{gmtime\\:%H\\\\\\:%M\\\\\\:%S}}"
                     " UTC':x=16:y=h-44:fontsize=28:fontcolor=white")
-    graph = (f"[0:v]{overlay},split=2[a][b];[a]scale=1280:720:flags=bilinear[o1];"
-             "[b]scale=640:360:flags=bilinear[o2]")
+    graph = (f"[0:v]{overlay},split=2[a][b];[a]scale=1280:720:flags=area[o1];"
+             "[b]scale=640:360:flags=area[o2]")
     x264 = ["-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-profile:v",
             "baseline", "-bf", "0", "-g", "30", "-keyint_min", "30", "-sc_threshold", "0"]
     cmd = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i", str(clip),
@@ -142,7 +142,7 @@ def references(clip: Path, rung: str, step: int) -> list[np.ndarray]:
         for i, frame in enumerate(c.decode(video=0)):
             if i % step == 0:
                 out.append(frame.reformat(width=width, height=height, format="gray",
-                                          interpolation="BILINEAR").to_ndarray())
+                                          interpolation="AREA").to_ndarray())
     return out
 
 

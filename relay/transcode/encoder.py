@@ -69,7 +69,8 @@ def make_rung_encoder(width: int, height: int, fps: int, bitrate: int) -> av.Vid
                         f":vbv-maxrate={bitrate // 1000}:vbv-bufsize={bitrate // 2000}"
                         ":nal-hrd=none:aud=0"),
     }
-    enc.thread_count = 2
+    # Small rungs encode fast on one thread; slices (zerolatency threads) cost them quality.
+    enc.thread_count = 2 if height > 480 else 1
     ENCODERS_CREATED += 1
     return enc
 
@@ -166,7 +167,7 @@ class RungEncoder:
             # Our own reformatter: frame.reformat() caches one scaler on the frame, and the
             # rungs scale the same frame at once in their threads: sharing it crashed (SIGSEGV).
             out = self._scaler.reformat(frame, width=width, height=height, format="yuv420p",
-                                        interpolation="BILINEAR")
+                                        interpolation="AREA")
             out.pts, out.time_base = frame.pts, frame.time_base
         else:
             out = frame

@@ -34,8 +34,13 @@ INPUT_QUEUE = 30  # one second of input at 30 fps; more would only add delay
 class Transcoder:
     """Owns the decoder, the processors and one RungEncoder per transcoded rendition."""
 
-    def __init__(self, stream: str, encoders: Sequence[RungEncoder]) -> None:
+    def __init__(self, stream: str, encoders: Sequence[RungEncoder],
+                 source_clock: bool = False) -> None:
         self.stream = stream
+        # Live: output pts follow the relay's clock. Offline (a benchmark, a file processed
+        # as fast as it goes): they follow the source's pts, or x264's rate control would
+        # see 90 frames a second and spend a third of the bits on each.
+        self.source_clock = source_clock
         self.encoders = list(encoders)
         self.processors = [OsdProcessor(stream)]
         self.decode_ms = Histogram()
@@ -169,7 +174,10 @@ class Transcoder:
         self.process_ms.observe((time.perf_counter() - t0) * 1000)
         # Output timestamps follow the relay's clock, not the drone's: they never go backwards
         # across restarts, B-frame reordering or slate, which WebRTC receivers need.
-        pts = (time.monotonic_ns() - self._out_origin_ns) * CLOCK_RATE // 1_000_000_000
+        if self.source_clock and frame.pts is not None:
+            pts = int(frame.pts)
+        else:
+            pts = (time.monotonic_ns() - self._out_origin_ns) * CLOCK_RATE // 1_000_000_000
         pts = max(pts, self._last_out_pts + 1)
         self._last_out_pts = pts
         frame.pts = pts
