@@ -116,7 +116,7 @@ class Stream:
 
     def status(self) -> dict[str, Any]:
         fps, bitrate = self.rate_in.per_second()
-        width, height = self.transcoder._last_size if self.transcoder else (0, 0)
+        width, height = self.transcoder.frame_size if self.transcoder else (0, 0)
         return {
             "name": self.name,
             "state": self.state,

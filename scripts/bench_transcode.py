@@ -36,11 +36,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from relay.config import RUNGS  # noqa: E402
-from relay.media.access_unit import CLOCK_RATE, AccessUnit  # noqa: E402
-from relay.media.h264 import AnnexBRepair  # noqa: E402
+from relay.media.access_unit import AccessUnit  # noqa: E402
 from relay.transcode.encoder import EncodedPacket, RungEncoder  # noqa: E402
 from relay.transcode.transcoder import Transcoder  # noqa: E402
-from tests.media_gen import make_clip  # noqa: E402
+from tests.media_gen import access_units, make_clip  # noqa: E402
 
 LADDER = ("720p", "360p")
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
@@ -54,21 +53,6 @@ def cpu_now() -> float:
 def children_cpu() -> float:
     t = os.times()
     return t.children_user + t.children_system
-
-
-def load_units(clip: Path) -> list[AccessUnit]:
-    units = []
-    with av.open(str(clip)) as container:
-        stream = container.streams.video[0]
-        bsf = av.bitstream.BitStreamFilterContext("h264_mp4toannexb", stream)
-        repair = AnnexBRepair()
-        repair.seed(stream.codec_context.extradata)
-        for packet in container.demux(stream):
-            for out in bsf.filter(packet):
-                data, key = repair.repair(bytes(out))
-                pts = int((out.pts or 0) * stream.time_base * CLOCK_RATE)
-                units.append(AccessUnit(data, pts=pts, keyframe=key))
-    return units
 
 
 def run_relay(units: list[AccessUnit], paced: bool) -> dict[str, Any]:
@@ -206,7 +190,7 @@ def main() -> int:
                                       size=(1920, 1080), high_bframes=True)
         if not clip.exists():
             parser.error(f"{clip}: no such file")
-        units = load_units(clip)
+        units = access_units(clip)
         runs = [one_run(clip, units, workdir) for _ in range(args.runs)]
     result = median_of(runs)
     result.update({"job": "1080p30 High+B in -> overlay -> 720p 2M + 360p 0.5M, x264 veryfast "

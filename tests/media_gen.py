@@ -7,6 +7,8 @@ from pathlib import Path
 
 import av
 
+from relay.media.access_unit import CLOCK_RATE, AccessUnit
+from relay.media.h264 import AnnexBRepair
 from relay.sources.sim_scene import SimScene
 
 
@@ -36,3 +38,19 @@ def make_clip(path: Path, seconds: float = 3.0, size: tuple[int, int] = (640, 36
             out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
     return path
+
+
+def access_units(clip: Path) -> list[AccessUnit]:
+    """A clip's packets as a source hands them on: Annex B, repaired, 90 kHz, decode order."""
+    units = []
+    with av.open(str(clip)) as container:
+        stream = container.streams.video[0]
+        bsf = av.bitstream.BitStreamFilterContext("h264_mp4toannexb", stream)
+        repair = AnnexBRepair()
+        repair.seed(stream.codec_context.extradata)
+        for packet in container.demux(stream):
+            for out in bsf.filter(packet):
+                data, key = repair.repair(bytes(out))
+                pts = int((out.pts or 0) * stream.time_base * CLOCK_RATE)
+                units.append(AccessUnit(data, pts=pts, keyframe=key))
+    return units

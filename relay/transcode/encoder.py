@@ -19,7 +19,7 @@ import av
 from av.video.reformatter import VideoReformatter
 
 from relay.config import Rung
-from relay.media.access_unit import CLOCK_RATE, TIME_BASE
+from relay.media.access_unit import TIME_BASE
 from relay.metrics import Histogram
 from relay.threads import name_native_thread
 from relay.webrtc.packetize import packetize
@@ -188,5 +188,3 @@ class RungEncoder:
         if packets:
             self.latency_ms.observe((time.monotonic_ns() - arrival_ns) / 1e6)
 
-
-__all__ = ["CLOCK_RATE", "EncodedPacket", "RungEncoder", "make_rung_encoder"]

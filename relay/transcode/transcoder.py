@@ -60,6 +60,11 @@ class Transcoder:
                                         name=f"dec-{stream}")
         self._closing = False
 
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        """Size of the last frame processed (the slate's size before the first one)."""
+        return self._last_size
+
     def start(self) -> None:
         for encoder in self.encoders:
             encoder.start()

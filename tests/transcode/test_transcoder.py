@@ -10,27 +10,10 @@ import av
 import numpy as np
 
 from relay.config import RUNGS
-from relay.media.access_unit import CLOCK_RATE, AccessUnit
 from relay.media.frame_marks import read_marks
-from relay.media.h264 import AnnexBRepair
 from relay.transcode.encoder import EncodedPacket, RungEncoder
 from relay.transcode.transcoder import Transcoder
-from tests.media_gen import make_clip
-
-
-def access_units(clip: Path) -> list[AccessUnit]:
-    """The clip's packets as a source would hand them on: Annex B, 90 kHz, decode order."""
-    units = []
-    with av.open(str(clip)) as container:
-        stream = container.streams.video[0]
-        bsf = av.bitstream.BitStreamFilterContext("h264_mp4toannexb", stream)
-        repair = AnnexBRepair()
-        for packet in container.demux(stream):
-            for out in bsf.filter(packet):
-                data, key = repair.repair(bytes(out))
-                pts = int((out.pts or 0) * stream.time_base * CLOCK_RATE)
-                units.append(AccessUnit(data, pts=pts, keyframe=key))
-    return units
+from tests.media_gen import access_units, make_clip
 
 
 def run_transcoder(units: list[AccessUnit], rungs: list[str], fps: int = 30
