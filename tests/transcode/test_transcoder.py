@@ -10,6 +10,7 @@ import av
 import numpy as np
 
 from relay.config import RUNGS
+from relay.media.access_unit import AccessUnit
 from relay.media.frame_marks import read_marks
 from relay.transcode.encoder import EncodedPacket, RungEncoder
 from relay.transcode.transcoder import Transcoder
