@@ -43,11 +43,12 @@ async def test_joins_within_a_second_force_at_most_three_idrs(start_relay: Relay
     await asyncio.gather(*(v.prepare() for v in viewers))
     started = time.monotonic()
     try:
-        posts = []
-        for i, v in enumerate(viewers):  # ten joins spread over 0.9 s
-            await asyncio.sleep(max(0.0, started + 0.09 * i - time.monotonic()))
+        posts, sent = [], []
+        for i, v in enumerate(viewers):  # ten joins spread over 0.63 s (margin for a busy box)
+            await asyncio.sleep(max(0.0, started + 0.07 * i - time.monotonic()))
+            sent.append(time.monotonic())
             posts.append(asyncio.ensure_future(v.post()))
-        assert time.monotonic() - started < 1.0
+        assert sent[-1] - sent[0] < 1.0, "the ten joins must fall within one second"
         await asyncio.gather(*posts)
         await asyncio.gather(*(v.wait_frames(5, timeout=10) for v in viewers))
         forced = rung.forced_keyframes - forced_before
