@@ -88,3 +88,29 @@ async def test_player_reconnects_after_relay_restart() -> None:
             print(f"player live again {time.monotonic() - back:.1f} s after the relay was back")
     finally:
         stop(relay)
+
+
+async def test_sigterm_with_viewers_connected_exits_0(tmp_path: Path) -> None:
+    from tests.whep_client import WhepViewer
+
+    port = free_port()
+    config = tmp_path / "relay.toml"
+    config.write_text(f'[server]\nport = {port}\n[webrtc]\nice_addresses = ["127.0.0.1"]\n'
+                      '[[streams]]\nname = "demo"\nsource = "sim://?size=640x360"\n'
+                      'renditions = ["360p"]\n')
+    relay = start([sys.executable, "-m", "relay", "serve", "--config", str(config)])
+    viewers = [WhepViewer(f"http://127.0.0.1:{port}", "demo") for _ in range(3)]
+    try:
+        await read_url(relay, timeout=60)
+        for v in viewers:
+            await v.start()
+        for v in viewers:
+            await v.wait_frames(10)
+        began = time.monotonic()
+        assert stop(relay) == 0
+        assert time.monotonic() - began < 10, "shutdown must not hang on open peers"
+    finally:
+        stop(relay, signal.SIGKILL)
+        for v in viewers:
+            v.location = None  # the relay is gone: nothing to DELETE
+            await v.close()
