@@ -36,6 +36,10 @@ class Stream:
         self.ever_live = False
         self._last_unit_ns = 0
         self._last_passthrough_pts = -1
+        self._last_source_pts: int | None = None
+        # WebRTC carries no B-frames: once the drone's pts are seen out of decode order, its
+        # own packets are no rendition for a browser (the transcoded rungs still are).
+        self.source_reorders = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self.encoders = [
             RungEncoder(config.name, config.rung(name), fps,
@@ -47,9 +51,14 @@ class Stream:
         self.supervisor = SourceSupervisor(config.name, config.source, self._on_unit,
                                            self._on_down)
 
+    def playable(self, rendition: Rendition) -> bool:
+        """False for passthrough while the drone sends B-frames."""
+        return rendition.nominal_bitrate is not None or not self.source_reorders
+
     def ladder(self) -> list[Rendition]:
-        """The renditions from the highest bitrate to the lowest, for adaptive viewers."""
-        return sorted(self.renditions.values(), key=lambda r: r.bitrate, reverse=True)
+        """The playable renditions from the highest bitrate to the lowest (adaptive viewers)."""
+        usable = [r for r in self.renditions.values() if self.playable(r)]
+        return sorted(usable, key=lambda r: r.bitrate, reverse=True)
 
     def instant_start(self, rendition: Rendition) -> Rendition | None:
         """Where a new viewer of `rendition` gets its first picture at once: a passthrough
@@ -91,18 +100,33 @@ class Stream:
         self.rate_in.add(len(unit.data), unit.arrival_ns)
         if self.transcoder is not None:
             self.transcoder.feed(unit)
+        if self._last_source_pts is not None and unit.pts < self._last_source_pts:
+            if not self.source_reorders and self._loop is not None:
+                log.warning("[stream %s] the source sends B-frames: no passthrough to "
+                            "browsers, transcoded rungs only", self.name)
+                self._loop.call_soon_threadsafe(self._end_passthrough)
+            self.source_reorders = True
+        self._last_source_pts = unit.pts
         passthrough = self.renditions.get(PASSTHROUGH)
-        if passthrough is not None and self._loop is not None:
-            # WebRTC needs timestamps that never go backwards (no B-frames on the wire).
+        if passthrough is not None and self._loop is not None and not self.source_reorders:
+            # WebRTC needs timestamps that never go backwards.
             pts = max(unit.pts, self._last_passthrough_pts + 1)
             self._last_passthrough_pts = pts
             item = encoded_packet(unit.data, pts, unit.keyframe, unit.arrival_ns)
             self._loop.call_soon_threadsafe(passthrough.publish, item)
 
+    def _end_passthrough(self) -> None:
+        # Its viewers' players reconnect by themselves, onto a rung they can play.
+        passthrough = self.renditions.get(PASSTHROUGH)
+        for subscriber in list(passthrough.subscribers if passthrough else ()):
+            subscriber.close()
+
     def _on_down(self, reason: str) -> None:
         if self.transcoder is not None:
             self.transcoder.feed(Discontinuity(reason))
         self._last_passthrough_pts = -1
+        self._last_source_pts = None
+        self.source_reorders = False  # the next connection may be another drone
 
     @property
     def state(self) -> str:
@@ -130,4 +154,5 @@ class Stream:
             "encoders": sum(1 for e in self.encoders if e.size is not None),
             "source_restarts": self.supervisor.restarts,
             "source_error": self.supervisor.last_error,
+            "source_has_bframes": self.source_reorders,
         }

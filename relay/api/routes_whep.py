@@ -6,6 +6,8 @@ from aiohttp import web
 
 from relay.api.errors import json_error
 from relay.api.keys import RELAY
+from relay.fanout.rendition import Rendition
+from relay.stream import Stream
 from relay.webrtc.sessions import CapacityError, OfferError
 
 routes = web.RouteTableDef()
@@ -20,16 +22,10 @@ async def whep_offer(request: web.Request) -> web.Response:
     stream = relay.streams.get(name)
     if stream is None:
         return json_error(404, "unknown_stream", f"no stream named {name!r}")
-    # No rendition (or "auto"): start on the first configured rung and adapt along the
-    # ladder; a named rendition is the viewer's choice and stays.
-    rendition_name = request.query.get("rendition", "auto")
-    auto = rendition_name == "auto"
-    rendition = stream.renditions[next(iter(stream.renditions))] if auto else (
-        stream.renditions.get(rendition_name))
-    if rendition is None:
-        return json_error(404, "unknown_rendition",
-                          f"stream {name!r} has no rendition {rendition_name!r}; "
-                          f"it has {', '.join(stream.renditions)}")
+    picked = _pick_rendition(stream, request.query.get("rendition", "auto"))
+    if isinstance(picked, web.Response):
+        return picked
+    rendition, ladder = picked
     if request.content_type != SDP:
         return json_error(415, "unsupported_media_type",
                           f"Content-Type must be {SDP}, got {request.content_type!r}")
@@ -40,7 +36,7 @@ async def whep_offer(request: web.Request) -> web.Response:
     try:
         session, answer = await relay.sessions.create_viewer(
             name, rendition, offer, request.remote or "?",
-            ladder=stream.ladder() if auto else (), start_on=stream.instant_start(rendition))
+            ladder=ladder, start_on=stream.instant_start(rendition))
     except OfferError as exc:
         return json_error(400, "bad_offer", str(exc))
     except CapacityError as exc:
@@ -48,6 +44,31 @@ async def whep_offer(request: web.Request) -> web.Response:
     location = f"/whep/{name}/{session.id}"
     return web.Response(status=201, text=answer, content_type=SDP,
                         headers={"Location": location, "ETag": f'"{session.id}"'})
+
+
+def _pick_rendition(stream: Stream, wanted: str
+                    ) -> tuple[Rendition, list[Rendition]] | web.Response:
+    """The rendition to start on and the ladder to adapt along (empty: the viewer's own
+    choice, which stays), or the error answer. No rendition, or "auto": the first
+    configured rung that browsers can play now."""
+    if wanted == "auto":
+        ladder = stream.ladder()
+        if not ladder:
+            return json_error(409, "no_playable_rendition",
+                              f"stream {stream.name!r} has only passthrough and its source "
+                              "sends B-frames, which WebRTC cannot carry; configure a rung")
+        return next(r for r in stream.renditions.values() if r in ladder), ladder
+    rendition = stream.renditions.get(wanted)
+    if rendition is None:
+        return json_error(404, "unknown_rendition",
+                          f"stream {stream.name!r} has no rendition {wanted!r}; "
+                          f"it has {', '.join(stream.renditions)}")
+    if not stream.playable(rendition):
+        others = ", ".join(r.name for r in stream.ladder()) or "none"
+        return json_error(409, "not_playable",
+                          f"the drone sends B-frames, which WebRTC cannot carry: "
+                          f"{rendition.name!r} is not playable now; choose one of {others}")
+    return rendition, []
 
 
 @routes.delete("/whep/{stream}/{session}")

@@ -6,9 +6,13 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
+from pathlib import Path
+
+import aiohttp
 
 from relay.transcode import encoder as encoder_module
 from tests.conftest import RelayFactory, wait_for
+from tests.media_gen import make_clip
 from tests.whep_client import WhepViewer
 
 SIM = {"name": "demo", "source": "sim://?size=1280x720&fps=30&gop=120",
@@ -123,5 +127,27 @@ async def test_passthrough_viewer_starts_at_once_then_gets_the_source(
         assert all(b > a for a, b in steps), "frames went back or repeated across the switch"
         session = next(iter(relay.relay.sessions.sessions.values()))
         assert session.track.rendition.name == "source" and session.track.switches == 1
+    finally:
+        await viewer.close()
+
+
+async def test_bframe_source_is_never_passed_through(start_relay: RelayFactory,
+                                                     tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "b.mp4", seconds=3.0, high_bframes=True)
+    relay = await start_relay([{"name": "b", "source": f"file:{clip}",
+                                "renditions": ["source", "360p"]}])
+    stream = relay.relay.streams["b"]
+    await wait_for(lambda: stream.source_reorders, 10, "B-frames to be noticed")
+    async with aiohttp.ClientSession() as http:
+        async with http.post(relay.base_url + "/whep/b?rendition=source", data="v=0\r\n",
+                             headers={"Content-Type": "application/sdp"}) as resp:
+            assert resp.status == 409
+            assert "B-frames" in (await resp.json())["reason"]
+    viewer = WhepViewer(relay.base_url, "b")  # automatic: lands on what plays
+    await viewer.start()
+    try:
+        await viewer.wait_frames(20)
+        assert set(viewer.received.sizes) == {(640, 360)}
+        assert (await relay.stream_status("b"))["source_has_bframes"] is True
     finally:
         await viewer.close()
