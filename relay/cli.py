@@ -55,14 +55,14 @@ def serve(config: Config) -> int:
     host, port = config.server.host, config.server.port
     app = create_app(config)
 
-    async def announce(app: web.Application) -> None:
+    def announce(_aiohttp_banner: str) -> None:
+        # run_app calls this once its sockets listen: the URL printed is ready to open.
         for url in _urls(host, port):
             print(f"drone-relay {__version__} serving: open {url}", flush=True)
 
-    app.on_startup.append(announce)
     try:
         # run_app closes every peer, source and socket on SIGINT/SIGTERM, then returns.
-        web.run_app(app, host=host, port=port, print=None, shutdown_timeout=3.0,
+        web.run_app(app, host=host, port=port, print=announce, shutdown_timeout=3.0,
                     handle_signals=True, access_log=None)
     except OSError as exc:
         print(f"drone-relay: cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr)
