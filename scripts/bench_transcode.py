@@ -57,13 +57,28 @@ def children_cpu() -> float:
     return t.children_user + t.children_system
 
 
+def thread_cpu() -> dict[str, float]:
+    """CPU seconds of this process by OS thread name: relay.threads names the transcoder's
+    threads (dec-*, enc-<rung>-*), and the x264/FFmpeg worker threads inherit their names."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            name = (task / "comm").read_text().strip()
+            stat = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[name] = out.get(name, 0.0) + (int(stat[11]) + int(stat[12])) / ticks
+    return out
+
+
 def run_relay(units: list[AccessUnit], paced: bool) -> dict[str, Any]:
     outputs: dict[str, queue.Queue[EncodedPacket]] = {r: queue.Queue() for r in LADDER}
     encoders = [RungEncoder("bench", RUNGS[r], 30, publish=outputs[r].put,
                             want_keyframe=lambda: False, lossless=not paced) for r in LADDER]
     transcoder = Transcoder("bench", encoders, source_clock=not paced)
     transcoder.start()
-    cpu0, t0 = cpu_now(), time.monotonic()
+    cpu0, t0, threads0 = cpu_now(), time.monotonic(), thread_cpu()
     for i, unit in enumerate(units):
         if paced:
             time.sleep(max(0.0, t0 + i / 30 - time.monotonic()))
@@ -76,6 +91,9 @@ def run_relay(units: list[AccessUnit], paced: bool) -> dict[str, Any]:
             break
         time.sleep(0.002)
     wall, cpu = time.monotonic() - t0, cpu_now() - cpu0
+    threads1 = thread_cpu()
+    by_stage = {name.split("-bench")[0]: round((v - threads0.get(name, 0.0)) / wall, 3)
+                for name, v in threads1.items() if name.startswith(("dec-", "enc-"))}
     transcoder.close()
     frames = min(e.frames_out for e in encoders)
     latency = sorted(v for e in encoders for v in e.latency_ms.recent)
@@ -84,6 +102,11 @@ def run_relay(units: list[AccessUnit], paced: bool) -> dict[str, Any]:
         "latency_p50_ms": latency[len(latency) // 2] if latency else None,
         "latency_p95_ms": latency[int(len(latency) * 0.95)] if latency else None,
         "dropped": sum(e.dropped for e in encoders),
+        "cores_by_stage": by_stage,
+        "stage_p50_ms": {"decode": transcoder.decode_ms.quantile(0.5),
+                         "osd": transcoder.process_ms.quantile(0.5),
+                         **{f"scale_{e.rung.name}": e.scale_ms.quantile(0.5) for e in encoders},
+                         **{f"encode_{e.rung.name}": e.encode_ms.quantile(0.5) for e in encoders}},
         "packets": {r: [bytes(p.packet) for p in outputs[r].queue] for r in LADDER},
     }
 
@@ -168,6 +191,8 @@ def one_run(clip: Path, units: list[AccessUnit], workdir: Path) -> dict[str, Any
         "realtime_latency_p50_ms": realtime["latency_p50_ms"],
         "realtime_latency_p95_ms": realtime["latency_p95_ms"],
         "realtime_cores": realtime["cores"], "realtime_dropped": realtime["dropped"],
+        "realtime_cores_by_stage": realtime["cores_by_stage"],
+        "realtime_stage_p50_ms": realtime["stage_p50_ms"],
         "psnr": quality,
     }
 
@@ -177,6 +202,9 @@ def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
     for key, value in runs[0].items():
         if isinstance(value, (int, float)):
             out[key] = round(statistics.median(r[key] for r in runs if r[key] is not None), 4)
+    for key in ("realtime_cores_by_stage", "realtime_stage_p50_ms"):
+        out[key] = {k: round(statistics.median(r[key][k] for r in runs), 3)
+                    for k in runs[0][key]}
     out["psnr"] = {rung: {k: round(statistics.median(r["psnr"][rung][k] for r in runs), 2)
                           for k in runs[0]["psnr"][rung]} for rung in LADDER}
     return out
