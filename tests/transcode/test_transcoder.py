@@ -92,7 +92,9 @@ def test_osd_is_drawn_on_the_picture(tmp_path: Path) -> None:
     # and UTC time in white, on a box darkened to a quarter.
     box, under = y_out[688:704, 16:300], source[10][688:704, 16:300]
     assert (box > 200).mean() > 0.05, "no bright OSD text in the bottom-left"
-    assert np.median(box) < np.median(under) / 2, "no darkened box behind the text"
+    # The box's background (its darker quartile: the text's share varies with the clock's
+    # digits) is darkened to about a quarter of the picture below it.
+    assert np.percentile(box, 25) < np.median(under) / 2, "no darkened box behind the text"
     # Bottom-right: the LIVE badge is tinted red (high V) on a picture with none.
     v_out = np.frombuffer(memoryview(frames[10].planes[2]), np.uint8).reshape(360, -1)[:, :640]
     assert v_out[344:352, 610:630].mean() > 180, "no red LIVE badge bottom-right"
