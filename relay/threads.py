@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 import threading
+from pathlib import Path
 
 _PR_SET_NAME = 15
 try:
@@ -19,3 +21,21 @@ def name_native_thread(name: str | None = None) -> None:
     label = (name or threading.current_thread().name).encode()[:15]
     if _libc is not None:
         _libc.prctl(_PR_SET_NAME, ctypes.c_char_p(label), 0, 0, 0)
+
+
+def _cpu_s(stat_path: Path) -> float:
+    fields = stat_path.read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds_by_thread(pid: int | str = "self") -> dict[str, float]:
+    """CPU seconds (user + system) of a process's threads, summed by OS thread name, plus
+    "total" for the whole process. Benchmarks use it to say which stage spends the CPU."""
+    out = {"total": _cpu_s(Path(f"/proc/{pid}/stat"))}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name = (task / "comm").read_text().strip()
+            out[name] = out.get(name, 0.0) + _cpu_s(task / "stat")
+        except OSError:
+            continue  # the thread ended meanwhile
+    return out

@@ -28,7 +28,6 @@ import argparse
 import asyncio
 import json
 import multiprocessing as mp
-import os
 import signal
 import socket
 import statistics
@@ -43,10 +42,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from relay.threads import cpu_seconds_by_thread  # noqa: E402
 from tests.whep_client import WhepViewer  # noqa: E402  (after the path is set)
 
 SAMPLE_VIEWERS = 2  # each decodes 720p30: two keep the clients light enough
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -59,18 +58,12 @@ def cpu_seconds(pid: int) -> dict[str, float]:
     """CPU seconds of the process, in all and per stage, from its threads' OS names
     (relay.threads names them: src-* the source, dec-* decode, enc-* the rung encoders and
     the x264 threads they start; the rest is the event loop and aiortc: the fan-out)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    groups = {"total": (int(fields[11]) + int(fields[12])) / CLK_TCK,
-              "src": 0.0, "dec": 0.0, "enc": 0.0}
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            name = (task / "comm").read_text().strip()
-            stat = (task / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # the thread ended meanwhile
+    by_thread = cpu_seconds_by_thread(pid)
+    groups = {"total": by_thread.pop("total"), "src": 0.0, "dec": 0.0, "enc": 0.0}
+    for name, seconds in by_thread.items():
         group = name.split("-", 1)[0]
         if group in groups:
-            groups[group] += (int(stat[11]) + int(stat[12])) / CLK_TCK
+            groups[group] += seconds
     return groups
 
 

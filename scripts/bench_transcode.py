@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from relay.config import RUNGS  # noqa: E402
 from relay.media.access_unit import AccessUnit  # noqa: E402
+from relay.threads import cpu_seconds_by_thread  # noqa: E402
 from relay.transcode.encoder import EncodedPacket, RungEncoder  # noqa: E402
 from relay.transcode.transcoder import Transcoder  # noqa: E402
 from tests.media_gen import access_units, make_clip  # noqa: E402
@@ -57,28 +58,13 @@ def children_cpu() -> float:
     return t.children_user + t.children_system
 
 
-def thread_cpu() -> dict[str, float]:
-    """CPU seconds of this process by OS thread name: relay.threads names the transcoder's
-    threads (dec-*, enc-<rung>-*), and the x264/FFmpeg worker threads inherit their names."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    out: dict[str, float] = {}
-    for task in Path("/proc/self/task").iterdir():
-        try:
-            name = (task / "comm").read_text().strip()
-            stat = (task / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        out[name] = out.get(name, 0.0) + (int(stat[11]) + int(stat[12])) / ticks
-    return out
-
-
 def run_relay(units: list[AccessUnit], paced: bool) -> dict[str, Any]:
     outputs: dict[str, queue.Queue[EncodedPacket]] = {r: queue.Queue() for r in LADDER}
     encoders = [RungEncoder("bench", RUNGS[r], 30, publish=outputs[r].put,
                             want_keyframe=lambda: False, lossless=not paced) for r in LADDER]
     transcoder = Transcoder("bench", encoders, source_clock=not paced)
     transcoder.start()
-    cpu0, t0, threads0 = cpu_now(), time.monotonic(), thread_cpu()
+    cpu0, t0, threads0 = cpu_now(), time.monotonic(), cpu_seconds_by_thread()
     for i, unit in enumerate(units):
         if paced:
             time.sleep(max(0.0, t0 + i / 30 - time.monotonic()))
@@ -91,7 +77,7 @@ def run_relay(units: list[AccessUnit], paced: bool) -> dict[str, Any]:
             break
         time.sleep(0.002)
     wall, cpu = time.monotonic() - t0, cpu_now() - cpu0
-    threads1 = thread_cpu()
+    threads1 = cpu_seconds_by_thread()
     by_stage = {name.split("-bench")[0]: round((v - threads0.get(name, 0.0)) / wall, 3)
                 for name, v in threads1.items() if name.startswith(("dec-", "enc-"))}
     transcoder.close()

@@ -19,13 +19,21 @@ class Received:
     """What a viewer saw: frame sizes, burned-in counters, delays."""
 
     sizes: list[tuple[int, int]] = field(default_factory=list)
-    counters: list[int] = field(default_factory=list)
-    delays_ms: list[float] = field(default_factory=list)
     unmarked: int = 0  # frames without readable marks (slate frames)
     # (arrival monotonic s, counter or None, delay ms or None) per decoded frame
     timeline: list[tuple[float, int | None, float | None]] = field(default_factory=list)
     first_frame_s: float | None = None
     started: float = field(default_factory=time.monotonic)
+
+    @property
+    def counters(self) -> list[int]:
+        """Burned-in frame counters of the marked frames, in arrival order."""
+        return [c for _, c, _ in self.timeline if c is not None]
+
+    @property
+    def delays_ms(self) -> list[float]:
+        """Capture -> decoded delay of the marked frames, in arrival order."""
+        return [d for _, _, d in self.timeline if d is not None]
 
     @property
     def frames(self) -> int:
@@ -111,8 +119,6 @@ class WhepViewer:
                     r.unmarked += 1
                     r.timeline.append((time.monotonic(), None, None))
                 else:
-                    r.counters.append(marks[0])
-                    r.delays_ms.append(now_ms - marks[1])
                     r.timeline.append((time.monotonic(), marks[0], now_ms - marks[1]))
         except MediaStreamError:
             pass

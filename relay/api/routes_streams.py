@@ -17,12 +17,13 @@ routes = web.RouteTableDef()
 
 def _status(relay: Relay, stream: Stream) -> dict[str, Any]:
     status = stream.status()
-    status["rendition_stats"] = [
-        {"name": r.name, "viewers": len(r.subscribers), "fps": round(r.rate.per_second()[0], 2),
-         "bitrate": int(r.rate.per_second()[1]), "dropped": r.dropped,
-         "keyframe_requests": r.keyframe_requests, "relay_delay": r.latency_ms.summary()}
-        for r in stream.renditions.values()
-    ]
+    status["rendition_stats"] = []
+    for r in stream.renditions.values():
+        fps, bitrate = r.rate.per_second()
+        status["rendition_stats"].append({
+            "name": r.name, "viewers": len(r.subscribers), "fps": round(fps, 2),
+            "bitrate": int(bitrate), "dropped": r.dropped,
+            "keyframe_requests": r.keyframe_requests, "relay_delay": r.latency_ms.summary()})
     status["viewer_sessions"] = [s.status() for s in relay.sessions.sessions.values()
                                  if s.stream == stream.name]
     return status
