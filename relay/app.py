@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from pathlib import Path
 
+from relay.audit import AuditLog
 from relay.config import Config
 from relay.stream import Stream
 from relay.webrtc.sessions import SessionManager
@@ -18,6 +20,8 @@ class Relay:
 
     def __init__(self, config: Config) -> None:
         self.config = config
+        self.data_dir = Path(config.server.data_dir)
+        self.audit = AuditLog(self.data_dir / "audit.jsonl")
         self.streams = {s.name: Stream(s) for s in config.streams}
         self.sessions = SessionManager(config.webrtc, config.limits)
         self.started = time.monotonic()

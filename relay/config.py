@@ -52,6 +52,7 @@ PASSTHROUGH = "source"
 class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 8080
+    data_dir: str = "data"  # audit log, generated secrets; relative to the working directory
 
 
 @dataclass(frozen=True)
@@ -235,7 +236,8 @@ def parse_config(data: dict[str, Any], origin: str) -> Config:
     """Builds a validated Config from parsed TOML; raises ConfigError naming the key."""
     root = _Reader(data, "", origin)
     s = root.sub("server")
-    server = ServerConfig(host=s.get("host", str, "127.0.0.1"), port=_port(s, "port", 8080))
+    server = ServerConfig(host=s.get("host", str, "127.0.0.1"), port=_port(s, "port", 8080),
+                          data_dir=s.get("data_dir", str, "data"))
     s.done()
     w = root.sub("webrtc")
     webrtc = WebRTCConfig(ice_addresses=_ip_list(w, "ice_addresses"),
