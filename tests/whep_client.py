@@ -58,13 +58,32 @@ def _policed(recv, rate_bps: int, burst_bytes: int = 12_000):  # type: ignore[no
     return receive
 
 
+def _lossy(recv, lose_every: int):  # type: ignore[no-untyped-def]
+    """Loses every n-th RTP datagram on the viewer's receive path (STUN and DTLS pass):
+    a link with steady packet loss, which NACK and retransmission should repair."""
+    state = {"rtp": 0}
+
+    async def receive() -> bytes:
+        while True:
+            data: bytes = await recv()
+            if data and 128 <= data[0] <= 191 and not 192 <= data[1] <= 223:  # RTP, not RTCP
+                state["rtp"] += 1
+                if state["rtp"] % lose_every == 0:
+                    continue
+            return data
+
+    return receive
+
+
 class WhepViewer:
     """One viewer: start(), then frames pile up in .received until close()."""
 
     def __init__(self, base_url: str, stream: str, rendition: str | None = None,
-                 with_audio: bool = False, throttle_bps: int | None = None) -> None:
+                 with_audio: bool = False, throttle_bps: int | None = None,
+                 lose_every: int | None = None) -> None:
         self.with_audio = with_audio
         self.throttle_bps = throttle_bps
+        self.lose_every = lose_every
         self.url = f"{base_url}/whep/{stream}" + (f"?rendition={rendition}" if rendition else "")
         self.base_url = base_url
         self.pc = RTCPeerConnection(rtc_configuration(()))
@@ -92,6 +111,9 @@ class WhepViewer:
         if self.throttle_bps:
             ice = self.pc.getTransceivers()[-1].receiver.transport.transport
             ice._recv = _policed(ice._recv, self.throttle_bps)
+        if self.lose_every:
+            ice = self.pc.getTransceivers()[-1].receiver.transport.transport
+            ice._recv = _lossy(ice._recv, self.lose_every)
 
     async def post(self) -> None:
         """The WHEP request: the join as the relay sees it."""

@@ -16,6 +16,7 @@ from aiortc.sdp import SessionDescription
 
 from relay.config import LimitsConfig, WebRTCConfig
 from relay.fanout.rendition import Rendition
+from relay.webrtc import rtp_send
 from relay.webrtc.adapt import LadderAdapter, tap_feedback
 from relay.webrtc.ice import configure_host_addresses, rtc_configuration
 from relay.webrtc.track import RenditionTrack
@@ -61,6 +62,7 @@ class ViewerSession:
     created: float = field(default_factory=time.monotonic)
     connected: bool = False
     adapter: LadderAdapter | None = None
+    lean_rtp: bool = False  # sent by rtp_send's loop, not aiortc's
 
     def status(self) -> dict[str, Any]:
         fb = self.adapter.feedback if self.adapter else None
@@ -117,6 +119,7 @@ class SessionManager:
             # aiortc creates the sender's encoder lazily; this one returns the payloads
             # built once per packet for all viewers.
             transceiver.sender._RTCRtpSender__encoder = track.encoder  # type: ignore[attr-defined]
+            session.lean_rtp = rtp_send.install(transceiver.sender, track)
             # A viewer's PLI/FIR reaches its current rung's one encoder, coalesced there.
             transceiver.sender._send_keyframe = (  # type: ignore[method-assign]
                 lambda: track.rendition.request_keyframe())

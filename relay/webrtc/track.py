@@ -35,6 +35,7 @@ class RenditionTrack(MediaStreamTrack):
         self.subscriber = rendition.subscribe(name, self._wake)
         self.pending: Subscriber | None = None
         self.switches = 0
+        self.retransmits = 0  # packets resent on the viewer's NACK
         self._offset = 0  # added to RTP timestamps since the last swap
         self._last: tuple[int, int] | None = None  # (rtp timestamp sent, arrival ns)
 
@@ -74,7 +75,9 @@ class RenditionTrack(MediaStreamTrack):
                 self._offset = self._last[0] + elapsed - first.rtp_timestamp
         return self.subscriber.pop()
 
-    async def recv(self) -> av.Packet:  # type: ignore[type-arg]
+    async def _next_item(self) -> tuple[EncodedPacket, int]:
+        """The next packet to send and its RTP timestamp; raises MediaStreamError once the
+        track has ended."""
         while True:
             if self.readyState != "live" or self.subscriber.closed:
                 self.stop()
@@ -86,6 +89,17 @@ class RenditionTrack(MediaStreamTrack):
             await self._wakeup
         timestamp = (item.rtp_timestamp + self._offset) & 0xFFFFFFFF
         self._last = (timestamp, item.arrival_ns)
+        return item, timestamp
+
+    async def next_payloads(self) -> tuple[list[bytes], int]:
+        """The lean send loop's source (rtp_send.py): the shared RTP payloads of the next
+        packet and its RTP timestamp."""
+        item, timestamp = await self._next_item()
+        return item.payloads, timestamp
+
+    async def recv(self) -> av.Packet:  # type: ignore[type-arg]
+        """aiortc's own send loop's source (when the lean one is unavailable)."""
+        item, timestamp = await self._next_item()
         self.encoder.expect(item.packet, item.payloads, timestamp)
         return item.packet
 

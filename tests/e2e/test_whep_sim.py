@@ -55,9 +55,11 @@ async def test_three_viewers_share_one_encoder_per_rung(start_relay: RelayFactor
         assert status["viewers"] == 3
         assert status["encoders"] == 1
         assert encoder_module.ENCODERS_CREATED - before == 1
-        # Packetized once: every viewer's sender used the shared RTP payloads.
-        packers = [s.track.encoder for s in relay.relay.sessions.sessions.values()]
-        assert all(p.shared >= 30 and p.fallbacks == 0 for p in packers)
+        # Packetized once: every viewer's sender sent the shared RTP payloads through the
+        # lean send loop, none packetized by itself.
+        sessions = list(relay.relay.sessions.sessions.values())
+        assert all(s.lean_rtp and s.track.subscriber.delivered >= 30 for s in sessions)
+        assert all(s.track.encoder.fallbacks == 0 for s in sessions)
         metrics = await _text(relay.base_url + "/metrics")
         assert 'relay_rendition_viewers{stream="demo",rendition="720p"} 3' in metrics
     finally:
