@@ -118,6 +118,13 @@ renditions = ["720p"]
             time.sleep(0.2)
         raise SystemExit("bench_fanout: the relay did not come up")
 
+    def dropped_packets(self) -> int:
+        """Packets the relay skipped for viewers that fell behind (their queues overflowed):
+        frames a viewer never got without any RTP sequence gap showing it."""
+        with urllib.request.urlopen(self.base_url + "/api/streams/demo", timeout=5) as r:
+            status = json.loads(r.read())
+        return sum(int(s["dropped"]) for s in status["rendition_stats"])
+
     def close(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
         try:
@@ -282,6 +289,7 @@ def measure(n: int, seconds: float, workers: int) -> dict[str, Any]:
         cpu1, at1 = cpu_seconds(relay.proc.pid), time.monotonic()
         clients1 = sum(cpu_seconds(p.pid or 0)["total"] for p in procs)
         rss_after = rss_mb(relay.proc.pid)
+        dropped = relay.dropped_packets()
         reports: list[dict[str, Any]] = []
         for _ in procs:
             reports += out.get(timeout=120)
@@ -312,6 +320,7 @@ def measure(n: int, seconds: float, workers: int) -> dict[str, Any]:
         "fps_min": round(min(fps), 2) if fps else None,
         "fps_median": round(statistics.median(fps), 2) if fps else None,
         "frames_lost": lost, "frame_loss_pct": round(100 * lost / max(1, frames + lost), 3),
+        "relay_dropped_packets": dropped,
         "delay_ms_p50": quantile(delays, 0.5), "delay_ms_p95": quantile(delays, 0.95),
         "first_frame_ms_p50": quantile(first, 0.5), "first_frame_ms_p95": quantile(first, 0.95),
     }

@@ -96,7 +96,7 @@ class _ExtensionBlock:
 async def _run_rtp(sender: Any, codec: Any, track: RenditionTrack) -> None:
     """Replaces RTCRtpSender._run_rtp for one viewer (same start/exit contract)."""
     getattr(sender, _P + "rtp_started").set()
-    history: dict[int, bytes] = {}
+    history: dict[int, tuple[bytes, bytes]] = {}
     setattr(sender, _P + "rtp_history", history)
     dtls = sender.transport
     extensions = _ExtensionBlock(sender)
@@ -126,13 +126,12 @@ async def _run_rtp(sender: Any, codec: Any, track: RenditionTrack) -> None:
             last = len(payloads) - 1
             octets = 0
             for i, payload in enumerate(payloads):
-                clear = b"".join((
-                    first_byte,
-                    pack_marker_pt_seq(payload_type | 0x80 if i == last else payload_type,
-                                       sequence_number),
-                    rest, payload))
-                history[sequence_number % RTP_HISTORY_SIZE] = clear
-                sendto(protect(clear), address)
+                header = first_byte + pack_marker_pt_seq(
+                    payload_type | 0x80 if i == last else payload_type, sequence_number) + rest
+                # The payload is shared by all viewers: the history keeps a reference to it
+                # and this viewer's ~30-byte header, not a copy of the packet.
+                history[sequence_number % RTP_HISTORY_SIZE] = (header, payload)
+                sendto(protect(header + payload), address)
                 octets += len(payload)
                 sequence_number = (sequence_number + 1) & 0xFFFF
             setattr(sender, _P + "ntp_timestamp", ntp)
@@ -156,10 +155,11 @@ async def _run_rtp(sender: Any, codec: Any, track: RenditionTrack) -> None:
 
 async def _retransmit(sender: Any, sequence_number: int, track: RenditionTrack) -> None:
     """A NACKed packet, resent from the history kept by the lean loop (RTX if negotiated)."""
-    history: dict[int, bytes] = getattr(sender, _P + "rtp_history")
-    clear = history.get(sequence_number % RTP_HISTORY_SIZE)
-    if clear is None or struct.unpack_from("!H", clear, 2)[0] != sequence_number:
+    history: dict[int, tuple[bytes, bytes]] = getattr(sender, _P + "rtp_history")
+    kept = history.get(sequence_number % RTP_HISTORY_SIZE)
+    if kept is None or struct.unpack_from("!H", kept[0], 2)[0] != sequence_number:
         return
+    clear = kept[0] + kept[1]
     extensions_map = getattr(sender, _P + "rtp_header_extensions_map")
     rtx_payload_type = getattr(sender, _P + "rtx_payload_type")
     if rtx_payload_type is not None:
