@@ -10,6 +10,7 @@ from typing import Any
 from relay.config import PASSTHROUGH, RUNGS, StreamConfig
 from relay.fanout.rendition import Rendition
 from relay.media.access_unit import AccessUnit, Discontinuity
+from relay.media.h264 import profile_level_id
 from relay.metrics import Rate
 from relay.sources.registry import LISTENING_SCHEMES, scheme_of
 from relay.sources.supervisor import SourceSupervisor
@@ -40,6 +41,7 @@ class Stream:
         # WebRTC carries no B-frames: once the drone's pts are seen out of decode order, its
         # own packets are no rendition for a browser (the transcoded rungs still are).
         self.source_reorders = False
+        self.source_profile: str | None = None  # the drone's profile-level-id, from its SPS
         self._loop: asyncio.AbstractEventLoop | None = None
         self.encoders = [
             RungEncoder(config.name, config.rung(name), fps,
@@ -68,6 +70,13 @@ class Stream:
         if rendition.nominal_bitrate is not None:
             return None  # a transcoded rung forces its own IDR
         return next((r for r in self.ladder() if r.nominal_bitrate is not None), None)
+
+    def passthrough_profile(self, rendition: Rendition, ladder: list[Rendition]) -> str | None:
+        """The drone's H.264 profile-level-id when this viewer may get its own packets
+        (it asked for passthrough, or adapts along a ladder that has it), else None."""
+        if any(r.nominal_bitrate is None for r in [rendition, *ladder]):
+            return self.source_profile
+        return None
 
     def _publisher(self, rendition: Rendition) -> Any:
         def publish(item: EncodedPacket) -> None:  # called in an encoder thread
@@ -108,6 +117,8 @@ class Stream:
             self.source_reorders = True
         self._last_source_pts = unit.pts
         passthrough = self.renditions.get(PASSTHROUGH)
+        if passthrough is not None and unit.keyframe:
+            self.source_profile = profile_level_id(unit.data) or self.source_profile
         if passthrough is not None and self._loop is not None and not self.source_reorders:
             # WebRTC needs timestamps that never go backwards.
             pts = max(unit.pts, self._last_passthrough_pts + 1)

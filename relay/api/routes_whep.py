@@ -36,7 +36,8 @@ async def whep_offer(request: web.Request) -> web.Response:
     try:
         session, answer = await relay.sessions.create_viewer(
             name, rendition, offer, request.remote or "?",
-            ladder=ladder, start_on=stream.instant_start(rendition))
+            ladder=ladder, start_on=stream.instant_start(rendition),
+            source_profile=stream.passthrough_profile(rendition, ladder))
     except OfferError as exc:
         return json_error(400, "bad_offer", str(exc))
     except CapacityError as exc:

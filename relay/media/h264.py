@@ -38,6 +38,15 @@ def nal_type(nal: bytes) -> int:
     return nal[0] & 0x1F
 
 
+def profile_level_id(unit: bytes) -> str | None:
+    """The SDP profile-level-id ("640c1f": profile_idc, constraint flags, level_idc) of the
+    first SPS in an Annex B access unit, or None when it carries none."""
+    for nal in split_nal_units(unit):
+        if nal_type(nal) == NAL_SPS and len(nal) >= 4:
+            return nal[1:4].hex()
+    return None
+
+
 def _is_vendor_sei(nal: bytes) -> bool:
     # Only the first SEI message's type is checked: DJI sends one message per NAL.
     return len(nal) > 1 and nal_type(nal) == NAL_SEI and nal[1] == SEI_USER_DATA_UNREGISTERED

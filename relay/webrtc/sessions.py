@@ -11,12 +11,12 @@ from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.sdp import SessionDescription
 
 from relay.config import LimitsConfig, WebRTCConfig
 from relay.fanout.rendition import Rendition
-from relay.webrtc import rtp_send
+from relay.webrtc import codecs, rtp_send
 from relay.webrtc.adapt import LadderAdapter, tap_feedback
 from relay.webrtc.ice import configure_host_addresses, rtc_configuration
 from relay.webrtc.track import RenditionTrack
@@ -91,11 +91,13 @@ class SessionManager:
 
     async def create_viewer(self, stream: str, rendition: Rendition, offer_sdp: str,
                             remote: str, ladder: Sequence[Rendition] = (),
-                            start_on: Rendition | None = None) -> tuple[ViewerSession, str]:
+                            start_on: Rendition | None = None,
+                            source_profile: str | None = None) -> tuple[ViewerSession, str]:
         """Answers a WHEP offer; returns the session and the answer SDP. With a ladder the
         viewer adapts along it, starting on `rendition`; without, it stays there. With
         `start_on`, the first pictures come from that rendition until `rendition` has a
-        keyframe (passthrough cannot force one)."""
+        keyframe (passthrough cannot force one). `source_profile` (the drone's H.264
+        profile-level-id) is answered first when the viewer may get passthrough packets."""
         check_offer(offer_sdp)
         if self.count(stream) >= self.limits.max_viewers_per_stream:
             raise CapacityError(f"stream {stream!r} has its maximum of viewers")
@@ -112,10 +114,7 @@ class SessionManager:
             transceiver = pc.addTransceiver(track, direction="sendonly")
             # Before setRemoteDescription, or aiortc answers with the browser's first
             # codec (VP8) and would have to encode (FIELD-NOTES).
-            transceiver.setCodecPreferences([
-                c for c in RTCRtpSender.getCapabilities("video").codecs
-                if c.mimeType in ("video/H264", "video/rtx")
-            ])
+            transceiver.setCodecPreferences(codecs.preferences(source_profile))
             # aiortc creates the sender's encoder lazily; this one returns the payloads
             # built once per packet for all viewers.
             transceiver.sender._RTCRtpSender__encoder = track.encoder  # type: ignore[attr-defined]

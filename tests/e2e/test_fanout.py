@@ -172,3 +172,40 @@ async def test_lost_packets_are_resent_on_nack(start_relay: RelayFactory) -> Non
         assert len(counters) >= 0.97 * span, (len(counters), span, sent)
     finally:
         await viewer.close()
+
+
+async def test_passthrough_is_answered_with_the_drones_own_profile(
+        start_relay: RelayFactory, tmp_path: Path) -> None:
+    """A High-profile drone without B-frames is passed through, and the SDP answer names
+    High (what is sent), not Baseline; a transcoded rung's viewer is answered Baseline."""
+    clip = make_clip(tmp_path / "high.mp4", seconds=4.0, bframes=0)
+    relay = await start_relay([{"name": "h", "source": f"file:{clip}",
+                                "renditions": ["source", "360p"]}])
+    stream = relay.relay.streams["h"]
+    await wait_for(lambda: stream.source_profile is not None, 10, "the drone's SPS")
+    assert stream.source_profile is not None and stream.source_profile.startswith("64")
+    source = WhepViewer(relay.base_url, "h", rendition="source")
+    rung = WhepViewer(relay.base_url, "h", rendition="360p")
+    await source.start()
+    await rung.start()
+    try:
+        await source.wait_frames(1)
+        await wait_for(lambda: source.received.sizes[-1] == (640, 360) and
+                       len(source.received.sizes) > 40, 10, "frames")
+        assert _answered_profile(source)[:2] == "64"
+        assert _answered_profile(rung) == "42e01f"
+        session = next(s for s in relay.relay.sessions.sessions.values()
+                       if s.rendition.name == "source")
+        assert session.track.rendition.name == "source"
+    finally:
+        await source.close()
+        await rung.close()
+
+
+def _answered_profile(viewer: WhepViewer) -> str:
+    """The profile-level-id of the first (chosen) codec in the relay's SDP answer."""
+    sdp = viewer.pc.remoteDescription.sdp
+    m_line = next(line for line in sdp.splitlines() if line.startswith("m=video"))
+    chosen = m_line.split()[3]
+    fmtp = next(line for line in sdp.splitlines() if line.startswith(f"a=fmtp:{chosen} "))
+    return fmtp.split("profile-level-id=")[1].split(";")[0].lower()
