@@ -2,6 +2,7 @@
 // (relay down, network gone, ICE failed, picture frozen) tears the session down and retries
 // with backoff, and the big badge says at a glance whether the picture is live.
 
+import { csrfHeaders, initUser, loggedOut } from "/static/auth.js";
 import { initLang, num, onLangChange, t } from "/static/i18n.js";
 import { WhepError, WhepSession } from "/static/whep.js";
 
@@ -162,6 +163,9 @@ async function connect() {
 /** Tear down and schedule the next attempt; backoff doubles up to 5 s, forever. */
 function lose(err) {
   if (!session) return; // already lost (several triggers can fire for one failure)
+  // The login ended (expired, logged out elsewhere, share link revoked): retrying cannot
+  // help; the reload shows the login form.
+  if (err instanceof WhepError && err.status === 401) return loggedOut();
   console.warn("stream lost:", err);
   teardown();
   if (typeof err === "string") player.lastError = err;
@@ -302,7 +306,29 @@ window.addEventListener("online", () => retryTimer && connect());
 window.addEventListener("pagehide", () => teardown());
 window.addEventListener("pageshow", (ev) => ev.persisted && restart()); // back/forward cache
 
+// Operators share this stream with a link that expires (e.g. for the city-hall screen).
+async function createShareLink() {
+  const out = $("share-url");
+  const resp = await fetch("/api/share", {
+    method: "POST",
+    headers: { "Content-Type": "application/json", ...csrfHeaders() },
+    body: JSON.stringify({ stream, expires_in_s: Number($("share-expiry").value) }),
+    cache: "no-store",
+  }).catch(() => null);
+  out.hidden = false;
+  if (resp?.status === 201) {
+    out.value = (await resp.json()).url;
+    out.select();
+  } else {
+    out.value = t("share.failed", { status: resp ? resp.status : 0 });
+  }
+}
+$("share-button").addEventListener("click", createShareLink);
+
 initLang(document.getElementById("lang-toggle"));
+initUser().then((me) => {
+  $("share-box").hidden = !me || !["operator", "admin"].includes(me.role);
+});
 onLangChange(() => {
   document.title = `${stream} – ${t("list.title")}`;
   renderDetail();
