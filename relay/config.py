@@ -86,7 +86,7 @@ class LimitsConfig:
     max_viewers: int = 500
     # Per client address and minute (token buckets). WHEP is generous: a control room's
     # tablets, or a benchmark, join from one address within seconds.
-    login_per_minute: int = 5
+    login_per_minute: int = 5  # failed logins (a successful one does not count)
     whep_per_minute: int = 600
     whip_per_minute: int = 30
 

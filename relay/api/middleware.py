@@ -17,6 +17,7 @@ from aiohttp.web_urldispatcher import AbstractRoute
 from relay.api.access import IDENTITY_KEY, Access, Identity, access_of
 from relay.api.errors import json_error
 from relay.api.keys import AUTH
+from relay.api.routes_web import web_dir
 from relay.auth.ratelimit import retry_after
 from relay.auth.service import Auth
 
@@ -73,8 +74,6 @@ def unauthenticated(request: web.Request, reason: str,
         ', error="invalid_token"' if error == "invalid_token" else "")
     headers = {"WWW-Authenticate": challenge, "Cache-Control": "no-store"}
     if request.method == "GET" and "text/html" in request.headers.get("Accept", ""):
-        from relay.api.routes_web import web_dir
-
         return web.FileResponse(web_dir() / "login.html", status=401, headers=headers)
     return json_error(401, error, reason, headers=headers)
 
@@ -101,6 +100,9 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     auth = request.app[AUTH]
     limiter = _limiter_for(request, decision)
     if limiter is not None:
+        # A successful login gives its token back (routes_auth): a control room's tablets
+        # behind one address may all log in; a guesser is stopped after a few tries, also
+        # when sending them all at once.
         wait = auth.limits[limiter].take(request.remote or "?")
         if wait:
             return json_error(429, "rate_limited",

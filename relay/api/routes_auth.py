@@ -72,6 +72,7 @@ async def login_page(request: web.Request) -> web.StreamResponse:
         return unauthenticated(request, "unknown token", "invalid_token")
     # A redirect drops the token from the address bar and history. (The URL is opened by
     # typing or from the terminal: a same-site navigation, which carries the new cookie.)
+    request.app[AUTH].limits["login"].refund(request.remote or "?")  # only failures count
     response = web.Response(status=303, headers={"Location": "/", "Cache-Control": "no-store"})
     await _start_session(request, response, "token", identity.name, "token-url")
     return response
@@ -98,6 +99,7 @@ async def login(request: web.Request) -> web.Response:
         request.app[RELAY].audit.append("login_failed", name, request.remote or "?",
                                         method="password")
         return json_error(401, "login_failed", "wrong name or password")
+    request.app[AUTH].limits["login"].refund(request.remote or "?")  # only failures count
     response = web.json_response({"name": identity.name, "role": identity.role.name.lower()})
     await _start_session(request, response, "user", identity.name, "password")
     return response

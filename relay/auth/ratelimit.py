@@ -16,6 +16,12 @@ class RateLimiter:
         self.rate = per_minute / 60.0  # tokens per second
         self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, at)
 
+    def refund(self, key: str) -> None:
+        """Gives back the token of a request that turned out not to count."""
+        if key in self._buckets:
+            tokens, at = self._buckets[key]
+            self._buckets[key] = (min(self.capacity, tokens + 1.0), at)
+
     def take(self, key: str) -> float:
         """Takes one token for `key`: 0.0 when allowed, else seconds until one is free."""
         now = time.monotonic()

@@ -3,6 +3,7 @@ share links expire and can be revoked; CSRF; guessing passwords is rate-limited.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import aiohttp
@@ -198,3 +199,21 @@ async def test_whep_joins_are_limited_per_address_generously(
                 if resp.status == 429:
                     assert int(resp.headers["Retry-After"]) >= 1
     assert statuses == [400] * 5 + [429] * 2
+
+
+async def test_logins_that_succeed_do_not_count_and_a_burst_of_guesses_is_cut(
+        start_relay: RelayFactory) -> None:
+    relay = await start_relay(STREAMS, auth=auth_config(hash_password(PASSWORD)))
+    async with aiohttp.ClientSession() as http:
+        for _ in range(7):  # a control room's tablets logging in from behind one address
+            async with http.post(relay.base_url + "/api/login",
+                                 json={"name": "leitstelle", "password": PASSWORD}) as resp:
+                assert resp.status == 200
+
+        async def guess(i: int) -> int:
+            async with http.post(relay.base_url + "/api/login",
+                                 json={"name": "leitstelle", "password": f"g{i}"}) as resp:
+                return resp.status
+
+        statuses = await asyncio.gather(*(guess(i) for i in range(12)))
+    assert sorted(statuses) == [401] * 5 + [429] * 7, statuses
