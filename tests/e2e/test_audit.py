@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from relay.auth.passwords import hash_password
-from tests.conftest import RelayFactory, RunningRelay, wait_for
+from tests.conftest import TOKENS, RelayFactory, RunningRelay, wait_for
 from tests.e2e.browser import chromium
 from tests.e2e.test_browser import poll
 from tests.whep_client import WhepViewer
@@ -25,8 +25,8 @@ def events(relay: RunningRelay, kind: str, who: str | None = None) -> list[dict[
 
 async def start(start_relay: RelayFactory) -> RunningRelay:
     return await start_relay([SIM], auth={
-        "tokens": [{"name": "elw-tablet-1", "token": TABLET, "role": "viewer",
-                    "streams": ["demo"]}],
+        "tokens": [*TOKENS, {"name": "elw-tablet-1", "token": TABLET, "role": "viewer",
+                             "streams": ["demo"]}],
         "users": [{"name": "leitstelle", "password_hash": hash_password(PASSWORD),
                    "role": "admin", "streams": ["*"]}]})
 
@@ -107,3 +107,41 @@ async def _wait_text(page: Any, selector: str, text: str) -> None:
     while (await page.inner_text(selector)) != text:
         assert time.monotonic() < deadline, await page.inner_text(selector)
         await asyncio.sleep(0.1)
+
+
+async def test_share_link_plays_in_chromium_until_revoked(start_relay: RelayFactory) -> None:
+    relay = await start(start_relay)
+    async with relay.http() as http:
+        async with http.post(relay.base_url + "/api/share",
+                             json={"stream": "demo", "expires_in_s": 3600}) as resp:
+            assert resp.status == 201
+            link = await resp.json()
+    async with chromium() as context:
+        page = await context.new_page()  # type: ignore[attr-defined]
+        await page.goto(link["url"])
+        await page.wait_for_url(relay.base_url + "/play/demo", timeout=10_000)
+        await poll(page, lambda s: s["w"] > 0 and s["presented"] > 10, 20,
+                   "the shared stream to play")
+        who = f"share:{link['id']}"
+        assert [e["method"] for e in events(relay, "login", who)] == ["share"]
+        assert len(events(relay, "watch_start", who)) == 1
+        assert await page.inner_text("#user-name") == "Geteilter Link"
+        assert not await page.is_visible("#share-box")  # a share link cannot share on
+        async with relay.http() as http:
+            async with http.delete(f"{relay.base_url}/api/share/{link['id']}") as resp:
+                assert resp.status == 200
+        # Revoked: the viewer is cut at once, and the page falls back to the login form.
+        await wait_for(lambda: len(events(relay, "watch_stop", who)) == 1, 10,
+                       "the shared viewer to be disconnected")
+        assert events(relay, "watch_stop", who)[0]["reason"] == "share link revoked"
+        deadline = time.monotonic() + 20
+        while not await _login_form_shown(page):
+            assert time.monotonic() < deadline, "the player did not fall back to the login"
+            await asyncio.sleep(0.2)
+
+
+async def _login_form_shown(page: Any) -> bool:
+    try:
+        return bool(await page.evaluate("() => !!document.getElementById('login-form')"))
+    except Exception:  # the page is navigating (reloading) right now
+        return False
