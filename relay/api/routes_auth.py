@@ -39,7 +39,7 @@ async def _start_session(request: web.Request, response: web.StreamResponse, kin
         response.set_cookie(cookie, value, max_age=max_age, path="/", httponly=httponly,
                             samesite="Strict", secure=request.secure)
     who = f"share:{name}" if kind == "share" else name
-    request.app[RELAY].audit.append("login", who, request.remote or "?", method=method,
+    await request.app[RELAY].audit.record("login", who, request.remote or "?", method=method,
                                     session=session_id[:8], **details)
     return session.csrf
 
@@ -67,7 +67,7 @@ async def login_page(request: web.Request) -> web.StreamResponse:
         return web.FileResponse(web_dir() / "login.html", headers={"Cache-Control": "no-store"})
     identity = request.app[AUTH].by_token(token[:MAX_FIELD])
     if identity is None:
-        request.app[RELAY].audit.append("login_failed", "?", request.remote or "?",
+        await request.app[RELAY].audit.record("login_failed", "?", request.remote or "?",
                                         method="token-url")
         return unauthenticated(request, "unknown token", "invalid_token")
     # A redirect drops the token from the address bar and history. (The URL is opened by
@@ -96,7 +96,7 @@ async def login(request: web.Request) -> web.Response:
         return json_error(400, "bad_login", "name and password are required strings")
     identity = await request.app[AUTH].by_password(name, password)
     if identity is None:
-        request.app[RELAY].audit.append("login_failed", name, request.remote or "?",
+        await request.app[RELAY].audit.record("login_failed", name, request.remote or "?",
                                         method="password")
         return json_error(401, "login_failed", "wrong name or password")
     request.app[AUTH].limits["login"].refund(request.remote or "?")  # only failures count
@@ -115,7 +115,7 @@ async def logout(request: web.Request) -> web.Response:
     auth = request.app[AUTH]
     auth.sessions.end(identity.session)
     await auth.sessions.save()
-    request.app[RELAY].audit.append("logout", identity.name, request.remote or "?",
+    await request.app[RELAY].audit.record("logout", identity.name, request.remote or "?",
                                     session=identity.session[:8])
     response = web.json_response({"logged_out": True})
     for cookie in (SESSION_COOKIE, CSRF_COOKIE):
@@ -146,7 +146,7 @@ async def share_landing(request: web.Request) -> web.StreamResponse:
     try:
         link = auth.shares.verify(request.match_info["token"])
     except ShareError as exc:
-        request.app[RELAY].audit.append("login_failed", "share:?", request.remote or "?",
+        await request.app[RELAY].audit.record("login_failed", "share:?", request.remote or "?",
                                         method="share", reason=str(exc))
         return json_error(401, "share_link_invalid", str(exc))
     response = _landing(f"/play/{link.stream}")

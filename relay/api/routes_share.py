@@ -40,7 +40,7 @@ async def create_share(request: web.Request) -> web.Response:
         return json_error(409, "too_many_links", str(exc))
     if not await shares.save():
         return json_error(500, "not_saved", "the link could not be stored; try again")
-    request.app[RELAY].audit.append("share_created", identity.name, request.remote or "?",
+    await request.app[RELAY].audit.record("share_created", identity.name, request.remote or "?",
                                     share=link.id, stream=stream, expires=link.expires)
     token = shares.token(link)
     url = f"{request.url.origin()}/s/{token}"
@@ -77,6 +77,6 @@ async def revoke_share(request: web.Request) -> web.Response:
     who = f"share:{link.id}"
     for session_id in [s.id for s in relay.sessions.sessions.values() if s.who == who]:
         await relay.sessions.close(session_id, "share link revoked")
-    relay.audit.append("share_revoked", identity.name, request.remote or "?", share=link.id,
+    await relay.audit.record("share_revoked", identity.name, request.remote or "?", share=link.id,
                        stream=link.stream, sessions_ended=ended)
     return web.json_response({"id": link.id, "revoked": True})

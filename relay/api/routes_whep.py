@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import time
 from collections.abc import Callable
 
@@ -50,7 +52,7 @@ async def whep_offer(request: web.Request) -> web.Response:
         return json_error(400, "bad_offer", str(exc))
     except CapacityError as exc:
         return json_error(503, "full", str(exc), headers={"Retry-After": "10"})
-    relay.audit.append("watch_start", identity.name, request.remote or "?", stream=name,
+    await relay.audit.record("watch_start", identity.name, request.remote or "?", stream=name,
                        rendition=rendition.name, session=session.id[:8], kind=identity.kind)
     location = f"/whep/{name}/{session.id}"
     return web.Response(status=201, text=answer, content_type=SDP,
@@ -61,9 +63,13 @@ def _audit_end(relay: Relay) -> Callable[[ViewerSession, str], None]:
     """watch_stop for every ending: DELETE, a peer that just disappears, a revoked link."""
 
     def ended(session: ViewerSession, reason: str) -> None:
-        relay.audit.append("watch_stop", session.who, session.remote, stream=session.stream,
-                           rendition=session.track.rendition.name, session=session.id[:8],
-                           reason=reason, seconds=round(time.monotonic() - session.created, 1))
+        # Written in a thread (fsync): ending a session must not wait for the disk.
+        entry = functools.partial(
+            relay.audit.append, "watch_stop", session.who, session.remote,
+            stream=session.stream, rendition=session.track.rendition.name,
+            session=session.id[:8], reason=reason,
+            seconds=round(time.monotonic() - session.created, 1))
+        asyncio.get_running_loop().run_in_executor(None, entry)
 
     return ended
 
