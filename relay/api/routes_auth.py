@@ -31,7 +31,7 @@ async def _start_session(request: web.Request, response: web.StreamResponse, kin
     if old:
         auth.sessions.end(old)  # a new login never inherits an old session id (fixation)
     expires = auth.session_expiry(cap)
-    session_id, session = auth.sessions.create(kind, name, expires)
+    session_id, session = auth.sessions.create(kind, name, expires, auth.proof(kind, name))
     await auth.sessions.save()
     max_age = max(1, int(expires - time.time()))
     for cookie, value, httponly in ((SESSION_COOKIE, session_id, True),

@@ -31,6 +31,9 @@ class LoginSession:
     name: str
     csrf: str
     expires: float  # Unix time
+    # A fingerprint of the credential that logged in (token digest, password hash): a new
+    # token or password for the same name ends the sessions the old one opened.
+    proof: str = ""
 
 
 def _digest(session_id: str) -> str:
@@ -53,14 +56,15 @@ class LoginSessions:
             if session.expires > now:
                 self._sessions[key] = session
 
-    def create(self, kind: Kind, name: str, expires: float) -> tuple[str, LoginSession]:
+    def create(self, kind: Kind, name: str, expires: float, proof: str = ""
+               ) -> tuple[str, LoginSession]:
         """A new session id (the cookie's value) and its state."""
         self._prune()
         if len(self._sessions) >= MAX_SESSIONS:  # the oldest-expiring give way
             for key in sorted(self._sessions, key=lambda k: self._sessions[k].expires)[:100]:
                 del self._sessions[key]
         session_id = secrets.token_urlsafe(32)
-        session = LoginSession(kind, name, secrets.token_urlsafe(24), expires)
+        session = LoginSession(kind, name, secrets.token_urlsafe(24), expires, proof)
         self._sessions[_digest(session_id)] = session
         return session_id, session
 

@@ -69,9 +69,22 @@ class Auth:
     async def by_password(self, name: str, password: str) -> Identity | None:
         """The user's identity when the password matches (scrypt runs in a thread)."""
         user = self._users.get(name)
-        stored = user.password_hash if user else dummy_hash()
-        ok = await asyncio.to_thread(verify_password, password, stored)
+
+        def check() -> bool:
+            return verify_password(password, user.password_hash if user else dummy_hash())
+
+        ok = await asyncio.to_thread(check)
         return _identity(user.grant, "user") if ok and user else None
+
+    def proof(self, kind: Kind, name: str) -> str:
+        """The fingerprint of the credential `name` logs in with now (see LoginSession)."""
+        if kind == "user" and name in self._users:
+            secret = self._users[name].password_hash.encode()
+        elif kind == "token":
+            secret = next((sha for sha, g in self._tokens if g.name == name), b"")
+        else:
+            return ""
+        return hashlib.sha256(b"proof:" + secret).hexdigest()[:32]
 
     def by_session(self, session_id: str) -> Identity | None:
         """The identity behind a session cookie; None when expired, ended, or when its
@@ -80,7 +93,8 @@ class Auth:
         if session is None:
             return None
         found = self._principal(session)
-        if found is None:
+        if found is None or not hmac.compare_digest(
+                session.proof, self.proof(session.kind, session.name)):
             return None
         return Identity(name=found.name, role=found.role, streams=found.streams,
                         publish=found.publish, kind=session.kind, session=session_id,
