@@ -34,7 +34,8 @@ async function load() {
         .filter(([k]) => !BASE_KEYS.has(k))
         .map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v) : v}`)
         .join(" ");
-      tr.append(cell(e.time), cell(e.event), cell(e.who), cell(e.from), cell(details));
+      const time = String(e.time ?? "").replace("T", " ").replace("+00:00", "");
+      tr.append(cell(time), cell(e.event), cell(e.who), cell(e.from), cell(details));
       return tr;
     }),
   );

@@ -3,7 +3,7 @@
 // with backoff, and the big badge says at a glance whether the picture is live.
 
 import { csrfHeaders, initUser, loggedOut } from "/static/auth.js";
-import { initLang, num, onLangChange, t } from "/static/i18n.js";
+import { getLang, initLang, num, onLangChange, t } from "/static/i18n.js";
 import { WhepError, WhepSession } from "/static/whep.js";
 
 const STATS_MS = 500; // stats poll; also drives the freeze watchdog
@@ -322,12 +322,44 @@ async function createShareLink() {
   } else {
     out.value = t("share.failed", { status: resp ? resp.status : 0 });
   }
+  listShareLinks();
 }
 $("share-button").addEventListener("click", createShareLink);
 
+/** This stream's links that still work, each with its end and a revoke button. */
+async function listShareLinks() {
+  const resp = await fetch("/api/share", { cache: "no-store" }).catch(() => null);
+  if (!resp?.ok) return;
+  const links = (await resp.json()).links.filter((l) => l.stream === stream && !l.revoked);
+  $("share-list").replaceChildren(
+    ...links.map((l) => {
+      const li = document.createElement("li");
+      li.dataset.share = l.id;
+      const until = new Date(l.expires * 1000).toLocaleString(getLang() === "de" ? "de-DE" : "en-GB");
+      const text = document.createElement("span");
+      text.textContent = t("share.until", { until, by: l.created_by });
+      const revoke = document.createElement("button");
+      revoke.className = "btn";
+      revoke.type = "button";
+      revoke.textContent = t("share.revoke");
+      revoke.addEventListener("click", async () => {
+        await fetch(`/api/share/${encodeURIComponent(l.id)}`, {
+          method: "DELETE",
+          headers: csrfHeaders(),
+        }).catch(() => null);
+        listShareLinks();
+      });
+      li.append(text, revoke);
+      return li;
+    }),
+  );
+}
+
 initLang(document.getElementById("lang-toggle"));
 initUser().then((me) => {
-  $("share-box").hidden = !me || !["operator", "admin"].includes(me.role);
+  const mayShare = !!me && ["operator", "admin"].includes(me.role) && me.kind !== "share";
+  $("share-box").hidden = !mayShare;
+  if (mayShare) listShareLinks();
 });
 onLangChange(() => {
   document.title = `${stream} – ${t("list.title")}`;

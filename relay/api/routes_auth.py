@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import html
 import time
 from typing import Any
@@ -40,8 +41,13 @@ async def _start_session(request: web.Request, response: web.StreamResponse, kin
                             samesite="Strict", secure=request.secure)
     who = f"share:{name}" if kind == "share" else name
     await request.app[RELAY].audit.record("login", who, request.remote or "?", method=method,
-                                    session=session_id[:8], **details)
+                                          session=session_tag(session_id), **details)
     return session.csrf
+
+
+def session_tag(session_id: str) -> str:
+    """Names a browser session in the audit log without giving away any of its secret."""
+    return hashlib.sha256(session_id.encode()).hexdigest()[:8]
 
 
 def _landing(target: str) -> web.Response:
@@ -68,7 +74,7 @@ async def login_page(request: web.Request) -> web.StreamResponse:
     identity = request.app[AUTH].by_token(token[:MAX_FIELD])
     if identity is None:
         await request.app[RELAY].audit.record("login_failed", "?", request.remote or "?",
-                                        method="token-url")
+                                              method="token-url")
         return unauthenticated(request, "unknown token", "invalid_token")
     # A redirect drops the token from the address bar and history. (The URL is opened by
     # typing or from the terminal: a same-site navigation, which carries the new cookie.)
@@ -97,7 +103,7 @@ async def login(request: web.Request) -> web.Response:
     identity = await request.app[AUTH].by_password(name, password)
     if identity is None:
         await request.app[RELAY].audit.record("login_failed", name, request.remote or "?",
-                                        method="password")
+                                              method="password")
         return json_error(401, "login_failed", "wrong name or password")
     request.app[AUTH].limits["login"].refund(request.remote or "?")  # only failures count
     response = web.json_response({"name": identity.name, "role": identity.role.name.lower()})
@@ -116,7 +122,7 @@ async def logout(request: web.Request) -> web.Response:
     auth.sessions.end(identity.session)
     await auth.sessions.save()
     await request.app[RELAY].audit.record("logout", identity.name, request.remote or "?",
-                                    session=identity.session[:8])
+                                          session=session_tag(identity.session))
     response = web.json_response({"logged_out": True})
     for cookie in (SESSION_COOKIE, CSRF_COOKIE):
         response.del_cookie(cookie, path="/", samesite="Strict", secure=request.secure)
@@ -147,7 +153,7 @@ async def share_landing(request: web.Request) -> web.StreamResponse:
         link = auth.shares.verify(request.match_info["token"])
     except ShareError as exc:
         await request.app[RELAY].audit.record("login_failed", "share:?", request.remote or "?",
-                                        method="share", reason=str(exc))
+                                              method="share", reason=str(exc))
         return json_error(401, "share_link_invalid", str(exc))
     response = _landing(f"/play/{link.stream}")
     await _start_session(request, response, "share", link.id, "share", cap=link.expires,

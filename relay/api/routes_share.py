@@ -41,7 +41,7 @@ async def create_share(request: web.Request) -> web.Response:
     if not await shares.save():
         return json_error(500, "not_saved", "the link could not be stored; try again")
     await request.app[RELAY].audit.record("share_created", identity.name, request.remote or "?",
-                                    share=link.id, stream=stream, expires=link.expires)
+                                          share=link.id, stream=stream, expires=link.expires)
     token = shares.token(link)
     url = f"{request.url.origin()}/s/{token}"
     return web.json_response({"id": link.id, "url": url, "expires": link.expires,
@@ -78,5 +78,5 @@ async def revoke_share(request: web.Request) -> web.Response:
     for session_id in [s.id for s in relay.sessions.sessions.values() if s.who == who]:
         await relay.sessions.close(session_id, "share link revoked")
     await relay.audit.record("share_revoked", identity.name, request.remote or "?", share=link.id,
-                       stream=link.stream, sessions_ended=ended)
+                             stream=link.stream, sessions_ended=ended)
     return web.json_response({"id": link.id, "revoked": True})

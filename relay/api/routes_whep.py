@@ -53,7 +53,7 @@ async def whep_offer(request: web.Request) -> web.Response:
     except CapacityError as exc:
         return json_error(503, "full", str(exc), headers={"Retry-After": "10"})
     await relay.audit.record("watch_start", identity.name, request.remote or "?", stream=name,
-                       rendition=rendition.name, session=session.id[:8], kind=identity.kind)
+                             rendition=rendition.name, session=session.id[:8], kind=identity.kind)
     location = f"/whep/{name}/{session.id}"
     return web.Response(status=201, text=answer, content_type=SDP,
                         headers={"Location": location, "ETag": f'"{session.id}"'})

@@ -83,6 +83,19 @@ async def test_browser_login_watch_and_logout_are_audited(start_relay: RelayFact
         # The browser's WHEP POST went through with the cookie and the CSRF header.
         assert [e["stream"] for e in events(relay, "watch_start", "leitstelle")] == ["demo"]
 
+        # An operator (here an admin) shares the stream from the player, and revokes it.
+        await page.select_option("#share-expiry", "3600")
+        await page.click("#share-button")
+        await _wait_count(page, "#share-list li", 1)
+        url = await page.input_value("#share-url")
+        assert url.startswith(relay.base_url + "/s/demo."), url
+        created = events(relay, "share_created", "leitstelle")
+        assert len(created) == 1 and 3590 < created[0]["expires"] - time.time() <= 3600
+        await page.click("#share-list li button")
+        await _wait_count(page, "#share-list li", 0)
+        assert [e["share"] for e in events(relay, "share_revoked", "leitstelle")] == [
+            created[0]["share"]]
+
         # The admin's audit page lists those events.
         await page.goto(relay.base_url + "/audit")
         deadline = time.monotonic() + 10
@@ -145,3 +158,10 @@ async def _login_form_shown(page: Any) -> bool:
         return bool(await page.evaluate("() => !!document.getElementById('login-form')"))
     except Exception:  # the page is navigating (reloading) right now
         return False
+
+
+async def _wait_count(page: Any, selector: str, count: int) -> None:
+    deadline = time.monotonic() + 10
+    while len(await page.query_selector_all(selector)) != count:
+        assert time.monotonic() < deadline, f"{selector}: not {count}"
+        await asyncio.sleep(0.1)
