@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from aiohttp.web_urldispatcher import AbstractRoute
 
-from relay.api.access import IDENTITY_KEY, Access, Identity, access_of
+from relay.api.access import IDENTITY_KEY, ROLE_OF_NEED, Access, Identity, access_of
 from relay.api.errors import json_error
 from relay.api.keys import AUTH
 from relay.api.routes_web import web_dir
@@ -129,7 +129,7 @@ def _why_not(identity: Identity, decision: Access, match: web.UrlMappingMatchInf
     stream = match.get(decision.stream_key) if decision.stream_key else None
     if decision.need == "publish":
         return f"{identity.name} has no right to publish to {stream!r}"
-    if identity.role.name.lower() != decision.need and not identity.allows(
-            Access(decision.need), match):
-        return f"{identity.name} is {identity.role.name.lower()}; this needs {decision.need}"
+    role = identity.role.name.lower()
+    if identity.role < ROLE_OF_NEED[decision.need]:
+        return f"{identity.name} is {role}; this needs {decision.need}"
     return f"{identity.name} may not watch the stream {stream!r}"
