@@ -31,6 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port to listen on (overrides [server] port)")
     serve.add_argument("--log-level", default="info",
                        choices=["debug", "info", "warning", "error"])
+    sub.add_parser("hash-password", help="print a password hash for [[auth.users]] "
+                   "(reads the password from stdin, or asks without echo)")
     return parser
 
 
@@ -51,14 +53,18 @@ def _urls(host: str, port: int) -> list[str]:
 
 def serve(config: Config) -> int:
     from relay.api.factory import create_app
+    from relay.api.keys import AUTH
 
     host, port = config.server.host, config.server.port
     app = create_app(config)
+    # No [auth] configured: the URL logs the browser in with the bootstrap admin token.
+    token = app[AUTH].bootstrap_token
+    login = f"login?token={token}" if token else ""
 
     def announce(_aiohttp_banner: str) -> None:
         # run_app calls this once its sockets listen: the URL printed is ready to open.
         for url in _urls(host, port):
-            print(f"drone-relay {__version__} serving: open {url}", flush=True)
+            print(f"drone-relay {__version__} serving: open {url}{login}", flush=True)
 
     try:
         # run_app closes every peer, source and socket on SIGINT/SIGTERM, then returns.
@@ -72,6 +78,10 @@ def serve(config: Config) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "hash-password":
+        from relay.auth.cli import hash_password_command
+
+        return hash_password_command()
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aioice").setLevel(logging.WARNING)

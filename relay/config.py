@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from relay.auth.settings import AuthConfig, parse_auth
 from relay.errors import ConfigError
 
 STREAM_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
@@ -83,6 +84,11 @@ class RecordingConfig:
 class LimitsConfig:
     max_viewers_per_stream: int = 200
     max_viewers: int = 500
+    # Per client address and minute (token buckets). WHEP is generous: a control room's
+    # tablets, or a benchmark, join from one address within seconds.
+    login_per_minute: int = 5  # failed logins (a successful one does not count)
+    whep_per_minute: int = 600
+    whip_per_minute: int = 30
 
 
 @dataclass(frozen=True)
@@ -92,6 +98,7 @@ class Config:
     streams: tuple[StreamConfig, ...] = ()
     recording: RecordingConfig = field(default_factory=RecordingConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
     origin: str = "<built-in default>"
 
     def stream(self, name: str) -> StreamConfig | None:
@@ -250,8 +257,12 @@ def parse_config(data: dict[str, Any], origin: str) -> Config:
     limits = LimitsConfig(
         max_viewers_per_stream=lim.get("max_viewers_per_stream", int, 200),
         max_viewers=lim.get("max_viewers", int, 500),
+        login_per_minute=lim.get("login_per_minute", int, 5),
+        whep_per_minute=lim.get("whep_per_minute", int, 600),
+        whip_per_minute=lim.get("whip_per_minute", int, 30),
     )
-    for key in ("max_viewers_per_stream", "max_viewers"):
+    for key in ("max_viewers_per_stream", "max_viewers", "login_per_minute",
+                "whep_per_minute", "whip_per_minute"):
         if not 1 <= getattr(limits, key) <= 10_000:
             raise lim.fail(key, "must be within 1..10000")
     lim.done()
@@ -265,9 +276,10 @@ def parse_config(data: dict[str, Any], origin: str) -> Config:
     for i, name in enumerate(names):
         if name in names[:i]:
             raise root.fail(f"streams[{i}].name", f"{name!r} is used twice")
+    auth = parse_auth(root.sub("auth"), set(names))
     root.done()
     return Config(server=server, webrtc=webrtc, streams=tuple(streams), recording=recording,
-                  limits=limits, origin=origin)
+                  limits=limits, auth=auth, origin=origin)
 
 
 def load_config(path: str | Path | None) -> Config:

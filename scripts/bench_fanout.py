@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing as mp
+import secrets
 import signal
 import socket
 import statistics
@@ -86,6 +87,7 @@ class Relay:
 
     def __init__(self, gop: int, max_viewers: int) -> None:
         self.port = free_port()
+        self.token = secrets.token_urlsafe(24)  # the viewers' Bearer token (auth is on)
         self.dir = tempfile.TemporaryDirectory(prefix="bench-fanout-")
         config = Path(self.dir.name) / "relay.toml"
         config.write_text(f"""
@@ -101,6 +103,11 @@ max_viewers = {max_viewers}
 name = "demo"
 source = "sim://?size=1280x720&fps=30&gop={gop}"
 renditions = ["720p"]
+[[auth.tokens]]
+name = "bench"
+token = "{self.token}"
+role = "viewer"
+streams = ["demo"]
 """)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "relay", "serve", "--config", str(config),
@@ -110,7 +117,10 @@ renditions = ["720p"]
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                with urllib.request.urlopen(self.base_url + "/api/streams", timeout=1) as r:
+                request = urllib.request.Request(
+                    self.base_url + "/api/streams",
+                    headers={"Authorization": f"Bearer {self.token}"})
+                with urllib.request.urlopen(request, timeout=1) as r:
                     if b'"live"' in r.read():
                         return
             except OSError:
@@ -161,8 +171,8 @@ def count_rtp_at_the_socket() -> None:
 class CountingViewer(WhepViewer):
     """A full WebRTC peer that counts frames from clear RTP headers (no decrypt, no decode)."""
 
-    def __init__(self, base_url: str) -> None:
-        super().__init__(base_url, "demo", rendition="720p")
+    def __init__(self, base_url: str, token: str) -> None:
+        super().__init__(base_url, "demo", rendition="720p", token=token)
         self.frames: list[float] = []  # arrival (monotonic) of each frame's last packet
         self.lost_packets = 0
         self.damaged_frames: list[float] = []
@@ -203,8 +213,8 @@ class CountingViewer(WhepViewer):
 class SampleViewer:
     """A full aiortc viewer that decodes and reads the frame marks (for delay)."""
 
-    def __init__(self, base_url: str) -> None:
-        self.viewer = WhepViewer(base_url, "demo", rendition="720p")
+    def __init__(self, base_url: str, token: str) -> None:
+        self.viewer = WhepViewer(base_url, "demo", rendition="720p", token=token)
 
     async def prepare(self) -> None:
         await self.viewer.prepare()
@@ -226,10 +236,11 @@ class SampleViewer:
         await self.viewer.close()
 
 
-async def run_viewers(kind: str, base_url: str, count: int, join_at: list[float],
-                      window: tuple[float, float]) -> list[dict[str, Any]]:
-    viewers = [SampleViewer(base_url) if kind == "sample" else CountingViewer(base_url)
-               for _ in range(count)]
+async def run_viewers(kind: str, base_url: str, token: str, count: int,
+                      join_at: list[float], window: tuple[float, float]
+                      ) -> list[dict[str, Any]]:
+    viewers = [SampleViewer(base_url, token) if kind == "sample"
+               else CountingViewer(base_url, token) for _ in range(count)]
     for v in viewers:
         await v.prepare()
     posts = []
@@ -243,14 +254,14 @@ async def run_viewers(kind: str, base_url: str, count: int, join_at: list[float]
     return reports
 
 
-def worker(kind: str, base_url: str, count: int, join_at: list[float],
+def worker(kind: str, base_url: str, token: str, count: int, join_at: list[float],
            window: tuple[float, float], out: Any) -> None:
     import logging
 
     logging.basicConfig(level=logging.ERROR)
     if kind == "count":
         count_rtp_at_the_socket()
-    out.put(asyncio.run(run_viewers(kind, base_url, count, join_at, window)))
+    out.put(asyncio.run(run_viewers(kind, base_url, token, count, join_at, window)))
 
 
 # ---------------------------------------------------------------- one figure per N
@@ -279,7 +290,8 @@ def measure(n: int, seconds: float, workers: int) -> dict[str, Any]:
         for kind, count in plan:
             joins = [t0 + join_s * (offset + i) / max(1, n) for i in range(count)]
             offset += count
-            p = ctx.Process(target=worker, args=(kind, relay.base_url, count, joins, window, out))
+            p = ctx.Process(target=worker, args=(kind, relay.base_url, relay.token, count, joins,
+                                                 window, out))
             p.start()
             procs.append(p)
         time.sleep(max(0.0, window[0] - time.monotonic()))
@@ -326,10 +338,10 @@ def measure(n: int, seconds: float, workers: int) -> dict[str, Any]:
     }
 
 
-async def first_frames(base_url: str, joins: int, gop_s: float) -> list[float]:
+async def first_frames(base_url: str, token: str, joins: int, gop_s: float) -> list[float]:
     results = []
     for _ in range(joins):
-        viewer = WhepViewer(base_url, "demo", rendition="720p")
+        viewer = WhepViewer(base_url, "demo", rendition="720p", token=token)
         await viewer.prepare()
         # Joins land at every phase of the source's GOP (the transcoder's rung must not care).
         await asyncio.sleep(gop_s / joins * 1.07)
@@ -346,7 +358,7 @@ async def first_frames(base_url: str, joins: int, gop_s: float) -> list[float]:
 def measure_first_frame(joins: int) -> dict[str, Any]:
     relay = Relay(gop=120, max_viewers=50)  # a 4 s source GOP, as drones send
     try:
-        times = asyncio.run(first_frames(relay.base_url, joins, 4.0))
+        times = asyncio.run(first_frames(relay.base_url, relay.token, joins, 4.0))
     finally:
         relay.close()
     return {"first_frame": True, "source_gop_s": 4.0, "joins": joins, "decoded": len(times),

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import socket
+import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -24,13 +26,34 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
         return int(s.getsockname()[1])
 
 
+# Known tokens for tests (auth is on in every test, as in production).
+ADMIN_TOKEN = "test-admin-token-000000000000"
+TOKENS = [{"name": "test-admin", "token": ADMIN_TOKEN, "role": "admin", "streams": ["*"],
+           "publish": ["*"]}]
+
+
 class RunningRelay:
-    def __init__(self, base_url: str, relay: Relay) -> None:
+    def __init__(self, base_url: str, relay: Relay, token: str = ADMIN_TOKEN) -> None:
         self.base_url = base_url
         self.relay = relay
+        self.token = token  # an admin's, unless the test configured its own [auth]
+        self.headers = {"Authorization": f"Bearer {token}"}
+        self.login_url = f"{base_url}/login?token={token}"  # logs a browser in
+        self.app: web.Application | None = None
+
+    def http(self, token: str | None = None) -> aiohttp.ClientSession:
+        """A client session that sends the admin's (or the given) Bearer token."""
+        return aiohttp.ClientSession(
+            headers={"Authorization": f"Bearer {token or self.token}"})
+
+    def viewer(self, stream: str, **kwargs: Any) -> Any:
+        """A WHEP viewer (tests.whep_client) with this relay's admin token."""
+        from tests.whep_client import WhepViewer
+
+        return WhepViewer(self.base_url, stream, **{"token": self.token, **kwargs})
 
     async def get_json(self, path: str) -> Any:
-        async with aiohttp.ClientSession() as http:
+        async with self.http() as http:
             async with http.get(self.base_url + path) as resp:
                 return await resp.json()
 
@@ -44,11 +67,16 @@ RelayFactory = Callable[..., Awaitable[RunningRelay]]
 
 @pytest.fixture
 async def start_relay() -> AsyncIterator[RelayFactory]:
-    """start_relay(streams=[...], **sections) runs a relay with loopback ICE; closed after."""
+    """start_relay(streams=[...], **sections) runs a relay with loopback ICE, its own data
+    folder and the test tokens (or the `auth` section given); closed after."""
     runners: list[web.AppRunner] = []
+    folders: list[str] = []
 
     async def start(streams: list[dict[str, Any]], **sections: Any) -> RunningRelay:
-        data = {"webrtc": {"ice_addresses": ["127.0.0.1"]}, "streams": streams, **sections}
+        folders.append(tempfile.mkdtemp(prefix="relay-data-"))
+        data = {"webrtc": {"ice_addresses": ["127.0.0.1"]}, "streams": streams,
+                "auth": {"tokens": TOKENS}, **sections,
+                "server": {"data_dir": folders[-1], **sections.get("server", {})}}
         app = create_app(parse_config(data, "<test>"))
         runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await runner.setup()
@@ -56,11 +84,15 @@ async def start_relay() -> AsyncIterator[RelayFactory]:
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        return RunningRelay(f"http://127.0.0.1:{port}", app[RELAY])
+        running = RunningRelay(f"http://127.0.0.1:{port}", app[RELAY])
+        running.app = app
+        return running
 
     yield start
     for runner in runners:
         await runner.cleanup()
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 async def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:

@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -58,12 +59,15 @@ def test_serve_from_any_directory_and_shut_down_gracefully(tmp_path: Path,
     proc = subprocess.Popen([sys.executable, "-m", "relay", "serve", "--port", str(port)],
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
+    token_file = tmp_path / "data" / "admin-token"  # made at first start (nobody configured)
     try:
         deadline = time.monotonic() + 30
         while True:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/streams",
-                                            timeout=2) as resp:
+                request = urllib.request.Request(
+                    f"http://127.0.0.1:{port}/api/streams",
+                    headers={"Authorization": f"Bearer {token_file.read_text().strip()}"})
+                with urllib.request.urlopen(request, timeout=2) as resp:
                     body = resp.read().decode()
                 if '"live"' in body:
                     break
@@ -72,12 +76,16 @@ def test_serve_from_any_directory_and_shut_down_gracefully(tmp_path: Path,
             assert time.monotonic() < deadline, "relay did not serve a live demo stream"
             time.sleep(0.2)
         assert '"demo"' in body
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as resp:
-            assert b"<html" in resp.read().lower()
+        assert token_file.stat().st_mode & 0o777 == 0o600
+        with pytest.raises(urllib.error.HTTPError) as refused:  # no token, no page
+            urllib.request.urlopen(urllib.request.Request(
+                f"http://127.0.0.1:{port}/", headers={"Accept": "text/html"}), timeout=2)
+        assert refused.value.code == 401
+        assert b"login-form" in refused.value.read()  # the login form in its place
         proc.send_signal(sig)
         out, err = proc.communicate(timeout=20)
         assert proc.returncode == 0, err
-        assert f"http://127.0.0.1:{port}/" in out
+        assert f"http://127.0.0.1:{port}/login?token={token_file.read_text().strip()}" in out
         assert "terminate called" not in err
     finally:
         if proc.poll() is None:
@@ -112,3 +120,60 @@ def test_bad_rung_tables_exit_2(tmp_path: Path, entry: str, key: str) -> None:
     path.write_text(f'[[streams]]\nname = "d"\nsource = "sim://"\nrenditions = [{entry}]\n')
     result = run_cli("serve", "--config", str(path))
     assert result.returncode == 2 and key in result.stderr, result.stderr
+
+
+HASH = "scrypt$16384$8$1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNo"
+TOKEN = 'name = "t"\ntoken = "0123456789abcdef0"\nrole = "viewer"\n'
+STREAM = '[[streams]]\nname = "demo"\nsource = "sim://"\n'
+
+
+@pytest.mark.parametrize(("toml", "key"), [
+    (f'[[auth.tokens]]\n{TOKEN}streams = ["*"]\nrole2 = 1\n', "auth.tokens[0].role2"),
+    ('[[auth.tokens]]\nname = "t"\ntoken = "0123456789abcdef0"\nrole = "chef"\n'
+     'streams = ["*"]\n', "auth.tokens[0].role"),
+    (f"[[auth.tokens]]\n{TOKEN}", "auth.tokens[0].streams"),
+    (f'[[auth.tokens]]\n{TOKEN}streams = ["demo", "fritz"]\n', "auth.tokens[0].streams[1]"),
+    (f'[[auth.tokens]]\n{TOKEN}streams = ["*"]\npublish = ["nope"]\n',
+     "auth.tokens[0].publish[0]"),
+    ('[[auth.tokens]]\nname = "t"\ntoken = "short"\nrole = "viewer"\nstreams = ["*"]\n',
+     "auth.tokens[0].token"),
+    (f'[[auth.tokens]]\n{TOKEN}streams = ["*"]\ntoken_sha256 = "{"a" * 64}"\n',
+     "auth.tokens[0].token"),
+    ('[[auth.tokens]]\nname = "t"\ntoken_sha256 = "xyz"\nrole = "viewer"\nstreams = ["*"]\n',
+     "auth.tokens[0].token_sha256"),
+    ('[[auth.users]]\nname = "u"\npassword_hash = "geheim"\nrole = "viewer"\n'
+     'streams = ["*"]\n', "auth.users[0].password_hash"),
+    (f'[[auth.tokens]]\n{TOKEN}streams = ["*"]\n[[auth.users]]\nname = "t"\n'
+     f'password_hash = "{HASH}"\nrole = "admin"\nstreams = ["*"]\n', "auth.users[0].name"),
+    ('[[auth.tokens]]\nname = "ELW 1"\ntoken = "0123456789abcdef0"\nrole = "viewer"\n'
+     'streams = ["*"]\n', "auth.tokens[0].name"),
+    ("[auth]\nsession_hours = 0\n", "auth.session_hours"),
+    ("[limits]\nlogin_per_minute = 0\n", "limits.login_per_minute"),
+])
+def test_bad_auth_config_exits_2_naming_key(tmp_path: Path, toml: str, key: str) -> None:
+    path = tmp_path / "relay.toml"
+    path.write_text(STREAM + toml)
+    result = run_cli("serve", "--config", str(path))
+    assert result.returncode == 2
+    assert key in result.stderr and str(path) in result.stderr, result.stderr
+
+
+def test_hash_password_reads_stdin_never_argv() -> None:
+    from relay.auth.passwords import verify_password
+
+    result = subprocess.run([sys.executable, "-m", "relay", "hash-password"],
+                            input="ein-gutes-passwort\n", capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    stored = result.stdout.strip()
+    assert stored.startswith("scrypt$") and "ein-gutes" not in stored
+    assert verify_password("ein-gutes-passwort", stored)
+    assert not verify_password("ein-gutes-passwort!", stored)
+    again = subprocess.run([sys.executable, "-m", "relay", "hash-password"],
+                           input="ein-gutes-passwort\n", capture_output=True, text=True,
+                           timeout=60)
+    assert again.stdout.strip() != stored  # a fresh salt every time
+    assert run_cli("hash-password", "geheim123").returncode == 2  # never on the command line
+    short = subprocess.run([sys.executable, "-m", "relay", "hash-password"], input="kurz\n",
+                           capture_output=True, text=True, timeout=60)
+    assert short.returncode == 2 and "characters" in short.stderr

@@ -80,7 +80,9 @@ class WhepViewer:
 
     def __init__(self, base_url: str, stream: str, rendition: str | None = None,
                  with_audio: bool = False, throttle_bps: int | None = None,
-                 lose_every: int | None = None) -> None:
+                 lose_every: int | None = None, token: str | None = None) -> None:
+        # WHEP authenticates with a Bearer token, as the WHEP draft specifies.
+        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.with_audio = with_audio
         self.throttle_bps = throttle_bps
         self.lose_every = lose_every
@@ -120,7 +122,8 @@ class WhepViewer:
         self.received.started = time.monotonic()
         async with aiohttp.ClientSession() as http:
             async with http.post(self.url, data=self.pc.localDescription.sdp,
-                                 headers={"Content-Type": "application/sdp"}) as resp:
+                                 headers={"Content-Type": "application/sdp",
+                                          **self.headers}) as resp:
                 body = await resp.text()
                 if resp.status != 201:
                     raise AssertionError(f"WHEP POST answered {resp.status}: {body}")
@@ -155,7 +158,7 @@ class WhepViewer:
     async def close(self) -> None:
         if self.location:
             async with aiohttp.ClientSession() as http:
-                async with http.delete(self.base_url + self.location):
+                async with http.delete(self.base_url + self.location, headers=self.headers):
                     pass
         if self._task:
             self._task.cancel()

@@ -1,6 +1,7 @@
 // Stream overview: one card per stream, polled every 2 s. Cards are updated in place (keyed
 // by name) rather than rebuilt, so a tap that lands during a refresh still hits its card.
 
+import { initUser, loggedOut } from "/static/auth.js";
 import { initLang, num, onLangChange, t } from "/static/i18n.js";
 
 const POLL_MS = 2000;
@@ -110,6 +111,7 @@ async function poll() {
   const timer = setTimeout(() => abort.abort(), FETCH_TIMEOUT_MS);
   try {
     const resp = await fetch("/api/streams", { cache: "no-store", signal: abort.signal });
+    if (resp.status === 401) return loggedOut();
     if (!resp.ok) throw new Error(`HTTP ${resp.status}`);
     const data = await resp.json();
     lastStreams = Array.isArray(data.streams) ? data.streams : [];
@@ -131,4 +133,5 @@ onLangChange(() => {
   if (lastStreams) render(lastStreams);
 });
 document.title = t("list.title");
+initUser();
 poll();

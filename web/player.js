@@ -2,7 +2,8 @@
 // (relay down, network gone, ICE failed, picture frozen) tears the session down and retries
 // with backoff, and the big badge says at a glance whether the picture is live.
 
-import { initLang, num, onLangChange, t } from "/static/i18n.js";
+import { csrfHeaders, initUser, loggedOut } from "/static/auth.js";
+import { getLang, initLang, num, onLangChange, t } from "/static/i18n.js";
 import { WhepError, WhepSession } from "/static/whep.js";
 
 const STATS_MS = 500; // stats poll; also drives the freeze watchdog
@@ -162,6 +163,9 @@ async function connect() {
 /** Tear down and schedule the next attempt; backoff doubles up to 5 s, forever. */
 function lose(err) {
   if (!session) return; // already lost (several triggers can fire for one failure)
+  // The login ended (expired, logged out elsewhere, share link revoked): retrying cannot
+  // help; the reload shows the login form.
+  if (err instanceof WhepError && err.status === 401) return loggedOut();
   console.warn("stream lost:", err);
   teardown();
   if (typeof err === "string") player.lastError = err;
@@ -302,7 +306,61 @@ window.addEventListener("online", () => retryTimer && connect());
 window.addEventListener("pagehide", () => teardown());
 window.addEventListener("pageshow", (ev) => ev.persisted && restart()); // back/forward cache
 
+// Operators share this stream with a link that expires (e.g. for the city-hall screen).
+async function createShareLink() {
+  const out = $("share-url");
+  const resp = await fetch("/api/share", {
+    method: "POST",
+    headers: { "Content-Type": "application/json", ...csrfHeaders() },
+    body: JSON.stringify({ stream, expires_in_s: Number($("share-expiry").value) }),
+    cache: "no-store",
+  }).catch(() => null);
+  out.hidden = false;
+  if (resp?.status === 201) {
+    out.value = (await resp.json()).url;
+    out.select();
+  } else {
+    out.value = t("share.failed", { status: resp ? resp.status : 0 });
+  }
+  listShareLinks();
+}
+$("share-button").addEventListener("click", createShareLink);
+
+/** This stream's links that still work, each with its end and a revoke button. */
+async function listShareLinks() {
+  const resp = await fetch("/api/share", { cache: "no-store" }).catch(() => null);
+  if (!resp?.ok) return;
+  const links = (await resp.json()).links.filter((l) => l.stream === stream && !l.revoked);
+  $("share-list").replaceChildren(
+    ...links.map((l) => {
+      const li = document.createElement("li");
+      li.dataset.share = l.id;
+      const until = new Date(l.expires * 1000).toLocaleString(getLang() === "de" ? "de-DE" : "en-GB");
+      const text = document.createElement("span");
+      text.textContent = t("share.until", { until, by: l.created_by });
+      const revoke = document.createElement("button");
+      revoke.className = "btn";
+      revoke.type = "button";
+      revoke.textContent = t("share.revoke");
+      revoke.addEventListener("click", async () => {
+        await fetch(`/api/share/${encodeURIComponent(l.id)}`, {
+          method: "DELETE",
+          headers: csrfHeaders(),
+        }).catch(() => null);
+        listShareLinks();
+      });
+      li.append(text, revoke);
+      return li;
+    }),
+  );
+}
+
 initLang(document.getElementById("lang-toggle"));
+initUser().then((me) => {
+  const mayShare = !!me && ["operator", "admin"].includes(me.role) && me.kind !== "share";
+  $("share-box").hidden = !mayShare;
+  if (mayShare) listShareLinks();
+});
 onLangChange(() => {
   document.title = `${stream} – ${t("list.title")}`;
   renderDetail();

@@ -1,6 +1,10 @@
 // Minimal WHEP (WebRTC-HTTP Egress Protocol) client for one receive-only video session.
 // The relay does not do trickle ICE, so we send the offer only once local candidates are
-// gathered and expect every server candidate inside the answer.
+// gathered and expect every server candidate inside the answer. Requests from a logged-in
+// browser echo the session's CSRF token (the relay refuses cookie-borne state changes
+// without it).
+
+import { csrfHeaders } from "/static/auth.js";
 
 const GATHER_TIMEOUT_MS = 1000; // LAN host candidates arrive within ms; never wait longer
 const POST_TIMEOUT_MS = 8000; // a hanging relay must not stall the reconnect loop forever
@@ -79,7 +83,7 @@ export class WhepSession {
     try {
       resp = await fetch(this.endpoint, {
         method: "POST",
-        headers: { "Content-Type": "application/sdp" },
+        headers: { "Content-Type": "application/sdp", ...csrfHeaders() },
         body: pc.localDescription.sdp,
         signal: abort.signal,
         cache: "no-store",
@@ -119,6 +123,6 @@ export class WhepSession {
     const url = this.resourceUrl;
     this.resourceUrl = null;
     // keepalive lets the request outlive the page; the relay times out orphans anyway.
-    fetch(url, { method: "DELETE", keepalive: true }).catch(() => {});
+    fetch(url, { method: "DELETE", keepalive: true, headers: csrfHeaders() }).catch(() => {});
   }
 }

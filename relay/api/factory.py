@@ -6,10 +6,19 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from relay.api import routes_streams, routes_web, routes_whep
+from relay.api import (
+    routes_audit,
+    routes_auth,
+    routes_share,
+    routes_streams,
+    routes_web,
+    routes_whep,
+)
 from relay.api.errors import error_middleware
-from relay.api.keys import RELAY
+from relay.api.keys import AUTH, RELAY
+from relay.api.middleware import auth_middleware
 from relay.app import Relay
+from relay.auth.service import Auth
 from relay.config import Config
 
 MAX_BODY = 64 * 1024  # an SDP offer is a few KiB; nothing we accept is larger
@@ -17,9 +26,11 @@ MAX_BODY = 64 * 1024  # an SDP offer is a few KiB; nothing we accept is larger
 
 def create_app(config: Config) -> web.Application:
     """A ready-to-run app; the Relay starts and stops with it (cleanup_ctx)."""
-    app = web.Application(client_max_size=MAX_BODY, middlewares=[error_middleware])
+    app = web.Application(client_max_size=MAX_BODY,
+                          middlewares=[error_middleware, auth_middleware])
     relay = Relay(config)
     app[RELAY] = relay
+    app[AUTH] = Auth(config, relay.audit)
 
     async def relay_lifetime(app: web.Application) -> AsyncIterator[None]:
         await relay.start()
@@ -30,6 +41,8 @@ def create_app(config: Config) -> web.Application:
     app.add_routes(routes_streams.routes)
     app.add_routes(routes_whep.routes)
     app.add_routes(routes_web.routes)
+    for module in (routes_auth, routes_share, routes_audit):
+        app.add_routes(module.routes)
     app.router.add_static("/static", routes_web.web_dir(), show_index=False,
                           follow_symlinks=False)
     return app

@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
+from relay.api.access import access, identity_of
 from relay.api.errors import json_error
 from relay.api.keys import RELAY
 from relay.api.prometheus import render_metrics
@@ -30,12 +31,17 @@ def _status(relay: Relay, stream: Stream) -> dict[str, Any]:
 
 
 @routes.get("/api/streams")
+@access("viewer")
 async def list_streams(request: web.Request) -> web.Response:
+    """The streams this identity may watch (the others are not even named)."""
     relay = request.app[RELAY]
-    return web.json_response({"streams": [_status(relay, s) for s in relay.streams.values()]})
+    identity = identity_of(request)
+    allowed = [s for s in relay.streams.values() if identity and identity.may_watch(s.name)]
+    return web.json_response({"streams": [_status(relay, s) for s in allowed]})
 
 
 @routes.get("/api/streams/{name}")
+@access("viewer", stream_key="name")
 async def get_stream(request: web.Request) -> web.Response:
     stream = request.app[RELAY].streams.get(request.match_info["name"])
     if stream is None:
@@ -56,11 +62,14 @@ async def get_stream(request: web.Request) -> web.Response:
 
 
 @routes.get("/healthz")
+@access("public")
 async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
+# Operators (and a Prometheus scraper's token): the figures name every stream.
 @routes.get("/metrics")
+@access("operator")
 async def metrics(request: web.Request) -> web.Response:
     return web.Response(text=render_metrics(request.app[RELAY]),
                         content_type="text/plain", charset="utf-8",

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import time
+from collections.abc import Callable
+
 from aiohttp import web
 
+from relay.api.access import Identity, Role, access, identity_of
 from relay.api.errors import json_error
 from relay.api.keys import RELAY
+from relay.app import Relay
 from relay.fanout.rendition import Rendition
 from relay.stream import Stream
-from relay.webrtc.sessions import CapacityError, OfferError
+from relay.webrtc.sessions import CapacityError, OfferError, ViewerSession
 
 routes = web.RouteTableDef()
 
@@ -16,8 +23,11 @@ SDP = "application/sdp"
 
 
 @routes.post("/whep/{stream}")
+@access("viewer", stream_key="stream")
 async def whep_offer(request: web.Request) -> web.Response:
     relay = request.app[RELAY]
+    identity = identity_of(request)
+    assert identity is not None
     name = request.match_info["stream"]
     stream = relay.streams.get(name)
     if stream is None:
@@ -37,14 +47,32 @@ async def whep_offer(request: web.Request) -> web.Response:
         session, answer = await relay.sessions.create_viewer(
             name, rendition, offer, request.remote or "?",
             ladder=ladder, start_on=stream.instant_start(rendition),
-            source_profile=stream.passthrough_profile(rendition, ladder))
+            source_profile=stream.passthrough_profile(rendition, ladder),
+            who=identity.name, on_end=_audit_end(relay))
     except OfferError as exc:
         return json_error(400, "bad_offer", str(exc))
     except CapacityError as exc:
         return json_error(503, "full", str(exc), headers={"Retry-After": "10"})
+    await relay.audit.record("watch_start", identity.name, request.remote or "?", stream=name,
+                             rendition=rendition.name, session=session.id[:8], kind=identity.kind)
     location = f"/whep/{name}/{session.id}"
     return web.Response(status=201, text=answer, content_type=SDP,
                         headers={"Location": location, "ETag": f'"{session.id}"'})
+
+
+def _audit_end(relay: Relay) -> Callable[[ViewerSession, str], None]:
+    """watch_stop for every ending: DELETE, a peer that just disappears, a revoked link."""
+
+    def ended(session: ViewerSession, reason: str) -> None:
+        # Written in a thread (fsync): ending a session must not wait for the disk.
+        entry = functools.partial(
+            relay.audit.append, "watch_stop", session.who, session.remote,
+            stream=session.stream, rendition=session.track.rendition.name,
+            session=session.id[:8], reason=reason,
+            seconds=round(time.monotonic() - session.created, 1))
+        asyncio.get_running_loop().run_in_executor(None, entry)
+
+    return ended
 
 
 def _pick_rendition(stream: Stream, wanted: str
@@ -73,23 +101,34 @@ def _pick_rendition(stream: Stream, wanted: str
 
 
 @routes.delete("/whep/{stream}/{session}")
+@access("viewer", stream_key="stream")
 async def whep_delete(request: web.Request) -> web.Response:
     relay = request.app[RELAY]
     session_id = request.match_info["session"]
     session = relay.sessions.sessions.get(session_id)
-    if session is None or session.stream != request.match_info["stream"]:
+    if (session is None or session.stream != request.match_info["stream"]
+            or not _may_end(identity_of(request), session)):
         return json_error(404, "unknown_session", "no such session (ended already?)")
     await relay.sessions.close(session_id, "DELETE by client")
     return web.Response(status=200)
 
 
+def _may_end(identity: Identity | None, session: ViewerSession) -> bool:
+    # Its own viewer, or anyone's for an operator; others get the same 404 as a wrong id.
+    return identity is not None and (identity.name == session.who
+                                     or identity.role >= Role.OPERATOR)
+
+
 @routes.patch("/whep/{stream}/{session}")
+@access("viewer", stream_key="stream")
 async def whep_patch(request: web.Request) -> web.Response:
     # Trickle ICE and ICE restarts are optional in WHEP; the answer carries all candidates.
     return json_error(405, "method_not_allowed", "trickle ICE is not supported: the answer "
                       "carries every candidate", headers={"Allow": "DELETE"})
 
 
+# A CORS preflight carries no credentials; the answer names only what WHEP accepts.
 @routes.options("/whep/{stream}")
+@access("public")
 async def whep_options(request: web.Request) -> web.Response:
     return web.Response(status=204, headers={"Accept-Post": SDP, "Allow": "POST, OPTIONS"})

@@ -7,7 +7,7 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,6 +63,8 @@ class ViewerSession:
     connected: bool = False
     adapter: LadderAdapter | None = None
     lean_rtp: bool = False  # sent by rtp_send's loop, not aiortc's
+    who: str = ""  # the identity watching (token, user or share link), for the audit log
+    on_end: Callable[[ViewerSession, str], None] | None = None  # called once, with why
 
     def status(self) -> dict[str, Any]:
         fb = self.adapter.feedback if self.adapter else None
@@ -92,7 +94,9 @@ class SessionManager:
     async def create_viewer(self, stream: str, rendition: Rendition, offer_sdp: str,
                             remote: str, ladder: Sequence[Rendition] = (),
                             start_on: Rendition | None = None,
-                            source_profile: str | None = None) -> tuple[ViewerSession, str]:
+                            source_profile: str | None = None, who: str = "",
+                            on_end: Callable[[ViewerSession, str], None] | None = None
+                            ) -> tuple[ViewerSession, str]:
         """Answers a WHEP offer; returns the session and the answer SDP. With a ladder the
         viewer adapts along it, starting on `rendition`; without, it stays there. With
         `start_on`, the first pictures come from that rendition until `rendition` has a
@@ -108,7 +112,7 @@ class SessionManager:
         track = RenditionTrack(start_on or rendition, session_id[:6])
         if start_on is not None:
             track.switch_to(rendition)
-        session = ViewerSession(session_id, stream, rendition, pc, track, remote)
+        session = ViewerSession(session_id, stream, rendition, pc, track, remote, who=who)
         self.sessions[session_id] = session
         try:
             transceiver = pc.addTransceiver(track, direction="sendonly")
@@ -133,6 +137,7 @@ class SessionManager:
             log.debug("[viewer %s] negotiation failed", session_id[:6], exc_info=True)
             await self.close(session_id, "negotiation failed")
             raise OfferError(f"cannot answer this offer: {exc or type(exc).__name__}") from None
+        session.on_end = on_end  # only a session that was answered is a watch that ends
         log.info("[viewer %s] %s/%s from %s", session_id[:6], stream, rendition.name, remote)
         return session, pc.localDescription.sdp
 
@@ -167,6 +172,11 @@ class SessionManager:
             await session.pc.close()
         log.info("[viewer %s] closed: %s (%d packets sent, %d dropped)", session_id[:6],
                  reason, session.track.subscriber.delivered, session.track.dropped)
+        if session.on_end is not None:
+            try:
+                session.on_end(session, reason)
+            except Exception:  # an observer's failure must not keep a session open
+                log.exception("[viewer %s] end callback failed", session_id[:6])
         return True
 
     async def aclose(self) -> None:

@@ -39,6 +39,7 @@ async def test_player_page_plays_live_video(start_relay: RelayFactory) -> None:
         page = await context.new_page()  # type: ignore[attr-defined]
         errors: list[str] = []
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        await page.goto(relay.login_url)  # the token URL the relay prints logs in
         started = time.monotonic()
         await page.goto(relay.base_url + "/play/demo")
         first = await poll(page, lambda s: s["w"] > 0 and s["presented"] > 0, 20,
@@ -86,7 +87,8 @@ async def test_stream_list_shows_streams(start_relay: RelayFactory) -> None:
     relay = await start_relay([SIM, {**SIM, "name": "thermal", "renditions": ["360p"]}])
     async with chromium() as context:
         page = await context.new_page()  # type: ignore[attr-defined]
-        await page.goto(relay.base_url + "/")
+        await page.goto(relay.login_url)  # redirects to "/" once logged in
+        assert page.url == relay.base_url + "/"
         deadline = time.monotonic() + 10
         while True:
             names = await page.evaluate(

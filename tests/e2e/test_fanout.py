@@ -8,8 +8,6 @@ import statistics
 import time
 from pathlib import Path
 
-import aiohttp
-
 from relay.transcode import encoder as encoder_module
 from tests.conftest import RelayFactory, wait_for
 from tests.media_gen import make_clip
@@ -22,7 +20,7 @@ SIM = {"name": "demo", "source": "sim://?size=1280x720&fps=30&gop=120",
 async def test_twenty_viewers_on_two_rungs_use_two_encoders(start_relay: RelayFactory) -> None:
     before = encoder_module.ENCODERS_CREATED
     relay = await start_relay([SIM])
-    viewers = [WhepViewer(relay.base_url, "demo", rendition=("720p", "360p")[i % 2])
+    viewers = [relay.viewer("demo", rendition=("720p", "360p")[i % 2])
                for i in range(20)]
     try:
         await asyncio.gather(*(v.start() for v in viewers))
@@ -43,7 +41,7 @@ async def test_joins_within_a_second_force_at_most_three_idrs(start_relay: Relay
     await asyncio.sleep(0.6)  # past the coalescing window of anything before
     rung = next(e for e in stream.encoders if e.rung.name == "720p")
     forced_before = rung.forced_keyframes
-    viewers = [WhepViewer(relay.base_url, "demo", rendition="720p") for _ in range(10)]
+    viewers = [relay.viewer("demo", rendition="720p") for _ in range(10)]
     await asyncio.gather(*(v.prepare() for v in viewers))
     started = time.monotonic()
     try:
@@ -75,9 +73,9 @@ def _fps_and_delay(viewer: WhepViewer, since: int) -> tuple[float, float]:
 async def test_throttled_viewer_lands_on_lowest_rung_others_unaffected(
         start_relay: RelayFactory) -> None:
     relay = await start_relay([{**SIM, "source": "sim://?size=1280x720&fps=30&gop=30"}])
-    steady = WhepViewer(relay.base_url, "demo", rendition="720p")
+    steady = relay.viewer("demo", rendition="720p")
     await steady.start()
-    weak = WhepViewer(relay.base_url, "demo", throttle_bps=300_000)  # automatic rung
+    weak = relay.viewer("demo", throttle_bps=300_000)  # automatic rung
     try:
         await steady.wait_frames(30)
         mark = len(steady.received.counters)
@@ -113,7 +111,7 @@ async def test_passthrough_viewer_starts_at_once_then_gets_the_source(
                                 "renditions": ["source", "360p"]}])
     stream = relay.relay.streams["demo"]
     await wait_for(lambda: stream.state == "live", 10, "live")
-    viewer = WhepViewer(relay.base_url, "demo", rendition="source")
+    viewer = relay.viewer("demo", rendition="source")
     await viewer.start()
     try:
         await viewer.wait_frames(1, timeout=5)
@@ -138,12 +136,12 @@ async def test_bframe_source_is_never_passed_through(start_relay: RelayFactory,
                                 "renditions": ["source", "360p"]}])
     stream = relay.relay.streams["b"]
     await wait_for(lambda: stream.source_reorders, 10, "B-frames to be noticed")
-    async with aiohttp.ClientSession() as http:
+    async with relay.http() as http:
         async with http.post(relay.base_url + "/whep/b?rendition=source", data="v=0\r\n",
                              headers={"Content-Type": "application/sdp"}) as resp:
             assert resp.status == 409
             assert "B-frames" in (await resp.json())["reason"]
-    viewer = WhepViewer(relay.base_url, "b")  # automatic: lands on what plays
+    viewer = relay.viewer("b")  # automatic: lands on what plays
     await viewer.start()
     try:
         await viewer.wait_frames(20)
@@ -158,7 +156,7 @@ async def test_lost_packets_are_resent_on_nack(start_relay: RelayFactory) -> Non
     packet gets them resent and sees (nearly) every frame, not a picture broken until the
     next keyframe."""
     relay = await start_relay([{**SIM, "renditions": ["720p"]}])
-    viewer = WhepViewer(relay.base_url, "demo", lose_every=40)
+    viewer = relay.viewer("demo", lose_every=40)
     await viewer.start()
     try:
         await viewer.wait_frames(90)
@@ -184,8 +182,8 @@ async def test_passthrough_is_answered_with_the_drones_own_profile(
     stream = relay.relay.streams["h"]
     await wait_for(lambda: stream.source_profile is not None, 10, "the drone's SPS")
     assert stream.source_profile is not None and stream.source_profile.startswith("64")
-    source = WhepViewer(relay.base_url, "h", rendition="source")
-    rung = WhepViewer(relay.base_url, "h", rendition="360p")
+    source = relay.viewer("h", rendition="source")
+    rung = relay.viewer("h", rendition="360p")
     await source.start()
     await rung.start()
     try:

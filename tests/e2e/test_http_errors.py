@@ -7,14 +7,16 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.conftest import RelayFactory
+from tests.conftest import ADMIN_TOKEN, RelayFactory
+
+AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 SIM = {"name": "demo", "source": "sim://?size=320x240&fps=10&gop=10", "renditions": ["360p"]}
 
 
 async def _post(url: str, body: bytes | str, content_type: str = "application/sdp"
                 ) -> tuple[int, Any]:
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=AUTH) as http:
         async with http.post(url, data=body, headers={"Content-Type": content_type}) as resp:
             return resp.status, await resp.json()
 
@@ -26,7 +28,7 @@ async def test_unknown_stream_is_404_json(start_relay: RelayFactory) -> None:
     assert body["error"] == "unknown_stream" and "nosuch" in body["reason"]
     status, body = await _post(relay.base_url + "/whep/demo?rendition=4k", "v=0\r\n")
     assert status == 404 and "4k" in body["reason"]
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=AUTH) as http:
         async with http.get(relay.base_url + "/api/streams/nosuch") as resp:
             assert resp.status == 404 and (await resp.json())["error"] == "unknown_stream"
         async with http.get(relay.base_url + "/no/such/page") as resp:
@@ -63,7 +65,7 @@ async def test_body_over_64k_is_413(start_relay: RelayFactory) -> None:
 
 async def test_status_endpoints(start_relay: RelayFactory) -> None:
     relay = await start_relay([SIM])
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=AUTH) as http:
         async with http.get(relay.base_url + "/healthz") as resp:
             assert resp.status == 200
         async with http.get(relay.base_url + "/api/streams") as resp:

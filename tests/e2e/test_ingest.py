@@ -15,7 +15,6 @@ import pytest
 
 from tests.conftest import RelayFactory, free_port, wait_for
 from tests.media_gen import make_clip
-from tests.whep_client import WhepViewer
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -68,7 +67,7 @@ async def test_push_high_profile_bframes(start_relay: RelayFactory, scheme: str)
     stream = relay.relay.streams["fritz"]
     assert stream.state == "offline"  # a listener waiting for its drone
     pusher = await push_until_live(push_to, lambda: stream.state == "live", "--high-bframes")
-    viewer = WhepViewer(relay.base_url, "fritz")
+    viewer = relay.viewer("fritz")
     try:
         await viewer.start()
         await viewer.wait_frames(100, timeout=30)
@@ -86,7 +85,7 @@ async def test_file_clip_loops_at_real_time(start_relay: RelayFactory, tmp_path:
     clip = make_clip(tmp_path / "flight.mp4", seconds=2.0, high_bframes=True)
     relay = await start_relay([{"name": "clip", "source": f"file:{clip}",
                                 "renditions": ["360p"]}])
-    viewer = WhepViewer(relay.base_url, "clip")
+    viewer = relay.viewer("clip")
     await viewer.start()
     try:
         started = time.monotonic()
@@ -109,7 +108,7 @@ async def test_pusher_dies_viewer_gets_slate_then_live_again(start_relay: RelayF
     relay = await start_relay([{"name": "fritz", "source": url, "renditions": ["360p"]}])
     stream = relay.relay.streams["fritz"]
     pusher = await push_until_live(url, lambda: stream.state == "live")
-    viewer = WhepViewer(relay.base_url, "fritz")
+    viewer = relay.viewer("fritz")
     try:
         await viewer.start()
         await viewer.wait_frames(30)
@@ -166,7 +165,7 @@ async def test_rtsp_pull(start_relay: RelayFactory, tmp_path: Path) -> None:
         relay = await start_relay([{"name": "rtsp", "source": url, "renditions": ["360p"]}])
         stream = relay.relay.streams["rtsp"]
         await wait_for(lambda: stream.state == "live", 20, "the RTSP pull to go live")
-        viewer = WhepViewer(relay.base_url, "rtsp")
+        viewer = relay.viewer("rtsp")
         await viewer.start()
         try:
             try:
@@ -197,7 +196,7 @@ async def test_garbage_input_never_takes_down_another_stream(start_relay: RelayF
         {"name": "junk2", "source": f"rtmp://127.0.0.1:{rtmp_port}/live/x",
          "renditions": ["360p"]},
     ])
-    viewer = WhepViewer(relay.base_url, "demo")
+    viewer = relay.viewer("demo")
     await viewer.start()
     try:
         await viewer.wait_frames(10)

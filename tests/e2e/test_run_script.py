@@ -32,10 +32,10 @@ async def read_url(proc: subprocess.Popen[str], timeout: float) -> str:
     raise AssertionError("scripts/run printed no URL")
 
 
-def start(args: list[str]) -> subprocess.Popen[str]:
+def start(args: list[str], cwd: Path | None = None) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            text=True, env=env, start_new_session=True)
+                            text=True, env=env, start_new_session=True, cwd=cwd)
 
 
 def stop(proc: subprocess.Popen[str], sig: int = signal.SIGTERM) -> int:
@@ -44,15 +44,20 @@ def stop(proc: subprocess.Popen[str], sig: int = signal.SIGTERM) -> int:
     return proc.wait(timeout=20)
 
 
-async def test_scripts_run_url_plays_demo_in_chromium() -> None:
+async def test_scripts_run_url_plays_demo_in_chromium(tmp_path: Path) -> None:
     port = free_port()
-    proc = start([str(ROOT / "scripts" / "run"), "--port", str(port)])
+    # From an empty folder, as on a fresh clone: no admin token yet, nothing configured.
+    proc = start([str(ROOT / "scripts" / "run"), "--port", str(port)], cwd=tmp_path)
     try:
         url = await read_url(proc, timeout=600)  # a fresh clone installs first
-        assert url == f"http://127.0.0.1:{port}/"
+        token = (tmp_path / "data" / "admin-token").read_text().strip()
+        assert url == f"http://127.0.0.1:{port}/login?token={token}"
+        assert (tmp_path / "data" / "admin-token").stat().st_mode & 0o777 == 0o600
         async with chromium() as context:
             page = await context.new_page()  # type: ignore[attr-defined]
             await page.goto(url)
+            # Logged in, and the token is out of the address bar.
+            assert page.url == f"http://127.0.0.1:{port}/"
             # Through the UI as a person would: the demo card, then the player.
             deadline = time.monotonic() + 15
             while not await page.evaluate("() => !!document.querySelector('a.card')"):
@@ -66,21 +71,22 @@ async def test_scripts_run_url_plays_demo_in_chromium() -> None:
         assert stop(proc) == 0
 
 
-async def test_player_reconnects_after_relay_restart() -> None:
+async def test_player_reconnects_after_relay_restart(tmp_path: Path) -> None:
     port = free_port()
     cmd = [sys.executable, "-m", "relay", "serve", "--port", str(port)]
-    relay = start(cmd)
+    relay = start(cmd, cwd=tmp_path)
     try:
-        await read_url(relay, timeout=60)
+        url = await read_url(relay, timeout=60)
         async with chromium() as context:
             page = await context.new_page()  # type: ignore[attr-defined]
+            await page.goto(url)  # logs in; the session outlives the restart (data/)
             await page.goto(f"http://127.0.0.1:{port}/play/demo")
             await poll(page, lambda s: s["state"] == "live" and s["presented"] > 10, 20,
                        "first live picture")
             stop(relay, signal.SIGKILL)  # the relay box loses power
             await poll(page, lambda s: s["state"] == "lost", 15, "the player to notice")
-            relay = start(cmd)
-            await read_url(relay, timeout=60)
+            relay = start(cmd, cwd=tmp_path)
+            assert await read_url(relay, timeout=60) == url  # the same token again
             back = time.monotonic()
             before = (await poll(page, lambda s: True, 1, ""))["presented"]
             await poll(page, lambda s: s["state"] == "live" and s["presented"] > before + 10,
@@ -95,11 +101,15 @@ async def test_sigterm_with_viewers_connected_exits_0(tmp_path: Path) -> None:
 
     port = free_port()
     config = tmp_path / "relay.toml"
-    config.write_text(f'[server]\nport = {port}\n[webrtc]\nice_addresses = ["127.0.0.1"]\n'
+    token = "sigterm-test-token-0000000"
+    config.write_text(f'[server]\nport = {port}\ndata_dir = "{tmp_path / "data"}"\n'
+                      '[webrtc]\nice_addresses = ["127.0.0.1"]\n'
                       '[[streams]]\nname = "demo"\nsource = "sim://?size=640x360"\n'
-                      'renditions = ["360p"]\n')
+                      'renditions = ["360p"]\n'
+                      f'[[auth.tokens]]\nname = "t"\ntoken = "{token}"\nrole = "viewer"\n'
+                      'streams = ["demo"]\n')
     relay = start([sys.executable, "-m", "relay", "serve", "--config", str(config)])
-    viewers = [WhepViewer(f"http://127.0.0.1:{port}", "demo") for _ in range(3)]
+    viewers = [WhepViewer(f"http://127.0.0.1:{port}", "demo", token=token) for _ in range(3)]
     try:
         await read_url(relay, timeout=60)
         for v in viewers:

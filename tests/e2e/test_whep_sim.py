@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import aiohttp
-
 from relay.transcode import encoder as encoder_module
-from tests.conftest import RelayFactory, wait_for
-from tests.whep_client import WhepViewer
+from tests.conftest import RelayFactory, RunningRelay, wait_for
 
 SIM = {"name": "demo", "source": "sim://?size=1280x720&fps=30&gop=30",
        "renditions": ["720p", "360p"]}
@@ -14,7 +11,7 @@ SIM = {"name": "demo", "source": "sim://?size=1280x720&fps=30&gop=30",
 
 async def test_viewer_decodes_live_frames_at_configured_size(start_relay: RelayFactory) -> None:
     relay = await start_relay([SIM])
-    viewer = WhepViewer(relay.base_url, "demo")
+    viewer = relay.viewer("demo")
     await viewer.start()
     try:
         await viewer.wait_frames(95)
@@ -32,7 +29,7 @@ async def test_viewer_decodes_live_frames_at_configured_size(start_relay: RelayF
 async def test_rendition_query_picks_the_rung(start_relay: RelayFactory) -> None:
     relay = await start_relay([SIM])
     # An offer with audio as well, as many WHEP players send: video still flows.
-    viewer = WhepViewer(relay.base_url, "demo", rendition="360p", with_audio=True)
+    viewer = relay.viewer("demo", rendition="360p", with_audio=True)
     await viewer.start()
     try:
         await viewer.wait_frames(10)
@@ -45,7 +42,7 @@ async def test_rendition_query_picks_the_rung(start_relay: RelayFactory) -> None
 async def test_three_viewers_share_one_encoder_per_rung(start_relay: RelayFactory) -> None:
     before = encoder_module.ENCODERS_CREATED
     relay = await start_relay([{**SIM, "renditions": ["720p"]}])
-    viewers = [WhepViewer(relay.base_url, "demo") for _ in range(3)]
+    viewers = [relay.viewer("demo") for _ in range(3)]
     for v in viewers:
         await v.start()
     try:
@@ -60,7 +57,7 @@ async def test_three_viewers_share_one_encoder_per_rung(start_relay: RelayFactor
         sessions = list(relay.relay.sessions.sessions.values())
         assert all(s.lean_rtp and s.track.subscriber.delivered >= 30 for s in sessions)
         assert all(s.track.encoder.fallbacks == 0 for s in sessions)
-        metrics = await _text(relay.base_url + "/metrics")
+        metrics = await _text(relay, relay.base_url + "/metrics")
         assert 'relay_rendition_viewers{stream="demo",rendition="720p"} 3' in metrics
     finally:
         for v in viewers:
@@ -69,7 +66,7 @@ async def test_three_viewers_share_one_encoder_per_rung(start_relay: RelayFactor
 
 async def test_delete_and_peer_close_end_sessions(start_relay: RelayFactory) -> None:
     relay = await start_relay([SIM])
-    a, b = WhepViewer(relay.base_url, "demo"), WhepViewer(relay.base_url, "demo")
+    a, b = relay.viewer("demo"), relay.viewer("demo")
     await a.start()
     await b.start()
     await a.wait_frames(5)
@@ -77,7 +74,7 @@ async def test_delete_and_peer_close_end_sessions(start_relay: RelayFactory) -> 
     assert relay.relay.sessions.count() == 2
     await a.close()  # DELETE on the Location
     assert relay.relay.sessions.count() == 1
-    async with aiohttp.ClientSession() as http:  # a second DELETE: the session is gone
+    async with relay.http() as http:  # a second DELETE: the session is gone
         async with http.delete(relay.base_url + str(a.location)) as resp:
             assert resp.status == 404
     b.location = None
@@ -87,8 +84,8 @@ async def test_delete_and_peer_close_end_sessions(start_relay: RelayFactory) -> 
     assert status["viewers"] == 0
 
 
-async def _text(url: str) -> str:
-    async with aiohttp.ClientSession() as http:
+async def _text(relay: RunningRelay, url: str) -> str:
+    async with relay.http() as http:
         async with http.get(url) as resp:
             assert resp.status == 200
             return await resp.text()

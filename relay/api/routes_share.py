@@ -1,0 +1,82 @@
+"""Share links: operators make, list and revoke links that let someone watch one stream."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from relay.api.access import access, identity_of
+from relay.api.errors import json_error
+from relay.api.keys import AUTH, RELAY
+from relay.auth.shares import MAX_EXPIRY_S, MIN_EXPIRY_S, ShareError
+
+routes = web.RouteTableDef()
+
+
+@routes.post("/api/share")
+@access("operator")
+async def create_share(request: web.Request) -> web.Response:
+    """{"stream", "expires_in_s"} → 201 {"id", "url", "expires"}."""
+    identity = identity_of(request)
+    assert identity is not None
+    try:
+        body = await request.json()
+    except ValueError:
+        return json_error(400, "bad_json", "body is not JSON")
+    stream = body.get("stream") if isinstance(body, dict) else None
+    expires_in = body.get("expires_in_s") if isinstance(body, dict) else None
+    if not isinstance(stream, str) or stream not in request.app[RELAY].streams:
+        return json_error(404, "unknown_stream", f"no stream named {stream!r}")
+    if not identity.may_watch(stream):
+        return json_error(403, "forbidden", f"{identity.name} may not watch {stream!r}, so it "
+                          "cannot share it")
+    if isinstance(expires_in, bool) or not isinstance(expires_in, int) or not (
+            MIN_EXPIRY_S <= expires_in <= MAX_EXPIRY_S):
+        return json_error(400, "bad_expiry", f"expires_in_s must be whole seconds within "
+                          f"{MIN_EXPIRY_S}..{MAX_EXPIRY_S}")
+    shares = request.app[AUTH].shares
+    try:
+        link = shares.create(stream, expires_in, identity.name)
+    except ShareError as exc:
+        return json_error(409, "too_many_links", str(exc))
+    if not await shares.save():
+        return json_error(500, "not_saved", "the link could not be stored; try again")
+    await request.app[RELAY].audit.record("share_created", identity.name, request.remote or "?",
+                                          share=link.id, stream=stream, expires=link.expires)
+    token = shares.token(link)
+    url = f"{request.url.origin()}/s/{token}"
+    return web.json_response({"id": link.id, "url": url, "expires": link.expires,
+                              "stream": stream}, status=201)
+
+
+@routes.get("/api/share")
+@access("operator")
+async def list_shares(request: web.Request) -> web.Response:
+    """The links not yet expired, for the streams this identity may watch."""
+    identity = identity_of(request)
+    assert identity is not None
+    shares = request.app[AUTH].shares
+    links = [x.public(shares.token(x)) for x in shares.active() if identity.may_watch(x.stream)]
+    return web.json_response({"links": links}, headers={"Cache-Control": "no-store"})
+
+
+@routes.delete("/api/share/{id}")
+@access("operator")
+async def revoke_share(request: web.Request) -> web.Response:
+    """Revokes a link: its browser sessions end and its viewers are disconnected now."""
+    identity = identity_of(request)
+    assert identity is not None
+    auth, relay = request.app[AUTH], request.app[RELAY]
+    link = auth.shares.get(request.match_info["id"])
+    if link is None or not identity.may_watch(link.stream):
+        return json_error(404, "unknown_share", "no such share link")
+    auth.shares.revoke(link.id)
+    if not await auth.shares.save():
+        return json_error(500, "not_saved", "the revocation could not be stored; try again")
+    ended = auth.sessions.end_all("share", link.id)
+    await auth.sessions.save()
+    who = f"share:{link.id}"
+    for session_id in [s.id for s in relay.sessions.sessions.values() if s.who == who]:
+        await relay.sessions.close(session_id, "share link revoked")
+    await relay.audit.record("share_revoked", identity.name, request.remote or "?", share=link.id,
+                             stream=link.stream, sessions_ended=ended)
+    return web.json_response({"id": link.id, "revoked": True})

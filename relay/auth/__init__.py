@@ -1,0 +1,1 @@
+"""Access control: identities from tokens, passwords and share links; browser sessions."""
