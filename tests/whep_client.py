@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl as ssl_module
 import time
 from dataclasses import dataclass, field
 
@@ -62,7 +63,9 @@ class WhepViewer:
     """One viewer: start(), then frames pile up in .received until close()."""
 
     def __init__(self, base_url: str, stream: str, rendition: str | None = None,
-                 with_audio: bool = False, throttle_bps: int | None = None) -> None:
+                 with_audio: bool = False, throttle_bps: int | None = None,
+                 ssl: ssl_module.SSLContext | None = None) -> None:
+        self.ssl: ssl_module.SSLContext | bool = ssl or True  # True: verify as usual
         self.with_audio = with_audio
         self.throttle_bps = throttle_bps
         self.url = f"{base_url}/whep/{stream}" + (f"?rendition={rendition}" if rendition else "")
@@ -98,7 +101,8 @@ class WhepViewer:
         self.received.started = time.monotonic()
         async with aiohttp.ClientSession() as http:
             async with http.post(self.url, data=self.pc.localDescription.sdp,
-                                 headers={"Content-Type": "application/sdp"}) as resp:
+                                 headers={"Content-Type": "application/sdp"},
+                                 ssl=self.ssl) as resp:
                 body = await resp.text()
                 if resp.status != 201:
                     raise AssertionError(f"WHEP POST answered {resp.status}: {body}")
@@ -133,7 +137,7 @@ class WhepViewer:
     async def close(self) -> None:
         if self.location:
             async with aiohttp.ClientSession() as http:
-                async with http.delete(self.base_url + self.location):
+                async with http.delete(self.base_url + self.location, ssl=self.ssl):
                     pass
         if self._task:
             self._task.cancel()
