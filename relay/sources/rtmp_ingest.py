@@ -17,6 +17,7 @@ import logging
 import queue
 import threading
 import time
+from collections import Counter, deque
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -32,7 +33,11 @@ Audit = Callable[..., Any]  # AuditLog.append(event, who, where, **details)
 
 NEGOTIATE_TIMEOUT_S = 10.0  # handshake to publish; a drone does it in well under 1 s
 READ_TIMEOUT_S = 4.0  # a publisher silent this long is gone (LTE lost)
-MAX_PENDING = 8  # connections still negotiating; more are closed at once
+MAX_PENDING = 32  # connections still negotiating; more are closed at once …
+MAX_PENDING_PER_HOST = 4  # … so that one host's idle connections cannot crowd the drone out
+MAX_REFUSALS = 10  # refused attempts of one host within REFUSAL_WINDOW_S: then it is ignored
+REFUSAL_WINDOW_S = 60.0
+MAX_TRACKED_HOSTS = 1024
 MAX_COMMAND = 64 * 1024
 MAX_MEDIA_MESSAGE = 8 * 1024 * 1024  # a 4K IDR at a high bitrate stays well below
 OUT_CHUNK_SIZE = 4096
@@ -71,7 +76,8 @@ class RtmpIngest:
         self._server: asyncio.Server | None = None
         self._bind_task: asyncio.Task[None] | None = None
         self._sessions: set[asyncio.Task[None]] = set()
-        self._pending = 0
+        self._pending: Counter[str] = Counter()
+        self._refusals: dict[str, deque[float]] = {}
         self._active: FlvPipe | None = None
         self._handoff: queue.Queue[FlvPipe] = queue.Queue()
 
@@ -129,22 +135,46 @@ class RtmpIngest:
         assert task is not None
         self._sessions.add(task)
         peer = writer.get_extra_info("peername")
-        where = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        host = str(peer[0]) if isinstance(peer, tuple) else str(peer)
+        where = f"{host}:{peer[1]}" if isinstance(peer, tuple) else host
         try:
-            await self._session(reader, writer, where)
+            if self._admissible(host, where):
+                await self._session(reader, writer, host, where)
         except asyncio.CancelledError:
             pass
         finally:
             self._sessions.discard(task)
             writer.close()
 
+    def _admissible(self, host: str, where: str) -> bool:
+        """False for a host that keeps being refused or holds too many pending connections."""
+        recent = self._refusals.get(host)
+        now = time.monotonic()
+        while recent and now - recent[0] > REFUSAL_WINDOW_S:
+            recent.popleft()
+        if recent is not None and not recent:
+            del self._refusals[host]
+        elif recent is not None and len(recent) >= MAX_REFUSALS:
+            log.debug("[stream %s] RTMP connection from %s ignored (refused too often)",
+                      self.stream, where)
+            return False
+        if (self._pending[host] >= MAX_PENDING_PER_HOST
+                or sum(self._pending.values()) >= MAX_PENDING):
+            log.warning("[stream %s] RTMP connection from %s closed: too many connections "
+                        "still negotiating", self.stream, where)
+            return False
+        return True
+
+    def _count_refusal(self, host: str) -> int:
+        if host not in self._refusals and len(self._refusals) >= MAX_TRACKED_HOSTS:
+            self._refusals.pop(next(iter(self._refusals)))
+        recent = self._refusals.setdefault(host, deque())
+        recent.append(time.monotonic())
+        return len(recent)
+
     async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                       where: str) -> None:
-        if self._pending >= MAX_PENDING:
-            log.warning("[stream %s] RTMP connection from %s closed: %d still negotiating",
-                        self.stream, where, self._pending)
-            return
-        self._pending += 1
+                       host: str, where: str) -> None:
+        self._pending[host] += 1
         chunks = rc.ChunkReader(reader, MAX_COMMAND)
         send = _Sender(writer)
         try:
@@ -152,7 +182,8 @@ class RtmpIngest:
                 await rc.server_handshake(reader, writer)
                 publish = await self._negotiate(chunks, send)
         except Refused as refusal:
-            await self._refuse(send, where, refusal)
+            await self._refuse(send, host, where, refusal)
+            await _linger(reader, writer)
             return
         except (TimeoutError, OSError, asyncio.IncompleteReadError, rc.RtmpProtocolError,
                 amf0.AmfError) as exc:
@@ -160,11 +191,14 @@ class RtmpIngest:
                      self.stream, where, exc or type(exc).__name__)
             return
         finally:
-            self._pending -= 1
+            self._pending[host] -= 1
+            if not self._pending[host]:
+                del self._pending[host]
         if self._active is not None and not self._active.ended:
-            await self._refuse(send, where, Refused(
+            await self._refuse(send, host, where, Refused(
                 "another publisher is live", "NetStream.Publish.BadName",
                 "the stream already has a publisher"))
+            await _linger(reader, writer)
             return
         await self._publish(chunks, send, where, publish)
 
@@ -215,10 +249,17 @@ class RtmpIngest:
         send.maybe_ack(chunks.bytes_read)
         return True
 
-    async def _refuse(self, send: _Sender, where: str, refusal: Refused) -> None:
+    async def _refuse(self, send: _Sender, host: str, where: str, refusal: Refused) -> None:
         self.refused += 1
+        count = self._count_refusal(host)
         log.warning("[stream %s] RTMP publish from %s refused: %s", self.stream, where, refusal)
         await self._write_audit("publish_refused", "anonymous", where, reason=str(refusal))
+        if count == MAX_REFUSALS:
+            log.warning("[stream %s] %s was refused %d times within %.0f s: its connections "
+                        "are closed unanswered for a while", self.stream, host, count,
+                        REFUSAL_WINDOW_S)
+            await self._write_audit("publish_throttled", "anonymous", where,
+                                    refusals=count, window_s=REFUSAL_WINDOW_S)
         try:
             if refusal.code.startswith("NetConnection"):
                 await send.command("_error", 1, None, _status("error", refusal.code,
@@ -276,6 +317,20 @@ class RtmpIngest:
             # The audit log fsyncs each line: a thread, not the event loop, waits for the disk.
             await asyncio.to_thread(self._audit, event, who, where, stream=self.stream,
                                     source="rtmp", **details)
+
+
+async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Closes our side, then reads and discards until the peer closes (2 s at most): closing
+    with the peer's bytes unread would reset the connection, and the peer would lose the
+    error that says why it was refused."""
+    try:
+        if writer.can_write_eof():
+            writer.write_eof()
+        async with asyncio.timeout(2.0):
+            while await reader.read(65536):
+                pass
+    except (TimeoutError, OSError):
+        pass
 
 
 def _status(level: str, code: str, description: str) -> dict[str, Any]:

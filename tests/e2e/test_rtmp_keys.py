@@ -148,3 +148,38 @@ async def test_idle_and_junk_connections_never_block_the_drone(start_relay: Rela
     finally:
         for _reader, writer in idle:
             writer.close()
+
+
+async def raw_publish(port: int, app: str, key: str) -> bytes:
+    """A minimal RTMP publisher: handshake, connect, createStream, publish, all sent at once;
+    returns everything the server answered until it closed (b"" if it closed at once)."""
+    from relay.sources import amf0
+    from relay.sources import rtmp_chunks as rc
+
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(b"\x03" + bytes(1536))
+        try:
+            s0s1s2 = await asyncio.wait_for(reader.readexactly(1 + 2 * 1536), 5)
+        except (asyncio.IncompleteReadError, ConnectionResetError):
+            return b""
+        writer.write(s0s1s2[1:1537])
+        for values in (("connect", 1.0, {"app": app, "type": "nonprivate"}),
+                       ("createStream", 2.0, None), ("publish", 3.0, None, key, "live")):
+            writer.write(rc.encode_message(3, rc.COMMAND_AMF0, amf0.encode(*values), 128))
+        writer.write(rc.encode_message(4, rc.VIDEO, b"\x17\x00" + bytes(100), 128, 1))
+        return await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+
+
+async def test_guessing_keys_gets_an_address_ignored(start_relay: RelayFactory,
+                                                     tmp_path: Path) -> None:
+    relay, base = await start(start_relay, tmp_path)
+    port = int(base.rsplit(":", 1)[1])
+    answers = [await raw_publish(port, "live", f"guess{n}") for n in range(12)]
+    assert all(b"stream key refused" in a for a in answers[:10])
+    assert answers[10:] == [b"", b""], "after 10 refusals the address gets no answer"
+    refused = events(relay, "publish_refused")
+    assert len(refused) == 10 and len(events(relay, "publish_throttled")) == 1
+    assert not relay.relay.streams["fritz"].ever_live
