@@ -226,6 +226,9 @@ class RtmpIngest:
                 raise rc.RtmpProtocolError(f"{name!r} before connect")
             elif name == "createStream":
                 await send.command("_result", txn, None, STREAM_ID)
+            elif name == "play":
+                raise Refused("tried to play", "NetStream.Play.Failed",
+                              "this relay takes publishers only; watch over WebRTC")
             elif name == "publish":
                 key = args[0] if args else None
                 if not isinstance(key, str) or not hmac.compare_digest(key.encode("utf-8"),
@@ -235,6 +238,9 @@ class RtmpIngest:
                 return msg
             elif txn:  # releaseStream, FCPublish, _checkbw …: acknowledged, nothing to do
                 await send.command("_result", txn, None)
+            if name == "FCPublish":  # some encoders wait for it (nginx-rtmp sends it too)
+                await send.command("onFCPublish", 0, None, _status(
+                    "status", "NetStream.Publish.Start", "FCPublish"))
 
     def _control(self, chunks: rc.ChunkReader, send: _Sender, msg: rc.Message) -> bool:
         """Handles protocol control messages; True when `msg` was one."""
