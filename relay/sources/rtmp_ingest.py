@@ -305,8 +305,9 @@ class RtmpIngest:
                 send.maybe_ack(chunks.bytes_read)
         except TimeoutError:
             ended_by = f"nothing received for {READ_TIMEOUT_S:.0f} s"
-        except (OSError, asyncio.IncompleteReadError, rc.RtmpProtocolError,
-                amf0.AmfError) as exc:
+        except asyncio.IncompleteReadError:
+            ended_by = "publisher closed the connection"
+        except (OSError, rc.RtmpProtocolError, amf0.AmfError) as exc:
             ended_by = f"connection lost ({exc or type(exc).__name__})"
         finally:
             pipe.end()
