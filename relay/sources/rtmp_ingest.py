@@ -200,7 +200,14 @@ class RtmpIngest:
                 "the stream already has a publisher"))
             await _linger(reader, writer)
             return
-        await self._publish(chunks, send, where, publish)
+        pipe = FlvPipe(where, READ_TIMEOUT_S)
+        self._active = pipe  # before any await: a concurrent publish sees the slot taken
+        try:
+            await self._publish(chunks, send, where, publish, pipe)
+        finally:
+            pipe.end()
+            if self._active is pipe:
+                self._active = None
 
     async def _negotiate(self, chunks: rc.ChunkReader, send: _Sender) -> rc.Message:
         """Answers connect/createStream/…; returns the admitted `publish` command."""
@@ -278,19 +285,18 @@ class RtmpIngest:
             pass  # the refusal is the point; a peer that left needs no explanation
 
     async def _publish(self, chunks: rc.ChunkReader, send: _Sender, where: str,
-                       publish: rc.Message) -> None:
-        await send.control(rc.USER_CONTROL, bytes(2) + STREAM_ID.to_bytes(4, "big"))
-        await send.command("onStatus", 0, None, _status(
-            "status", "NetStream.Publish.Start", f"{self.stream} is now published"),
-            stream_id=publish.stream_id)
-        pipe = FlvPipe(where, READ_TIMEOUT_S)
-        self._active = pipe
-        self._handoff.put(pipe)
+                       publish: rc.Message, pipe: FlvPipe) -> None:
         started, ended_by = time.monotonic(), "publisher left"
         log.info("[stream %s] RTMP publisher %s admitted", self.stream, where)
         await self._write_audit("publish_start", "rtmp stream key", where)
         chunks.max_message = MAX_MEDIA_MESSAGE
+        cancelled = False
         try:
+            await send.control(rc.USER_CONTROL, bytes(2) + STREAM_ID.to_bytes(4, "big"))
+            await send.command("onStatus", 0, None, _status(
+                "status", "NetStream.Publish.Start", f"{self.stream} is now published"),
+                stream_id=publish.stream_id)
+            self._handoff.put(pipe)
             while True:
                 msg = await asyncio.wait_for(chunks.read_message(), READ_TIMEOUT_S)
                 if msg.type == rc.VIDEO:
@@ -309,15 +315,16 @@ class RtmpIngest:
             ended_by = "publisher closed the connection"
         except (OSError, rc.RtmpProtocolError, amf0.AmfError) as exc:
             ended_by = f"connection lost ({exc or type(exc).__name__})"
-        finally:
-            pipe.end()
-            if self._active is pipe:
-                self._active = None
+        except asyncio.CancelledError:
+            ended_by, cancelled = "the relay stopped", True
+        pipe.end()
         seconds = round(time.monotonic() - started, 1)
         log.info("[stream %s] RTMP publisher %s gone after %.1f s: %s", self.stream, where,
                  seconds, ended_by)
         await self._write_audit("publish_stop", "rtmp stream key", where, seconds=seconds,
                                 reason=ended_by)
+        if cancelled:
+            raise asyncio.CancelledError
 
     async def _write_audit(self, event: str, who: str, where: str, **details: Any) -> None:
         if self._audit is not None:
