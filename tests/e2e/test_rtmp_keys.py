@@ -183,3 +183,19 @@ async def test_guessing_keys_gets_an_address_ignored(start_relay: RelayFactory,
     refused = events(relay, "publish_refused")
     assert len(refused) == 10 and len(events(relay, "publish_throttled")) == 1
     assert not relay.relay.streams["fritz"].ever_live
+
+
+async def test_two_simultaneous_pushes_one_wins(start_relay: RelayFactory,
+                                                tmp_path: Path) -> None:
+    relay, base = await start(start_relay, tmp_path)
+    port = int(base.rsplit(":", 1)[1])
+    # Both send everything at once: the slot is decided between their publish commands.
+    # The winner sends no more media and is dropped after 4 s of silence.
+    answers = await asyncio.gather(*(raw_publish(port, "live", KEY) for _ in range(2)))
+    started = [a for a in answers if b"NetStream.Publish.Start" in a]
+    refused = [a for a in answers if b"already has a publisher" in a]
+    assert len(started) == 1 and len(refused) == 1, answers
+    assert [e["reason"] for e in events(relay, "publish_refused")] == [
+        "another publisher is live"]
+    await wait_for(lambda: bool(events(relay, "publish_stop")), 10, "publish_stop")
+    assert events(relay, "publish_stop")[0]["reason"] == "nothing received for 4 s"
