@@ -22,7 +22,7 @@ class Relay:
         self.config = config
         self.data_dir = Path(config.server.data_dir)
         self.audit = AuditLog(self.data_dir / "audit.jsonl")
-        self.streams = {s.name: Stream(s) for s in config.streams}
+        self.streams = {s.name: Stream(s, audit=self.audit.append) for s in config.streams}
         self.sessions = SessionManager(config.webrtc, config.limits)
         self.started = time.monotonic()
         self._closed = False

@@ -5,15 +5,17 @@ from __future__ import annotations
 import argparse
 import logging
 import socket
+import ssl
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
 
 from aiohttp import web
 
-from relay import __version__
+from relay import __version__, selfsigned
 from relay.config import Config, load_config
 from relay.errors import ConfigError
+from relay.tls import server_ssl_context
 
 log = logging.getLogger("relay")
 
@@ -33,25 +35,26 @@ def build_parser() -> argparse.ArgumentParser:
                        choices=["debug", "info", "warning", "error"])
     sub.add_parser("hash-password", help="print a password hash for [[auth.users]] "
                    "(reads the password from stdin, or asks without echo)")
+    selfsigned.add_parser(sub)
     return parser
 
 
-def _urls(host: str, port: int) -> list[str]:
+def _urls(host: str, port: int, scheme: str = "http") -> list[str]:
     if host not in ("0.0.0.0", "::", ""):
         shown = f"[{host}]" if ":" in host else host
-        return [f"http://{shown}:{port}/"]
-    urls = [f"http://127.0.0.1:{port}/"]
+        return [f"{scheme}://{shown}:{port}/"]
+    urls = [f"{scheme}://127.0.0.1:{port}/"]
     try:
         # The address a tablet on the vehicle's LAN would use (no packet is sent).
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
             probe.connect(("10.255.255.255", 1))
-            urls.append(f"http://{probe.getsockname()[0]}:{port}/")
+            urls.append(f"{scheme}://{probe.getsockname()[0]}:{port}/")
     except OSError:
         pass
     return urls
 
 
-def serve(config: Config) -> int:
+def serve(config: Config, ssl_context: ssl.SSLContext | None = None) -> int:
     from relay.api.factory import create_app
     from relay.api.keys import AUTH
 
@@ -63,12 +66,13 @@ def serve(config: Config) -> int:
 
     def announce(_aiohttp_banner: str) -> None:
         # run_app calls this once its sockets listen: the URL printed is ready to open.
-        for url in _urls(host, port):
+        for url in _urls(host, port, "https" if ssl_context else "http"):
             print(f"drone-relay {__version__} serving: open {url}{login}", flush=True)
 
     try:
         # run_app closes every peer, source and socket on SIGINT/SIGTERM, then returns.
         web.run_app(app, host=host, port=port, print=announce, shutdown_timeout=3.0,
+                    ssl_context=ssl_context,
                     handle_signals=True, access_log=None)
     except OSError as exc:
         print(f"drone-relay: cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr)
@@ -82,6 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from relay.auth.cli import hash_password_command
 
         return hash_password_command()
+    if args.command == "selfsigned":
+        return selfsigned.run(args)
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aioice").setLevel(logging.WARNING)
@@ -89,6 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         try:
             config = load_config(args.config)
+            ssl_context = server_ssl_context(config.server, config.origin)
         except ConfigError as exc:
             print(f"drone-relay: config error: {exc}", file=sys.stderr)
             return 2
@@ -99,6 +106,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print("drone-relay: --port must be within 0..65535", file=sys.stderr)
                 return 2
             config = replace(config, server=replace(config.server, port=args.port))
-        return serve(config)
+        return serve(config, ssl_context)
     return 2
 

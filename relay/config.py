@@ -54,6 +54,8 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 8080
     data_dir: str = "data"  # audit log, generated secrets; relative to the working directory
+    tls_cert: str = ""  # PEM files; both or neither; relative to the working directory
+    tls_key: str = ""
 
 
 @dataclass(frozen=True)
@@ -244,7 +246,11 @@ def parse_config(data: dict[str, Any], origin: str) -> Config:
     root = _Reader(data, "", origin)
     s = root.sub("server")
     server = ServerConfig(host=s.get("host", str, "127.0.0.1"), port=_port(s, "port", 8080),
-                          data_dir=s.get("data_dir", str, "data"))
+                          data_dir=s.get("data_dir", str, "data"),
+                          tls_cert=s.get("tls_cert", str, ""), tls_key=s.get("tls_key", str, ""))
+    if bool(server.tls_cert) != bool(server.tls_key):
+        missing = "tls_key" if server.tls_cert else "tls_cert"
+        raise s.fail(missing, "tls_cert and tls_key go together: set both or neither")
     s.done()
     w = root.sub("webrtc")
     webrtc = WebRTCConfig(ice_addresses=_ip_list(w, "ice_addresses"),

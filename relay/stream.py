@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from functools import partial
 from typing import Any
 
 from relay.config import PASSTHROUGH, RUNGS, StreamConfig
@@ -12,7 +13,9 @@ from relay.fanout.rendition import Rendition
 from relay.media.access_unit import AccessUnit, Discontinuity
 from relay.media.h264 import profile_level_id
 from relay.metrics import Rate
-from relay.sources.registry import LISTENING_SCHEMES, scheme_of
+from relay.sources.demux import RtmpPushSource
+from relay.sources.registry import LISTENING_SCHEMES, open_source, scheme_of
+from relay.sources.rtmp_ingest import Audit, RtmpIngest, redact
 from relay.sources.supervisor import SourceSupervisor
 from relay.transcode.encoder import EncodedPacket, RungEncoder, encoded_packet
 from relay.transcode.transcoder import Transcoder
@@ -25,7 +28,7 @@ LIVE_WITHIN_S = 2.0
 class Stream:
     """Owns a stream's supervisor, transcoder and renditions; start() and aclose() pair up."""
 
-    def __init__(self, config: StreamConfig, fps: int = 30) -> None:
+    def __init__(self, config: StreamConfig, fps: int = 30, audit: Audit | None = None) -> None:
         self.config = config
         self.name = config.name
         self.renditions: dict[str, Rendition] = {
@@ -50,8 +53,12 @@ class Stream:
             for name in config.renditions if name != PASSTHROUGH
         ]
         self.transcoder = Transcoder(config.name, self.encoders) if self.encoders else None
+        # An rtmp:// source listens through the stream's own ingest, which checks app and key.
+        self.ingest = (RtmpIngest(config.name, config.source, audit)
+                       if scheme_of(config.source) == "rtmp" else None)
+        factory = partial(RtmpPushSource, ingest=self.ingest) if self.ingest else open_source
         self.supervisor = SourceSupervisor(config.name, config.source, self._on_unit,
-                                           self._on_down)
+                                           self._on_down, factory)
 
     def playable(self, rendition: Rendition) -> bool:
         """False for passthrough while the drone sends B-frames."""
@@ -89,13 +96,18 @@ class Stream:
         self._loop = asyncio.get_running_loop()
         if self.transcoder is not None:
             self.transcoder.start()
+        if self.ingest is not None:
+            await self.ingest.start()
         self.supervisor.start()
-        log.info("[stream %s] started: %s -> %s", self.name, self.config.source,
+        source = redact(self.config.source) if self.ingest else self.config.source
+        log.info("[stream %s] started: %s -> %s", self.name, source,
                  ", ".join(self.renditions))
 
     async def aclose(self) -> None:
         """Stops source, transcoder and encoders; safe to call twice."""
         await self.supervisor.aclose()
+        if self.ingest is not None:
+            await self.ingest.aclose()
         if self.transcoder is not None:
             await asyncio.to_thread(self.transcoder.close)
         for rendition in self.renditions.values():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl as ssl_module
 import time
 from dataclasses import dataclass, field
 
@@ -80,9 +81,11 @@ class WhepViewer:
 
     def __init__(self, base_url: str, stream: str, rendition: str | None = None,
                  with_audio: bool = False, throttle_bps: int | None = None,
-                 lose_every: int | None = None, token: str | None = None) -> None:
+                 lose_every: int | None = None, token: str | None = None,
+                 ssl: ssl_module.SSLContext | None = None) -> None:
         # WHEP authenticates with a Bearer token, as the WHEP draft specifies.
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.ssl: ssl_module.SSLContext | bool = ssl or True  # True: verify as usual
         self.with_audio = with_audio
         self.throttle_bps = throttle_bps
         self.lose_every = lose_every
@@ -123,7 +126,7 @@ class WhepViewer:
         async with aiohttp.ClientSession() as http:
             async with http.post(self.url, data=self.pc.localDescription.sdp,
                                  headers={"Content-Type": "application/sdp",
-                                          **self.headers}) as resp:
+                                          **self.headers}, ssl=self.ssl) as resp:
                 body = await resp.text()
                 if resp.status != 201:
                     raise AssertionError(f"WHEP POST answered {resp.status}: {body}")
@@ -158,7 +161,8 @@ class WhepViewer:
     async def close(self) -> None:
         if self.location:
             async with aiohttp.ClientSession() as http:
-                async with http.delete(self.base_url + self.location, headers=self.headers):
+                async with http.delete(self.base_url + self.location, headers=self.headers,
+                                       ssl=self.ssl):
                     pass
         if self._task:
             self._task.cancel()

@@ -1,4 +1,5 @@
-"""Sources read with FFmpeg's demuxers: rtmp:// (listen), rtsp:// (pull), udp:// (MPEG-TS), file:.
+"""Sources read with FFmpeg's demuxers: rtmp:// (pushed, admitted by RtmpIngest), rtsp://
+(pull), udp:// (MPEG-TS), file:.
 
 All four end in the same loop: read the video packets, bring them to Annex B, repair them
 (vendor SEI, SPS/PPS before IDR), put them on the 90 kHz clock and hand them on. What differs
@@ -20,6 +21,7 @@ from relay.errors import SourceError
 from relay.media.access_unit import CLOCK_RATE, AccessUnit
 from relay.media.h264 import AnnexBRepair
 from relay.sources.base import Emit
+from relay.sources.rtmp_ingest import RtmpIngest, redact
 
 log = logging.getLogger(__name__)
 
@@ -27,14 +29,12 @@ log = logging.getLogger(__name__)
 # has one video track and needs no more. Not fflags=nobuffer: it dropped the first IDR.
 LIVE_PROBE = {"analyzeduration": "500000", "probesize": "262144"}
 READ_TIMEOUT_S = 4.0  # a stalled LTE link is declared lost after this
-LISTEN_TIMEOUT_S = 2.0  # a listener re-arms this often, so that stop() is noticed
 
 
 class DemuxSource:
     """One FFmpeg input; subclasses say how to open it."""
 
     paced = False
-    listen = False
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -43,26 +43,17 @@ class DemuxSource:
         """(FFmpeg URL, options, format name or None)."""
         return self.url, dict(LIVE_PROBE), None
 
-    def _open(self, stop: threading.Event) -> av.container.InputContainer | None:
+    def _open(self) -> av.container.InputContainer:
         url, options, fmt = self.open_args()
-        while not stop.is_set():
-            try:
-                container = av.open(url, "r", format=fmt, options=options,
-                                    timeout=(LISTEN_TIMEOUT_S if self.listen else 10.0,
-                                             READ_TIMEOUT_S))
-            except av.error.ExitError:
-                if self.listen:
-                    continue  # nobody pushed yet: listen again
-                raise SourceError(f"{self.url}: timed out opening") from None
-            except (av.error.FFmpegError, OSError) as exc:
-                raise SourceError(f"{self.url}: cannot open: {exc}") from None
-            return container
-        return None
+        try:
+            return av.open(url, "r", format=fmt, options=options, timeout=(10.0, READ_TIMEOUT_S))
+        except av.error.ExitError:
+            raise SourceError(f"{self.url}: timed out opening") from None
+        except (av.error.FFmpegError, OSError) as exc:
+            raise SourceError(f"{self.url}: cannot open: {exc}") from None
 
     def run(self, emit: Emit, stop: threading.Event) -> None:
-        container = self._open(stop)
-        if container is None:
-            return
+        container = self._open()
         try:
             self._read(container, emit, stop)
         finally:
@@ -105,13 +96,38 @@ class DemuxSource:
         raise SourceError(f"{self.url}: stream ended")
 
 
-class RtmpListenSource(DemuxSource):
-    """rtmp://HOST:PORT/APP/KEY: listens; the drone's controller pushes to it."""
+class RtmpPushSource(DemuxSource):
+    """rtmp://HOST:PORT/APP/KEY: the next publisher its RtmpIngest admitted (the drone's
+    controller pushes); FFmpeg's FLV demuxer reads what the ingest hands over."""
 
-    listen = True
+    def __init__(self, url: str, ingest: RtmpIngest) -> None:
+        super().__init__(redact(url))  # the key stays out of messages and logs
+        self.ingest = ingest
 
-    def open_args(self) -> tuple[str, dict[str, str], str | None]:
-        return self.url, {**LIVE_PROBE, "listen": "1"}, "flv"
+    def run(self, emit: Emit, stop: threading.Event) -> None:
+        pipe = self.ingest.next_publisher(stop)
+        if pipe is None:
+            return
+        pipe.attach(stop)
+        try:
+            try:
+                container = av.open(pipe, "r", format="flv", options=dict(LIVE_PROBE))
+            except (av.error.FFmpegError, OSError) as exc:
+                raise SourceError(f"{self.url}: publisher {pipe.peer}: {exc}") from None
+            try:
+                self._read(container, emit, stop)
+            finally:
+                container.close()
+        except SourceError:
+            if pipe.stalled:
+                raise SourceError(f"{self.url}: publisher {pipe.peer} sent nothing for "
+                                  f"{pipe.read_timeout_s:.0f} s") from None
+            if not pipe.ended:
+                raise
+            # The publisher left (or its link dropped): the expected ending of a push. The
+            # supervisor restarts at once, without backoff, to wait for the next one.
+        finally:
+            pipe.close_reader()
 
 
 class RtspSource(DemuxSource):

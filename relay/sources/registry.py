@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from relay.errors import SourceError
 from relay.sources.base import Source, SourceFactory
-from relay.sources.demux import FileSource, RtmpListenSource, RtspSource, UdpTsSource
+from relay.sources.demux import FileSource, RtspSource, UdpTsSource
 from relay.sources.sim import SimSource
 
 SOURCES: dict[str, SourceFactory] = {
     "sim": SimSource,
-    "rtmp": RtmpListenSource,
     "rtsp": RtspSource,
     "udp": UdpTsSource,
     "file": FileSource,
-}
+}  # rtmp:// needs its stream's RtmpIngest: the Stream passes its own factory
 LISTENING_SCHEMES = frozenset({"rtmp", "udp", "whip"})
 
 
