@@ -11,8 +11,9 @@ from relay.config import PASSTHROUGH, RUNGS, StreamConfig
 from relay.fanout.rendition import Rendition
 from relay.media.access_unit import AccessUnit, Discontinuity
 from relay.metrics import Rate
-from relay.sources.registry import LISTENING_SCHEMES, scheme_of
+from relay.sources.registry import LISTENING_SCHEMES, open_source, scheme_of
 from relay.sources.supervisor import SourceSupervisor
+from relay.sources.whip import WhipInbox
 from relay.transcode.encoder import EncodedPacket, RungEncoder, encoded_packet
 from relay.transcode.transcoder import Transcoder
 
@@ -48,8 +49,11 @@ class Stream:
             for name in config.renditions if name != PASSTHROUGH
         ]
         self.transcoder = Transcoder(config.name, self.encoders) if self.encoders else None
+        # A whip: stream is fed by the WHIP publisher that holds its inbox (relay.webrtc.publish).
+        self.whip = WhipInbox(config.name) if scheme_of(config.source) == "whip" else None
         self.supervisor = SourceSupervisor(config.name, config.source, self._on_unit,
-                                           self._on_down)
+                                           self._on_down,
+                                           self.whip.source if self.whip else open_source)
 
     def playable(self, rendition: Rendition) -> bool:
         """False for passthrough while the drone sends B-frames."""

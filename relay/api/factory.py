@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from relay.api import routes_streams, routes_web, routes_whep
+from relay.api import routes_streams, routes_web, routes_whep, routes_whip
 from relay.api.errors import error_middleware
 from relay.api.keys import RELAY
 from relay.app import Relay
@@ -29,6 +29,7 @@ def create_app(config: Config) -> web.Application:
     app.cleanup_ctx.append(relay_lifetime)
     app.add_routes(routes_streams.routes)
     app.add_routes(routes_whep.routes)
+    app.add_routes(routes_whip.routes)
     app.add_routes(routes_web.routes)
     app.router.add_static("/static", routes_web.web_dir(), show_index=False,
                           follow_symlinks=False)

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 
 from relay.media.access_unit import AccessUnit
+from relay.sources.base import Source
 from relay.sources.registry import open_source
 from relay.threads import name_native_thread
 
@@ -22,8 +23,10 @@ class SourceSupervisor:
     """Runs a stream's source in its own thread, forever, until aclose()."""
 
     def __init__(self, stream: str, url: str, on_unit: Callable[[AccessUnit], None],
-                 on_down: Callable[[str], None]) -> None:
+                 on_down: Callable[[str], None],
+                 opener: Callable[[str], Source] = open_source) -> None:
         self.stream, self.url = stream, url
+        self.opener = opener  # makes a fresh Source for each run
         self.on_unit = on_unit  # called in the source's thread
         self.on_down = on_down  # called in the source's thread when a run ends
         self.restarts = 0
@@ -65,7 +68,7 @@ class SourceSupervisor:
         loop = done.get_loop()
         error: BaseException | None = None
         try:
-            open_source(self.url).run(self.on_unit, self._stop)
+            self.opener(self.url).run(self.on_unit, self._stop)
         except Exception as exc:  # every failure of a source is reported, none is fatal
             error = exc
             log.debug("[stream %s] source traceback", self.stream, exc_info=True)
