@@ -6,6 +6,7 @@ import time
 
 import aiohttp
 from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription, VideoStreamTrack
+from aiortc.codecs.h264 import H264Encoder
 
 from relay.sources.sim_scene import SimScene
 from relay.webrtc.ice import rtc_configuration
@@ -27,18 +28,43 @@ class SceneTrack(VideoStreamTrack):
         return frame
 
 
+class LongGopEncoder(H264Encoder):
+    """aiortc's H.264 encoder with a GOP as long as a drone's, counting the IDRs that the
+    receiver's PLIs force (aiortc's own GOP is FFmpeg's default of 12 frames)."""
+
+    def __init__(self, gop: int) -> None:
+        self.gop = gop
+        self.forced = 0
+        super().__init__()
+
+    @property
+    def codec(self):  # type: ignore[no-untyped-def]
+        return self._codec
+
+    @codec.setter
+    def codec(self, value) -> None:  # type: ignore[no-untyped-def]
+        if value is not None:  # aiortc creates it lazily, and again on bitrate changes
+            value.gop_size = self.gop
+        self._codec = value
+
+    def encode(self, frame, force_keyframe: bool = False):  # type: ignore[no-untyped-def]
+        self.forced += force_keyframe
+        return super().encode(frame, force_keyframe)
+
+
 class WhipPublisher:
     """One publisher: publish() posts the offer; the answer's status is kept for tests."""
 
     def __init__(self, base_url: str, stream: str, with_audio: bool = False,
                  headers: dict[str, str] | None = None,
-                 size: tuple[int, int] = (640, 360)) -> None:
+                 size: tuple[int, int] = (640, 360), gop: int | None = None) -> None:
         self.base_url = base_url
         self.url = f"{base_url}/whip/{stream}"
         self.with_audio = with_audio
         self.headers = headers or {}
         self.pc = RTCPeerConnection(rtc_configuration(()))
         self.track = SceneTrack(*size)
+        self.encoder = LongGopEncoder(gop) if gop else None
         self.location: str | None = None
         self.status: int | None = None
         self.body = ""
@@ -53,6 +79,8 @@ class WhipPublisher:
         assert capabilities is not None
         transceiver.setCodecPreferences(
             [c for c in capabilities.codecs if c.mimeType in ("video/H264", "video/rtx")])
+        if self.encoder is not None:
+            transceiver.sender._RTCRtpSender__encoder = self.encoder  # created lazily otherwise
         await self.pc.setLocalDescription(await self.pc.createOffer())
         self.posted_at = time.monotonic()
         async with aiohttp.ClientSession() as http:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import aiohttp
 import pytest
@@ -71,6 +72,33 @@ async def test_published_stream_reaches_transcoded_and_passthrough_viewers(
         await publisher.close()
         await rung.close()
         await source.close()
+
+
+async def test_a_joining_passthrough_viewer_makes_the_relay_ask_the_publisher_for_an_idr(
+        start_relay: RelayFactory) -> None:
+    # A drone-like 20 s GOP: without a PLI the passthrough viewer would wait up to 20 s.
+    relay = await start_relay([WHIP])
+    publisher = WhipPublisher(relay.base_url, "cam", size=(960, 540), gop=600)
+    viewer = WhepViewer(relay.base_url, "cam", rendition="source")
+    try:
+        await publisher.publish()
+        session = relay.relay.publishers.for_stream("cam")
+        assert session is not None and publisher.encoder is not None
+        await wait_for(lambda: session.units >= 45, 20.0, "1.5 s of published frames")
+        forced_before = publisher.encoder.forced
+        joined = time.monotonic()
+        await viewer.start()
+        # The viewer starts on the 360p rung (instant start) and moves to the publisher's
+        # own packets at its next IDR: the one the relay's PLI asks for.
+        await wait_for(lambda: (960, 540) in viewer.received.sizes
+                       and publisher.encoder is not None
+                       and publisher.encoder.forced > forced_before, 5.0,
+                       "a forced IDR and the publisher's own frames at the viewer")
+        log.warning("passthrough viewer joined mid-GOP: own frames after %.2f s; PLIs sent %d",
+                    time.monotonic() - joined, session.keyframe_requests)
+    finally:
+        await publisher.close()
+        await viewer.close()
 
 
 async def test_second_publisher_gets_409_until_the_first_leaves(
