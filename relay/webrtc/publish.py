@@ -27,7 +27,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
+from aiortc.codecs import CODECS
 from aiortc.jitterbuffer import JitterFrame
+from aiortc.rtcpeerconnection import find_common_codecs
 from aiortc.sdp import SessionDescription
 
 from relay.config import PASSTHROUGH, WebRTCConfig
@@ -53,6 +55,13 @@ def check_publish_offer(sdp: str) -> None:
         raise OfferError(f"offer has {len(video)} video m-lines; a publisher sends one")
     if video[0].direction not in ("sendonly", "sendrecv"):
         raise OfferError(f"the video m-line is {video[0].direction}: a publisher must send")
+    h264 = [c for c in CODECS["video"] if c.mimeType == "video/H264"]
+    if not find_common_codecs(h264, video[0].rtp.codecs):
+        offered = sorted({str(c.parameters.get("profile-level-id", "?"))
+                          for c in video[0].rtp.codecs if c.mimeType.lower() == "video/h264"})
+        raise OfferError("the relay receives H.264 Constrained Baseline (profile-level-id "
+                         "42e01f or 42001f, packetization-mode 1); the offer has only "
+                         f"{', '.join(offered)}")
 
 
 def _is_keyframe(data: bytes) -> bool:

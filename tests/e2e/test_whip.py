@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 
 import aiohttp
@@ -170,6 +171,18 @@ async def test_whip_errors_are_clear(start_relay: RelayFactory) -> None:
             assert resp.status == 400
             assert "must send" in (await resp.json())["reason"]
     await viewer.pc.close()
+    # A publisher that offers High profile only (aiortc receives Constrained Baseline).
+    high = WhipPublisher(relay.base_url, "cam")
+    high.pc.addTransceiver(high.track, direction="sendonly")
+    await high.pc.setLocalDescription(await high.pc.createOffer())
+    offer = re.sub(r"profile-level-id=42[0-9a-f]{4}", "profile-level-id=640c1f",
+                   high.pc.localDescription.sdp)
+    async with aiohttp.ClientSession() as http:
+        async with http.post(relay.base_url + "/whip/cam", data=offer,
+                             headers={"Content-Type": "application/sdp"}) as resp:
+            assert resp.status == 400
+            assert "Constrained Baseline" in (await resp.json())["reason"]
+    await high.close()
     assert await _publisher_count(relay) == 0
     assert relay.relay.streams["cam"].whip.publisher is None  # type: ignore[union-attr]
 
