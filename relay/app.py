@@ -25,7 +25,7 @@ class Relay:
         self.audit = AuditLog(self.data_dir / "audit.jsonl")
         self.streams = {s.name: Stream(s) for s in config.streams}
         self.sessions = SessionManager(config.webrtc, config.limits)
-        self.publishers = PublishManager(config.webrtc)
+        self.publishers = PublishManager(config.webrtc, self.audit)
         self.started = time.monotonic()
         self._closed = False
 

@@ -159,4 +159,5 @@ class Stream:
             "source_restarts": self.supervisor.restarts,
             "source_error": self.supervisor.last_error,
             "source_has_bframes": self.source_reorders,
+            "publishing": self.whip is not None and self.whip.publisher is not None,
         }

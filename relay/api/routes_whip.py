@@ -3,6 +3,8 @@ DELETE ends publishing."""
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from relay.api.access import access
@@ -17,8 +19,8 @@ SDP = "application/sdp"
 
 
 def _who(request: web.Request) -> str:
-    # The auth middleware (branch auth) puts the caller's identity on the request; until it
-    # is merged, publishers are anonymous.
+    # The auth middleware (branch auth) puts the caller's identity on the request; once it
+    # is merged this becomes `identity_of(request)`. Until then publishers are anonymous.
     identity = request.get("identity")
     return str(getattr(identity, "name", None) or "anonymous")
 
@@ -50,8 +52,9 @@ async def whip_offer(request: web.Request) -> web.Response:
         return json_error(409, "already_publishing", f"{exc}; DELETE its session first")
     except OfferError as exc:
         return json_error(400, "bad_offer", str(exc))
-    relay.audit.append("publish_start", _who(request), remote, stream=name,
-                       session=session.id[:6])
+    # A thread: the audit log fsyncs each line, which must not stall the event loop.
+    await asyncio.to_thread(relay.audit.append, "publish_start", _who(request), remote,
+                            stream=name, session=session.id[:6])
     location = f"/whip/{name}/{session.id}"
     return web.Response(status=201, text=answer, content_type=SDP,
                         headers={"Location": location, "ETag": f'"{session.id}"'})
@@ -67,9 +70,7 @@ async def whip_delete(request: web.Request) -> web.Response:
     session = relay.publishers.sessions.get(session_id)
     if session is None or session.stream != request.match_info["stream"]:
         return json_error(404, "unknown_session", "no such session (ended already?)")
-    await relay.publishers.close(session_id, "DELETE by client")
-    relay.audit.append("publish_stop", _who(request), request.remote or "?",
-                       stream=session.stream, session=session_id[:6], units=session.units)
+    await relay.publishers.close(session_id, "DELETE by client", who=_who(request))
     return web.Response(status=200)
 
 

@@ -32,6 +32,7 @@ from aiortc.jitterbuffer import JitterFrame
 from aiortc.rtcpeerconnection import find_common_codecs
 from aiortc.sdp import SessionDescription
 
+from relay.audit import AuditLog
 from relay.config import PASSTHROUGH, WebRTCConfig
 from relay.media.access_unit import CLOCK_RATE, AccessUnit
 from relay.media.h264 import NAL_IDR, nal_type, split_nal_units
@@ -116,6 +117,7 @@ class PublisherSession:
     inbox: WhipInbox
     created: float = field(default_factory=time.monotonic)
     connected: bool = False
+    answered: bool = False
     units: int = 0
     keyframes: int = 0
     keyframe_requests: int = 0
@@ -183,8 +185,9 @@ def keyframe_needs(stream: Stream) -> Callable[[], int]:
 class PublishManager:
     """Creates, tracks and closes publisher sessions; aclose() ends them all."""
 
-    def __init__(self, webrtc: WebRTCConfig) -> None:
+    def __init__(self, webrtc: WebRTCConfig, audit: AuditLog) -> None:
         self.webrtc = webrtc
+        self.audit = audit
         self.sessions: dict[str, PublisherSession] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -220,6 +223,7 @@ class PublishManager:
             await self.close(session_id, "negotiation failed")
             raise OfferError(f"cannot answer this offer: {exc or type(exc).__name__}") from None
         inbox.request_keyframe = session.request_keyframe
+        session.answered = True
         log.info("[publisher %s] publishes %s from %s", session_id[:6], stream.name, remote)
         return session, pc.localDescription.sdp
 
@@ -252,14 +256,19 @@ class PublishManager:
     def for_stream(self, stream: str) -> PublisherSession | None:
         return next((s for s in self.sessions.values() if s.stream == stream), None)
 
-    async def close(self, session_id: str, reason: str) -> bool:
-        """Ends one publisher session; False if it did not exist (already closed)."""
+    async def close(self, session_id: str, reason: str, who: str = "relay") -> bool:
+        """Ends one publisher session; False if it did not exist (already closed). Every
+        end of a publisher that got its answer is audited, with who ended it and why."""
         session = self.sessions.pop(session_id, None)
         if session is None:
             return False
         session.inbox.release(session_id)
         with contextlib.suppress(Exception):
             await session.pc.close()
+        if session.answered:
+            await asyncio.to_thread(self.audit.append, "publish_stop", who, session.remote,
+                                    stream=session.stream, session=session_id[:6],
+                                    reason=reason, units=session.units)
         log.info("[publisher %s] closed: %s (%d units, %d keyframes, %d PLI sent)",
                  session_id[:6], reason, session.units, session.keyframes,
                  session.keyframe_requests)

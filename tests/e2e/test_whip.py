@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -33,8 +34,8 @@ async def _publisher_count(relay: RunningRelay) -> int:
 
 
 async def test_published_stream_reaches_transcoded_and_passthrough_viewers(
-        start_relay: RelayFactory) -> None:
-    relay = await start_relay([WHIP])
+        start_relay: RelayFactory, tmp_path: Path) -> None:
+    relay = await start_relay([WHIP], server={"data_dir": str(tmp_path)})
     assert (await relay.stream_status("cam"))["state"] == "offline"
     rung = WhepViewer(relay.base_url, "cam", rendition="360p")
     source = WhepViewer(relay.base_url, "cam", rendition="source")
@@ -58,7 +59,7 @@ async def test_published_stream_reaches_transcoded_and_passthrough_viewers(
                         "delay p50 %.0f ms", size, first - publisher.posted_at,
                         sorted(r.delays_ms)[len(r.delays_ms) // 2])
         status = await relay.stream_status("cam")
-        assert status["state"] == "live" and status["source"] == "whip"
+        assert status["state"] == "live" and status["source"] == "whip" and status["publishing"]
         session = relay.relay.publishers.for_stream("cam")
         assert session is not None and session.keyframes >= 1
         # Ending publishing: the stream goes back to connecting, the viewers see the slate.
@@ -76,9 +77,9 @@ async def test_published_stream_reaches_transcoded_and_passthrough_viewers(
 
 
 async def test_a_joining_passthrough_viewer_makes_the_relay_ask_the_publisher_for_an_idr(
-        start_relay: RelayFactory) -> None:
+        start_relay: RelayFactory, tmp_path: Path) -> None:
     # A drone-like 20 s GOP: without a PLI the passthrough viewer would wait up to 20 s.
-    relay = await start_relay([WHIP])
+    relay = await start_relay([WHIP], server={"data_dir": str(tmp_path)})
     publisher = WhipPublisher(relay.base_url, "cam", size=(960, 540), gop=600)
     viewer = WhepViewer(relay.base_url, "cam", rendition="source")
     try:
@@ -103,8 +104,8 @@ async def test_a_joining_passthrough_viewer_makes_the_relay_ask_the_publisher_fo
 
 
 async def test_second_publisher_gets_409_until_the_first_leaves(
-        start_relay: RelayFactory) -> None:
-    relay = await start_relay([WHIP])
+        start_relay: RelayFactory, tmp_path: Path) -> None:
+    relay = await start_relay([WHIP], server={"data_dir": str(tmp_path)})
     first = WhipPublisher(relay.base_url, "cam")
     second = WhipPublisher(relay.base_url, "cam")
     third = WhipPublisher(relay.base_url, "cam")
@@ -119,14 +120,18 @@ async def test_second_publisher_gets_409_until_the_first_leaves(
         await viewer.start()
         await _marked_frames(viewer, 30, 30.0)
         assert _advancing(viewer.received.counters)
+        events = [(e["event"], e.get("reason")) for e in relay.relay.audit.read()]
+        assert events == [("publish_start", None), ("publish_stop", "DELETE by client"),
+                          ("publish_start", None)]
     finally:
         for peer in (first, second, third):
             await peer.close()
         await viewer.close()
 
 
-async def test_a_vanished_publisher_is_cleaned_up(start_relay: RelayFactory) -> None:
-    relay = await start_relay([WHIP])
+async def test_a_vanished_publisher_is_cleaned_up(start_relay: RelayFactory,
+                                                 tmp_path: Path) -> None:
+    relay = await start_relay([WHIP], server={"data_dir": str(tmp_path)})
     first = WhipPublisher(relay.base_url, "cam", with_audio=True)
     second = WhipPublisher(relay.base_url, "cam")
     try:
@@ -136,6 +141,13 @@ async def test_a_vanished_publisher_is_cleaned_up(start_relay: RelayFactory) -> 
         await first.close()  # no DELETE: the peer connection just ends
         await wait_for(lambda: not relay.relay.publishers.sessions, 30.0,
                        "the relay to close the dead publisher's session")
+        def stops() -> list[dict[str, object]]:
+            return [e for e in relay.relay.audit.read() if e["event"] == "publish_stop"]
+
+        await wait_for(lambda: bool(stops()), 5.0, "the audited end of the publisher")
+        assert [e["reason"] for e in stops()] in (["connection closed"],
+                                                   ["connection failed"]), stops()
+        assert stops()[0]["who"] == "relay" and int(str(stops()[0]["units"])) > 0
         await second.publish()
     finally:
         await first.close()
@@ -188,8 +200,8 @@ async def test_whip_errors_are_clear(start_relay: RelayFactory) -> None:
 
 
 @pytest.mark.skip(reason="needs the auth middleware from branch auth")
-async def test_whip_without_a_token_gets_401(start_relay: RelayFactory) -> None:
-    relay = await start_relay([WHIP], auth={"tokens": [
+async def test_whip_without_a_token_gets_401(start_relay: RelayFactory, tmp_path: Path) -> None:
+    relay = await start_relay([WHIP], server={"data_dir": str(tmp_path)}, auth={"tokens": [
         {"name": "drone-1", "token": "s3cret-publish-token-0123456789", "role": "viewer",
          "streams": ["cam"], "publish": ["cam"]}]})
     anonymous = WhipPublisher(relay.base_url, "cam")

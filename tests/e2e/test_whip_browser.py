@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 from tests.conftest import RelayFactory, wait_for
@@ -66,8 +67,9 @@ async def _sent(page: Any, timeout: float, frames: int) -> dict[str, Any]:
         await asyncio.sleep(0.1)
 
 
-async def test_chromium_publishes_and_aiortc_viewers_decode(start_relay: RelayFactory) -> None:
-    relay = await start_relay([WHIP])
+async def test_chromium_publishes_and_aiortc_viewers_decode(start_relay: RelayFactory,
+                                                           tmp_path: Path) -> None:
+    relay = await start_relay([WHIP], server={"data_dir": str(tmp_path)})
     rung = WhepViewer(relay.base_url, "cam", rendition="360p")
     source = WhepViewer(relay.base_url, "cam", rendition="source")
     async with chromium(FAKE_CAMERA) as context:

@@ -46,8 +46,8 @@ async def _run(*args: str, timeout: float = 60.0) -> tuple[int, str]:
 
 
 async def test_pyav_whip_muxer_publishes_with_an_ecdsa_certificate(
-        start_relay: RelayFactory) -> None:
-    relay = await start_relay([WHIP])
+        start_relay: RelayFactory, tmp_path: Path) -> None:
+    relay = await start_relay([WHIP], server={"data_dir": str(tmp_path)})
     viewer = WhepViewer(relay.base_url, "cam", rendition="360p")
     await viewer.start()
     try:
@@ -68,8 +68,8 @@ async def test_pyav_whip_muxer_publishes_with_an_ecdsa_certificate(
 
 
 async def test_pyav_whip_muxer_default_rsa_certificate_fails_and_is_cleaned_up(
-        start_relay: RelayFactory) -> None:
-    relay = await start_relay([WHIP])
+        start_relay: RelayFactory, tmp_path: Path) -> None:
+    relay = await start_relay([WHIP], server={"data_dir": str(tmp_path)})
     code, stderr = await _run(sys.executable, "-c", RSA_PUSH, f"{relay.base_url}/whip/cam")
     assert code != 0 and "DTLS" in stderr, stderr[-2000:]
     await wait_for(lambda: not relay.relay.publishers.sessions, 10.0,
@@ -88,11 +88,11 @@ def _cli_has_whip() -> bool:
 
 @pytest.mark.skipif(not _cli_has_whip(), reason="this ffmpeg CLI has no WHIP muxer "
                     "(Debian 12's ffmpeg 5.1; WHIP arrived in FFmpeg 8)")
-async def test_ffmpeg_cli_whip_publishes(start_relay: RelayFactory) -> None:
+async def test_ffmpeg_cli_whip_publishes(start_relay: RelayFactory, tmp_path: Path) -> None:
     sys.path.insert(0, str(SCRIPT.parent))
     from fake_drone import ecdsa_certificate
 
-    relay = await start_relay([WHIP])
+    relay = await start_relay([WHIP], server={"data_dir": str(tmp_path)})
     viewer = WhepViewer(relay.base_url, "cam", rendition="360p")
     await viewer.start()
     with tempfile.TemporaryDirectory() as folder:
