@@ -1,17 +1,8 @@
 """WHIP publisher sessions: one aiortc peer receives a publisher's H.264 without decoding it.
 
-aiortc's RTCRtpReceiver reassembles each frame in its jitter buffer on the event loop and puts
-`(codec, JitterFrame)` on a queue.Queue that its decoder thread reads. The relay wants the
-original bitstream, not decoded pictures: the transcoder decodes once, passthrough and
-recording forward the publisher's own packets. So each publisher's receiver gets a queue of
-its own (`_AccessUnitTap`) whose put() takes the reassembled frame, already depacketized to
-Annex B by aiortc (`h264_depayload`), and hands it to the stream as an AccessUnit. Why this
-hook and not a Decoder returning the payload: a Decoder is chosen by a module-level
-`get_decoder()` for every receiver of the process (viewers in tests decode for real), and it
-runs in the decoder thread, so its output would cross two more queues (thread -> track ->
-event loop) before the stream sees it. The tap is per receiver and adds no hop. aiortc's
-decoder thread still starts but idles on the empty queue and ends when the receiver stops
-(it puts None, which the tap passes on).
+The receiver is tapped (relay.webrtc.receive_tap): each reassembled frame becomes an
+AccessUnit in the stream's WhipInbox, with pts from its RTP timestamp, and the relay asks the
+publisher for an IDR (PLI) when the stream needs one.
 """
 
 from __future__ import annotations
@@ -19,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import queue
 import secrets
 import time
 from collections.abc import Callable, Coroutine
@@ -39,6 +29,7 @@ from relay.media.h264 import NAL_IDR, nal_type, split_nal_units
 from relay.sources.whip import WhipInbox
 from relay.stream import Stream
 from relay.webrtc.ice import rtc_configuration
+from relay.webrtc.receive_tap import install_tap
 from relay.webrtc.sessions import CONNECT_TIMEOUT_S, OfferError, check_offer
 
 log = logging.getLogger(__name__)
@@ -88,21 +79,6 @@ class _PtsClock:
             self._offset = by_arrival - rtp_ts
             pts = by_arrival
         return pts
-
-
-class _AccessUnitTap(queue.Queue[Any]):
-    """Stands in for a receiver's decoder queue; see the module docstring."""
-
-    def __init__(self, on_frame: Callable[[JitterFrame], None]) -> None:
-        super().__init__()
-        self._on_frame = on_frame
-
-    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
-        if item is None:  # the receiver stops: let its idle decoder thread end
-            super().put(None)
-            return
-        _codec, frame = item
-        self._on_frame(frame)
 
 
 @dataclass
@@ -209,8 +185,7 @@ class PublishManager:
             assert capabilities is not None
             transceiver.setCodecPreferences([c for c in capabilities.codecs
                                              if c.mimeType in ("video/H264", "video/rtx")])
-            transceiver.receiver._RTCRtpReceiver__decoder_queue = (  # type: ignore[attr-defined]
-                _AccessUnitTap(session.on_frame))
+            install_tap(transceiver.receiver, session.on_frame)
             self._watch(session)
             await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
             for other in pc.getTransceivers():

@@ -55,9 +55,11 @@ async def test_published_stream_reaches_transcoded_and_passthrough_viewers(
             assert _advancing(r.counters), "the publisher's counter must advance, live"
             assert r.counters[-1] - r.counters[0] >= 59
             first = next(t for t, c, _ in r.timeline if c is not None)
+            median = sorted(r.delays_ms)[len(r.delays_ms) // 2]
             log.warning("WHIP POST -> first published frame at the %s viewer: %.3f s; "
-                        "delay p50 %.0f ms", size, first - publisher.posted_at,
-                        sorted(r.delays_ms)[len(r.delays_ms) // 2])
+                        "delay p50 %.0f ms", size, first - publisher.posted_at, median)
+            # Capture -> publisher's encoder -> relay -> viewer's decoder, all on this host.
+            assert median < 400, f"delay p50 {median:.0f} ms"
         status = await relay.stream_status("cam")
         assert status["state"] == "live" and status["source"] == "whip" and status["publishing"]
         session = relay.relay.publishers.for_stream("cam")
