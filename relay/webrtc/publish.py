@@ -104,6 +104,7 @@ class PublisherSession:
     _last_pli: float = -1e9
     _have_keyframe: bool = False
     _needs: Callable[[], int] = lambda: 0
+    _pli_tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     def on_frame(self, frame: JitterFrame) -> None:
         """A reassembled frame from aiortc's jitter buffer, on the event loop."""
@@ -135,7 +136,10 @@ class PublisherSession:
         self.keyframe_requests += 1
         # A single-underscore method of aiortc's receiver: the one that sends PLI for its
         # own decoder; there is no public API for asking a remote sender for an IDR.
-        asyncio.ensure_future(self.receiver._send_rtcp_pli(sources[0].source))
+        task = asyncio.get_running_loop().create_task(
+            self.receiver._send_rtcp_pli(sources[0].source))
+        self._pli_tasks.add(task)  # the loop keeps only a weak reference
+        task.add_done_callback(self._pli_tasks.discard)
 
     def status(self) -> dict[str, Any]:
         return {"id": self.id[:6], "connected": self.connected, "units": self.units,
