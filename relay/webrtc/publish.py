@@ -56,10 +56,6 @@ def check_publish_offer(sdp: str) -> None:
                          f"{', '.join(offered)}")
 
 
-def _is_keyframe(data: bytes) -> bool:
-    return any(nal_type(n) == NAL_IDR for n in split_nal_units(data))
-
-
 class _PtsClock:
     """pts on the stream's 90 kHz clock from the RTP timestamp (already unwrapped and made
     relative by aiortc), re-anchored on arrival time when the two disagree by seconds: a
@@ -95,6 +91,7 @@ class PublisherSession:
     connected: bool = False
     answered: bool = False
     units: int = 0
+    empty: int = 0
     keyframes: int = 0
     keyframe_requests: int = 0
     first_unit_s: float | None = None
@@ -109,7 +106,13 @@ class PublisherSession:
     def on_frame(self, frame: JitterFrame) -> None:
         """A reassembled frame from aiortc's jitter buffer, on the event loop."""
         now_ns = time.monotonic_ns()
-        keyframe = _is_keyframe(frame.data)
+        types = [nal_type(n) for n in split_nal_units(frame.data)]
+        if not types:
+            # Padding-only packets (a browser's bandwidth probes) reassemble to an empty
+            # "frame"; fed to a decoder, an empty packet means "drain" and ends decoding.
+            self.empty += 1
+            return
+        keyframe = NAL_IDR in types
         self.units += 1
         self.last_unit = now_ns / 1e9
         if self.first_unit_s is None:
