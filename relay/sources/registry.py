@@ -13,6 +13,8 @@ SOURCES: dict[str, SourceFactory] = {
     "rtsp": RtspSource,
     "udp": UdpTsSource,
     "file": FileSource,
+    # No "whip": a whip: stream's source reads the stream's own WhipInbox, so the Stream
+    # hands its supervisor an opener for it (relay.sources.whip).
 }
 LISTENING_SCHEMES = frozenset({"rtmp", "udp", "whip"})
 

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 MEDIA_TIMEOUT_S = 10.0  # a connected publisher that sends no picture this long is closed
 KEYFRAME_COALESCE_S = 1.0  # at most one PLI a second: IDRs are expensive on an LTE uplink
+KEYFRAME_SETTLE_S = 0.5  # the transcoder's queue (<= 1 s) drains this soon after an IDR
 RESYNC_AFTER_S = 5.0  # RTP time this far from arrival time: re-anchor pts on arrival
 
 
@@ -97,10 +98,11 @@ class PublisherSession:
     first_unit_s: float | None = None
     last_unit: float = 0.0
     _clock: _PtsClock = field(default_factory=_PtsClock)
-    _needs_seen: int = 0
+    _needs_seen: tuple[int, int] = (0, 0)
+    _want_pli: bool = True  # until the first keyframe arrives
     _last_pli: float = -1e9
-    _have_keyframe: bool = False
-    _needs: Callable[[], int] = lambda: 0
+    _last_keyframe: float = -1e9
+    _needs: Callable[[], tuple[int, int]] = lambda: (0, 0)
     _pli_tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     def on_frame(self, frame: JitterFrame) -> None:
@@ -119,22 +121,34 @@ class PublisherSession:
             self.first_unit_s = self.last_unit - self.created
         if keyframe:
             self.keyframes += 1
-            self._have_keyframe = True
+            self._want_pli = False  # whoever wanted one gets this one
+            self._last_keyframe = self.last_unit
         pts = self._clock.pts(frame.timestamp, now_ns)
         self.inbox.put(self.id, AccessUnit(frame.data, pts, keyframe, now_ns))
-        needs = self._needs()
-        if not self._have_keyframe or needs != self._needs_seen:
-            self._needs_seen = needs
+        self._note_needs()
+        if self._want_pli:
             self.request_keyframe()
 
+    def _note_needs(self) -> None:
+        asked, resyncs = self._needs()
+        asked_before, resyncs_before = self._needs_seen
+        self._needs_seen = (asked, resyncs)
+        # Units the transcoder drops just after an IDR were queued before it: no new need.
+        settled = time.monotonic() - self._last_keyframe > KEYFRAME_SETTLE_S
+        if asked != asked_before or (resyncs != resyncs_before and settled):
+            self._want_pli = True
+
     def request_keyframe(self) -> None:
-        """Sends a PLI to the publisher, at most one per KEYFRAME_COALESCE_S."""
+        """Sends a PLI to the publisher, at most one per KEYFRAME_COALESCE_S; a request in
+        between stays pending until then (or until a keyframe arrives)."""
+        self._want_pli = True
         now = time.monotonic()
         if now - self._last_pli < KEYFRAME_COALESCE_S:
             return
         sources = self.receiver.getSynchronizationSources()
         if not sources:
             return  # nothing received yet: the publisher's first picture is an IDR anyway
+        self._want_pli = False
         self._last_pli = now
         self.keyframe_requests += 1
         # A single-underscore method of aiortc's receiver: the one that sends PLI for its
@@ -150,17 +164,17 @@ class PublisherSession:
                 "first_unit_s": self.first_unit_s, "remote": self.remote}
 
 
-def keyframe_needs(stream: Stream) -> Callable[[], int]:
-    """A counter that grows whenever the stream needs an IDR from its source: the transcoder
-    resynchronises (decode error, overload, start), a passthrough viewer joins or asks. A
-    transcoded rung's viewers are not in it: that rung's encoder forces its own IDR."""
+def keyframe_needs(stream: Stream) -> Callable[[], tuple[int, int]]:
+    """Two counters that grow whenever the stream needs an IDR from its source: requests of
+    passthrough viewers (join, PLI, too slow), and the transcoder's resynchronisations
+    (decode error, overload, start). A transcoded rung's viewers are not in it: that rung's
+    encoder forces its own IDR."""
     passthrough = stream.renditions.get(PASSTHROUGH)
 
-    def needs() -> int:
-        total = passthrough.keyframe_requests if passthrough is not None else 0
-        if stream.transcoder is not None:
-            total += stream.transcoder.decode_errors + stream.transcoder.dropped_units
-        return total
+    def needs() -> tuple[int, int]:
+        asked = passthrough.keyframe_requests if passthrough is not None else 0
+        t = stream.transcoder
+        return asked, (t.decode_errors + t.dropped_units) if t is not None else 0
 
     return needs
 

@@ -84,6 +84,7 @@ async def test_a_joining_passthrough_viewer_makes_the_relay_ask_the_publisher_fo
     relay = await start_relay([WHIP], server={"data_dir": str(tmp_path)})
     publisher = WhipPublisher(relay.base_url, "cam", size=(960, 540), gop=600)
     viewer = WhepViewer(relay.base_url, "cam", rendition="source")
+    second = WhepViewer(relay.base_url, "cam", rendition="source")
     try:
         await publisher.publish()
         session = relay.relay.publishers.for_stream("cam")
@@ -100,9 +101,18 @@ async def test_a_joining_passthrough_viewer_makes_the_relay_ask_the_publisher_fo
                        "a forced IDR and the publisher's own frames at the viewer")
         log.warning("passthrough viewer joined mid-GOP: own frames after %.2f s; PLIs sent %d",
                     time.monotonic() - joined, session.keyframe_requests)
+        # A second viewer right after: its PLI falls in the coalescing window, stays
+        # pending and goes out when the window ends, not lost.
+        forced_before = publisher.encoder.forced
+        await second.start()
+        await wait_for(lambda: (960, 540) in second.received.sizes
+                       and publisher.encoder is not None
+                       and publisher.encoder.forced > forced_before, 5.0,
+                       "a second forced IDR for the second viewer")
     finally:
         await publisher.close()
         await viewer.close()
+        await second.close()
 
 
 async def test_second_publisher_gets_409_until_the_first_leaves(
