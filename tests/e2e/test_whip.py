@@ -10,6 +10,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from relay.media.access_unit import Discontinuity
 from tests.conftest import RelayFactory, RunningRelay, wait_for
 from tests.whep_client import WhepViewer
 from tests.whip_client import WhipPublisher
@@ -113,6 +114,29 @@ async def test_a_joining_passthrough_viewer_makes_the_relay_ask_the_publisher_fo
         await publisher.close()
         await viewer.close()
         await second.close()
+
+
+async def test_a_transcoder_resync_asks_the_publisher_for_an_idr(
+        start_relay: RelayFactory, tmp_path: Path) -> None:
+    relay = await start_relay([WHIP], server={"data_dir": str(tmp_path)})
+    publisher = WhipPublisher(relay.base_url, "cam", gop=600)
+    transcoder = relay.relay.streams["cam"].transcoder
+    assert transcoder is not None
+    try:
+        await publisher.publish()
+        assert publisher.encoder is not None
+        await wait_for(lambda: transcoder.frames_decoded >= 30, 20.0, "30 decoded frames")
+        forced_before = publisher.encoder.forced
+        # What an overload or a broken unit does: the decoder waits for the next IDR.
+        transcoder.feed(Discontinuity("test: decoder lost its reference"))
+        await wait_for(lambda: transcoder.dropped_units > 0, 5.0, "units skipped")
+        decoded = transcoder.frames_decoded
+        await wait_for(lambda: publisher.encoder is not None
+                       and publisher.encoder.forced > forced_before
+                       and transcoder.frames_decoded > decoded + 10, 5.0,
+                       "a forced IDR and decoding again")
+    finally:
+        await publisher.close()
 
 
 async def test_second_publisher_gets_409_until_the_first_leaves(
