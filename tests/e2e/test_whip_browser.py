@@ -113,7 +113,10 @@ async def test_chromium_publishes_and_aiortc_viewers_decode(start_relay: RelayFa
             log.warning("Chromium publisher: first unit %.3f s after POST; encoder %s; "
                         "%d keyframes, %d PLI sent", first_unit_s, sent["encoder"],
                         session.keyframes, session.keyframe_requests)
-            assert (await relay.stream_status("cam"))["state"] == "live"
+            status = await relay.stream_status("cam")
+            assert status["state"] == "live" and status["publishing"]
+            log.warning("Chromium publishes %dx%d at %.1f fps, %d kbit/s", status["width"],
+                        status["height"], status["fps_in"], status["bitrate_in"] // 1000)
             # Closing the browser's peer (a tab closed) ends the session on the relay.
             await page.evaluate("() => window.__publisher.close()")
             await wait_for(lambda: relay.relay.publishers.for_stream("cam") is None, 40.0,
