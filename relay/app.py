@@ -10,6 +10,7 @@ from pathlib import Path
 from relay.audit import AuditLog
 from relay.config import Config
 from relay.stream import Stream
+from relay.webrtc.publish import PublishManager
 from relay.webrtc.sessions import SessionManager
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,7 @@ class Relay:
         self.audit = AuditLog(self.data_dir / "audit.jsonl")
         self.streams = {s.name: Stream(s, audit=self.audit.append) for s in config.streams}
         self.sessions = SessionManager(config.webrtc, config.limits)
+        self.publishers = PublishManager(config.webrtc, self.audit)
         self.started = time.monotonic()
         self._closed = False
 
@@ -37,5 +39,6 @@ class Relay:
             return
         self._closed = True
         await self.sessions.aclose()
+        await self.publishers.aclose()
         await asyncio.gather(*(s.aclose() for s in self.streams.values()))
         log.info("relay closed")

@@ -13,10 +13,12 @@ from relay.fanout.rendition import Rendition
 from relay.media.access_unit import AccessUnit, Discontinuity
 from relay.media.h264 import profile_level_id
 from relay.metrics import Rate
+from relay.sources.base import SourceFactory
 from relay.sources.demux import RtmpPushSource
 from relay.sources.registry import LISTENING_SCHEMES, open_source, scheme_of
 from relay.sources.rtmp_ingest import Audit, RtmpIngest, redact
 from relay.sources.supervisor import SourceSupervisor
+from relay.sources.whip import WhipInbox
 from relay.transcode.encoder import EncodedPacket, RungEncoder, encoded_packet
 from relay.transcode.transcoder import Transcoder
 
@@ -53,10 +55,17 @@ class Stream:
             for name in config.renditions if name != PASSTHROUGH
         ]
         self.transcoder = Transcoder(config.name, self.encoders) if self.encoders else None
-        # An rtmp:// source listens through the stream's own ingest, which checks app and key.
-        self.ingest = (RtmpIngest(config.name, config.source, audit)
-                       if scheme_of(config.source) == "rtmp" else None)
-        factory = partial(RtmpPushSource, ingest=self.ingest) if self.ingest else open_source
+        # An rtmp:// source listens through the stream's own ingest, which checks app and key;
+        # a whip: stream is fed by the WHIP publisher that holds its inbox
+        # (relay.webrtc.publish).
+        scheme = scheme_of(config.source)
+        self.ingest = RtmpIngest(config.name, config.source, audit) if scheme == "rtmp" else None
+        self.whip = WhipInbox(config.name) if scheme == "whip" else None
+        factory: SourceFactory = open_source
+        if self.ingest is not None:
+            factory = partial(RtmpPushSource, ingest=self.ingest)
+        elif self.whip is not None:
+            factory = self.whip.source
         self.supervisor = SourceSupervisor(config.name, config.source, self._on_unit,
                                            self._on_down, factory)
 
@@ -178,4 +187,5 @@ class Stream:
             "source_restarts": self.supervisor.restarts,
             "source_error": self.supervisor.last_error,
             "source_has_bframes": self.source_reorders,
+            "publishing": self.whip is not None and self.whip.publisher is not None,
         }

@@ -4,16 +4,20 @@ Usage:
     python scripts/fake_drone.py rtmp://127.0.0.1:1935/live/demo [--size 1280x720] [--fps 30]
         [--gop 30] [--high-bframes] [--seconds N] [--file PATH] [--bitrate 3000000]
     python scripts/fake_drone.py udp://127.0.0.1:5000 ...      (MPEG-TS over UDP)
+    python scripts/fake_drone.py http://127.0.0.1:8080/whip/cam [--token T] ...   (WHIP)
 
 rtmp:// pushes FLV (AVC sequence header from the encoder's global header); udp:// sends
-MPEG-TS in 1316-byte datagrams (SPS/PPS in band before each IDR). The picture is the relay's
-synthetic aerial scene with burned-in frame marks (relay.media.frame_marks), or with
---file the looped video of a file, decoded, scaled and re-encoded (never remuxed, so that
---gop/--high-bframes apply), with the frame marks burned in as well. Encoding: libx264,
-baseline-like (ultrafast, zerolatency, no B-frames) or, with --high-bframes, High profile
-with a fixed I B B P pattern (veryfast, no lookahead). The stream is paced at real time;
---seconds N stops after N s. Exit status: 0 on a clean stop (--seconds, Ctrl-C, SIGTERM),
-1 if the RTMP server refuses or drops the connection (UDP cannot tell), 2 for bad arguments.
+MPEG-TS in 1316-byte datagrams (SPS/PPS in band before each IDR); http(s):// publishes over
+WebRTC with FFmpeg's WHIP muxer (PyAV 18), with a fresh ECDSA certificate for DTLS: aiortc
+(the relay) offers only ECDSA cipher suites, and the muxer's own certificate is RSA (--token
+sends the publish token). The picture is the relay's synthetic aerial scene with burned-in
+frame marks (relay.media.frame_marks), or with --file the looped video of a file, decoded,
+scaled and re-encoded (never remuxed, so that --gop/--high-bframes apply), with the frame
+marks burned in as well. Encoding: libx264, baseline-like (ultrafast, zerolatency, no
+B-frames) or, with --high-bframes, High profile with a fixed I B B P pattern (veryfast, no
+lookahead). The stream is paced at real time; --seconds N stops after N s. Exit status: 0 on
+a clean stop (--seconds, Ctrl-C, SIGTERM), 1 if the RTMP or WHIP server refuses or drops the
+connection (UDP cannot tell), 2 for bad arguments.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import itertools
 import logging
 import signal
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from fractions import Fraction
@@ -50,7 +55,8 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Push a live H.264 stream like a drone does.")
-    p.add_argument("url", help="rtmp://HOST:PORT/APP/KEY (FLV) or udp://HOST:PORT (MPEG-TS)")
+    p.add_argument("url", help="rtmp://HOST:PORT/APP/KEY (FLV), udp://HOST:PORT (MPEG-TS) or "
+                   "http://HOST:PORT/whip/STREAM (WHIP)")
     p.add_argument("--size", default=None, help="WxH (default 1280x720, or the file's)")
     p.add_argument("--fps", type=int, default=None, help="frame rate (default 30, or the file's)")
     p.add_argument("--gop", type=int, default=30, help="frames from IDR to IDR (default 30)")
@@ -59,9 +65,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seconds", type=float, default=None, help="stop after N s (default: never)")
     p.add_argument("--file", type=Path, default=None, help="loop this video instead of the sim")
     p.add_argument("--bitrate", type=int, default=3_000_000, help="bits/s (default 3000000)")
+    p.add_argument("--token", default=None, help="WHIP: the publish token (Bearer)")
     a = p.parse_args(argv)
-    if not a.url.startswith(("rtmp://", "rtmps://", "udp://")):
-        p.error("url must start with rtmp://, rtmps:// or udp://")
+    if not a.url.startswith(("rtmp://", "rtmps://", "udp://", "http://", "https://")):
+        p.error("url must start with rtmp://, rtmps://, udp://, http:// or https:// (WHIP)")
+    if a.high_bframes and a.url.startswith("http"):
+        p.error("--high-bframes: WebRTC (WHIP) carries no B-frames")
     if a.size is not None:
         try:
             a.width, a.height = (int(v) for v in a.size.lower().split("x"))
@@ -120,8 +129,39 @@ def sim_frames(width: int, height: int, fps: int) -> Iterator[av.VideoFrame]:
     return (scene.render(index) for index in itertools.count())
 
 
-def open_output(a: argparse.Namespace) -> tuple[av.container.OutputContainer, av.VideoStream]:
-    if a.url.startswith("udp://"):
+def ecdsa_certificate(folder: str) -> dict[str, str]:
+    """The WHIP muxer's cert_file/key_file options: a self-signed P-256 certificate."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fake-drone")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(days=30)).sign(key, hashes.SHA256()))
+    paths = {"cert_file": f"{folder}/cert.pem", "key_file": f"{folder}/key.pem"}
+    Path(paths["cert_file"]).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    Path(paths["key_file"]).write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    return paths
+
+
+def open_output(a: argparse.Namespace, folder: str
+                ) -> tuple[av.container.OutputContainer, av.VideoStream]:
+    if a.url.startswith("http"):
+        # The muxer's HTTP exchange and DTLS handshake happen in open/first mux.
+        options = {"handshake_timeout": "10000", **ecdsa_certificate(folder)}
+        if a.token:
+            options["authorization"] = a.token
+        container = av.open(a.url, "w", format="whip", options=options)
+    elif a.url.startswith("udp://"):
         url = a.url + ("&" if "?" in a.url else "?") + "pkt_size=1316"
         container = av.open(url, "w", format="mpegts", timeout=10.0)
     else:
@@ -155,7 +195,14 @@ def open_output(a: argparse.Namespace) -> tuple[av.container.OutputContainer, av
 def push(a: argparse.Namespace) -> None:
     frames = (file_frames(a.file, a.width, a.height) if a.file
               else sim_frames(a.width, a.height, a.fps))
-    container, stream = open_output(a)
+    # The WHIP muxer reads its certificate when it connects: the folder lives as long.
+    with tempfile.TemporaryDirectory(prefix="fake-drone-") as folder:
+        container, stream = open_output(a, folder)
+        send(a, frames, container, stream)
+
+
+def send(a: argparse.Namespace, frames: Iterator[av.VideoFrame],
+         container: av.container.OutputContainer, stream: av.VideoStream) -> None:
     log.info("pushing %s %dx%d@%d gop %d %s %d bit/s to %s (%s)",
              f"file {a.file}" if a.file else "sim scene", a.width, a.height, a.fps, a.gop,
              "High+2B" if a.high_bframes else "baseline", a.bitrate, a.url,

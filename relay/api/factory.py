@@ -13,6 +13,7 @@ from relay.api import (
     routes_streams,
     routes_web,
     routes_whep,
+    routes_whip,
 )
 from relay.api.errors import error_middleware
 from relay.api.keys import AUTH, RELAY
@@ -40,6 +41,7 @@ def create_app(config: Config) -> web.Application:
     app.cleanup_ctx.append(relay_lifetime)
     app.add_routes(routes_streams.routes)
     app.add_routes(routes_whep.routes)
+    app.add_routes(routes_whip.routes)
     app.add_routes(routes_web.routes)
     for module in (routes_auth, routes_share, routes_audit):
         app.add_routes(module.routes)

@@ -12,7 +12,10 @@ SOURCES: dict[str, SourceFactory] = {
     "rtsp": RtspSource,
     "udp": UdpTsSource,
     "file": FileSource,
-}  # rtmp:// needs its stream's RtmpIngest: the Stream passes its own factory
+    # No "rtmp": an rtmp:// source listens through its stream's RtmpIngest, and no "whip":
+    # a whip: stream's source reads the stream's own WhipInbox; for both the Stream hands
+    # its supervisor a factory of its own.
+}
 LISTENING_SCHEMES = frozenset({"rtmp", "udp", "whip"})
 
 

@@ -26,7 +26,7 @@ class SourceSupervisor:
                  on_down: Callable[[str], None],
                  source_factory: SourceFactory = open_source) -> None:
         self.stream, self.url = stream, url
-        self.source_factory = source_factory
+        self.source_factory = source_factory  # makes a fresh Source for each run
         self.on_unit = on_unit  # called in the source's thread
         self.on_down = on_down  # called in the source's thread when a run ends
         self.restarts = 0

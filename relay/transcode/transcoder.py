@@ -133,6 +133,11 @@ class Transcoder:
             self._decode(item)
 
     def _decode(self, unit: AccessUnit) -> None:
+        if not unit.data:
+            # An empty packet would put FFmpeg's decoder into draining mode for good (every
+            # later packet: "End of file"); browsers' padding probes reassemble to these.
+            self.dropped_units += 1
+            return
         if self._skip_to_keyframe:
             if not unit.keyframe:
                 self.dropped_units += 1

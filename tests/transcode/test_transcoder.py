@@ -109,3 +109,14 @@ def test_two_rungs_scale_the_same_1080p_frames_at_once(tmp_path: Path) -> None:
     assert {(f.width, f.height) for f in decode(out["720p"])} == {(1280, 720)}
     assert {(f.width, f.height) for f in decode(out["360p"])} == {(640, 360)}
     assert min(len(out["720p"]), len(out["360p"])) >= len(units) - 5
+
+
+def test_an_empty_access_unit_does_not_stop_decoding(tmp_path: Path) -> None:
+    """A browser publisher's padding probes reassemble to empty units; one of them used to
+    drain FFmpeg's decoder for good ("End of file" for every later packet)."""
+    units = access_units(make_clip(tmp_path / "c.mp4", seconds=1.5, high_bframes=False))
+    middle = len(units) // 2
+    units.insert(middle, AccessUnit(b"", pts=units[middle].pts, keyframe=False))
+    out = run_transcoder(units, ["360p"])["360p"]
+    counters = [m[0] for f in decode(out) if (m := read_marks(f.to_ndarray(format="gray")))]
+    assert max(counters) >= len(units) - 8, "decoding stopped at the empty unit"
