@@ -21,6 +21,7 @@ PUBLIC = {
     ("POST", "/api/login"),
     ("GET", "/s/{token}"),  # a share link's landing checks the link itself
     ("OPTIONS", "/whep/{stream}"),  # a CORS preflight never carries credentials
+    ("OPTIONS", "/whip/{stream}"),
 }
 PUBLIC_PREFIXES = ("/static",)
 
