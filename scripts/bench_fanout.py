@@ -131,7 +131,9 @@ streams = ["demo"]
     def dropped_packets(self) -> int:
         """Packets the relay skipped for viewers that fell behind (their queues overflowed):
         frames a viewer never got without any RTP sequence gap showing it."""
-        with urllib.request.urlopen(self.base_url + "/api/streams/demo", timeout=5) as r:
+        request = urllib.request.Request(self.base_url + "/api/streams/demo",
+                                         headers={"Authorization": f"Bearer {self.token}"})
+        with urllib.request.urlopen(request, timeout=5) as r:
             status = json.loads(r.read())
         return sum(int(s["dropped"]) for s in status["rendition_stats"])
 
