@@ -31,7 +31,39 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port to listen on (overrides [server] port)")
     serve.add_argument("--log-level", default="info",
                        choices=["debug", "info", "warning", "error"])
+    verify = sub.add_parser("verify", help="check an incident folder against its manifest")
+    verify.add_argument("incident_dir", metavar="INCIDENT_DIR")
+    verify.add_argument("--audit", metavar="FILE",
+                        help="also check the manifest's hash against this audit log")
     return parser
+
+
+def verify(folder: str, audit: str | None) -> int:
+    """Exit 0 when every file matches the manifest, 1 on a mismatch, 2 on bad arguments."""
+    from pathlib import Path
+
+    from relay.recording.verify import verify_incident
+
+    if not Path(folder).is_dir():
+        print(f"drone-relay: {folder}: not a folder", file=sys.stderr)
+        return 2
+    if audit is not None and not Path(audit).is_file():
+        print(f"drone-relay: {audit}: no such audit log", file=sys.stderr)
+        return 2
+    try:
+        report = verify_incident(Path(folder), Path(audit) if audit else None)
+    except (OSError, ValueError) as exc:
+        print(f"drone-relay: {folder}: no readable manifest.json: {exc}", file=sys.stderr)
+        return 2
+    for name in report.checked:
+        print(f"ok        {name}")
+    for note in report.notes:
+        print(f"note      {note}")
+    for problem in report.problems:
+        print(f"MISMATCH  {problem}")
+    print(f"manifest.json sha256 {report.manifest_sha256}")
+    print(f"{len(report.checked)} files ok, {len(report.problems)} problems")
+    return 0 if report.ok else 1
 
 
 def _urls(host: str, port: int) -> list[str]:
@@ -72,7 +104,7 @@ def serve(config: Config) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(),
+    logging.basicConfig(level=getattr(args, "log_level", "warning").upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aioice").setLevel(logging.WARNING)
     logging.getLogger("aiortc").setLevel(logging.WARNING)
@@ -90,5 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return 2
             config = replace(config, server=replace(config.server, port=args.port))
         return serve(config)
+    if args.command == "verify":
+        return verify(args.incident_dir, args.audit)
     return 2
 

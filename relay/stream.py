@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from relay.config import PASSTHROUGH, RUNGS, StreamConfig
@@ -41,6 +42,9 @@ class Stream:
         # own packets are no rendition for a browser (the transcoded rungs still are).
         self.source_reorders = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Called in the source's thread with every unit as it arrived (and a Discontinuity
+        # when the source goes down): the recorder's tap. Listeners must never block.
+        self.unit_listeners: list[Callable[[AccessUnit | Discontinuity], None]] = []
         self.encoders = [
             RungEncoder(config.name, config.rung(name), fps,
                         publish=self._publisher(self.renditions[name]),
@@ -98,6 +102,8 @@ class Stream:
         self._last_unit_ns = unit.arrival_ns
         self.ever_live = True
         self.rate_in.add(len(unit.data), unit.arrival_ns)
+        for listener in self.unit_listeners:
+            listener(unit)
         if self.transcoder is not None:
             self.transcoder.feed(unit)
         if self._last_source_pts is not None and unit.pts < self._last_source_pts:
@@ -122,6 +128,8 @@ class Stream:
             subscriber.close()
 
     def _on_down(self, reason: str) -> None:
+        for listener in self.unit_listeners:
+            listener(Discontinuity(reason))
         if self.transcoder is not None:
             self.transcoder.feed(Discontinuity(reason))
         self._last_passthrough_pts = -1

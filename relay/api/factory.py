@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from relay.api import routes_streams, routes_web, routes_whep
+from relay.api import routes_incidents, routes_streams, routes_web, routes_whep
 from relay.api.errors import error_middleware
 from relay.api.keys import RELAY
 from relay.app import Relay
@@ -30,6 +30,7 @@ def create_app(config: Config) -> web.Application:
     app.add_routes(routes_streams.routes)
     app.add_routes(routes_whep.routes)
     app.add_routes(routes_web.routes)
+    app.add_routes(routes_incidents.routes)
     app.router.add_static("/static", routes_web.web_dir(), show_index=False,
                           follow_symlinks=False)
     return app
