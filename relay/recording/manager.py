@@ -15,7 +15,13 @@ from typing import Any
 from relay.audit import AuditLog
 from relay.config import RecordingConfig
 from relay.recording.incident import Incident, public_source
-from relay.recording.manifest import INCIDENT_ID, iso, parse_iso, read_manifest
+from relay.recording.manifest import (
+    INCIDENT_ID,
+    iso,
+    manifest_sha256,
+    parse_iso,
+    read_manifest,
+)
 from relay.recording.recorder import StreamRecorder
 from relay.recording.tap import StreamTap
 from relay.stream import Stream
@@ -128,7 +134,15 @@ class IncidentManager:
         for name, recorder in incident.recorders.items():
             self.taps[name].detach(recorder)
         await asyncio.gather(*(asyncio.to_thread(r.stop) for r in incident.recorders.values()))
-        manifest_hash = await asyncio.to_thread(self._seal, incident)
+        try:
+            manifest_hash = await asyncio.to_thread(self._seal, incident)
+        except OSError as exc:
+            # A full disk may refuse the manifest too: the state stays in memory and in
+            # the log; the manifest on disk still names every segment written so far.
+            manifest_hash = ""
+            incident.manifest.update(status="failed", stopped=iso(),
+                                     error=f"cannot save the manifest: {exc.strerror}")
+            log.error("[incident %s] %s", incident_id, incident.manifest["error"])
         self.audit.append("incident_stop", who, where, incident=incident_id, reason=reason,
                           manifest_sha256=manifest_hash)
         log.info("[incident %s] stopped (%s); manifest sha256 %s", incident_id, reason,
@@ -164,6 +178,7 @@ class IncidentManager:
                 log.error("[incident] %s: unreadable manifest, left alone: %s", folder, exc)
                 continue
             incident = Incident(folder, manifest, self.audit)
+            incident.last_hash = manifest_sha256(folder)
             self.incidents[incident.id] = incident
             if manifest.get("status") in ("recording", "stopping"):
                 self._recover(incident)
