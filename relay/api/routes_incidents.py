@@ -12,6 +12,7 @@ from aiohttp import web
 from relay.api.access import access
 from relay.api.errors import json_error
 from relay.api.keys import RELAY
+from relay.api.routes_web import web_dir
 from relay.recording.exports import save_clip, save_snapshot
 from relay.recording.incident import Incident
 from relay.recording.manager import IncidentError, IncidentManager
@@ -118,6 +119,14 @@ def incident_view(incident: Incident, full: bool) -> dict[str, Any]:
                           for e in m.get(kind, [])]
         view["manifest_sha256"] = incident.last_hash
     return view
+
+
+@routes.get("/incidents")
+@access("operator")
+async def incidents_page(request: web.Request) -> web.FileResponse:
+    """The control room's page: incidents, playback, hashes, audit trail."""
+    return web.FileResponse(web_dir() / "incidents.html",
+                            headers={"Cache-Control": "no-cache"})
 
 
 @routes.post("/api/incidents")

@@ -68,9 +68,15 @@ async def test_full_disk_stops_recording_not_live_viewing(
           f"{detail['error']!r}")
 
 
-async def test_unwritable_folder_refuses_with_reason(
-        start_relay: RelayFactory, tmp_path: Path, small_disk: Path) -> None:
+@pytest.fixture
+def read_only_disk(small_disk: Path) -> Path:
     assert subprocess.run(["mount", "-o", "remount,ro", str(small_disk)]).returncode == 0
+    return small_disk
+
+
+async def test_unwritable_folder_refuses_with_reason(
+        start_relay: RelayFactory, tmp_path: Path, read_only_disk: Path) -> None:
+    small_disk = read_only_disk
     relay = await start_relay([SIM], **sections(tmp_path))
     stream = relay.relay.streams["demo"]
     await wait_for(lambda: stream.state == "live", 20, "the sim drone")
