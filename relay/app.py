@@ -9,6 +9,7 @@ from pathlib import Path
 
 from relay.audit import AuditLog
 from relay.config import Config
+from relay.recording.manager import IncidentManager
 from relay.stream import Stream
 from relay.webrtc.publish import PublishManager
 from relay.webrtc.sessions import SessionManager
@@ -26,10 +27,12 @@ class Relay:
         self.streams = {s.name: Stream(s, audit=self.audit.append) for s in config.streams}
         self.sessions = SessionManager(config.webrtc, config.limits)
         self.publishers = PublishManager(config.webrtc, self.audit)
+        self.incidents = IncidentManager(config.recording, self.audit, self.streams)
         self.started = time.monotonic()
         self._closed = False
 
     async def start(self) -> None:
+        await self.incidents.start()  # recovers what a crash left open before new units
         for stream in self.streams.values():
             await stream.start()
 
@@ -40,5 +43,6 @@ class Relay:
         self._closed = True
         await self.sessions.aclose()
         await self.publishers.aclose()
+        await self.incidents.aclose()  # closes and hashes the open segments
         await asyncio.gather(*(s.aclose() for s in self.streams.values()))
         log.info("relay closed")

@@ -36,7 +36,39 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("hash-password", help="print a password hash for [[auth.users]] "
                    "(reads the password from stdin, or asks without echo)")
     selfsigned.add_parser(sub)
+    verify = sub.add_parser("verify", help="check an incident folder against its manifest")
+    verify.add_argument("incident_dir", metavar="INCIDENT_DIR")
+    verify.add_argument("--audit", metavar="FILE",
+                        help="also check the manifest's hash against this audit log")
     return parser
+
+
+def verify(folder: str, audit: str | None) -> int:
+    """Exit 0 when every file matches the manifest, 1 on a mismatch, 2 on bad arguments."""
+    from pathlib import Path
+
+    from relay.recording.verify import verify_incident
+
+    if not Path(folder).is_dir():
+        print(f"drone-relay: {folder}: not a folder", file=sys.stderr)
+        return 2
+    if audit is not None and not Path(audit).is_file():
+        print(f"drone-relay: {audit}: no such audit log", file=sys.stderr)
+        return 2
+    try:
+        report = verify_incident(Path(folder), Path(audit) if audit else None)
+    except (OSError, ValueError) as exc:
+        print(f"drone-relay: {folder}: no readable manifest.json: {exc}", file=sys.stderr)
+        return 2
+    for name in report.checked:
+        print(f"ok        {name}")
+    for note in report.notes:
+        print(f"note      {note}")
+    for problem in report.problems:
+        print(f"MISMATCH  {problem}")
+    print(f"manifest.json sha256 {report.manifest_sha256}")
+    print(f"{len(report.checked)} files ok, {len(report.problems)} problems")
+    return 0 if report.ok else 1
 
 
 def _urls(host: str, port: int, scheme: str = "http") -> list[str]:
@@ -88,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return hash_password_command()
     if args.command == "selfsigned":
         return selfsigned.run(args)
-    logging.basicConfig(level=args.log_level.upper(),
+    logging.basicConfig(level=getattr(args, "log_level", "warning").upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aioice").setLevel(logging.WARNING)
     logging.getLogger("aiortc").setLevel(logging.WARNING)
@@ -107,5 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return 2
             config = replace(config, server=replace(config.server, port=args.port))
         return serve(config, ssl_context)
+    if args.command == "verify":
+        return verify(args.incident_dir, args.audit)
     return 2
 

@@ -80,6 +80,8 @@ class StreamConfig:
 @dataclass(frozen=True)
 class RecordingConfig:
     dir: str = "data/recordings"
+    retention_days: float = 60.0  # Bavaria: deleted after 2 months at the latest
+    sweep_interval_s: float = 3600.0  # how often expired incidents are looked for
 
 
 @dataclass(frozen=True)
@@ -241,6 +243,22 @@ def _renditions(r: _Reader) -> tuple[tuple[str, ...], tuple[tuple[str, int], ...
     return tuple(names), tuple(bitrates)
 
 
+def _number(r: _Reader, key: str, default: float, low: float, high: float) -> float:
+    value = r.get(key, object, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise r.fail(key, f"must be a number within {low:g}..{high:g}")
+    return float(value)
+
+
+def _recording(r: _Reader) -> RecordingConfig:
+    # retention_days may be a fraction: 0.5 keeps recordings twelve hours.
+    config = RecordingConfig(dir=r.get("dir", str, "data/recordings"),
+                             retention_days=_number(r, "retention_days", 60, 0, 3650),
+                             sweep_interval_s=_number(r, "sweep_interval_s", 3600, 0.1, 86400))
+    r.done()
+    return config
+
+
 def parse_config(data: dict[str, Any], origin: str) -> Config:
     """Builds a validated Config from parsed TOML; raises ConfigError naming the key."""
     root = _Reader(data, "", origin)
@@ -257,8 +275,7 @@ def parse_config(data: dict[str, Any], origin: str) -> Config:
                           ice_servers=_ice_servers(w, "ice_servers"))
     w.done()
     rec = root.sub("recording")
-    recording = RecordingConfig(dir=rec.get("dir", str, "data/recordings"))
-    rec.done()
+    recording = _recording(rec)
     lim = root.sub("limits")
     limits = LimitsConfig(
         max_viewers_per_stream=lim.get("max_viewers_per_stream", int, 200),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -48,6 +49,9 @@ class Stream:
         self.source_reorders = False
         self.source_profile: str | None = None  # the drone's profile-level-id, from its SPS
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Called in the source's thread with every unit as it arrived (and a Discontinuity
+        # when the source goes down): the recorder's tap. Listeners must never block.
+        self.unit_listeners: list[Callable[[AccessUnit | Discontinuity], None]] = []
         self.encoders = [
             RungEncoder(config.name, config.rung(name), fps,
                         publish=self._publisher(self.renditions[name]),
@@ -128,6 +132,8 @@ class Stream:
         self._last_unit_ns = unit.arrival_ns
         self.ever_live = True
         self.rate_in.add(len(unit.data), unit.arrival_ns)
+        for listener in self.unit_listeners:
+            listener(unit)
         if self.transcoder is not None:
             self.transcoder.feed(unit)
         if self._last_source_pts is not None and unit.pts < self._last_source_pts:
@@ -154,6 +160,8 @@ class Stream:
             subscriber.close()
 
     def _on_down(self, reason: str) -> None:
+        for listener in self.unit_listeners:
+            listener(Discontinuity(reason))
         if self.transcoder is not None:
             self.transcoder.feed(Discontinuity(reason))
         self._last_passthrough_pts = -1

@@ -1,0 +1,64 @@
+"""Clips and snapshots saved into an incident, hashed and listed in its manifest."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+from relay.media.access_unit import AccessUnit
+from relay.recording.clip import export_clip
+from relay.recording.incident import Incident
+from relay.recording.manifest import iso
+from relay.recording.segment import sha256_file
+from relay.recording.snapshot import snapshot_jpeg
+
+MAX_FILES = 999  # clips or snapshots per incident
+
+
+def _next_path(incident: Incident, folder: str, kind: str, prefix: str, ext: str) -> Path:
+    entries = incident.manifest[kind]
+    if len(entries) >= MAX_FILES:
+        raise ValueError(f"an incident holds at most {MAX_FILES} {kind}")
+    path = incident.folder / folder / f"{prefix}-{len(entries) + 1:03d}.{ext}"
+    path.parent.mkdir(exist_ok=True)
+    return path
+
+
+def save_clip(incident: Incident, stream: str, from_s: float, to_s: float) -> dict[str, Any]:
+    """Exports a clip into _clips/ (blocking); raises ValueError/OSError."""
+    with incident.lock:
+        segments = [s for s in incident.manifest["recordings"][stream]["segments"]
+                    if not s.get("open")]
+        if not segments:
+            raise ValueError(f"no finished segment of {stream!r} yet")
+        path = _next_path(incident, "_clips", "clips", "clip", "mp4")
+        cut = export_clip(incident.folder, segments, from_s, to_s, path)
+        digest, size = sha256_file(path)
+        entry = {"file": path.relative_to(incident.folder).as_posix(), "stream": stream,
+                 "sha256": digest, "bytes": size, "created": iso(), "from_s": cut.start_s,
+                 "to_s": cut.end_s, "duration_s": round(cut.end_s - cut.start_s, 3),
+                 "frames": cut.frames, "asked_from_s": from_s, "asked_to_s": to_s}
+        incident.manifest["clips"].append(entry)
+        manifest_hash = incident.save()
+    return {**entry, "manifest_sha256": manifest_hash}
+
+
+def save_snapshot(incident: Incident, stream: str, gop: list[AccessUnit]) -> dict[str, Any]:
+    """Decodes the newest picture and saves it into _snapshots/ (blocking)."""
+    jpeg, width, height = snapshot_jpeg(gop)
+    with incident.lock:
+        path = _next_path(incident, "_snapshots", "snapshots", "snap", "jpg")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+        try:
+            os.write(fd, jpeg)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        entry = {"file": path.relative_to(incident.folder).as_posix(), "stream": stream,
+                 "sha256": hashlib.sha256(jpeg).hexdigest(), "bytes": len(jpeg),
+                 "created": iso(), "width": width, "height": height}
+        incident.manifest["snapshots"].append(entry)
+        manifest_hash = incident.save()
+    return {**entry, "manifest_sha256": manifest_hash}

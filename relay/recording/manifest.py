@@ -1,0 +1,80 @@
+"""The per-incident manifest (manifest.json): what was recorded, with every file's SHA-256.
+
+Written atomically (temp file, fsync, rename, fsync of the folder), so a crash leaves either
+the old or the new manifest, never a torn one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+MANIFEST = "manifest.json"
+INCIDENT_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}$")
+FOLDER = re.compile(r"^(_clips|_snapshots|[a-z0-9][a-z0-9_-]{0,31})$")
+FILE_NAME = re.compile(r"^(seg|clip|snap)-[0-9]{3,6}\.(mp4|jpg)$")
+MAX_MANIFEST = 8 * 1024 * 1024
+
+
+def iso(unix_ns: int | float | None = None) -> str:
+    """UTC ISO 8601 with milliseconds, e.g. 2026-11-22T03:20:00.123Z."""
+    t = datetime.now(UTC) if unix_ns is None else datetime.fromtimestamp(unix_ns / 1e9, UTC)
+    return t.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_iso(text: str) -> float:
+    """Unix seconds of an iso() string."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def manifest_bytes(manifest: dict[str, Any]) -> bytes:
+    return (json.dumps(manifest, ensure_ascii=False, indent=1, sort_keys=True) + "\n").encode()
+
+
+def write_manifest(folder: Path, manifest: dict[str, Any]) -> str:
+    """Writes folder/manifest.json atomically; returns the SHA-256 of what was written."""
+    data = manifest_bytes(manifest)
+    tmp = folder / f".{MANIFEST}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, folder / MANIFEST)
+    dir_fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)  # the rename itself must survive a power cut
+    finally:
+        os.close(dir_fd)
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    """Loads folder/manifest.json; raises ValueError/OSError when unreadable."""
+    path = folder / MANIFEST
+    if path.stat().st_size > MAX_MANIFEST:
+        raise ValueError(f"{path}: larger than {MAX_MANIFEST} bytes")
+    data = json.loads(path.read_text("utf-8"))
+    if not isinstance(data, dict) or not INCIDENT_ID.match(str(data.get("id", ""))):
+        raise ValueError(f"{path}: not an incident manifest")
+    return data
+
+
+def manifest_sha256(folder: Path) -> str:
+    return hashlib.sha256((folder / MANIFEST).read_bytes()).hexdigest()
+
+
+def all_files(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every file entry of a manifest: segments, clips and snapshots."""
+    entries: list[dict[str, Any]] = []
+    for rec in manifest.get("recordings", {}).values():
+        entries += rec.get("segments", [])
+    entries += manifest.get("clips", [])
+    entries += manifest.get("snapshots", [])
+    return entries
