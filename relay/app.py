@@ -45,4 +45,5 @@ class Relay:
         await self.publishers.aclose()
         await self.incidents.aclose()  # closes and hashes the open segments
         await asyncio.gather(*(s.aclose() for s in self.streams.values()))
+        await asyncio.to_thread(self.audit.flush)  # every line on disk before the exit
         log.info("relay closed")

@@ -7,10 +7,10 @@ crash loses at most the line being written and never corrupts earlier ones.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
+import queue
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,20 +22,53 @@ MAX_LINE = 16 * 1024  # a line is a few hundred bytes; a longer one is a bug or 
 
 
 class AuditLog:
-    """Appends events to `path` (created 0600 with its folder); safe from any thread."""
+    """Appends events to `path` (created 0600 with its folder); safe from any thread.
+
+    append() never waits for the disk: one writer thread takes the lines in order and writes
+    and fsyncs each, so no caller (the event loop above all) is stalled by an fsync, and no
+    caller needs its own to_thread. read() first waits until what was appended is on disk.
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._lock = threading.Lock()
+        self._lines: queue.Queue[tuple[bytes, str, str]] = queue.Queue()
+        self._writer: threading.Thread | None = None
+        self._start_lock = threading.Lock()
 
     def append(self, event: str, who: str, where: str = "", **details: Any) -> dict[str, Any]:
-        """Writes one event line and returns it; failures are logged, never raised, so an
-        unwritable log cannot take live viewing down."""
-        entry = {"time": datetime.now(UTC).isoformat(timespec="milliseconds"),
-                 "event": event, "who": who, "from": where, **details}
+        """Queues one event line for the writer and returns it; write failures are logged,
+        never raised, so an unwritable log cannot take live viewing down."""
+        entry = {
+            "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "event": event,
+            "who": who,
+            "from": where,
+            **details,
+        }
         line = json.dumps(entry, ensure_ascii=False, separators=(",", ":"), default=str)
-        data = (line[:MAX_LINE] + "\n").encode("utf-8")
-        with self._lock:
+        self._ensure_writer()
+        self._lines.put(((line[:MAX_LINE] + "\n").encode("utf-8"), event, who))
+        return entry
+
+    async def record(self, event: str, who: str, where: str = "", **details: Any) -> dict[str, Any]:
+        """append() for coroutines (kept for its callers; append itself never blocks)."""
+        return self.append(event, who, where, **details)
+
+    def flush(self) -> None:
+        """Waits until every line appended so far is written (or its failure logged)."""
+        if self._writer is not None:
+            self._lines.join()
+
+    def _ensure_writer(self) -> None:
+        with self._start_lock:
+            if self._writer is None:
+                # A daemon: the queue holds a few lines at most; at exit flush() is called.
+                self._writer = threading.Thread(target=self._write_lines, name="audit", daemon=True)
+                self._writer.start()
+
+    def _write_lines(self) -> None:
+        while True:
+            data, event, who = self._lines.get()
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -45,17 +78,19 @@ class AuditLog:
                 finally:
                     os.close(fd)
             except OSError as exc:
-                log.error("[audit] cannot append to %s: %s (event %s by %s lost)",
-                          self.path, exc, event, who)
-        return entry
-
-    async def record(self, event: str, who: str, where: str = "", **details: Any
-                     ) -> dict[str, Any]:
-        """append() in a thread: the fsync never stalls the event loop."""
-        return await asyncio.to_thread(self.append, event, who, where, **details)
+                log.error(
+                    "[audit] cannot append to %s: %s (event %s by %s lost)",
+                    self.path,
+                    exc,
+                    event,
+                    who,
+                )
+            finally:
+                self._lines.task_done()
 
     def read(self, limit: int = 1000) -> list[dict[str, Any]]:
         """The last `limit` events, oldest first; unreadable lines are skipped."""
+        self.flush()
         try:
             lines = self.path.read_text("utf-8").splitlines()[-limit:]
         except OSError:

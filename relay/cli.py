@@ -23,23 +23,28 @@ log = logging.getLogger("relay")
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="drone-relay",
-        description="Real-time video relay for fire-brigade drones (WebRTC, WHEP).")
+        description="Real-time video relay for fire-brigade drones (WebRTC, WHEP).",
+    )
     parser.add_argument("--version", action="version", version=f"drone-relay {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve = sub.add_parser("serve", help="run the relay")
-    serve.add_argument("--config", metavar="FILE",
-                       help="TOML config (default: the built-in configs/default.toml)")
+    serve.add_argument(
+        "--config", metavar="FILE", help="TOML config (default: the built-in configs/default.toml)"
+    )
     serve.add_argument("--host", help="address to listen on (overrides [server] host)")
     serve.add_argument("--port", type=int, help="port to listen on (overrides [server] port)")
-    serve.add_argument("--log-level", default="info",
-                       choices=["debug", "info", "warning", "error"])
-    sub.add_parser("hash-password", help="print a password hash for [[auth.users]] "
-                   "(reads the password from stdin, or asks without echo)")
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    sub.add_parser(
+        "hash-password",
+        help="print a password hash for [[auth.users]] "
+        "(reads the password from stdin, or asks without echo)",
+    )
     selfsigned.add_parser(sub)
     verify = sub.add_parser("verify", help="check an incident folder against its manifest")
     verify.add_argument("incident_dir", metavar="INCIDENT_DIR")
-    verify.add_argument("--audit", metavar="FILE",
-                        help="also check the manifest's hash against this audit log")
+    verify.add_argument(
+        "--audit", metavar="FILE", help="also check the manifest's hash against this audit log"
+    )
     return parser
 
 
@@ -103,9 +108,16 @@ def serve(config: Config, ssl_context: ssl.SSLContext | None = None) -> int:
 
     try:
         # run_app closes every peer, source and socket on SIGINT/SIGTERM, then returns.
-        web.run_app(app, host=host, port=port, print=announce, shutdown_timeout=3.0,
-                    ssl_context=ssl_context,
-                    handle_signals=True, access_log=None)
+        web.run_app(
+            app,
+            host=host,
+            port=port,
+            print=announce,
+            shutdown_timeout=3.0,
+            ssl_context=ssl_context,
+            handle_signals=True,
+            access_log=None,
+        )
     except OSError as exc:
         print(f"drone-relay: cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr)
         return 2
@@ -120,8 +132,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return hash_password_command()
     if args.command == "selfsigned":
         return selfsigned.run(args)
-    logging.basicConfig(level=getattr(args, "log_level", "warning").upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=getattr(args, "log_level", "warning").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     logging.getLogger("aioice").setLevel(logging.WARNING)
     logging.getLogger("aiortc").setLevel(logging.WARNING)
     if args.command == "serve":
@@ -142,4 +156,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "verify":
         return verify(args.incident_dir, args.audit)
     return 2
-

@@ -142,8 +142,9 @@ class _Reader:
             raise self.fail(unknown[0], "unknown key")
 
     def sub(self, key: str) -> _Reader:
-        return _Reader(self.get(key, dict, {}), f"{self.path}.{key}" if self.path else key,
-                       self.origin)
+        return _Reader(
+            self.get(key, dict, {}), f"{self.path}.{key}" if self.path else key, self.origin
+        )
 
 
 def _port(r: _Reader, key: str, default: int) -> int:
@@ -186,7 +187,7 @@ def validate_source(url: str) -> str | None:
             return f"{url!r}: needs host and port, e.g. {scheme}://0.0.0.0:1935/..."
     if scheme == "rtmp" and len([p for p in parts.path.split("/") if p]) != 2:
         return f"{url!r}: RTMP needs /APP/KEY, e.g. rtmp://0.0.0.0:1935/live/drone1"
-    if scheme == "file" and not url[len("file:"):]:
+    if scheme == "file" and not url[len("file:") :]:
         return f"{url!r}: needs a path, e.g. file:clips/flight.mp4"
     if scheme == "sim":
         from relay.sources.sim import SimParams
@@ -252,9 +253,11 @@ def _number(r: _Reader, key: str, default: float, low: float, high: float) -> fl
 
 def _recording(r: _Reader) -> RecordingConfig:
     # retention_days may be a fraction: 0.5 keeps recordings twelve hours.
-    config = RecordingConfig(dir=r.get("dir", str, "data/recordings"),
-                             retention_days=_number(r, "retention_days", 60, 0, 3650),
-                             sweep_interval_s=_number(r, "sweep_interval_s", 3600, 0.1, 86400))
+    config = RecordingConfig(
+        dir=r.get("dir", str, "data/recordings"),
+        retention_days=_number(r, "retention_days", 60, 0, 3650),
+        sweep_interval_s=_number(r, "sweep_interval_s", 3600, 0.1, 86400),
+    )
     r.done()
     return config
 
@@ -263,16 +266,21 @@ def parse_config(data: dict[str, Any], origin: str) -> Config:
     """Builds a validated Config from parsed TOML; raises ConfigError naming the key."""
     root = _Reader(data, "", origin)
     s = root.sub("server")
-    server = ServerConfig(host=s.get("host", str, "127.0.0.1"), port=_port(s, "port", 8080),
-                          data_dir=s.get("data_dir", str, "data"),
-                          tls_cert=s.get("tls_cert", str, ""), tls_key=s.get("tls_key", str, ""))
+    server = ServerConfig(
+        host=s.get("host", str, "127.0.0.1"),
+        port=_port(s, "port", 8080),
+        data_dir=s.get("data_dir", str, "data"),
+        tls_cert=s.get("tls_cert", str, ""),
+        tls_key=s.get("tls_key", str, ""),
+    )
     if bool(server.tls_cert) != bool(server.tls_key):
         missing = "tls_key" if server.tls_cert else "tls_cert"
         raise s.fail(missing, "tls_cert and tls_key go together: set both or neither")
     s.done()
     w = root.sub("webrtc")
-    webrtc = WebRTCConfig(ice_addresses=_ip_list(w, "ice_addresses"),
-                          ice_servers=_ice_servers(w, "ice_servers"))
+    webrtc = WebRTCConfig(
+        ice_addresses=_ip_list(w, "ice_addresses"), ice_servers=_ice_servers(w, "ice_servers")
+    )
     w.done()
     rec = root.sub("recording")
     recording = _recording(rec)
@@ -284,8 +292,13 @@ def parse_config(data: dict[str, Any], origin: str) -> Config:
         whep_per_minute=lim.get("whep_per_minute", int, 600),
         whip_per_minute=lim.get("whip_per_minute", int, 30),
     )
-    for key in ("max_viewers_per_stream", "max_viewers", "login_per_minute",
-                "whep_per_minute", "whip_per_minute"):
+    for key in (
+        "max_viewers_per_stream",
+        "max_viewers",
+        "login_per_minute",
+        "whep_per_minute",
+        "whip_per_minute",
+    ):
         if not 1 <= getattr(limits, key) <= 10_000:
             raise lim.fail(key, "must be within 1..10000")
     lim.done()
@@ -301,8 +314,15 @@ def parse_config(data: dict[str, Any], origin: str) -> Config:
             raise root.fail(f"streams[{i}].name", f"{name!r} is used twice")
     auth = parse_auth(root.sub("auth"), set(names))
     root.done()
-    return Config(server=server, webrtc=webrtc, streams=tuple(streams), recording=recording,
-                  limits=limits, auth=auth, origin=origin)
+    return Config(
+        server=server,
+        webrtc=webrtc,
+        streams=tuple(streams),
+        recording=recording,
+        limits=limits,
+        auth=auth,
+        origin=origin,
+    )
 
 
 def load_config(path: str | Path | None) -> Config:

@@ -36,8 +36,10 @@ class Histogram:
 
     def summary(self) -> dict[str, float | None]:
         p50, p95 = self.quantile(0.5), self.quantile(0.95)
-        return {"p50_ms": None if p50 is None else round(p50, 2),
-                "p95_ms": None if p95 is None else round(p95, 2)}
+        return {
+            "p50_ms": None if p50 is None else round(p50, 2),
+            "p95_ms": None if p95 is None else round(p95, 2),
+        }
 
 
 class Rate:

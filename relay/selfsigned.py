@@ -69,10 +69,12 @@ class SelfSigned:
 def make_self_signed(names: list[str], ips: list[IpAddress], days: int) -> SelfSigned:
     """A new P-256 key and a certificate for `names` and `ips`, valid from now for `days`."""
     key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([
-        x509.NameAttribute(NameOID.COMMON_NAME, (names or [str(ip) for ip in ips])[0][:64]),
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "drone-relay"),
-    ])
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, (names or [str(ip) for ip in ips])[0][:64]),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "drone-relay"),
+        ]
+    )
     now = datetime.now(UTC)
     alt: list[x509.GeneralName] = [x509.DNSName(n) for n in names]
     alt += [x509.IPAddress(ip) for ip in ips]
@@ -87,23 +89,37 @@ def make_self_signed(names: list[str], ips: list[IpAddress], days: int) -> SelfS
         .not_valid_after(now + timedelta(days=days))
         .add_extension(x509.SubjectAlternativeName(alt), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False,
-                                     key_encipherment=False, data_encipherment=False,
-                                     key_agreement=False, key_cert_sign=False, crl_sign=False,
-                                     encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(ski, critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski),
-                       critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False
+        )
         .sign(key, hashes.SHA256())
     )
-    spki = key.public_key().public_bytes(serialization.Encoding.DER,
-                                         serialization.PublicFormat.SubjectPublicKeyInfo)
+    spki = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     return SelfSigned(
         cert_pem=cert.public_bytes(serialization.Encoding.PEM),
-        key_pem=key.private_bytes(serialization.Encoding.PEM,
-                                  serialization.PrivateFormat.PKCS8,
-                                  serialization.NoEncryption()),
+        key_pem=key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ),
         fingerprint_sha256=cert.fingerprint(hashes.SHA256()).hex(":").upper(),
         spki_sha256_b64=base64.b64encode(hashlib.sha256(spki).digest()).decode(),
     )
@@ -128,18 +144,40 @@ def write_pair(out: Path, made: SelfSigned, force: bool) -> tuple[Path, Path]:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Declares `drone-relay selfsigned` on the CLI's subcommands."""
-    p = sub.add_parser("selfsigned", help="make a self-signed TLS certificate for the LAN",
-                       description="Makes key.pem (ECDSA P-256, mode 0600) and cert.pem for "
-                       "the given names and addresses. Default: this machine's host name, "
-                       "localhost, 127.0.0.1 and its non-loopback addresses.")
-    p.add_argument("--name", action="append", default=[], metavar="HOST",
-                   help="DNS name the tablets use (repeatable)")
-    p.add_argument("--ip", action="append", default=[], metavar="IP",
-                   help="IP address the tablets use (repeatable)")
-    p.add_argument("--out", default="data/tls", metavar="DIR",
-                   help="folder for cert.pem and key.pem (default: data/tls)")
-    p.add_argument("--days", type=int, default=825, metavar="N",
-                   help=f"validity in days, 1..{MAX_DAYS} (default 825)")
+    p = sub.add_parser(
+        "selfsigned",
+        help="make a self-signed TLS certificate for the LAN",
+        description="Makes key.pem (ECDSA P-256, mode 0600) and cert.pem for "
+        "the given names and addresses. Default: this machine's host name, "
+        "localhost, 127.0.0.1 and its non-loopback addresses.",
+    )
+    p.add_argument(
+        "--name",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="DNS name the tablets use (repeatable)",
+    )
+    p.add_argument(
+        "--ip",
+        action="append",
+        default=[],
+        metavar="IP",
+        help="IP address the tablets use (repeatable)",
+    )
+    p.add_argument(
+        "--out",
+        default="data/tls",
+        metavar="DIR",
+        help="folder for cert.pem and key.pem (default: data/tls)",
+    )
+    p.add_argument(
+        "--days",
+        type=int,
+        default=825,
+        metavar="N",
+        help=f"validity in days, 1..{MAX_DAYS} (default 825)",
+    )
     p.add_argument("--force", action="store_true", help="overwrite existing files")
 
 

@@ -35,8 +35,7 @@ class Stream:
         self.config = config
         self.name = config.name
         self.renditions: dict[str, Rendition] = {
-            name: Rendition(config.name, name,
-                            config.rung(name).bitrate if name in RUNGS else None)
+            name: Rendition(config.name, name, config.rung(name).bitrate if name in RUNGS else None)
             for name in config.renditions
         }
         self.rate_in = Rate()
@@ -53,10 +52,15 @@ class Stream:
         # when the source goes down): the recorder's tap. Listeners must never block.
         self.unit_listeners: list[Callable[[AccessUnit | Discontinuity], None]] = []
         self.encoders = [
-            RungEncoder(config.name, config.rung(name), fps,
-                        publish=self._publisher(self.renditions[name]),
-                        want_keyframe=self.renditions[name].take_keyframe_request)
-            for name in config.renditions if name != PASSTHROUGH
+            RungEncoder(
+                config.name,
+                config.rung(name),
+                fps,
+                publish=self._publisher(self.renditions[name]),
+                want_keyframe=self.renditions[name].take_keyframe_request,
+            )
+            for name in config.renditions
+            if name != PASSTHROUGH
         ]
         self.transcoder = Transcoder(config.name, self.encoders) if self.encoders else None
         # An rtmp:// source listens through the stream's own ingest, which checks app and key;
@@ -70,8 +74,9 @@ class Stream:
             factory = partial(RtmpPushSource, ingest=self.ingest)
         elif self.whip is not None:
             factory = self.whip.source
-        self.supervisor = SourceSupervisor(config.name, config.source, self._on_unit,
-                                           self._on_down, factory)
+        self.supervisor = SourceSupervisor(
+            config.name, config.source, self._on_unit, self._on_down, factory
+        )
 
     def playable(self, rendition: Rendition) -> bool:
         """False for passthrough while the drone sends B-frames."""
@@ -103,6 +108,7 @@ class Stream:
             loop = self._loop
             if loop is not None and not loop.is_closed():
                 loop.call_soon_threadsafe(rendition.publish, item)
+
         return publish
 
     async def start(self) -> None:
@@ -113,8 +119,7 @@ class Stream:
             await self.ingest.start()
         self.supervisor.start()
         source = redact(self.config.source) if self.ingest else self.config.source
-        log.info("[stream %s] started: %s -> %s", self.name, source,
-                 ", ".join(self.renditions))
+        log.info("[stream %s] started: %s -> %s", self.name, source, ", ".join(self.renditions))
 
     async def aclose(self) -> None:
         """Stops source, transcoder and encoders; safe to call twice."""
@@ -138,8 +143,11 @@ class Stream:
             self.transcoder.feed(unit)
         if self._last_source_pts is not None and unit.pts < self._last_source_pts:
             if not self.source_reorders and self._loop is not None:
-                log.warning("[stream %s] the source sends B-frames: no passthrough to "
-                            "browsers, transcoded rungs only", self.name)
+                log.warning(
+                    "[stream %s] the source sends B-frames: no passthrough to "
+                    "browsers, transcoded rungs only",
+                    self.name,
+                )
                 self._loop.call_soon_threadsafe(self._end_passthrough)
             self.source_reorders = True
         self._last_source_pts = unit.pts

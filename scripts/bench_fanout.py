@@ -110,16 +110,28 @@ role = "viewer"
 streams = ["demo"]
 """)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "relay", "serve", "--config", str(config),
-             "--log-level", "warning"], cwd=self.dir.name,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                sys.executable,
+                "-m",
+                "relay",
+                "serve",
+                "--config",
+                str(config),
+                "--log-level",
+                "warning",
+            ],
+            cwd=self.dir.name,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         self.base_url = f"http://127.0.0.1:{self.port}"
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
                 request = urllib.request.Request(
                     self.base_url + "/api/streams",
-                    headers={"Authorization": f"Bearer {self.token}"})
+                    headers={"Authorization": f"Bearer {self.token}"},
+                )
                 with urllib.request.urlopen(request, timeout=1) as r:
                     if b'"live"' in r.read():
                         return
@@ -131,8 +143,9 @@ streams = ["demo"]
     def dropped_packets(self) -> int:
         """Packets the relay skipped for viewers that fell behind (their queues overflowed):
         frames a viewer never got without any RTP sequence gap showing it."""
-        request = urllib.request.Request(self.base_url + "/api/streams/demo",
-                                         headers={"Authorization": f"Bearer {self.token}"})
+        request = urllib.request.Request(
+            self.base_url + "/api/streams/demo", headers={"Authorization": f"Bearer {self.token}"}
+        )
         with urllib.request.urlopen(request, timeout=5) as r:
             status = json.loads(r.read())
         return sum(int(s["dropped"]) for s in status["rendition_stats"])
@@ -206,10 +219,13 @@ class CountingViewer(WhepViewer):
 
     def report(self, start: float, end: float) -> dict[str, Any]:
         frames = [t for t in self.frames if start <= t < end]
-        return {"fps": len(frames) / (end - start),
-                "frames": len(frames),
-                "lost_frames": len([t for t in self.damaged_frames if start <= t < end]),
-                "first_frame_s": self.first_frame_s, "delays_ms": []}
+        return {
+            "fps": len(frames) / (end - start),
+            "frames": len(frames),
+            "lost_frames": len([t for t in self.damaged_frames if start <= t < end]),
+            "first_frame_s": self.first_frame_s,
+            "delays_ms": [],
+        }
 
 
 class SampleViewer:
@@ -230,19 +246,30 @@ class SampleViewer:
         counters = [c for c, _ in window if c is not None]
         # Frames lost: gaps in the burned-in counter (the source counts every frame).
         lost = sum(max(0, b - a - 1) for a, b in zip(counters, counters[1:], strict=False))
-        return {"fps": len(window) / (end - start), "frames": len(window),
-                "lost_frames": lost, "first_frame_s": r.first_frame_s,
-                "delays_ms": [d for _, d in window if d is not None]}
+        return {
+            "fps": len(window) / (end - start),
+            "frames": len(window),
+            "lost_frames": lost,
+            "first_frame_s": r.first_frame_s,
+            "delays_ms": [d for _, d in window if d is not None],
+        }
 
     async def close(self) -> None:
         await self.viewer.close()
 
 
-async def run_viewers(kind: str, base_url: str, token: str, count: int,
-                      join_at: list[float], window: tuple[float, float]
-                      ) -> list[dict[str, Any]]:
-    viewers = [SampleViewer(base_url, token) if kind == "sample"
-               else CountingViewer(base_url, token) for _ in range(count)]
+async def run_viewers(
+    kind: str,
+    base_url: str,
+    token: str,
+    count: int,
+    join_at: list[float],
+    window: tuple[float, float],
+) -> list[dict[str, Any]]:
+    viewers = [
+        SampleViewer(base_url, token) if kind == "sample" else CountingViewer(base_url, token)
+        for _ in range(count)
+    ]
     for v in viewers:
         await v.prepare()
     posts = []
@@ -256,8 +283,15 @@ async def run_viewers(kind: str, base_url: str, token: str, count: int,
     return reports
 
 
-def worker(kind: str, base_url: str, token: str, count: int, join_at: list[float],
-           window: tuple[float, float], out: Any) -> None:
+def worker(
+    kind: str,
+    base_url: str,
+    token: str,
+    count: int,
+    join_at: list[float],
+    window: tuple[float, float],
+    out: Any,
+) -> None:
     import logging
 
     logging.basicConfig(level=logging.ERROR)
@@ -292,8 +326,9 @@ def measure(n: int, seconds: float, workers: int) -> dict[str, Any]:
         for kind, count in plan:
             joins = [t0 + join_s * (offset + i) / max(1, n) for i in range(count)]
             offset += count
-            p = ctx.Process(target=worker, args=(kind, relay.base_url, relay.token, count, joins,
-                                                 window, out))
+            p = ctx.Process(
+                target=worker, args=(kind, relay.base_url, relay.token, count, joins, window, out)
+            )
             p.start()
             procs.append(p)
         time.sleep(max(0.0, window[0] - time.monotonic()))
@@ -318,7 +353,9 @@ def measure(n: int, seconds: float, workers: int) -> dict[str, Any]:
     first = [r["first_frame_s"] * 1000 for r in reports if r["first_frame_s"] is not None]
     cores = {k: round((cpu1[k] - cpu0[k]) / (at1 - at0), 3) for k in cpu0}
     return {
-        "viewers": n, "reporting": len(reports), "window_s": seconds,
+        "viewers": n,
+        "reporting": len(reports),
+        "window_s": seconds,
         "relay_cpu_cores": cores["total"],
         # The simulated drone (render + its own x264) runs inside the relay process; on a
         # real flight that work is the drone's. Shown apart so the relay's own share is clear.
@@ -333,10 +370,13 @@ def measure(n: int, seconds: float, workers: int) -> dict[str, Any]:
         "rss_growth_per_viewer_mb": round((rss_after - rss_before) / n, 3),
         "fps_min": round(min(fps), 2) if fps else None,
         "fps_median": round(statistics.median(fps), 2) if fps else None,
-        "frames_lost": lost, "frame_loss_pct": round(100 * lost / max(1, frames + lost), 3),
+        "frames_lost": lost,
+        "frame_loss_pct": round(100 * lost / max(1, frames + lost), 3),
         "relay_dropped_packets": dropped,
-        "delay_ms_p50": quantile(delays, 0.5), "delay_ms_p95": quantile(delays, 0.95),
-        "first_frame_ms_p50": quantile(first, 0.5), "first_frame_ms_p95": quantile(first, 0.95),
+        "delay_ms_p50": quantile(delays, 0.5),
+        "delay_ms_p95": quantile(delays, 0.95),
+        "first_frame_ms_p50": quantile(first, 0.5),
+        "first_frame_ms_p95": quantile(first, 0.95),
     }
 
 
@@ -363,16 +403,22 @@ def measure_first_frame(joins: int) -> dict[str, Any]:
         times = asyncio.run(first_frames(relay.base_url, relay.token, joins, 4.0))
     finally:
         relay.close()
-    return {"first_frame": True, "source_gop_s": 4.0, "joins": joins, "decoded": len(times),
-            "first_frame_ms_p50": quantile(times, 0.5),
-            "first_frame_ms_p95": quantile(times, 0.95),
-            "first_frame_ms_max": quantile(times, 1.0)}
+    return {
+        "first_frame": True,
+        "source_gop_s": 4.0,
+        "joins": joins,
+        "decoded": len(times),
+        "first_frame_ms_p50": quantile(times, 0.5),
+        "first_frame_ms_p95": quantile(times, 0.95),
+        "first_frame_ms_max": quantile(times, 1.0),
+    }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--viewers", default="1,10,50,100,150",
-                        help="comma-separated viewer counts")
+    parser.add_argument(
+        "--viewers", default="1,10,50,100,150", help="comma-separated viewer counts"
+    )
     parser.add_argument("--seconds", type=float, default=10.0, help="measurement window")
     parser.add_argument("--workers", type=int, default=3, help="processes of counting viewers")
     parser.add_argument("--runs", type=int, default=1, help="runs per N (the median is shown)")

@@ -60,8 +60,17 @@ def children_cpu() -> float:
 
 def run_relay(units: list[AccessUnit], paced: bool) -> dict[str, Any]:
     outputs: dict[str, queue.Queue[EncodedPacket]] = {r: queue.Queue() for r in LADDER}
-    encoders = [RungEncoder("bench", RUNGS[r], 30, publish=outputs[r].put,
-                            want_keyframe=lambda: False, lossless=not paced) for r in LADDER]
+    encoders = [
+        RungEncoder(
+            "bench",
+            RUNGS[r],
+            30,
+            publish=outputs[r].put,
+            want_keyframe=lambda: False,
+            lossless=not paced,
+        )
+        for r in LADDER
+    ]
     transcoder = Transcoder("bench", encoders, source_clock=not paced)
     transcoder.start()
     cpu0, t0, threads0 = cpu_now(), time.monotonic(), cpu_seconds_by_thread()
@@ -78,21 +87,28 @@ def run_relay(units: list[AccessUnit], paced: bool) -> dict[str, Any]:
         time.sleep(0.002)
     wall, cpu = time.monotonic() - t0, cpu_now() - cpu0
     threads1 = cpu_seconds_by_thread()
-    by_stage = {name.split("-bench")[0]: round((v - threads0.get(name, 0.0)) / wall, 3)
-                for name, v in threads1.items() if name.startswith(("dec-", "enc-"))}
+    by_stage = {
+        name.split("-bench")[0]: round((v - threads0.get(name, 0.0)) / wall, 3)
+        for name, v in threads1.items()
+        if name.startswith(("dec-", "enc-"))
+    }
     transcoder.close()
     frames = min(e.frames_out for e in encoders)
     latency = sorted(v for e in encoders for v in e.latency_ms.recent)
     return {
-        "fps": frames / wall, "cpu_s_per_frame": cpu / max(1, frames), "cores": cpu / wall,
+        "fps": frames / wall,
+        "cpu_s_per_frame": cpu / max(1, frames),
+        "cores": cpu / wall,
         "latency_p50_ms": latency[len(latency) // 2] if latency else None,
         "latency_p95_ms": latency[int(len(latency) * 0.95)] if latency else None,
         "dropped": sum(e.dropped for e in encoders),
         "cores_by_stage": by_stage,
-        "stage_p50_ms": {"decode": transcoder.decode_ms.quantile(0.5),
-                         "osd": transcoder.process_ms.quantile(0.5),
-                         **{f"scale_{e.rung.name}": e.scale_ms.quantile(0.5) for e in encoders},
-                         **{f"encode_{e.rung.name}": e.encode_ms.quantile(0.5) for e in encoders}},
+        "stage_p50_ms": {
+            "decode": transcoder.decode_ms.quantile(0.5),
+            "osd": transcoder.process_ms.quantile(0.5),
+            **{f"scale_{e.rung.name}": e.scale_ms.quantile(0.5) for e in encoders},
+            **{f"encode_{e.rung.name}": e.encode_ms.quantile(0.5) for e in encoders},
+        },
         "packets": {r: [bytes(p.packet) for p in outputs[r].queue] for r in LADDER},
     }
 
@@ -101,30 +117,84 @@ def run_ffmpeg(clip: Path, workdir: Path) -> dict[str, Any]:
     # The relay's OSD at 1080p, as near as drawbox/drawtext get: a 651x37 box darkened to a
     # quarter with the stream name, date and UTC time 18 px from the bottom-left, and a
     # red "LIVE" badge (120x35) bottom-right. Same area of sharp text: same bits spent on it.
-    overlay = ("drawbox=x=18:y=ih-55:w=651:h=37:color=black@0.75:t=fill,"
-               "drawbox=x=iw-138:y=ih-55:w=120:h=35:color=red@0.6:t=fill")
+    overlay = (
+        "drawbox=x=18:y=ih-55:w=651:h=37:color=black@0.75:t=fill,"
+        "drawbox=x=iw-138:y=ih-55:w=120:h=35:color=red@0.6:t=fill"
+    )
     if Path(FONT).exists():
         clock = "%{gmtime\\:%Y-%m-%d %H\\\\\\:%M\\\\\\:%S}"
-        overlay += (f",drawtext=fontfile={FONT}:text='bench · {clock} UTC':x=22:y=h-52"
-                    ":fontsize=30:fontcolor=white"
-                    f",drawtext=fontfile={FONT}:text='LIVE':x=w-120:y=h-52:fontsize=30"
-                    ":fontcolor=white")
-    graph = (f"[0:v]{overlay},split=2[a][b];[a]scale=1280:720:flags=area[o1];"
-             "[b]scale=640:360:flags=area[o2]")
-    x264 = ["-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-profile:v",
-            "baseline", "-bf", "0", "-g", "30", "-keyint_min", "30", "-sc_threshold", "0"]
-    cmd = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i", str(clip),
-           "-filter_complex", graph,
-           "-map", "[o1]", *x264, "-b:v", "2M", "-maxrate", "2M", "-bufsize", "1M",
-           "-f", "h264", str(workdir / "ff720.h264"),
-           "-map", "[o2]", *x264, "-b:v", "500k", "-maxrate", "500k", "-bufsize", "250k",
-           "-f", "h264", str(workdir / "ff360.h264")]
+        overlay += (
+            f",drawtext=fontfile={FONT}:text='bench · {clock} UTC':x=22:y=h-52"
+            ":fontsize=30:fontcolor=white"
+            f",drawtext=fontfile={FONT}:text='LIVE':x=w-120:y=h-52:fontsize=30"
+            ":fontcolor=white"
+        )
+    graph = (
+        f"[0:v]{overlay},split=2[a][b];[a]scale=1280:720:flags=area[o1];"
+        "[b]scale=640:360:flags=area[o2]"
+    )
+    x264 = [
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-tune",
+        "zerolatency",
+        "-profile:v",
+        "baseline",
+        "-bf",
+        "0",
+        "-g",
+        "30",
+        "-keyint_min",
+        "30",
+        "-sc_threshold",
+        "0",
+    ]
+    cmd = [
+        "ffmpeg",
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-y",
+        "-i",
+        str(clip),
+        "-filter_complex",
+        graph,
+        "-map",
+        "[o1]",
+        *x264,
+        "-b:v",
+        "2M",
+        "-maxrate",
+        "2M",
+        "-bufsize",
+        "1M",
+        "-f",
+        "h264",
+        str(workdir / "ff720.h264"),
+        "-map",
+        "[o2]",
+        *x264,
+        "-b:v",
+        "500k",
+        "-maxrate",
+        "500k",
+        "-bufsize",
+        "250k",
+        "-f",
+        "h264",
+        str(workdir / "ff360.h264"),
+    ]
     cpu0, t0 = children_cpu(), time.monotonic()
     subprocess.run(cmd, check=True)
     wall, cpu = time.monotonic() - t0, children_cpu() - cpu0
     frames = sum(1 for _ in av.open(str(workdir / "ff720.h264")).decode(video=0))
-    return {"fps": frames / wall, "cpu_s_per_frame": cpu / max(1, frames),
-            "files": {"720p": workdir / "ff720.h264", "360p": workdir / "ff360.h264"}}
+    return {
+        "fps": frames / wall,
+        "cpu_s_per_frame": cpu / max(1, frames),
+        "files": {"720p": workdir / "ff720.h264", "360p": workdir / "ff360.h264"},
+    }
 
 
 def psnr_y(frames: list[np.ndarray], refs: list[np.ndarray]) -> float:
@@ -143,8 +213,11 @@ def references(clip: Path, rung: str, step: int) -> list[np.ndarray]:
     with av.open(str(clip)) as c:
         for i, frame in enumerate(c.decode(video=0)):
             if i % step == 0:
-                out.append(frame.reformat(width=width, height=height, format="gray",
-                                          interpolation="AREA").to_ndarray())
+                out.append(
+                    frame.reformat(
+                        width=width, height=height, format="gray", interpolation="AREA"
+                    ).to_ndarray()
+                )
     return out
 
 
@@ -167,16 +240,20 @@ def one_run(clip: Path, units: list[AccessUnit], workdir: Path) -> dict[str, Any
         refs = references(clip, rung, step=10)
         ours = decode_every(b"".join(relay["packets"][rung]), step=10)
         theirs = decode_every(ffmpeg["files"][rung], step=10)
-        quality[rung] = {"relay_psnr_db": round(psnr_y(ours, refs), 2),
-                         "ffmpeg_psnr_db": round(psnr_y(theirs, refs), 2)}
+        quality[rung] = {
+            "relay_psnr_db": round(psnr_y(ours, refs), 2),
+            "ffmpeg_psnr_db": round(psnr_y(theirs, refs), 2),
+        }
     return {
-        "relay_fps": relay["fps"], "ffmpeg_fps": ffmpeg["fps"],
+        "relay_fps": relay["fps"],
+        "ffmpeg_fps": ffmpeg["fps"],
         "ratio_relay_to_ffmpeg": relay["fps"] / ffmpeg["fps"],
         "relay_cpu_s_per_frame": relay["cpu_s_per_frame"],
         "ffmpeg_cpu_s_per_frame": ffmpeg["cpu_s_per_frame"],
         "realtime_latency_p50_ms": realtime["latency_p50_ms"],
         "realtime_latency_p95_ms": realtime["latency_p95_ms"],
-        "realtime_cores": realtime["cores"], "realtime_dropped": realtime["dropped"],
+        "realtime_cores": realtime["cores"],
+        "realtime_dropped": realtime["dropped"],
         "realtime_cores_by_stage": realtime["cores_by_stage"],
         "realtime_stage_p50_ms": realtime["stage_p50_ms"],
         "psnr": quality,
@@ -189,10 +266,14 @@ def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
         if isinstance(value, (int, float)):
             out[key] = round(statistics.median(r[key] for r in runs if r[key] is not None), 4)
     for key in ("realtime_cores_by_stage", "realtime_stage_p50_ms"):
-        out[key] = {k: round(statistics.median(r[key][k] for r in runs), 3)
-                    for k in runs[0][key]}
-    out["psnr"] = {rung: {k: round(statistics.median(r["psnr"][rung][k] for r in runs), 2)
-                          for k in runs[0]["psnr"][rung]} for rung in LADDER}
+        out[key] = {k: round(statistics.median(r[key][k] for r in runs), 3) for k in runs[0][key]}
+    out["psnr"] = {
+        rung: {
+            k: round(statistics.median(r["psnr"][rung][k] for r in runs), 2)
+            for k in runs[0]["psnr"][rung]
+        }
+        for rung in LADDER
+    }
     return out
 
 
@@ -209,15 +290,21 @@ def main() -> int:
         return 2
     with tempfile.TemporaryDirectory(prefix="bench-transcode-") as tmp:
         workdir = Path(tmp)
-        clip = args.clip or make_clip(workdir / "drone.mp4", seconds=args.seconds,
-                                      size=(1920, 1080), high_bframes=True)
+        clip = args.clip or make_clip(
+            workdir / "drone.mp4", seconds=args.seconds, size=(1920, 1080), high_bframes=True
+        )
         if not clip.exists():
             parser.error(f"{clip}: no such file")
         units = access_units(clip)
         runs = [one_run(clip, units, workdir) for _ in range(args.runs)]
     result = median_of(runs)
-    result.update({"job": "1080p30 High+B in -> overlay -> 720p 2M + 360p 0.5M, x264 veryfast "
-                          "zerolatency, no B-frames", "frames": len(units)})
+    result.update(
+        {
+            "job": "1080p30 High+B in -> overlay -> 720p 2M + 360p 0.5M, x264 veryfast "
+            "zerolatency, no B-frames",
+            "frames": len(units),
+        }
+    )
     print(json.dumps(result))
     return 0
 

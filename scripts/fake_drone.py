@@ -55,13 +55,19 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Push a live H.264 stream like a drone does.")
-    p.add_argument("url", help="rtmp://HOST:PORT/APP/KEY (FLV), udp://HOST:PORT (MPEG-TS) or "
-                   "http://HOST:PORT/whip/STREAM (WHIP)")
+    p.add_argument(
+        "url",
+        help="rtmp://HOST:PORT/APP/KEY (FLV), udp://HOST:PORT (MPEG-TS) or "
+        "http://HOST:PORT/whip/STREAM (WHIP)",
+    )
     p.add_argument("--size", default=None, help="WxH (default 1280x720, or the file's)")
     p.add_argument("--fps", type=int, default=None, help="frame rate (default 30, or the file's)")
     p.add_argument("--gop", type=int, default=30, help="frames from IDR to IDR (default 30)")
-    p.add_argument("--high-bframes", action="store_true",
-                   help="High profile with 2 B-frames instead of baseline-like")
+    p.add_argument(
+        "--high-bframes",
+        action="store_true",
+        help="High profile with 2 B-frames instead of baseline-like",
+    )
     p.add_argument("--seconds", type=float, default=None, help="stop after N s (default: never)")
     p.add_argument("--file", type=Path, default=None, help="loop this video instead of the sim")
     p.add_argument("--bitrate", type=int, default=3_000_000, help="bits/s (default 3000000)")
@@ -76,8 +82,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             a.width, a.height = (int(v) for v in a.size.lower().split("x"))
         except ValueError:
             p.error("--size must look like 1280x720")
-        if not (16 <= a.width <= 7680 and 16 <= a.height <= 4320
-                and a.width % 2 == 0 and a.height % 2 == 0):
+        if not (
+            16 <= a.width <= 7680
+            and 16 <= a.height <= 4320
+            and a.width % 2 == 0
+            and a.height % 2 == 0
+        ):
             p.error("--size must be even, 16x16 up to 7680x4320")
     if a.fps is not None and not 1 <= a.fps <= 120:
         p.error("--fps must be within 1..120")
@@ -141,20 +151,31 @@ def ecdsa_certificate(folder: str) -> dict[str, str]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fake-drone")])
     now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(hours=1))
-            .not_valid_after(now + datetime.timedelta(days=30)).sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )
     paths = {"cert_file": f"{folder}/cert.pem", "key_file": f"{folder}/key.pem"}
     Path(paths["cert_file"]).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    Path(paths["key_file"]).write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()))
+    Path(paths["key_file"]).write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     return paths
 
 
-def open_output(a: argparse.Namespace, folder: str
-                ) -> tuple[av.container.OutputContainer, av.VideoStream]:
+def open_output(
+    a: argparse.Namespace, folder: str
+) -> tuple[av.container.OutputContainer, av.VideoStream]:
     if a.url.startswith("http"):
         # The muxer's HTTP exchange and DTLS handshake happen in open/first mux.
         options = {"handshake_timeout": "10000", **ecdsa_certificate(folder)}
@@ -187,26 +208,44 @@ def open_output(a: argparse.Namespace, folder: str
         enc.options = {"preset": "veryfast", "profile": "high", "x264-params": x264, **rate}
     else:
         enc.max_b_frames = 0
-        enc.options = {"preset": "ultrafast", "tune": "zerolatency", "profile": "baseline",
-                       "x264-params": x264, **rate}
+        enc.options = {
+            "preset": "ultrafast",
+            "tune": "zerolatency",
+            "profile": "baseline",
+            "x264-params": x264,
+            **rate,
+        }
     return container, stream
 
 
 def push(a: argparse.Namespace) -> None:
-    frames = (file_frames(a.file, a.width, a.height) if a.file
-              else sim_frames(a.width, a.height, a.fps))
+    frames = (
+        file_frames(a.file, a.width, a.height) if a.file else sim_frames(a.width, a.height, a.fps)
+    )
     # The WHIP muxer reads its certificate when it connects: the folder lives as long.
     with tempfile.TemporaryDirectory(prefix="fake-drone-") as folder:
         container, stream = open_output(a, folder)
         send(a, frames, container, stream)
 
 
-def send(a: argparse.Namespace, frames: Iterator[av.VideoFrame],
-         container: av.container.OutputContainer, stream: av.VideoStream) -> None:
-    log.info("pushing %s %dx%d@%d gop %d %s %d bit/s to %s (%s)",
-             f"file {a.file}" if a.file else "sim scene", a.width, a.height, a.fps, a.gop,
-             "High+2B" if a.high_bframes else "baseline", a.bitrate, a.url,
-             container.format.name)
+def send(
+    a: argparse.Namespace,
+    frames: Iterator[av.VideoFrame],
+    container: av.container.OutputContainer,
+    stream: av.VideoStream,
+) -> None:
+    log.info(
+        "pushing %s %dx%d@%d gop %d %s %d bit/s to %s (%s)",
+        f"file {a.file}" if a.file else "sim scene",
+        a.width,
+        a.height,
+        a.fps,
+        a.gop,
+        "High+2B" if a.high_bframes else "baseline",
+        a.bitrate,
+        a.url,
+        container.format.name,
+    )
     start = time.monotonic()
     index = 0
     try:

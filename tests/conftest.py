@@ -28,8 +28,15 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
 
 # Known tokens for tests (auth is on in every test, as in production).
 ADMIN_TOKEN = "test-admin-token-000000000000"
-TOKENS = [{"name": "test-admin", "token": ADMIN_TOKEN, "role": "admin", "streams": ["*"],
-           "publish": ["*"]}]
+TOKENS = [
+    {
+        "name": "test-admin",
+        "token": ADMIN_TOKEN,
+        "role": "admin",
+        "streams": ["*"],
+        "publish": ["*"],
+    }
+]
 
 
 class RunningRelay:
@@ -43,8 +50,7 @@ class RunningRelay:
 
     def http(self, token: str | None = None) -> aiohttp.ClientSession:
         """A client session that sends the admin's (or the given) Bearer token."""
-        return aiohttp.ClientSession(
-            headers={"Authorization": f"Bearer {token or self.token}"})
+        return aiohttp.ClientSession(headers={"Authorization": f"Bearer {token or self.token}"})
 
     def viewer(self, stream: str, **kwargs: Any) -> Any:
         """A WHEP viewer (tests.whep_client) with this relay's admin token."""
@@ -74,9 +80,13 @@ async def start_relay() -> AsyncIterator[RelayFactory]:
 
     async def start(streams: list[dict[str, Any]], **sections: Any) -> RunningRelay:
         folders.append(tempfile.mkdtemp(prefix="relay-data-"))
-        data = {"webrtc": {"ice_addresses": ["127.0.0.1"]}, "streams": streams,
-                "auth": {"tokens": TOKENS}, **sections,
-                "server": {"data_dir": folders[-1], **sections.get("server", {})}}
+        data = {
+            "webrtc": {"ice_addresses": ["127.0.0.1"]},
+            "streams": streams,
+            "auth": {"tokens": TOKENS},
+            **sections,
+            "server": {"data_dir": folders[-1], **sections.get("server", {})},
+        }
         app = create_app(parse_config(data, "<test>"))
         runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await runner.setup()

@@ -12,9 +12,15 @@ from relay.media.h264 import AnnexBRepair
 from relay.sources.sim_scene import SimScene
 
 
-def make_clip(path: Path, seconds: float = 3.0, size: tuple[int, int] = (640, 360),
-              fps: int = 30, gop: int = 30, high_bframes: bool = True,
-              bframes: int = 2) -> Path:
+def make_clip(
+    path: Path,
+    seconds: float = 3.0,
+    size: tuple[int, int] = (640, 360),
+    fps: int = 30,
+    gop: int = 30,
+    high_bframes: bool = True,
+    bframes: int = 2,
+) -> Path:
     """Writes an MP4 (or .ts) of the sim scene; High profile with 2 B-frames by default
     (`bframes=0`: High without B-frames, as some drones send)."""
     scene = SimScene(size[0], size[1], fps)
@@ -27,12 +33,17 @@ def make_clip(path: Path, seconds: float = 3.0, size: tuple[int, int] = (640, 36
         if high_bframes:
             cc.profile = "High"
             cc.max_b_frames = bframes
-            cc.options = {"preset": "veryfast", "x264-params":
-                          f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes={bframes}"}
+            cc.options = {
+                "preset": "veryfast",
+                "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:bframes={bframes}",
+            }
         else:
             cc.max_b_frames = 0
-            cc.options = {"preset": "ultrafast", "tune": "zerolatency",
-                          "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0"}
+            cc.options = {
+                "preset": "ultrafast",
+                "tune": "zerolatency",
+                "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0",
+            }
         for i in range(int(seconds * fps)):
             frame = scene.render(i)
             frame.pts = i

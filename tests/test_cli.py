@@ -17,25 +17,31 @@ from tests.conftest import free_port
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "relay", *args], capture_output=True,
-                          text=True, timeout=60, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "relay", *args], capture_output=True, text=True, timeout=60, cwd=cwd
+    )
 
 
-@pytest.mark.parametrize(("toml", "key"), [
-    ("[server]\nport = 8080\nprot = 1\n", "server.prot"),
-    ("[server]\nport = 99999\n", "server.port"),
-    ("[server]\nport = \"80\"\n", "server.port"),
-    ("[[streams]]\nname = \"demo\"\nsource = \"ftp://x\"\n", "streams[0].source"),
-    ("[[streams]]\nname = \"Demo Drone\"\nsource = \"sim://\"\n", "streams[0].name"),
-    ("[[streams]]\nname = \"d\"\nsource = \"sim://?size=12x7\"\n", "streams[0].source"),
-    ("[[streams]]\nname = \"d\"\nsource = \"sim://\"\nrenditions = [\"4k\"]\n",
-     "streams[0].renditions[0]"),
-    ("[[streams]]\nname = \"d\"\nsource = \"rtmp://0.0.0.0:1935/live\"\n", "streams[0].source"),
-    ("[webrtc]\nice_addresses = [\"my-laptop\"]\n", "webrtc.ice_addresses[0]"),
-    ("[webrtc]\nice_servers = [\"stun.example.org\"]\n", "webrtc.ice_servers[0]"),
-    ("colour = \"red\"\n", "colour"),
-    ("[server\n", "TOML syntax"),
-])
+@pytest.mark.parametrize(
+    ("toml", "key"),
+    [
+        ("[server]\nport = 8080\nprot = 1\n", "server.prot"),
+        ("[server]\nport = 99999\n", "server.port"),
+        ('[server]\nport = "80"\n', "server.port"),
+        ('[[streams]]\nname = "demo"\nsource = "ftp://x"\n', "streams[0].source"),
+        ('[[streams]]\nname = "Demo Drone"\nsource = "sim://"\n', "streams[0].name"),
+        ('[[streams]]\nname = "d"\nsource = "sim://?size=12x7"\n', "streams[0].source"),
+        (
+            '[[streams]]\nname = "d"\nsource = "sim://"\nrenditions = ["4k"]\n',
+            "streams[0].renditions[0]",
+        ),
+        ('[[streams]]\nname = "d"\nsource = "rtmp://0.0.0.0:1935/live"\n', "streams[0].source"),
+        ('[webrtc]\nice_addresses = ["my-laptop"]\n', "webrtc.ice_addresses[0]"),
+        ('[webrtc]\nice_servers = ["stun.example.org"]\n', "webrtc.ice_servers[0]"),
+        ('colour = "red"\n', "colour"),
+        ("[server\n", "TOML syntax"),
+    ],
+)
 def test_bad_config_exits_2_naming_key(tmp_path: Path, toml: str, key: str) -> None:
     path = tmp_path / "relay.toml"
     path.write_text(toml)
@@ -52,13 +58,18 @@ def test_missing_config_file_and_bad_args_exit_2(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_serve_from_any_directory_and_shut_down_gracefully(tmp_path: Path,
-                                                           sig: signal.Signals) -> None:
+def test_serve_from_any_directory_and_shut_down_gracefully(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
     port = free_port()
     # Built-in default config (the demo stream), started outside the repository.
-    proc = subprocess.Popen([sys.executable, "-m", "relay", "serve", "--port", str(port)],
-                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "relay", "serve", "--port", str(port)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     token_file = tmp_path / "data" / "admin-token"  # made at first start (nobody configured)
     try:
         deadline = time.monotonic() + 30
@@ -66,7 +77,8 @@ def test_serve_from_any_directory_and_shut_down_gracefully(tmp_path: Path,
             try:
                 request = urllib.request.Request(
                     f"http://127.0.0.1:{port}/api/streams",
-                    headers={"Authorization": f"Bearer {token_file.read_text().strip()}"})
+                    headers={"Authorization": f"Bearer {token_file.read_text().strip()}"},
+                )
                 with urllib.request.urlopen(request, timeout=2) as resp:
                     body = resp.read().decode()
                 if '"live"' in body:
@@ -78,8 +90,12 @@ def test_serve_from_any_directory_and_shut_down_gracefully(tmp_path: Path,
         assert '"demo"' in body
         assert token_file.stat().st_mode & 0o777 == 0o600
         with pytest.raises(urllib.error.HTTPError) as refused:  # no token, no page
-            urllib.request.urlopen(urllib.request.Request(
-                f"http://127.0.0.1:{port}/", headers={"Accept": "text/html"}), timeout=2)
+            urllib.request.urlopen(
+                urllib.request.Request(
+                    f"http://127.0.0.1:{port}/", headers={"Accept": "text/html"}
+                ),
+                timeout=2,
+            )
         assert refused.value.code == 401
         assert b"login-form" in refused.value.read()  # the login form in its place
         proc.send_signal(sig)
@@ -101,20 +117,33 @@ def test_serve_from_any_directory_and_shut_down_gracefully(tmp_path: Path,
 def test_rung_bitrates_can_be_set_per_stream() -> None:
     from relay.config import parse_config
 
-    config = parse_config({"streams": [{"name": "d", "source": "sim://", "renditions": [
-        "source", {"name": "720p", "bitrate": 1_500_000}, "360p"]}]}, "<test>")
+    config = parse_config(
+        {
+            "streams": [
+                {
+                    "name": "d",
+                    "source": "sim://",
+                    "renditions": ["source", {"name": "720p", "bitrate": 1_500_000}, "360p"],
+                }
+            ]
+        },
+        "<test>",
+    )
     stream = config.streams[0]
     assert stream.renditions == ("source", "720p", "360p")
     assert stream.rung("720p").bitrate == 1_500_000
     assert stream.rung("360p").bitrate == 500_000  # the default
 
 
-@pytest.mark.parametrize(("entry", "key"), [
-    ('{name = "720p", bitrate = 50}', "streams[0].renditions[0].bitrate"),
-    ('{name = "9k", bitrate = 500000}', "streams[0].renditions[0].name"),
-    ('{name = "720p", bitrate = 500000, crf = 23}', "streams[0].renditions[0].crf"),
-    ('5', "streams[0].renditions[0]"),
-])
+@pytest.mark.parametrize(
+    ("entry", "key"),
+    [
+        ('{name = "720p", bitrate = 50}', "streams[0].renditions[0].bitrate"),
+        ('{name = "9k", bitrate = 500000}', "streams[0].renditions[0].name"),
+        ('{name = "720p", bitrate = 500000, crf = 23}', "streams[0].renditions[0].crf"),
+        ("5", "streams[0].renditions[0]"),
+    ],
+)
 def test_bad_rung_tables_exit_2(tmp_path: Path, entry: str, key: str) -> None:
     path = tmp_path / "relay.toml"
     path.write_text(f'[[streams]]\nname = "d"\nsource = "sim://"\nrenditions = [{entry}]\n')
@@ -127,29 +156,52 @@ TOKEN = 'name = "t"\ntoken = "0123456789abcdef0"\nrole = "viewer"\n'
 STREAM = '[[streams]]\nname = "demo"\nsource = "sim://"\n'
 
 
-@pytest.mark.parametrize(("toml", "key"), [
-    (f'[[auth.tokens]]\n{TOKEN}streams = ["*"]\nrole2 = 1\n', "auth.tokens[0].role2"),
-    ('[[auth.tokens]]\nname = "t"\ntoken = "0123456789abcdef0"\nrole = "chef"\n'
-     'streams = ["*"]\n', "auth.tokens[0].role"),
-    (f"[[auth.tokens]]\n{TOKEN}", "auth.tokens[0].streams"),
-    (f'[[auth.tokens]]\n{TOKEN}streams = ["demo", "fritz"]\n', "auth.tokens[0].streams[1]"),
-    (f'[[auth.tokens]]\n{TOKEN}streams = ["*"]\npublish = ["nope"]\n',
-     "auth.tokens[0].publish[0]"),
-    ('[[auth.tokens]]\nname = "t"\ntoken = "short"\nrole = "viewer"\nstreams = ["*"]\n',
-     "auth.tokens[0].token"),
-    (f'[[auth.tokens]]\n{TOKEN}streams = ["*"]\ntoken_sha256 = "{"a" * 64}"\n',
-     "auth.tokens[0].token"),
-    ('[[auth.tokens]]\nname = "t"\ntoken_sha256 = "xyz"\nrole = "viewer"\nstreams = ["*"]\n',
-     "auth.tokens[0].token_sha256"),
-    ('[[auth.users]]\nname = "u"\npassword_hash = "geheim"\nrole = "viewer"\n'
-     'streams = ["*"]\n', "auth.users[0].password_hash"),
-    (f'[[auth.tokens]]\n{TOKEN}streams = ["*"]\n[[auth.users]]\nname = "t"\n'
-     f'password_hash = "{HASH}"\nrole = "admin"\nstreams = ["*"]\n', "auth.users[0].name"),
-    ('[[auth.tokens]]\nname = "ELW 1"\ntoken = "0123456789abcdef0"\nrole = "viewer"\n'
-     'streams = ["*"]\n', "auth.tokens[0].name"),
-    ("[auth]\nsession_hours = 0\n", "auth.session_hours"),
-    ("[limits]\nlogin_per_minute = 0\n", "limits.login_per_minute"),
-])
+@pytest.mark.parametrize(
+    ("toml", "key"),
+    [
+        (f'[[auth.tokens]]\n{TOKEN}streams = ["*"]\nrole2 = 1\n', "auth.tokens[0].role2"),
+        (
+            '[[auth.tokens]]\nname = "t"\ntoken = "0123456789abcdef0"\nrole = "chef"\n'
+            'streams = ["*"]\n',
+            "auth.tokens[0].role",
+        ),
+        (f"[[auth.tokens]]\n{TOKEN}", "auth.tokens[0].streams"),
+        (f'[[auth.tokens]]\n{TOKEN}streams = ["demo", "fritz"]\n', "auth.tokens[0].streams[1]"),
+        (
+            f'[[auth.tokens]]\n{TOKEN}streams = ["*"]\npublish = ["nope"]\n',
+            "auth.tokens[0].publish[0]",
+        ),
+        (
+            '[[auth.tokens]]\nname = "t"\ntoken = "short"\nrole = "viewer"\nstreams = ["*"]\n',
+            "auth.tokens[0].token",
+        ),
+        (
+            f'[[auth.tokens]]\n{TOKEN}streams = ["*"]\ntoken_sha256 = "{"a" * 64}"\n',
+            "auth.tokens[0].token",
+        ),
+        (
+            '[[auth.tokens]]\nname = "t"\ntoken_sha256 = "xyz"\nrole = "viewer"\nstreams = ["*"]\n',
+            "auth.tokens[0].token_sha256",
+        ),
+        (
+            '[[auth.users]]\nname = "u"\npassword_hash = "geheim"\nrole = "viewer"\n'
+            'streams = ["*"]\n',
+            "auth.users[0].password_hash",
+        ),
+        (
+            f'[[auth.tokens]]\n{TOKEN}streams = ["*"]\n[[auth.users]]\nname = "t"\n'
+            f'password_hash = "{HASH}"\nrole = "admin"\nstreams = ["*"]\n',
+            "auth.users[0].name",
+        ),
+        (
+            '[[auth.tokens]]\nname = "ELW 1"\ntoken = "0123456789abcdef0"\nrole = "viewer"\n'
+            'streams = ["*"]\n',
+            "auth.tokens[0].name",
+        ),
+        ("[auth]\nsession_hours = 0\n", "auth.session_hours"),
+        ("[limits]\nlogin_per_minute = 0\n", "limits.login_per_minute"),
+    ],
+)
 def test_bad_auth_config_exits_2_naming_key(tmp_path: Path, toml: str, key: str) -> None:
     path = tmp_path / "relay.toml"
     path.write_text(STREAM + toml)
@@ -161,19 +213,32 @@ def test_bad_auth_config_exits_2_naming_key(tmp_path: Path, toml: str, key: str)
 def test_hash_password_reads_stdin_never_argv() -> None:
     from relay.auth.passwords import verify_password
 
-    result = subprocess.run([sys.executable, "-m", "relay", "hash-password"],
-                            input="ein-gutes-passwort\n", capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "relay", "hash-password"],
+        input="ein-gutes-passwort\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     stored = result.stdout.strip()
     assert stored.startswith("scrypt$") and "ein-gutes" not in stored
     assert verify_password("ein-gutes-passwort", stored)
     assert not verify_password("ein-gutes-passwort!", stored)
-    again = subprocess.run([sys.executable, "-m", "relay", "hash-password"],
-                           input="ein-gutes-passwort\n", capture_output=True, text=True,
-                           timeout=60)
+    again = subprocess.run(
+        [sys.executable, "-m", "relay", "hash-password"],
+        input="ein-gutes-passwort\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert again.stdout.strip() != stored  # a fresh salt every time
     assert run_cli("hash-password", "geheim123").returncode == 2  # never on the command line
-    short = subprocess.run([sys.executable, "-m", "relay", "hash-password"], input="kurz\n",
-                           capture_output=True, text=True, timeout=60)
+    short = subprocess.run(
+        [sys.executable, "-m", "relay", "hash-password"],
+        input="kurz\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert short.returncode == 2 and "characters" in short.stderr

@@ -45,8 +45,12 @@ def _receive(port: int, marks: list[tuple[int, int, int]], errors: list[BaseExce
     """Decodes the TS until the sender falls silent; appends (counter, capture ms, now ms)."""
     url = f"udp://127.0.0.1:{port}?overrun_nonfatal=1&fifo_size=50000"
     try:
-        with av.open(url, format="mpegts", timeout=(10.0, 2.0),
-                     options={"analyzeduration": "1000000", "probesize": "1000000"}) as c:
+        with av.open(
+            url,
+            format="mpegts",
+            timeout=(10.0, 2.0),
+            options={"analyzeduration": "1000000", "probesize": "1000000"},
+        ) as c:
             for frame in c.decode(video=0):
                 read = read_marks(np.asarray(frame.to_ndarray(format="gray"), np.uint8))
                 if read is not None:
@@ -67,9 +71,23 @@ def test_udp_push_decodes_and_counter_advances() -> None:
 
     started = time.monotonic()
     sender = subprocess.run(
-        [sys.executable, str(SCRIPT), f"udp://127.0.0.1:{port}", "--size", "640x360",
-         "--fps", "30", "--gop", "15", "--seconds", "2"],
-        capture_output=True, text=True, timeout=60)
+        [
+            sys.executable,
+            str(SCRIPT),
+            f"udp://127.0.0.1:{port}",
+            "--size",
+            "640x360",
+            "--fps",
+            "30",
+            "--gop",
+            "15",
+            "--seconds",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     elapsed = time.monotonic() - started
     receiver.join(timeout=15)
 

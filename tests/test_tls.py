@@ -28,16 +28,26 @@ def selfsigned(out: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_selfsigned_makes_key_and_certificate(tmp_path: Path) -> None:
     out = tmp_path / "tls"
-    result = selfsigned(out, "--name", "elw1.local", "--name", "relay.lan", "--ip", "10.1.2.3",
-                        "--ip", "127.0.0.1", "--days", "30")
+    result = selfsigned(
+        out,
+        "--name",
+        "elw1.local",
+        "--name",
+        "relay.lan",
+        "--ip",
+        "10.1.2.3",
+        "--ip",
+        "127.0.0.1",
+        "--days",
+        "30",
+    )
     assert result.returncode == 0, result.stderr
     cert_path, key_path = out / "cert.pem", out / "key.pem"
     assert os.stat(key_path).st_mode & 0o777 == 0o600
     cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
     san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert san.get_values_for_type(x509.DNSName) == ["elw1.local", "relay.lan"]
-    assert [str(ip) for ip in san.get_values_for_type(x509.IPAddress)] == ["10.1.2.3",
-                                                                          "127.0.0.1"]
+    assert [str(ip) for ip in san.get_values_for_type(x509.IPAddress)] == ["10.1.2.3", "127.0.0.1"]
     assert cert.public_key().curve.name == "secp256r1"  # type: ignore[union-attr]
     days = (cert.not_valid_after_utc - cert.not_valid_before_utc).days
     assert 30 <= days <= 31
@@ -64,14 +74,17 @@ def test_selfsigned_defaults_cover_this_machine(tmp_path: Path) -> None:
     assert "127.0.0.1" in [str(ip) for ip in san.get_values_for_type(x509.IPAddress)]
 
 
-@pytest.mark.parametrize(("args", "said"), [
-    (["--ip", "10.0.0.300"], "--ip"),
-    (["--name", "bad name"], "--name"),
-    (["--name", "-leading.dash"], "--name"),
-    (["--days", "0"], "--days"),
-    (["--days", "5000"], "--days"),
-    (["--days", "many"], "--days"),
-])
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--ip", "10.0.0.300"], "--ip"),
+        (["--name", "bad name"], "--name"),
+        (["--name", "-leading.dash"], "--name"),
+        (["--days", "0"], "--days"),
+        (["--days", "5000"], "--days"),
+        (["--days", "many"], "--days"),
+    ],
+)
 def test_selfsigned_bad_arguments_exit_2(tmp_path: Path, args: list[str], said: str) -> None:
     result = selfsigned(tmp_path, *args)
     assert result.returncode == 2 and said in result.stderr, result.stderr
@@ -96,8 +109,9 @@ def _config(tmp_path: Path, cert: str | None, key: str | None) -> Path:
     return path
 
 
-def test_bad_tls_settings_exit_2_naming_key_and_file(tmp_path: Path,
-                                                     pair: tuple[Path, Path]) -> None:
+def test_bad_tls_settings_exit_2_naming_key_and_file(
+    tmp_path: Path, pair: tuple[Path, Path]
+) -> None:
     cert, key = pair
     other = tmp_path / "other"
     assert selfsigned(other, "--ip", "127.0.0.1").returncode == 0
@@ -133,16 +147,21 @@ def test_serve_over_https_from_relative_paths(tmp_path: Path, pair: tuple[Path, 
         (tmp_path / "tls" / src.name).write_bytes(src.read_bytes())
     config = _config(tmp_path, "tls/cert.pem", "tls/key.pem")  # relative to the cwd
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "relay", "serve", "--config", str(config),
-                             "--port", str(port)], cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "relay", "serve", "--config", str(config), "--port", str(port)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     trusted = ssl.create_default_context(cafile=str(cert))
     try:
         deadline = time.monotonic() + 30
         while True:
             try:
-                with urllib.request.urlopen(f"https://127.0.0.1:{port}/healthz", timeout=2,
-                                            context=trusted) as resp:
+                with urllib.request.urlopen(
+                    f"https://127.0.0.1:{port}/healthz", timeout=2, context=trusted
+                ) as resp:
                     assert resp.status == 200
                     break
             except OSError:

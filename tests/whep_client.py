@@ -79,10 +79,17 @@ def _lossy(recv, lose_every: int):  # type: ignore[no-untyped-def]
 class WhepViewer:
     """One viewer: start(), then frames pile up in .received until close()."""
 
-    def __init__(self, base_url: str, stream: str, rendition: str | None = None,
-                 with_audio: bool = False, throttle_bps: int | None = None,
-                 lose_every: int | None = None, token: str | None = None,
-                 ssl: ssl_module.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        stream: str,
+        rendition: str | None = None,
+        with_audio: bool = False,
+        throttle_bps: int | None = None,
+        lose_every: int | None = None,
+        token: str | None = None,
+        ssl: ssl_module.SSLContext | None = None,
+    ) -> None:
         # WHEP authenticates with a Bearer token, as the WHEP draft specifies.
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.ssl: ssl_module.SSLContext | bool = ssl or True  # True: verify as usual
@@ -124,9 +131,12 @@ class WhepViewer:
         """The WHEP request: the join as the relay sees it."""
         self.received.started = time.monotonic()
         async with aiohttp.ClientSession() as http:
-            async with http.post(self.url, data=self.pc.localDescription.sdp,
-                                 headers={"Content-Type": "application/sdp",
-                                          **self.headers}, ssl=self.ssl) as resp:
+            async with http.post(
+                self.url,
+                data=self.pc.localDescription.sdp,
+                headers={"Content-Type": "application/sdp", **self.headers},
+                ssl=self.ssl,
+            ) as resp:
                 body = await resp.text()
                 if resp.status != 201:
                     raise AssertionError(f"WHEP POST answered {resp.status}: {body}")
@@ -161,8 +171,9 @@ class WhepViewer:
     async def close(self) -> None:
         if self.location:
             async with aiohttp.ClientSession() as http:
-                async with http.delete(self.base_url + self.location, headers=self.headers,
-                                       ssl=self.ssl):
+                async with http.delete(
+                    self.base_url + self.location, headers=self.headers, ssl=self.ssl
+                ):
                     pass
         if self._task:
             self._task.cancel()

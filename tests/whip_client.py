@@ -56,9 +56,15 @@ class LongGopEncoder(H264Encoder):
 class WhipPublisher:
     """One publisher: publish() posts the offer; the answer's status is kept for tests."""
 
-    def __init__(self, base_url: str, stream: str, with_audio: bool = False,
-                 headers: dict[str, str] | None = None,
-                 size: tuple[int, int] = (640, 360), gop: int | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        stream: str,
+        with_audio: bool = False,
+        headers: dict[str, str] | None = None,
+        size: tuple[int, int] = (640, 360),
+        gop: int | None = None,
+    ) -> None:
         self.base_url = base_url
         self.url = f"{base_url}/whip/{stream}"
         self.with_audio = with_audio
@@ -81,15 +87,18 @@ class WhipPublisher:
         capabilities = RTCRtpSender.getCapabilities("video")
         assert capabilities is not None
         transceiver.setCodecPreferences(
-            [c for c in capabilities.codecs if c.mimeType in ("video/H264", "video/rtx")])
+            [c for c in capabilities.codecs if c.mimeType in ("video/H264", "video/rtx")]
+        )
         if self.encoder is not None:
             transceiver.sender._RTCRtpSender__encoder = self.encoder  # created lazily otherwise
         await self.pc.setLocalDescription(await self.pc.createOffer())
         self.posted_at = time.monotonic()
         async with aiohttp.ClientSession() as http:
-            async with http.post(self.url, data=self.pc.localDescription.sdp,
-                                 headers={"Content-Type": "application/sdp",
-                                          **self.headers}) as resp:
+            async with http.post(
+                self.url,
+                data=self.pc.localDescription.sdp,
+                headers={"Content-Type": "application/sdp", **self.headers},
+            ) as resp:
                 self.status, self.body = resp.status, await resp.text()
                 if resp.status == 201:
                     self.location = resp.headers["Location"]
@@ -101,8 +110,7 @@ class WhipPublisher:
         """Ends publishing the WHIP way; returns the DELETE's status."""
         assert self.location
         async with aiohttp.ClientSession() as http:
-            async with http.delete(self.base_url + self.location,
-                                   headers=self.headers) as resp:
+            async with http.delete(self.base_url + self.location, headers=self.headers) as resp:
                 return resp.status
 
     async def close(self) -> None:

@@ -59,8 +59,11 @@ def access_of(handler: object) -> Access | None:
     return found if isinstance(found, Access) else None
 
 
-ROLE_OF_NEED: dict[str, Role] = {"viewer": Role.VIEWER, "operator": Role.OPERATOR,
-                                 "admin": Role.ADMIN}
+ROLE_OF_NEED: dict[str, Role] = {
+    "viewer": Role.VIEWER,
+    "operator": Role.OPERATOR,
+    "admin": Role.ADMIN,
+}
 
 
 @dataclass(frozen=True)

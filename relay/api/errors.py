@@ -23,8 +23,9 @@ SECURITY_HEADERS = {
 }
 
 
-def json_error(status: int, error: str, reason: str,
-               headers: dict[str, str] | None = None) -> web.Response:
+def json_error(
+    status: int, error: str, reason: str, headers: dict[str, str] | None = None
+) -> web.Response:
     return web.json_response({"error": error, "reason": reason}, status=status, headers=headers)
 
 
@@ -35,15 +36,20 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        reason = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else (
-            exc.reason)
-        response = json_error(exc.status, exc.reason.lower().replace(" ", "_"), reason,
-                              headers={k: v for k, v in exc.headers.items()
-                                       if k in ("Allow", "Retry-After")})
+        reason = (
+            exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else (exc.reason)
+        )
+        response = json_error(
+            exc.status,
+            exc.reason.lower().replace(" ", "_"),
+            reason,
+            headers={k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After")},
+        )
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
-        response = json_error(500, "internal_error", "the relay failed on this request; "
-                              "see its log")
+        response = json_error(
+            500, "internal_error", "the relay failed on this request; see its log"
+        )
     for key, value in SECURITY_HEADERS.items():
         response.headers.setdefault(key, value)
     return response

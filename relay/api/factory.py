@@ -28,8 +28,7 @@ MAX_BODY = 64 * 1024  # an SDP offer is a few KiB; nothing we accept is larger
 
 def create_app(config: Config) -> web.Application:
     """A ready-to-run app; the Relay starts and stops with it (cleanup_ctx)."""
-    app = web.Application(client_max_size=MAX_BODY,
-                          middlewares=[error_middleware, auth_middleware])
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[error_middleware, auth_middleware])
     relay = Relay(config)
     app[RELAY] = relay
     app[AUTH] = Auth(config, relay.audit)
@@ -46,6 +45,5 @@ def create_app(config: Config) -> web.Application:
     app.add_routes(routes_web.routes)
     for module in (routes_auth, routes_share, routes_audit, routes_incidents):
         app.add_routes(module.routes)
-    app.router.add_static("/static", routes_web.web_dir(), show_index=False,
-                          follow_symlinks=False)
+    app.router.add_static("/static", routes_web.web_dir(), show_index=False, follow_symlinks=False)
     return app

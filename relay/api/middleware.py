@@ -45,7 +45,8 @@ def _limiter_for(request: web.Request, decision: Access) -> str | None:
     if request.method == "POST" and decision.need == "publish":
         return "whip"
     if (request.method == "POST" and request.path == "/api/login") or (
-            request.path == "/login" and "token" in request.query):
+        request.path == "/login" and "token" in request.query
+    ):
         return "login"
     return None
 
@@ -66,12 +67,14 @@ def _resolve(auth: Auth, request: web.Request) -> tuple[Identity | None, str | N
     return None, None
 
 
-def unauthenticated(request: web.Request, reason: str,
-                    error: str = "unauthenticated") -> web.StreamResponse:
+def unauthenticated(
+    request: web.Request, reason: str, error: str = "unauthenticated"
+) -> web.StreamResponse:
     """401: a person's browser asking for a page gets the login form (the URL stays, so
     the page loads after logging in); everything else gets JSON."""
     challenge = 'Bearer realm="drone-relay"' + (
-        ', error="invalid_token"' if error == "invalid_token" else "")
+        ', error="invalid_token"' if error == "invalid_token" else ""
+    )
     headers = {"WWW-Authenticate": challenge, "Cache-Control": "no-store"}
     if request.method == "GET" and "text/html" in request.headers.get("Accept", ""):
         return web.FileResponse(web_dir() / "login.html", status=401, headers=headers)
@@ -93,10 +96,14 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         return await handler(request)  # no route: 404/405 as usual
     decision = decision_for(match.route)
     if decision is None:
-        log.error("[auth] %s %s: the route declares no access decision (@access): refused",
-                  request.method, match.route.resource and match.route.resource.canonical)
-        return json_error(500, "no_access_decision",
-                          "this route declares no access decision; refused")
+        log.error(
+            "[auth] %s %s: the route declares no access decision (@access): refused",
+            request.method,
+            match.route.resource and match.route.resource.canonical,
+        )
+        return json_error(
+            500, "no_access_decision", "this route declares no access decision; refused"
+        )
     auth = request.app[AUTH]
     limiter = _limiter_for(request, decision)
     if limiter is not None:
@@ -105,9 +112,12 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         # when sending them all at once.
         wait = auth.limits[limiter].take(request.remote or "?")
         if wait:
-            return json_error(429, "rate_limited",
-                              f"too many {limiter} requests from this address; retry later",
-                              headers={"Retry-After": retry_after(wait)})
+            return json_error(
+                429,
+                "rate_limited",
+                f"too many {limiter} requests from this address; retry later",
+                headers={"Retry-After": retry_after(wait)},
+            )
     identity, problem = _resolve(auth, request)
     if identity is not None:
         request[IDENTITY_KEY] = identity
@@ -118,8 +128,12 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if identity is None:
         return unauthenticated(request, "log in, or send Authorization: Bearer <token>")
     if not _csrf_ok(request, identity):
-        return json_error(403, "csrf", f"a state change from a browser session needs the "
-                          f"{CSRF_HEADER} header (GET /api/me, or the {CSRF_COOKIE} cookie)")
+        return json_error(
+            403,
+            "csrf",
+            f"a state change from a browser session needs the "
+            f"{CSRF_HEADER} header (GET /api/me, or the {CSRF_COOKIE} cookie)",
+        )
     if not identity.allows(decision, match):
         return json_error(403, "forbidden", _why_not(identity, decision, match))
     return await handler(request)

@@ -40,54 +40,116 @@ class _Writer:
 def render_metrics(relay: Relay) -> str:
     w = _Writer()
     w.metric("relay_viewers_total", "gauge", "WebRTC viewer sessions", relay.sessions.count())
-    w.metric("relay_encoders_created_total", "counter", "x264 encoders created in this process",
-             encoder_module.ENCODERS_CREATED)
+    w.metric(
+        "relay_encoders_created_total",
+        "counter",
+        "x264 encoders created in this process",
+        encoder_module.ENCODERS_CREATED,
+    )
     for session in relay.sessions.sessions.values():
-        w.metric("relay_viewer_dropped_total", "counter", "packets dropped for one viewer",
-                 session.track.dropped, stream=session.stream, viewer=session.id[:6],
-                 rendition=session.track.rendition.name)
+        w.metric(
+            "relay_viewer_dropped_total",
+            "counter",
+            "packets dropped for one viewer",
+            session.track.dropped,
+            stream=session.stream,
+            viewer=session.id[:6],
+            rendition=session.track.rendition.name,
+        )
     for stream in relay.streams.values():
         s = stream.name
         for state in STATES:
-            w.metric("relay_stream_state", "gauge", "1 for the stream's current state",
-                     int(stream.state == state), stream=s, state=state)
+            w.metric(
+                "relay_stream_state",
+                "gauge",
+                "1 for the stream's current state",
+                int(stream.state == state),
+                stream=s,
+                state=state,
+            )
         fps, bitrate = stream.rate_in.per_second()
-        w.metric("relay_stream_in_fps", "gauge", "access units per second in", round(fps, 3),
-                 stream=s)
-        w.metric("relay_stream_in_bits_per_second", "gauge", "bit rate in", int(bitrate),
-                 stream=s)
-        w.metric("relay_source_restarts_total", "counter", "source restarts",
-                 stream.supervisor.restarts, stream=s)
+        w.metric(
+            "relay_stream_in_fps", "gauge", "access units per second in", round(fps, 3), stream=s
+        )
+        w.metric("relay_stream_in_bits_per_second", "gauge", "bit rate in", int(bitrate), stream=s)
+        w.metric(
+            "relay_source_restarts_total",
+            "counter",
+            "source restarts",
+            stream.supervisor.restarts,
+            stream=s,
+        )
         for r in stream.renditions.values():
             labels = {"stream": s, "rendition": r.name}
-            w.metric("relay_rendition_viewers", "gauge", "viewers of a rendition",
-                     len(r.subscribers), **labels)
-            w.metric("relay_rendition_dropped_total", "counter",
-                     "packets dropped for slow viewers", r.dropped, **labels)
-            w.metric("relay_rendition_keyframe_requests_total", "counter",
-                     "keyframe requests (joins, PLI, FIR, slow viewers)", r.keyframe_requests,
-                     **labels)
+            w.metric(
+                "relay_rendition_viewers",
+                "gauge",
+                "viewers of a rendition",
+                len(r.subscribers),
+                **labels,
+            )
+            w.metric(
+                "relay_rendition_dropped_total",
+                "counter",
+                "packets dropped for slow viewers",
+                r.dropped,
+                **labels,
+            )
+            w.metric(
+                "relay_rendition_keyframe_requests_total",
+                "counter",
+                "keyframe requests (joins, PLI, FIR, slow viewers)",
+                r.keyframe_requests,
+                **labels,
+            )
         t = stream.transcoder
         if t is None:
             continue
-        w.metric("relay_transcoder_dropped_units_total", "counter",
-                 "access units dropped before decoding", t.dropped_units, stream=s)
-        w.metric("relay_transcoder_decode_errors_total", "counter", "decode errors",
-                 t.decode_errors, stream=s)
-        w.metric("relay_transcoder_slate_frames_total", "counter", "slate frames sent",
-                 t.slate_frames, stream=s)
-        w.histogram("relay_stage_decode_ms", "decode time per access unit", t.decode_ms,
-                    stream=s)
-        w.histogram("relay_stage_process_ms", "processor time per frame", t.process_ms,
-                    stream=s)
+        w.metric(
+            "relay_transcoder_dropped_units_total",
+            "counter",
+            "access units dropped before decoding",
+            t.dropped_units,
+            stream=s,
+        )
+        w.metric(
+            "relay_transcoder_decode_errors_total",
+            "counter",
+            "decode errors",
+            t.decode_errors,
+            stream=s,
+        )
+        w.metric(
+            "relay_transcoder_slate_frames_total",
+            "counter",
+            "slate frames sent",
+            t.slate_frames,
+            stream=s,
+        )
+        w.histogram("relay_stage_decode_ms", "decode time per access unit", t.decode_ms, stream=s)
+        w.histogram("relay_stage_process_ms", "processor time per frame", t.process_ms, stream=s)
         for e in t.encoders:
             labels = {"stream": s, "rendition": e.rung.name}
-            w.metric("relay_encoder_dropped_frames_total", "counter",
-                     "frames dropped before encoding", e.dropped, **labels)
-            w.metric("relay_encoder_forced_keyframes_total", "counter", "IDRs forced",
-                     e.forced_keyframes, **labels)
+            w.metric(
+                "relay_encoder_dropped_frames_total",
+                "counter",
+                "frames dropped before encoding",
+                e.dropped,
+                **labels,
+            )
+            w.metric(
+                "relay_encoder_forced_keyframes_total",
+                "counter",
+                "IDRs forced",
+                e.forced_keyframes,
+                **labels,
+            )
             w.histogram("relay_stage_scale_ms", "scale time per frame", e.scale_ms, **labels)
             w.histogram("relay_stage_encode_ms", "encode time per frame", e.encode_ms, **labels)
-            w.histogram("relay_latency_in_to_encoded_ms", "source arrival to encoded packet",
-                        e.latency_ms, **labels)
+            w.histogram(
+                "relay_latency_in_to_encoded_ms",
+                "source arrival to encoded packet",
+                e.latency_ms,
+                **labels,
+            )
     return "\n".join(w.lines) + "\n"

@@ -22,9 +22,15 @@ routes = web.RouteTableDef()
 MAX_FIELD = 1024
 
 
-async def _start_session(request: web.Request, response: web.StreamResponse, kind: Kind,
-                         name: str, method: str, cap: float | None = None,
-                         **details: Any) -> str:
+async def _start_session(
+    request: web.Request,
+    response: web.StreamResponse,
+    kind: Kind,
+    name: str,
+    method: str,
+    cap: float | None = None,
+    **details: Any,
+) -> str:
     """Creates the browser session, sets its cookies on `response`, audits the login;
     returns the CSRF token."""
     auth = request.app[AUTH]
@@ -35,13 +41,28 @@ async def _start_session(request: web.Request, response: web.StreamResponse, kin
     session_id, session = auth.sessions.create(kind, name, expires, auth.proof(kind, name))
     await auth.sessions.save()
     max_age = max(1, int(expires - time.time()))
-    for cookie, value, httponly in ((SESSION_COOKIE, session_id, True),
-                                    (CSRF_COOKIE, session.csrf, False)):
-        response.set_cookie(cookie, value, max_age=max_age, path="/", httponly=httponly,
-                            samesite="Strict", secure=request.secure)
+    for cookie, value, httponly in (
+        (SESSION_COOKIE, session_id, True),
+        (CSRF_COOKIE, session.csrf, False),
+    ):
+        response.set_cookie(
+            cookie,
+            value,
+            max_age=max_age,
+            path="/",
+            httponly=httponly,
+            samesite="Strict",
+            secure=request.secure,
+        )
     who = f"share:{name}" if kind == "share" else name
-    await request.app[RELAY].audit.record("login", who, request.remote or "?", method=method,
-                                          session=session_tag(session_id), **details)
+    await request.app[RELAY].audit.record(
+        "login",
+        who,
+        request.remote or "?",
+        method=method,
+        session=session_tag(session_id),
+        **details,
+    )
     return session.csrf
 
 
@@ -55,13 +76,14 @@ def _landing(target: str) -> web.Response:
     a mail or chat is a cross-site navigation, and a redirect inside it would not carry
     the new SameSite=Strict cookie; a refresh from this page is same-site and does."""
     url = html.escape(target, quote=True)
-    body = (f'<!doctype html><html lang="de"><head><meta charset="utf-8">'
-            f'<meta http-equiv="refresh" content="0; url={url}"><title>drone-relay</title>'
-            f'<link rel="stylesheet" href="/static/app.css"></head><body class="login-page">'
-            f'<main class="login-main"><p><a class="btn" href="{url}">Weiter / Continue</a>'
-            f"</p></main></body></html>")
-    return web.Response(text=body, content_type="text/html",
-                        headers={"Cache-Control": "no-store"})
+    body = (
+        f'<!doctype html><html lang="de"><head><meta charset="utf-8">'
+        f'<meta http-equiv="refresh" content="0; url={url}"><title>drone-relay</title>'
+        f'<link rel="stylesheet" href="/static/app.css"></head><body class="login-page">'
+        f'<main class="login-main"><p><a class="btn" href="{url}">Weiter / Continue</a>'
+        f"</p></main></body></html>"
+    )
+    return web.Response(text=body, content_type="text/html", headers={"Cache-Control": "no-store"})
 
 
 @routes.get("/login")
@@ -73,8 +95,9 @@ async def login_page(request: web.Request) -> web.StreamResponse:
         return web.FileResponse(web_dir() / "login.html", headers={"Cache-Control": "no-store"})
     identity = request.app[AUTH].by_token(token[:MAX_FIELD])
     if identity is None:
-        await request.app[RELAY].audit.record("login_failed", "?", request.remote or "?",
-                                              method="token-url")
+        await request.app[RELAY].audit.record(
+            "login_failed", "?", request.remote or "?", method="token-url"
+        )
         return unauthenticated(request, "unknown token", "invalid_token")
     # A redirect drops the token from the address bar and history. (The URL is opened by
     # typing or from the terminal: a same-site navigation, which carries the new cookie.)
@@ -90,20 +113,21 @@ async def login(request: web.Request) -> web.Response:
     """{"name", "password"} → 200 and the session cookies, or 401."""
     if request.content_type != "application/json":
         # A cross-site form cannot send JSON without a preflight: no login CSRF.
-        return json_error(415, "unsupported_media_type", "send JSON {\"name\", \"password\"}")
+        return json_error(415, "unsupported_media_type", 'send JSON {"name", "password"}')
     try:
         body = await request.json()
     except ValueError:
         return json_error(400, "bad_json", "body is not JSON")
-    name, password = (body.get(k) if isinstance(body, dict) else None
-                      for k in ("name", "password"))
+    name, password = (body.get(k) if isinstance(body, dict) else None for k in ("name", "password"))
     if not (isinstance(name, str) and isinstance(password, str)) or not (
-            0 < len(name) <= 64 and 0 < len(password) <= MAX_FIELD):
+        0 < len(name) <= 64 and 0 < len(password) <= MAX_FIELD
+    ):
         return json_error(400, "bad_login", "name and password are required strings")
     identity = await request.app[AUTH].by_password(name, password)
     if identity is None:
-        await request.app[RELAY].audit.record("login_failed", name, request.remote or "?",
-                                              method="password")
+        await request.app[RELAY].audit.record(
+            "login_failed", name, request.remote or "?", method="password"
+        )
         return json_error(401, "login_failed", "wrong name or password")
     request.app[AUTH].limits["login"].refund(request.remote or "?")  # only failures count
     response = web.json_response({"name": identity.name, "role": identity.role.name.lower()})
@@ -121,8 +145,9 @@ async def logout(request: web.Request) -> web.Response:
     auth = request.app[AUTH]
     auth.sessions.end(identity.session)
     await auth.sessions.save()
-    await request.app[RELAY].audit.record("logout", identity.name, request.remote or "?",
-                                          session=session_tag(identity.session))
+    await request.app[RELAY].audit.record(
+        "logout", identity.name, request.remote or "?", session=session_tag(identity.session)
+    )
     response = web.json_response({"logged_out": True})
     for cookie in (SESSION_COOKIE, CSRF_COOKIE):
         response.del_cookie(cookie, path="/", samesite="Strict", secure=request.secure)
@@ -130,9 +155,14 @@ async def logout(request: web.Request) -> web.Response:
 
 
 def describe(identity: Identity) -> dict[str, Any]:
-    return {"name": identity.name, "role": identity.role.name.lower(), "kind": identity.kind,
-            "streams": sorted(identity.streams), "publish": sorted(identity.publish),
-            "csrf": identity.csrf}
+    return {
+        "name": identity.name,
+        "role": identity.role.name.lower(),
+        "kind": identity.kind,
+        "streams": sorted(identity.streams),
+        "publish": sorted(identity.publish),
+        "csrf": identity.csrf,
+    }
 
 
 @routes.get("/api/me")
@@ -152,10 +182,12 @@ async def share_landing(request: web.Request) -> web.StreamResponse:
     try:
         link = auth.shares.verify(request.match_info["token"])
     except ShareError as exc:
-        await request.app[RELAY].audit.record("login_failed", "share:?", request.remote or "?",
-                                              method="share", reason=str(exc))
+        await request.app[RELAY].audit.record(
+            "login_failed", "share:?", request.remote or "?", method="share", reason=str(exc)
+        )
         return json_error(401, "share_link_invalid", str(exc))
     response = _landing(f"/play/{link.stream}")
-    await _start_session(request, response, "share", link.id, "share", cap=link.expires,
-                         stream=link.stream)
+    await _start_session(
+        request, response, "share", link.id, "share", cap=link.expires, stream=link.stream
+    )
     return response

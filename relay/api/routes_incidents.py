@@ -52,38 +52,61 @@ async def _body(request: web.Request) -> dict[str, Any]:
 def _text(body: dict[str, Any], key: str, limit: int, required: bool) -> str:
     value = body.get(key, None if required else "")
     if not isinstance(value, str) or (required and not value.strip()):
-        raise IncidentError(400, f"bad_{key}", f"{key!r} must be a non-empty string"
-                            if required else f"{key!r} must be a string")
+        raise IncidentError(
+            400,
+            f"bad_{key}",
+            f"{key!r} must be a non-empty string" if required else f"{key!r} must be a string",
+        )
     if len(value) > limit or any(ord(c) < 32 and c not in "\n\t" for c in value):
-        raise IncidentError(400, f"bad_{key}", f"{key!r}: at most {limit} characters, "
-                            "no control characters")
+        raise IncidentError(
+            400, f"bad_{key}", f"{key!r}: at most {limit} characters, no control characters"
+        )
     return value.strip()
 
 
 def _stream_of(request: web.Request, body: dict[str, Any], incident: Incident) -> str:
     stream = body.get("stream")
     if not isinstance(stream, str) or stream not in incident.manifest["recordings"]:
-        raise IncidentError(400, "bad_stream", "'stream' must name one of the incident's "
-                            f"streams: {', '.join(incident.manifest['recordings'])}")
+        raise IncidentError(
+            400,
+            "bad_stream",
+            "'stream' must name one of the incident's "
+            f"streams: {', '.join(incident.manifest['recordings'])}",
+        )
     return stream
 
 
 def _json(handler: Any) -> Any:
     """Turns IncidentError into the JSON error answer."""
+
     async def wrapped(request: web.Request) -> web.StreamResponse:
         try:
             response: web.StreamResponse = await handler(request)
             return response
         except IncidentError as exc:
             return json_error(exc.status, exc.code, exc.reason)
+
     wrapped.__name__ = handler.__name__
     wrapped.__doc__ = handler.__doc__
     return wrapped
 
 
 def _segment_view(incident: Incident, seg: dict[str, Any]) -> dict[str, Any]:
-    view = {k: seg.get(k) for k in ("file", "sha256", "start", "end", "duration_s", "bytes",
-                                    "frames", "source", "recovered", "open")}
+    view = {
+        k: seg.get(k)
+        for k in (
+            "file",
+            "sha256",
+            "start",
+            "end",
+            "duration_s",
+            "bytes",
+            "frames",
+            "source",
+            "recovered",
+            "open",
+        )
+    }
     view["url"] = f"/recordings/{incident.id}/{seg['file']}"
     if seg.get("open"):
         try:
@@ -96,26 +119,33 @@ def _segment_view(incident: Incident, seg: dict[str, Any]) -> dict[str, Any]:
 def incident_view(incident: Incident, full: bool) -> dict[str, Any]:
     """The JSON answer for one incident; `full` adds segments, clips, snapshots."""
     m = incident.manifest
-    view: dict[str, Any] = {k: m.get(k) for k in ("id", "title", "note", "streams", "created",
-                                                   "stopped", "status", "hold", "error")}
+    view: dict[str, Any] = {
+        k: m.get(k)
+        for k in ("id", "title", "note", "streams", "created", "stopped", "status", "hold", "error")
+    }
     recordings = []
     for name, rec in m["recordings"].items():
         recorder = incident.recorders.get(name)
         entry: dict[str, Any] = {
-            "stream": name, "state": rec.get("state"), "error": rec.get("error", ""),
+            "stream": name,
+            "state": rec.get("state"),
+            "error": rec.get("error", ""),
             "duration_s": round(sum(s.get("duration_s") or 0 for s in rec["segments"]), 3),
-            "segment_count": len(rec["segments"])}
+            "segment_count": len(rec["segments"]),
+        }
         if recorder is not None:
-            entry.update(received=recorder.received, written=recorder.written,
-                         dropped=recorder.dropped)
+            entry.update(
+                received=recorder.received, written=recorder.written, dropped=recorder.dropped
+            )
         if full:
             entry["segments"] = [_segment_view(incident, s) for s in rec["segments"]]
         recordings.append(entry)
     view["recordings"] = recordings
     if full:
         for kind in ("clips", "snapshots"):
-            view[kind] = [{**e, "url": f"/recordings/{incident.id}/{e['file']}"}
-                          for e in m.get(kind, [])]
+            view[kind] = [
+                {**e, "url": f"/recordings/{incident.id}/{e['file']}"} for e in m.get(kind, [])
+            ]
         view["manifest_sha256"] = incident.last_hash
     return view
 
@@ -124,8 +154,7 @@ def incident_view(incident: Incident, full: bool) -> dict[str, Any]:
 @access("operator")
 async def incidents_page(request: web.Request) -> web.FileResponse:
     """The control room's page: incidents, playback, hashes, audit trail."""
-    return web.FileResponse(web_dir() / "incidents.html",
-                            headers={"Cache-Control": "no-cache"})
+    return web.FileResponse(web_dir() / "incidents.html", headers={"Cache-Control": "no-cache"})
 
 
 @routes.post("/api/incidents")
@@ -136,17 +165,26 @@ async def create_incident(request: web.Request) -> web.Response:
     title = _text(body, "title", MAX_TITLE, required=True)
     note = _text(body, "note", MAX_NOTE, required=False)
     streams = body.get("streams")
-    if not isinstance(streams, list) or not streams or len(streams) > MAX_STREAMS or not all(
-            isinstance(s, str) for s in streams) or len(set(streams)) != len(streams):
-        raise IncidentError(400, "bad_streams", f"'streams' must list 1..{MAX_STREAMS} "
-                            "different stream names")
+    if (
+        not isinstance(streams, list)
+        or not streams
+        or len(streams) > MAX_STREAMS
+        or not all(isinstance(s, str) for s in streams)
+        or len(set(streams)) != len(streams)
+    ):
+        raise IncidentError(
+            400, "bad_streams", f"'streams' must list 1..{MAX_STREAMS} different stream names"
+        )
     relay = request.app[RELAY]
     unknown = [s for s in streams if s not in relay.streams]
     if unknown:
         raise IncidentError(404, "unknown_stream", f"no stream named {unknown[0]!r}")
     incident = await _manager(request).create(title, streams, note, *_who(request))
-    return web.json_response({"id": incident.id, "status": "recording"}, status=201,
-                             headers={"Location": f"/api/incidents/{incident.id}"})
+    return web.json_response(
+        {"id": incident.id, "status": "recording"},
+        status=201,
+        headers={"Location": f"/api/incidents/{incident.id}"},
+    )
 
 
 @routes.post("/api/incidents/{id}/stop")
@@ -184,8 +222,7 @@ async def hold_incident(request: web.Request) -> web.Response:
     hold = body.get("hold", True)
     if not isinstance(hold, bool):
         raise IncidentError(400, "bad_hold", "'hold' must be true or false")
-    incident = await _manager(request).set_hold(request.match_info["id"], hold,
-                                                *_who(request))
+    incident = await _manager(request).set_hold(request.match_info["id"], hold, *_who(request))
     return web.json_response(incident_view(incident, full=False))
 
 
@@ -201,24 +238,29 @@ async def create_clip(request: web.Request) -> web.Response:
         raise IncidentError(400, "bad_range", "'from_s' and 'to_s' must be numbers")
     assert isinstance(from_s, int | float) and isinstance(to_s, int | float)
     if not 0 <= from_s < to_s or to_s - from_s > MAX_CLIP_S:
-        raise IncidentError(400, "bad_range", f"need 0 <= from_s < to_s, at most {MAX_CLIP_S:g}"
-                            " s long")
+        raise IncidentError(
+            400, "bad_range", f"need 0 <= from_s < to_s, at most {MAX_CLIP_S:g} s long"
+        )
     try:
-        entry = await asyncio.to_thread(save_clip, incident, stream, float(from_s),
-                                        float(to_s))
+        entry = await asyncio.to_thread(save_clip, incident, stream, float(from_s), float(to_s))
     except ValueError as exc:
         raise IncidentError(409, "no_clip", str(exc)) from None
     except OSError as exc:
-        raise IncidentError(507, "recording_unwritable", f"cannot write the clip: {exc}"
-                            ) from None
+        raise IncidentError(507, "recording_unwritable", f"cannot write the clip: {exc}") from None
     who, where = _who(request)
-    request.app[RELAY].audit.append("clip_export", who, where, incident=incident.id,
-                                    **{k: entry[k] for k in ("file", "sha256", "from_s",
-                                                             "to_s", "manifest_sha256")})
+    request.app[RELAY].audit.append(
+        "clip_export",
+        who,
+        where,
+        incident=incident.id,
+        **{k: entry[k] for k in ("file", "sha256", "from_s", "to_s", "manifest_sha256")},
+    )
     entry["url"] = f"/recordings/{incident.id}/{entry['file']}"
     entry["cut"] = "keyframes"
-    entry["note"] = ("cut without re-encoding at the keyframe at or before from_s and the "
-                     "first keyframe at or after to_s; from_s/to_s are the real cut")
+    entry["note"] = (
+        "cut without re-encoding at the keyframe at or before from_s and the "
+        "first keyframe at or after to_s; from_s/to_s are the real cut"
+    )
     return web.json_response(entry, status=201)
 
 
@@ -241,19 +283,27 @@ async def create_snapshot(request: web.Request) -> web.Response:
     except OSError as exc:
         raise IncidentError(507, "recording_unwritable", f"cannot save: {exc}") from None
     who, where = _who(request)
-    request.app[RELAY].audit.append("snapshot", who, where, incident=incident.id,
-                                    file=entry["file"], sha256=entry["sha256"],
-                                    manifest_sha256=entry["manifest_sha256"])
+    request.app[RELAY].audit.append(
+        "snapshot",
+        who,
+        where,
+        incident=incident.id,
+        file=entry["file"],
+        sha256=entry["sha256"],
+        manifest_sha256=entry["manifest_sha256"],
+    )
     entry["url"] = f"/recordings/{incident.id}/{entry['file']}"
     return web.json_response(entry, status=201)
 
 
-def resolve_file(manager: IncidentManager, incident_id: str, folder: str,
-                 name: str) -> Path:
+def resolve_file(manager: IncidentManager, incident_id: str, folder: str, name: str) -> Path:
     """The file behind a recording URL; raises IncidentError for anything that is not
     plainly a file of that incident (names checked first, then the resolved path)."""
-    if not INCIDENT_ID.match(incident_id) or not FOLDER.match(folder) or not (
-            FILE_NAME.match(name)):
+    if (
+        not INCIDENT_ID.match(incident_id)
+        or not FOLDER.match(folder)
+        or not (FILE_NAME.match(name))
+    ):
         raise IncidentError(404, "not_found", "no such recording file")
     incident = manager.get(incident_id)
     root = manager.root.resolve()
@@ -270,10 +320,16 @@ def resolve_file(manager: IncidentManager, incident_id: str, folder: str,
 @_json
 async def recording_file(request: web.Request) -> web.StreamResponse:
     info = request.match_info
-    path = await asyncio.to_thread(resolve_file, _manager(request), info["id"],
-                                   info["folder"], info["name"])
+    path = await asyncio.to_thread(
+        resolve_file, _manager(request), info["id"], info["folder"], info["name"]
+    )
     # FileResponse answers Range requests (206) and serves a growing file up to its size
     # at the time of the request.
-    return web.FileResponse(path, headers={
-        "Content-Type": CONTENT_TYPES[path.suffix], "Cache-Control": "no-store",
-        "Content-Disposition": f'inline; filename="{info["id"]}-{path.name}"'})
+    return web.FileResponse(
+        path,
+        headers={
+            "Content-Type": CONTENT_TYPES[path.suffix],
+            "Cache-Control": "no-store",
+            "Content-Disposition": f'inline; filename="{info["id"]}-{path.name}"',
+        },
+    )

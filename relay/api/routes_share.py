@@ -27,12 +27,19 @@ async def create_share(request: web.Request) -> web.Response:
     if not isinstance(stream, str) or stream not in request.app[RELAY].streams:
         return json_error(404, "unknown_stream", f"no stream named {stream!r}")
     if not identity.may_watch(stream):
-        return json_error(403, "forbidden", f"{identity.name} may not watch {stream!r}, so it "
-                          "cannot share it")
-    if isinstance(expires_in, bool) or not isinstance(expires_in, int) or not (
-            MIN_EXPIRY_S <= expires_in <= MAX_EXPIRY_S):
-        return json_error(400, "bad_expiry", f"expires_in_s must be whole seconds within "
-                          f"{MIN_EXPIRY_S}..{MAX_EXPIRY_S}")
+        return json_error(
+            403, "forbidden", f"{identity.name} may not watch {stream!r}, so it cannot share it"
+        )
+    if (
+        isinstance(expires_in, bool)
+        or not isinstance(expires_in, int)
+        or not (MIN_EXPIRY_S <= expires_in <= MAX_EXPIRY_S)
+    ):
+        return json_error(
+            400,
+            "bad_expiry",
+            f"expires_in_s must be whole seconds within {MIN_EXPIRY_S}..{MAX_EXPIRY_S}",
+        )
     shares = request.app[AUTH].shares
     try:
         link = shares.create(stream, expires_in, identity.name)
@@ -40,12 +47,19 @@ async def create_share(request: web.Request) -> web.Response:
         return json_error(409, "too_many_links", str(exc))
     if not await shares.save():
         return json_error(500, "not_saved", "the link could not be stored; try again")
-    await request.app[RELAY].audit.record("share_created", identity.name, request.remote or "?",
-                                          share=link.id, stream=stream, expires=link.expires)
+    await request.app[RELAY].audit.record(
+        "share_created",
+        identity.name,
+        request.remote or "?",
+        share=link.id,
+        stream=stream,
+        expires=link.expires,
+    )
     token = shares.token(link)
     url = f"{request.url.origin()}/s/{token}"
-    return web.json_response({"id": link.id, "url": url, "expires": link.expires,
-                              "stream": stream}, status=201)
+    return web.json_response(
+        {"id": link.id, "url": url, "expires": link.expires, "stream": stream}, status=201
+    )
 
 
 @routes.get("/api/share")
@@ -77,6 +91,12 @@ async def revoke_share(request: web.Request) -> web.Response:
     who = f"share:{link.id}"
     for session_id in [s.id for s in relay.sessions.sessions.values() if s.who == who]:
         await relay.sessions.close(session_id, "share link revoked")
-    await relay.audit.record("share_revoked", identity.name, request.remote or "?", share=link.id,
-                             stream=link.stream, sessions_ended=ended)
+    await relay.audit.record(
+        "share_revoked",
+        identity.name,
+        request.remote or "?",
+        share=link.id,
+        stream=link.stream,
+        sessions_ended=ended,
+    )
     return web.json_response({"id": link.id, "revoked": True})

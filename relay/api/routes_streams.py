@@ -21,12 +21,20 @@ def _status(relay: Relay, stream: Stream) -> dict[str, Any]:
     status["rendition_stats"] = []
     for r in stream.renditions.values():
         fps, bitrate = r.rate.per_second()
-        status["rendition_stats"].append({
-            "name": r.name, "viewers": len(r.subscribers), "fps": round(fps, 2),
-            "bitrate": int(bitrate), "dropped": r.dropped,
-            "keyframe_requests": r.keyframe_requests, "relay_delay": r.latency_ms.summary()})
-    status["viewer_sessions"] = [s.status() for s in relay.sessions.sessions.values()
-                                 if s.stream == stream.name]
+        status["rendition_stats"].append(
+            {
+                "name": r.name,
+                "viewers": len(r.subscribers),
+                "fps": round(fps, 2),
+                "bitrate": int(bitrate),
+                "dropped": r.dropped,
+                "keyframe_requests": r.keyframe_requests,
+                "relay_delay": r.latency_ms.summary(),
+            }
+        )
+    status["viewer_sessions"] = [
+        s.status() for s in relay.sessions.sessions.values() if s.stream == stream.name
+    ]
     return status
 
 
@@ -50,13 +58,25 @@ async def get_stream(request: web.Request) -> web.Response:
     if stream.transcoder is not None:
         t = stream.transcoder
         status["transcoder"] = {
-            "frames_decoded": t.frames_decoded, "slate_frames": t.slate_frames,
-            "dropped_units": t.dropped_units, "decode_errors": t.decode_errors,
-            "decode": t.decode_ms.summary(), "process": t.process_ms.summary(),
-            "encoders": [{"rendition": e.rung.name, "size": e.size, "frames": e.frames_out,
-                          "dropped": e.dropped, "forced_keyframes": e.forced_keyframes,
-                          "encode": e.encode_ms.summary(), "scale": e.scale_ms.summary(),
-                          "latency": e.latency_ms.summary()} for e in t.encoders],
+            "frames_decoded": t.frames_decoded,
+            "slate_frames": t.slate_frames,
+            "dropped_units": t.dropped_units,
+            "decode_errors": t.decode_errors,
+            "decode": t.decode_ms.summary(),
+            "process": t.process_ms.summary(),
+            "encoders": [
+                {
+                    "rendition": e.rung.name,
+                    "size": e.size,
+                    "frames": e.frames_out,
+                    "dropped": e.dropped,
+                    "forced_keyframes": e.forced_keyframes,
+                    "encode": e.encode_ms.summary(),
+                    "scale": e.scale_ms.summary(),
+                    "latency": e.latency_ms.summary(),
+                }
+                for e in t.encoders
+            ],
         }
     return web.json_response(status)
 
@@ -71,6 +91,9 @@ async def healthz(request: web.Request) -> web.Response:
 @routes.get("/metrics")
 @access("operator")
 async def metrics(request: web.Request) -> web.Response:
-    return web.Response(text=render_metrics(request.app[RELAY]),
-                        content_type="text/plain", charset="utf-8",
-                        headers={"X-Prometheus-Format": "0.0.4"})
+    return web.Response(
+        text=render_metrics(request.app[RELAY]),
+        content_type="text/plain",
+        charset="utf-8",
+        headers={"X-Prometheus-Format": "0.0.4"},
+    )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import time
 from collections.abc import Callable
 
@@ -12,14 +10,13 @@ from aiohttp import web
 from relay.api.access import Identity, Role, access, identity_of
 from relay.api.errors import json_error
 from relay.api.keys import RELAY
+from relay.api.sdp_exchange import SDP, preflight, trickle_not_supported
 from relay.app import Relay
 from relay.fanout.rendition import Rendition
 from relay.stream import Stream
 from relay.webrtc.sessions import CapacityError, OfferError, ViewerSession
 
 routes = web.RouteTableDef()
-
-SDP = "application/sdp"
 
 
 @routes.post("/whep/{stream}")
@@ -37,66 +34,99 @@ async def whep_offer(request: web.Request) -> web.Response:
         return picked
     rendition, ladder = picked
     if request.content_type != SDP:
-        return json_error(415, "unsupported_media_type",
-                          f"Content-Type must be {SDP}, got {request.content_type!r}")
+        return json_error(
+            415,
+            "unsupported_media_type",
+            f"Content-Type must be {SDP}, got {request.content_type!r}",
+        )
     try:
         offer = await request.text()
     except UnicodeDecodeError:
         return json_error(400, "bad_offer", "offer is not UTF-8 text")
     try:
         session, answer = await relay.sessions.create_viewer(
-            name, rendition, offer, request.remote or "?",
-            ladder=ladder, start_on=stream.instant_start(rendition),
+            name,
+            rendition,
+            offer,
+            request.remote or "?",
+            ladder=ladder,
+            start_on=stream.instant_start(rendition),
             source_profile=stream.passthrough_profile(rendition, ladder),
-            who=identity.name, on_end=_audit_end(relay))
+            who=identity.name,
+            on_end=_audit_end(relay),
+        )
     except OfferError as exc:
         return json_error(400, "bad_offer", str(exc))
     except CapacityError as exc:
         return json_error(503, "full", str(exc), headers={"Retry-After": "10"})
-    await relay.audit.record("watch_start", identity.name, request.remote or "?", stream=name,
-                             rendition=rendition.name, session=session.id[:8], kind=identity.kind)
+    await relay.audit.record(
+        "watch_start",
+        identity.name,
+        request.remote or "?",
+        stream=name,
+        rendition=rendition.name,
+        session=session.id[:8],
+        kind=identity.kind,
+    )
     location = f"/whep/{name}/{session.id}"
-    return web.Response(status=201, text=answer, content_type=SDP,
-                        headers={"Location": location, "ETag": f'"{session.id}"'})
+    return web.Response(
+        status=201,
+        text=answer,
+        content_type=SDP,
+        headers={"Location": location, "ETag": f'"{session.id}"'},
+    )
 
 
 def _audit_end(relay: Relay) -> Callable[[ViewerSession, str], None]:
     """watch_stop for every ending: DELETE, a peer that just disappears, a revoked link."""
 
     def ended(session: ViewerSession, reason: str) -> None:
-        # Written in a thread (fsync): ending a session must not wait for the disk.
-        entry = functools.partial(
-            relay.audit.append, "watch_stop", session.who, session.remote,
-            stream=session.stream, rendition=session.track.rendition.name,
-            session=session.id[:8], reason=reason,
-            seconds=round(time.monotonic() - session.created, 1))
-        asyncio.get_running_loop().run_in_executor(None, entry)
+        relay.audit.append(
+            "watch_stop",
+            session.who,
+            session.remote,
+            stream=session.stream,
+            rendition=session.track.rendition.name,
+            session=session.id[:8],
+            reason=reason,
+            seconds=round(time.monotonic() - session.created, 1),
+        )
 
     return ended
 
 
-def _pick_rendition(stream: Stream, wanted: str
-                    ) -> tuple[Rendition, list[Rendition]] | web.Response:
+def _pick_rendition(
+    stream: Stream, wanted: str
+) -> tuple[Rendition, list[Rendition]] | web.Response:
     """The rendition to start on and the ladder to adapt along (empty: the viewer's own
     choice, which stays), or the error answer. No rendition, or "auto": the first
     configured rung that browsers can play now."""
     if wanted == "auto":
         ladder = stream.ladder()
         if not ladder:
-            return json_error(409, "no_playable_rendition",
-                              f"stream {stream.name!r} has only passthrough and its source "
-                              "sends B-frames, which WebRTC cannot carry; configure a rung")
+            return json_error(
+                409,
+                "no_playable_rendition",
+                f"stream {stream.name!r} has only passthrough and its source "
+                "sends B-frames, which WebRTC cannot carry; configure a rung",
+            )
         return next(r for r in stream.renditions.values() if r in ladder), ladder
     rendition = stream.renditions.get(wanted)
     if rendition is None:
-        return json_error(404, "unknown_rendition",
-                          f"stream {stream.name!r} has no rendition {wanted!r}; "
-                          f"it has {', '.join(stream.renditions)}")
+        return json_error(
+            404,
+            "unknown_rendition",
+            f"stream {stream.name!r} has no rendition {wanted!r}; "
+            f"it has {', '.join(stream.renditions)}",
+        )
     if not stream.playable(rendition):
         others = ", ".join(r.name for r in stream.ladder()) or "none"
-        return json_error(409, "not_playable",
-                          f"the drone sends B-frames, which WebRTC cannot carry: "
-                          f"{rendition.name!r} is not playable now; choose one of {others}")
+        return json_error(
+            409,
+            "not_playable",
+            f"the drone sends B-frames, which WebRTC cannot carry: "
+            f"{rendition.name!r} is not playable now; choose one of {others}",
+        )
     return rendition, []
 
 
@@ -106,8 +136,11 @@ async def whep_delete(request: web.Request) -> web.Response:
     relay = request.app[RELAY]
     session_id = request.match_info["session"]
     session = relay.sessions.sessions.get(session_id)
-    if (session is None or session.stream != request.match_info["stream"]
-            or not _may_end(identity_of(request), session)):
+    if (
+        session is None
+        or session.stream != request.match_info["stream"]
+        or not _may_end(identity_of(request), session)
+    ):
         return json_error(404, "unknown_session", "no such session (ended already?)")
     await relay.sessions.close(session_id, "DELETE by client")
     return web.Response(status=200)
@@ -115,20 +148,17 @@ async def whep_delete(request: web.Request) -> web.Response:
 
 def _may_end(identity: Identity | None, session: ViewerSession) -> bool:
     # Its own viewer, or anyone's for an operator; others get the same 404 as a wrong id.
-    return identity is not None and (identity.name == session.who
-                                     or identity.role >= Role.OPERATOR)
+    return identity is not None and (identity.name == session.who or identity.role >= Role.OPERATOR)
 
 
 @routes.patch("/whep/{stream}/{session}")
 @access("viewer", stream_key="stream")
 async def whep_patch(request: web.Request) -> web.Response:
-    # Trickle ICE and ICE restarts are optional in WHEP; the answer carries all candidates.
-    return json_error(405, "method_not_allowed", "trickle ICE is not supported: the answer "
-                      "carries every candidate", headers={"Allow": "DELETE"})
+    return trickle_not_supported()
 
 
 # A CORS preflight carries no credentials; the answer names only what WHEP accepts.
 @routes.options("/whep/{stream}")
 @access("public")
 async def whep_options(request: web.Request) -> web.Response:
-    return web.Response(status=204, headers={"Accept-Post": SDP, "Allow": "POST, OPTIONS"})
+    return preflight()

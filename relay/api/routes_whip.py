@@ -3,19 +3,16 @@ DELETE ends publishing."""
 
 from __future__ import annotations
 
-import asyncio
-
 from aiohttp import web
 
 from relay.api.access import access, identity_of
 from relay.api.errors import json_error
 from relay.api.keys import RELAY
+from relay.api.sdp_exchange import SDP, preflight, trickle_not_supported
 from relay.sources.whip import AlreadyPublishing
 from relay.webrtc.sessions import OfferError
 
 routes = web.RouteTableDef()
-
-SDP = "application/sdp"
 
 
 def _who(request: web.Request) -> str:
@@ -33,30 +30,39 @@ async def whip_offer(request: web.Request) -> web.Response:
     if stream is None:
         return json_error(404, "unknown_stream", f"no stream named {name!r}")
     if stream.whip is None:
-        return json_error(409, "not_a_whip_stream",
-                          f"stream {name!r} takes its pictures from {stream.config.source!r}; "
-                          "only a stream configured with source = \"whip:\" accepts publishers")
+        return json_error(
+            409,
+            "not_a_whip_stream",
+            f"stream {name!r} takes its pictures from {stream.config.source!r}; "
+            'only a stream configured with source = "whip:" accepts publishers',
+        )
     if request.content_type != SDP:
-        return json_error(415, "unsupported_media_type",
-                          f"Content-Type must be {SDP}, got {request.content_type!r}")
+        return json_error(
+            415,
+            "unsupported_media_type",
+            f"Content-Type must be {SDP}, got {request.content_type!r}",
+        )
     try:
         offer = await request.text()
     except UnicodeDecodeError:
         return json_error(400, "bad_offer", "offer is not UTF-8 text")
     remote = request.remote or "?"
     try:
-        session, answer = await relay.publishers.create_publisher(stream, stream.whip, offer,
-                                                                  remote)
+        session, answer = await relay.publishers.create_publisher(
+            stream, stream.whip, offer, remote
+        )
     except AlreadyPublishing as exc:
         return json_error(409, "already_publishing", f"{exc}; DELETE its session first")
     except OfferError as exc:
         return json_error(400, "bad_offer", str(exc))
-    # A thread: the audit log fsyncs each line, which must not stall the event loop.
-    await asyncio.to_thread(relay.audit.append, "publish_start", _who(request), remote,
-                            stream=name, session=session.id[:6])
+    relay.audit.append("publish_start", _who(request), remote, stream=name, session=session.id[:6])
     location = f"/whip/{name}/{session.id}"
-    return web.Response(status=201, text=answer, content_type=SDP,
-                        headers={"Location": location, "ETag": f'"{session.id}"'})
+    return web.Response(
+        status=201,
+        text=answer,
+        content_type=SDP,
+        headers={"Location": location, "ETag": f'"{session.id}"'},
+    )
 
 
 @routes.delete("/whip/{stream}/{session}")
@@ -76,13 +82,11 @@ async def whip_delete(request: web.Request) -> web.Response:
 @routes.patch("/whip/{stream}/{session}")
 @access("publish", stream_key="stream")
 async def whip_patch(request: web.Request) -> web.Response:
-    # Trickle ICE and ICE restarts are optional in WHIP; the answer carries all candidates.
-    return json_error(405, "method_not_allowed", "trickle ICE is not supported: the answer "
-                      "carries every candidate", headers={"Allow": "DELETE"})
+    return trickle_not_supported()
 
 
 @routes.options("/whip/{stream}")
 @access("public")
 async def whip_options(request: web.Request) -> web.Response:
     # Public: a browser's CORS preflight carries no credentials.
-    return web.Response(status=204, headers={"Accept-Post": SDP, "Allow": "POST, OPTIONS"})
+    return preflight()

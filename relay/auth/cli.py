@@ -28,8 +28,10 @@ def hash_password_command() -> int:
     if password is None:
         return 2
     if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
-        print(f"drone-relay: a password needs {MIN_PASSWORD}..{MAX_PASSWORD} characters",
-              file=sys.stderr)
+        print(
+            f"drone-relay: a password needs {MIN_PASSWORD}..{MAX_PASSWORD} characters",
+            file=sys.stderr,
+        )
         return 2
     print(hash_password(password))
     return 0

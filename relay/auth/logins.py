@@ -56,8 +56,9 @@ class LoginSessions:
             if session.expires > now:
                 self._sessions[key] = session
 
-    def create(self, kind: Kind, name: str, expires: float, proof: str = ""
-               ) -> tuple[str, LoginSession]:
+    def create(
+        self, kind: Kind, name: str, expires: float, proof: str = ""
+    ) -> tuple[str, LoginSession]:
         """A new session id (the cookie's value) and its state."""
         self._prune()
         if len(self._sessions) >= MAX_SESSIONS:  # the oldest-expiring give way

@@ -27,8 +27,15 @@ def _unb64(text: str) -> bytes:
 
 
 def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
-    return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=32,
-                          maxmem=256 * r * n + 1024 * 1024)
+    return hashlib.scrypt(
+        password.encode("utf-8"),
+        salt=salt,
+        n=n,
+        r=r,
+        p=p,
+        dklen=32,
+        maxmem=256 * r * n + 1024 * 1024,
+    )
 
 
 def hash_password(password: str) -> str:
@@ -41,16 +48,16 @@ def parse_hash(text: str) -> tuple[int, int, int, bytes, bytes]:
     """(n, r, p, salt, hash) of a hash string; ValueError says what is wrong."""
     parts = text.split("$")
     if len(parts) != 6 or parts[0] != "scrypt":
-        raise ValueError("not a scrypt$N$r$p$salt$hash string (make one with "
-                         "`drone-relay hash-password`)")
+        raise ValueError(
+            "not a scrypt$N$r$p$salt$hash string (make one with `drone-relay hash-password`)"
+        )
     try:
         n, r, p = int(parts[1]), int(parts[2]), int(parts[3])
         salt, digest = _unb64(parts[4]), _unb64(parts[5])
     except ValueError:
         raise ValueError("scrypt parameters or base64 parts are malformed") from None
     if not (2**10 <= n <= MAX_N and n & (n - 1) == 0 and 1 <= r <= 32 and 1 <= p <= 16):
-        raise ValueError("scrypt cost out of range (N a power of two 2^10..2^20, r 1..32, "
-                         "p 1..16)")
+        raise ValueError("scrypt cost out of range (N a power of two 2^10..2^20, r 1..32, p 1..16)")
     if len(salt) < 8 or len(digest) < 16:
         raise ValueError("salt or hash too short")
     return n, r, p, salt, digest
@@ -62,7 +69,7 @@ def verify_password(password: str, stored: str) -> bool:
     if len(password) > MAX_PASSWORD:
         return False
     n, r, p, salt, digest = parse_hash(stored)
-    return hmac.compare_digest(_scrypt(password, salt, n, r, p)[:len(digest)], digest)
+    return hmac.compare_digest(_scrypt(password, salt, n, r, p)[: len(digest)], digest)
 
 
 @functools.cache

@@ -37,8 +37,9 @@ class RateLimiter:
 
     def _prune(self, now: float) -> None:
         # Full buckets carry no state worth keeping; if none are full, forget the oldest.
-        full = [k for k, (t, at) in self._buckets.items()
-                if t + (now - at) * self.rate >= self.capacity]
+        full = [
+            k for k, (t, at) in self._buckets.items() if t + (now - at) * self.rate >= self.capacity
+        ]
         for key in full or sorted(self._buckets, key=lambda k: self._buckets[k][1])[:1000]:
             del self._buckets[key]
 

@@ -25,8 +25,13 @@ ROLES = {"viewer": Role.VIEWER, "operator": Role.OPERATOR, "admin": Role.ADMIN}
 
 
 def _identity(grant: Grant, kind: Kind) -> Identity:
-    return Identity(name=grant.name, role=ROLES[grant.role], streams=frozenset(grant.streams),
-                    publish=frozenset(grant.publish), kind=kind)
+    return Identity(
+        name=grant.name,
+        role=ROLES[grant.role],
+        streams=frozenset(grant.streams),
+        publish=frozenset(grant.publish),
+        kind=kind,
+    )
 
 
 class Auth:
@@ -36,25 +41,38 @@ class Auth:
         data_dir = Path(config.server.data_dir)
         self.audit = audit
         self.session_s = config.auth.session_hours * 3600
-        self._tokens: list[tuple[bytes, Grant]] = [(t.sha256, t.grant)
-                                                   for t in config.auth.tokens]
+        self._tokens: list[tuple[bytes, Grant]] = [(t.sha256, t.grant) for t in config.auth.tokens]
         self._users: dict[str, UserConfig] = {u.grant.name: u for u in config.auth.users}
         self.bootstrap_token: str | None = None
         if not config.auth.configured:
             token, created = admin_token(data_dir)
             self.bootstrap_token = token
-            self._tokens.append((hashlib.sha256(token.encode()).digest(),
-                                 Grant(BOOTSTRAP_NAME, "admin", ("*",), ("*",))))
-            audit.append("token_bootstrap", BOOTSTRAP_NAME, "", created=created,
-                         file=str(data_dir / ADMIN_TOKEN_FILE))
-            log.info("[auth] no [auth] configured: %s admin token in %s",
-                     "created an" if created else "using the", data_dir / ADMIN_TOKEN_FILE)
+            self._tokens.append(
+                (
+                    hashlib.sha256(token.encode()).digest(),
+                    Grant(BOOTSTRAP_NAME, "admin", ("*",), ("*",)),
+                )
+            )
+            audit.append(
+                "token_bootstrap",
+                BOOTSTRAP_NAME,
+                "",
+                created=created,
+                file=str(data_dir / ADMIN_TOKEN_FILE),
+            )
+            log.info(
+                "[auth] no [auth] configured: %s admin token in %s",
+                "created an" if created else "using the",
+                data_dir / ADMIN_TOKEN_FILE,
+            )
         self.sessions = LoginSessions(data_dir / "sessions.json")
         self.shares = ShareLinks(data_dir)
         lim = config.limits
-        self.limits = {"login": RateLimiter(lim.login_per_minute),
-                       "whep": RateLimiter(lim.whep_per_minute),
-                       "whip": RateLimiter(lim.whip_per_minute)}
+        self.limits = {
+            "login": RateLimiter(lim.login_per_minute),
+            "whep": RateLimiter(lim.whep_per_minute),
+            "whip": RateLimiter(lim.whip_per_minute),
+        }
 
     def by_token(self, token: str) -> Identity | None:
         """The identity of a Bearer token; every configured digest is compared in
@@ -94,11 +112,19 @@ class Auth:
             return None
         found = self._principal(session)
         if found is None or not hmac.compare_digest(
-                session.proof, self.proof(session.kind, session.name)):
+            session.proof, self.proof(session.kind, session.name)
+        ):
             return None
-        return Identity(name=found.name, role=found.role, streams=found.streams,
-                        publish=found.publish, kind=session.kind, session=session_id,
-                        csrf=session.csrf, share_id=found.share_id)
+        return Identity(
+            name=found.name,
+            role=found.role,
+            streams=found.streams,
+            publish=found.publish,
+            kind=session.kind,
+            session=session_id,
+            csrf=session.csrf,
+            share_id=found.share_id,
+        )
 
     def _principal(self, session: LoginSession) -> Identity | None:
         if session.kind == "user":
@@ -114,8 +140,13 @@ class Auth:
             self.shares.check(link)
         except ShareError:
             return None
-        return Identity(name=f"share:{link.id}", role=Role.VIEWER,
-                        streams=frozenset({link.stream}), kind="share", share_id=link.id)
+        return Identity(
+            name=f"share:{link.id}",
+            role=Role.VIEWER,
+            streams=frozenset({link.stream}),
+            kind="share",
+            share_id=link.id,
+        )
 
     def session_expiry(self, cap: float | None = None) -> float:
         expires = time.time() + self.session_s

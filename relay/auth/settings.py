@@ -56,28 +56,34 @@ class AuthConfig:
         return bool(self.tokens or self.users)
 
 
-def _names(r: _Reader, key: str, known: set[str], default: tuple[str, ...] | None
-           ) -> tuple[str, ...]:
+def _names(
+    r: _Reader, key: str, known: set[str], default: tuple[str, ...] | None
+) -> tuple[str, ...]:
     if key not in r.table and default is None:
         r.seen.add(key)
         raise r.fail(key, 'missing: list the streams by name, or ["*"] for all')
     values = r.str_list(key, default or ())
     for i, v in enumerate(values):
         if v != "*" and v not in known:
-            raise r.fail(f"{key}[{i}]", f"{v!r} is not a configured stream (names or \"*\")")
+            raise r.fail(f"{key}[{i}]", f'{v!r} is not a configured stream (names or "*")')
     return values
 
 
 def _grant(r: _Reader, streams: set[str]) -> Grant:
     name: str = r.get("name", str, "")
     if not PRINCIPAL_NAME.match(name):
-        raise r.fail("name", f"{name!r}: use 1-64 of A-Z a-z 0-9 _ . @ - (it shows up in "
-                     "the audit log)")
+        raise r.fail(
+            "name", f"{name!r}: use 1-64 of A-Z a-z 0-9 _ . @ - (it shows up in the audit log)"
+        )
     role: str = r.get("role", str, "")
     if role not in ROLES:
         raise r.fail("role", f"{role!r} is not one of {', '.join(ROLES)}")
-    return Grant(name=name, role=role, streams=_names(r, "streams", streams, None),
-                 publish=_names(r, "publish", streams, ()))
+    return Grant(
+        name=name,
+        role=role,
+        streams=_names(r, "streams", streams, None),
+        publish=_names(r, "publish", streams, ()),
+    )
 
 
 def _token(r: _Reader, streams: set[str]) -> TokenConfig:
@@ -122,11 +128,14 @@ def parse_auth(auth: _Reader, streams: set[str]) -> AuthConfig:
                 raise auth.fail(f"{key}[{i}]", f"expected a table ([[auth.{key}]])")
             item = parse(_Reader(table, f"{auth.path}.{key}[{i}]", auth.origin), streams)
             if item.grant.name in seen:
-                raise auth.fail(f"{key}[{i}].name", f"{item.grant.name!r} is used twice "
-                                f"(also {seen[item.grant.name]}): names must be unique")
+                raise auth.fail(
+                    f"{key}[{i}].name",
+                    f"{item.grant.name!r} is used twice "
+                    f"(also {seen[item.grant.name]}): names must be unique",
+                )
             seen[item.grant.name] = f"{key}[{i}]"
             parsed[key].append(item)
     auth.done()
-    return AuthConfig(tokens=tuple(parsed["tokens"]), users=tuple(parsed["users"]),
-                      session_hours=float(hours))
-
+    return AuthConfig(
+        tokens=tuple(parsed["tokens"]), users=tuple(parsed["users"]), session_hours=float(hours)
+    )

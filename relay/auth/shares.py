@@ -45,9 +45,15 @@ class ShareLink:
     revoked: bool = False
 
     def public(self, token: str) -> dict[str, object]:
-        return {"id": self.id, "stream": self.stream, "expires": self.expires,
-                "created_by": self.created_by, "created": self.created,
-                "revoked": self.revoked, "url": f"/s/{token}"}
+        return {
+            "id": self.id,
+            "stream": self.stream,
+            "expires": self.expires,
+            "created_by": self.created_by,
+            "created": self.created,
+            "revoked": self.revoked,
+            "url": f"/s/{token}",
+        }
 
 
 class ShareError(Exception):
@@ -113,8 +119,11 @@ class ShareLinks:
     def active(self) -> list[ShareLink]:
         """Links not yet expired (revoked ones too, marked), newest first."""
         at = now()
-        return sorted((x for x in self._links.values() if x.expires > at),
-                      key=lambda x: x.created, reverse=True)
+        return sorted(
+            (x for x in self._links.values() if x.expires > at),
+            key=lambda x: x.created,
+            reverse=True,
+        )
 
     def revoke(self, link_id: str) -> ShareLink | None:
         link = self._links.get(link_id)

@@ -44,8 +44,7 @@ class Subscriber:
             # Too slow: discard the backlog, resume at the next keyframe.
             self.dropped += len(self.queue) + 1
             self.rendition.dropped += len(self.queue) + 1
-            log.info("[viewer %s] too slow, discarding %d packets", self.name,
-                     len(self.queue) + 1)
+            log.info("[viewer %s] too slow, discarding %d packets", self.name, len(self.queue) + 1)
             self.queue.clear()
             self.waiting_for_keyframe = True
             self.rendition.request_keyframe()

@@ -101,8 +101,9 @@ class AnnexBRepair:
             elif t == NAL_PPS:
                 self.pps = nal
         keyframe = NAL_IDR in types
-        vendor_sei = any(t == NAL_SEI and _is_vendor_sei(n) for n, t in zip(nals, types,
-                                                                           strict=True))
+        vendor_sei = any(
+            t == NAL_SEI and _is_vendor_sei(n) for n, t in zip(nals, types, strict=True)
+        )
         needs_params = keyframe and (NAL_SPS not in types or NAL_PPS not in types)
         if not vendor_sei and not needs_params:
             return data, keyframe

@@ -40,8 +40,9 @@ def _packets(folder: Path, segments: list[dict[str, Any]]) -> Iterator[tuple[Any
                     yield packet, offset
 
 
-def _range(folder: Path, segments: list[dict[str, Any]], from_s: float,
-           to_s: float) -> tuple[int, int, float, float]:
+def _range(
+    folder: Path, segments: list[dict[str, Any]], from_s: float, to_s: float
+) -> tuple[int, int, float, float]:
     """Decode-order indexes [first, end) of the cut and its times."""
     first, first_t = -1, 0.0
     end, end_t = -1, 0.0
@@ -61,8 +62,9 @@ def _range(folder: Path, segments: list[dict[str, Any]], from_s: float,
     return first, end, first_t, end_t
 
 
-def export_clip(folder: Path, segments: list[dict[str, Any]], from_s: float, to_s: float,
-                out_path: Path) -> ClipCut:
+def export_clip(
+    folder: Path, segments: list[dict[str, Any]], from_s: float, to_s: float, out_path: Path
+) -> ClipCut:
     """Writes the clip (blocking: call from a thread); raises ValueError for an empty range."""
     first, end, start_t, end_t = _range(folder, segments, from_s, to_s)
     if first < 0 or end <= first:

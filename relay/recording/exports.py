@@ -29,17 +29,27 @@ def _next_path(incident: Incident, folder: str, kind: str, prefix: str, ext: str
 def save_clip(incident: Incident, stream: str, from_s: float, to_s: float) -> dict[str, Any]:
     """Exports a clip into _clips/ (blocking); raises ValueError/OSError."""
     with incident.lock:
-        segments = [s for s in incident.manifest["recordings"][stream]["segments"]
-                    if not s.get("open")]
+        segments = [
+            s for s in incident.manifest["recordings"][stream]["segments"] if not s.get("open")
+        ]
         if not segments:
             raise ValueError(f"no finished segment of {stream!r} yet")
         path = _next_path(incident, "_clips", "clips", "clip", "mp4")
         cut = export_clip(incident.folder, segments, from_s, to_s, path)
         digest, size = sha256_file(path)
-        entry = {"file": path.relative_to(incident.folder).as_posix(), "stream": stream,
-                 "sha256": digest, "bytes": size, "created": iso(), "from_s": cut.start_s,
-                 "to_s": cut.end_s, "duration_s": round(cut.end_s - cut.start_s, 3),
-                 "frames": cut.frames, "asked_from_s": from_s, "asked_to_s": to_s}
+        entry = {
+            "file": path.relative_to(incident.folder).as_posix(),
+            "stream": stream,
+            "sha256": digest,
+            "bytes": size,
+            "created": iso(),
+            "from_s": cut.start_s,
+            "to_s": cut.end_s,
+            "duration_s": round(cut.end_s - cut.start_s, 3),
+            "frames": cut.frames,
+            "asked_from_s": from_s,
+            "asked_to_s": to_s,
+        }
         incident.manifest["clips"].append(entry)
         manifest_hash = incident.save()
     return {**entry, "manifest_sha256": manifest_hash}
@@ -56,9 +66,15 @@ def save_snapshot(incident: Incident, stream: str, gop: list[AccessUnit]) -> dic
             os.fsync(fd)
         finally:
             os.close(fd)
-        entry = {"file": path.relative_to(incident.folder).as_posix(), "stream": stream,
-                 "sha256": hashlib.sha256(jpeg).hexdigest(), "bytes": len(jpeg),
-                 "created": iso(), "width": width, "height": height}
+        entry = {
+            "file": path.relative_to(incident.folder).as_posix(),
+            "stream": stream,
+            "sha256": hashlib.sha256(jpeg).hexdigest(),
+            "bytes": len(jpeg),
+            "created": iso(),
+            "width": width,
+            "height": height,
+        }
         incident.manifest["snapshots"].append(entry)
         manifest_hash = incident.save()
     return {**entry, "manifest_sha256": manifest_hash}

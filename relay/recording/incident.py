@@ -62,20 +62,38 @@ class Incident:
         with self.lock:
             rec = self.manifest["recordings"][event.stream]
             if not event.closed:
-                rec["segments"].append({
-                    "file": rel, "start": iso(event.start_unix_ns), "open": True,
-                    "source": rec.get("source", ""), "recovered": False})
+                rec["segments"].append(
+                    {
+                        "file": rel,
+                        "start": iso(event.start_unix_ns),
+                        "open": True,
+                        "source": rec.get("source", ""),
+                        "recovered": False,
+                    }
+                )
                 self.save()
                 return
         digest, size = sha256_file(event.path)  # outside the lock: a big file takes a while
         with self.lock:
             entry = next(s for s in rec["segments"] if s["file"] == rel)
-            entry.update(sha256=digest, bytes=size, frames=event.frames,
-                         duration_s=event.duration_s, open=False,
-                         end=iso(event.start_unix_ns + int(event.duration_s * 1e9)))
+            entry.update(
+                sha256=digest,
+                bytes=size,
+                frames=event.frames,
+                duration_s=event.duration_s,
+                open=False,
+                end=iso(event.start_unix_ns + int(event.duration_s * 1e9)),
+            )
             manifest_hash = self.save()
-        self.audit.append("segment_closed", "recorder", "", incident=self.id,
-                          file=rel, sha256=digest, manifest_sha256=manifest_hash)
+        self.audit.append(
+            "segment_closed",
+            "recorder",
+            "",
+            incident=self.id,
+            file=rel,
+            sha256=digest,
+            manifest_sha256=manifest_hash,
+        )
 
     def on_fail(self, stream: str, reason: str) -> None:
         """From a recorder thread: the recording of `stream` stopped on an error."""
@@ -88,8 +106,9 @@ class Incident:
                 self.save()
             except OSError as exc:  # the same full disk: the error is still in memory + log
                 log.error("[incident %s] cannot save the manifest: %s", self.id, exc)
-        self.audit.append("recording_failed", "recorder", "", incident=self.id,
-                          stream=stream, reason=reason)
+        self.audit.append(
+            "recording_failed", "recorder", "", incident=self.id, stream=stream, reason=reason
+        )
 
     def finish_open_segments(self, recovered: bool) -> list[str]:
         """Makes every segment still marked open playable, hashed (blocking); returns names."""
@@ -107,8 +126,12 @@ class Incident:
                         kept.append(seg)
                         done.append(seg["file"])
                     else:
-                        log.warning("[incident %s] %s/%s: nothing playable, dropped",
-                                    self.id, stream, seg["file"])
+                        log.warning(
+                            "[incident %s] %s/%s: nothing playable, dropped",
+                            self.id,
+                            stream,
+                            seg["file"],
+                        )
                 rec["segments"] = kept
         return done
 
@@ -124,6 +147,12 @@ class Incident:
             path.unlink(missing_ok=True)
             return False
         digest, size = sha256_file(path)
-        seg.update(open=False, recovered=recovered, sha256=digest, bytes=size, frames=frames,
-                   duration_s=round(duration, 3))
+        seg.update(
+            open=False,
+            recovered=recovered,
+            sha256=digest,
+            bytes=size,
+            frames=frames,
+            duration_s=round(duration, 3),
+        )
         return True

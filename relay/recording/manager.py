@@ -42,8 +42,9 @@ class IncidentError(Exception):
 class IncidentManager:
     """Every incident under the recordings folder, with a tap on every stream."""
 
-    def __init__(self, config: RecordingConfig, audit: AuditLog,
-                 streams: Mapping[str, Stream]) -> None:
+    def __init__(
+        self, config: RecordingConfig, audit: AuditLog, streams: Mapping[str, Stream]
+    ) -> None:
         self.config = config
         self.root = Path(config.dir)
         self.audit = audit
@@ -77,22 +78,41 @@ class IncidentManager:
             raise IncidentError(404, "unknown_incident", f"no incident {incident_id!r}")
         return incident
 
-    async def create(self, title: str, streams: list[str], note: str, who: str,
-                     where: str) -> Incident:
+    async def create(
+        self, title: str, streams: list[str], note: str, who: str, where: str
+    ) -> Incident:
         """Starts recording `streams` under a new incident."""
         if sum(1 for i in self.incidents.values() if i.active) >= MAX_ACTIVE:
-            raise IncidentError(409, "too_many_incidents",
-                                f"{MAX_ACTIVE} incidents are recording already; stop one")
+            raise IncidentError(
+                409, "too_many_incidents", f"{MAX_ACTIVE} incidents are recording already; stop one"
+            )
         now = datetime.now(UTC)
         incident_id = f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
         folder = self.root / incident_id
         manifest: dict[str, Any] = {
-            "version": 1, "id": incident_id, "title": title, "note": note,
-            "streams": streams, "created": iso(), "stopped": None, "status": "recording",
-            "hold": False, "error": "", "created_by": who, "clips": [], "snapshots": [],
-            "recordings": {name: {"state": "recording", "error": "", "segments": [],
-                                  "source": public_source(self.streams[name].config.source)}
-                           for name in streams}}
+            "version": 1,
+            "id": incident_id,
+            "title": title,
+            "note": note,
+            "streams": streams,
+            "created": iso(),
+            "stopped": None,
+            "status": "recording",
+            "hold": False,
+            "error": "",
+            "created_by": who,
+            "clips": [],
+            "snapshots": [],
+            "recordings": {
+                name: {
+                    "state": "recording",
+                    "error": "",
+                    "segments": [],
+                    "source": public_source(self.streams[name].config.source),
+                }
+                for name in streams
+            },
+        }
         incident = Incident(folder, manifest, self.audit)
         try:
             await asyncio.to_thread(self._create_folder, incident)
@@ -103,13 +123,21 @@ class IncidentManager:
             raise IncidentError(507, "recording_unwritable", reason) from None
         self.incidents[incident_id] = incident
         for name in streams:
-            recorder = StreamRecorder(incident_id, name, folder / name, incident.on_segment,
-                                      self._failed(incident))
+            recorder = StreamRecorder(
+                incident_id, name, folder / name, incident.on_segment, self._failed(incident)
+            )
             incident.recorders[name] = recorder
             recorder.start()
             self.taps[name].attach(recorder)
-        self.audit.append("incident_start", who, where, incident=incident_id, title=title,
-                          streams=streams, manifest_sha256=incident.last_hash)
+        self.audit.append(
+            "incident_start",
+            who,
+            where,
+            incident=incident_id,
+            title=title,
+            streams=streams,
+            manifest_sha256=incident.last_hash,
+        )
         log.info("[incident %s] recording %s: %s", incident_id, ", ".join(streams), title)
         return incident
 
@@ -121,15 +149,20 @@ class IncidentManager:
         def on_fail(stream: str, reason: str) -> None:
             self.taps[stream].detach(incident.recorders[stream])
             incident.on_fail(stream, reason)
+
         return on_fail
 
-    async def stop(self, incident_id: str, who: str, where: str,
-                   reason: str = "stopped") -> Incident:
+    async def stop(
+        self, incident_id: str, who: str, where: str, reason: str = "stopped"
+    ) -> Incident:
         """Stops the incident's recorders, hashes the last segments, seals the manifest."""
         incident = self.get(incident_id)
         if not incident.active:
-            raise IncidentError(409, "not_recording", f"incident {incident_id} is "
-                                f"{incident.manifest.get('status')}, not recording")
+            raise IncidentError(
+                409,
+                "not_recording",
+                f"incident {incident_id} is {incident.manifest.get('status')}, not recording",
+            )
         incident.manifest["status"] = "stopping"
         for name, recorder in incident.recorders.items():
             self.taps[name].detach(recorder)
@@ -140,20 +173,29 @@ class IncidentManager:
             # A full disk may refuse the manifest too: the state stays in memory and in
             # the log; the manifest on disk still names every segment written so far.
             manifest_hash = ""
-            incident.manifest.update(status="failed", stopped=iso(),
-                                     error=f"cannot save the manifest: {exc.strerror}")
+            incident.manifest.update(
+                status="failed", stopped=iso(), error=f"cannot save the manifest: {exc.strerror}"
+            )
             log.error("[incident %s] %s", incident_id, incident.manifest["error"])
-        self.audit.append("incident_stop", who, where, incident=incident_id, reason=reason,
-                          manifest_sha256=manifest_hash)
-        log.info("[incident %s] stopped (%s); manifest sha256 %s", incident_id, reason,
-                 manifest_hash)
+        self.audit.append(
+            "incident_stop",
+            who,
+            where,
+            incident=incident_id,
+            reason=reason,
+            manifest_sha256=manifest_hash,
+        )
+        log.info(
+            "[incident %s] stopped (%s); manifest sha256 %s", incident_id, reason, manifest_hash
+        )
         return incident
 
     def _seal(self, incident: Incident) -> str:
         incident.finish_open_segments(recovered=True)  # only a failed writer leaves one
         with incident.lock:
-            failed = any(r.get("state") == "failed"
-                         for r in incident.manifest["recordings"].values())
+            failed = any(
+                r.get("state") == "failed" for r in incident.manifest["recordings"].values()
+            )
             incident.manifest.update(status="failed" if failed else "stopped", stopped=iso())
             return incident.save()
 
@@ -162,8 +204,13 @@ class IncidentManager:
         with incident.lock:
             incident.manifest["hold"] = hold
         manifest_hash = await asyncio.to_thread(incident.save)
-        self.audit.append("incident_hold" if hold else "incident_unhold", who, where,
-                          incident=incident_id, manifest_sha256=manifest_hash)
+        self.audit.append(
+            "incident_hold" if hold else "incident_unhold",
+            who,
+            where,
+            incident=incident_id,
+            manifest_sha256=manifest_hash,
+        )
         return incident
 
     def _load_and_recover(self) -> None:
@@ -188,10 +235,19 @@ class IncidentManager:
         with incident.lock:
             incident.manifest.update(status="interrupted", stopped=iso(), recovered_at=iso())
             manifest_hash = incident.save()
-        log.warning("[incident %s] recovered after a crash: %s", incident.id,
-                    ", ".join(files) or "no open segment")
-        self.audit.append("incident_recovered", "relay", "", incident=incident.id,
-                          files=files, manifest_sha256=manifest_hash)
+        log.warning(
+            "[incident %s] recovered after a crash: %s",
+            incident.id,
+            ", ".join(files) or "no open segment",
+        )
+        self.audit.append(
+            "incident_recovered",
+            "relay",
+            "",
+            incident=incident.id,
+            files=files,
+            manifest_sha256=manifest_hash,
+        )
 
     async def _sweep_loop(self) -> None:
         while True:
@@ -218,9 +274,16 @@ class IncidentManager:
                 continue
             del self.incidents[incident.id]
             deleted.append(incident.id)
-            self.audit.append("incident_deleted", "retention", "", incident=incident.id,
-                              title=m.get("title", ""), stopped=m.get("stopped"),
-                              retention_days=self.config.retention_days, files=files,
-                              manifest_sha256=incident.last_hash or None)
+            self.audit.append(
+                "incident_deleted",
+                "retention",
+                "",
+                incident=incident.id,
+                title=m.get("title", ""),
+                stopped=m.get("stopped"),
+                retention_days=self.config.retention_days,
+                files=files,
+                manifest_sha256=incident.last_hash or None,
+            )
             log.info("[retention] deleted incident %s (ended %s)", incident.id, m.get("stopped"))
         return deleted

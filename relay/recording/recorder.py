@@ -67,8 +67,15 @@ def frame_size(unit: AccessUnit) -> tuple[int, int]:
 class StreamRecorder:
     """Records one stream into `folder` as seg-00001.mp4, seg-00002.mp4, …"""
 
-    def __init__(self, incident: str, stream: str, folder: Path, on_segment: Listener,
-                 on_fail: FailListener, segment_s: float = SEGMENT_S) -> None:
+    def __init__(
+        self,
+        incident: str,
+        stream: str,
+        folder: Path,
+        on_segment: Listener,
+        on_fail: FailListener,
+        segment_s: float = SEGMENT_S,
+    ) -> None:
         self.incident, self.stream, self.folder = incident, stream, folder
         self.on_segment, self.on_fail = on_segment, on_fail
         self.segment_s = segment_s
@@ -84,8 +91,7 @@ class StreamRecorder:
         self._writer: SegmentWriter | None = None
         self._seg_start_pts = 0
         self._size = (0, 0)
-        self._thread = threading.Thread(target=self._run, daemon=True,
-                                        name=f"rec-{stream}")
+        self._thread = threading.Thread(target=self._run, daemon=True, name=f"rec-{stream}")
 
     def start(self) -> None:
         self._thread.start()
@@ -142,8 +148,11 @@ class StreamRecorder:
             self._write(unit, dts)
 
     def _write(self, unit: AccessUnit, dts: int) -> None:
-        if unit.keyframe and self._writer is not None and (
-                unit.pts - self._seg_start_pts) >= self.segment_s * 90_000:
+        if (
+            unit.keyframe
+            and self._writer is not None
+            and (unit.pts - self._seg_start_pts) >= self.segment_s * 90_000
+        ):
             self._close_segment()
         if self._writer is None:
             if not unit.keyframe:
@@ -174,15 +183,27 @@ class StreamRecorder:
         if writer is None:
             return
         writer.close()
-        self.on_segment(SegmentEvent(self.stream, self.segments, writer.path,
-                                     self._writer_start_ns, True, writer.stats.frames,
-                                     round(writer.stats.duration_s, 3)))
+        self.on_segment(
+            SegmentEvent(
+                self.stream,
+                self.segments,
+                writer.path,
+                self._writer_start_ns,
+                True,
+                writer.stats.frames,
+                round(writer.stats.duration_s, 3),
+            )
+        )
 
     def _fail(self, reason: str) -> None:
         self.state = "failed"
         self.error = reason
-        log.error("[recording %s/%s] recording stopped: %s (live viewing continues)",
-                  self.incident, self.stream, reason)
+        log.error(
+            "[recording %s/%s] recording stopped: %s (live viewing continues)",
+            self.incident,
+            self.stream,
+            reason,
+        )
         writer, self._writer = self._writer, None
         if writer is not None:
             try:

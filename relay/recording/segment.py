@@ -22,8 +22,11 @@ from relay.media.h264 import NAL_PPS, NAL_SPS, nal_type, split_nal_units
 
 # One fragment per GOP, or every 2 s in a long GOP; empty_moov: the file is playable from
 # its first fragment on; default_base_moof: what browsers' MSE and players expect.
-MP4_OPTIONS = {"movflags": "frag_keyframe+empty_moov+default_base_moof",
-               "frag_duration": "2000000", "flush_packets": "1"}
+MP4_OPTIONS = {
+    "movflags": "frag_keyframe+empty_moov+default_base_moof",
+    "frag_duration": "2000000",
+    "flush_packets": "1",
+}
 HASH_CHUNK = 1 << 20
 
 
@@ -52,11 +55,9 @@ class SegmentWriter:
         self.stats = SegmentStats()
         self._file: BinaryIO = open(path, "xb")  # noqa: SIM115 - closed in close()
         try:
-            self._container: Any = av.open(self._file, "w", format="mp4",
-                                           options=dict(MP4_OPTIONS))
+            self._container: Any = av.open(self._file, "w", format="mp4", options=dict(MP4_OPTIONS))
             stream = self._container.add_stream("h264")
-            params = [n for n in split_nal_units(first.data) if nal_type(n) in (NAL_SPS,
-                                                                                NAL_PPS)]
+            params = [n for n in split_nal_units(first.data) if nal_type(n) in (NAL_SPS, NAL_PPS)]
             # The avcC box is built from these; the samples keep their own SPS/PPS too.
             stream.codec_context.extradata = b"".join(b"\x00\x00\x00\x01" + n for n in params)
             stream.codec_context.width = width or 16

@@ -34,8 +34,9 @@ def snapshot_jpeg(gop: list[AccessUnit]) -> tuple[bytes, int, int]:
         pass
     if last is None:
         raise ValueError("no picture decoded")
-    ok, jpeg = cv2.imencode(".jpg", last.to_ndarray(format="bgr24"),
-                            [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    ok, jpeg = cv2.imencode(
+        ".jpg", last.to_ndarray(format="bgr24"), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]
+    )
     if not ok:
         raise ValueError("JPEG encoding failed")
     return jpeg.tobytes(), last.width, last.height

@@ -32,8 +32,11 @@ class StreamTap:
                 self._gop, self._gop_bytes = [], 0
             elif item.keyframe:
                 self._gop, self._gop_bytes = [item], len(item.data)
-            elif self._gop and len(self._gop) < MAX_GOP_UNITS and (
-                    self._gop_bytes + len(item.data) <= MAX_GOP_BYTES):
+            elif (
+                self._gop
+                and len(self._gop) < MAX_GOP_UNITS
+                and (self._gop_bytes + len(item.data) <= MAX_GOP_BYTES)
+            ):
                 self._gop.append(item)
                 self._gop_bytes += len(item.data)
             else:

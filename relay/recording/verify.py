@@ -49,8 +49,9 @@ def verify_incident(folder: Path, audit_log: Path | None = None) -> Report:
         if size != entry.get("bytes"):
             report.problems.append(f"{name}: {size} bytes, manifest says {entry.get('bytes')}")
         elif digest != entry.get("sha256"):
-            report.problems.append(f"{name}: SHA-256 {digest} does not match the manifest's "
-                                   f"{entry.get('sha256')}")
+            report.problems.append(
+                f"{name}: SHA-256 {digest} does not match the manifest's {entry.get('sha256')}"
+            )
         else:
             report.checked.append(name)
     for path in sorted(folder.rglob("*")):
@@ -69,11 +70,16 @@ def _check_audit(incident: str, report: Report, audit_log: Path) -> None:
             event = json.loads(line)
         except ValueError:
             continue
-        if isinstance(event, dict) and event.get("incident") == incident and (
-                event.get("manifest_sha256")):
+        if (
+            isinstance(event, dict)
+            and event.get("incident") == incident
+            and (event.get("manifest_sha256"))
+        ):
             logged = str(event["manifest_sha256"])
     if not logged:
         report.problems.append(f"{MANIFEST}: no hash of it in {audit_log}")
     elif logged != report.manifest_sha256:
-        report.problems.append(f"{MANIFEST}: SHA-256 {report.manifest_sha256} differs from "
-                               f"the last one in the audit log ({logged})")
+        report.problems.append(
+            f"{MANIFEST}: SHA-256 {report.manifest_sha256} differs from "
+            f"the last one in the audit log ({logged})"
+        )

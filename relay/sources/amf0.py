@@ -37,17 +37,17 @@ def _need(data: bytes, pos: int, n: int) -> None:
 def _string(data: bytes, pos: int, wide: bool = False) -> tuple[str, int]:
     size_len = 4 if wide else 2
     _need(data, pos, size_len)
-    n = int.from_bytes(data[pos:pos + size_len], "big")
+    n = int.from_bytes(data[pos : pos + size_len], "big")
     pos += size_len
     _need(data, pos, n)
-    return data[pos:pos + n].decode("utf-8", "replace"), pos + n
+    return data[pos : pos + n].decode("utf-8", "replace"), pos + n
 
 
 def _properties(data: bytes, pos: int, depth: int) -> tuple[dict[str, Any], int]:
     out: dict[str, Any] = {}
     while True:
         _need(data, pos, 3)
-        if data[pos:pos + 3] == b"\x00\x00\x09":
+        if data[pos : pos + 3] == b"\x00\x00\x09":
             return out, pos + 3
         if len(out) >= MAX_ITEMS:
             raise AmfError("object too large")
@@ -63,7 +63,7 @@ def _decode(data: bytes, pos: int, depth: int) -> tuple[Any, int]:
     pos += 1
     if marker == 0x00:  # number
         _need(data, pos, 8)
-        return struct.unpack(">d", data[pos:pos + 8])[0], pos + 8
+        return struct.unpack(">d", data[pos : pos + 8])[0], pos + 8
     if marker == 0x01:  # boolean
         _need(data, pos, 1)
         return data[pos] != 0, pos + 1
@@ -78,7 +78,7 @@ def _decode(data: bytes, pos: int, depth: int) -> tuple[Any, int]:
         return _properties(data, pos + 4, depth)
     if marker == 0x0A:  # strict array
         _need(data, pos, 4)
-        count = int.from_bytes(data[pos:pos + 4], "big")
+        count = int.from_bytes(data[pos : pos + 4], "big")
         if count > MAX_ITEMS:
             raise AmfError("array too large")
         pos += 4
@@ -91,7 +91,7 @@ def _decode(data: bytes, pos: int, depth: int) -> tuple[Any, int]:
         return None, pos
     if marker == 0x0B:  # date: ms since the epoch and a time zone
         _need(data, pos, 10)
-        return struct.unpack(">d", data[pos:pos + 8])[0], pos + 10
+        return struct.unpack(">d", data[pos : pos + 8])[0], pos + 10
     raise AmfError(f"unsupported AMF0 marker 0x{marker:02x}")
 
 

@@ -120,8 +120,10 @@ class RtmpPushSource(DemuxSource):
                 container.close()
         except SourceError:
             if pipe.stalled:
-                raise SourceError(f"{self.url}: publisher {pipe.peer} sent nothing for "
-                                  f"{pipe.read_timeout_s:.0f} s") from None
+                raise SourceError(
+                    f"{self.url}: publisher {pipe.peer} sent nothing for "
+                    f"{pipe.read_timeout_s:.0f} s"
+                ) from None
             if not pipe.ended:
                 raise
             # The publisher left (or its link dropped): the expected ending of a push. The
@@ -160,7 +162,7 @@ class FileSource(DemuxSource):
     paced = True
 
     def open_args(self) -> tuple[str, dict[str, str], str | None]:
-        return self.url[len("file:"):], {}, None
+        return self.url[len("file:") :], {}, None
 
     def run(self, emit: Emit, stop: threading.Event) -> None:
         try:

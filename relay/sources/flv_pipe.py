@@ -17,8 +17,13 @@ MAX_BUFFERED = 16 * 1024 * 1024
 def flv_tag(tag_type: int, timestamp: int, payload: bytes) -> bytes:
     """One FLV tag with its trailing previous-tag-size, as libavformat's RTMP reader makes."""
     ts = timestamp & 0xFFFFFFFF
-    header = (bytes((tag_type,)) + len(payload).to_bytes(3, "big")
-              + (ts & 0xFFFFFF).to_bytes(3, "big") + bytes((ts >> 24,)) + bytes(3))
+    header = (
+        bytes((tag_type,))
+        + len(payload).to_bytes(3, "big")
+        + (ts & 0xFFFFFF).to_bytes(3, "big")
+        + bytes((ts >> 24,))
+        + bytes(3)
+    )
     return header + payload + (len(payload) + 11).to_bytes(4, "big")
 
 

@@ -130,8 +130,7 @@ class ChunkReader:
             else:
                 stream.timestamp = (stream.timestamp + stream.ts_field) & 0xFFFFFFFF
         if stream.length > self.max_message:
-            raise RtmpProtocolError(f"message of {stream.length} bytes (limit "
-                                    f"{self.max_message})")
+            raise RtmpProtocolError(f"message of {stream.length} bytes (limit {self.max_message})")
         want = min(self.chunk_size, stream.length - len(stream.buf))
         if want:
             stream.buf += await self._take(want)
@@ -142,8 +141,14 @@ class ChunkReader:
         return Message(stream.type, stream.stream_id, stream.timestamp, payload)
 
 
-def encode_message(csid: int, msg_type: int, payload: bytes, chunk_size: int,
-                   stream_id: int = 0, timestamp: int = 0) -> bytes:
+def encode_message(
+    csid: int,
+    msg_type: int,
+    payload: bytes,
+    chunk_size: int,
+    stream_id: int = 0,
+    timestamp: int = 0,
+) -> bytes:
     """One message as chunks: a full (type 0) header, then type-3 continuations."""
     if not 2 <= csid <= 63:
         raise ValueError("csid must be within 2..63")
@@ -154,5 +159,5 @@ def encode_message(csid: int, msg_type: int, payload: bytes, chunk_size: int,
     for offset in range(0, max(len(payload), 1), chunk_size):
         if offset:
             out.append(0xC0 | csid)
-        out += payload[offset:offset + chunk_size]
+        out += payload[offset : offset + chunk_size]
     return bytes(out)

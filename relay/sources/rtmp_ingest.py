@@ -88,12 +88,14 @@ class RtmpIngest:
 
     async def _bind(self) -> bool:
         try:
-            self._server = await asyncio.start_server(self._on_connection, self.host, self.port,
-                                                      reuse_address=True)
+            self._server = await asyncio.start_server(
+                self._on_connection, self.host, self.port, reuse_address=True
+            )
         except OSError as exc:
             self.bind_error = f"{redact(self.url)}: cannot listen: {exc.strerror}"
-            log.error("[stream %s] %s; retrying every %.0f s", self.stream, self.bind_error,
-                      REBIND_S)
+            log.error(
+                "[stream %s] %s; retrying every %.0f s", self.stream, self.bind_error, REBIND_S
+            )
             return False
         self.bind_error = ""
         return True
@@ -129,8 +131,9 @@ class RtmpIngest:
                 return pipe
         return None
 
-    async def _on_connection(self, reader: asyncio.StreamReader,
-                             writer: asyncio.StreamWriter) -> None:
+    async def _on_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         task = asyncio.current_task()
         assert task is not None
         self._sessions.add(task)
@@ -155,13 +158,22 @@ class RtmpIngest:
         if recent is not None and not recent:
             del self._refusals[host]
         elif recent is not None and len(recent) >= MAX_REFUSALS:
-            log.debug("[stream %s] RTMP connection from %s ignored (refused too often)",
-                      self.stream, where)
+            log.debug(
+                "[stream %s] RTMP connection from %s ignored (refused too often)",
+                self.stream,
+                where,
+            )
             return False
-        if (self._pending[host] >= MAX_PENDING_PER_HOST
-                or sum(self._pending.values()) >= MAX_PENDING):
-            log.warning("[stream %s] RTMP connection from %s closed: too many connections "
-                        "still negotiating", self.stream, where)
+        if (
+            self._pending[host] >= MAX_PENDING_PER_HOST
+            or sum(self._pending.values()) >= MAX_PENDING
+        ):
+            log.warning(
+                "[stream %s] RTMP connection from %s closed: too many connections "
+                "still negotiating",
+                self.stream,
+                where,
+            )
             return False
         return True
 
@@ -172,8 +184,9 @@ class RtmpIngest:
         recent.append(time.monotonic())
         return len(recent)
 
-    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                       host: str, where: str) -> None:
+    async def _session(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str, where: str
+    ) -> None:
         self._pending[host] += 1
         chunks = rc.ChunkReader(reader, MAX_COMMAND)
         send = _Sender(writer)
@@ -185,19 +198,35 @@ class RtmpIngest:
             await self._refuse(send, host, where, refusal)
             await _linger(reader, writer)
             return
-        except (TimeoutError, OSError, asyncio.IncompleteReadError, rc.RtmpProtocolError,
-                amf0.AmfError) as exc:
-            log.info("[stream %s] RTMP connection from %s ended before publishing: %s",
-                     self.stream, where, exc or type(exc).__name__)
+        except (
+            TimeoutError,
+            OSError,
+            asyncio.IncompleteReadError,
+            rc.RtmpProtocolError,
+            amf0.AmfError,
+        ) as exc:
+            log.info(
+                "[stream %s] RTMP connection from %s ended before publishing: %s",
+                self.stream,
+                where,
+                exc or type(exc).__name__,
+            )
             return
         finally:
             self._pending[host] -= 1
             if not self._pending[host]:
                 del self._pending[host]
         if self._active is not None and not self._active.ended:
-            await self._refuse(send, host, where, Refused(
-                "another publisher is live", "NetStream.Publish.BadName",
-                "the stream already has a publisher"))
+            await self._refuse(
+                send,
+                host,
+                where,
+                Refused(
+                    "another publisher is live",
+                    "NetStream.Publish.BadName",
+                    "the stream already has a publisher",
+                ),
+            )
             await _linger(reader, writer)
             return
         pipe = FlvPipe(where, READ_TIMEOUT_S)
@@ -215,18 +244,23 @@ class RtmpIngest:
         while True:
             msg = await chunks.read_message()
             if msg.type in (rc.AUDIO, rc.VIDEO, rc.DATA_AMF0, rc.DATA_AMF3):
-                raise Refused("media before publish", "NetStream.Publish.BadName",
-                              "publish first")
-            if self._control(chunks, send, msg) or msg.type not in (rc.COMMAND_AMF0,
-                                                                     rc.COMMAND_AMF3):
+                raise Refused("media before publish", "NetStream.Publish.BadName", "publish first")
+            if self._control(chunks, send, msg) or msg.type not in (
+                rc.COMMAND_AMF0,
+                rc.COMMAND_AMF3,
+            ):
                 continue
             name, txn, args = _command(msg)
             if name == "connect":
                 app = args[0].get("app") if args and isinstance(args[0], dict) else None
                 if not isinstance(app, str) or not hmac.compare_digest(
-                        app.encode("utf-8"), self._app.encode("utf-8")):
-                    raise Refused(f"wrong app {str(app)[:64]!r}",
-                                  "NetConnection.Connect.Rejected", "unknown application")
+                    app.encode("utf-8"), self._app.encode("utf-8")
+                ):
+                    raise Refused(
+                        f"wrong app {str(app)[:64]!r}",
+                        "NetConnection.Connect.Rejected",
+                        "unknown application",
+                    )
                 await send.connect_result(txn)
                 connected = True
             elif not connected:
@@ -234,20 +268,29 @@ class RtmpIngest:
             elif name == "createStream":
                 await send.command("_result", txn, None, STREAM_ID)
             elif name == "play":
-                raise Refused("tried to play", "NetStream.Play.Failed",
-                              "this relay takes publishers only; watch over WebRTC")
+                raise Refused(
+                    "tried to play",
+                    "NetStream.Play.Failed",
+                    "this relay takes publishers only; watch over WebRTC",
+                )
             elif name == "publish":
                 key = args[0] if args else None
-                if not isinstance(key, str) or not hmac.compare_digest(key.encode("utf-8"),
-                                                                        self._key):
-                    raise Refused("wrong stream key", "NetStream.Publish.BadName",
-                                  "stream key refused")
+                if not isinstance(key, str) or not hmac.compare_digest(
+                    key.encode("utf-8"), self._key
+                ):
+                    raise Refused(
+                        "wrong stream key", "NetStream.Publish.BadName", "stream key refused"
+                    )
                 return msg
             elif txn:  # releaseStream, FCPublish, _checkbw …: acknowledged, nothing to do
                 await send.command("_result", txn, None)
             if name == "FCPublish":  # some encoders wait for it (nginx-rtmp sends it too)
-                await send.command("onFCPublish", 0, None, _status(
-                    "status", "NetStream.Publish.Start", "FCPublish"))
+                await send.command(
+                    "onFCPublish",
+                    0,
+                    None,
+                    _status("status", "NetStream.Publish.Start", "FCPublish"),
+                )
 
     def _control(self, chunks: rc.ChunkReader, send: _Sender, msg: rc.Message) -> bool:
         """Handles protocol control messages; True when `msg` was one."""
@@ -268,24 +311,36 @@ class RtmpIngest:
         log.warning("[stream %s] RTMP publish from %s refused: %s", self.stream, where, refusal)
         await self._write_audit("publish_refused", "anonymous", where, reason=str(refusal))
         if count == MAX_REFUSALS:
-            log.warning("[stream %s] %s was refused %d times within %.0f s: its connections "
-                        "are closed unanswered for a while", self.stream, host, count,
-                        REFUSAL_WINDOW_S)
-            await self._write_audit("publish_throttled", "anonymous", where,
-                                    refusals=count, window_s=REFUSAL_WINDOW_S)
+            log.warning(
+                "[stream %s] %s was refused %d times within %.0f s: its connections "
+                "are closed unanswered for a while",
+                self.stream,
+                host,
+                count,
+                REFUSAL_WINDOW_S,
+            )
+            await self._write_audit(
+                "publish_throttled", "anonymous", where, refusals=count, window_s=REFUSAL_WINDOW_S
+            )
         try:
             if refusal.code.startswith("NetConnection"):
-                await send.command("_error", 1, None, _status("error", refusal.code,
-                                                              refusal.description))
+                await send.command(
+                    "_error", 1, None, _status("error", refusal.code, refusal.description)
+                )
             else:
-                await send.command("onStatus", 0, None, _status("error", refusal.code,
-                                                                refusal.description),
-                                   stream_id=STREAM_ID)
+                await send.command(
+                    "onStatus",
+                    0,
+                    None,
+                    _status("error", refusal.code, refusal.description),
+                    stream_id=STREAM_ID,
+                )
         except (OSError, RuntimeError):
             pass  # the refusal is the point; a peer that left needs no explanation
 
-    async def _publish(self, chunks: rc.ChunkReader, send: _Sender, where: str,
-                       publish: rc.Message, pipe: FlvPipe) -> None:
+    async def _publish(
+        self, chunks: rc.ChunkReader, send: _Sender, where: str, publish: rc.Message, pipe: FlvPipe
+    ) -> None:
         started, ended_by = time.monotonic(), "publisher left"
         log.info("[stream %s] RTMP publisher %s admitted", self.stream, where)
         await self._write_audit("publish_start", "rtmp stream key", where)
@@ -293,9 +348,13 @@ class RtmpIngest:
         cancelled = False
         try:
             await send.control(rc.USER_CONTROL, bytes(2) + STREAM_ID.to_bytes(4, "big"))
-            await send.command("onStatus", 0, None, _status(
-                "status", "NetStream.Publish.Start", f"{self.stream} is now published"),
-                stream_id=publish.stream_id)
+            await send.command(
+                "onStatus",
+                0,
+                None,
+                _status("status", "NetStream.Publish.Start", f"{self.stream} is now published"),
+                stream_id=publish.stream_id,
+            )
             self._handoff.put(pipe)
             while True:
                 msg = await asyncio.wait_for(chunks.read_message(), READ_TIMEOUT_S)
@@ -319,18 +378,22 @@ class RtmpIngest:
             ended_by, cancelled = "the relay stopped", True
         pipe.end()
         seconds = round(time.monotonic() - started, 1)
-        log.info("[stream %s] RTMP publisher %s gone after %.1f s: %s", self.stream, where,
-                 seconds, ended_by)
-        await self._write_audit("publish_stop", "rtmp stream key", where, seconds=seconds,
-                                reason=ended_by)
+        log.info(
+            "[stream %s] RTMP publisher %s gone after %.1f s: %s",
+            self.stream,
+            where,
+            seconds,
+            ended_by,
+        )
+        await self._write_audit(
+            "publish_stop", "rtmp stream key", where, seconds=seconds, reason=ended_by
+        )
         if cancelled:
             raise asyncio.CancelledError
 
     async def _write_audit(self, event: str, who: str, where: str, **details: Any) -> None:
         if self._audit is not None:
-            # The audit log fsyncs each line: a thread, not the event loop, waits for the disk.
-            await asyncio.to_thread(self._audit, event, who, where, stream=self.stream,
-                                    source="rtmp", **details)
+            self._audit(event, who, where, stream=self.stream, source="rtmp", **details)
 
 
 async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -375,8 +438,11 @@ class _Sender:
         await self.writer.drain()
 
     async def command(self, *values: Any, stream_id: int = 0) -> None:
-        self.writer.write(rc.encode_message(3, rc.COMMAND_AMF0, amf0.encode(*values),
-                                            self.chunk_size, stream_id=stream_id))
+        self.writer.write(
+            rc.encode_message(
+                3, rc.COMMAND_AMF0, amf0.encode(*values), self.chunk_size, stream_id=stream_id
+            )
+        )
         await self.writer.drain()
 
     async def connect_result(self, txn: float) -> None:
@@ -386,13 +452,22 @@ class _Sender:
         await self.control(rc.USER_CONTROL, bytes(6))  # Stream Begin 0
         await self.control(rc.SET_CHUNK_SIZE, OUT_CHUNK_SIZE.to_bytes(4, "big"))
         self.chunk_size = OUT_CHUNK_SIZE
-        await self.command("_result", txn, {"fmsVer": "FMS/3,0,1,123", "capabilities": 31},
-                           {**_status("status", "NetConnection.Connect.Success",
-                                      "Connection succeeded."), "objectEncoding": 0})
+        await self.command(
+            "_result",
+            txn,
+            {"fmsVer": "FMS/3,0,1,123", "capabilities": 31},
+            {
+                **_status("status", "NetConnection.Connect.Success", "Connection succeeded."),
+                "objectEncoding": 0,
+            },
+        )
 
     def maybe_ack(self, received: int) -> None:
         """Acknowledges received bytes once per window, for publishers that wait for it."""
         if self.ack_window and received - self._acked >= self.ack_window:
             self._acked = received
-            self.writer.write(rc.encode_message(2, rc.ACK, (received & 0xFFFFFFFF)
-                                                .to_bytes(4, "big"), self.chunk_size))
+            self.writer.write(
+                rc.encode_message(
+                    2, rc.ACK, (received & 0xFFFFFFFF).to_bytes(4, "big"), self.chunk_size
+                )
+            )

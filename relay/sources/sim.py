@@ -49,8 +49,9 @@ class SimParams:
         return p
 
 
-def make_drone_encoder(width: int, height: int, fps: int, gop: int,
-                       bitrate: int = 4_000_000) -> av.VideoCodecContext:
+def make_drone_encoder(
+    width: int, height: int, fps: int, gop: int, bitrate: int = 4_000_000
+) -> av.VideoCodecContext:
     """An x264 encoder set up as a drone's: fixed GOP, Annex B with SPS/PPS on each IDR."""
     enc = av.CodecContext.create("libx264", "w")
     enc.width, enc.height, enc.pix_fmt = width, height, "yuv420p"
@@ -59,8 +60,11 @@ def make_drone_encoder(width: int, height: int, fps: int, gop: int,
     enc.bit_rate = bitrate
     enc.gop_size = gop
     enc.max_b_frames = 0
-    enc.options = {"preset": "ultrafast", "tune": "zerolatency",
-                   "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:repeat-headers=1"}
+    enc.options = {
+        "preset": "ultrafast",
+        "tune": "zerolatency",
+        "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:repeat-headers=1",
+    }
     enc.thread_count = 1
     return enc
 
@@ -91,8 +95,13 @@ class SimSource:
             frame = scene.render(index)
             frame.pts = index
             for packet in encoder.encode(frame):
-                emit(AccessUnit(bytes(packet), pts=int(packet.pts or index) * ticks_per_frame,
-                                keyframe=packet.is_keyframe))
+                emit(
+                    AccessUnit(
+                        bytes(packet),
+                        pts=int(packet.pts or index) * ticks_per_frame,
+                        keyframe=packet.is_keyframe,
+                    )
+                )
             index += 1
 
 

@@ -29,8 +29,9 @@ def _noise(rng: np.random.Generator, size: int, cells: int) -> npt.NDArray[np.fl
     return out
 
 
-def _terrain(seed: int) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8],
-                                 npt.NDArray[np.uint8]]:
+def _terrain(
+    seed: int,
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8], npt.NDArray[np.uint8]]:
     rng = np.random.default_rng(seed)
     fields = _noise(rng, TEXTURE, 12) * 0.6 + _noise(rng, TEXTURE, 48) * 0.3
     fields += rng.random((TEXTURE, TEXTURE), dtype=np.float32) * 0.1  # sensor-like grain
@@ -59,8 +60,7 @@ class SimScene:
         self.buffer = np.empty((height * 3 // 2, width), np.uint8)
         self.font_scale = max(0.5, height / 720 * 1.1)
 
-    def _views(self) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8],
-                              npt.NDArray[np.uint8]]:
+    def _views(self) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8], npt.NDArray[np.uint8]]:
         w, h = self.width, self.height
         y = self.buffer[:h]
         chroma = self.buffer[h:].reshape(2, h // 2, w // 2)
@@ -83,8 +83,9 @@ class SimScene:
         # Nearest-texel sampling: a third less CPU than bilinear for the whole sim (measured),
         # and the sim runs inside the relay process it is there to load-test.
         flags = cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP
-        cv2.warpAffine(self.tex_y, m, (self.width, self.height), dst=y, flags=flags,
-                       borderMode=cv2.BORDER_WRAP)
+        cv2.warpAffine(
+            self.tex_y, m, (self.width, self.height), dst=y, flags=flags, borderMode=cv2.BORDER_WRAP
+        )
         m_chroma = m.astype(np.float64)
         m_chroma[:, 2] = m[:, 2] / 2
         half = (self.width // 2, self.height // 2)
@@ -94,8 +95,9 @@ class SimScene:
         self._labels(index, unix_ms, y)
         return av.VideoFrame.from_ndarray(self.buffer, format="yuv420p")
 
-    def _hot_spot(self, t: float, y: npt.NDArray[np.uint8], u: npt.NDArray[np.uint8],
-                  v: npt.NDArray[np.uint8]) -> None:
+    def _hot_spot(
+        self, t: float, y: npt.NDArray[np.uint8], u: npt.NDArray[np.uint8], v: npt.NDArray[np.uint8]
+    ) -> None:
         # A fire moving through the picture on a slow Lissajous path.
         hx = int(self.width * (0.5 + 0.35 * math.sin(t * 0.7)))
         hy = int(self.height * (0.55 + 0.3 * math.sin(t * 0.45 + 1)))
@@ -111,7 +113,23 @@ class SimScene:
         clock = time.strftime("%H:%M:%S", time.gmtime(unix_ms / 1000)) + f".{unix_ms % 1000:03d}"
         text = f"#{index:07d}  {clock} UTC"
         base = band + int(30 * self.font_scale)
-        cv2.putText(y, text, (10, base), cv2.FONT_HERSHEY_SIMPLEX, self.font_scale, 16,
-                    max(3, int(5 * self.font_scale)), cv2.LINE_AA)
-        cv2.putText(y, text, (10, base), cv2.FONT_HERSHEY_SIMPLEX, self.font_scale, 235,
-                    max(1, int(2 * self.font_scale)), cv2.LINE_AA)
+        cv2.putText(
+            y,
+            text,
+            (10, base),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            self.font_scale,
+            16,
+            max(3, int(5 * self.font_scale)),
+            cv2.LINE_AA,
+        )
+        cv2.putText(
+            y,
+            text,
+            (10, base),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            self.font_scale,
+            235,
+            max(1, int(2 * self.font_scale)),
+            cv2.LINE_AA,
+        )

@@ -22,9 +22,14 @@ HEALTHY_AFTER_S = 10.0  # a source that ran this long starts its backoff afresh
 class SourceSupervisor:
     """Runs a stream's source in its own thread, forever, until aclose()."""
 
-    def __init__(self, stream: str, url: str, on_unit: Callable[[AccessUnit], None],
-                 on_down: Callable[[str], None],
-                 source_factory: SourceFactory = open_source) -> None:
+    def __init__(
+        self,
+        stream: str,
+        url: str,
+        on_unit: Callable[[AccessUnit], None],
+        on_down: Callable[[str], None],
+        source_factory: SourceFactory = open_source,
+    ) -> None:
         self.stream, self.url = stream, url
         self.source_factory = source_factory  # makes a fresh Source for each run
         self.on_unit = on_unit  # called in the source's thread
@@ -43,8 +48,9 @@ class SourceSupervisor:
         while not self._stop.is_set():
             began = time.monotonic()
             done: asyncio.Future[BaseException | None] = asyncio.get_running_loop().create_future()
-            thread = threading.Thread(target=self._run_once, args=(done,), daemon=True,
-                                      name=f"src-{self.stream}")
+            thread = threading.Thread(
+                target=self._run_once, args=(done,), daemon=True, name=f"src-{self.stream}"
+            )
             self._thread = thread
             thread.start()
             error = await done
@@ -56,8 +62,9 @@ class SourceSupervisor:
             delay = BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)] if error else 0.0
             self.last_error = str(error) if error else ""
             if error:
-                log.warning("[stream %s] source failed: %s; retrying in %.1f s",
-                            self.stream, error, delay)
+                log.warning(
+                    "[stream %s] source failed: %s; retrying in %.1f s", self.stream, error, delay
+                )
                 attempt += 1
             else:
                 log.info("[stream %s] source ended; restarting", self.stream)

@@ -65,9 +65,11 @@ def make_rung_encoder(width: int, height: int, fps: int, bitrate: int) -> av.Vid
         "preset": "veryfast",
         "tune": "zerolatency",
         "forced-idr": "1",
-        "x264-params": (f"keyint={fps}:min-keyint={fps}:scenecut=0:repeat-headers=1"
-                        f":vbv-maxrate={bitrate // 1000}:vbv-bufsize={bitrate // 2000}"
-                        ":nal-hrd=none:aud=0"),
+        "x264-params": (
+            f"keyint={fps}:min-keyint={fps}:scenecut=0:repeat-headers=1"
+            f":vbv-maxrate={bitrate // 1000}:vbv-bufsize={bitrate // 2000}"
+            ":nal-hrd=none:aud=0"
+        ),
     }
     # Small rungs encode fast on one thread; slices (zerolatency threads) cost them quality.
     enc.thread_count = 2 if height > 480 else 1
@@ -78,9 +80,15 @@ def make_rung_encoder(width: int, height: int, fps: int, bitrate: int) -> av.Vid
 class RungEncoder:
     """Scales and encodes frames for one rung; hands packets to `publish` (any thread)."""
 
-    def __init__(self, stream: str, rung: Rung, fps: int,
-                 publish: Callable[[EncodedPacket], None],
-                 want_keyframe: Callable[[], bool], lossless: bool = False) -> None:
+    def __init__(
+        self,
+        stream: str,
+        rung: Rung,
+        fps: int,
+        publish: Callable[[EncodedPacket], None],
+        want_keyframe: Callable[[], bool],
+        lossless: bool = False,
+    ) -> None:
         self.stream, self.rung, self.fps = stream, rung, fps
         self.lossless = lossless  # benchmarks: wait for room instead of dropping
         self.publish = publish
@@ -94,8 +102,9 @@ class RungEncoder:
         self.encode_ms = Histogram()
         self.latency_ms = Histogram()
         self._queue: queue.Queue[tuple[av.VideoFrame, int] | None] = queue.Queue(maxsize=2)
-        self._thread = threading.Thread(target=self._run, daemon=True,
-                                        name=f"enc-{rung.name}-{stream}")
+        self._thread = threading.Thread(
+            target=self._run, daemon=True, name=f"enc-{rung.name}-{stream}"
+        )
         self._encoder: av.VideoCodecContext | None = None
         self._scaler = VideoReformatter()
         self._started = False
@@ -155,8 +164,14 @@ class RungEncoder:
             # encoder; the new SPS reaches viewers with the next IDR, which this forces.
             self.size = size
             self._encoder = make_rung_encoder(*size, self.fps, self.rung.bitrate)
-            log.info("[stream %s] encoder %s: %dx%d at %d kbit/s", self.stream,
-                     self.rung.name, size[0], size[1], self.rung.bitrate // 1000)
+            log.info(
+                "[stream %s] encoder %s: %dx%d at %d kbit/s",
+                self.stream,
+                self.rung.name,
+                size[0],
+                size[1],
+                self.rung.bitrate // 1000,
+            )
         return self._encoder
 
     def _encode(self, frame: av.VideoFrame, arrival_ns: int) -> None:
@@ -166,8 +181,9 @@ class RungEncoder:
         if (frame.width, frame.height) != (width, height):
             # Our own reformatter: frame.reformat() caches one scaler on the frame, and the
             # rungs scale the same frame at once in their threads: sharing it crashed (SIGSEGV).
-            out = self._scaler.reformat(frame, width=width, height=height, format="yuv420p",
-                                        interpolation="AREA")
+            out = self._scaler.reformat(
+                frame, width=width, height=height, format="yuv420p", interpolation="AREA"
+            )
             out.pts, out.time_base = frame.pts, frame.time_base
         else:
             out = frame
@@ -181,10 +197,10 @@ class RungEncoder:
         t2 = time.perf_counter()
         for packet in packets:
             self.frames_out += 1
-            self.publish(encoded_packet(bytes(packet), packet.pts or 0, packet.is_keyframe,
-                                        arrival_ns))
+            self.publish(
+                encoded_packet(bytes(packet), packet.pts or 0, packet.is_keyframe, arrival_ns)
+            )
         self.scale_ms.observe((t1 - t0) * 1000)
         self.encode_ms.observe((t2 - t1) * 1000)
         if packets:
             self.latency_ms.observe((time.monotonic_ns() - arrival_ns) / 1e6)
-

@@ -21,8 +21,11 @@ def _slate_planes(width: int, height: int, stream: str) -> np.ndarray:
     y[:] = 40
     u[:] = 128
     v[:] = 128
-    for text, px, row in ((SLATE_TEXT, height // 12, 0.40), (SLATE_SUBTEXT, height // 20, 0.55),
-                          (stream, height // 20, 0.68)):
+    for text, px, row in (
+        (SLATE_TEXT, height // 12, 0.40),
+        (SLATE_SUBTEXT, height // 20, 0.55),
+        (stream, height // 20, 0.68),
+    ):
         mask = text_mask(text, max(10, px))
         x = max(0, (width - mask.shape[1]) // 2)
         blend_label(y, mask, x, int(height * row), shade=False)

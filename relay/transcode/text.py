@@ -38,8 +38,14 @@ def text_mask(text: str, px: int, weight: int = 600) -> npt.NDArray[np.uint8]:
     return mask
 
 
-def blend_label(y_plane: npt.NDArray[np.uint8], mask: npt.NDArray[np.uint8], x: int,
-                y: int, ink: int = 235, shade: bool = True) -> tuple[int, int, int, int]:
+def blend_label(
+    y_plane: npt.NDArray[np.uint8],
+    mask: npt.NDArray[np.uint8],
+    x: int,
+    y: int,
+    ink: int = 235,
+    shade: bool = True,
+) -> tuple[int, int, int, int]:
     """Draws mask at (x, y) on a luma plane in place: the box behind it darkened for contrast,
     the text in `ink`. Returns the box (x, y, w, h) actually drawn, clipped to the plane."""
     h = min(mask.shape[0], y_plane.shape[0] - y)

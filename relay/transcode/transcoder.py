@@ -34,8 +34,9 @@ INPUT_QUEUE = 30  # one second of input at 30 fps; more would only add delay
 class Transcoder:
     """Owns the decoder, the processors and one RungEncoder per transcoded rendition."""
 
-    def __init__(self, stream: str, encoders: Sequence[RungEncoder],
-                 source_clock: bool = False) -> None:
+    def __init__(
+        self, stream: str, encoders: Sequence[RungEncoder], source_clock: bool = False
+    ) -> None:
         self.stream = stream
         # Live: output pts follow the relay's clock. Offline (a benchmark, a file processed
         # as fast as it goes): they follow the source's pts, or x264's rate control would
@@ -56,8 +57,7 @@ class Transcoder:
         self._last_size = (1280, 720)
         self._out_origin_ns = time.monotonic_ns()
         self._last_out_pts = -1
-        self._thread = threading.Thread(target=self._run, daemon=True,
-                                        name=f"dec-{stream}")
+        self._thread = threading.Thread(target=self._run, daemon=True, name=f"dec-{stream}")
         self._closing = False
 
     @property
@@ -167,11 +167,11 @@ class Transcoder:
 
     def _send_slate(self) -> None:
         self.slate_frames += 1
-        self._process_and_encode(slate_frame(*self._last_size, self.stream),
-                                 time.monotonic_ns(), live=False)
+        self._process_and_encode(
+            slate_frame(*self._last_size, self.stream), time.monotonic_ns(), live=False
+        )
 
-    def _process_and_encode(self, frame: av.VideoFrame, arrival_ns: int,
-                            live: bool = True) -> None:
+    def _process_and_encode(self, frame: av.VideoFrame, arrival_ns: int, live: bool = True) -> None:
         if frame.format.name != "yuv420p":
             frame = frame.reformat(format="yuv420p")
         else:

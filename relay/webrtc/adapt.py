@@ -76,8 +76,13 @@ def tap_feedback(sender: RTCRtpSender) -> LinkFeedback:
 class LadderAdapter:
     """Moves one viewer's track along its stream's ladder (sorted high to low bitrate)."""
 
-    def __init__(self, track: RenditionTrack, ladder: Sequence[Rendition],
-                 feedback: LinkFeedback, bitrate_of: Callable[[Rendition], float]) -> None:
+    def __init__(
+        self,
+        track: RenditionTrack,
+        ladder: Sequence[Rendition],
+        feedback: LinkFeedback,
+        bitrate_of: Callable[[Rendition], float],
+    ) -> None:
         self.track = track
         self.ladder = list(ladder)
         self.feedback = feedback

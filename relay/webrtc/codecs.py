@@ -31,16 +31,31 @@ def register_profiles() -> None:
     for profile in EXTRA_PROFILES:
         if profile in known:
             continue
-        video.append(RTCRtpCodecParameters(
-            mimeType="video/H264", clockRate=90000, payloadType=next_pt,
-            rtcpFeedback=[RTCRtcpFeedback(type="nack"),
-                          RTCRtcpFeedback(type="nack", parameter="pli"),
-                          RTCRtcpFeedback(type="goog-remb")],
-            parameters={"level-asymmetry-allowed": "1", "packetization-mode": "1",
-                        "profile-level-id": profile}))
-        video.append(RTCRtpCodecParameters(mimeType="video/rtx", clockRate=90000,
-                                           payloadType=next_pt + 1,
-                                           parameters={"apt": next_pt}))
+        video.append(
+            RTCRtpCodecParameters(
+                mimeType="video/H264",
+                clockRate=90000,
+                payloadType=next_pt,
+                rtcpFeedback=[
+                    RTCRtcpFeedback(type="nack"),
+                    RTCRtcpFeedback(type="nack", parameter="pli"),
+                    RTCRtcpFeedback(type="goog-remb"),
+                ],
+                parameters={
+                    "level-asymmetry-allowed": "1",
+                    "packetization-mode": "1",
+                    "profile-level-id": profile,
+                },
+            )
+        )
+        video.append(
+            RTCRtpCodecParameters(
+                mimeType="video/rtx",
+                clockRate=90000,
+                payloadType=next_pt + 1,
+                parameters={"apt": next_pt},
+            )
+        )
         next_pt += 2
 
 
@@ -59,8 +74,9 @@ def preferences(source_profile: str | None = None) -> list[RTCRtpCodecCapability
     """Codec preferences for a viewer's transceiver: the drone's profile first when given
     (passthrough may be sent), then Constrained Baseline (the transcoded rungs), and RTX."""
     capabilities = RTCRtpSender.getCapabilities("video").codecs
-    by_profile = {c.parameters.get("profile-level-id"): c for c in capabilities
-                  if c.mimeType == "video/H264"}
+    by_profile = {
+        c.parameters.get("profile-level-id"): c for c in capabilities if c.mimeType == "video/H264"
+    }
     wanted: list[str] = []
     if source_profile:
         profile_idc, flags = int(source_profile[:2], 16), int(source_profile[2:4], 16)

@@ -50,11 +50,18 @@ def check_publish_offer(sdp: str) -> None:
         raise OfferError(f"the video m-line is {video[0].direction}: a publisher must send")
     h264 = [c for c in CODECS["video"] if c.mimeType == "video/H264"]
     if not find_common_codecs(h264, video[0].rtp.codecs):
-        offered = sorted({str(c.parameters.get("profile-level-id", "?"))
-                          for c in video[0].rtp.codecs if c.mimeType.lower() == "video/h264"})
-        raise OfferError("the relay receives H.264 Constrained Baseline, Main or High "
-                         "(profile-level-id 42e01f, 4d001f, 640c1f, ...; packetization-mode "
-                         f"1); the offer has only {', '.join(offered)}")
+        offered = sorted(
+            {
+                str(c.parameters.get("profile-level-id", "?"))
+                for c in video[0].rtp.codecs
+                if c.mimeType.lower() == "video/h264"
+            }
+        )
+        raise OfferError(
+            "the relay receives H.264 Constrained Baseline, Main or High "
+            "(profile-level-id 42e01f, 4d001f, 640c1f, ...; packetization-mode "
+            f"1); the offer has only {', '.join(offered)}"
+        )
 
 
 class _PtsClock:
@@ -154,14 +161,21 @@ class PublisherSession:
         # A single-underscore method of aiortc's receiver: the one that sends PLI for its
         # own decoder; there is no public API for asking a remote sender for an IDR.
         task = asyncio.get_running_loop().create_task(
-            self.receiver._send_rtcp_pli(sources[0].source))
+            self.receiver._send_rtcp_pli(sources[0].source)
+        )
         self._pli_tasks.add(task)  # the loop keeps only a weak reference
         task.add_done_callback(self._pli_tasks.discard)
 
     def status(self) -> dict[str, Any]:
-        return {"id": self.id[:6], "connected": self.connected, "units": self.units,
-                "keyframes": self.keyframes, "keyframe_requests": self.keyframe_requests,
-                "first_unit_s": self.first_unit_s, "remote": self.remote}
+        return {
+            "id": self.id[:6],
+            "connected": self.connected,
+            "units": self.units,
+            "keyframes": self.keyframes,
+            "keyframe_requests": self.keyframe_requests,
+            "first_unit_s": self.first_unit_s,
+            "remote": self.remote,
+        }
 
 
 def keyframe_needs(stream: Stream) -> Callable[[], tuple[int, int]]:
@@ -188,16 +202,24 @@ class PublishManager:
         self.sessions: dict[str, PublisherSession] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def create_publisher(self, stream: Stream, inbox: WhipInbox, offer_sdp: str,
-                               remote: str) -> tuple[PublisherSession, str]:
+    async def create_publisher(
+        self, stream: Stream, inbox: WhipInbox, offer_sdp: str, remote: str
+    ) -> tuple[PublisherSession, str]:
         """Answers a WHIP offer; raises OfferError or AlreadyPublishing."""
         check_publish_offer(offer_sdp)
         session_id = secrets.token_urlsafe(16)
         inbox.claim(session_id)  # before negotiating: two racing POSTs cannot both win
         pc = RTCPeerConnection(rtc_configuration(self.webrtc.ice_servers))
         transceiver = pc.addTransceiver("video", direction="recvonly")
-        session = PublisherSession(session_id, stream.name, pc, transceiver.receiver,
-                                   remote, inbox, _needs=keyframe_needs(stream))
+        session = PublisherSession(
+            session_id,
+            stream.name,
+            pc,
+            transceiver.receiver,
+            remote,
+            inbox,
+            _needs=keyframe_needs(stream),
+        )
         self.sessions[session_id] = session
         try:
             # Before setRemoteDescription, so that the answer offers H.264 only: Constrained
@@ -205,8 +227,9 @@ class PublishManager:
             # relay never decodes on this path, its transcoder decodes any profile).
             capabilities = RTCRtpReceiver.getCapabilities("video")
             assert capabilities is not None
-            transceiver.setCodecPreferences([c for c in capabilities.codecs
-                                             if c.mimeType in ("video/H264", "video/rtx")])
+            transceiver.setCodecPreferences(
+                [c for c in capabilities.codecs if c.mimeType in ("video/H264", "video/rtx")]
+            )
             install_tap(transceiver.receiver, session.on_frame)
             self._watch(session)
             await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
@@ -239,8 +262,10 @@ class PublishManager:
                 now = time.monotonic()
                 if not session.connected and now - session.created > CONNECT_TIMEOUT_S:
                     await self.close(session.id, "ICE did not connect in time")
-                elif session.connected and now - max(session.last_unit, session.created) \
-                        > MEDIA_TIMEOUT_S:
+                elif (
+                    session.connected
+                    and now - max(session.last_unit, session.created) > MEDIA_TIMEOUT_S
+                ):
                     await self.close(session.id, f"no picture for {MEDIA_TIMEOUT_S:.0f} s")
 
         self._spawn(watchdog())
@@ -263,12 +288,23 @@ class PublishManager:
         with contextlib.suppress(Exception):
             await session.pc.close()
         if session.answered:
-            await asyncio.to_thread(self.audit.append, "publish_stop", who, session.remote,
-                                    stream=session.stream, session=session_id[:6],
-                                    reason=reason, units=session.units)
-        log.info("[publisher %s] closed: %s (%d units, %d keyframes, %d PLI sent)",
-                 session_id[:6], reason, session.units, session.keyframes,
-                 session.keyframe_requests)
+            self.audit.append(
+                "publish_stop",
+                who,
+                session.remote,
+                stream=session.stream,
+                session=session_id[:6],
+                reason=reason,
+                units=session.units,
+            )
+        log.info(
+            "[publisher %s] closed: %s (%d units, %d keyframes, %d PLI sent)",
+            session_id[:6],
+            reason,
+            session.units,
+            session.keyframes,
+            session.keyframe_requests,
+        )
         return True
 
     async def aclose(self) -> None:

@@ -80,8 +80,10 @@ class MarkerJitterBuffer(JitterBuffer):
             packets.append(packet)
             if packet.marker:
                 self.remove(count + 1)
-                return JitterFrame(data=b"".join(p._data for p in packets),  # type: ignore[attr-defined]
-                                   timestamp=packets[0].timestamp)
+                return JitterFrame(
+                    data=b"".join(p._data for p in packets),  # type: ignore[attr-defined]
+                    timestamp=packets[0].timestamp,
+                )
         return None
 
 
@@ -90,7 +92,8 @@ def install_tap(receiver: RTCRtpReceiver, on_frame: OnFrame) -> None:
     of decoding them. Call before the connection starts the receiver."""
     for name in ("_RTCRtpReceiver__decoder_queue", "_RTCRtpReceiver__jitter_buffer"):
         if not hasattr(receiver, name):
-            raise RuntimeError(f"aiortc's RTCRtpReceiver has no {name}: the WHIP tap needs "
-                               "aiortc 1.16's receiver")
+            raise RuntimeError(
+                f"aiortc's RTCRtpReceiver has no {name}: the WHIP tap needs aiortc 1.16's receiver"
+            )
     receiver._RTCRtpReceiver__decoder_queue = _AccessUnitTap(on_frame)  # type: ignore[attr-defined]
     receiver._RTCRtpReceiver__jitter_buffer = MarkerJitterBuffer()  # type: ignore[attr-defined]

@@ -41,9 +41,20 @@ _EXTENSION_HEAD = struct.Struct("!HH")
 
 # Sender attributes this loop reads or keeps up to date (name-mangled privates of aiortc).
 _P = "_RTCRtpSender__"
-_REQUIRED = ("track", "mid", "rtp_header_extensions_map", "rtp_started", "rtp_exited",
-             "rtp_history", "ntp_timestamp", "rtp_timestamp", "octet_count", "packet_count",
-             "rtx_payload_type", "rtx_sequence_number")
+_REQUIRED = (
+    "track",
+    "mid",
+    "rtp_header_extensions_map",
+    "rtp_started",
+    "rtp_exited",
+    "rtp_history",
+    "ntp_timestamp",
+    "rtp_timestamp",
+    "octet_count",
+    "packet_count",
+    "rtx_payload_type",
+    "rtx_sequence_number",
+)
 
 
 def ntp_now() -> int:
@@ -56,13 +67,17 @@ def install(sender: RTCRtpSender, track: RenditionTrack) -> bool:
     aiortc lacks an internal the loop needs."""
     missing = [name for name in _REQUIRED if not hasattr(sender, _P + name)]
     if missing:
-        log.warning("lean RTP sender unavailable with this aiortc (no %s): using aiortc's",
-                    ", ".join(missing))
+        log.warning(
+            "lean RTP sender unavailable with this aiortc (no %s): using aiortc's",
+            ", ".join(missing),
+        )
         return False
     sender._run_rtp = types.MethodType(  # type: ignore[method-assign]
-        lambda self, codec: _run_rtp(self, codec, track), sender)
+        lambda self, codec: _run_rtp(self, codec, track), sender
+    )
     sender._retransmit = types.MethodType(  # type: ignore[method-assign]
-        lambda self, sequence_number: _retransmit(self, sequence_number, track), sender)
+        lambda self, sequence_number: _retransmit(self, sequence_number, track), sender
+    )
     return True
 
 
@@ -89,7 +104,7 @@ class _ExtensionBlock:
 
     def at_time(self, ntp: int) -> bytes:
         if self.at is not None:  # abs-send-time: 6.18 fixed-point seconds, 24 bits
-            self.block[self.at:self.at + 3] = ((ntp >> 14) & 0xFFFFFF).to_bytes(3, "big")
+            self.block[self.at : self.at + 3] = ((ntp >> 14) & 0xFFFFFF).to_bytes(3, "big")
         return bytes(self.block)
 
 
@@ -126,8 +141,13 @@ async def _run_rtp(sender: Any, codec: Any, track: RenditionTrack) -> None:
             last = len(payloads) - 1
             octets = 0
             for i, payload in enumerate(payloads):
-                header = first_byte + pack_marker_pt_seq(
-                    payload_type | 0x80 if i == last else payload_type, sequence_number) + rest
+                header = (
+                    first_byte
+                    + pack_marker_pt_seq(
+                        payload_type | 0x80 if i == last else payload_type, sequence_number
+                    )
+                    + rest
+                )
                 # The payload is shared by all viewers: the history keeps a reference to it
                 # and this viewer's ~30-byte header, not a copy of the packet.
                 history[sequence_number % RTP_HISTORY_SIZE] = (header, payload)
@@ -137,8 +157,9 @@ async def _run_rtp(sender: Any, codec: Any, track: RenditionTrack) -> None:
             setattr(sender, _P + "ntp_timestamp", ntp)
             setattr(sender, _P + "rtp_timestamp", timestamp)
             setattr(sender, _P + "octet_count", getattr(sender, _P + "octet_count") + octets)
-            setattr(sender, _P + "packet_count",
-                    getattr(sender, _P + "packet_count") + len(payloads))
+            setattr(
+                sender, _P + "packet_count", getattr(sender, _P + "packet_count") + len(payloads)
+            )
     except MediaStreamError:
         pass  # the track ended: the viewer left or was closed
     except (ConnectionError, OSError, AttributeError) as exc:
@@ -163,12 +184,17 @@ async def _retransmit(sender: Any, sequence_number: int, track: RenditionTrack) 
     extensions_map = getattr(sender, _P + "rtp_header_extensions_map")
     rtx_payload_type = getattr(sender, _P + "rtx_payload_type")
     if rtx_payload_type is not None:
-        packet = wrap_rtx(RtpPacket.parse(clear, extensions_map),
-                          payload_type=rtx_payload_type,
-                          sequence_number=getattr(sender, _P + "rtx_sequence_number"),
-                          ssrc=sender._rtx_ssrc)
-        setattr(sender, _P + "rtx_sequence_number",
-                uint16_add(getattr(sender, _P + "rtx_sequence_number"), 1))
+        packet = wrap_rtx(
+            RtpPacket.parse(clear, extensions_map),
+            payload_type=rtx_payload_type,
+            sequence_number=getattr(sender, _P + "rtx_sequence_number"),
+            ssrc=sender._rtx_ssrc,
+        )
+        setattr(
+            sender,
+            _P + "rtx_sequence_number",
+            uint16_add(getattr(sender, _P + "rtx_sequence_number"), 1),
+        )
         clear = packet.serialize(extensions_map)
     track.retransmits += 1
     await sender.transport._send_rtp(clear)

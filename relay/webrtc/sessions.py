@@ -68,14 +68,19 @@ class ViewerSession:
 
     def status(self) -> dict[str, Any]:
         fb = self.adapter.feedback if self.adapter else None
-        return {"id": self.id[:6], "rendition": self.track.rendition.name,
-                "auto": self.adapter is not None, "connected": self.connected,
-                "packets": self.track.subscriber.delivered, "dropped": self.track.dropped,
-                "switches": self.track.switches,
-                # In the relay: drone packet arrived -> this rung's packet ready to send.
-                "relay_delay_ms": self.track.rendition.latency_ms.quantile(0.5),
-                "remb": fb.remb if fb else None,
-                "rtt_ms": round(fb.rtt_s * 1000, 1) if fb and fb.rtt_s else None}
+        return {
+            "id": self.id[:6],
+            "rendition": self.track.rendition.name,
+            "auto": self.adapter is not None,
+            "connected": self.connected,
+            "packets": self.track.subscriber.delivered,
+            "dropped": self.track.dropped,
+            "switches": self.track.switches,
+            # In the relay: drone packet arrived -> this rung's packet ready to send.
+            "relay_delay_ms": self.track.rendition.latency_ms.quantile(0.5),
+            "remb": fb.remb if fb else None,
+            "rtt_ms": round(fb.rtt_s * 1000, 1) if fb and fb.rtt_s else None,
+        }
 
 
 class SessionManager:
@@ -91,12 +96,18 @@ class SessionManager:
     def count(self, stream: str | None = None) -> int:
         return sum(1 for s in self.sessions.values() if stream is None or s.stream == stream)
 
-    async def create_viewer(self, stream: str, rendition: Rendition, offer_sdp: str,
-                            remote: str, ladder: Sequence[Rendition] = (),
-                            start_on: Rendition | None = None,
-                            source_profile: str | None = None, who: str = "",
-                            on_end: Callable[[ViewerSession, str], None] | None = None
-                            ) -> tuple[ViewerSession, str]:
+    async def create_viewer(
+        self,
+        stream: str,
+        rendition: Rendition,
+        offer_sdp: str,
+        remote: str,
+        ladder: Sequence[Rendition] = (),
+        start_on: Rendition | None = None,
+        source_profile: str | None = None,
+        who: str = "",
+        on_end: Callable[[ViewerSession, str], None] | None = None,
+    ) -> tuple[ViewerSession, str]:
         """Answers a WHEP offer; returns the session and the answer SDP. With a ladder the
         viewer adapts along it, starting on `rendition`; without, it stays there. With
         `start_on`, the first pictures come from that rendition until `rendition` has a
@@ -125,7 +136,8 @@ class SessionManager:
             session.lean_rtp = rtp_send.install(transceiver.sender, track)
             # A viewer's PLI/FIR reaches its current rung's one encoder, coalesced there.
             transceiver.sender._send_keyframe = (  # type: ignore[method-assign]
-                lambda: track.rendition.request_keyframe())
+                lambda: track.rendition.request_keyframe()
+            )
             if len(ladder) > 1:
                 feedback = tap_feedback(transceiver.sender)
                 session.adapter = LadderAdapter(track, ladder, feedback, lambda r: r.bitrate)
@@ -170,8 +182,13 @@ class SessionManager:
         session.track.stop()
         with contextlib.suppress(Exception):
             await session.pc.close()
-        log.info("[viewer %s] closed: %s (%d packets sent, %d dropped)", session_id[:6],
-                 reason, session.track.subscriber.delivered, session.track.dropped)
+        log.info(
+            "[viewer %s] closed: %s (%d packets sent, %d dropped)",
+            session_id[:6],
+            reason,
+            session.track.subscriber.delivered,
+            session.track.dropped,
+        )
         if session.on_end is not None:
             try:
                 session.on_end(session, reason)

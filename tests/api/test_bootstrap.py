@@ -28,7 +28,8 @@ async def status(relay: RunningRelay, jar: aiohttp.CookieJar, path: str = "/api/
 
 
 async def test_bootstrap_token_is_made_once_and_rotates_with_its_file(
-        start_relay: RelayFactory, tmp_path: Path) -> None:
+    start_relay: RelayFactory, tmp_path: Path
+) -> None:
     data = tmp_path / "fresh" / "data"  # the folder does not exist yet
     first, token = await boot(start_relay, data)
     token_file = data / "admin-token"

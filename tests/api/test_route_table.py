@@ -33,8 +33,14 @@ def route_key(route: web.AbstractRoute) -> tuple[str, str]:
 
 def undeclared(app: web.Application) -> list[str]:
     """Routes whose handler declares no access decision."""
-    return sorted({f"{m} {p}" for r in app.router.routes() if decision_for(r) is None
-                   for m, p in [route_key(r)]})
+    return sorted(
+        {
+            f"{m} {p}"
+            for r in app.router.routes()
+            if decision_for(r) is None
+            for m, p in [route_key(r)]
+        }
+    )
 
 
 def sample_path(canonical: str) -> str:
@@ -47,8 +53,9 @@ async def test_every_route_declares_and_enforces_access(start_relay: RelayFactor
     relay = await start_relay([SIM])
     assert relay.app is not None
     missing = undeclared(relay.app)
-    assert not missing, ("routes without an @access decision (declare one on the handler): "
-                         + ", ".join(missing))
+    assert not missing, (
+        "routes without an @access decision (declare one on the handler): " + ", ".join(missing)
+    )
     checked = []
     async with aiohttp.ClientSession() as http:  # no credentials at all
         for route in relay.app.router.routes():
@@ -59,9 +66,11 @@ async def test_every_route_declares_and_enforces_access(start_relay: RelayFactor
                 assert decision.need == "public", f"{method} {path} is listed public"
                 continue
             assert decision.need != "public", (
-                f"{method} {path} is public but not in the test's explicit public list")
-            async with http.request(method, relay.base_url + sample_path(path),
-                                    data=b"v=0\r\n", allow_redirects=False) as resp:
+                f"{method} {path} is public but not in the test's explicit public list"
+            )
+            async with http.request(
+                method, relay.base_url + sample_path(path), data=b"v=0\r\n", allow_redirects=False
+            ) as resp:
                 assert resp.status in (401, 403), f"{method} {path} answered {resp.status}"
                 if resp.status == 401:
                     assert resp.headers["WWW-Authenticate"].startswith("Bearer")
@@ -70,13 +79,18 @@ async def test_every_route_declares_and_enforces_access(start_relay: RelayFactor
                 assert resp.headers["X-Content-Type-Options"] == "nosniff"
             checked.append(f"{method} {path}")
     # The walk saw the API, WHEP and the pages (and whatever else is registered).
-    for expected in ("GET /api/streams", "POST /whep/{stream}", "GET /play/{stream}",
-                     "GET /api/audit", "POST /api/share", "GET /metrics"):
+    for expected in (
+        "GET /api/streams",
+        "POST /whep/{stream}",
+        "GET /play/{stream}",
+        "GET /api/audit",
+        "POST /api/share",
+        "GET /metrics",
+    ):
         assert expected in checked, checked
 
 
-async def test_a_route_without_decision_is_named_and_refused(
-        start_relay: RelayFactory) -> None:
+async def test_a_route_without_decision_is_named_and_refused(start_relay: RelayFactory) -> None:
     relay = await start_relay([SIM])
     assert relay.app is not None
 

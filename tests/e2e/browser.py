@@ -12,8 +12,14 @@ import pytest
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # FIELD-NOTES: without the mDNS flag ICE never connects on loopback.
 FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
     "--allow-loopback-in-peer-connection",
     "--disable-features=WebRtcHideLocalIpsWithMdns",
     "--autoplay-policy=no-user-gesture-required",
@@ -30,8 +36,11 @@ async def chromium(extra_flags: list[str] | None = None) -> AsyncIterator[object
     with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
         async with async_playwright() as p:
             context = await p.chromium.launch_persistent_context(
-                profile, executable_path=CHROMIUM, headless=True,
-                args=[*FLAGS, *(extra_flags or [])])
+                profile,
+                executable_path=CHROMIUM,
+                headless=True,
+                args=[*FLAGS, *(extra_flags or [])],
+            )
             try:
                 yield context
             finally:

@@ -19,20 +19,34 @@ PASSWORD = "leitstelle-passwort"
 
 
 def events(relay: RunningRelay, kind: str, who: str | None = None) -> list[dict[str, Any]]:
-    return [e for e in relay.relay.audit.read() if e["event"] == kind
-            and (who is None or e["who"] == who)]
+    return [
+        e
+        for e in relay.relay.audit.read()
+        if e["event"] == kind and (who is None or e["who"] == who)
+    ]
 
 
 async def start(start_relay: RelayFactory) -> RunningRelay:
-    return await start_relay([SIM], auth={
-        "tokens": [*TOKENS, {"name": "elw-tablet-1", "token": TABLET, "role": "viewer",
-                             "streams": ["demo"]}],
-        "users": [{"name": "leitstelle", "password_hash": hash_password(PASSWORD),
-                   "role": "admin", "streams": ["*"]}]})
+    return await start_relay(
+        [SIM],
+        auth={
+            "tokens": [
+                *TOKENS,
+                {"name": "elw-tablet-1", "token": TABLET, "role": "viewer", "streams": ["demo"]},
+            ],
+            "users": [
+                {
+                    "name": "leitstelle",
+                    "password_hash": hash_password(PASSWORD),
+                    "role": "admin",
+                    "streams": ["*"],
+                }
+            ],
+        },
+    )
 
 
-async def test_aiortc_viewer_watch_start_and_stop_are_audited(
-        start_relay: RelayFactory) -> None:
+async def test_aiortc_viewer_watch_start_and_stop_are_audited(start_relay: RelayFactory) -> None:
     relay = await start(start_relay)
     ended = WhepViewer(relay.base_url, "demo", token=TABLET)
     vanished = WhepViewer(relay.base_url, "demo", rendition="360p", token=TABLET)
@@ -46,8 +60,7 @@ async def test_aiortc_viewer_watch_start_and_stop_are_audited(
     await ended.close()  # DELETE
     vanished.location = None
     await vanished.close()  # the peer just goes away: no DELETE
-    await wait_for(lambda: len(events(relay, "watch_stop")) == 2, 20,
-                   "watch_stop for both viewers")
+    await wait_for(lambda: len(events(relay, "watch_stop")) == 2, 20, "watch_stop for both viewers")
     stops = {e["session"]: e for e in events(relay, "watch_stop")}
     assert set(stops) == {e["session"] for e in starts}
     assert all(e["who"] == "elw-tablet-1" and e["stream"] == "demo" for e in stops.values())
@@ -94,19 +107,23 @@ async def test_browser_login_watch_and_logout_are_audited(start_relay: RelayFact
         await page.click("#share-list li button")
         await _wait_count(page, "#share-list li", 0)
         assert [e["share"] for e in events(relay, "share_revoked", "leitstelle")] == [
-            created[0]["share"]]
+            created[0]["share"]
+        ]
 
         # The admin's audit page lists those events.
         await page.goto(relay.base_url + "/audit")
         deadline = time.monotonic() + 10
         while "watch_start" not in await page.evaluate(
-                "() => [...document.querySelectorAll('#audit-rows tr')]"
-                ".map(tr => tr.dataset.event)"):
+            "() => [...document.querySelectorAll('#audit-rows tr')].map(tr => tr.dataset.event)"
+        ):
             assert time.monotonic() < deadline, "audit page shows no watch_start"
             await asyncio.sleep(0.1)
         # Leaving the player ended the watch; logging out is audited and ends the session.
-        await wait_for(lambda: len(events(relay, "watch_stop", "leitstelle")) == 1, 10,
-                       "watch_stop after leaving the player")
+        await wait_for(
+            lambda: len(events(relay, "watch_stop", "leitstelle")) == 1,
+            10,
+            "watch_stop after leaving the player",
+        )
         async with page.expect_navigation():
             await page.click("#logout-button")
         assert len(events(relay, "logout", "leitstelle")) == 1
@@ -125,16 +142,18 @@ async def _wait_text(page: Any, selector: str, text: str) -> None:
 async def test_share_link_plays_in_chromium_until_revoked(start_relay: RelayFactory) -> None:
     relay = await start(start_relay)
     async with relay.http() as http:
-        async with http.post(relay.base_url + "/api/share",
-                             json={"stream": "demo", "expires_in_s": 3600}) as resp:
+        async with http.post(
+            relay.base_url + "/api/share", json={"stream": "demo", "expires_in_s": 3600}
+        ) as resp:
             assert resp.status == 201
             link = await resp.json()
     async with chromium() as context:
         page = await context.new_page()  # type: ignore[attr-defined]
         await page.goto(link["url"])
         await page.wait_for_url(relay.base_url + "/play/demo", timeout=10_000)
-        await poll(page, lambda s: s["w"] > 0 and s["presented"] > 10, 20,
-                   "the shared stream to play")
+        await poll(
+            page, lambda s: s["w"] > 0 and s["presented"] > 10, 20, "the shared stream to play"
+        )
         who = f"share:{link['id']}"
         assert [e["method"] for e in events(relay, "login", who)] == ["share"]
         assert len(events(relay, "watch_start", who)) == 1
@@ -144,8 +163,11 @@ async def test_share_link_plays_in_chromium_until_revoked(start_relay: RelayFact
             async with http.delete(f"{relay.base_url}/api/share/{link['id']}") as resp:
                 assert resp.status == 200
         # Revoked: the viewer is cut at once, and the page falls back to the login form.
-        await wait_for(lambda: len(events(relay, "watch_stop", who)) == 1, 10,
-                       "the shared viewer to be disconnected")
+        await wait_for(
+            lambda: len(events(relay, "watch_stop", who)) == 1,
+            10,
+            "the shared viewer to be disconnected",
+        )
         assert events(relay, "watch_stop", who)[0]["reason"] == "share link revoked"
         deadline = time.monotonic() + 20
         while not await _login_form_shown(page):

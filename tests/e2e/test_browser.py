@@ -9,8 +9,11 @@ from typing import Any
 from tests.conftest import RelayFactory
 from tests.e2e.browser import chromium
 
-SIM = {"name": "demo", "source": "sim://?size=1280x720&fps=30&gop=30",
-       "renditions": ["720p", "360p"]}
+SIM = {
+    "name": "demo",
+    "source": "sim://?size=1280x720&fps=30&gop=30",
+    "renditions": ["720p", "360p"],
+}
 
 VIDEO_STATE = """() => {
   const v = document.querySelector('video');
@@ -42,18 +45,24 @@ async def test_player_page_plays_live_video(start_relay: RelayFactory) -> None:
         await page.goto(relay.login_url)  # the token URL the relay prints logs in
         started = time.monotonic()
         await page.goto(relay.base_url + "/play/demo")
-        first = await poll(page, lambda s: s["w"] > 0 and s["presented"] > 0, 20,
-                           "the first video frame")
+        first = await poll(
+            page, lambda s: s["w"] > 0 and s["presented"] > 0, 20, "the first video frame"
+        )
         first_frame_s = time.monotonic() - started
         assert (first["w"], first["h"]) == (1280, 720)
-        later = await poll(page, lambda s: s["presented"] >= first["presented"] + 30, 10,
-                           "presented frames to keep growing")
+        later = await poll(
+            page,
+            lambda s: s["presented"] >= first["presented"] + 30,
+            10,
+            "presented frames to keep growing",
+        )
         assert later["state"] == "live" and later["player"] == "live"
         # No choice made: the relay picks the rung ("auto") and the player says which.
         deadline = time.monotonic() + 8
         while True:
             label = await page.evaluate(
-                "() => document.getElementById('rendition-select').options[0].textContent")
+                "() => document.getElementById('rendition-select').options[0].textContent"
+            )
             if label == "Auto (720p)":
                 break
             assert time.monotonic() < deadline, label
@@ -67,7 +76,8 @@ async def test_player_page_plays_live_video(start_relay: RelayFactory) -> None:
         deadline = time.monotonic() + 8
         while True:
             shown = await page.evaluate(
-                "() => Number(document.getElementById('delay-value').dataset.ms || 0)")
+                "() => Number(document.getElementById('delay-value').dataset.ms || 0)"
+            )
             if shown >= relay_share:
                 break
             assert time.monotonic() < deadline, (shown, relay_share)
@@ -92,7 +102,8 @@ async def test_stream_list_shows_streams(start_relay: RelayFactory) -> None:
         deadline = time.monotonic() + 10
         while True:
             names = await page.evaluate(
-                "() => [...document.querySelectorAll('a.card')].map(a => a.dataset.stream)")
+                "() => [...document.querySelectorAll('a.card')].map(a => a.dataset.stream)"
+            )
             if sorted(names) == ["demo", "thermal"]:
                 break
             assert time.monotonic() < deadline, names

@@ -13,15 +13,17 @@ from tests.conftest import RelayFactory, wait_for
 from tests.media_gen import make_clip
 from tests.whep_client import WhepViewer
 
-SIM = {"name": "demo", "source": "sim://?size=1280x720&fps=30&gop=120",
-       "renditions": ["720p", "360p"]}
+SIM = {
+    "name": "demo",
+    "source": "sim://?size=1280x720&fps=30&gop=120",
+    "renditions": ["720p", "360p"],
+}
 
 
 async def test_twenty_viewers_on_two_rungs_use_two_encoders(start_relay: RelayFactory) -> None:
     before = encoder_module.ENCODERS_CREATED
     relay = await start_relay([SIM])
-    viewers = [relay.viewer("demo", rendition=("720p", "360p")[i % 2])
-               for i in range(20)]
+    viewers = [relay.viewer("demo", rendition=("720p", "360p")[i % 2]) for i in range(20)]
     try:
         await asyncio.gather(*(v.start() for v in viewers))
         await asyncio.gather(*(v.wait_frames(15, timeout=30) for v in viewers))
@@ -57,8 +59,10 @@ async def test_joins_within_a_second_force_at_most_three_idrs(start_relay: Relay
         assert 1 <= forced <= 3, f"{forced} forced IDRs for 10 joins in 1 s"
         first = sorted(v.received.first_frame_s or 99 for v in viewers)
         assert first[-1] < 1.5, f"first frames {first}"  # nobody waited for the 4 s GOP
-        print(f"10 joins in {sent[-1] - sent[0]:.2f} s: {forced} forced IDRs, first frames "
-              f"{first[0] * 1000:.0f}-{first[-1] * 1000:.0f} ms")
+        print(
+            f"10 joins in {sent[-1] - sent[0]:.2f} s: {forced} forced IDRs, first frames "
+            f"{first[0] * 1000:.0f}-{first[-1] * 1000:.0f} ms"
+        )
     finally:
         await asyncio.gather(*(v.close() for v in viewers))
 
@@ -73,7 +77,8 @@ def _fps_and_delay(viewer: WhepViewer, since: int) -> tuple[float, float]:
 
 
 async def test_throttled_viewer_lands_on_lowest_rung_others_unaffected(
-        start_relay: RelayFactory) -> None:
+    start_relay: RelayFactory,
+) -> None:
     relay = await start_relay([{**SIM, "source": "sim://?size=1280x720&fps=30&gop=30"}])
     steady = relay.viewer("demo", rendition="720p")
     await steady.start()
@@ -88,15 +93,20 @@ async def test_throttled_viewer_lands_on_lowest_rung_others_unaffected(
         sessions = relay.relay.sessions.sessions.values()
         weak_session = next(s for s in sessions if s.adapter is not None)
         assert weak_session.track.rendition.name == "720p"  # starts on the first rung
-        await wait_for(lambda: weak_session.track.rendition.name == "360p", 5,
-                       "the throttled viewer to land on 360p")
+        await wait_for(
+            lambda: weak_session.track.rendition.name == "360p",
+            5,
+            "the throttled viewer to land on 360p",
+        )
         landed = time.monotonic() - joined
         mark = len(steady.received.counters)
         await asyncio.sleep(4)
         fps_after, delay_after = _fps_and_delay(steady, mark)
-        print(f"weak viewer on 360p after {landed:.1f} s; steady viewer fps "
-              f"{fps_before:.1f} -> {fps_after:.1f}, delay {delay_before:.0f} -> "
-              f"{delay_after:.0f} ms")
+        print(
+            f"weak viewer on 360p after {landed:.1f} s; steady viewer fps "
+            f"{fps_before:.1f} -> {fps_after:.1f}, delay {delay_before:.0f} -> "
+            f"{delay_after:.0f} ms"
+        )
         assert fps_after >= fps_before * 0.9
         assert delay_after <= delay_before * 1.1 + 5  # 5 ms: below the clock's resolution
         # (500 kbit/s of 360p still overflows a 300 kbit/s link: the picture there needs
@@ -107,10 +117,18 @@ async def test_throttled_viewer_lands_on_lowest_rung_others_unaffected(
 
 
 async def test_passthrough_viewer_starts_at_once_then_gets_the_source(
-        start_relay: RelayFactory) -> None:
+    start_relay: RelayFactory,
+) -> None:
     # A drone with a 4 s GOP: waiting for its next IDR would take up to 4 s.
-    relay = await start_relay([{"name": "demo", "source": "sim://?size=1280x720&fps=30&gop=120",
-                                "renditions": ["source", "360p"]}])
+    relay = await start_relay(
+        [
+            {
+                "name": "demo",
+                "source": "sim://?size=1280x720&fps=30&gop=120",
+                "renditions": ["source", "360p"],
+            }
+        ]
+    )
     stream = relay.relay.streams["demo"]
     await wait_for(lambda: stream.state == "live", 10, "live")
     viewer = relay.viewer("demo", rendition="source")
@@ -131,16 +149,21 @@ async def test_passthrough_viewer_starts_at_once_then_gets_the_source(
         await viewer.close()
 
 
-async def test_bframe_source_is_never_passed_through(start_relay: RelayFactory,
-                                                     tmp_path: Path) -> None:
+async def test_bframe_source_is_never_passed_through(
+    start_relay: RelayFactory, tmp_path: Path
+) -> None:
     clip = make_clip(tmp_path / "b.mp4", seconds=3.0, high_bframes=True)
-    relay = await start_relay([{"name": "b", "source": f"file:{clip}",
-                                "renditions": ["source", "360p"]}])
+    relay = await start_relay(
+        [{"name": "b", "source": f"file:{clip}", "renditions": ["source", "360p"]}]
+    )
     stream = relay.relay.streams["b"]
     await wait_for(lambda: stream.source_reorders, 10, "B-frames to be noticed")
     async with relay.http() as http:
-        async with http.post(relay.base_url + "/whep/b?rendition=source", data="v=0\r\n",
-                             headers={"Content-Type": "application/sdp"}) as resp:
+        async with http.post(
+            relay.base_url + "/whep/b?rendition=source",
+            data="v=0\r\n",
+            headers={"Content-Type": "application/sdp"},
+        ) as resp:
             assert resp.status == 409
             assert "B-frames" in (await resp.json())["reason"]
     viewer = relay.viewer("b")  # automatic: lands on what plays
@@ -175,12 +198,14 @@ async def test_lost_packets_are_resent_on_nack(start_relay: RelayFactory) -> Non
 
 
 async def test_passthrough_is_answered_with_the_drones_own_profile(
-        start_relay: RelayFactory, tmp_path: Path) -> None:
+    start_relay: RelayFactory, tmp_path: Path
+) -> None:
     """A High-profile drone without B-frames is passed through, and the SDP answer names
     High (what is sent), not Baseline; a transcoded rung's viewer is answered Baseline."""
     clip = make_clip(tmp_path / "high.mp4", seconds=4.0, bframes=0)
-    relay = await start_relay([{"name": "h", "source": f"file:{clip}",
-                                "renditions": ["source", "360p"]}])
+    relay = await start_relay(
+        [{"name": "h", "source": f"file:{clip}", "renditions": ["source", "360p"]}]
+    )
     stream = relay.relay.streams["h"]
     await wait_for(lambda: stream.source_profile is not None, 10, "the drone's SPS")
     assert stream.source_profile is not None and stream.source_profile.startswith("64")
@@ -190,12 +215,16 @@ async def test_passthrough_is_answered_with_the_drones_own_profile(
     await rung.start()
     try:
         await source.wait_frames(1)
-        await wait_for(lambda: source.received.sizes[-1] == (640, 360) and
-                       len(source.received.sizes) > 40, 10, "frames")
+        await wait_for(
+            lambda: source.received.sizes[-1] == (640, 360) and len(source.received.sizes) > 40,
+            10,
+            "frames",
+        )
         assert _answered_profile(source)[:2] == "64"
         assert _answered_profile(rung) == "42e01f"
-        session = next(s for s in relay.relay.sessions.sessions.values()
-                       if s.rendition.name == "source")
+        session = next(
+            s for s in relay.relay.sessions.sessions.values() if s.rendition.name == "source"
+        )
         assert session.track.rendition.name == "source"
     finally:
         await source.close()

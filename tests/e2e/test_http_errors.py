@@ -14,8 +14,9 @@ AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 SIM = {"name": "demo", "source": "sim://?size=320x240&fps=10&gop=10", "renditions": ["360p"]}
 
 
-async def _post(url: str, body: bytes | str, content_type: str = "application/sdp"
-                ) -> tuple[int, Any]:
+async def _post(
+    url: str, body: bytes | str, content_type: str = "application/sdp"
+) -> tuple[int, Any]:
     async with aiohttp.ClientSession(headers=AUTH) as http:
         async with http.post(url, data=body, headers={"Content-Type": content_type}) as resp:
             return resp.status, await resp.json()
@@ -35,13 +36,16 @@ async def test_unknown_stream_is_404_json(start_relay: RelayFactory) -> None:
             assert resp.status == 404 and "error" in await resp.json()
 
 
-@pytest.mark.parametrize("body", [
-    "hello relay",
-    "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n",  # SDP without any media
-    "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"
-    "a=rtpmap:111 opus/48000/2\r\n",
-    "v=0\r\nm=video x y z\r\n\x00\x01garbage",
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        "hello relay",
+        "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n",  # SDP without any media
+        "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"
+        "a=rtpmap:111 opus/48000/2\r\n",
+        "v=0\r\nm=video x y z\r\n\x00\x01garbage",
+    ],
+)
 async def test_malformed_offer_is_400_with_reason(start_relay: RelayFactory, body: str) -> None:
     relay = await start_relay([SIM])
     status, reply = await _post(relay.base_url + "/whep/demo", body)
@@ -52,8 +56,7 @@ async def test_malformed_offer_is_400_with_reason(start_relay: RelayFactory, bod
 
 async def test_wrong_content_type_is_refused(start_relay: RelayFactory) -> None:
     relay = await start_relay([SIM])
-    status, reply = await _post(relay.base_url + "/whep/demo", '{"sdp": "v=0"}',
-                                "application/json")
+    status, reply = await _post(relay.base_url + "/whep/demo", '{"sdp": "v=0"}', "application/json")
     assert status == 415 and "application/sdp" in reply["reason"]
 
 

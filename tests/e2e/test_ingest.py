@@ -21,9 +21,21 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def push(url: str, *args: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, str(ROOT / "scripts" / "fake_drone.py"), url, "--size", "640x360",
-         "--fps", "30", "--gop", "30", *args],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "fake_drone.py"),
+            url,
+            "--size",
+            "640x360",
+            "--fps",
+            "30",
+            "--gop",
+            "30",
+            *args,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -32,8 +44,11 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
     proc.wait(timeout=10)
 
 
-async def push_until_live(url: str, relay_stream_live, *args: str  # type: ignore[no-untyped-def]
-                          ) -> subprocess.Popen[bytes]:
+async def push_until_live(
+    url: str,
+    relay_stream_live,
+    *args: str,  # type: ignore[no-untyped-def]
+) -> subprocess.Popen[bytes]:
     """Starts the pusher, restarting it while the listener is not yet up (connection refused),
     as a drone controller's own retry would."""
     deadline = time.monotonic() + 20
@@ -83,8 +98,7 @@ async def test_push_high_profile_bframes(start_relay: RelayFactory, scheme: str)
 
 async def test_file_clip_loops_at_real_time(start_relay: RelayFactory, tmp_path: Path) -> None:
     clip = make_clip(tmp_path / "flight.mp4", seconds=2.0, high_bframes=True)
-    relay = await start_relay([{"name": "clip", "source": f"file:{clip}",
-                                "renditions": ["360p"]}])
+    relay = await start_relay([{"name": "clip", "source": f"file:{clip}", "renditions": ["360p"]}])
     viewer = relay.viewer("clip")
     await viewer.start()
     try:
@@ -143,10 +157,22 @@ async def test_rtsp_pull(start_relay: RelayFactory, tmp_path: Path) -> None:
     client_port, source_port = free_port(), free_port()
     rtp_port = 20000 + 2 * (free_port(socket.SOCK_DGRAM) % 20000 // 2)
     server = subprocess.Popen(
-        ["rtsp-server-perl", "-c", str(client_port), "-s", str(source_port),
-         "--client_listen_address", "127.0.0.1", "--source_listen_address", "127.0.0.1",
-         "--rtp_start_port", str(rtp_port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            "rtsp-server-perl",
+            "-c",
+            str(client_port),
+            "-s",
+            str(source_port),
+            "--client_listen_address",
+            "127.0.0.1",
+            "--source_listen_address",
+            "127.0.0.1",
+            "--rtp_start_port",
+            str(rtp_port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     feeder: subprocess.Popen[bytes] | None = None
     try:
         deadline = time.monotonic() + 10
@@ -157,10 +183,27 @@ async def test_rtsp_pull(start_relay: RelayFactory, tmp_path: Path) -> None:
             assert time.monotonic() < deadline, "rtsp-server-perl did not start"
             await asyncio.sleep(0.1)
         feeder = subprocess.Popen(
-            ["ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-stream_loop", "-1",
-             "-i", str(clip), "-c", "copy", "-f", "rtsp", "-rtsp_transport", "udp",
-             f"rtsp://127.0.0.1:{source_port}/live"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                "ffmpeg",
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-re",
+                "-stream_loop",
+                "-1",
+                "-i",
+                str(clip),
+                "-c",
+                "copy",
+                "-f",
+                "rtsp",
+                "-rtsp_transport",
+                "udp",
+                f"rtsp://127.0.0.1:{source_port}/live",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         url = f"rtsp://127.0.0.1:{client_port}/live?transport=udp"
         relay = await start_relay([{"name": "rtsp", "source": url, "renditions": ["360p"]}])
         stream = relay.relay.streams["rtsp"]
@@ -190,12 +233,17 @@ async def test_garbage_input_never_takes_down_another_stream(start_relay: RelayF
     """A broken or hostile sender on one stream: that stream keeps retrying, the other one
     plays on untouched."""
     udp_port, rtmp_port = free_port(socket.SOCK_DGRAM), free_port()
-    relay = await start_relay([
-        {"name": "demo", "source": "sim://?size=640x360&fps=30&gop=30", "renditions": ["360p"]},
-        {"name": "junk", "source": f"udp://127.0.0.1:{udp_port}", "renditions": ["360p"]},
-        {"name": "junk2", "source": f"rtmp://127.0.0.1:{rtmp_port}/live/x",
-         "renditions": ["360p"]},
-    ])
+    relay = await start_relay(
+        [
+            {"name": "demo", "source": "sim://?size=640x360&fps=30&gop=30", "renditions": ["360p"]},
+            {"name": "junk", "source": f"udp://127.0.0.1:{udp_port}", "renditions": ["360p"]},
+            {
+                "name": "junk2",
+                "source": f"rtmp://127.0.0.1:{rtmp_port}/live/x",
+                "renditions": ["360p"],
+            },
+        ]
+    )
     viewer = relay.viewer("demo")
     await viewer.start()
     try:

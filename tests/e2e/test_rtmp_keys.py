@@ -25,10 +25,31 @@ def ffmpeg_push(url: str) -> subprocess.Popen[bytes]:
     if not shutil.which("ffmpeg"):
         pytest.skip("Debian's ffmpeg is not installed")
     return subprocess.Popen(
-        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi",
-         "-i", "testsrc2=size=640x360:rate=30", "-c:v", "libx264", "-preset", "ultrafast",
-         "-tune", "zerolatency", "-g", "30", "-f", "flv", url],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        [
+            "ffmpeg",
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-re",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=640x360:rate=30",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-tune",
+            "zerolatency",
+            "-g",
+            "30",
+            "-f",
+            "flv",
+            url,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
 async def exits(proc: subprocess.Popen[bytes], timeout: float = 15) -> tuple[int, str]:
@@ -43,15 +64,16 @@ def events(relay: RunningRelay, name: str) -> list[dict[str, Any]]:
 
 async def start(start_relay: RelayFactory, tmp_path: Path) -> tuple[RunningRelay, str]:
     base = f"rtmp://127.0.0.1:{free_port()}"
-    relay = await start_relay([{"name": "fritz", "source": f"{base}/live/{KEY}",
-                                "renditions": ["360p"]}], server={"data_dir": str(tmp_path)})
+    relay = await start_relay(
+        [{"name": "fritz", "source": f"{base}/live/{KEY}", "renditions": ["360p"]}],
+        server={"data_dir": str(tmp_path)},
+    )
     return relay, base
 
 
-async def test_wrong_key_and_app_refused_right_key_plays(start_relay: RelayFactory,
-                                                         tmp_path: Path,
-                                                         caplog: pytest.LogCaptureFixture
-                                                         ) -> None:
+async def test_wrong_key_and_app_refused_right_key_plays(
+    start_relay: RelayFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.INFO)
     relay, base = await start(start_relay, tmp_path)
     stream = relay.relay.streams["fritz"]
@@ -59,17 +81,18 @@ async def test_wrong_key_and_app_refused_right_key_plays(start_relay: RelayFacto
     await viewer.start()  # watching before anyone pushes: it must see nothing from a refusal
     pusher = None
     try:
-        wrong = [(push(f"{base}/live/{KEY}x"), "wrong stream key"),
-                 (push(f"{base}/other/{KEY}"), "wrong app"),
-                 (ffmpeg_push(f"{base}/live/guess"), "wrong stream key"),
-                 (ffmpeg_push(f"{base}/studio/{KEY}"), "wrong app")]
+        wrong = [
+            (push(f"{base}/live/{KEY}x"), "wrong stream key"),
+            (push(f"{base}/other/{KEY}"), "wrong app"),
+            (ffmpeg_push(f"{base}/live/guess"), "wrong stream key"),
+            (ffmpeg_push(f"{base}/studio/{KEY}"), "wrong app"),
+        ]
         for proc, _ in wrong:
             code, err = await exits(proc)
             assert code != 0, err
         refused = events(relay, "publish_refused")
         assert len(refused) == 4
-        assert {e["reason"].split(" '")[0] for e in refused} == {"wrong stream key",
-                                                                   "wrong app"}
+        assert {e["reason"].split(" '")[0] for e in refused} == {"wrong stream key", "wrong app"}
         for entry in refused:
             assert entry["stream"] == "fritz" and entry["from"].startswith("127.0.0.1:")
             assert KEY not in str(entry)
@@ -106,8 +129,9 @@ async def test_ffmpeg_cli_right_key_goes_live(start_relay: RelayFactory, tmp_pat
         stop(proc)
 
 
-async def test_second_publisher_refused_first_plays_on(start_relay: RelayFactory,
-                                                       tmp_path: Path) -> None:
+async def test_second_publisher_refused_first_plays_on(
+    start_relay: RelayFactory, tmp_path: Path
+) -> None:
     relay, base = await start(start_relay, tmp_path)
     stream = relay.relay.streams["fritz"]
     url = f"{base}/live/{KEY}"
@@ -122,8 +146,11 @@ async def test_second_publisher_refused_first_plays_on(start_relay: RelayFactory
         refused = events(relay, "publish_refused")
         assert [e["reason"] for e in refused] == ["another publisher is live"] * 2
         before = len(viewer.received.counters)
-        await wait_for(lambda: len(viewer.received.counters) > before + 30, 10,
-                       "the first publisher's frames to go on")
+        await wait_for(
+            lambda: len(viewer.received.counters) > before + 30,
+            10,
+            "the first publisher's frames to go on",
+        )
         assert first.poll() is None and stream.state == "live"
         assert len(events(relay, "publish_start")) == 1
     finally:
@@ -131,8 +158,9 @@ async def test_second_publisher_refused_first_plays_on(start_relay: RelayFactory
         stop(first)
 
 
-async def test_idle_and_junk_connections_never_block_the_drone(start_relay: RelayFactory,
-                                                               tmp_path: Path) -> None:
+async def test_idle_and_junk_connections_never_block_the_drone(
+    start_relay: RelayFactory, tmp_path: Path
+) -> None:
     """Connections that never publish (a port scan, a stalled client) do not hold the stream:
     the drone is admitted while they hang."""
     relay, base = await start(start_relay, tmp_path)
@@ -163,8 +191,11 @@ async def raw_publish(port: int, app: str, key: str) -> bytes:
         except (asyncio.IncompleteReadError, ConnectionResetError):
             return b""
         writer.write(s0s1s2[1:1537])
-        for values in (("connect", 1.0, {"app": app, "type": "nonprivate"}),
-                       ("createStream", 2.0, None), ("publish", 3.0, None, key, "live")):
+        for values in (
+            ("connect", 1.0, {"app": app, "type": "nonprivate"}),
+            ("createStream", 2.0, None),
+            ("publish", 3.0, None, key, "live"),
+        ):
             writer.write(rc.encode_message(3, rc.COMMAND_AMF0, amf0.encode(*values), 128))
         writer.write(rc.encode_message(4, rc.VIDEO, b"\x17\x00" + bytes(100), 128, 1))
         return await asyncio.wait_for(reader.read(), 10)
@@ -172,8 +203,9 @@ async def raw_publish(port: int, app: str, key: str) -> bytes:
         writer.close()
 
 
-async def test_guessing_keys_gets_an_address_ignored(start_relay: RelayFactory,
-                                                     tmp_path: Path) -> None:
+async def test_guessing_keys_gets_an_address_ignored(
+    start_relay: RelayFactory, tmp_path: Path
+) -> None:
     relay, base = await start(start_relay, tmp_path)
     port = int(base.rsplit(":", 1)[1])
     answers = [await raw_publish(port, "live", f"guess{n}") for n in range(12)]
@@ -184,8 +216,7 @@ async def test_guessing_keys_gets_an_address_ignored(start_relay: RelayFactory,
     assert not relay.relay.streams["fritz"].ever_live
 
 
-async def test_two_simultaneous_pushes_one_wins(start_relay: RelayFactory,
-                                                tmp_path: Path) -> None:
+async def test_two_simultaneous_pushes_one_wins(start_relay: RelayFactory, tmp_path: Path) -> None:
     relay, base = await start(start_relay, tmp_path)
     port = int(base.rsplit(":", 1)[1])
     # Both send everything at once: the slot is decided between their publish commands.
@@ -194,7 +225,6 @@ async def test_two_simultaneous_pushes_one_wins(start_relay: RelayFactory,
     started = [a for a in answers if b"NetStream.Publish.Start" in a]
     refused = [a for a in answers if b"already has a publisher" in a]
     assert len(started) == 1 and len(refused) == 1, answers
-    assert [e["reason"] for e in events(relay, "publish_refused")] == [
-        "another publisher is live"]
+    assert [e["reason"] for e in events(relay, "publish_refused")] == ["another publisher is live"]
     await wait_for(lambda: bool(events(relay, "publish_stop")), 10, "publish_stop")
     assert events(relay, "publish_stop")[0]["reason"] == "nothing received for 4 s"

@@ -34,8 +34,15 @@ async def read_url(proc: subprocess.Popen[str], timeout: float) -> str:
 
 def start(args: list[str], cwd: Path | None = None) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            text=True, env=env, start_new_session=True, cwd=cwd)
+    return subprocess.Popen(
+        args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+        start_new_session=True,
+        cwd=cwd,
+    )
 
 
 def stop(proc: subprocess.Popen[str], sig: int = signal.SIGTERM) -> int:
@@ -64,8 +71,9 @@ async def test_scripts_run_url_plays_demo_in_chromium(tmp_path: Path) -> None:
                 assert time.monotonic() < deadline, "no stream card on the start page"
                 await asyncio.sleep(0.1)
             await page.click("a.card[data-stream=demo]")
-            state = await poll(page, lambda s: s["w"] > 0 and s["presented"] > 10, 20,
-                               "demo to play")
+            state = await poll(
+                page, lambda s: s["w"] > 0 and s["presented"] > 10, 20, "demo to play"
+            )
             assert state["w"] == 1280
     finally:
         assert stop(proc) == 0
@@ -81,16 +89,24 @@ async def test_player_reconnects_after_relay_restart(tmp_path: Path) -> None:
             page = await context.new_page()  # type: ignore[attr-defined]
             await page.goto(url)  # logs in; the session outlives the restart (data/)
             await page.goto(f"http://127.0.0.1:{port}/play/demo")
-            await poll(page, lambda s: s["state"] == "live" and s["presented"] > 10, 20,
-                       "first live picture")
+            await poll(
+                page,
+                lambda s: s["state"] == "live" and s["presented"] > 10,
+                20,
+                "first live picture",
+            )
             stop(relay, signal.SIGKILL)  # the relay box loses power
             await poll(page, lambda s: s["state"] == "lost", 15, "the player to notice")
             relay = start(cmd, cwd=tmp_path)
             assert await read_url(relay, timeout=60) == url  # the same token again
             back = time.monotonic()
             before = (await poll(page, lambda s: True, 1, ""))["presented"]
-            await poll(page, lambda s: s["state"] == "live" and s["presented"] > before + 10,
-                       20, "live again after the restart")
+            await poll(
+                page,
+                lambda s: s["state"] == "live" and s["presented"] > before + 10,
+                20,
+                "live again after the restart",
+            )
             print(f"player live again {time.monotonic() - back:.1f} s after the relay was back")
     finally:
         stop(relay)
@@ -102,12 +118,14 @@ async def test_sigterm_with_viewers_connected_exits_0(tmp_path: Path) -> None:
     port = free_port()
     config = tmp_path / "relay.toml"
     token = "sigterm-test-token-0000000"
-    config.write_text(f'[server]\nport = {port}\ndata_dir = "{tmp_path / "data"}"\n'
-                      '[webrtc]\nice_addresses = ["127.0.0.1"]\n'
-                      '[[streams]]\nname = "demo"\nsource = "sim://?size=640x360"\n'
-                      'renditions = ["360p"]\n'
-                      f'[[auth.tokens]]\nname = "t"\ntoken = "{token}"\nrole = "viewer"\n'
-                      'streams = ["demo"]\n')
+    config.write_text(
+        f'[server]\nport = {port}\ndata_dir = "{tmp_path / "data"}"\n'
+        '[webrtc]\nice_addresses = ["127.0.0.1"]\n'
+        '[[streams]]\nname = "demo"\nsource = "sim://?size=640x360"\n'
+        'renditions = ["360p"]\n'
+        f'[[auth.tokens]]\nname = "t"\ntoken = "{token}"\nrole = "viewer"\n'
+        'streams = ["demo"]\n'
+    )
     relay = start([sys.executable, "-m", "relay", "serve", "--config", str(config)])
     viewers = [WhepViewer(f"http://127.0.0.1:{port}", "demo", token=token) for _ in range(3)]
     try:

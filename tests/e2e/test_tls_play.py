@@ -34,11 +34,19 @@ async def tls_relay(tmp_path: Path) -> AsyncIterator[tuple[str, Relay, Path]]:
     made = run_cli("selfsigned", "--ip", "127.0.0.1", "--out", str(tmp_path / "tls"))
     assert made.returncode == 0, made.stderr
     cert, key = tmp_path / "tls" / "cert.pem", tmp_path / "tls" / "key.pem"
-    config = parse_config({"server": {"tls_cert": str(cert), "tls_key": str(key),
-                                      "data_dir": str(tmp_path / "data")},
-                           "webrtc": {"ice_addresses": ["127.0.0.1"]}, "streams": [SIM],
-                           "auth": {"tokens": TOKENS}},
-                          "<test>")
+    config = parse_config(
+        {
+            "server": {
+                "tls_cert": str(cert),
+                "tls_key": str(key),
+                "data_dir": str(tmp_path / "data"),
+            },
+            "webrtc": {"ice_addresses": ["127.0.0.1"]},
+            "streams": [SIM],
+            "auth": {"tokens": TOKENS},
+        },
+        "<test>",
+    )
     context = server_ssl_context(config.server, config.origin)
     app = create_app(config)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
@@ -55,8 +63,9 @@ async def tls_relay(tmp_path: Path) -> AsyncIterator[tuple[str, Relay, Path]]:
 def spki_pin(cert: Path) -> str:
     """The base64 SHA-256 of the certificate's public key, as Chromium's SPKI list wants it."""
     key = x509.load_pem_x509_certificate(cert.read_bytes()).public_key()
-    der = key.public_bytes(serialization.Encoding.DER,
-                           serialization.PublicFormat.SubjectPublicKeyInfo)
+    der = key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     return base64.b64encode(hashlib.sha256(der).digest()).decode()
 
 
@@ -71,18 +80,27 @@ async def test_chromium_plays_over_https(tls_relay: tuple[str, Relay, Path]) -> 
         response = await page.goto(base_url + "/play/demo")
         assert response is not None and response.ok and response.url.startswith("https://")
         assert await page.evaluate("() => window.isSecureContext")
-        first = await poll(page, lambda s: s["w"] > 0 and s["presented"] > 0, 20,
-                           "the first video frame over https")
+        first = await poll(
+            page,
+            lambda s: s["w"] > 0 and s["presented"] > 0,
+            20,
+            "the first video frame over https",
+        )
         first_s = time.monotonic() - started
         assert (first["w"], first["h"]) == (1280, 720)
-        await poll(page, lambda s: s["presented"] >= first["presented"] + 30, 10,
-                   "presented frames to keep growing")
+        await poll(
+            page,
+            lambda s: s["presented"] >= first["presented"] + 30,
+            10,
+            "presented frames to keep growing",
+        )
         assert relay.sessions.count() == 1
         print(f"first frame in Chromium over https {first_s:.2f} s after page load")
 
 
 async def test_chromium_refuses_an_untrusted_certificate(
-        tls_relay: tuple[str, Relay, Path]) -> None:
+    tls_relay: tuple[str, Relay, Path],
+) -> None:
     """The check above can fail: without the pin Chromium refuses the self-signed cert."""
     base_url, _relay, _cert = tls_relay
     async with chromium() as context:

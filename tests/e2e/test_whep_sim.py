@@ -5,8 +5,11 @@ from __future__ import annotations
 from relay.transcode import encoder as encoder_module
 from tests.conftest import RelayFactory, RunningRelay, wait_for
 
-SIM = {"name": "demo", "source": "sim://?size=1280x720&fps=30&gop=30",
-       "renditions": ["720p", "360p"]}
+SIM = {
+    "name": "demo",
+    "source": "sim://?size=1280x720&fps=30&gop=30",
+    "renditions": ["720p", "360p"],
+}
 
 
 async def test_viewer_decodes_live_frames_at_configured_size(start_relay: RelayFactory) -> None:

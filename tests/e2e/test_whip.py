@@ -23,8 +23,11 @@ def _advancing(counters: list[int]) -> bool:
 
 
 async def _marked_frames(viewer: WhepViewer, count: int, timeout: float) -> None:
-    await wait_for(lambda: len(viewer.received.counters) >= count, timeout,
-                   f"{count} marked frames (got {len(viewer.received.counters)})")
+    await wait_for(
+        lambda: len(viewer.received.counters) >= count,
+        timeout,
+        f"{count} marked frames (got {len(viewer.received.counters)})",
+    )
 
 
 async def _publisher_count(relay: RunningRelay) -> int:
@@ -32,7 +35,8 @@ async def _publisher_count(relay: RunningRelay) -> int:
 
 
 async def test_published_stream_reaches_transcoded_and_passthrough_viewers(
-        start_relay: RelayFactory, tmp_path: Path) -> None:
+    start_relay: RelayFactory, tmp_path: Path
+) -> None:
     relay = await start_relay([WHIP], server={"data_dir": str(tmp_path)})
     assert (await relay.stream_status("cam"))["state"] == "offline"
     rung = relay.viewer("cam", rendition="360p")
@@ -47,15 +51,18 @@ async def test_published_stream_reaches_transcoded_and_passthrough_viewers(
         await _marked_frames(source, 60, 30.0)
         for viewer, size in ((rung, (640, 360)), (source, (960, 540))):
             r = viewer.received
-            marked = [s for (_, c, _), s in zip(r.timeline, r.sizes, strict=True)
-                      if c is not None]
+            marked = [s for (_, c, _), s in zip(r.timeline, r.sizes, strict=True) if c is not None]
             assert set(marked[-30:]) == {size}, f"expected {size}, got {set(marked)}"
             assert _advancing(r.counters), "the publisher's counter must advance, live"
             assert r.counters[-1] - r.counters[0] >= 59
             first = next(t for t, c, _ in r.timeline if c is not None)
             median = sorted(r.delays_ms)[len(r.delays_ms) // 2]
-            log.warning("WHIP POST -> first published frame at the %s viewer: %.3f s; "
-                        "delay p50 %.0f ms", size, first - publisher.posted_at, median)
+            log.warning(
+                "WHIP POST -> first published frame at the %s viewer: %.3f s; delay p50 %.0f ms",
+                size,
+                first - publisher.posted_at,
+                median,
+            )
             # Capture -> publisher's encoder -> relay -> viewer's decoder, all on this host.
             assert median < 400, f"delay p50 {median:.0f} ms"
         status = await relay.stream_status("cam")
@@ -65,8 +72,11 @@ async def test_published_stream_reaches_transcoded_and_passthrough_viewers(
         # Ending publishing: the stream goes back to connecting, the viewers see the slate.
         assert await publisher.delete() == 200
         slate_before = rung.received.unmarked
-        await wait_for(lambda: rung.received.unmarked > slate_before + 5, 10.0,
-                       "the slate after the publisher left")
+        await wait_for(
+            lambda: rung.received.unmarked > slate_before + 5,
+            10.0,
+            "the slate after the publisher left",
+        )
         stream = relay.relay.streams["cam"]
         await wait_for(lambda: stream.state == "connecting", 5.0, "state connecting")
         assert relay.relay.streams["cam"].whip.publisher is None  # type: ignore[union-attr]
@@ -77,7 +87,8 @@ async def test_published_stream_reaches_transcoded_and_passthrough_viewers(
 
 
 async def test_a_joining_passthrough_viewer_makes_the_relay_ask_the_publisher_for_an_idr(
-        start_relay: RelayFactory, tmp_path: Path) -> None:
+    start_relay: RelayFactory, tmp_path: Path
+) -> None:
     # A drone-like 20 s GOP: without a PLI the passthrough viewer would wait up to 20 s.
     relay = await start_relay([WHIP], server={"data_dir": str(tmp_path)})
     publisher = WhipPublisher(relay.base_url, "cam", size=(960, 540), gop=600)
@@ -93,20 +104,33 @@ async def test_a_joining_passthrough_viewer_makes_the_relay_ask_the_publisher_fo
         await viewer.start()
         # The viewer starts on the 360p rung (instant start) and moves to the publisher's
         # own packets at its next IDR: the one the relay's PLI asks for.
-        await wait_for(lambda: (960, 540) in viewer.received.sizes
-                       and publisher.encoder is not None
-                       and publisher.encoder.forced > forced_before, 5.0,
-                       "a forced IDR and the publisher's own frames at the viewer")
-        log.warning("passthrough viewer joined mid-GOP: own frames after %.2f s; PLIs sent %d",
-                    time.monotonic() - joined, session.keyframe_requests)
+        await wait_for(
+            lambda: (
+                (960, 540) in viewer.received.sizes
+                and publisher.encoder is not None
+                and publisher.encoder.forced > forced_before
+            ),
+            5.0,
+            "a forced IDR and the publisher's own frames at the viewer",
+        )
+        log.warning(
+            "passthrough viewer joined mid-GOP: own frames after %.2f s; PLIs sent %d",
+            time.monotonic() - joined,
+            session.keyframe_requests,
+        )
         # A second viewer right after: its PLI falls in the coalescing window, stays
         # pending and goes out when the window ends, not lost.
         forced_before = publisher.encoder.forced
         await second.start()
-        await wait_for(lambda: (960, 540) in second.received.sizes
-                       and publisher.encoder is not None
-                       and publisher.encoder.forced > forced_before, 5.0,
-                       "a second forced IDR for the second viewer")
+        await wait_for(
+            lambda: (
+                (960, 540) in second.received.sizes
+                and publisher.encoder is not None
+                and publisher.encoder.forced > forced_before
+            ),
+            5.0,
+            "a second forced IDR for the second viewer",
+        )
     finally:
         await publisher.close()
         await viewer.close()
@@ -114,7 +138,8 @@ async def test_a_joining_passthrough_viewer_makes_the_relay_ask_the_publisher_fo
 
 
 async def test_a_transcoder_resync_asks_the_publisher_for_an_idr(
-        start_relay: RelayFactory, tmp_path: Path) -> None:
+    start_relay: RelayFactory, tmp_path: Path
+) -> None:
     relay = await start_relay([WHIP], server={"data_dir": str(tmp_path)})
     publisher = WhipPublisher(relay.base_url, "cam", gop=600)
     transcoder = relay.relay.streams["cam"].transcoder
@@ -128,16 +153,22 @@ async def test_a_transcoder_resync_asks_the_publisher_for_an_idr(
         transcoder.feed(Discontinuity("test: decoder lost its reference"))
         await wait_for(lambda: transcoder.dropped_units > 0, 5.0, "units skipped")
         decoded = transcoder.frames_decoded
-        await wait_for(lambda: publisher.encoder is not None
-                       and publisher.encoder.forced > forced_before
-                       and transcoder.frames_decoded > decoded + 10, 5.0,
-                       "a forced IDR and decoding again")
+        await wait_for(
+            lambda: (
+                publisher.encoder is not None
+                and publisher.encoder.forced > forced_before
+                and transcoder.frames_decoded > decoded + 10
+            ),
+            5.0,
+            "a forced IDR and decoding again",
+        )
     finally:
         await publisher.close()
 
 
 async def test_second_publisher_gets_409_until_the_first_leaves(
-        start_relay: RelayFactory, tmp_path: Path) -> None:
+    start_relay: RelayFactory, tmp_path: Path
+) -> None:
     relay = await start_relay([WHIP], server={"data_dir": str(tmp_path)})
     first = WhipPublisher(relay.base_url, "cam")
     second = WhipPublisher(relay.base_url, "cam")
@@ -153,19 +184,25 @@ async def test_second_publisher_gets_409_until_the_first_leaves(
         await viewer.start()
         await _marked_frames(viewer, 30, 30.0)
         assert _advancing(viewer.received.counters)
-        events = [(e["event"], e.get("reason"), e["who"]) for e in relay.relay.audit.read()
-                  if e["event"].startswith("publish")]
-        assert events == [("publish_start", None, "test-admin"),
-                          ("publish_stop", "DELETE by client", "test-admin"),
-                          ("publish_start", None, "test-admin")]
+        events = [
+            (e["event"], e.get("reason"), e["who"])
+            for e in relay.relay.audit.read()
+            if e["event"].startswith("publish")
+        ]
+        assert events == [
+            ("publish_start", None, "test-admin"),
+            ("publish_stop", "DELETE by client", "test-admin"),
+            ("publish_start", None, "test-admin"),
+        ]
     finally:
         for peer in (first, second, third):
             await peer.close()
         await viewer.close()
 
 
-async def test_a_vanished_publisher_is_cleaned_up(start_relay: RelayFactory,
-                                                 tmp_path: Path) -> None:
+async def test_a_vanished_publisher_is_cleaned_up(
+    start_relay: RelayFactory, tmp_path: Path
+) -> None:
     relay = await start_relay([WHIP], server={"data_dir": str(tmp_path)})
     first = WhipPublisher(relay.base_url, "cam", with_audio=True)
     second = WhipPublisher(relay.base_url, "cam")
@@ -174,14 +211,19 @@ async def test_a_vanished_publisher_is_cleaned_up(start_relay: RelayFactory,
         assert "m=audio" in first.body and "a=inactive" in first.body  # audio refused
         await wait_for(lambda: relay.relay.streams["cam"].state == "live", 30.0, "live")
         await first.close()  # no DELETE: the peer connection just ends
-        await wait_for(lambda: not relay.relay.publishers.sessions, 30.0,
-                       "the relay to close the dead publisher's session")
+        await wait_for(
+            lambda: not relay.relay.publishers.sessions,
+            30.0,
+            "the relay to close the dead publisher's session",
+        )
+
         def stops() -> list[dict[str, object]]:
             return [e for e in relay.relay.audit.read() if e["event"] == "publish_stop"]
 
         await wait_for(lambda: bool(stops()), 5.0, "the audited end of the publisher")
-        assert [e["reason"] for e in stops()] in (["connection closed"],
-                                                   ["connection failed"]), stops()
+        assert [e["reason"] for e in stops()] in (["connection closed"], ["connection failed"]), (
+            stops()
+        )
         assert stops()[0]["who"] == "relay" and int(str(stops()[0]["units"])) > 0
         await second.publish()
     finally:
@@ -193,9 +235,11 @@ async def test_whip_errors_are_clear(start_relay: RelayFactory) -> None:
     relay = await start_relay([WHIP, SIM])
     offer = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"
     async with relay.http() as http:
+
         async def post(path: str, body: str, ctype: str = "application/sdp") -> tuple[int, str]:
-            async with http.post(relay.base_url + path, data=body,
-                                 headers={"Content-Type": ctype}) as resp:
+            async with http.post(
+                relay.base_url + path, data=body, headers={"Content-Type": ctype}
+            ) as resp:
                 data = await resp.json()
                 assert set(data) == {"error", "reason"} and data["reason"]
                 return resp.status, data["error"]
@@ -213,8 +257,11 @@ async def test_whip_errors_are_clear(start_relay: RelayFactory) -> None:
     viewer = relay.viewer("cam")
     await viewer.prepare()
     async with relay.http() as http:
-        async with http.post(relay.base_url + "/whip/cam", data=viewer.pc.localDescription.sdp,
-                             headers={"Content-Type": "application/sdp"}) as resp:
+        async with http.post(
+            relay.base_url + "/whip/cam",
+            data=viewer.pc.localDescription.sdp,
+            headers={"Content-Type": "application/sdp"},
+        ) as resp:
             assert resp.status == 400
             assert "must send" in (await resp.json())["reason"]
     await viewer.pc.close()
@@ -222,11 +269,13 @@ async def test_whip_errors_are_clear(start_relay: RelayFactory) -> None:
     high = WhipPublisher(relay.base_url, "cam")
     high.pc.addTransceiver(high.track, direction="sendonly")
     await high.pc.setLocalDescription(await high.pc.createOffer())
-    offer = re.sub(r"profile-level-id=[0-9a-f]{6}", "profile-level-id=f4001f",
-                   high.pc.localDescription.sdp)
+    offer = re.sub(
+        r"profile-level-id=[0-9a-f]{6}", "profile-level-id=f4001f", high.pc.localDescription.sdp
+    )
     async with relay.http() as http:
-        async with http.post(relay.base_url + "/whip/cam", data=offer,
-                             headers={"Content-Type": "application/sdp"}) as resp:
+        async with http.post(
+            relay.base_url + "/whip/cam", data=offer, headers={"Content-Type": "application/sdp"}
+        ) as resp:
             assert resp.status == 400
             assert "only f4001f" in (await resp.json())["reason"]
     await high.close()
@@ -235,17 +284,35 @@ async def test_whip_errors_are_clear(start_relay: RelayFactory) -> None:
 
 
 async def test_whip_without_a_token_gets_401(start_relay: RelayFactory, tmp_path: Path) -> None:
-    relay = await start_relay([WHIP], server={"data_dir": str(tmp_path)}, auth={"tokens": [
-        {"name": "drone-1", "token": "s3cret-publish-token-0123456789", "role": "viewer",
-         "streams": ["cam"], "publish": ["cam"]},
-        {"name": "tablet", "token": "tablet-viewer-token-0123456789", "role": "operator",
-         "streams": ["*"]}]})
+    relay = await start_relay(
+        [WHIP],
+        server={"data_dir": str(tmp_path)},
+        auth={
+            "tokens": [
+                {
+                    "name": "drone-1",
+                    "token": "s3cret-publish-token-0123456789",
+                    "role": "viewer",
+                    "streams": ["cam"],
+                    "publish": ["cam"],
+                },
+                {
+                    "name": "tablet",
+                    "token": "tablet-viewer-token-0123456789",
+                    "role": "operator",
+                    "streams": ["*"],
+                },
+            ]
+        },
+    )
     anonymous = WhipPublisher(relay.base_url, "cam", headers={})
-    watcher = WhipPublisher(relay.base_url, "cam",
-                            headers={"Authorization": "Bearer tablet-viewer-token-0123456789"})
+    watcher = WhipPublisher(
+        relay.base_url, "cam", headers={"Authorization": "Bearer tablet-viewer-token-0123456789"}
+    )
     wrong = WhipPublisher(relay.base_url, "cam", headers={"Authorization": "Bearer wrong"})
-    good = WhipPublisher(relay.base_url, "cam",
-                         headers={"Authorization": "Bearer s3cret-publish-token-0123456789"})
+    good = WhipPublisher(
+        relay.base_url, "cam", headers={"Authorization": "Bearer s3cret-publish-token-0123456789"}
+    )
     try:
         await anonymous.publish(expect=401)
         await wrong.publish(expect=401)

@@ -69,8 +69,9 @@ async def _sent(page: Any, timeout: float, frames: int) -> dict[str, Any]:
         await asyncio.sleep(0.1)
 
 
-async def test_chromium_publishes_and_aiortc_viewers_decode(start_relay: RelayFactory,
-                                                           tmp_path: Path) -> None:
+async def test_chromium_publishes_and_aiortc_viewers_decode(
+    start_relay: RelayFactory, tmp_path: Path
+) -> None:
     relay = await start_relay([WHIP], server={"data_dir": str(tmp_path)})
     rung = relay.viewer("cam", rendition="360p")
     source = relay.viewer("cam", rendition="source")
@@ -90,38 +91,63 @@ async def test_chromium_publishes_and_aiortc_viewers_decode(start_relay: RelayFa
             await source.start()
             t = relay.relay.streams["cam"].transcoder
             assert t is not None
+
             # Chromium's pictures are 4:3 (its fake camera; it may scale them down under
             # load), the slate is 16:9.
             def published(viewer: WhepViewer) -> int:
                 return sum(1 for w, h in viewer.received.sizes if w * 3 == h * 4)
 
             try:
-                await wait_for(lambda: published(source) >= 60, 30.0,
-                               "60 of Chromium's own frames at the source viewer")
-                await wait_for(lambda: published(rung) >= 60, 30.0,
-                               "60 transcoded frames at the 360p viewer")
+                await wait_for(
+                    lambda: published(source) >= 60,
+                    30.0,
+                    "60 of Chromium's own frames at the source viewer",
+                )
+                await wait_for(
+                    lambda: published(rung) >= 60, 30.0, "60 transcoded frames at the 360p viewer"
+                )
             finally:
-                log.warning("sizes at the viewers: source %s, 360p %s; %d units in, "
-                            "%d keyframes, %d PLI; transcoder: %d decoded, %d errors, "
-                            "%d dropped", Counter(source.received.sizes),
-                            Counter(rung.received.sizes), session.units, session.keyframes,
-                            session.keyframe_requests, t.frames_decoded, t.decode_errors,
-                            t.dropped_units)
+                log.warning(
+                    "sizes at the viewers: source %s, 360p %s; %d units in, "
+                    "%d keyframes, %d PLI; transcoder: %d decoded, %d errors, "
+                    "%d dropped",
+                    Counter(source.received.sizes),
+                    Counter(rung.received.sizes),
+                    session.units,
+                    session.keyframes,
+                    session.keyframe_requests,
+                    t.frames_decoded,
+                    t.decode_errors,
+                    t.dropped_units,
+                )
             assert (640, 480) in source.received.sizes and (480, 360) in rung.received.sizes
             # Chromium's padding (bandwidth probes) must not reach the decoder as empty units.
             assert t.decode_errors == 0 and t.frames_decoded >= 60
             sent = await _sent(page, 5.0, 60)
-            log.warning("Chromium publisher: first unit %.3f s after POST; encoder %s; "
-                        "%d keyframes, %d PLI sent", first_unit_s, sent["encoder"],
-                        session.keyframes, session.keyframe_requests)
+            log.warning(
+                "Chromium publisher: first unit %.3f s after POST; encoder %s; "
+                "%d keyframes, %d PLI sent",
+                first_unit_s,
+                sent["encoder"],
+                session.keyframes,
+                session.keyframe_requests,
+            )
             status = await relay.stream_status("cam")
             assert status["state"] == "live" and status["publishing"]
-            log.warning("Chromium publishes %dx%d at %.1f fps, %d kbit/s", status["width"],
-                        status["height"], status["fps_in"], status["bitrate_in"] // 1000)
+            log.warning(
+                "Chromium publishes %dx%d at %.1f fps, %d kbit/s",
+                status["width"],
+                status["height"],
+                status["fps_in"],
+                status["bitrate_in"] // 1000,
+            )
             # Closing the browser's peer (a tab closed) ends the session on the relay.
             await page.evaluate("() => window.__publisher.close()")
-            await wait_for(lambda: relay.relay.publishers.for_stream("cam") is None, 40.0,
-                           "the relay to notice the closed publisher")
+            await wait_for(
+                lambda: relay.relay.publishers.for_stream("cam") is None,
+                40.0,
+                "the relay to notice the closed publisher",
+            )
         finally:
             await rung.close()
             await source.close()

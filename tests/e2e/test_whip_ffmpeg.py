@@ -38,24 +38,41 @@ out.close()
 
 
 async def _run(*args: str, timeout: float = 60.0) -> tuple[int, str]:
-    proc = await asyncio.create_subprocess_exec(*args, stdout=subprocess.DEVNULL,
-                                                stderr=subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec(
+        *args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     _, stderr = await asyncio.wait_for(proc.communicate(), timeout)
     assert proc.returncode is not None
     return proc.returncode, stderr.decode(errors="replace")
 
 
 async def test_pyav_whip_muxer_publishes_with_an_ecdsa_certificate(
-        start_relay: RelayFactory, tmp_path: Path) -> None:
+    start_relay: RelayFactory, tmp_path: Path
+) -> None:
     relay = await start_relay([WHIP], server={"data_dir": str(tmp_path)})
     viewer = relay.viewer("cam", rendition="360p")
     await viewer.start()
     try:
-        push = asyncio.ensure_future(_run(
-            sys.executable, str(SCRIPT), f"{relay.base_url}/whip/cam", "--size", "640x360",
-            "--gop", "30", "--seconds", "4", "--token", relay.token))
-        await wait_for(lambda: len(viewer.received.counters) >= 60 or push.done(), 40.0,
-                       "60 frames from the PyAV WHIP muxer")
+        push = asyncio.ensure_future(
+            _run(
+                sys.executable,
+                str(SCRIPT),
+                f"{relay.base_url}/whip/cam",
+                "--size",
+                "640x360",
+                "--gop",
+                "30",
+                "--seconds",
+                "4",
+                "--token",
+                relay.token,
+            )
+        )
+        await wait_for(
+            lambda: len(viewer.received.counters) >= 60 or push.done(),
+            40.0,
+            "60 frames from the PyAV WHIP muxer",
+        )
         code, stderr = await push
         assert code == 0, stderr
         counters = viewer.received.counters
@@ -68,13 +85,16 @@ async def test_pyav_whip_muxer_publishes_with_an_ecdsa_certificate(
 
 
 async def test_pyav_whip_muxer_default_rsa_certificate_fails_and_is_cleaned_up(
-        start_relay: RelayFactory, tmp_path: Path) -> None:
+    start_relay: RelayFactory, tmp_path: Path
+) -> None:
     relay = await start_relay([WHIP], server={"data_dir": str(tmp_path)})
-    code, stderr = await _run(sys.executable, "-c", RSA_PUSH, f"{relay.base_url}/whip/cam",
-                              relay.token)
+    code, stderr = await _run(
+        sys.executable, "-c", RSA_PUSH, f"{relay.base_url}/whip/cam", relay.token
+    )
     assert code != 0 and "DTLS" in stderr, stderr[-2000:]
-    await wait_for(lambda: not relay.relay.publishers.sessions, 10.0,
-                   "the relay to drop the failed publisher")
+    await wait_for(
+        lambda: not relay.relay.publishers.sessions, 10.0, "the relay to drop the failed publisher"
+    )
     assert relay.relay.streams["cam"].whip.publisher is None  # type: ignore[union-attr]
 
 
@@ -82,13 +102,16 @@ def _cli_has_whip() -> bool:
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
         return False
-    muxers = subprocess.run([ffmpeg, "-hide_banner", "-muxers"], capture_output=True,
-                            text=True, timeout=30).stdout
+    muxers = subprocess.run(
+        [ffmpeg, "-hide_banner", "-muxers"], capture_output=True, text=True, timeout=30
+    ).stdout
     return any(line.split()[1:2] == ["whip"] for line in muxers.splitlines())
 
 
-@pytest.mark.skipif(not _cli_has_whip(), reason="this ffmpeg CLI has no WHIP muxer "
-                    "(Debian 12's ffmpeg 5.1; WHIP arrived in FFmpeg 8)")
+@pytest.mark.skipif(
+    not _cli_has_whip(),
+    reason="this ffmpeg CLI has no WHIP muxer (Debian 12's ffmpeg 5.1; WHIP arrived in FFmpeg 8)",
+)
 async def test_ffmpeg_cli_whip_publishes(start_relay: RelayFactory, tmp_path: Path) -> None:
     sys.path.insert(0, str(SCRIPT.parent))
     from fake_drone import ecdsa_certificate
@@ -99,11 +122,33 @@ async def test_ffmpeg_cli_whip_publishes(start_relay: RelayFactory, tmp_path: Pa
     with tempfile.TemporaryDirectory() as folder:
         cert = ecdsa_certificate(folder)
         code, stderr = await _run(
-            "ffmpeg", "-hide_banner", "-re", "-f", "lavfi", "-i",
-            "testsrc2=size=640x360:rate=30", "-t", "4", "-c:v", "libx264", "-profile:v",
-            "baseline", "-tune", "zerolatency", "-g", "30", "-cert_file", cert["cert_file"],
-            "-key_file", cert["key_file"], "-authorization", relay.token, "-f", "whip",
-            f"{relay.base_url}/whip/cam")
+            "ffmpeg",
+            "-hide_banner",
+            "-re",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=640x360:rate=30",
+            "-t",
+            "4",
+            "-c:v",
+            "libx264",
+            "-profile:v",
+            "baseline",
+            "-tune",
+            "zerolatency",
+            "-g",
+            "30",
+            "-cert_file",
+            cert["cert_file"],
+            "-key_file",
+            cert["key_file"],
+            "-authorization",
+            relay.token,
+            "-f",
+            "whip",
+            f"{relay.base_url}/whip/cam",
+        )
     try:
         assert code == 0, stderr[-2000:]
         stream = relay.relay.streams["cam"]

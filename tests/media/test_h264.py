@@ -37,8 +37,9 @@ def test_parameter_sets_restored_before_idr() -> None:
 def test_parameter_sets_from_avcc_and_annexb_extradata() -> None:
     from relay.media.h264 import parameter_sets
 
-    avcc = bytes([1, 0x42, 0xC0, 0x1F, 0xFF, 0xE1, 0, len(SPS)]) + SPS + bytes(
-        [1, 0, len(PPS)]) + PPS
+    avcc = (
+        bytes([1, 0x42, 0xC0, 0x1F, 0xFF, 0xE1, 0, len(SPS)]) + SPS + bytes([1, 0, len(PPS)]) + PPS
+    )
     assert parameter_sets(avcc) == [SPS, PPS]
     assert parameter_sets(SC + SPS + SC + PPS) == [SPS, PPS]
     assert parameter_sets(avcc[:9]) == []  # truncated: nothing half-read

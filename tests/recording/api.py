@@ -13,18 +13,20 @@ import av
 from relay.media.frame_marks import read_marks
 from tests.conftest import ADMIN_TOKEN
 
-SIM = {"name": "demo", "source": "sim://?size=640x360&fps=30&gop=30",
-       "renditions": ["360p"]}
+SIM = {"name": "demo", "source": "sim://?size=640x360&fps=30&gop=30", "renditions": ["360p"]}
 
 
 def sections(tmp_path: Path, **recording: Any) -> dict[str, Any]:
     """Config sections that keep data and recordings in the test's folder."""
-    return {"server": {"data_dir": str(tmp_path / "data")},
-            "recording": {"dir": str(tmp_path / "rec"), **recording}}
+    return {
+        "server": {"data_dir": str(tmp_path / "data")},
+        "recording": {"dir": str(tmp_path / "rec"), **recording},
+    }
 
 
-async def call(base: str, method: str, path: str, body: Any = None,
-               headers: dict[str, str] | None = None) -> tuple[int, Any]:
+async def call(
+    base: str, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+) -> tuple[int, Any]:
     """One API request, by default with the tests' admin token (headers={}: anonymous)."""
     if headers is None:
         headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -57,5 +59,9 @@ def duration_of(path: Path) -> float:
 
 
 def verify_cli(folder: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "relay", "verify", str(folder)],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "relay", "verify", str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )

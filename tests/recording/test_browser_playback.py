@@ -33,12 +33,14 @@ async def poll(page: Any, script: str, check: Any, timeout: float, what: str) ->
         await asyncio.sleep(0.1)
 
 
-async def test_control_room_plays_a_recording_with_a_seek(start_relay: RelayFactory,
-                                                          tmp_path: Path) -> None:
+async def test_control_room_plays_a_recording_with_a_seek(
+    start_relay: RelayFactory, tmp_path: Path
+) -> None:
     relay = await start_relay([SIM], **sections(tmp_path))
     await wait_for(lambda: relay.relay.streams["demo"].state == "live", 20, "the sim drone")
-    _, body = await call(relay.base_url, "POST", "/api/incidents",
-                         {"title": "Brand Scheune", "streams": ["demo"]})
+    _, body = await call(
+        relay.base_url, "POST", "/api/incidents", {"title": "Brand Scheune", "streams": ["demo"]}
+    )
     incident_id = body["id"]
     recorder = relay.relay.incidents.get(incident_id).recorders["demo"]
     await wait_for(lambda: recorder.written >= 180, 30, "6 s recorded")
@@ -51,30 +53,55 @@ async def test_control_room_plays_a_recording_with_a_seek(start_relay: RelayFact
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         await page.goto(relay.login_url)  # the token URL logs the browser in
         await page.goto(relay.base_url + "/incidents")
-        await poll(page, "() => document.querySelectorAll('button.inc-item').length",
-                   lambda n: n == 1, 10, "the incident in the list")
+        await poll(
+            page,
+            "() => document.querySelectorAll('button.inc-item').length",
+            lambda n: n == 1,
+            10,
+            "the incident in the list",
+        )
         assert await page.evaluate("() => document.documentElement.lang") == "de"
         await page.click(f"button.inc-item[data-incident='{incident_id}']")
-        await poll(page, "() => document.querySelectorAll('#recordings [data-play]').length",
-                   lambda n: n >= 1, 10, "the segments of the incident")
+        await poll(
+            page,
+            "() => document.querySelectorAll('#recordings [data-play]').length",
+            lambda n: n >= 1,
+            10,
+            "the segments of the incident",
+        )
         shown = await page.evaluate(
-            "() => document.querySelector('#recordings tr td.hash').textContent")
+            "() => document.querySelector('#recordings tr td.hash').textContent"
+        )
         assert shown == segment["sha256"]
         events = await page.evaluate(
-            "() => [...document.querySelectorAll('#audit-rows tr')].map(r => r.dataset.event)")
+            "() => [...document.querySelectorAll('#audit-rows tr')].map(r => r.dataset.event)"
+        )
         assert "incident_start" in events and "incident_stop" in events
         await page.click("#recordings [data-play]")
-        first = await poll(page, VIDEO, lambda s: s["ready"] >= 2 and s["t"] > 0.3
-                           and s["frames"] > 0, 20, "playback to start")
+        first = await poll(
+            page,
+            VIDEO,
+            lambda s: s["ready"] >= 2 and s["t"] > 0.3 and s["frames"] > 0,
+            20,
+            "playback to start",
+        )
         assert (first["w"], first["h"]) == (640, 360) and first["error"] is None
         assert abs(first["duration"] - segment["duration_s"]) < 0.2, first
         await page.evaluate("() => { document.getElementById('rec-video').currentTime = 4.0; }")
-        seeked = await poll(page, VIDEO, lambda s: not s["seeking"] and s["t"] >= 4.0, 10,
-                            "the seek to 4 s")
-        after = await poll(page, VIDEO, lambda s: s["t"] >= seeked["t"] + 0.5, 10,
-                           "playback to go on after the seek")
+        seeked = await poll(
+            page, VIDEO, lambda s: not s["seeking"] and s["t"] >= 4.0, 10, "the seek to 4 s"
+        )
+        after = await poll(
+            page,
+            VIDEO,
+            lambda s: s["t"] >= seeked["t"] + 0.5,
+            10,
+            "playback to go on after the seek",
+        )
         assert after["frames"] > first["frames"] and after["error"] is None
         assert not [e for e in errors if "Content Security Policy" in e], errors
-        print(f"Chromium: played {first['t']:.2f} s, seeked to {seeked['t']:.2f} s, "
-              f"went on to {after['t']:.2f} s, {after['frames']} frames presented")
+        print(
+            f"Chromium: played {first['t']:.2f} s, seeked to {seeked['t']:.2f} s, "
+            f"went on to {after['t']:.2f} s, {after['frames']} frames presented"
+        )
         await page.screenshot(path="/tmp/drone-relay-incidents.png", full_page=True)

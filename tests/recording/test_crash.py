@@ -38,10 +38,12 @@ TOKEN = "crash-test-operator-token-0123456789"
 
 def http(port: int, method: str, path: str, body: Any = None) -> Any:
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data,
-                                     method=method, headers={
-                                         "Content-Type": "application/json",
-                                         "Authorization": f"Bearer {TOKEN}"})
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}",
+        data=data,
+        method=method,
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"},
+    )
     with urllib.request.urlopen(request, timeout=10) as resp:
         return json.loads(resp.read())
 
@@ -62,12 +64,19 @@ def wait_until(check: Any, timeout: float, what: str) -> Any:
 
 @contextmanager
 def serve(tmp_path: Path, port: int) -> Iterator[subprocess.Popen[str]]:
-    proc = subprocess.Popen([sys.executable, "-m", "relay", "serve", "--config", "relay.toml",
-                             "--port", str(port)], cwd=tmp_path, text=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "relay", "serve", "--config", "relay.toml", "--port", str(port)],
+        cwd=tmp_path,
+        text=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
-        wait_until(lambda: http(port, "GET", "/api/streams/demo")["state"] == "live", 30,
-                   "a live demo stream")
+        wait_until(
+            lambda: http(port, "GET", "/api/streams/demo")["state"] == "live",
+            30,
+            "a live demo stream",
+        )
         yield proc
     finally:
         if proc.poll() is None:
@@ -103,7 +112,8 @@ def test_sigkill_8s_into_recording_recovers_at_restart(tmp_path: Path) -> None:
     assert sum(s["frames"] for s in segments) == len(counters)
     result = verify_cli(folder)
     assert result.returncode == 0, result.stdout
-    audit = [json.loads(line) for line in
-             (tmp_path / "data" / "audit.jsonl").read_text().splitlines()]
+    audit = [
+        json.loads(line) for line in (tmp_path / "data" / "audit.jsonl").read_text().splitlines()
+    ]
     recovered = [e for e in audit if e["event"] == "incident_recovered"]
     assert recovered and recovered[0]["incident"] == incident["id"]

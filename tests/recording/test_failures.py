@@ -3,7 +3,6 @@ viewing goes on."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 from collections.abc import Iterator
@@ -20,9 +19,13 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 1.5 MB tmpfs as the recordings folder (needs root, as in CI's container)."""
     mount = tmp_path / "rec"
     mount.mkdir()
-    if os.geteuid() != 0 or subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", "size=1536k", "tmpfs", str(mount)],
-            capture_output=True).returncode != 0:
+    if (
+        os.geteuid() != 0
+        or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=1536k", "tmpfs", str(mount)], capture_output=True
+        ).returncode
+        != 0
+    ):
         pytest.skip("mounting a small tmpfs needs root")
     try:
         yield mount
@@ -30,33 +33,37 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
-def audit_events(tmp_path: Path) -> list[dict[str, object]]:
-    return [json.loads(line) for line in
-            (tmp_path / "data" / "audit.jsonl").read_text().splitlines()]
-
-
 async def test_full_disk_stops_recording_not_live_viewing(
-        start_relay: RelayFactory, tmp_path: Path, small_disk: Path) -> None:
+    start_relay: RelayFactory, tmp_path: Path, small_disk: Path
+) -> None:
     relay = await start_relay([SIM], **sections(tmp_path))
     stream = relay.relay.streams["demo"]
     await wait_for(lambda: stream.state == "live", 20, "the sim drone")
-    status, body = await call(relay.base_url, "POST", "/api/incidents",
-                              {"title": "Voll", "streams": ["demo"]})
+    status, body = await call(
+        relay.base_url, "POST", "/api/incidents", {"title": "Voll", "streams": ["demo"]}
+    )
     assert status == 201
     incident = relay.relay.incidents.get(body["id"])
-    await wait_for(lambda: incident.recorders["demo"].state == "failed", 30,
-                   "the recording to fail on the full disk")
+    await wait_for(
+        lambda: incident.recorders["demo"].state == "failed",
+        30,
+        "the recording to fail on the full disk",
+    )
     _, detail = await call(relay.base_url, "GET", f"/api/incidents/{body['id']}")
     rec = detail["recordings"][0]
     assert rec["state"] == "failed" and "No space left" in rec["error"], rec
-    assert any(e["event"] == "recording_failed" and e.get("incident") == body["id"]
-               for e in audit_events(tmp_path))
+    assert any(
+        e["event"] == "recording_failed" and e.get("incident") == body["id"]
+        for e in relay.relay.audit.read()
+    )
     # Live goes on: the stream stays live and its transcoder keeps decoding.
     assert stream.transcoder is not None
     decoded = stream.transcoder.frames_decoded
-    await wait_for(lambda: stream.transcoder is not None
-                   and stream.transcoder.frames_decoded > decoded + 30, 10,
-                   "live frames after the failure")
+    await wait_for(
+        lambda: stream.transcoder is not None and stream.transcoder.frames_decoded > decoded + 30,
+        10,
+        "live frames after the failure",
+    )
     assert (await relay.stream_status("demo"))["state"] == "live"
     status, stopped = await call(relay.base_url, "POST", f"/api/incidents/{body['id']}/stop")
     assert status == 200 and stopped["status"] == "failed"
@@ -64,8 +71,9 @@ async def test_full_disk_stops_recording_not_live_viewing(
     _, detail = await call(relay.base_url, "GET", f"/api/incidents/{body['id']}")
     rec = detail["recordings"][0]
     assert rec["duration_s"] > 1.0 and all(s["sha256"] for s in rec["segments"]), rec
-    print(f"full disk: {rec['error']}; kept {rec['duration_s']} s, error shown: "
-          f"{detail['error']!r}")
+    print(
+        f"full disk: {rec['error']}; kept {rec['duration_s']} s, error shown: {detail['error']!r}"
+    )
 
 
 @pytest.fixture
@@ -75,14 +83,16 @@ def read_only_disk(small_disk: Path) -> Path:
 
 
 async def test_unwritable_folder_refuses_with_reason(
-        start_relay: RelayFactory, tmp_path: Path, read_only_disk: Path) -> None:
+    start_relay: RelayFactory, tmp_path: Path, read_only_disk: Path
+) -> None:
     small_disk = read_only_disk
     relay = await start_relay([SIM], **sections(tmp_path))
     stream = relay.relay.streams["demo"]
     await wait_for(lambda: stream.state == "live", 20, "the sim drone")
-    status, body = await call(relay.base_url, "POST", "/api/incidents",
-                              {"title": "RO", "streams": ["demo"]})
+    status, body = await call(
+        relay.base_url, "POST", "/api/incidents", {"title": "RO", "streams": ["demo"]}
+    )
     assert status == 507 and body["error"] == "recording_unwritable"
     assert "Read-only file system" in body["reason"] and str(small_disk) in body["reason"]
-    assert any(e["event"] == "recording_failed" for e in audit_events(tmp_path))
+    assert any(e["event"] == "recording_failed" for e in relay.relay.audit.read())
     assert (await relay.stream_status("demo"))["state"] == "live"

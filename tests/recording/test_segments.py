@@ -55,8 +55,12 @@ def test_original_bitstream_with_valid_timing(tmp_path: Path, bframes: bool) -> 
     with av.open(str(tmp_path / "seg.mp4")) as container:
         stream = container.streams.video[0]
         bsf = av.bitstream.BitStreamFilterContext("h264_mp4toannexb", stream)
-        stored = [bytes(p) for packet in container.demux(stream) if packet.size
-                  for p in bsf.filter(packet)]
+        stored = [
+            bytes(p)
+            for packet in container.demux(stream)
+            if packet.size
+            for p in bsf.filter(packet)
+        ]
     assert len(stored) == len(units)
     for unit, data in zip(units, stored, strict=True):
         assert list(split_nal_units(unit.data)) == list(split_nal_units(data))

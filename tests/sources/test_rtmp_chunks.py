@@ -46,20 +46,33 @@ async def read_all(data: bytes, max_message: int = 1 << 20) -> list[rc.Message]:
 
 async def test_interleaved_chunks_deltas_and_extended_timestamps() -> None:
     video = bytes(range(200))  # longer than the 128-byte default chunk: two chunks
-    data = b"".join([
-        # csid 6, type 0, ts 1000, len 200, video, stream 1: first chunk
-        chunked(6, 0, (1000).to_bytes(3, "big") + (200).to_bytes(3, "big") + b"\x09"
-                + (1).to_bytes(4, "little"), video[:128]),
-        # interleaved: a whole command on csid 3
-        rc.encode_message(3, rc.COMMAND_AMF0, amf0.encode("FCPublish", 2.0, None, "k"), 128),
-        chunked(6, 3, b"", video[128:]),  # rest of the video message
-    ])
+    data = b"".join(
+        [
+            # csid 6, type 0, ts 1000, len 200, video, stream 1: first chunk
+            chunked(
+                6,
+                0,
+                (1000).to_bytes(3, "big")
+                + (200).to_bytes(3, "big")
+                + b"\x09"
+                + (1).to_bytes(4, "little"),
+                video[:128],
+            ),
+            # interleaved: a whole command on csid 3
+            rc.encode_message(3, rc.COMMAND_AMF0, amf0.encode("FCPublish", 2.0, None, "k"), 128),
+            chunked(6, 3, b"", video[128:]),  # rest of the video message
+        ]
+    )
     # type 1: delta 33, new length 3; then type 3: same delta again
     data += chunked(6, 1, (33).to_bytes(3, "big") + (3).to_bytes(3, "big") + b"\x09", b"abc")
     data += chunked(6, 3, b"", b"def")
     # an extended timestamp (>= 0xFFFFFF) on a type-0 header
-    data += chunked(7, 0, b"\xff\xff\xff" + (2).to_bytes(3, "big") + b"\x09" + bytes(4),
-                    (0x1234567).to_bytes(4, "big") + b"xy")
+    data += chunked(
+        7,
+        0,
+        b"\xff\xff\xff" + (2).to_bytes(3, "big") + b"\x09" + bytes(4),
+        (0x1234567).to_bytes(4, "big") + b"xy",
+    )
     messages = await read_all(data)
     assert [(m.type, m.timestamp, m.payload) for m in messages] == [
         (rc.COMMAND_AMF0, 0, amf0.encode("FCPublish", 2.0, None, "k")),
@@ -75,8 +88,10 @@ async def test_chunk_stream_limits() -> None:
     with pytest.raises(rc.RtmpProtocolError, match="limit"):
         await read_all(big, max_message=1 << 20)
     # 40 chunk streams (csid 64+n, two-byte form), one byte message each
-    many = b"".join(bytes((0, n)) + bytes(3) + (1).to_bytes(3, "big") + b"\x09" + bytes(4)
-                    + b"x" for n in range(40))
+    many = b"".join(
+        bytes((0, n)) + bytes(3) + (1).to_bytes(3, "big") + b"\x09" + bytes(4) + b"x"
+        for n in range(40)
+    )
     with pytest.raises(rc.RtmpProtocolError, match="chunk streams"):
         await read_all(many)
     with pytest.raises(rc.RtmpProtocolError, match="chunk size"):

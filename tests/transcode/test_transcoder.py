@@ -17,11 +17,14 @@ from relay.transcode.transcoder import Transcoder
 from tests.media_gen import access_units, make_clip
 
 
-def run_transcoder(units: list[AccessUnit], rungs: list[str], fps: int = 30
-                   ) -> dict[str, list[EncodedPacket]]:
+def run_transcoder(
+    units: list[AccessUnit], rungs: list[str], fps: int = 30
+) -> dict[str, list[EncodedPacket]]:
     out: dict[str, queue.Queue[EncodedPacket]] = {name: queue.Queue() for name in rungs}
-    encoders = [RungEncoder("test", RUNGS[name], fps, publish=out[name].put,
-                            want_keyframe=lambda: False) for name in rungs]
+    encoders = [
+        RungEncoder("test", RUNGS[name], fps, publish=out[name].put, want_keyframe=lambda: False)
+        for name in rungs
+    ]
     transcoder = Transcoder("test", encoders)
     transcoder.start()
     started = time.monotonic()
@@ -47,10 +50,12 @@ def decode(packets: list[EncodedPacket]) -> list[av.VideoFrame]:
 
 
 def test_bframe_input_comes_out_in_order_with_monotonic_timestamps(tmp_path: Path) -> None:
-    units = access_units(make_clip(tmp_path / "b.mp4", seconds=2.0, size=(1280, 720),
-                                   high_bframes=True))
-    assert any(b.pts < a.pts for a, b in zip(units, units[1:], strict=False)), \
+    units = access_units(
+        make_clip(tmp_path / "b.mp4", seconds=2.0, size=(1280, 720), high_bframes=True)
+    )
+    assert any(b.pts < a.pts for a, b in zip(units, units[1:], strict=False)), (
         "the clip must really carry B-frames (pts out of decode order)"
+    )
     out = run_transcoder(units, ["720p"])["720p"]
     pts = [p.packet.pts for p in out]
     assert all(b > a for a, b in zip(pts, pts[1:], strict=False)), "pts must only grow"
@@ -63,8 +68,9 @@ def test_bframe_input_comes_out_in_order_with_monotonic_timestamps(tmp_path: Pat
 
 
 def test_rung_sizes_and_bitrates(tmp_path: Path) -> None:
-    units = access_units(make_clip(tmp_path / "c.mp4", seconds=4.0, size=(1280, 720),
-                                   high_bframes=False))
+    units = access_units(
+        make_clip(tmp_path / "c.mp4", seconds=4.0, size=(1280, 720), high_bframes=False)
+    )
     out = run_transcoder(units, ["720p", "360p"])
     for name, (width, height) in (("720p", (1280, 720)), ("360p", (640, 360))):
         frames = decode(out[name])
@@ -82,10 +88,13 @@ def test_rung_sizes_and_bitrates(tmp_path: Path) -> None:
 
 
 def test_osd_is_drawn_on_the_picture(tmp_path: Path) -> None:
-    units = access_units(make_clip(tmp_path / "o.mp4", seconds=1.0, size=(1280, 720),
-                                   high_bframes=False))
-    source = [f.to_ndarray(format="gray") for f in decode(
-        [EncodedPacket(av.Packet(u.data), u.keyframe, 0, [], 0) for u in units])]
+    units = access_units(
+        make_clip(tmp_path / "o.mp4", seconds=1.0, size=(1280, 720), high_bframes=False)
+    )
+    source = [
+        f.to_ndarray(format="gray")
+        for f in decode([EncodedPacket(av.Packet(u.data), u.keyframe, 0, [], 0) for u in units])
+    ]
     frames = decode(run_transcoder(units, ["720p"])["720p"])
     y_out = frames[10].to_ndarray(format="gray")
     # Bottom-left (OSD bar: text 1/30 of the height, half that as margin): the stream name
@@ -103,8 +112,9 @@ def test_osd_is_drawn_on_the_picture(tmp_path: Path) -> None:
 def test_two_rungs_scale_the_same_1080p_frames_at_once(tmp_path: Path) -> None:
     """A drone's 1080p into 720p + 360p: both rung threads scale every frame at the same
     time. (With one scaler shared through frame.reformat() this crashed the process.)"""
-    units = access_units(make_clip(tmp_path / "hd.mp4", seconds=1.5, size=(1920, 1080),
-                                   high_bframes=True))
+    units = access_units(
+        make_clip(tmp_path / "hd.mp4", seconds=1.5, size=(1920, 1080), high_bframes=True)
+    )
     out = run_transcoder(units, ["720p", "360p"])
     assert {(f.width, f.height) for f in decode(out["720p"])} == {(1280, 720)}
     assert {(f.width, f.height) for f in decode(out["360p"])} == {(640, 360)}

@@ -11,8 +11,11 @@ from relay.media.access_unit import CLOCK_RATE
 from relay.sources.whip import WhipInbox
 from relay.webrtc.publish import PublisherSession
 
-IDR = (b"\x00\x00\x00\x01\x67\x42\xe0\x1f" b"\x00\x00\x00\x01\x68\xce"
-       b"\x00\x00\x00\x01\x65\x88")  # SPS, PPS, IDR slice
+IDR = (
+    b"\x00\x00\x00\x01\x67\x42\xe0\x1f"
+    b"\x00\x00\x00\x01\x68\xce"
+    b"\x00\x00\x00\x01\x65\x88"
+)  # SPS, PPS, IDR slice
 SLICE = b"\x00\x00\x00\x01\x41\x9a"
 
 

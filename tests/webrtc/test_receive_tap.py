@@ -8,8 +8,9 @@ from relay.webrtc.receive_tap import MarkerJitterBuffer
 
 
 def _packet(seq: int, ts: int, data: bytes, marker: bool = False) -> RtpPacket:
-    packet = RtpPacket(payload_type=102, marker=int(marker), sequence_number=seq % 65536,
-                       timestamp=ts)
+    packet = RtpPacket(
+        payload_type=102, marker=int(marker), sequence_number=seq % 65536, timestamp=ts
+    )
     packet._data = data  # type: ignore[attr-defined]  # what aiortc's depayload sets
     return packet
 
