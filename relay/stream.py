@@ -9,10 +9,12 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from relay.config import PASSTHROUGH, RUNGS, StreamConfig
+from relay.config import PASSTHROUGH, StreamConfig
+from relay.fanout import ladder as ladder_policy
 from relay.fanout.rendition import Rendition
 from relay.media.access_unit import AccessUnit, Discontinuity
 from relay.media.h264 import profile_level_id
+from relay.media.packet import EncodedPacket, encoded_packet
 from relay.metrics import Rate
 from relay.sources.base import SourceFactory
 from relay.sources.demux import RtmpPushSource
@@ -20,7 +22,7 @@ from relay.sources.registry import LISTENING_SCHEMES, open_source, scheme_of
 from relay.sources.rtmp_ingest import Audit, RtmpIngest, redact
 from relay.sources.supervisor import SourceSupervisor
 from relay.sources.whip import WhipInbox
-from relay.transcode.encoder import EncodedPacket, RungEncoder, encoded_packet
+from relay.transcode.encoder import RungEncoder
 from relay.transcode.transcoder import Transcoder
 
 log = logging.getLogger(__name__)
@@ -35,7 +37,9 @@ class Stream:
         self.config = config
         self.name = config.name
         self.renditions: dict[str, Rendition] = {
-            name: Rendition(config.name, name, config.rung(name).bitrate if name in RUNGS else None)
+            name: Rendition(config.name, name, passthrough=True)
+            if name == PASSTHROUGH
+            else Rendition(config.name, name, config.rung(name).bitrate)
             for name in config.renditions
         }
         self.rate_in = Rate()
@@ -80,34 +84,28 @@ class Stream:
 
     def playable(self, rendition: Rendition) -> bool:
         """False for passthrough while the drone sends B-frames."""
-        return rendition.nominal_bitrate is not None or not self.source_reorders
+        return ladder_policy.playable(rendition, self.source_reorders)
 
     def ladder(self) -> list[Rendition]:
         """The playable renditions from the highest bitrate to the lowest (adaptive viewers)."""
-        usable = [r for r in self.renditions.values() if self.playable(r)]
-        return sorted(usable, key=lambda r: r.bitrate, reverse=True)
+        return ladder_policy.ladder(self.renditions.values(), self.source_reorders)
 
     def instant_start(self, rendition: Rendition) -> Rendition | None:
-        """Where a new viewer of `rendition` gets its first picture at once: a passthrough
-        viewer starts on the best transcoded rung (its encoder forces an IDR now) and moves to
-        the drone's own packets at the drone's next IDR, instead of waiting up to a whole
-        source GOP (seconds, with drone settings) for a first frame."""
-        if rendition.nominal_bitrate is not None:
-            return None  # a transcoded rung forces its own IDR
-        return next((r for r in self.ladder() if r.nominal_bitrate is not None), None)
+        """The rung a new viewer of `rendition` starts on (see relay.fanout.ladder)."""
+        return ladder_policy.instant_start(rendition, self.ladder())
 
     def passthrough_profile(self, rendition: Rendition, ladder: list[Rendition]) -> str | None:
         """The drone's H.264 profile-level-id when this viewer may get its own packets
         (it asked for passthrough, or adapts along a ladder that has it), else None."""
-        if any(r.nominal_bitrate is None for r in [rendition, *ladder]):
+        if ladder_policy.may_get_passthrough(rendition, ladder):
             return self.source_profile
         return None
 
-    def _publisher(self, rendition: Rendition) -> Any:
+    def _publisher(self, rendition: Rendition) -> Callable[[EncodedPacket], None]:
         def publish(item: EncodedPacket) -> None:  # called in an encoder thread
             loop = self._loop
-            if loop is not None and not loop.is_closed():
-                loop.call_soon_threadsafe(rendition.publish, item)
+            if loop is not None:
+                rendition.publish_from_thread(loop, item)
 
         return publish
 
@@ -159,7 +157,7 @@ class Stream:
             pts = max(unit.pts, self._last_passthrough_pts + 1)
             self._last_passthrough_pts = pts
             item = encoded_packet(unit.data, pts, unit.keyframe, unit.arrival_ns)
-            self._loop.call_soon_threadsafe(passthrough.publish, item)
+            passthrough.publish_from_thread(self._loop, item)
 
     def _end_passthrough(self) -> None:
         # Its viewers' players reconnect by themselves, onto a rung they can play.

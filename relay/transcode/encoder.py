@@ -12,7 +12,6 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from fractions import Fraction
 
 import av
@@ -20,31 +19,13 @@ from av.video.reformatter import VideoReformatter
 
 from relay.config import Rung
 from relay.media.access_unit import TIME_BASE
+from relay.media.packet import EncodedPacket, encoded_packet
 from relay.metrics import Histogram
 from relay.threads import name_native_thread
-from relay.webrtc.packetize import packetize
 
 log = logging.getLogger(__name__)
 
 ENCODERS_CREATED = 0  # process-wide: tests assert "one encoder per rung, not per viewer"
-
-
-@dataclass(frozen=True, slots=True)
-class EncodedPacket:
-    """An encoded frame of a rung, ready for every viewer: av.Packet plus what we know of it."""
-
-    packet: av.Packet  # type: ignore[type-arg]
-    keyframe: bool
-    arrival_ns: int  # when the source frame it came from arrived at the relay
-    payloads: list[bytes]  # its RTP payloads, built once for every viewer
-    rtp_timestamp: int  # 90 kHz
-
-
-def encoded_packet(data: bytes, pts: int, keyframe: bool, arrival_ns: int) -> EncodedPacket:
-    """Wraps one Annex B access unit (pts on the 90 kHz clock) for the viewers."""
-    packet = av.Packet(data)
-    packet.pts, packet.time_base = pts, TIME_BASE
-    return EncodedPacket(packet, keyframe, arrival_ns, packetize(data), pts)
 
 
 def make_rung_encoder(width: int, height: int, fps: int, bitrate: int) -> av.VideoCodecContext:

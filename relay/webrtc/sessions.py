@@ -15,9 +15,10 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.sdp import SessionDescription
 
 from relay.config import LimitsConfig, WebRTCConfig
+from relay.fanout.adapt import LadderAdapter
 from relay.fanout.rendition import Rendition
 from relay.webrtc import codecs, rtp_send
-from relay.webrtc.adapt import LadderAdapter, tap_feedback
+from relay.webrtc.feedback import tap_feedback
 from relay.webrtc.ice import configure_host_addresses, rtc_configuration
 from relay.webrtc.track import RenditionTrack
 
@@ -140,7 +141,7 @@ class SessionManager:
             )
             if len(ladder) > 1:
                 feedback = tap_feedback(transceiver.sender)
-                session.adapter = LadderAdapter(track, ladder, feedback, lambda r: r.bitrate)
+                session.adapter = LadderAdapter(track.feed, ladder, feedback, lambda r: r.bitrate)
                 self._spawn(session.adapter.run())
             self._watch(session)
             await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
