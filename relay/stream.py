@@ -6,7 +6,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from functools import partial
 from typing import Any
 
 from relay.config import PASSTHROUGH, StreamConfig
@@ -16,10 +15,8 @@ from relay.media.access_unit import AccessUnit, Discontinuity
 from relay.media.h264 import profile_level_id
 from relay.media.packet import EncodedPacket, encoded_packet
 from relay.metrics import Rate
-from relay.sources.base import SourceFactory
-from relay.sources.demux import RtmpPushSource
-from relay.sources.registry import LISTENING_SCHEMES, open_source, scheme_of
-from relay.sources.rtmp_ingest import Audit, RtmpIngest, redact
+from relay.sources.registry import scheme_for
+from relay.sources.scheme import Audit
 from relay.sources.supervisor import SourceSupervisor
 from relay.sources.whip import WhipInbox
 from relay.transcode.encoder import RungEncoder
@@ -67,19 +64,14 @@ class Stream:
             if name != PASSTHROUGH
         ]
         self.transcoder = Transcoder(config.name, self.encoders) if self.encoders else None
-        # An rtmp:// source listens through the stream's own ingest, which checks app and key;
-        # a whip: stream is fed by the WHIP publisher that holds its inbox
-        # (relay.webrtc.publish).
-        scheme = scheme_of(config.source)
-        self.ingest = RtmpIngest(config.name, config.source, audit) if scheme == "rtmp" else None
-        self.whip = WhipInbox(config.name) if scheme == "whip" else None
-        factory: SourceFactory = open_source
-        if self.ingest is not None:
-            factory = partial(RtmpPushSource, ingest=self.ingest)
-        elif self.whip is not None:
-            factory = self.whip.source
+        # What the source's scheme runs for this stream (relay.sources.registry): a pull
+        # source's factory, or a listener (rtmp's admission, whip's inbox) around it.
+        self.scheme = scheme_for(config.source)
+        self.host = self.scheme.host(config.name, config.source, audit)
+        # A whip: stream is fed by the WHIP publisher that holds its inbox (relay.webrtc.publish).
+        self.whip = self.host if isinstance(self.host, WhipInbox) else None
         self.supervisor = SourceSupervisor(
-            config.name, config.source, self._on_unit, self._on_down, factory
+            config.name, config.source, self._on_unit, self._on_down, self.host.source
         )
 
     def playable(self, rendition: Rendition) -> bool:
@@ -113,17 +105,15 @@ class Stream:
         self._loop = asyncio.get_running_loop()
         if self.transcoder is not None:
             self.transcoder.start()
-        if self.ingest is not None:
-            await self.ingest.start()
+        await self.host.start()
         self.supervisor.start()
-        source = redact(self.config.source) if self.ingest else self.config.source
+        source = self.scheme.redact(self.config.source)
         log.info("[stream %s] started: %s -> %s", self.name, source, ", ".join(self.renditions))
 
     async def aclose(self) -> None:
         """Stops source, transcoder and encoders; safe to call twice."""
         await self.supervisor.aclose()
-        if self.ingest is not None:
-            await self.ingest.aclose()
+        await self.host.aclose()
         if self.transcoder is not None:
             await asyncio.to_thread(self.transcoder.close)
         for rendition in self.renditions.values():
@@ -180,7 +170,7 @@ class Stream:
         still waiting for its first push."""
         if time.monotonic_ns() - self._last_unit_ns < LIVE_WITHIN_S * 1e9 and self.ever_live:
             return "live"
-        if not self.ever_live and scheme_of(self.config.source) in LISTENING_SCHEMES:
+        if not self.ever_live and self.scheme.waits_for_push:
             return "offline"
         return "connecting"
 
@@ -190,7 +180,7 @@ class Stream:
         return {
             "name": self.name,
             "state": self.state,
-            "source": scheme_of(self.config.source),
+            "source": self.scheme.name,
             "renditions": list(self.renditions),
             "viewers": sum(len(r.subscribers) for r in self.renditions.values()),
             "fps_in": round(fps, 2),

@@ -22,6 +22,7 @@ from relay.media.access_unit import CLOCK_RATE, AccessUnit
 from relay.media.h264 import AnnexBRepair
 from relay.sources.base import Emit
 from relay.sources.rtmp_ingest import RtmpIngest, redact
+from relay.sources.scheme import port_binding, pull
 
 log = logging.getLogger(__name__)
 
@@ -171,3 +172,38 @@ class FileSource(DemuxSource):
             if not str(exc).endswith("stream ended"):
                 raise
             # The end of a clip is the expected ending: the supervisor loops it.
+
+
+def _hide_password(url: str) -> str:
+    """rtsp://user:secret@host/... -> rtsp://user:***@host/..."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username}:***@{parts.netloc.rpartition('@')[2]}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def _check_file(url: str) -> str | None:
+    if not url[len("file:") :]:
+        return f"{url!r}: needs a path, e.g. file:clips/flight.mp4"
+    return None
+
+
+SCHEMES = (
+    pull(
+        "rtsp",
+        RtspSource,
+        "rtsp://controller:8554/streaming/live/1",
+        needs_host_port=True,
+        redact=_hide_password,
+    ),
+    pull(
+        "udp",
+        UdpTsSource,
+        "udp://0.0.0.0:5000",
+        needs_host_port=True,
+        binds=port_binding("udp"),
+        waits_for_push=True,
+    ),
+    pull("file", FileSource, "file:clips/flight.mp4", check=_check_file),
+)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from relay.media.access_unit import AccessUnit
 from relay.media.h264 import AnnexBRepair
 from relay.sources.base import Emit, Source
+from relay.sources.scheme import Audit, Scheme
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,12 @@ class WhipInbox:
         """A Source reading this inbox (the supervisor's opener for whip: streams)."""
         return WhipSource(url, self)
 
+    async def start(self) -> None:
+        """Nothing to start: publishers arrive through the HTTP API (relay.api.routes_whip)."""
+
+    async def aclose(self) -> None:
+        """Nothing to close: the publishers' sessions are closed by their manager."""
+
     def next_item(self, timeout: float) -> AccessUnit | _End | None:
         try:
             return self._queue.get(timeout=timeout)
@@ -118,3 +125,10 @@ class WhipSource:
             started = True
             data, keyframe = repair.repair(item.data)
             emit(AccessUnit(data, item.pts, keyframe or item.keyframe, item.arrival_ns))
+
+
+def _inbox(stream: str, url: str, audit: Audit | None) -> WhipInbox:
+    return WhipInbox(stream)
+
+
+SCHEMES = (Scheme("whip", _inbox, "whip:", waits_for_push=True),)

@@ -1,0 +1,93 @@
+"""What a source module declares about its URL scheme, in one place (the registry collects
+the declarations, relay.sources.registry): how its URLs are checked, what a stream runs for
+it, whether and where it listens, and how its URL is shown in logs and messages.
+
+A scheme's `host` is what the Stream runs for its source: for a pull source (rtsp, file, ...)
+just the factory of a fresh Source per run; for a listener, the listening side as well
+(rtmp's admission of publishers, whip's inbox), started and closed with the stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from relay.sources.base import Source, SourceFactory
+
+Audit = Callable[..., Any]  # AuditLog.append(event, who, where, **details)
+
+
+class SourceHost(Protocol):
+    """What a stream runs for its source; start()/aclose() pair up on the event loop."""
+
+    def source(self, url: str) -> Source:
+        """A fresh Source for one run (the supervisor's factory)."""
+        ...
+
+    async def start(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+class PullHost:
+    """A source that needs nothing between runs: each run opens the URL afresh."""
+
+    def __init__(self, factory: SourceFactory) -> None:
+        self.source = factory
+
+    async def start(self) -> None:
+        pass
+
+    async def aclose(self) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class Binding:
+    """A socket a source listens on: two sources (or the HTTP server) cannot share one."""
+
+    transport: str  # "tcp" or "udp"
+    port: int
+
+
+def same(url: str) -> str:
+    return url
+
+
+def no_binding(url: str) -> Binding | None:
+    return None
+
+
+def fine(url: str) -> str | None:
+    return None
+
+
+def port_binding(transport: str) -> Callable[[str], Binding | None]:
+    """The binding of a URL that names the port it listens on (rtmp://0.0.0.0:1935/...)."""
+
+    def binding(url: str) -> Binding | None:
+        port = urlsplit(url).port
+        return Binding(transport, port) if port is not None else None
+
+    return binding
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """One URL scheme of sources. `host(stream, url, audit)` makes what the stream runs."""
+
+    name: str
+    host: Callable[[str, str, Audit | None], SourceHost]
+    example: str  # a URL shown in messages
+    check: Callable[[str], str | None] = fine  # why a URL is unusable, or None
+    needs_host_port: bool = False  # the URL must name a host and a port
+    binds: Callable[[str], Binding | None] = no_binding  # where it listens, if it does
+    waits_for_push: bool = False  # "offline" (not "connecting") until a first push
+    redact: Callable[[str], str] = same  # the URL as logs and messages may show it
+
+
+def pull(name: str, factory: SourceFactory, example: str, **kwargs: Any) -> Scheme:
+    """A scheme whose sources pull (or receive) on their own: a fresh Source per run."""
+    return Scheme(name, lambda stream, url, audit: PullHost(factory), example, **kwargs)
