@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 from typing import Any
 
+from relay.durable import create_synced
 from relay.media.access_unit import AccessUnit
 from relay.recording.clip import export_clip
 from relay.recording.incident import Incident
@@ -60,12 +60,7 @@ def save_snapshot(incident: Incident, stream: str, gop: list[AccessUnit]) -> dic
     jpeg, width, height = snapshot_jpeg(gop)
     with incident.lock:
         path = _next_path(incident, "_snapshots", "snapshots", "snap", "jpg")
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
-        try:
-            os.write(fd, jpeg)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        create_synced(path, jpeg, 0o640)
         entry = {
             "file": path.relative_to(incident.folder).as_posix(),
             "stream": stream,

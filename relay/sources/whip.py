@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from relay.media.access_unit import AccessUnit
 from relay.media.h264 import AnnexBRepair
+from relay.queues import drain
 from relay.sources.base import Emit, Source
 from relay.sources.scheme import Audit, Scheme
 
@@ -77,12 +78,7 @@ class WhipInbox:
         except queue.Full:
             # The stream is behind: drop the backlog (latest beats complete) and ask the
             # publisher for a fresh IDR, which the transcoder's resync waits for.
-            while True:
-                try:
-                    self._queue.get_nowait()
-                    self.dropped += 1
-                except queue.Empty:
-                    break
+            self.dropped += drain(self._queue)
             self._queue.put_nowait(item)
             self.request_keyframe()
 

@@ -21,6 +21,7 @@ from relay.config import Rung
 from relay.media.access_unit import TIME_BASE
 from relay.media.packet import EncodedPacket, encoded_packet
 from relay.metrics import Histogram
+from relay.queues import put_dropping_oldest
 from relay.threads import name_native_thread
 
 log = logging.getLogger(__name__)
@@ -100,31 +101,14 @@ class RungEncoder:
         if self.lossless:
             self._queue.put((frame, arrival_ns))
             return
-        while True:
-            try:
-                self._queue.put_nowait((frame, arrival_ns))
-                return
-            except queue.Full:
-                try:
-                    self._queue.get_nowait()
-                    self.dropped += 1
-                except queue.Empty:
-                    pass
+        self.dropped += put_dropping_oldest(self._queue, (frame, arrival_ns))
 
     def close(self) -> None:
         """Stops the thread after the frame in hand; safe to call twice."""
         if not self._started:
             return
         self._started = False
-        while True:
-            try:
-                self._queue.put_nowait(None)
-                break
-            except queue.Full:
-                try:
-                    self._queue.get_nowait()
-                except queue.Empty:
-                    pass
+        put_dropping_oldest(self._queue, None)
         self._thread.join(timeout=2.0)
 
     def _run(self) -> None:
