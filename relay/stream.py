@@ -93,6 +93,20 @@ class Stream:
             return self.source_profile
         return None
 
+    def keyframe_needs(self) -> Callable[[], tuple[int, int]]:
+        """Two counters that grow whenever the stream needs an IDR from its source: requests of
+        passthrough viewers (join, PLI, too slow), and the transcoder's resynchronisations
+        (decode error, overload, start). A transcoded rung's viewers are not in it: that rung's
+        encoder forces its own IDR."""
+        passthrough = self.renditions.get(PASSTHROUGH)
+
+        def needs() -> tuple[int, int]:
+            asked = passthrough.keyframe_requests if passthrough is not None else 0
+            t = self.transcoder
+            return asked, (t.decode_errors + t.dropped_units) if t is not None else 0
+
+        return needs
+
     def _publisher(self, rendition: Rendition) -> Callable[[EncodedPacket], None]:
         def publish(item: EncodedPacket) -> None:  # called in an encoder thread
             loop = self._loop

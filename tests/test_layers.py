@@ -22,6 +22,9 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "relay.transcode": ("relay.webrtc", "aiortc", "relay.fanout", "relay.api", "relay.stream"),
     # Fan-out policy: no transport, no codec work.
     "relay.fanout": ("relay.webrtc", "aiortc", "relay.transcode", "relay.api", "relay.stream"),
+    # WebRTC only carries packets: what a stream is and how it is transcoded is not its
+    # business (a publisher sees its stream through a Protocol).
+    "relay.webrtc": ("relay.stream", "relay.transcode", "relay.api", "relay.recording"),
     # Sources deliver access units; what happens to them later is none of their business.
     "relay.sources": ("relay.transcode", "relay.fanout", "relay.webrtc", "relay.api"),
 }
