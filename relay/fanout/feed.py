@@ -54,28 +54,30 @@ class ViewerFeed:
         if self._wakeup is not None and not self._wakeup.done():
             self._wakeup.set_result(None)
 
-    def _next(self) -> EncodedPacket | None:
-        if self.pending is not None and self.pending.queue:
-            # The new rendition's keyframe is here: swap, and keep the clock running.
-            dropped_old = self.subscriber.dropped
-            self.subscriber.close()
-            self.subscriber, self.pending = self.pending, None
-            self.subscriber.dropped += dropped_old
-            self.switches += 1
-            first = self.subscriber.queue[0]
-            if self._last is not None:
-                elapsed = max(1, (first.arrival_ns - self._last[1]) * CLOCK_RATE // 10**9)
-                self._offset = self._last[0] + elapsed - first.rtp_timestamp
-        return self.subscriber.pop()
+    def _swap(self) -> None:
+        """The new rendition's keyframe is here: swap, and keep the clock running."""
+        assert self.pending is not None
+        dropped_old = self.subscriber.dropped
+        self.subscriber.close()
+        self.subscriber, self.pending = self.pending, None
+        self.subscriber.dropped += dropped_old
+        self.switches += 1
+        first = self.subscriber.queue[0]
+        if self._last is not None:
+            elapsed = max(1, (first.arrival_ns - self._last[1]) * CLOCK_RATE // 10**9)
+            self._offset = self._last[0] + elapsed - first.rtp_timestamp
 
     async def next(self) -> tuple[EncodedPacket, int] | None:
         """The next packet and its timestamp on the viewer's continuous 90 kHz clock, or
-        None once the feed has ended (closed, or its rendition went away)."""
+        None once the feed has ended (closed, or its rendition went away). Called per frame
+        per viewer: kept lean."""
         while True:
-            if not self.live:
+            if self.ended or self.subscriber.closed:
                 self.close()
                 return None
-            item = self._next()
+            if self.pending is not None and self.pending.queue:
+                self._swap()
+            item = self.subscriber.pop()
             if item is not None:
                 break
             self._wakeup = asyncio.get_running_loop().create_future()

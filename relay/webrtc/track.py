@@ -68,9 +68,16 @@ class RenditionTrack(MediaStreamTrack):
 
     async def next_payloads(self) -> tuple[list[bytes], int]:
         """The lean send loop's source (rtp_send.py): the shared RTP payloads of the next
-        packet and its RTP timestamp."""
-        item, timestamp = await self._next_item()
-        return item.form(RTP, packetize), timestamp
+        packet and its RTP timestamp. Per frame per viewer: kept lean (a stopped track has
+        closed its feed, so the feed's None is the only end to look for)."""
+        got = await self.feed.next()
+        if got is None:
+            self.stop()
+            raise MediaStreamError
+        payloads: list[bytes] | None = got[0].prepared.get(RTP)
+        if payloads is None:  # published before this rendition was asked for RTP
+            payloads = got[0].form(RTP, packetize)
+        return payloads, got[1]
 
     async def recv(self) -> av.Packet:  # type: ignore[type-arg]
         """aiortc's own send loop's source (when the lean one is unavailable)."""
