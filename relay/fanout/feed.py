@@ -9,6 +9,8 @@ Timestamps stay continuous across the swap. It knows no transport: the WebRTC tr
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from relay.fanout.rendition import Rendition, Subscriber
 from relay.media.access_unit import CLOCK_RATE
@@ -18,10 +20,15 @@ from relay.media.packet import EncodedPacket
 class ViewerFeed:
     """One viewer's packets, read from a Subscriber of its current Rendition."""
 
-    def __init__(self, rendition: Rendition, name: str) -> None:
+    def __init__(
+        self, rendition: Rendition, name: str, forms: Mapping[str, Callable[[bytes], Any]] = {}
+    ) -> None:
         self.name = name
+        # The transport forms its viewer reads (WebRTC: RTP payloads): every rendition this
+        # feed subscribes to builds them once per packet (Rendition.want).
+        self.forms = dict(forms)
         self._wakeup: asyncio.Future[None] | None = None
-        self.subscriber = rendition.subscribe(name, self._wake)
+        self.subscriber = self._subscribe(rendition)
         self.pending: Subscriber | None = None
         self.switches = 0
         self.ended = False
@@ -48,7 +55,12 @@ class ViewerFeed:
             if self.pending.rendition is rendition:
                 return
             self.pending.close()
-        self.pending = rendition.subscribe(self.name, self._wake)
+        self.pending = self._subscribe(rendition)
+
+    def _subscribe(self, rendition: Rendition) -> Subscriber:
+        for transport, build in self.forms.items():
+            rendition.want(transport, build)
+        return rendition.subscribe(self.name, self._wake)
 
     def _wake(self) -> None:
         if self._wakeup is not None and not self._wakeup.done():

@@ -27,8 +27,7 @@ class RenditionTrack(MediaStreamTrack):
         super().__init__()
         self.name = name
         self.encoder = PrepacketizedEncoder()  # the sender's, so it packs nothing itself
-        rendition.want(RTP, packetize)
-        self.feed = ViewerFeed(rendition, name)
+        self.feed = ViewerFeed(rendition, name, {RTP: packetize})
         self.retransmits = 0  # packets resent on the viewer's NACK
 
     @property
@@ -54,7 +53,6 @@ class RenditionTrack(MediaStreamTrack):
     def switch_to(self, rendition: Rendition) -> None:
         """Moves the viewer to `rendition` at its next keyframe (asked for now)."""
         if self.readyState == "live":
-            rendition.want(RTP, packetize)
             self.feed.switch_to(rendition)
 
     async def _next_item(self) -> tuple[EncodedPacket, int]:
