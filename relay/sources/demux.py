@@ -185,7 +185,7 @@ def _hide_password(url: str) -> str:
 
 def _check_file(url: str) -> str | None:
     if not url[len("file:") :]:
-        return f"{url!r}: needs a path, e.g. file:clips/flight.mp4"
+        return "needs a path, e.g. file:clips/flight.mp4"
     return None
 
 

@@ -45,18 +45,24 @@ def scheme_for(url: str) -> Scheme:
 
 def check_url(url: str) -> str | None:
     """Why a source URL is unusable, or None when it is fine (the config asks this)."""
+    why = _why_unusable(url)
+    # An error message is printed and logged: no key, no password in it.
+    return f"{redact(url)!r}: {why}" if why else None
+
+
+def _why_unusable(url: str) -> str | None:
     known = schemes()
     scheme = known.get(scheme_of(url)) if ":" in url else None
     if scheme is None:
-        return f"{url!r}: scheme must be one of {', '.join(s + ':' for s in known)}"
+        return f"scheme must be one of {', '.join(s + ':' for s in known)}"
     if scheme.needs_host_port:
         parts = urlsplit(url)
         try:
             port = parts.port
         except ValueError:
-            return f"{url!r}: bad port"
+            return "bad port"
         if not parts.hostname or port is None:
-            return f"{url!r}: needs host and port, e.g. {scheme.example}"
+            return f"needs host and port, e.g. {scheme.example}"
     return scheme.check(url)
 
 

@@ -30,7 +30,7 @@ class RtmpHost:
 
 def _check(url: str) -> str | None:
     if len([p for p in urlsplit(url).path.split("/") if p]) != 2:
-        return f"{url!r}: RTMP needs /APP/KEY, e.g. rtmp://0.0.0.0:1935/live/drone1"
+        return "RTMP needs /APP/KEY, e.g. rtmp://0.0.0.0:1935/live/drone1"
     return None
 
 

@@ -81,7 +81,8 @@ class Scheme:
     name: str
     host: Callable[[str, str, Audit | None], SourceHost]
     example: str  # a URL shown in messages
-    check: Callable[[str], str | None] = fine  # why a URL is unusable, or None
+    # Why a URL is unusable (a reason; the registry puts the redacted URL before it), or None.
+    check: Callable[[str], str | None] = fine
     needs_host_port: bool = False  # the URL must name a host and a port
     binds: Callable[[str], Binding | None] = no_binding  # where it listens, if it does
     waits_for_push: bool = False  # "offline" (not "connecting") until a first push

@@ -113,7 +113,7 @@ def _check(url: str) -> str | None:
     try:
         SimParams.from_url(url)
     except ValueError as exc:
-        return f"{url!r}: {exc}"
+        return str(exc)
     return None
 
 

@@ -40,5 +40,9 @@ def test_checks_come_from_the_scheme() -> None:
     assert "needs host and port" in (check_url("udp://0.0.0.0") or "")
     assert "RTMP needs /APP/KEY" in (check_url("rtmp://0.0.0.0:1935/live") or "")
     assert "scheme must be one of" in (check_url("ftp://x") or "")
+    # A refused URL is shown without its secrets (the message is printed and logged).
+    assert check_url("rtmp://0.0.0.0:1935/s3cret") == (
+        "'rtmp://0.0.0.0:1935/***': RTMP needs /APP/KEY, e.g. rtmp://0.0.0.0:1935/live/drone1"
+    )
     with pytest.raises(SourceError):
         open_source("ftp://x")
