@@ -74,6 +74,14 @@ def test_defaults_are_those_of_the_readme() -> None:
     assert config.origin == "<test>" and config.streams == ()
 
 
+def test_port_option_keeps_the_rules(tmp_path: Path) -> None:
+    path = tmp_path / "relay.toml"
+    path.write_text(RTMP_A)
+    result = run_cli("serve", "--config", str(path), "--port", "1935")
+    assert result.returncode == 2
+    assert "--port 1935: tcp port 1935 is taken by server.port" in result.stderr, result.stderr
+
+
 def test_two_rtmp_streams_on_one_port_exit_2(tmp_path: Path) -> None:
     path = tmp_path / "relay.toml"
     path.write_text(RTMP_A + '[[streams]]\nname = "b"\nsource = "rtmp://0.0.0.0:1935/live/b"\n')

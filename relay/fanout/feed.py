@@ -21,12 +21,15 @@ class ViewerFeed:
     """One viewer's packets, read from a Subscriber of its current Rendition."""
 
     def __init__(
-        self, rendition: Rendition, name: str, forms: Mapping[str, Callable[[bytes], Any]] = {}
+        self,
+        rendition: Rendition,
+        name: str,
+        forms: Mapping[str, Callable[[bytes], Any]] | None = None,
     ) -> None:
         self.name = name
         # The transport forms its viewer reads (WebRTC: RTP payloads): every rendition this
         # feed subscribes to builds them once per packet (Rendition.want).
-        self.forms = dict(forms)
+        self.forms = dict(forms or {})
         self._wakeup: asyncio.Future[None] | None = None
         self.subscriber = self._subscribe(rendition)
         self.pending: Subscriber | None = None
