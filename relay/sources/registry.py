@@ -45,9 +45,17 @@ def scheme_for(url: str) -> Scheme:
 
 def check_url(url: str) -> str | None:
     """Why a source URL is unusable, or None when it is fine (the config asks this)."""
-    why = _why_unusable(url)
-    # An error message is printed and logged: no key, no password in it.
-    return f"{redact(url)!r}: {why}" if why else None
+    try:
+        why = _why_unusable(url)
+    except ValueError as exc:  # urlsplit's own refusals, e.g. an unclosed "[" of IPv6
+        why = str(exc)
+    if not why:
+        return None
+    try:
+        shown = redact(url)  # an error message is printed and logged: no key, no password
+    except ValueError:
+        shown = f"{scheme_of(url)}:…"
+    return f"{shown!r}: {why}"
 
 
 def _why_unusable(url: str) -> str | None:

@@ -44,5 +44,6 @@ def test_checks_come_from_the_scheme() -> None:
     assert check_url("rtmp://0.0.0.0:1935/s3cret") == (
         "'rtmp://0.0.0.0:1935/***': RTMP needs /APP/KEY, e.g. rtmp://0.0.0.0:1935/live/drone1"
     )
+    assert "Invalid IPv6 URL" in (check_url("rtmp://[::1:1935/live/k") or "")
     with pytest.raises(SourceError):
         open_source("ftp://x")
