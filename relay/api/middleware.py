@@ -14,7 +14,8 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from aiohttp.web_urldispatcher import AbstractRoute
 
-from relay.api.access import IDENTITY_KEY, ROLE_OF_NEED, Access, Identity, access_of
+from relay.api import scope
+from relay.api.access import IDENTITY_KEY, NO_STREAM, ROLE_OF_NEED, Access, Identity, access_of
 from relay.api.errors import json_error
 from relay.api.keys import AUTH
 from relay.api.routes_web import web_dir
@@ -29,7 +30,7 @@ SESSION_COOKIE = "relay_session"
 CSRF_COOKIE = "relay_csrf"  # readable by the page's scripts, which echo it in CSRF_HEADER
 CSRF_HEADER = "X-CSRF-Token"
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-PUBLIC = Access("public")
+PUBLIC = Access("public", streams=NO_STREAM)
 
 
 def decision_for(route: AbstractRoute) -> Access | None:
@@ -136,7 +137,13 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         )
     if not identity.allows(decision, match):
         return json_error(403, "forbidden", _why_not(identity, decision, match))
-    return await handler(request)
+    refused = await scope.refusal(request, identity, decision)
+    if refused is not None:
+        return refused
+    response = await handler(request)
+    if scope.unchecked(request, decision, response):
+        return json_error(500, "scope_not_checked", "this route never checked its streams")
+    return response
 
 
 def _why_not(identity: Identity, decision: Access, match: web.UrlMappingMatchInfo) -> str:

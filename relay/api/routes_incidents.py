@@ -1,22 +1,29 @@
-"""Incidents: start and stop recordings, list them, serve their files, clips, snapshots."""
+"""Incidents: start and stop recordings, list them, serve their files, clips, snapshots.
+
+Scope (relay.api.scope): an incident is shown with the streams the identity may watch and
+hidden when it may watch none of them; stop and hold need every one of its streams.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from relay.api.access import access, identity_of
+from relay.api.access import BY_HANDLER, NO_STREAM, access, identity_of, in_body
 from relay.api.errors import json_error
 from relay.api.keys import RELAY
 from relay.api.routes_web import web_dir
+from relay.api.scope import require_streams, visible_streams
 from relay.recording.exports import save_clip, save_snapshot
 from relay.recording.incident import Incident
 from relay.recording.manager import IncidentError, IncidentManager
 from relay.recording.manifest import FILE_NAME, FOLDER, INCIDENT_ID
+from relay.sources.redact import redact_url
 
 routes = web.RouteTableDef()
 
@@ -107,6 +114,8 @@ def _segment_view(incident: Incident, seg: dict[str, Any]) -> dict[str, Any]:
             "open",
         )
     }
+    # Manifests written before sources were redacted may still hold a key: never shown.
+    view["source"] = redact_url(str(seg.get("source") or ""))
     view["url"] = f"/recordings/{incident.id}/{seg['file']}"
     if seg.get("open"):
         try:
@@ -116,15 +125,19 @@ def _segment_view(incident: Incident, seg: dict[str, Any]) -> dict[str, Any]:
     return view
 
 
-def incident_view(incident: Incident, full: bool) -> dict[str, Any]:
-    """The JSON answer for one incident; `full` adds segments, clips, snapshots."""
+def incident_view(incident: Incident, full: bool, visible: Collection[str]) -> dict[str, Any]:
+    """The JSON answer for one incident, with only the `visible` streams' recordings, clips
+    and snapshots; `full` adds segments, clips, snapshots."""
     m = incident.manifest
     view: dict[str, Any] = {
         k: m.get(k)
-        for k in ("id", "title", "note", "streams", "created", "stopped", "status", "hold", "error")
+        for k in ("id", "title", "note", "created", "stopped", "status", "hold", "error")
     }
+    view["streams"] = [s for s in m.get("streams", []) if s in visible]
     recordings = []
     for name, rec in m["recordings"].items():
+        if name not in visible:
+            continue
         recorder = incident.recorders.get(name)
         entry: dict[str, Any] = {
             "stream": name,
@@ -144,21 +157,23 @@ def incident_view(incident: Incident, full: bool) -> dict[str, Any]:
     if full:
         for kind in ("clips", "snapshots"):
             view[kind] = [
-                {**e, "url": f"/recordings/{incident.id}/{e['file']}"} for e in m.get(kind, [])
+                {**e, "url": f"/recordings/{incident.id}/{e['file']}"}
+                for e in m.get(kind, [])
+                if e.get("stream") in visible
             ]
         view["manifest_sha256"] = incident.last_hash
     return view
 
 
 @routes.get("/incidents")
-@access("operator")
+@access("operator", streams=NO_STREAM)  # the page; its data comes from the scoped API
 async def incidents_page(request: web.Request) -> web.FileResponse:
     """The control room's page: incidents, playback, hashes, audit trail."""
     return web.FileResponse(web_dir() / "incidents.html", headers={"Cache-Control": "no-cache"})
 
 
 @routes.post("/api/incidents")
-@access("operator")
+@access("operator", streams=in_body("streams"))
 @_json
 async def create_incident(request: web.Request) -> web.Response:
     body = await _body(request)
@@ -187,47 +202,82 @@ async def create_incident(request: web.Request) -> web.Response:
     )
 
 
+def _whole(request: web.Request) -> Incident:
+    """The incident of the path, for a change to all of it: needs every one of its streams."""
+    incident = _manager(request).get(request.match_info["id"])
+    require_streams(request, incident.manifest["recordings"])
+    return incident
+
+
+def _visible(request: web.Request, incident: Incident) -> list[str]:
+    """The incident's streams the identity may watch; 403 when it may watch none."""
+    streams = visible_streams(request, incident.manifest["recordings"])
+    if not streams:
+        require_streams(request, incident.manifest["recordings"])  # raises the 403
+    return streams
+
+
 @routes.post("/api/incidents/{id}/stop")
-@access("operator")
+@access("operator", streams=BY_HANDLER)
 @_json
 async def stop_incident(request: web.Request) -> web.Response:
-    incident = await _manager(request).stop(request.match_info["id"], *_who(request))
-    return web.json_response(incident_view(incident, full=False))
+    incident = await _manager(request).stop(_whole(request).id, *_who(request))
+    return web.json_response(incident_view(incident, False, incident.manifest["recordings"]))
 
 
 @routes.get("/api/incidents")
-@access("operator")
+@access("operator", streams=BY_HANDLER)
 @_json
 async def list_incidents(request: web.Request) -> web.Response:
     incidents = sorted(_manager(request).incidents.values(), key=lambda i: i.id, reverse=True)
-    return web.json_response({"incidents": [incident_view(i, full=False) for i in incidents]})
+    views = []
+    for incident in incidents:
+        visible = visible_streams(request, incident.manifest["recordings"])
+        if visible:
+            views.append(incident_view(incident, False, visible))
+    return web.json_response({"incidents": views})
+
+
+def _audit_view(event: dict[str, Any], visible: Collection[str]) -> dict[str, Any] | None:
+    """An incident's audit event as far as the identity may see it: events of a stream it
+    may not watch are left out, lists of streams are cut to the visible ones."""
+    stream = event.get("stream")
+    if isinstance(stream, str) and stream not in visible:
+        return None
+    streams = event.get("streams")
+    if isinstance(streams, list):
+        event = {**event, "streams": [s for s in streams if s in visible]}
+    return event
 
 
 @routes.get("/api/incidents/{id}")
-@access("operator")
+@access("operator", streams=BY_HANDLER)
 @_json
 async def get_incident(request: web.Request) -> web.Response:
     incident = _manager(request).get(request.match_info["id"])
-    view = incident_view(incident, full=True)
+    visible = _visible(request, incident)
+    view = incident_view(incident, True, visible)
     events = await asyncio.to_thread(request.app[RELAY].audit.read, 5000)
-    view["audit"] = [e for e in events if e.get("incident") == incident.id]
+    shown = (_audit_view(e, visible) for e in events if e.get("incident") == incident.id)
+    view["audit"] = [e for e in shown if e is not None]
     return web.json_response(view)
 
 
 @routes.post("/api/incidents/{id}/hold")
-@access("admin")
+@access("admin", streams=BY_HANDLER)
 @_json
 async def hold_incident(request: web.Request) -> web.Response:
+    incident_id = _whole(request).id
     body = await _body(request)
     hold = body.get("hold", True)
     if not isinstance(hold, bool):
         raise IncidentError(400, "bad_hold", "'hold' must be true or false")
-    incident = await _manager(request).set_hold(request.match_info["id"], hold, *_who(request))
-    return web.json_response(incident_view(incident, full=False))
+    incident = await _manager(request).set_hold(incident_id, hold, *_who(request))
+    return web.json_response(incident_view(incident, False, incident.manifest["recordings"]))
 
 
 @routes.post("/api/incidents/{id}/clips")
-@access("operator")
+@access("operator", streams=in_body("stream"))
 @_json
 async def create_clip(request: web.Request) -> web.Response:
     incident = _manager(request).get(request.match_info["id"])
@@ -265,7 +315,7 @@ async def create_clip(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/incidents/{id}/snapshots")
-@access("operator")
+@access("operator", streams=in_body("stream"))
 @_json
 async def create_snapshot(request: web.Request) -> web.Response:
     incident = _manager(request).get(request.match_info["id"])
@@ -296,9 +346,12 @@ async def create_snapshot(request: web.Request) -> web.Response:
     return web.json_response(entry, status=201)
 
 
-def resolve_file(manager: IncidentManager, incident_id: str, folder: str, name: str) -> Path:
-    """The file behind a recording URL; raises IncidentError for anything that is not
-    plainly a file of that incident (names checked first, then the resolved path)."""
+def resolve_file(
+    manager: IncidentManager, incident_id: str, folder: str, name: str
+) -> tuple[Path, str]:
+    """The file behind a recording URL and the stream it shows; raises IncidentError for
+    anything that is not plainly a file of that incident (names checked first, then the
+    resolved path)."""
     if (
         not INCIDENT_ID.match(incident_id)
         or not FOLDER.match(folder)
@@ -312,17 +365,24 @@ def resolve_file(manager: IncidentManager, incident_id: str, folder: str, name: 
     # A symlink (or anything) leading elsewhere resolves elsewhere: refused.
     if path.parent != expected or expected.parent.parent != root or not path.is_file():
         raise IncidentError(404, "not_found", "no such recording file")
-    return path
+    if folder in incident.manifest["recordings"]:
+        return path, folder  # a segment: its folder is its stream
+    entries = [*incident.manifest.get("clips", []), *incident.manifest.get("snapshots", [])]
+    stream = next((e.get("stream") for e in entries if e.get("file") == f"{folder}/{name}"), None)
+    if not isinstance(stream, str):
+        raise IncidentError(404, "not_found", "no such recording file")  # no stream: no one's
+    return path, stream
 
 
 @routes.get("/recordings/{id}/{folder}/{name}")
-@access("operator")
+@access("operator", streams=BY_HANDLER)
 @_json
 async def recording_file(request: web.Request) -> web.StreamResponse:
     info = request.match_info
-    path = await asyncio.to_thread(
+    path, stream = await asyncio.to_thread(
         resolve_file, _manager(request), info["id"], info["folder"], info["name"]
     )
+    require_streams(request, [stream])
     # FileResponse answers Range requests (206) and serves a growing file up to its size
     # at the time of the request.
     return web.FileResponse(
