@@ -19,8 +19,11 @@ HIDDEN = "***"
 # Query parameters our schemes define (sim://?size=&fps=&gop=, rtsp://…?transport=): not secret.
 HARMLESS_QUERY = frozenset({"size", "fps", "gop", "transport"})
 
-# scheme://rest-of-URL inside free text, up to whitespace or a quote/bracket that ends it.
-_URL_IN_TEXT = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>()\[\]{},]+")
+# scheme://rest-of-URL inside free text, up to whitespace or a quote/bracket that ends it;
+# a trailing ':' '.' '!' '?' is the sentence's, not the URL's.
+_URL_IN_TEXT = re.compile(
+    r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>()\[\]{},;]*[^\s'\"<>()\[\]{},;:.!?]"
+)
 
 _MIN_SECRET = 3  # shorter "secrets" (an empty password, "a") would shred every message
 
