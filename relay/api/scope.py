@@ -44,22 +44,42 @@ def _names(value: object) -> list[str]:
     return []
 
 
+class _Unreadable(Exception):
+    """A body the scope check cannot read: answered 4xx, never let through unchecked."""
+
+    def __init__(self, status: int, error: str, reason: str) -> None:
+        super().__init__(reason)
+        self.answer = json_error(status, error, reason)
+
+
 async def _body_field(request: web.Request, field: str) -> object:
-    """The JSON body's `field`, or None when there is no such body (the handler then answers
-    400/415 itself; aiohttp keeps the body, so the handler reads it again)."""
+    """The JSON body's `field` (None without a body or field: the handler refuses that).
+
+    Read as the handlers read it (text in the request's charset, then JSON; aiohttp keeps
+    the body for the handler): a body read differently here and there could name one
+    stream to the check and another to the handler. What cannot be read is refused here.
+    """
     if not request.can_read_body:
         return None
+    json_type = request.content_type == "application/json"
     try:
-        body = json.loads(await request.read())
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        return None
+        body = json.loads(await request.text())
+    except LookupError:
+        raise _Unreadable(
+            415, "unsupported_media_type", f"unknown charset {request.charset!r}; send UTF-8"
+        ) from None
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        if not json_type:
+            raise _Unreadable(415, "unsupported_media_type", "send application/json") from None
+        raise _Unreadable(400, "bad_json", "the body is not valid JSON") from None
     return body.get(field) if isinstance(body, dict) else None
 
 
 async def refusal(
     request: web.Request, identity: Identity, decision: Access
 ) -> web.StreamResponse | None:
-    """The 403 answer when the identity may not touch a stream the route names, else None."""
+    """The 403 answer when the identity may not touch a stream the route names (a 4xx for a
+    body that cannot be read), else None."""
     scope = decision.streams
     if scope is None or scope.where in ("none", "handler"):
         return None
@@ -74,7 +94,10 @@ async def refusal(
     elif scope.where == "query":
         names = request.query.getall(scope.key, [])
     else:
-        names = _names(await _body_field(request, scope.key))
+        try:
+            names = _names(await _body_field(request, scope.key))
+        except _Unreadable as exc:
+            return exc.answer
     denied = [n for n in names if not _allowed(identity, decision, n)]
     if not denied:
         return None

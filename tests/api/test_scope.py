@@ -82,3 +82,27 @@ async def test_an_incident_is_shown_with_the_permitted_streams_only(
     assert relay.relay.incidents.get(both).active
     status, body = await call(base, "POST", f"/api/incidents/{both}/stop")
     assert status == 200 and body["status"] != "recording", body
+
+
+async def test_the_scope_check_reads_a_body_as_the_handler_does(
+    start_relay: RelayFactory, tmp_path: Path
+) -> None:
+    relay = await start_relay(
+        [ALPHA, BRAVO], auth={"tokens": TOKENS_HERE}, recording={"dir": str(tmp_path / "rec")}
+    )
+    url = relay.base_url + "/api/incidents"
+    # Not UTF-8, but valid in its declared charset: the handler would read streams=["bravo"].
+    latin1 = '{"title": "Br\xe4nde", "streams": ["bravo"]}'.encode("latin-1")
+    sent = [
+        (latin1, "application/json; charset=latin-1", 403),
+        (latin1, "application/json", 400),  # not UTF-8: unreadable, refused
+        (b'{"title": "t", "streams": ["bravo"]}', "application/json; charset=bogus", 415),
+        (b"[" * 20000, "application/json", 400),
+        (b"title=t&streams=bravo", "application/x-www-form-urlencoded", 415),
+    ]
+    async with relay.http(ALPHA_OPERATOR) as http:
+        for body, content_type, status in sent:
+            async with http.post(url, data=body, headers={"Content-Type": content_type}) as resp:
+                answer = await resp.json()
+                assert resp.status == status, (content_type, body[:40], answer)
+    assert not relay.relay.incidents.incidents
