@@ -8,8 +8,10 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import aiohttp
@@ -192,3 +194,47 @@ async def test_no_secret_leaves_the_relay(
     seen.add("text log", caplog.text)
     assert seen.leaks() == []
     assert sum(1 for _, text in seen.texts if "***" in text) >= 5, "no redaction was seen"
+
+
+def test_drone_relay_serve_prints_and_logs_no_secret(tmp_path: Path) -> None:
+    """The real command, with its own logging set-up at debug: the start-up lines, the
+    stream lines and the camera's failures are printed without the secrets."""
+    rtsp = f"rtsp://brigade:{PASSWORD}@127.0.0.1:{free_port()}/cam?token={CAM_TOKEN}"
+    config = tmp_path / "relay.toml"
+    config.write_text(
+        f'[server]\nhost = "127.0.0.1"\nport = {free_port()}\ndata_dir = "{tmp_path}/data"\n'
+        f'[webrtc]\nice_addresses = ["127.0.0.1"]\n'
+        f'[[streams]]\nname = "drone"\nsource = "rtmp://127.0.0.1:{free_port()}/live/{KEY}"\n'
+        f'renditions = ["360p"]\n'
+        f'[[streams]]\nname = "cam"\nsource = "{rtsp}"\nrenditions = ["360p"]\n'
+        f'[recording]\ndir = "{tmp_path}/rec"\n'
+    )
+    out = tmp_path / "out.txt"
+    with out.open("wb") as sink:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "relay",
+                "serve",
+                "--config",
+                str(config),
+                "--log-level",
+                "debug",
+            ],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while "[stream cam] source failed" not in out.read_text("latin-1"):
+                assert proc.poll() is None, out.read_text("latin-1")
+                assert time.monotonic() < deadline, out.read_text("latin-1")
+                time.sleep(0.2)
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=30)
+    text = out.read_text("latin-1")
+    assert "drone-relay" in text and "serving" in text, text
+    assert "[stream drone] started: rtmp://127.0.0.1" in text and "/live/***" in text, text
+    assert [s for s in SECRETS if s in text] == [], text
