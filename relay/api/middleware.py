@@ -1,8 +1,9 @@
 """The auth middleware: every route's declared decision, enforced before its handler runs.
 
 Identity comes from ``Authorization: Bearer`` (tokens), else from the session cookie (a
-password or token login, or a share link). No identity: 401; not allowed: 403; a route
-without a decision: 500, and the route-table test fails before such a route can ship.
+password or token login, or a share link). No identity: 401; not allowed: 403 (its role, or
+a stream outside its scope: relay.api.scope); a route without a decision or without a scope
+decision: 500, and the route-table test fails before such a route can ship.
 """
 
 from __future__ import annotations
@@ -105,6 +106,16 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         return json_error(
             500, "no_access_decision", "this route declares no access decision; refused"
         )
+    if decision.streams is None:
+        # Scope is decided per route, like access: a route that does not say where its
+        # streams are could show any stream's pictures. Refused (and the route-table test
+        # fails) until it says.
+        log.error(
+            "[auth] %s %s: the route declares no scope (@access(..., streams=...)): refused",
+            request.method,
+            match.route.resource and match.route.resource.canonical,
+        )
+        return json_error(500, "no_scope_decision", "this route declares no scope; refused")
     auth = request.app[AUTH]
     limiter = _limiter_for(request, decision)
     if limiter is not None:

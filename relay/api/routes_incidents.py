@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from aiohttp import web
 
 from relay.api.access import BY_HANDLER, NO_STREAM, access, identity_of, in_body
 from relay.api.errors import json_error
+from relay.api.incident_views import audit_view, incident_view
 from relay.api.keys import RELAY
 from relay.api.routes_web import web_dir
 from relay.api.scope import require_streams, visible_streams
@@ -23,7 +23,6 @@ from relay.recording.exports import save_clip, save_snapshot
 from relay.recording.incident import Incident
 from relay.recording.manager import IncidentError, IncidentManager
 from relay.recording.manifest import FILE_NAME, FOLDER, INCIDENT_ID
-from relay.sources.redact import redact_url
 
 routes = web.RouteTableDef()
 
@@ -96,73 +95,6 @@ def _json(handler: Any) -> Any:
     wrapped.__name__ = handler.__name__
     wrapped.__doc__ = handler.__doc__
     return wrapped
-
-
-def _segment_view(incident: Incident, seg: dict[str, Any]) -> dict[str, Any]:
-    view = {
-        k: seg.get(k)
-        for k in (
-            "file",
-            "sha256",
-            "start",
-            "end",
-            "duration_s",
-            "bytes",
-            "frames",
-            "source",
-            "recovered",
-            "open",
-        )
-    }
-    # Manifests written before sources were redacted may still hold a key: never shown.
-    view["source"] = redact_url(str(seg.get("source") or ""))
-    view["url"] = f"/recordings/{incident.id}/{seg['file']}"
-    if seg.get("open"):
-        try:
-            view["bytes"] = (incident.folder / seg["file"]).stat().st_size
-        except OSError:
-            view["bytes"] = 0
-    return view
-
-
-def incident_view(incident: Incident, full: bool, visible: Collection[str]) -> dict[str, Any]:
-    """The JSON answer for one incident, with only the `visible` streams' recordings, clips
-    and snapshots; `full` adds segments, clips, snapshots."""
-    m = incident.manifest
-    view: dict[str, Any] = {
-        k: m.get(k)
-        for k in ("id", "title", "note", "created", "stopped", "status", "hold", "error")
-    }
-    view["streams"] = [s for s in m.get("streams", []) if s in visible]
-    recordings = []
-    for name, rec in m["recordings"].items():
-        if name not in visible:
-            continue
-        recorder = incident.recorders.get(name)
-        entry: dict[str, Any] = {
-            "stream": name,
-            "state": rec.get("state"),
-            "error": rec.get("error", ""),
-            "duration_s": round(sum(s.get("duration_s") or 0 for s in rec["segments"]), 3),
-            "segment_count": len(rec["segments"]),
-        }
-        if recorder is not None:
-            entry.update(
-                received=recorder.received, written=recorder.written, dropped=recorder.dropped
-            )
-        if full:
-            entry["segments"] = [_segment_view(incident, s) for s in rec["segments"]]
-        recordings.append(entry)
-    view["recordings"] = recordings
-    if full:
-        for kind in ("clips", "snapshots"):
-            view[kind] = [
-                {**e, "url": f"/recordings/{incident.id}/{e['file']}"}
-                for e in m.get(kind, [])
-                if e.get("stream") in visible
-            ]
-        view["manifest_sha256"] = incident.last_hash
-    return view
 
 
 @routes.get("/incidents")
@@ -238,18 +170,6 @@ async def list_incidents(request: web.Request) -> web.Response:
     return web.json_response({"incidents": views})
 
 
-def _audit_view(event: dict[str, Any], visible: Collection[str]) -> dict[str, Any] | None:
-    """An incident's audit event as far as the identity may see it: events of a stream it
-    may not watch are left out, lists of streams are cut to the visible ones."""
-    stream = event.get("stream")
-    if isinstance(stream, str) and stream not in visible:
-        return None
-    streams = event.get("streams")
-    if isinstance(streams, list):
-        event = {**event, "streams": [s for s in streams if s in visible]}
-    return event
-
-
 @routes.get("/api/incidents/{id}")
 @access("operator", streams=BY_HANDLER)
 @_json
@@ -258,7 +178,7 @@ async def get_incident(request: web.Request) -> web.Response:
     visible = _visible(request, incident)
     view = incident_view(incident, True, visible)
     events = await asyncio.to_thread(request.app[RELAY].audit.read, 5000)
-    shown = (_audit_view(e, visible) for e in events if e.get("incident") == incident.id)
+    shown = (audit_view(e, visible) for e in events if e.get("incident") == incident.id)
     view["audit"] = [e for e in shown if e is not None]
     return web.json_response(view)
 

@@ -227,6 +227,10 @@ async def test_every_route_decides_where_its_streams_are(start_relay: RelayFacto
     relay.app.router.add_get("/api/forgot-scope", forgot_scope)
     relay.app.router._frozen = True
     assert unscoped(relay.app) == ["GET /api/forgot-scope"]
+    async with relay.http() as http:  # and it does not answer, even an admin
+        async with http.get(relay.base_url + "/api/forgot-scope") as resp:
+            assert resp.status == 500
+            assert (await resp.json())["error"] == "no_scope_decision"
 
 
 async def test_a_handler_that_never_checks_its_streams_is_refused(
