@@ -78,10 +78,16 @@ def incident_view(incident: Incident, full: bool, visible: Collection[str]) -> d
 
 def audit_view(event: dict[str, Any], visible: Collection[str]) -> dict[str, Any] | None:
     """An incident's audit event as far as the identity may see it: events of a stream it
-    may not watch are left out, lists of streams are cut to the visible ones."""
+    may not watch are left out (named by `stream`, or by a file in that stream's folder:
+    segment_closed), lists of streams are cut to the visible ones."""
     stream = event.get("stream")
     if isinstance(stream, str) and stream not in visible:
         return None
+    file = event.get("file")
+    if isinstance(file, str) and "/" in file:
+        folder = file.split("/", 1)[0]
+        if not folder.startswith("_") and folder not in visible:  # _clips, _snapshots: by stream
+            return None
     streams = event.get("streams")
     if isinstance(streams, list):
         event = {**event, "streams": [s for s in streams if s in visible]}

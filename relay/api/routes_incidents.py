@@ -223,6 +223,7 @@ async def create_clip(request: web.Request) -> web.Response:
         who,
         where,
         incident=incident.id,
+        stream=stream,  # an incident's events are shown per stream (incident_views)
         **{k: entry[k] for k in ("file", "sha256", "from_s", "to_s", "manifest_sha256")},
     )
     entry["url"] = f"/recordings/{incident.id}/{entry['file']}"
@@ -258,6 +259,7 @@ async def create_snapshot(request: web.Request) -> web.Response:
         who,
         where,
         incident=incident.id,
+        stream=stream,
         file=entry["file"],
         sha256=entry["sha256"],
         manifest_sha256=entry["manifest_sha256"],

@@ -53,6 +53,13 @@ async def test_an_incident_is_shown_with_the_permitted_streams_only(
     assert listed[both]["streams"] == ["alpha"]
     assert [r["stream"] for r in listed[both]["recordings"]] == ["alpha"]
 
+    # bravo's clip and closed segment leave audit events (segment_closed names its file).
+    status, body = await call(
+        base, "POST", f"/api/incidents/{both}/clips", {"stream": "bravo", "from_s": 0, "to_s": 1}
+    )
+    assert status in (201, 409), body
+    await call(base, "POST", f"/api/incidents/{both}/snapshots", {"stream": "bravo"})
+
     # The detail: alpha's recordings and audit events, not a word of bravo.
     status, detail = await call(base, "GET", f"/api/incidents/{both}", None, AS_ALPHA)
     assert status == 200 and "bravo" not in str(detail), detail
@@ -82,6 +89,14 @@ async def test_an_incident_is_shown_with_the_permitted_streams_only(
     assert relay.relay.incidents.get(both).active
     status, body = await call(base, "POST", f"/api/incidents/{both}/stop")
     assert status == 200 and body["status"] != "recording", body
+
+    # Stopped: every segment closed (segment_closed names bravo's files); still not a word.
+    _, full = await call(base, "GET", f"/api/incidents/{both}")
+    kinds = {e["event"] for e in full["audit"]}
+    assert {"segment_closed", "snapshot"} <= kinds and "bravo/" in str(full["audit"]), kinds
+    status, detail = await call(base, "GET", f"/api/incidents/{both}", None, AS_ALPHA)
+    assert status == 200 and "bravo" not in str(detail), detail["audit"]
+    assert "alpha/" in str(detail["audit"])
 
 
 async def test_the_scope_check_reads_a_body_as_the_handler_does(
