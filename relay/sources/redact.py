@@ -11,6 +11,7 @@ configured URL is replaced wherever it appears.
 
 from __future__ import annotations
 
+import logging
 import re
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
@@ -81,3 +82,33 @@ def redact_text(text: str, secrets: frozenset[str] = frozenset()) -> str:
 def _scheme_only(url: str) -> str:
     scheme, sep, _ = url.partition(":")
     return f"{scheme}:{HIDDEN}" if sep else HIDDEN
+
+
+class RedactingFilter(logging.Filter):
+    """The text log's last line of defence: a handler filter that hides the configured
+    sources' secrets in any record, also from libraries that quote a URL (aiortc, PyAV,
+    aiohttp). The relay's own messages are redacted where they are made; this catches the rest.
+    """
+
+    def __init__(self, secrets: frozenset[str]) -> None:
+        super().__init__()
+        self.secrets = secrets
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.secrets:
+            return True
+        message = record.getMessage()
+        if any(s in message for s in self.secrets):
+            record.msg, record.args = redact_text(message, self.secrets), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact_text(record.exc_text, self.secrets)
+        return True
+
+
+def redact_log(urls: list[str]) -> None:
+    """Puts a RedactingFilter for the secrets of `urls` on every handler of the root logger."""
+    found = frozenset(s for url in urls for s in secrets_of(url))
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactingFilter(found))

@@ -5,6 +5,7 @@ the audit log, every manifest and /metrics are searched for those strings: zero 
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 import secrets
@@ -19,7 +20,7 @@ import pytest
 from aiohttp import web
 
 from relay.api.middleware import decision_for
-from relay.sources.redact import redact_text, redact_url, secrets_of
+from relay.sources.redact import RedactingFilter, redact_text, redact_url, secrets_of
 from tests.api.test_route_table import BODY, route_key
 from tests.conftest import RelayFactory, RunningRelay, free_port, wait_for
 from tests.e2e.test_ingest import push_until_live, stop
@@ -237,4 +238,26 @@ def test_drone_relay_serve_prints_and_logs_no_secret(tmp_path: Path) -> None:
     text = out.read_text("latin-1")
     assert "drone-relay" in text and "serving" in text, text
     assert "[stream drone] started: rtmp://127.0.0.1" in text and "/live/***" in text, text
+    assert [s for s in SECRETS if s in text] == [], text
+
+
+def test_the_log_filter_hides_secrets_a_library_would_log() -> None:
+    """What the relay logs itself is redacted where it is said; a library quoting the URL
+    (here: a message and a traceback) is caught by the handler's filter."""
+    rtsp = f"rtsp://brigade:{PASSWORD}@cam:554/x?token={CAM_TOKEN}"
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.addFilter(RedactingFilter(secrets_of(rtsp) | secrets_of(f"rtmp://h:1/live/{KEY}")))
+    library = logging.getLogger("some.library")
+    library.addHandler(handler)
+    try:
+        library.warning("could not open %s (key %s)", rtsp, KEY)
+        try:
+            raise OSError(f"Connection refused: '{rtsp}'")
+        except OSError:
+            library.exception("reading failed")
+    finally:
+        library.removeHandler(handler)
+    text = out.getvalue()
+    assert "could not open rtsp://***@cam:554/x" in text and "OSError" in text, text
     assert [s for s in SECRETS if s in text] == [], text
