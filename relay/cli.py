@@ -145,6 +145,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ConfigError as exc:
             print(f"drone-relay: config error: {exc}", file=sys.stderr)
             return 2
+        from relay.sources.redact import redact_log
+
+        redact_log([s.source for s in config.streams])
         if args.host is not None:
             config = replace(config, server=replace(config.server, host=args.host))
         if args.port is not None:

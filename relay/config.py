@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from relay.auth.settings import AuthConfig, parse_auth
 from relay.errors import ConfigError
+from relay.sources.redact import redact_url
 
 STREAM_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 SOURCE_SCHEMES = ("sim", "rtmp", "rtsp", "udp", "file", "whip")
@@ -175,27 +176,28 @@ def _ice_servers(r: _Reader, key: str) -> tuple[str, ...]:
 def validate_source(url: str) -> str | None:
     """Returns why a source URL is unusable, or None when it is fine."""
     scheme = url.split(":", 1)[0] if ":" in url else ""
+    shown = redact_url(url)  # an error message is printed and logged: no key, no password
     if scheme not in SOURCE_SCHEMES:
-        return f"{url!r}: scheme must be one of {', '.join(s + ':' for s in SOURCE_SCHEMES)}"
+        return f"{shown!r}: scheme must be one of {', '.join(s + ':' for s in SOURCE_SCHEMES)}"
     parts = urlsplit(url)
     if scheme in ("rtmp", "rtsp", "udp"):
         try:
             port = parts.port
         except ValueError:
-            return f"{url!r}: bad port"
+            return f"{shown!r}: bad port"
         if not parts.hostname or port is None:
-            return f"{url!r}: needs host and port, e.g. {scheme}://0.0.0.0:1935/..."
+            return f"{shown!r}: needs host and port, e.g. {scheme}://0.0.0.0:1935/..."
     if scheme == "rtmp" and len([p for p in parts.path.split("/") if p]) != 2:
-        return f"{url!r}: RTMP needs /APP/KEY, e.g. rtmp://0.0.0.0:1935/live/drone1"
+        return f"{shown!r}: RTMP needs /APP/KEY, e.g. rtmp://0.0.0.0:1935/live/drone1"
     if scheme == "file" and not url[len("file:") :]:
-        return f"{url!r}: needs a path, e.g. file:clips/flight.mp4"
+        return f"{shown!r}: needs a path, e.g. file:clips/flight.mp4"
     if scheme == "sim":
         from relay.sources.sim import SimParams
 
         try:
             SimParams.from_url(url)
         except ValueError as exc:
-            return f"{url!r}: {exc}"
+            return f"{shown!r}: {exc}"
     return None
 
 

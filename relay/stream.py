@@ -16,8 +16,9 @@ from relay.media.h264 import profile_level_id
 from relay.metrics import Rate
 from relay.sources.base import SourceFactory
 from relay.sources.demux import RtmpPushSource
+from relay.sources.redact import redact_url
 from relay.sources.registry import LISTENING_SCHEMES, open_source, scheme_of
-from relay.sources.rtmp_ingest import Audit, RtmpIngest, redact
+from relay.sources.rtmp_ingest import Audit, RtmpIngest
 from relay.sources.supervisor import SourceSupervisor
 from relay.sources.whip import WhipInbox
 from relay.transcode.encoder import EncodedPacket, RungEncoder, encoded_packet
@@ -118,7 +119,7 @@ class Stream:
         if self.ingest is not None:
             await self.ingest.start()
         self.supervisor.start()
-        source = redact(self.config.source) if self.ingest else self.config.source
+        source = redact_url(self.config.source)
         log.info("[stream %s] started: %s -> %s", self.name, source, ", ".join(self.renditions))
 
     async def aclose(self) -> None:

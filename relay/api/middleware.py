@@ -1,8 +1,9 @@
 """The auth middleware: every route's declared decision, enforced before its handler runs.
 
 Identity comes from ``Authorization: Bearer`` (tokens), else from the session cookie (a
-password or token login, or a share link). No identity: 401; not allowed: 403; a route
-without a decision: 500, and the route-table test fails before such a route can ship.
+password or token login, or a share link). No identity: 401; not allowed: 403 (its role, or
+a stream outside its scope: relay.api.scope); a route without a decision or without a scope
+decision: 500, and the route-table test fails before such a route can ship.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from aiohttp.web_urldispatcher import AbstractRoute
 
-from relay.api.access import IDENTITY_KEY, ROLE_OF_NEED, Access, Identity, access_of
+from relay.api import scope
+from relay.api.access import IDENTITY_KEY, NO_STREAM, ROLE_OF_NEED, Access, Identity, access_of
 from relay.api.errors import json_error
 from relay.api.keys import AUTH
 from relay.api.routes_web import web_dir
@@ -29,7 +31,7 @@ SESSION_COOKIE = "relay_session"
 CSRF_COOKIE = "relay_csrf"  # readable by the page's scripts, which echo it in CSRF_HEADER
 CSRF_HEADER = "X-CSRF-Token"
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-PUBLIC = Access("public")
+PUBLIC = Access("public", streams=NO_STREAM)
 
 
 def decision_for(route: AbstractRoute) -> Access | None:
@@ -104,6 +106,16 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         return json_error(
             500, "no_access_decision", "this route declares no access decision; refused"
         )
+    if decision.streams is None:
+        # Scope is decided per route, like access: a route that does not say where its
+        # streams are could show any stream's pictures. Refused (and the route-table test
+        # fails) until it says.
+        log.error(
+            "[auth] %s %s: the route declares no scope (@access(..., streams=...)): refused",
+            request.method,
+            match.route.resource and match.route.resource.canonical,
+        )
+        return json_error(500, "no_scope_decision", "this route declares no scope; refused")
     auth = request.app[AUTH]
     limiter = _limiter_for(request, decision)
     if limiter is not None:
@@ -136,7 +148,13 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         )
     if not identity.allows(decision, match):
         return json_error(403, "forbidden", _why_not(identity, decision, match))
-    return await handler(request)
+    refused = await scope.refusal(request, identity, decision)
+    if refused is not None:
+        return refused
+    response = await handler(request)
+    if scope.unchecked(request, decision, response):
+        return json_error(500, "scope_not_checked", "this route never checked its streams")
+    return response
 
 
 def _why_not(identity: Identity, decision: Access, match: web.UrlMappingMatchInfo) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from relay.api.access import Identity, access, identity_of
+from relay.api.access import NO_STREAM, Identity, access, identity_of
 from relay.api.errors import json_error
 from relay.api.keys import AUTH, RELAY
 from relay.api.middleware import CSRF_COOKIE, SESSION_COOKIE, unauthenticated
@@ -136,7 +136,7 @@ async def login(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/logout")
-@access("viewer")
+@access("viewer", streams=NO_STREAM)
 async def logout(request: web.Request) -> web.Response:
     identity = identity_of(request)
     assert identity is not None  # the middleware let only identities through
@@ -166,7 +166,7 @@ def describe(identity: Identity) -> dict[str, Any]:
 
 
 @routes.get("/api/me")
-@access("viewer")
+@access("viewer", streams=NO_STREAM)
 async def me(request: web.Request) -> web.Response:
     """Who this is, what it may do, and the CSRF token its browser state changes echo."""
     identity = identity_of(request)

@@ -1,4 +1,8 @@
-"""Incidents: start and stop recordings, list them, serve their files, clips, snapshots."""
+"""Incidents: start and stop recordings, list them, serve their files, clips, snapshots.
+
+Scope (relay.api.scope): an incident is shown with the streams the identity may watch and
+hidden when it may watch none of them; stop and hold need every one of its streams.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,12 @@ from typing import Any
 
 from aiohttp import web
 
-from relay.api.access import access, identity_of
+from relay.api.access import BY_HANDLER, NO_STREAM, access, identity_of, in_body
 from relay.api.errors import json_error
+from relay.api.incident_views import audit_view, incident_view
 from relay.api.keys import RELAY
 from relay.api.routes_web import web_dir
+from relay.api.scope import require_streams, visible_streams
 from relay.recording.exports import save_clip, save_snapshot
 from relay.recording.incident import Incident
 from relay.recording.manager import IncidentError, IncidentManager
@@ -91,74 +97,15 @@ def _json(handler: Any) -> Any:
     return wrapped
 
 
-def _segment_view(incident: Incident, seg: dict[str, Any]) -> dict[str, Any]:
-    view = {
-        k: seg.get(k)
-        for k in (
-            "file",
-            "sha256",
-            "start",
-            "end",
-            "duration_s",
-            "bytes",
-            "frames",
-            "source",
-            "recovered",
-            "open",
-        )
-    }
-    view["url"] = f"/recordings/{incident.id}/{seg['file']}"
-    if seg.get("open"):
-        try:
-            view["bytes"] = (incident.folder / seg["file"]).stat().st_size
-        except OSError:
-            view["bytes"] = 0
-    return view
-
-
-def incident_view(incident: Incident, full: bool) -> dict[str, Any]:
-    """The JSON answer for one incident; `full` adds segments, clips, snapshots."""
-    m = incident.manifest
-    view: dict[str, Any] = {
-        k: m.get(k)
-        for k in ("id", "title", "note", "streams", "created", "stopped", "status", "hold", "error")
-    }
-    recordings = []
-    for name, rec in m["recordings"].items():
-        recorder = incident.recorders.get(name)
-        entry: dict[str, Any] = {
-            "stream": name,
-            "state": rec.get("state"),
-            "error": rec.get("error", ""),
-            "duration_s": round(sum(s.get("duration_s") or 0 for s in rec["segments"]), 3),
-            "segment_count": len(rec["segments"]),
-        }
-        if recorder is not None:
-            entry.update(
-                received=recorder.received, written=recorder.written, dropped=recorder.dropped
-            )
-        if full:
-            entry["segments"] = [_segment_view(incident, s) for s in rec["segments"]]
-        recordings.append(entry)
-    view["recordings"] = recordings
-    if full:
-        for kind in ("clips", "snapshots"):
-            view[kind] = [
-                {**e, "url": f"/recordings/{incident.id}/{e['file']}"} for e in m.get(kind, [])
-            ]
-        view["manifest_sha256"] = incident.last_hash
-    return view
-
-
 @routes.get("/incidents")
-@access("operator")
+@access("operator", streams=NO_STREAM)  # the page; its data comes from the scoped API
 async def incidents_page(request: web.Request) -> web.FileResponse:
     """The control room's page: incidents, playback, hashes, audit trail."""
     return web.FileResponse(web_dir() / "incidents.html", headers={"Cache-Control": "no-cache"})
 
 
 @routes.post("/api/incidents")
-@access("operator")
+@access("operator", streams=in_body("streams"))
 @_json
 async def create_incident(request: web.Request) -> web.Response:
     body = await _body(request)
@@ -187,47 +134,70 @@ async def create_incident(request: web.Request) -> web.Response:
     )
 
 
+def _whole(request: web.Request) -> Incident:
+    """The incident of the path, for a change to all of it: needs every one of its streams."""
+    incident = _manager(request).get(request.match_info["id"])
+    require_streams(request, incident.manifest["recordings"])
+    return incident
+
+
+def _visible(request: web.Request, incident: Incident) -> list[str]:
+    """The incident's streams the identity may watch; 403 when it may watch none."""
+    streams = visible_streams(request, incident.manifest["recordings"])
+    if not streams:
+        require_streams(request, incident.manifest["recordings"])  # raises the 403
+    return streams
+
+
 @routes.post("/api/incidents/{id}/stop")
-@access("operator")
+@access("operator", streams=BY_HANDLER)
 @_json
 async def stop_incident(request: web.Request) -> web.Response:
-    incident = await _manager(request).stop(request.match_info["id"], *_who(request))
-    return web.json_response(incident_view(incident, full=False))
+    incident = await _manager(request).stop(_whole(request).id, *_who(request))
+    return web.json_response(incident_view(incident, False, incident.manifest["recordings"]))
 
 
 @routes.get("/api/incidents")
-@access("operator")
+@access("operator", streams=BY_HANDLER)
 @_json
 async def list_incidents(request: web.Request) -> web.Response:
     incidents = sorted(_manager(request).incidents.values(), key=lambda i: i.id, reverse=True)
-    return web.json_response({"incidents": [incident_view(i, full=False) for i in incidents]})
+    views = []
+    for incident in incidents:
+        visible = visible_streams(request, incident.manifest["recordings"])
+        if visible:
+            views.append(incident_view(incident, False, visible))
+    return web.json_response({"incidents": views})
 
 
 @routes.get("/api/incidents/{id}")
-@access("operator")
+@access("operator", streams=BY_HANDLER)
 @_json
 async def get_incident(request: web.Request) -> web.Response:
     incident = _manager(request).get(request.match_info["id"])
-    view = incident_view(incident, full=True)
+    visible = _visible(request, incident)
+    view = incident_view(incident, True, visible)
     events = await asyncio.to_thread(request.app[RELAY].audit.read, 5000)
-    view["audit"] = [e for e in events if e.get("incident") == incident.id]
+    shown = (audit_view(e, visible) for e in events if e.get("incident") == incident.id)
+    view["audit"] = [e for e in shown if e is not None]
     return web.json_response(view)
 
 
 @routes.post("/api/incidents/{id}/hold")
-@access("admin")
+@access("admin", streams=BY_HANDLER)
 @_json
 async def hold_incident(request: web.Request) -> web.Response:
+    incident_id = _whole(request).id
     body = await _body(request)
     hold = body.get("hold", True)
     if not isinstance(hold, bool):
         raise IncidentError(400, "bad_hold", "'hold' must be true or false")
-    incident = await _manager(request).set_hold(request.match_info["id"], hold, *_who(request))
-    return web.json_response(incident_view(incident, full=False))
+    incident = await _manager(request).set_hold(incident_id, hold, *_who(request))
+    return web.json_response(incident_view(incident, False, incident.manifest["recordings"]))
 
 
 @routes.post("/api/incidents/{id}/clips")
-@access("operator")
+@access("operator", streams=in_body("stream"))
 @_json
 async def create_clip(request: web.Request) -> web.Response:
     incident = _manager(request).get(request.match_info["id"])
@@ -253,6 +223,7 @@ async def create_clip(request: web.Request) -> web.Response:
         who,
         where,
         incident=incident.id,
+        stream=stream,  # an incident's events are shown per stream (incident_views)
         **{k: entry[k] for k in ("file", "sha256", "from_s", "to_s", "manifest_sha256")},
     )
     entry["url"] = f"/recordings/{incident.id}/{entry['file']}"
@@ -265,7 +236,7 @@ async def create_clip(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/incidents/{id}/snapshots")
-@access("operator")
+@access("operator", streams=in_body("stream"))
 @_json
 async def create_snapshot(request: web.Request) -> web.Response:
     incident = _manager(request).get(request.match_info["id"])
@@ -288,6 +259,7 @@ async def create_snapshot(request: web.Request) -> web.Response:
         who,
         where,
         incident=incident.id,
+        stream=stream,
         file=entry["file"],
         sha256=entry["sha256"],
         manifest_sha256=entry["manifest_sha256"],
@@ -296,9 +268,12 @@ async def create_snapshot(request: web.Request) -> web.Response:
     return web.json_response(entry, status=201)
 
 
-def resolve_file(manager: IncidentManager, incident_id: str, folder: str, name: str) -> Path:
-    """The file behind a recording URL; raises IncidentError for anything that is not
-    plainly a file of that incident (names checked first, then the resolved path)."""
+def resolve_file(
+    manager: IncidentManager, incident_id: str, folder: str, name: str
+) -> tuple[Path, str]:
+    """The file behind a recording URL and the stream it shows; raises IncidentError for
+    anything that is not plainly a file of that incident (names checked first, then the
+    resolved path)."""
     if (
         not INCIDENT_ID.match(incident_id)
         or not FOLDER.match(folder)
@@ -312,17 +287,24 @@ def resolve_file(manager: IncidentManager, incident_id: str, folder: str, name: 
     # A symlink (or anything) leading elsewhere resolves elsewhere: refused.
     if path.parent != expected or expected.parent.parent != root or not path.is_file():
         raise IncidentError(404, "not_found", "no such recording file")
-    return path
+    if folder in incident.manifest["recordings"]:
+        return path, folder  # a segment: its folder is its stream
+    entries = [*incident.manifest.get("clips", []), *incident.manifest.get("snapshots", [])]
+    stream = next((e.get("stream") for e in entries if e.get("file") == f"{folder}/{name}"), None)
+    if not isinstance(stream, str):
+        raise IncidentError(404, "not_found", "no such recording file")  # no stream: no one's
+    return path, stream
 
 
 @routes.get("/recordings/{id}/{folder}/{name}")
-@access("operator")
+@access("operator", streams=BY_HANDLER)
 @_json
 async def recording_file(request: web.Request) -> web.StreamResponse:
     info = request.match_info
-    path = await asyncio.to_thread(
+    path, stream = await asyncio.to_thread(
         resolve_file, _manager(request), info["id"], info["folder"], info["name"]
     )
+    require_streams(request, [stream])
     # FileResponse answers Range requests (206) and serves a growing file up to its size
     # at the time of the request.
     return web.FileResponse(

@@ -6,10 +6,11 @@ from typing import Any
 
 from aiohttp import web
 
-from relay.api.access import access, identity_of
+from relay.api.access import ALL_STREAMS, BY_HANDLER, access
 from relay.api.errors import json_error
 from relay.api.keys import RELAY
 from relay.api.prometheus import render_metrics
+from relay.api.scope import visible_streams
 from relay.app import Relay
 from relay.stream import Stream
 
@@ -39,12 +40,11 @@ def _status(relay: Relay, stream: Stream) -> dict[str, Any]:
 
 
 @routes.get("/api/streams")
-@access("viewer")
+@access("viewer", streams=BY_HANDLER)
 async def list_streams(request: web.Request) -> web.Response:
     """The streams this identity may watch (the others are not even named)."""
     relay = request.app[RELAY]
-    identity = identity_of(request)
-    allowed = [s for s in relay.streams.values() if identity and identity.may_watch(s.name)]
+    allowed = [relay.streams[name] for name in visible_streams(request, relay.streams)]
     return web.json_response({"streams": [_status(relay, s) for s in allowed]})
 
 
@@ -87,9 +87,9 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-# Operators (and a Prometheus scraper's token): the figures name every stream.
+# Operators (and a Prometheus scraper's token) allowed every stream: the figures name them all.
 @routes.get("/metrics")
-@access("operator")
+@access("operator", streams=ALL_STREAMS)
 async def metrics(request: web.Request) -> web.Response:
     return web.Response(
         text=render_metrics(request.app[RELAY]),

@@ -9,6 +9,7 @@ from relay.api.access import access, identity_of
 from relay.api.errors import json_error
 from relay.api.keys import RELAY
 from relay.api.sdp_exchange import SDP, preflight, trickle_not_supported
+from relay.sources.redact import redact_url
 from relay.sources.whip import AlreadyPublishing
 from relay.webrtc.sessions import OfferError
 
@@ -33,7 +34,7 @@ async def whip_offer(request: web.Request) -> web.Response:
         return json_error(
             409,
             "not_a_whip_stream",
-            f"stream {name!r} takes its pictures from {stream.config.source!r}; "
+            f"stream {name!r} takes its pictures from {redact_url(stream.config.source)!r}; "
             'only a stream configured with source = "whip:" accepts publishers',
         )
     if request.content_type != SDP:

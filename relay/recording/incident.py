@@ -6,25 +6,20 @@ import logging
 import threading
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from relay.audit import AuditLog
 from relay.recording.manifest import iso, write_manifest
 from relay.recording.recorder import SegmentEvent, StreamRecorder
 from relay.recording.recovery import truncate_to_complete
 from relay.recording.segment import probe, sha256_file
+from relay.sources.redact import redact_url
 
 log = logging.getLogger(__name__)
 
 
 def public_source(url: str) -> str:
-    """The source URL without user:password (the manifest is evidence, not a secret store)."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    """The source URL without its secrets (the manifest is evidence, not a secret store)."""
+    return redact_url(url)
 
 
 class Incident:

@@ -21,7 +21,8 @@ from relay.errors import SourceError
 from relay.media.access_unit import CLOCK_RATE, AccessUnit
 from relay.media.h264 import AnnexBRepair
 from relay.sources.base import Emit
-from relay.sources.rtmp_ingest import RtmpIngest, redact
+from relay.sources.redact import redact_text, redact_url, secrets_of
+from relay.sources.rtmp_ingest import RtmpIngest
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,13 @@ class DemuxSource:
     paced = False
 
     def __init__(self, url: str) -> None:
-        self.url = url
+        self.url = url  # to open; never in a message: it may carry a password or token
+        self.public_url = redact_url(url)
+        self._secrets = secrets_of(url)
+
+    def _error(self, text: str) -> SourceError:
+        """A SourceError naming the source; FFmpeg's own text may quote the full URL."""
+        return SourceError(f"{self.public_url}: {redact_text(text, self._secrets)}")
 
     def open_args(self) -> tuple[str, dict[str, str], str | None]:
         """(FFmpeg URL, options, format name or None)."""
@@ -48,9 +55,9 @@ class DemuxSource:
         try:
             return av.open(url, "r", format=fmt, options=options, timeout=(10.0, READ_TIMEOUT_S))
         except av.error.ExitError:
-            raise SourceError(f"{self.url}: timed out opening") from None
+            raise self._error("timed out opening") from None
         except (av.error.FFmpegError, OSError) as exc:
-            raise SourceError(f"{self.url}: cannot open: {exc}") from None
+            raise self._error(f"cannot open: {exc}") from None
 
     def run(self, emit: Emit, stop: threading.Event) -> None:
         container = self._open()
@@ -61,10 +68,10 @@ class DemuxSource:
 
     def _read(self, container: Any, emit: Emit, stop: threading.Event) -> None:
         if not container.streams.video:
-            raise SourceError(f"{self.url}: no video track")
+            raise self._error("no video track")
         stream = container.streams.video[0]
         if stream.codec_context.name != "h264":
-            raise SourceError(f"{self.url}: video is {stream.codec_context.name}, need H.264")
+            raise self._error(f"video is {stream.codec_context.name}, need H.264")
         to_annexb = av.bitstream.BitStreamFilterContext("h264_mp4toannexb", stream)
         repair = AnnexBRepair()
         repair.seed(stream.codec_context.extradata)
@@ -93,7 +100,7 @@ class DemuxSource:
                         return
                 last_pts = pts
                 emit(AccessUnit(data, pts=pts, keyframe=keyframe or packet.is_keyframe))
-        raise SourceError(f"{self.url}: stream ended")
+        raise self._error("stream ended")
 
 
 class RtmpPushSource(DemuxSource):
@@ -101,7 +108,7 @@ class RtmpPushSource(DemuxSource):
     controller pushes); FFmpeg's FLV demuxer reads what the ingest hands over."""
 
     def __init__(self, url: str, ingest: RtmpIngest) -> None:
-        super().__init__(redact(url))  # the key stays out of messages and logs
+        super().__init__(url)
         self.ingest = ingest
 
     def run(self, emit: Emit, stop: threading.Event) -> None:
@@ -113,16 +120,15 @@ class RtmpPushSource(DemuxSource):
             try:
                 container = av.open(pipe, "r", format="flv", options=dict(LIVE_PROBE))
             except (av.error.FFmpegError, OSError) as exc:
-                raise SourceError(f"{self.url}: publisher {pipe.peer}: {exc}") from None
+                raise self._error(f"publisher {pipe.peer}: {exc}") from None
             try:
                 self._read(container, emit, stop)
             finally:
                 container.close()
         except SourceError:
             if pipe.stalled:
-                raise SourceError(
-                    f"{self.url}: publisher {pipe.peer} sent nothing for "
-                    f"{pipe.read_timeout_s:.0f} s"
+                raise self._error(
+                    f"publisher {pipe.peer} sent nothing for {pipe.read_timeout_s:.0f} s"
                 ) from None
             if not pipe.ended:
                 raise
@@ -140,7 +146,7 @@ class RtspSource(DemuxSource):
         query = parse_qs(parts.query)
         transport = query.pop("transport", ["tcp"])[-1]
         if transport not in ("tcp", "udp"):
-            raise SourceError(f"{self.url}: transport must be tcp or udp")
+            raise self._error("transport must be tcp or udp")
         rest = "&".join(f"{k}={v[-1]}" for k, v in query.items())
         url = urlunsplit((parts.scheme, parts.netloc, parts.path, rest, ""))
         return url, {**LIVE_PROBE, "rtsp_transport": transport}, "rtsp"

@@ -26,6 +26,7 @@ from relay.errors import SourceError
 from relay.sources import amf0
 from relay.sources import rtmp_chunks as rc
 from relay.sources.flv_pipe import FlvPipe, flv_tag
+from relay.sources.redact import redact_url
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +45,6 @@ OUT_CHUNK_SIZE = 4096
 WINDOW = 2_500_000
 STREAM_ID = 1
 REBIND_S = 5.0
-
-
-def redact(url: str) -> str:
-    """The source URL without its stream key, for logs and messages."""
-    parts = urlsplit(url)
-    segments = parts.path.split("/")
-    return f"{parts.scheme}://{parts.netloc}{'/'.join(segments[:-1])}/***"
 
 
 class Refused(Exception):
@@ -92,7 +86,7 @@ class RtmpIngest:
                 self._on_connection, self.host, self.port, reuse_address=True
             )
         except OSError as exc:
-            self.bind_error = f"{redact(self.url)}: cannot listen: {exc.strerror}"
+            self.bind_error = f"{redact_url(self.url)}: cannot listen: {exc.strerror}"
             log.error(
                 "[stream %s] %s; retrying every %.0f s", self.stream, self.bind_error, REBIND_S
             )
