@@ -79,6 +79,15 @@ def render_metrics(relay: Relay) -> str:
             stream.supervisor.restarts,
             stream=s,
         )
+        for worker in stream.workers():
+            w.metric(
+                "relay_worker_restarts_total",
+                "counter",
+                "worker thread restarts after a crash (transcoder, rung encoders)",
+                worker.restarts,
+                stream=s,
+                worker=worker.worker,
+            )
         for r in stream.renditions.values():
             labels = {"stream": s, "rendition": r.name}
             w.metric(
