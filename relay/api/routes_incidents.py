@@ -150,6 +150,11 @@ def incident_view(incident: Incident, full: bool) -> dict[str, Any]:
     return view
 
 
+def _locked_view(incident: Incident) -> dict[str, Any]:
+    with incident.lock:
+        return incident_view(incident, full=True)
+
+
 @routes.get("/incidents")
 @access("operator")
 async def incidents_page(request: web.Request) -> web.FileResponse:
@@ -208,7 +213,8 @@ async def list_incidents(request: web.Request) -> web.Response:
 @_json
 async def get_incident(request: web.Request) -> web.Response:
     incident = _manager(request).get(request.match_info["id"])
-    view = incident_view(incident, full=True)
+    # In a thread: open segments are stat()ed, and the lock is shared with the recorders.
+    view = await asyncio.to_thread(_locked_view, incident)
     events = await asyncio.to_thread(request.app[RELAY].audit.read, 5000)
     view["audit"] = [e for e in events if e.get("incident") == incident.id]
     return web.json_response(view)
@@ -241,12 +247,15 @@ async def create_clip(request: web.Request) -> web.Response:
         raise IncidentError(
             400, "bad_range", f"need 0 <= from_s < to_s, at most {MAX_CLIP_S:g} s long"
         )
+    incident.busy += 1  # retention leaves it alone meanwhile
     try:
         entry = await asyncio.to_thread(save_clip, incident, stream, float(from_s), float(to_s))
     except ValueError as exc:
         raise IncidentError(409, "no_clip", str(exc)) from None
     except OSError as exc:
         raise IncidentError(507, "recording_unwritable", f"cannot write the clip: {exc}") from None
+    finally:
+        incident.busy -= 1
     who, where = _who(request)
     request.app[RELAY].audit.append(
         "clip_export",
@@ -276,12 +285,15 @@ async def create_snapshot(request: web.Request) -> web.Response:
     gop = _manager(request).taps[stream].gop()
     if not gop:
         raise IncidentError(409, "no_picture", f"stream {stream!r} has no picture right now")
+    incident.busy += 1  # retention leaves it alone meanwhile
     try:
         entry = await asyncio.to_thread(save_snapshot, incident, stream, gop)
     except ValueError as exc:
         raise IncidentError(409, "no_picture", str(exc)) from None
     except OSError as exc:
         raise IncidentError(507, "recording_unwritable", f"cannot save: {exc}") from None
+    finally:
+        incident.busy -= 1
     who, where = _who(request)
     request.app[RELAY].audit.append(
         "snapshot",
