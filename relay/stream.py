@@ -214,4 +214,6 @@ class Stream:
             # A crashed worker restarts by itself; here it shows that it did and why.
             "workers": {w.worker: w.status() for w in self.workers()},
             "worker_restarts": sum(w.restarts for w in self.workers()),
+            # True while a crashed worker waits to restart: its rung sends no pictures.
+            "degraded": any(w.state == "restarting" for w in self.workers()),
         }
