@@ -15,12 +15,15 @@ processes, as scripts/bench_fanout.py runs them), then runs three phases of --se
 The relay measures its own loop lag (relay.looplag: a 10 ms ticker, `relay_loop_lag_ms`
 in /metrics); the phase's figures come from the histogram's counts at its start and end:
 p50/p99 interpolated within a bucket, and the bucket bound under which the worst tick fell.
+A control process runs the same ticker and nothing else: its p99 per phase
+(`control_p99_ms`) says how much lag the machine alone caused (other processes' load).
 It prints one JSON object. Goal: p99 <= 20 ms in every phase.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import multiprocessing as mp
 import os
@@ -43,6 +46,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from bench_fanout import worker  # noqa: E402  (the viewers: counting WHEP peers)
 
+from relay.looplag import TICK_S  # noqa: E402
 from relay.threads import cpu_seconds_by_thread  # noqa: E402
 
 STREAM = "demo"
@@ -216,6 +220,28 @@ def clips_phase(relay: Relay, long_id: str, seconds: float) -> dict[str, list[fl
     return timings
 
 
+def control_ticker(stop: Any, out: Any) -> None:
+    """The control: a bare Python process with nothing but the relay's 10 ms ticker. When it
+    lags as much as the relay, the machine (other processes), not the relay, made the lag."""
+
+    async def tick() -> list[tuple[float, float]]:
+        loop = asyncio.get_running_loop()
+        ticks = []
+        out.put("ready")
+        while not stop.is_set():
+            due = loop.time() + TICK_S
+            await asyncio.sleep(TICK_S)
+            ticks.append((loop.time(), max(0.0, (loop.time() - due) * 1000)))
+        return ticks
+
+    out.put(asyncio.run(tick()))
+
+
+def control_p99(ticks: list[tuple[float, float]], start: float, end: float) -> float | None:
+    lags = sorted(lag for at, lag in ticks if start <= at < end)
+    return round(lags[min(len(lags) - 1, int(0.99 * len(lags)))], 2) if lags else None
+
+
 def median_ms(values: list[float]) -> float | None:
     return round(statistics.median(values) * 1000, 1) if values else None
 
@@ -263,6 +289,12 @@ def main() -> int:
                 break
             time.sleep(0.5)
         load_before = os.getloadavg()[0]
+        control_out, control_stop = ctx.Queue(), ctx.Event()
+        control = ctx.Process(target=control_ticker, args=(control_stop, control_out))
+        control.start()
+        procs.append(control)
+        assert control_out.get(timeout=120) == "ready"
+        marks = [time.monotonic()]
         cpu_before, cpu_at = cpu_seconds_by_thread(relay.proc.pid)["total"], time.monotonic()
 
         phases: dict[str, Any] = {}
@@ -270,6 +302,7 @@ def main() -> int:
         time.sleep(args.seconds)
         after = relay.lag_buckets()
         phases["watch"] = lag_figures(before, after)
+        marks.append(time.monotonic())
 
         before = after
         long_id, timings = incidents_phase(relay, args.seconds)
@@ -279,6 +312,7 @@ def main() -> int:
             **{f"{k}_ms_median": median_ms(v) for k, v in timings.items()},
             "short_incidents": len(timings["stop"]),
         }
+        marks.append(time.monotonic())
 
         before = after
         timings = clips_phase(relay, long_id, args.seconds)
@@ -290,6 +324,11 @@ def main() -> int:
             "clip_15s_ms_median": median_ms(timings["clip"]),
             "stop_ms": median_ms(timings["stop"]),
         }
+        marks.append(time.monotonic())
+        control_stop.set()
+        ticks = control_out.get(timeout=60)
+        for name, start, end in zip(phases, marks, marks[1:], strict=False):
+            phases[name]["control_p99_ms"] = control_p99(ticks, start, end)
         cpu_cores = (cpu_seconds_by_thread(relay.proc.pid)["total"] - cpu_before) / (
             time.monotonic() - cpu_at
         )
