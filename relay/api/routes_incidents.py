@@ -238,6 +238,8 @@ async def hold_incident(request: web.Request) -> web.Response:
 async def create_clip(request: web.Request) -> web.Response:
     incident = _manager(request).get(request.match_info["id"])
     body = await _body(request)
+    # Again: retention may have deleted it while the body arrived (busy from here on).
+    incident = _manager(request).get(request.match_info["id"])
     stream = _stream_of(request, body, incident)
     from_s, to_s = body.get("from_s"), body.get("to_s")
     if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (from_s, to_s)):
@@ -279,6 +281,8 @@ async def create_clip(request: web.Request) -> web.Response:
 async def create_snapshot(request: web.Request) -> web.Response:
     incident = _manager(request).get(request.match_info["id"])
     body = await _body(request)
+    # Again: retention may have deleted it while the body arrived (busy from here on).
+    incident = _manager(request).get(request.match_info["id"])
     stream = _stream_of(request, body, incident)
     if not incident.active:
         raise IncidentError(409, "not_recording", "snapshots are taken while recording")

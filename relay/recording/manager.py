@@ -203,7 +203,11 @@ class IncidentManager:
         incident = self.get(incident_id)
         # The incident's lock may be held by a recorder thread saving the manifest (fsync):
         # it is taken in a thread, never on the event loop.
-        manifest_hash = await asyncio.to_thread(self._save_hold, incident, hold)
+        incident.busy += 1  # retention leaves it alone meanwhile
+        try:
+            manifest_hash = await asyncio.to_thread(self._save_hold, incident, hold)
+        finally:
+            incident.busy -= 1
         self.audit.append(
             "incident_hold" if hold else "incident_unhold",
             who,

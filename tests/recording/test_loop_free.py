@@ -84,6 +84,14 @@ async def test_retention_leaves_an_incident_a_handler_works_on(
     assert await relay.relay.incidents.sweep(now=later) == []
     assert incident.folder.is_dir()
     incident.busy -= 1
+    # A hold waiting for the manifest (a recorder thread holds its lock) is work on it too.
+    with incident.lock:
+        hold = asyncio.create_task(
+            call(relay.base_url, "POST", f"/api/incidents/{body['id']}/hold", {"hold": False})
+        )
+        await wait_for(lambda: incident.busy == 1, 10, "the hold to wait for the lock")
+        assert await relay.relay.incidents.sweep(now=later) == []
+    assert (await hold)[0] == 200
     assert await relay.relay.incidents.sweep(now=later) == [body["id"]]
     assert not incident.folder.exists()
     status, _ = await call(relay.base_url, "GET", f"/api/incidents/{body['id']}")
