@@ -150,11 +150,6 @@ def incident_view(incident: Incident, full: bool) -> dict[str, Any]:
     return view
 
 
-def _locked_view(incident: Incident) -> dict[str, Any]:
-    with incident.lock:
-        return incident_view(incident, full=True)
-
-
 @routes.get("/incidents")
 @access("operator")
 async def incidents_page(request: web.Request) -> web.FileResponse:
@@ -206,6 +201,11 @@ async def stop_incident(request: web.Request) -> web.Response:
 async def list_incidents(request: web.Request) -> web.Response:
     incidents = sorted(_manager(request).incidents.values(), key=lambda i: i.id, reverse=True)
     return web.json_response({"incidents": [incident_view(i, full=False) for i in incidents]})
+
+
+def _locked_view(incident: Incident) -> dict[str, Any]:
+    with incident.lock:
+        return incident_view(incident, full=True)
 
 
 @routes.get("/api/incidents/{id}")
