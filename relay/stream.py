@@ -21,6 +21,7 @@ from relay.sources.registry import LISTENING_SCHEMES, open_source, scheme_of
 from relay.sources.rtmp_ingest import Audit, RtmpIngest
 from relay.sources.supervisor import SourceSupervisor
 from relay.sources.whip import WhipInbox
+from relay.supervise import WorkerThread
 from relay.transcode.encoder import EncodedPacket, RungEncoder, encoded_packet
 from relay.transcode.transcoder import Transcoder
 
@@ -187,6 +188,12 @@ class Stream:
             return "offline"
         return "connecting"
 
+    def workers(self) -> list[WorkerThread]:
+        """The supervised threads: the transcoder's and one per rung encoder."""
+        if self.transcoder is None:
+            return []
+        return [self.transcoder.worker, *(e.worker for e in self.transcoder.encoders)]
+
     def status(self) -> dict[str, Any]:
         fps, bitrate = self.rate_in.per_second()
         width, height = self.transcoder.frame_size if self.transcoder else (0, 0)
@@ -205,4 +212,9 @@ class Stream:
             "source_error": self.supervisor.last_error,
             "source_has_bframes": self.source_reorders,
             "publishing": self.whip is not None and self.whip.publisher is not None,
+            # A crashed worker restarts by itself; here it shows that it did and why.
+            "workers": {w.worker: w.status() for w in self.workers()},
+            "worker_restarts": sum(w.restarts for w in self.workers()),
+            # True while a crashed worker waits to restart: its rung sends no pictures.
+            "degraded": any(w.state == "restarting" for w in self.workers()),
         }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from relay.app import Relay
-from relay.metrics import BUCKETS_MS, Histogram
+from relay.metrics import Histogram
 from relay.transcode import encoder as encoder_module
 
 STATES = ("live", "connecting", "offline")
@@ -11,7 +11,7 @@ STATES = ("live", "connecting", "offline")
 
 def _labels(**labels: str) -> str:
     inner = ",".join(f'{k}="{v}"' for k, v in labels.items())
-    return "{" + inner + "}"
+    return "{" + inner + "}" if inner else ""
 
 
 class _Writer:
@@ -30,7 +30,7 @@ class _Writer:
             self.declared.add(name)
             self.lines += [f"# HELP {name} {help_text}", f"# TYPE {name} histogram"]
         running = 0
-        for bound, count in zip((*BUCKETS_MS, "+Inf"), h.counts, strict=True):
+        for bound, count in zip((*h.buckets, "+Inf"), h.counts, strict=True):
             running += count
             self.lines.append(f"{name}_bucket{_labels(**labels, le=str(bound))} {running}")
         self.lines.append(f"{name}_sum{_labels(**labels)} {h.total}")
@@ -46,6 +46,19 @@ def render_metrics(relay: Relay) -> str:
         "x264 encoders created in this process",
         encoder_module.ENCODERS_CREATED,
     )
+    w.histogram(
+        "relay_loop_lag_ms",
+        "how late the event loop woke a 10 ms ticker",
+        relay.loop_lag.histogram,
+    )
+    for quantile, value in zip(("0.5", "0.99", "1"), relay.loop_lag.recent().values(), strict=True):
+        w.metric(
+            "relay_loop_lag_recent_ms",
+            "gauge",
+            "event loop lag over the last 30 s of ticks",
+            -1 if value is None else value,
+            quantile=quantile,
+        )
     for session in relay.sessions.sessions.values():
         w.metric(
             "relay_viewer_dropped_total",
@@ -79,6 +92,15 @@ def render_metrics(relay: Relay) -> str:
             stream.supervisor.restarts,
             stream=s,
         )
+        for worker in stream.workers():
+            w.metric(
+                "relay_worker_restarts_total",
+                "counter",
+                "worker thread restarts after a crash (transcoder, rung encoders)",
+                worker.restarts,
+                stream=s,
+                worker=worker.worker,
+            )
         for r in stream.renditions.values():
             labels = {"stream": s, "rendition": r.name}
             w.metric(

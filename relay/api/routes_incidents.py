@@ -170,13 +170,19 @@ async def list_incidents(request: web.Request) -> web.Response:
     return web.json_response({"incidents": views})
 
 
+def _locked_view(incident: Incident, visible: list[str]) -> dict[str, Any]:
+    with incident.lock:
+        return incident_view(incident, True, visible)
+
+
 @routes.get("/api/incidents/{id}")
 @access("operator", streams=BY_HANDLER)
 @_json
 async def get_incident(request: web.Request) -> web.Response:
     incident = _manager(request).get(request.match_info["id"])
     visible = _visible(request, incident)
-    view = incident_view(incident, True, visible)
+    # In a thread: open segments are stat()ed, and the lock is shared with the recorders.
+    view = await asyncio.to_thread(_locked_view, incident, visible)
     events = await asyncio.to_thread(request.app[RELAY].audit.read, 5000)
     shown = (audit_view(e, visible) for e in events if e.get("incident") == incident.id)
     view["audit"] = [e for e in shown if e is not None]
@@ -202,6 +208,8 @@ async def hold_incident(request: web.Request) -> web.Response:
 async def create_clip(request: web.Request) -> web.Response:
     incident = _manager(request).get(request.match_info["id"])
     body = await _body(request)
+    # Again: retention may have deleted it while the body arrived (busy from here on).
+    incident = _manager(request).get(request.match_info["id"])
     stream = _stream_of(request, body, incident)
     from_s, to_s = body.get("from_s"), body.get("to_s")
     if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (from_s, to_s)):
@@ -211,12 +219,15 @@ async def create_clip(request: web.Request) -> web.Response:
         raise IncidentError(
             400, "bad_range", f"need 0 <= from_s < to_s, at most {MAX_CLIP_S:g} s long"
         )
+    incident.busy += 1  # retention leaves it alone meanwhile
     try:
         entry = await asyncio.to_thread(save_clip, incident, stream, float(from_s), float(to_s))
     except ValueError as exc:
         raise IncidentError(409, "no_clip", str(exc)) from None
     except OSError as exc:
         raise IncidentError(507, "recording_unwritable", f"cannot write the clip: {exc}") from None
+    finally:
+        incident.busy -= 1
     who, where = _who(request)
     request.app[RELAY].audit.append(
         "clip_export",
@@ -241,18 +252,23 @@ async def create_clip(request: web.Request) -> web.Response:
 async def create_snapshot(request: web.Request) -> web.Response:
     incident = _manager(request).get(request.match_info["id"])
     body = await _body(request)
+    # Again: retention may have deleted it while the body arrived (busy from here on).
+    incident = _manager(request).get(request.match_info["id"])
     stream = _stream_of(request, body, incident)
     if not incident.active:
         raise IncidentError(409, "not_recording", "snapshots are taken while recording")
     gop = _manager(request).taps[stream].gop()
     if not gop:
         raise IncidentError(409, "no_picture", f"stream {stream!r} has no picture right now")
+    incident.busy += 1  # retention leaves it alone meanwhile
     try:
         entry = await asyncio.to_thread(save_snapshot, incident, stream, gop)
     except ValueError as exc:
         raise IncidentError(409, "no_picture", str(exc)) from None
     except OSError as exc:
         raise IncidentError(507, "recording_unwritable", f"cannot save: {exc}") from None
+    finally:
+        incident.busy -= 1
     who, where = _who(request)
     request.app[RELAY].audit.append(
         "snapshot",

@@ -32,6 +32,9 @@ class Incident:
         self.lock = threading.RLock()
         self.recorders: dict[str, StreamRecorder] = {}
         self.last_hash = ""
+        # Handlers working on the files in a thread (clip export, snapshot): retention
+        # leaves a busy incident for its next sweep. Changed on the event loop only.
+        self.busy = 0
 
     @property
     def id(self) -> str:
