@@ -9,7 +9,7 @@ from aiohttp import web
 from relay.api.access import access, identity_of
 from relay.api.errors import json_error
 from relay.api.keys import RELAY
-from relay.api.prometheus import render_metrics
+from relay.api.prometheus import CONTENT_TYPE_LATEST, render_metrics
 from relay.app import Relay
 from relay.stream import Stream
 
@@ -92,8 +92,5 @@ async def healthz(request: web.Request) -> web.Response:
 @access("operator")
 async def metrics(request: web.Request) -> web.Response:
     return web.Response(
-        text=render_metrics(request.app[RELAY]),
-        content_type="text/plain",
-        charset="utf-8",
-        headers={"X-Prometheus-Format": "0.0.4"},
+        body=render_metrics(request.app[RELAY]), headers={"Content-Type": CONTENT_TYPE_LATEST}
     )
