@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from relay.api.access import access, identity_of
+from relay.api.access import Identity, Role, access, identity_of
 from relay.api.errors import json_error
 from relay.api.keys import RELAY
 from relay.api.prometheus import CONTENT_TYPE_LATEST, render_metrics
@@ -16,7 +16,7 @@ from relay.stream import Stream
 routes = web.RouteTableDef()
 
 
-def _status(relay: Relay, stream: Stream) -> dict[str, Any]:
+def _status(relay: Relay, stream: Stream, identity: Identity | None) -> dict[str, Any]:
     status = stream.status()
     status["rendition_stats"] = []
     for r in stream.renditions.values():
@@ -32,9 +32,12 @@ def _status(relay: Relay, stream: Stream) -> dict[str, Any]:
                 "relay_delay": r.latency_ms.summary(),
             }
         )
-    status["viewer_sessions"] = [
-        s.status() for s in relay.sessions.sessions.values() if s.stream == stream.name
-    ]
+    # Who else watches (session ids, renditions, round trips) is for operators; a viewer
+    # sees the counts above. A player reads its own session at GET /whep/{stream}/{session}.
+    if identity is not None and identity.role >= Role.OPERATOR:
+        status["viewer_sessions"] = [
+            s.status() for s in relay.sessions.sessions.values() if s.stream == stream.name
+        ]
     return status
 
 
@@ -45,7 +48,7 @@ async def list_streams(request: web.Request) -> web.Response:
     relay = request.app[RELAY]
     identity = identity_of(request)
     allowed = [s for s in relay.streams.values() if identity and identity.may_watch(s.name)]
-    return web.json_response({"streams": [_status(relay, s) for s in allowed]})
+    return web.json_response({"streams": [_status(relay, s, identity) for s in allowed]})
 
 
 @routes.get("/api/streams/{name}")
@@ -54,7 +57,7 @@ async def get_stream(request: web.Request) -> web.Response:
     stream = request.app[RELAY].streams.get(request.match_info["name"])
     if stream is None:
         return json_error(404, "unknown_stream", f"no stream named {request.match_info['name']!r}")
-    status = _status(request.app[RELAY], stream)
+    status = _status(request.app[RELAY], stream, identity_of(request))
     if stream.transcoder is not None:
         t = stream.transcoder
         status["transcoder"] = {
