@@ -12,7 +12,7 @@ processes, as scripts/bench_fanout.py runs them), then runs three phases of --se
   incidents  a long incident starts; short incidents start, snapshot and stop, one after
              the other; the long one's detail is read each time
   clips      clip exports of the long incident (15 s each, back to back), then its stop
-The relay measures its own loop lag (relay.looplag: a 10 ms ticker, `relay_loop_lag_ms`
+The relay measures its own loop lag (relay.looplag: a 10 ms ticker, `relay_loop_lag_seconds`
 in /metrics); the phase's figures come from the histogram's counts at its start and end:
 p50/p99 interpolated within a bucket, and the bucket bound under which the worst tick fell.
 A control process runs the same ticker and nothing else: its p99 per phase
@@ -129,9 +129,10 @@ streams = ["*"]
         text = self.call("GET", "/metrics")[1].decode()
         out = {}
         for line in text.splitlines():
-            if line.startswith("relay_loop_lag_ms_bucket{"):
+            if line.startswith("relay_loop_lag_seconds_bucket{"):
                 bound = line.split('le="', 1)[1].split('"', 1)[0]
-                out[float("inf") if bound == "+Inf" else float(bound)] = int(line.split()[-1])
+                ms = float("inf") if bound == "+Inf" else round(float(bound) * 1000, 3)
+                out[ms] = int(float(line.split()[-1]))
         return out
 
     def close(self) -> None:

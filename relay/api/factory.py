@@ -12,6 +12,7 @@ from relay.api import (
     routes_incidents,
     routes_share,
     routes_streams,
+    routes_viewer,
     routes_web,
     routes_whep,
     routes_whip,
@@ -43,7 +44,7 @@ def create_app(config: Config) -> web.Application:
     app.add_routes(routes_whep.routes)
     app.add_routes(routes_whip.routes)
     app.add_routes(routes_web.routes)
-    for module in (routes_auth, routes_share, routes_audit, routes_incidents):
+    for module in (routes_auth, routes_share, routes_audit, routes_incidents, routes_viewer):
         app.add_routes(module.routes)
     app.router.add_static("/static", routes_web.web_dir(), show_index=False, follow_symlinks=False)
     return app

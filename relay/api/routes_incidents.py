@@ -18,7 +18,7 @@ from relay.api.errors import json_error
 from relay.api.incident_views import audit_view, incident_view
 from relay.api.keys import RELAY
 from relay.api.routes_web import web_dir
-from relay.api.scope import require_streams, visible_streams
+from relay.api.scope import require_streams, visible_items, visible_streams
 from relay.recording.exports import save_clip, save_snapshot
 from relay.recording.incident import Incident
 from relay.recording.manager import IncidentError, IncidentManager
@@ -162,11 +162,8 @@ async def stop_incident(request: web.Request) -> web.Response:
 @_json
 async def list_incidents(request: web.Request) -> web.Response:
     incidents = sorted(_manager(request).incidents.values(), key=lambda i: i.id, reverse=True)
-    views = []
-    for incident in incidents:
-        visible = visible_streams(request, incident.manifest["recordings"])
-        if visible:
-            views.append(incident_view(incident, False, visible))
+    shown = visible_items(request, incidents, lambda i: i.manifest["recordings"])
+    views = [incident_view(incident, False, visible) for incident, visible in shown]
     return web.json_response({"incidents": views})
 
 

@@ -6,10 +6,10 @@ from typing import Any
 
 from aiohttp import web
 
-from relay.api.access import ALL_STREAMS, BY_HANDLER, access
+from relay.api.access import ALL_STREAMS, BY_HANDLER, Identity, Role, access, identity_of
 from relay.api.errors import json_error
 from relay.api.keys import RELAY
-from relay.api.prometheus import render_metrics
+from relay.api.prometheus import CONTENT_TYPE_LATEST, render_metrics
 from relay.api.scope import visible_streams
 from relay.app import Relay
 from relay.stream import Stream
@@ -17,7 +17,7 @@ from relay.stream import Stream
 routes = web.RouteTableDef()
 
 
-def _status(relay: Relay, stream: Stream) -> dict[str, Any]:
+def _status(relay: Relay, stream: Stream, identity: Identity | None) -> dict[str, Any]:
     status = stream.status()
     status["rendition_stats"] = []
     for r in stream.renditions.values():
@@ -33,9 +33,12 @@ def _status(relay: Relay, stream: Stream) -> dict[str, Any]:
                 "relay_delay": r.latency_ms.summary(),
             }
         )
-    status["viewer_sessions"] = [
-        s.status() for s in relay.sessions.sessions.values() if s.stream == stream.name
-    ]
+    # Who else watches (session ids, renditions, round trips) is for operators; a viewer
+    # sees the counts above. A player reads its own session at GET /whep/{stream}/{session}.
+    if identity is not None and identity.role >= Role.OPERATOR:
+        status["viewer_sessions"] = [
+            s.status() for s in relay.sessions.sessions.values() if s.stream == stream.name
+        ]
     return status
 
 
@@ -45,7 +48,8 @@ async def list_streams(request: web.Request) -> web.Response:
     """The streams this identity may watch (the others are not even named)."""
     relay = request.app[RELAY]
     allowed = [relay.streams[name] for name in visible_streams(request, relay.streams)]
-    return web.json_response({"streams": [_status(relay, s) for s in allowed]})
+    identity = identity_of(request)
+    return web.json_response({"streams": [_status(relay, s, identity) for s in allowed]})
 
 
 @routes.get("/api/streams/{name}")
@@ -54,7 +58,7 @@ async def get_stream(request: web.Request) -> web.Response:
     stream = request.app[RELAY].streams.get(request.match_info["name"])
     if stream is None:
         return json_error(404, "unknown_stream", f"no stream named {request.match_info['name']!r}")
-    status = _status(request.app[RELAY], stream)
+    status = _status(request.app[RELAY], stream, identity_of(request))
     if stream.transcoder is not None:
         t = stream.transcoder
         status["transcoder"] = {
@@ -92,8 +96,5 @@ async def healthz(request: web.Request) -> web.Response:
 @access("operator", streams=ALL_STREAMS)
 async def metrics(request: web.Request) -> web.Response:
     return web.Response(
-        text=render_metrics(request.app[RELAY]),
-        content_type="text/plain",
-        charset="utf-8",
-        headers={"X-Prometheus-Format": "0.0.4"},
+        body=render_metrics(request.app[RELAY]), headers={"Content-Type": CONTENT_TYPE_LATEST}
     )

@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 from aiohttp import web
 
 from relay.api.access import Access, Identity, identity_of
 from relay.api.errors import json_error
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +125,16 @@ def visible_streams(request: web.Request, streams: Iterable[str]) -> list[str]:
     request[CHECKED] = True
     identity = identity_of(request)
     return [s for s in streams if identity is not None and identity.may_watch(s)]
+
+
+def visible_items(
+    request: web.Request, items: Iterable[T], streams_of: Callable[[T], Iterable[str]]
+) -> list[tuple[T, list[str]]]:
+    """For list routes: each item with the part of its streams the identity may watch; items
+    with none are left out. An empty list counts as checked too (it names no stream)."""
+    request[CHECKED] = True
+    shown = ((item, visible_streams(request, streams_of(item))) for item in items)
+    return [(item, visible) for item, visible in shown if visible]
 
 
 def unchecked(request: web.Request, decision: Access, response: web.StreamResponse) -> bool:

@@ -87,7 +87,7 @@ async def test_crashed_worker_restarts_and_viewers_get_frames_again(
             "last_error": "RuntimeError: injected crash",
         }
         assert status["worker_restarts"] == 1 and status["degraded"] is False
-        line = f'relay_worker_restarts_total{{stream="demo",worker="{worker_name}"}} 1'
+        line = f'relay_worker_restarts_total{{stream="demo",worker="{worker_name}"}} 1.0'
         assert line in metrics.splitlines()
     finally:
         await viewer.close()
