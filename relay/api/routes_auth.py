@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from relay.api.access import Identity, access, identity_of
+from relay.api.body import BodyError, read_json
 from relay.api.errors import json_error
 from relay.api.keys import AUTH, RELAY
 from relay.api.middleware import CSRF_COOKIE, SESSION_COOKIE, unauthenticated
@@ -111,14 +112,18 @@ async def login_page(request: web.Request) -> web.StreamResponse:
 @access("public")
 async def login(request: web.Request) -> web.Response:
     """{"name", "password"} → 200 and the session cookies, or 401."""
-    if request.content_type != "application/json":
-        # A cross-site form cannot send JSON without a preflight: no login CSRF.
-        return json_error(415, "unsupported_media_type", 'send JSON {"name", "password"}')
+    # Only JSON (415 otherwise): a cross-site form cannot send it without a preflight, so
+    # there is no login CSRF.
     try:
-        body = await request.json()
-    except ValueError:
-        return json_error(400, "bad_json", "body is not JSON")
-    name, password = (body.get(k) if isinstance(body, dict) else None for k in ("name", "password"))
+        body = await read_json(request)
+    except BodyError as exc:
+        # An unreadable login is a failed one (the limiter counted it): audited as one.
+        if exc.status == 400:
+            await request.app[RELAY].audit.record(
+                "login_failed", "?", request.remote or "?", method="password", reason=exc.code
+            )
+        raise
+    name, password = (body.get(k) for k in ("name", "password"))
     if not (isinstance(name, str) and isinstance(password, str)) or not (
         0 < len(name) <= 64 and 0 < len(password) <= MAX_FIELD
     ):

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 from relay.api.access import access, identity_of
+from relay.api.body import read_json
 from relay.api.errors import json_error
 from relay.api.keys import RELAY
 from relay.api.routes_web import web_dir
@@ -38,15 +38,7 @@ def _manager(request: web.Request) -> IncidentManager:
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
-    if request.content_type != "application/json":
-        raise IncidentError(415, "unsupported_media_type", "send application/json")
-    try:
-        body = json.loads(await request.text())
-    except (ValueError, UnicodeDecodeError):
-        raise IncidentError(400, "bad_json", "the body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise IncidentError(400, "bad_json", "the body must be a JSON object")
-    return body
+    return await read_json(request)
 
 
 def _text(body: dict[str, Any], key: str, limit: int, required: bool) -> str:

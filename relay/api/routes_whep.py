@@ -8,6 +8,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from relay.api.access import Identity, Role, access, identity_of
+from relay.api.body import read_text
 from relay.api.errors import json_error
 from relay.api.keys import RELAY
 from relay.api.sdp_exchange import SDP, preflight, trickle_not_supported
@@ -33,16 +34,7 @@ async def whep_offer(request: web.Request) -> web.Response:
     if isinstance(picked, web.Response):
         return picked
     rendition, ladder = picked
-    if request.content_type != SDP:
-        return json_error(
-            415,
-            "unsupported_media_type",
-            f"Content-Type must be {SDP}, got {request.content_type!r}",
-        )
-    try:
-        offer = await request.text()
-    except UnicodeDecodeError:
-        return json_error(400, "bad_offer", "offer is not UTF-8 text")
+    offer = await read_text(request, SDP)
     try:
         session, answer = await relay.sessions.create_viewer(
             name,

@@ -1,0 +1,177 @@
+"""Hostile input and floods from unauthenticated clients: 4xx with a reason, never a 500;
+work per address bounded; nobody anonymous or holding a share link can push others out."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from relay.api.errors import SECURITY_HEADERS
+from relay.logs import FORMAT, SafeFormatter
+from tests.conftest import RelayFactory, RunningRelay, wait_for
+
+SMALL = "sim://?size=320x240&fps=10&gop=10"
+STREAMS = [{"name": "a", "source": SMALL, "renditions": ["360p"]}]
+OPERATOR = "operator-token-0000000000"
+VIEWER = "viewer-token-000000000000"
+AUTH = {
+    "tokens": [
+        {"name": "elw-operator", "token": OPERATOR, "role": "operator", "streams": ["*"]},
+        {"name": "tablet", "token": VIEWER, "role": "viewer", "streams": ["a"]},
+    ],
+    "users": [
+        {
+            "name": "leitstelle",
+            # scrypt of "richtig-geheim" (made with relay.auth.passwords.hash_password)
+            "password_hash": "",
+            "role": "operator",
+            "streams": ["*"],
+        }
+    ],
+}
+
+
+async def request(
+    relay: RunningRelay,
+    method: str,
+    path: str,
+    token: str | None = OPERATOR,
+    data: bytes | str | None = None,
+    content_type: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, Any, Any]:
+    """(status, JSON body or None, headers) of one request, sent as given (no client-side
+    encoding of the path or body)."""
+    sent = dict(headers or {})
+    if token:
+        sent["Authorization"] = f"Bearer {token}"
+    if content_type:
+        sent["Content-Type"] = content_type
+    async with aiohttp.ClientSession() as http:
+        async with http.request(
+            method,
+            relay.base_url + path,
+            data=data,
+            headers=sent,
+            skip_auto_headers=["Content-Type"],
+        ) as resp:
+            body = await resp.json() if resp.content_type == "application/json" else None
+            return resp.status, body, resp.headers
+
+
+def relay_config(tmp_path: Path, **limits: int) -> dict[str, Any]:
+    return {
+        "auth": {"tokens": AUTH["tokens"]},
+        "recording": {"dir": str(tmp_path / "rec")},
+        "limits": limits,
+    }
+
+
+BODY_ROUTES = [
+    ("POST", "/api/login", "application/json", None),
+    ("POST", "/api/share", "application/json", OPERATOR),
+    ("POST", "/api/incidents", "application/json", OPERATOR),
+    ("POST", "/api/incidents/{id}/clips", "application/json", OPERATOR),
+    ("POST", "/api/incidents/{id}/snapshots", "application/json", OPERATOR),
+    ("POST", "/whep/a", "application/sdp", OPERATOR),
+]
+
+
+async def test_garbage_bodies_and_paths_answer_4xx_with_a_reason(
+    start_relay: RelayFactory, tmp_path: Path
+) -> None:
+    relay = await start_relay(STREAMS, **relay_config(tmp_path, login_per_minute=1000))
+    await wait_for(lambda: relay.relay.streams["a"].state == "live", 20, "the sim drone")
+    incident = await relay.relay.incidents.create("Übung", ["a"], "", "test", "")
+    # A share link whose expiry has a digit int() cannot read (isdigit() says yes).
+    status, body, _ = await request(relay, "GET", "/s/a.b.%C2%B2.c", token=None)
+    assert status == 401 and body["error"] == "share_link_invalid", (status, body)
+    for method, route, kind, token in BODY_ROUTES:
+        path = route.format(id=incident.id)
+        for payload, ctype, expected in (
+            (b"{}", f"{kind}; charset=bogus", 415),
+            (b"{}", f"{kind}; charset=latin-1", 415),
+            (b"\xff\xfe{", kind, 400),
+            (b"x" * (70 * 1024), kind, 413),
+        ):
+            status, body, _ = await request(relay, method, path, token, payload, ctype)
+            assert status == expected and body and body["reason"], (path, ctype, status, body)
+        if kind == "application/json":
+            for payload in (b"[" * 20000, b'{"a":' * 5000 + b"1" + b"}" * 5000):
+                status, body, _ = await request(relay, method, path, token, payload, kind)
+                assert status == 400 and body["error"] == "bad_json", (path, status, body)
+    # A lone surrogate (a valid JSON escape, no Unicode text) in a title: 400 and no
+    # incident folder left behind.
+    title = b'{"title": "Brand \\ud800", "streams": ["a"]}'
+    status, body, _ = await request(
+        relay, "POST", "/api/incidents", OPERATOR, title, "application/json"
+    )
+    assert status == 400 and body["error"] == "bad_text", body
+    assert [p.name for p in (tmp_path / "rec").iterdir()] == [incident.id]
+    # ... and in a login name: refused, and the failed login is still in the audit log.
+    login = b'{"name": "\\ud800", "password": "x"}'
+    status, body, _ = await request(relay, "POST", "/api/login", None, login, "application/json")
+    assert status == 400, body
+    failed = [e for e in relay.relay.audit.read() if e["event"] == "login_failed"]
+    assert failed and failed[-1]["method"] == "password"
+    # Nothing above was an unhandled error.
+    assert (await request(relay, "GET", "/healthz", None))[0] == 200
+    await relay.relay.incidents.stop(incident.id, "test", "")
+
+
+async def test_audit_keeps_a_line_with_a_lone_surrogate(tmp_path: Path) -> None:
+    from relay.audit import AuditLog
+
+    audit = AuditLog(tmp_path / "audit.jsonl")
+    audit.append("login_failed", "\ud800x", "127.0.0.1", method="password")
+    assert [e["who"] for e in audit.read()] == ["\ud800x"]
+
+
+async def test_a_newline_in_user_text_never_forges_a_log_line(
+    start_relay: RelayFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    relay = await start_relay(STREAMS, **relay_config(tmp_path))
+    await wait_for(lambda: relay.relay.streams["a"].state == "live", 20, "the sim drone")
+    forged = "2026-01-01 00:00:00,000 CRITICAL relay.auth: admin token leaked"
+    caplog.set_level(logging.INFO)
+    status, body, _ = await request(
+        relay,
+        "POST",
+        "/api/incidents",
+        OPERATOR,
+        f'{{"title": "Brand\\n{forged}\\u2028x", "streams": ["a"]}}',
+        "application/json",
+    )
+    assert status == 201, body
+    formatter = SafeFormatter(FORMAT)
+    lines = [formatter.format(r) for r in caplog.records if r.name.startswith("relay")]
+    titled = [line for line in lines if "admin token leaked" in line]
+    assert titled, "the title was not logged at all"
+    for line in titled:
+        assert "\n" not in line and "\r" not in line and "\u2028" not in line, line
+        assert "Brand\\n2026-01-01" in line
+    await request(relay, "POST", f"/api/incidents/{body['id']}/stop", OPERATOR)
+
+
+async def test_aiohttp_own_400_carries_the_security_headers(start_relay: RelayFactory) -> None:
+    relay = await start_relay(STREAMS)
+    host, port = relay.base_url.removeprefix("http://").split(":")
+    for garbage in (
+        b"GET /\x00 HTTP/1.1\r\n\r\n",
+        b"BREW / HTTP/9\r\n\r\n",
+        b"\x16\x03\x01\r\n\r\n",
+    ):
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(garbage)
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 5)
+        writer.close()
+        head = answer.split(b"\r\n\r\n")[0].decode("latin-1").lower()
+        assert head.startswith("http/1.") and head[8:13] == " 400 ", head
+        for name, value in SECURITY_HEADERS.items():
+            assert f"{name.lower()}: {value.lower()}" in head, (garbage, name, head)
