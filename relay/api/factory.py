@@ -36,6 +36,7 @@ def create_app(config: Config) -> web.Application:
     async def relay_lifetime(app: web.Application) -> AsyncIterator[None]:
         await relay.start()
         yield
+        app[AUTH].failures.flush()  # the last minute's counts, before the audit log closes
         await relay.aclose()
 
     app.cleanup_ctx.append(relay_lifetime)

@@ -44,10 +44,19 @@ def _limiter_for(request: web.Request, decision: Access) -> str | None:
         return "whep"
     if request.method == "POST" and decision.need == "publish":
         return "whip"
-    if (request.method == "POST" and request.path == "/api/login") or (
-        request.path == "/login" and "token" in request.query
-    ):
+    if login_method(request) is not None:
         return "login"
+    return None
+
+
+def login_method(request: web.Request) -> str | None:
+    """The kind of login a request attempts (for the limit and the audit), if any."""
+    if request.method == "POST" and request.path == "/api/login":
+        return "password"
+    if request.path == "/login" and "token" in request.query:
+        return "token-url"
+    if request.path.startswith("/s/"):
+        return "share"
     return None
 
 
@@ -105,20 +114,29 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             500, "no_access_decision", "this route declares no access decision; refused"
         )
     auth = request.app[AUTH]
+    where = request.remote or "?"
     limiter = _limiter_for(request, decision)
     if limiter is not None:
         # A successful login gives its token back (routes_auth): a control room's tablets
         # behind one address may all log in; a guesser is stopped after a few tries, also
         # when sending them all at once.
-        wait = auth.limits[limiter].take(request.remote or "?")
+        wait = auth.limits[limiter].take(where)
         if wait:
-            return json_error(
-                429,
-                "rate_limited",
-                f"too many {limiter} requests from this address; retry later",
-                headers={"Retry-After": retry_after(wait)},
-            )
+            method = login_method(request)
+            if method is not None:
+                auth.failures.throttled(method, where)
+            return _too_many(limiter, wait)
+    if "Authorization" in request.headers:
+        # Wrong Bearer tokens draw from the address's budget of failed logins; once it is
+        # spent, every token from there waits (a right guess must not get through).
+        wait = auth.limits["login"].wait(where)
+        if wait:
+            auth.failures.throttled("bearer", where)
+            return _too_many("login", wait)
     identity, problem = _resolve(auth, request)
+    if problem is not None:
+        auth.limits["login"].take(where)
+        auth.failures.failed("bearer", where, problem)
     if identity is not None:
         request[IDENTITY_KEY] = identity
     if decision.need == "public":
@@ -137,6 +155,15 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if not identity.allows(decision, match):
         return json_error(403, "forbidden", _why_not(identity, decision, match))
     return await handler(request)
+
+
+def _too_many(limiter: str, wait: float) -> web.Response:
+    return json_error(
+        429,
+        "rate_limited",
+        f"too many {limiter} requests from this address; retry later",
+        headers={"Retry-After": retry_after(wait)},
+    )
 
 
 def _why_not(identity: Identity, decision: Access, match: web.UrlMappingMatchInfo) -> str:

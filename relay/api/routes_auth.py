@@ -96,9 +96,7 @@ async def login_page(request: web.Request) -> web.StreamResponse:
         return web.FileResponse(web_dir() / "login.html", headers={"Cache-Control": "no-store"})
     identity = request.app[AUTH].by_token(token[:MAX_FIELD])
     if identity is None:
-        await request.app[RELAY].audit.record(
-            "login_failed", "?", request.remote or "?", method="token-url"
-        )
+        request.app[AUTH].failures.failed("token-url", request.remote or "?", "unknown token")
         return unauthenticated(request, "unknown token", "invalid_token")
     # A redirect drops the token from the address bar and history. (The URL is opened by
     # typing or from the terminal: a same-site navigation, which carries the new cookie.)
@@ -119,9 +117,7 @@ async def login(request: web.Request) -> web.Response:
     except BodyError as exc:
         # An unreadable login is a failed one (the limiter counted it): audited as one.
         if exc.status == 400:
-            await request.app[RELAY].audit.record(
-                "login_failed", "?", request.remote or "?", method="password", reason=exc.code
-            )
+            request.app[AUTH].failures.failed("password", request.remote or "?", exc.code)
         raise
     name, password = (body.get(k) for k in ("name", "password"))
     if not (isinstance(name, str) and isinstance(password, str)) or not (
@@ -130,8 +126,8 @@ async def login(request: web.Request) -> web.Response:
         return json_error(400, "bad_login", "name and password are required strings")
     identity = await request.app[AUTH].by_password(name, password)
     if identity is None:
-        await request.app[RELAY].audit.record(
-            "login_failed", name, request.remote or "?", method="password"
+        request.app[AUTH].failures.failed(
+            "password", request.remote or "?", "wrong name or password", who=name
         )
         return json_error(401, "login_failed", "wrong name or password")
     request.app[AUTH].limits["login"].refund(request.remote or "?")  # only failures count
@@ -187,10 +183,9 @@ async def share_landing(request: web.Request) -> web.StreamResponse:
     try:
         link = auth.shares.verify(request.match_info["token"])
     except ShareError as exc:
-        await request.app[RELAY].audit.record(
-            "login_failed", "share:?", request.remote or "?", method="share", reason=str(exc)
-        )
+        auth.failures.failed("share", request.remote or "?", str(exc), who="share:?")
         return json_error(401, "share_link_invalid", str(exc))
+    auth.limits["login"].refund(request.remote or "?")  # only failures count
     response = _landing(f"/play/{link.stream}")
     await _start_session(
         request, response, "share", link.id, "share", cap=link.expires, stream=link.stream

@@ -44,15 +44,17 @@ async def request(
     data: bytes | str | None = None,
     content_type: str | None = None,
     headers: dict[str, str] | None = None,
+    source: str = "127.0.0.1",
 ) -> tuple[int, Any, Any]:
-    """(status, JSON body or None, headers) of one request, sent as given (no client-side
-    encoding of the path or body)."""
+    """(status, JSON body or None, headers) of one request from the address `source`,
+    sent as given (no client-side encoding of the path or body)."""
     sent = dict(headers or {})
     if token:
         sent["Authorization"] = f"Bearer {token}"
     if content_type:
         sent["Content-Type"] = content_type
-    async with aiohttp.ClientSession() as http:
+    connector = aiohttp.TCPConnector(local_addr=(source, 0))
+    async with aiohttp.ClientSession(connector=connector) as http:
         async with http.request(
             method,
             relay.base_url + path,
@@ -175,3 +177,71 @@ async def test_aiohttp_own_400_carries_the_security_headers(start_relay: RelayFa
         assert head.startswith("http/1.") and head[8:13] == " 400 ", head
         for name, value in SECURITY_HEADERS.items():
             assert f"{name.lower()}: {value.lower()}" in head, (garbage, name, head)
+
+
+def failures(relay: RunningRelay, method: str) -> list[dict[str, Any]]:
+    return [
+        e
+        for e in relay.relay.audit.read()
+        if e["event"] == "login_failed" and e.get("method") == method
+    ]
+
+
+async def test_share_link_guessing_is_limited_per_address_and_audited_in_aggregate(
+    start_relay: RelayFactory, tmp_path: Path
+) -> None:
+    relay = await start_relay(STREAMS, **relay_config(tmp_path))
+    statuses = []
+    async with aiohttp.ClientSession() as http:
+        for i in range(30):
+            async with http.get(f"{relay.base_url}/s/a.{i:016x}.99999999999.sig") as resp:
+                statuses.append(resp.status)
+                if resp.status == 429:
+                    assert 1 <= int(resp.headers["Retry-After"]) <= 60
+        # A real link waits too at this address (its budget is spent), not at another.
+        status, link, _ = await request(
+            relay,
+            "POST",
+            "/api/share",
+            OPERATOR,
+            '{"stream": "a", "expires_in_s": 3600}',
+            "application/json",
+            source="127.0.0.4",
+        )
+        assert status == 201
+        async with http.get(link["url"], allow_redirects=False) as resp:
+            assert resp.status == 429
+    path = link["url"].removeprefix(relay.base_url)
+    assert (await request(relay, "GET", path, None, source="127.0.0.3"))[0] == 200
+    assert statuses == [401] * 5 + [429] * 25, statuses
+    # One line for the first failure, the rest of the minute as one line with counts.
+    assert len(failures(relay, "share")) == 1
+    assert relay.app is not None
+    from relay.api.keys import AUTH as AUTH_KEY
+
+    relay.app[AUTH_KEY].failures.flush()
+    lines = failures(relay, "share")
+    assert len(lines) == 2 and (lines[1]["repeated"], lines[1]["throttled"]) == (4, 26), lines
+
+
+async def test_wrong_bearer_tokens_are_limited_per_address_and_audited(
+    start_relay: RelayFactory, tmp_path: Path
+) -> None:
+    relay = await start_relay(STREAMS, **relay_config(tmp_path))
+    statuses = [
+        (await request(relay, "GET", "/api/streams", f"guess-{i:020d}"))[0] for i in range(12)
+    ]
+    assert statuses == [401] * 5 + [429] * 7, statuses
+    # A guess that happened to be right would wait as well: nothing to learn from answers.
+    assert (await request(relay, "GET", "/api/streams", VIEWER))[0] == 429
+    lines = failures(relay, "bearer")
+    assert len(lines) == 1 and lines[0]["reason"] == "unknown token", lines
+    from relay.api.keys import AUTH as AUTH_KEY
+
+    assert relay.app is not None
+    relay.app[AUTH_KEY].failures.flush()
+    lines = failures(relay, "bearer")
+    assert (lines[-1]["repeated"], lines[-1]["throttled"]) == (4, 8), lines
+    # Another address is not affected, and right tokens never count.
+    for _ in range(10):
+        assert (await request(relay, "GET", "/api/streams", VIEWER, source="127.0.0.2"))[0] == 200
