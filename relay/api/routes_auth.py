@@ -15,7 +15,7 @@ from relay.api.errors import json_error
 from relay.api.keys import AUTH, RELAY
 from relay.api.middleware import CSRF_COOKIE, SESSION_COOKIE, unauthenticated
 from relay.api.routes_web import web_dir
-from relay.auth.logins import Kind
+from relay.auth.logins import Kind, SessionsFull
 from relay.auth.shares import ShareError
 
 routes = web.RouteTableDef()
@@ -187,7 +187,10 @@ async def share_landing(request: web.Request) -> web.StreamResponse:
         return json_error(401, "share_link_invalid", str(exc))
     auth.limits["login"].refund(request.remote or "?")  # only failures count
     response = _landing(f"/play/{link.stream}")
-    await _start_session(
-        request, response, "share", link.id, "share", cap=link.expires, stream=link.stream
-    )
+    try:
+        await _start_session(
+            request, response, "share", link.id, "share", cap=link.expires, stream=link.stream
+        )
+    except SessionsFull as exc:
+        return json_error(503, "full", str(exc), headers={"Retry-After": "60"})
     return response

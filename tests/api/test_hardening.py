@@ -245,3 +245,133 @@ async def test_wrong_bearer_tokens_are_limited_per_address_and_audited(
     # Another address is not affected, and right tokens never count.
     for _ in range(10):
         assert (await request(relay, "GET", "/api/streams", VIEWER, source="127.0.0.2"))[0] == 200
+
+
+async def land(url: str, source: str = "127.0.0.1") -> dict[str, str] | None:
+    """Opens a share link like a browser; the headers its later requests carry (cookie
+    and CSRF token), or None when the landing was refused."""
+    jar = aiohttp.CookieJar(unsafe=True)
+    connector = aiohttp.TCPConnector(local_addr=(source, 0))
+    async with aiohttp.ClientSession(cookie_jar=jar, connector=connector) as http:
+        async with http.get(url, allow_redirects=False) as resp:
+            if resp.status not in (200, 303):  # a share link's page; the login URL's redirect
+                return None
+    cookies = {c.key: c.value for c in jar}
+    return {
+        "Cookie": f"relay_session={cookies['relay_session']}",
+        "X-CSRF-Token": cookies["relay_csrf"],
+    }
+
+
+async def who_am_i(relay: RunningRelay, headers: dict[str, str]) -> int:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(relay.base_url + "/api/me", headers=headers) as resp:
+            return resp.status
+
+
+async def make_link(relay: RunningRelay, expires_in_s: int) -> str:
+    status, link, _ = await request(
+        relay,
+        "POST",
+        "/api/share",
+        OPERATOR,
+        f'{{"stream": "a", "expires_in_s": {expires_in_s}}}',
+        "application/json",
+    )
+    assert status == 201, link
+    return str(link["url"])
+
+
+async def test_share_link_sessions_never_log_the_control_room_out(
+    start_relay: RelayFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from relay.auth import logins
+
+    monkeypatch.setattr(logins, "MAX_SESSIONS", 3)
+    monkeypatch.setattr(logins, "MAX_SHARE_SESSIONS", 6, raising=False)
+    monkeypatch.setattr(logins, "MAX_PER_LINK", 3, raising=False)
+    relay = await start_relay(STREAMS, **relay_config(tmp_path))
+    control_room = []
+    for token in (OPERATOR, VIEWER):
+        control_room.append(await land(f"{relay.base_url}/login?token={token}"))
+    first = await make_link(relay, 30 * 24 * 3600)  # its sessions outlive the logins
+    opened = [await land(first) for _ in range(10)]
+    assert all(opened)
+    # The link's own oldest sessions made room; its newest three work.
+    states = [await who_am_i(relay, h) for h in opened if h]
+    assert states == [401] * 7 + [200] * 3, states
+    for headers in control_room:
+        assert headers and await who_am_i(relay, headers) == 200
+    # A full share pool refuses more share sessions; the control room stays logged in.
+    second = await make_link(relay, 3600)
+    assert all([await land(second) for _ in range(3)])
+    third = await make_link(relay, 3600)
+    status, body, headers = await request(relay, "GET", third.removeprefix(relay.base_url), None)
+    assert status == 503 and body["error"] == "full" and headers["Retry-After"]
+    for headers in control_room:
+        assert headers and await who_am_i(relay, headers) == 200
+
+
+async def test_a_share_links_viewers_end_when_it_expires(
+    start_relay: RelayFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from relay.auth import shares
+    from tests.whep_client import WhepViewer
+
+    relay = await start_relay(STREAMS, **relay_config(tmp_path))
+    await wait_for(lambda: relay.relay.streams["a"].state == "live", 20, "the sim drone")
+    headers = await land(await make_link(relay, 60))
+    assert headers
+    viewer = WhepViewer(relay.base_url, "a", headers=headers)
+    try:
+        await viewer.start()
+        await viewer.wait_frames(5)
+        assert relay.relay.sessions.count("a") == 1
+        later = shares.now() + 61
+        monkeypatch.setattr(shares, "now", lambda: later)
+        await wait_for(lambda: relay.relay.sessions.count("a") == 0, 5, "the viewer to end")
+    finally:
+        await viewer.close()
+    stops = [e for e in relay.relay.audit.read() if e["event"] == "watch_stop"]
+    assert [e["reason"] for e in stops] == ["share link expired"], stops
+
+
+async def test_one_identity_or_address_cannot_fill_a_stream(
+    start_relay: RelayFactory, tmp_path: Path
+) -> None:
+    from tests.whep_client import WhepViewer
+
+    relay = await start_relay(
+        STREAMS,
+        **relay_config(tmp_path, max_viewers_per_identity=3, max_unconnected_per_address=2),
+    )
+    await wait_for(lambda: relay.relay.streams["a"].state == "live", 20, "the sim drone")
+    # Offers that are answered and never connect (the answer is never applied).
+    idle = [WhepViewer(relay.base_url, "a") for _ in range(5)]
+    try:
+        statuses = []
+        for viewer, source in zip(
+            idle, ["127.0.0.2"] * 3 + ["127.0.0.3", "127.0.0.4"], strict=True
+        ):
+            await viewer.prepare()
+            status, body, _ = await request(
+                relay,
+                "POST",
+                "/whep/a",
+                VIEWER,
+                viewer.pc.localDescription.sdp,
+                "application/sdp",
+                source=source,
+            )
+            statuses.append((status, body["error"] if body else None))
+        assert statuses == [(201, None)] * 2 + [(429, "too_many_viewers")] + [(201, None)] + [
+            (429, "too_many_viewers")
+        ], statuses
+        # The brigade's own viewers still get in and see pictures.
+        watcher = WhepViewer(relay.base_url, "a", token=OPERATOR)
+        await watcher.start()
+        await watcher.wait_frames(5)
+        await watcher.close()
+    finally:
+        for viewer in idle:
+            await viewer.pc.close()
