@@ -93,6 +93,7 @@ class LimitsConfig:
     login_per_minute: int = 5  # failed logins (a successful one does not count)
     whep_per_minute: int = 600
     whip_per_minute: int = 30
+    share_per_minute: int = 30  # share-link landings, successful ones too (each is a session)
     # One identity (a token, a user, a share link) cannot fill a stream on its own, and
     # offers that never connect hold a slot for up to 30 s: few per address at a time.
     max_viewers_per_identity: int = 50
@@ -295,6 +296,7 @@ def parse_config(data: dict[str, Any], origin: str) -> Config:
         login_per_minute=lim.get("login_per_minute", int, 5),
         whep_per_minute=lim.get("whep_per_minute", int, 600),
         whip_per_minute=lim.get("whip_per_minute", int, 30),
+        share_per_minute=lim.get("share_per_minute", int, 30),
         max_viewers_per_identity=lim.get("max_viewers_per_identity", int, 50),
         max_unconnected_per_address=lim.get("max_unconnected_per_address", int, 32),
     )
@@ -304,6 +306,7 @@ def parse_config(data: dict[str, Any], origin: str) -> Config:
         "login_per_minute",
         "whep_per_minute",
         "whip_per_minute",
+        "share_per_minute",
         "max_viewers_per_identity",
         "max_unconnected_per_address",
     ):

@@ -16,6 +16,7 @@ from relay.api.keys import AUTH, RELAY
 from relay.api.middleware import CSRF_COOKIE, SESSION_COOKIE, unauthenticated
 from relay.api.routes_web import web_dir
 from relay.auth.logins import Kind, SessionsFull
+from relay.auth.ratelimit import retry_after
 from relay.auth.shares import ShareError
 
 routes = web.RouteTableDef()
@@ -180,6 +181,17 @@ async def me(request: web.Request) -> web.Response:
 async def share_landing(request: web.Request) -> web.StreamResponse:
     """A share link: a session that may watch one stream until the link expires."""
     auth = request.app[AUTH]
+    # Every landing mints a session and writes the session store: limited per address
+    # (failures also spend the address's failed-login budget, in the auth middleware).
+    wait = auth.limits["share"].take(request.remote or "?")
+    if wait:
+        auth.failures.throttled("share", request.remote or "?")
+        return json_error(
+            429,
+            "rate_limited",
+            "too many share-link landings from this address; retry later",
+            headers={"Retry-After": retry_after(wait)},
+        )
     try:
         link = auth.shares.verify(request.match_info["token"])
     except ShareError as exc:

@@ -76,6 +76,7 @@ class Auth:
             "login": RateLimiter(lim.login_per_minute),
             "whep": RateLimiter(lim.whep_per_minute),
             "whip": RateLimiter(lim.whip_per_minute),
+            "share": RateLimiter(lim.share_per_minute),
         }
 
     def by_token(self, token: str) -> Identity | None:

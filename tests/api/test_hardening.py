@@ -16,12 +16,21 @@ from relay.logs import FORMAT, SafeFormatter
 from tests.conftest import RelayFactory, RunningRelay, wait_for
 
 SMALL = "sim://?size=320x240&fps=10&gop=10"
-STREAMS = [{"name": "a", "source": SMALL, "renditions": ["360p"]}]
+STREAMS = [
+    {"name": "a", "source": SMALL, "renditions": ["360p"]},
+    {"name": "cam", "source": "whip:", "renditions": ["360p"]},
+]
 OPERATOR = "operator-token-0000000000"
 VIEWER = "viewer-token-000000000000"
 AUTH = {
     "tokens": [
-        {"name": "elw-operator", "token": OPERATOR, "role": "operator", "streams": ["*"]},
+        {
+            "name": "elw-operator",
+            "token": OPERATOR,
+            "role": "operator",
+            "streams": ["*"],
+            "publish": ["cam"],
+        },
         {"name": "tablet", "token": VIEWER, "role": "viewer", "streams": ["a"]},
     ],
     "users": [
@@ -81,6 +90,7 @@ BODY_ROUTES = [
     ("POST", "/api/incidents/{id}/clips", "application/json", OPERATOR),
     ("POST", "/api/incidents/{id}/snapshots", "application/json", OPERATOR),
     ("POST", "/whep/a", "application/sdp", OPERATOR),
+    ("POST", "/whip/cam", "application/sdp", OPERATOR),
 ]
 
 
@@ -375,3 +385,15 @@ async def test_one_identity_or_address_cannot_fill_a_stream(
     finally:
         for viewer in idle:
             await viewer.pc.close()
+
+
+async def test_share_link_landings_are_limited_per_address_even_when_they_succeed(
+    start_relay: RelayFactory, tmp_path: Path
+) -> None:
+    relay = await start_relay(STREAMS, **relay_config(tmp_path, share_per_minute=3))
+    url = await make_link(relay, 3600)
+    opened = [await land(url) for _ in range(5)]
+    assert [bool(h) for h in opened] == [True] * 3 + [False] * 2
+    status, body, headers = await request(relay, "GET", url.removeprefix(relay.base_url), None)
+    assert status == 429 and body["error"] == "rate_limited" and headers["Retry-After"]
+    assert await land(url, source="127.0.0.5")  # another address has its own budget
