@@ -381,6 +381,14 @@ async def test_one_identity_or_address_cannot_fill_a_stream(
         watcher = WhepViewer(relay.base_url, "a", token=OPERATOR)
         await watcher.start()
         await watcher.wait_frames(5)
+        # A share link's holder cannot end someone else's viewer (the same 404 as a wrong id).
+        holder = await land(await make_link(relay, 3600), source="127.0.0.6")
+        assert holder and watcher.location
+        async with aiohttp.ClientSession() as http:
+            async with http.delete(relay.base_url + watcher.location, headers=holder) as resp:
+                assert resp.status == 404
+        seen = watcher.received.frames
+        await watcher.wait_frames(seen + 5)
         await watcher.close()
     finally:
         for viewer in idle:
@@ -397,3 +405,16 @@ async def test_share_link_landings_are_limited_per_address_even_when_they_succee
     status, body, headers = await request(relay, "GET", url.removeprefix(relay.base_url), None)
     assert status == 429 and body["error"] == "rate_limited" and headers["Retry-After"]
     assert await land(url, source="127.0.0.5")  # another address has its own budget
+
+
+def test_the_cli_log_setup_keeps_every_message_on_one_line() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import logging; from relay import logs; logs.configure('info'); "
+        "logging.getLogger('relay.x').info('title %s', 'a\\n2026-01-01 forged\\x1b[2J')"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    lines = run.stderr.splitlines()
+    assert len(lines) == 1 and "title a\\n2026-01-01 forged\\x1b[2J" in lines[0], run.stderr
