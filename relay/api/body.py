@@ -1,9 +1,10 @@
 """The one reader of request bodies: every route that takes a body reads it here.
 
 Each check answers a 4xx with a JSON reason instead of letting the parser fail with a 500:
-a Content-Type other than the route's (415), a charset other than UTF-8 (415; aiohttp's own
-``request.text()`` would look the name up and raise on a bogus one), a body over the app's
-``client_max_size`` (413), bytes that are not UTF-8 (400), JSON nested deeper than any of our
+a Content-Type other than the route's (415), a charset Python does not know as a text
+encoding (415; aiohttp's own ``request.text()`` raised LookupError, a 500), a body over the
+app's ``client_max_size`` (413), bytes that are not text in that charset (400; UTF-8 when
+none is given), JSON nested deeper than any of our
 bodies (400; ``[`` x 20000 would exhaust the parser's recursion), and text with lone
 surrogates (400: ``"\\ud800"`` is valid JSON but no Unicode text, and fails later wherever
 the text is written to a file or the audit log).
@@ -40,17 +41,16 @@ async def read_text(request: web.Request, content_type: str) -> str:
             "unsupported_media_type",
             f"Content-Type must be {content_type}, got {request.content_type[:64]!r}",
         )
-    charset = (request.charset or "utf-8").lower()
-    if charset not in ("utf-8", "utf8"):
-        raise BodyError(
-            415, "unsupported_charset", f"the body must be UTF-8, not charset={charset[:32]!r}"
-        )
+    charset = request.charset or "utf-8"
     raw = await request.read()  # aiohttp raises 413 past client_max_size
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise BodyError(400, "bad_encoding", "the body is not UTF-8 text") from None
-    return text
+        return raw.decode(charset)
+    except LookupError:  # unknown, or not a text encoding (base64, rot13 …)
+        raise BodyError(
+            415, "unsupported_charset", f"unknown charset {charset[:32]!r}; send UTF-8"
+        ) from None
+    except ValueError:  # UnicodeDecodeError, and codecs that refuse their input
+        raise BodyError(400, "bad_encoding", f"the body is not {charset[:32]} text") from None
 
 
 async def read_json(request: web.Request) -> dict[str, Any]:

@@ -126,16 +126,16 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             if method is not None:
                 auth.failures.throttled(method, where)
             return _too_many(limiter, wait)
-    if "Authorization" in request.headers:
-        # Wrong Bearer tokens draw from the address's budget of failed logins; once it is
-        # spent, every token from there waits (a right guess must not get through).
-        wait = auth.limits["login"].wait(where)
+    identity, problem = _resolve(auth, request)
+    if problem is not None:
+        # A wrong Bearer token spends the address's budget of failed logins; once it is
+        # spent, wrong tokens get 429 (counted, not a line each). Right tokens always pass:
+        # one misconfigured tablet must not lock out the control room behind the same NAT,
+        # and a token (16+ random characters) cannot be guessed at any rate we allow.
+        wait = auth.limits["login"].take(where)
         if wait:
             auth.failures.throttled("bearer", where)
             return _too_many("login", wait)
-    identity, problem = _resolve(auth, request)
-    if problem is not None:
-        auth.limits["login"].take(where)
         auth.failures.failed("bearer", where, problem)
     if identity is not None:
         request[IDENTITY_KEY] = identity

@@ -22,14 +22,6 @@ class RateLimiter:
             tokens, at = self._buckets[key]
             self._buckets[key] = (min(self.capacity, tokens + 1.0), at)
 
-    def wait(self, key: str) -> float:
-        """Seconds until `key` may make a request (0.0: now), taking nothing."""
-        if key not in self._buckets:
-            return 0.0
-        tokens, at = self._buckets[key]
-        tokens = min(self.capacity, tokens + (time.monotonic() - at) * self.rate)
-        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate
-
     def take(self, key: str) -> float:
         """Takes one token for `key`: 0.0 when allowed, else seconds until one is free."""
         now = time.monotonic()

@@ -107,7 +107,7 @@ async def test_garbage_bodies_and_paths_answer_4xx_with_a_reason(
         path = route.format(id=incident.id)
         for payload, ctype, expected in (
             (b"{}", f"{kind}; charset=bogus", 415),
-            (b"{}", f"{kind}; charset=latin-1", 415),
+            (b"{}", f"{kind}; charset=base64", 415),
             (b"\xff\xfe{", kind, 400),
             (b"x" * (70 * 1024), kind, 413),
         ):
@@ -242,8 +242,8 @@ async def test_wrong_bearer_tokens_are_limited_per_address_and_audited(
         (await request(relay, "GET", "/api/streams", f"guess-{i:020d}"))[0] for i in range(12)
     ]
     assert statuses == [401] * 5 + [429] * 7, statuses
-    # A guess that happened to be right would wait as well: nothing to learn from answers.
-    assert (await request(relay, "GET", "/api/streams", VIEWER))[0] == 429
+    # Right tokens from the same address still pass (a control room behind one NAT).
+    assert (await request(relay, "GET", "/api/streams", VIEWER))[0] == 200
     lines = failures(relay, "bearer")
     assert len(lines) == 1 and lines[0]["reason"] == "unknown token", lines
     from relay.api.keys import AUTH as AUTH_KEY
@@ -251,7 +251,7 @@ async def test_wrong_bearer_tokens_are_limited_per_address_and_audited(
     assert relay.app is not None
     relay.app[AUTH_KEY].failures.flush()
     lines = failures(relay, "bearer")
-    assert (lines[-1]["repeated"], lines[-1]["throttled"]) == (4, 8), lines
+    assert (lines[-1]["repeated"], lines[-1]["throttled"]) == (4, 7), lines
     # Another address is not affected, and right tokens never count.
     for _ in range(10):
         assert (await request(relay, "GET", "/api/streams", VIEWER, source="127.0.0.2"))[0] == 200
