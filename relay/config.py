@@ -94,6 +94,11 @@ class LimitsConfig:
     login_per_minute: int = 5  # failed logins (a successful one does not count)
     whep_per_minute: int = 600
     whip_per_minute: int = 30
+    share_per_minute: int = 30  # share-link landings, successful ones too (each is a session)
+    # One identity (a token, a user, a share link) cannot fill a stream on its own, and
+    # offers that never connect hold a slot for up to 30 s: few per address at a time.
+    max_viewers_per_identity: int = 50
+    max_unconnected_per_address: int = 32
 
 
 @dataclass(frozen=True)
@@ -293,6 +298,9 @@ def parse_config(data: dict[str, Any], origin: str) -> Config:
         login_per_minute=lim.get("login_per_minute", int, 5),
         whep_per_minute=lim.get("whep_per_minute", int, 600),
         whip_per_minute=lim.get("whip_per_minute", int, 30),
+        share_per_minute=lim.get("share_per_minute", int, 30),
+        max_viewers_per_identity=lim.get("max_viewers_per_identity", int, 50),
+        max_unconnected_per_address=lim.get("max_unconnected_per_address", int, 32),
     )
     for key in (
         "max_viewers_per_stream",
@@ -300,6 +308,9 @@ def parse_config(data: dict[str, Any], origin: str) -> Config:
         "login_per_minute",
         "whep_per_minute",
         "whip_per_minute",
+        "share_per_minute",
+        "max_viewers_per_identity",
+        "max_unconnected_per_address",
     ):
         if not 1 <= getattr(limits, key) <= 10_000:
             raise lim.fail(key, "must be within 1..10000")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -20,6 +21,7 @@ from relay.api import (
 from relay.api.errors import error_middleware
 from relay.api.keys import AUTH, RELAY
 from relay.api.middleware import auth_middleware
+from relay.api.share_expiry import watch_share_viewers
 from relay.app import Relay
 from relay.auth.service import Auth
 from relay.config import Config
@@ -36,7 +38,10 @@ def create_app(config: Config) -> web.Application:
 
     async def relay_lifetime(app: web.Application) -> AsyncIterator[None]:
         await relay.start()
+        share_watch = asyncio.get_running_loop().create_task(watch_share_viewers(app))
         yield
+        share_watch.cancel()
+        app[AUTH].failures.flush()  # the last minute's counts, before the audit log closes
         await relay.aclose()
 
     app.cleanup_ctx.append(relay_lifetime)

@@ -46,10 +46,19 @@ def _limiter_for(request: web.Request, decision: Access) -> str | None:
         return "whep"
     if request.method == "POST" and decision.need == "publish":
         return "whip"
-    if (request.method == "POST" and request.path == "/api/login") or (
-        request.path == "/login" and "token" in request.query
-    ):
+    if login_method(request) is not None:
         return "login"
+    return None
+
+
+def login_method(request: web.Request) -> str | None:
+    """The kind of login a request attempts (for the limit and the audit), if any."""
+    if request.method == "POST" and request.path == "/api/login":
+        return "password"
+    if request.path == "/login" and "token" in request.query:
+        return "token-url"
+    if request.path.startswith("/s/"):
+        return "share"
     return None
 
 
@@ -117,20 +126,29 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         )
         return json_error(500, "no_scope_decision", "this route declares no scope; refused")
     auth = request.app[AUTH]
+    where = request.remote or "?"
     limiter = _limiter_for(request, decision)
     if limiter is not None:
         # A successful login gives its token back (routes_auth): a control room's tablets
         # behind one address may all log in; a guesser is stopped after a few tries, also
         # when sending them all at once.
-        wait = auth.limits[limiter].take(request.remote or "?")
+        wait = auth.limits[limiter].take(where)
         if wait:
-            return json_error(
-                429,
-                "rate_limited",
-                f"too many {limiter} requests from this address; retry later",
-                headers={"Retry-After": retry_after(wait)},
-            )
+            method = login_method(request)
+            if method is not None:
+                auth.failures.throttled(method, where)
+            return _too_many(limiter, wait)
     identity, problem = _resolve(auth, request)
+    if problem is not None:
+        # A wrong Bearer token spends the address's budget of failed logins; once it is
+        # spent, wrong tokens get 429 (counted, not a line each). Right tokens always pass:
+        # one misconfigured tablet must not lock out the control room behind the same NAT,
+        # and a token (16+ random characters) cannot be guessed at any rate we allow.
+        wait = auth.limits["login"].take(where)
+        if wait:
+            auth.failures.throttled("bearer", where)
+            return _too_many("login", wait)
+        auth.failures.failed("bearer", where, problem)
     if identity is not None:
         request[IDENTITY_KEY] = identity
     if decision.need == "public":
@@ -155,6 +173,15 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if scope.unchecked(request, decision, response):
         return json_error(500, "scope_not_checked", "this route never checked its streams")
     return response
+
+
+def _too_many(limiter: str, wait: float) -> web.Response:
+    return json_error(
+        429,
+        "rate_limited",
+        f"too many {limiter} requests from this address; retry later",
+        headers={"Retry-After": retry_after(wait)},
+    )
 
 
 def _why_not(identity: Identity, decision: Access, match: web.UrlMappingMatchInfo) -> str:

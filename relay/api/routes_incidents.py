@@ -7,13 +7,13 @@ hidden when it may watch none of them; stop and hold need every one of its strea
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 from relay.api.access import BY_HANDLER, NO_STREAM, access, identity_of, in_body
+from relay.api.body import read_json
 from relay.api.errors import json_error
 from relay.api.incident_views import audit_view, incident_view
 from relay.api.keys import RELAY
@@ -44,15 +44,7 @@ def _manager(request: web.Request) -> IncidentManager:
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
-    if request.content_type != "application/json":
-        raise IncidentError(415, "unsupported_media_type", "send application/json")
-    try:
-        body = json.loads(await request.text())
-    except (ValueError, UnicodeDecodeError):
-        raise IncidentError(400, "bad_json", "the body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise IncidentError(400, "bad_json", "the body must be a JSON object")
-    return body
+    return await read_json(request)
 
 
 def _text(body: dict[str, Any], key: str, limit: int, required: bool) -> str:

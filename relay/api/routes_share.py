@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from relay.api.access import BY_HANDLER, access, identity_of, in_body
+from relay.api.body import read_json
 from relay.api.errors import json_error
 from relay.api.keys import AUTH, RELAY
 from relay.api.scope import require_streams, visible_streams
@@ -19,12 +20,8 @@ async def create_share(request: web.Request) -> web.Response:
     """{"stream", "expires_in_s"} → 201 {"id", "url", "expires"}."""
     identity = identity_of(request)
     assert identity is not None
-    try:
-        body = await request.json()
-    except ValueError:
-        return json_error(400, "bad_json", "body is not JSON")
-    stream = body.get("stream") if isinstance(body, dict) else None
-    expires_in = body.get("expires_in_s") if isinstance(body, dict) else None
+    body = await read_json(request)
+    stream, expires_in = body.get("stream"), body.get("expires_in_s")
     if not isinstance(stream, str) or stream not in request.app[RELAY].streams:
         return json_error(404, "unknown_stream", f"no stream named {stream!r}")
     if not identity.may_watch(stream):

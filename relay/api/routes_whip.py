@@ -6,6 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from relay.api.access import access, identity_of
+from relay.api.body import read_text
 from relay.api.errors import json_error
 from relay.api.keys import RELAY
 from relay.api.sdp_exchange import SDP, preflight, trickle_not_supported
@@ -37,16 +38,7 @@ async def whip_offer(request: web.Request) -> web.Response:
             f"stream {name!r} takes its pictures from {redact_url(stream.config.source)!r}; "
             'only a stream configured with source = "whip:" accepts publishers',
         )
-    if request.content_type != SDP:
-        return json_error(
-            415,
-            "unsupported_media_type",
-            f"Content-Type must be {SDP}, got {request.content_type!r}",
-        )
-    try:
-        offer = await request.text()
-    except UnicodeDecodeError:
-        return json_error(400, "bad_offer", "offer is not UTF-8 text")
+    offer = await read_text(request, SDP)
     remote = request.remote or "?"
     try:
         session, answer = await relay.publishers.create_publisher(

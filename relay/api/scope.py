@@ -15,7 +15,6 @@ incident as a whole (stop, hold) only when it may watch all of them.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Iterable
 from typing import TypeVar
@@ -23,6 +22,7 @@ from typing import TypeVar
 from aiohttp import web
 
 from relay.api.access import Access, Identity, identity_of
+from relay.api.body import BodyError, read_json
 from relay.api.errors import json_error
 
 T = TypeVar("T")
@@ -58,24 +58,16 @@ class _Unreadable(Exception):
 async def _body_field(request: web.Request, field: str) -> object:
     """The JSON body's `field` (None without a body or field: the handler refuses that).
 
-    Read as the handlers read it (text in the request's charset, then JSON; aiohttp keeps
-    the body for the handler): a body read differently here and there could name one
-    stream to the check and another to the handler. What cannot be read is refused here.
+    Read by the one body reader the handlers use (relay/api/body.py), so the check and the
+    handler can never see different streams; what it cannot read is refused here (4xx).
     """
     if not request.can_read_body:
         return None
-    json_type = request.content_type == "application/json"
     try:
-        body = json.loads(await request.text())
-    except LookupError:
-        raise _Unreadable(
-            415, "unsupported_media_type", f"unknown charset {request.charset!r}; send UTF-8"
-        ) from None
-    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
-        if not json_type:
-            raise _Unreadable(415, "unsupported_media_type", "send application/json") from None
-        raise _Unreadable(400, "bad_json", "the body is not valid JSON") from None
-    return body.get(field) if isinstance(body, dict) else None
+        body = await read_json(request)
+    except BodyError as exc:
+        raise _Unreadable(exc.status, exc.code, exc.reason) from None
+    return body.get(field)
 
 
 async def refusal(

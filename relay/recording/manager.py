@@ -143,7 +143,11 @@ class IncidentManager:
 
     def _create_folder(self, incident: Incident) -> None:
         incident.folder.mkdir(parents=True, mode=0o750)
-        incident.save()
+        try:
+            incident.save()
+        except BaseException:  # no folder without its manifest stays behind
+            shutil.rmtree(incident.folder, ignore_errors=True)
+            raise
 
     def _failed(self, incident: Incident) -> Any:
         def on_fail(stream: str, reason: str) -> None:

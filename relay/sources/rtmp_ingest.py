@@ -17,8 +17,9 @@ import logging
 import queue
 import threading
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -32,10 +33,15 @@ log = logging.getLogger(__name__)
 
 Audit = Callable[..., Any]  # AuditLog.append(event, who, where, **details)
 
-NEGOTIATE_TIMEOUT_S = 10.0  # handshake to publish; a drone does it in well under 1 s
+HANDSHAKE_TIMEOUT_S = 3.0  # TCP connect to the end of the RTMP handshake …
+NEGOTIATE_TIMEOUT_S = 10.0  # … and to publish; a drone does both in well under 1 s
 READ_TIMEOUT_S = 4.0  # a publisher silent this long is gone (LTE lost)
-MAX_PENDING = 32  # connections still negotiating; more are closed at once …
-MAX_PENDING_PER_HOST = 4  # … so that one host's idle connections cannot crowd the drone out
+# Connections that have not published are unauthenticated: one host holds at most
+# MAX_PENDING_PER_HOST (more are closed at once), and when all MAX_PENDING are taken a new
+# connection pushes out the idlest (handshake unfinished first, then the oldest) instead of
+# being refused, so idle connections from many hosts cannot lock the drone out.
+MAX_PENDING = 32
+MAX_PENDING_PER_HOST = 4
 MAX_REFUSALS = 10  # refused attempts of one host within REFUSAL_WINDOW_S: then it is ignored
 REFUSAL_WINDOW_S = 60.0
 MAX_TRACKED_HOSTS = 1024
@@ -55,6 +61,15 @@ class Refused(Exception):
         self.code, self.description = code, description
 
 
+@dataclass
+class _Pending:
+    """A connection that has not published (yet)."""
+
+    host: str
+    where: str
+    shaken: bool = False  # its RTMP handshake is done
+
+
 class RtmpIngest:
     """The listening side of an rtmp:// source; start()/aclose() pair up, owned by the Stream."""
 
@@ -70,7 +85,7 @@ class RtmpIngest:
         self._server: asyncio.Server | None = None
         self._bind_task: asyncio.Task[None] | None = None
         self._sessions: set[asyncio.Task[None]] = set()
-        self._pending: Counter[str] = Counter()
+        self._pending: dict[asyncio.Task[None], _Pending] = {}  # oldest first
         self._refusals: dict[str, deque[float]] = {}
         self._active: FlvPipe | None = None
         self._handoff: queue.Queue[FlvPipe] = queue.Queue()
@@ -136,10 +151,12 @@ class RtmpIngest:
         where = f"{host}:{peer[1]}" if isinstance(peer, tuple) else host
         try:
             if self._admissible(host, where):
+                self._pending[task] = _Pending(host, where)
                 await self._session(reader, writer, host, where)
         except asyncio.CancelledError:
             pass
         finally:
+            self._pending.pop(task, None)
             self._sessions.discard(task)
             writer.close()
 
@@ -158,18 +175,30 @@ class RtmpIngest:
                 where,
             )
             return False
-        if (
-            self._pending[host] >= MAX_PENDING_PER_HOST
-            or sum(self._pending.values()) >= MAX_PENDING
-        ):
+        if sum(1 for p in self._pending.values() if p.host == host) >= MAX_PENDING_PER_HOST:
             log.warning(
-                "[stream %s] RTMP connection from %s closed: too many connections "
+                "[stream %s] RTMP connection from %s closed: that host has %d connections "
                 "still negotiating",
                 self.stream,
                 where,
+                MAX_PENDING_PER_HOST,
             )
             return False
+        if len(self._pending) >= MAX_PENDING:
+            self._evict_idlest(where)
         return True
+
+    def _evict_idlest(self, newcomer: str) -> None:
+        # min() keeps the first of equals: the oldest unfinished handshake, else the oldest.
+        task, idlest = min(self._pending.items(), key=lambda item: item[1].shaken)
+        del self._pending[task]
+        task.cancel()
+        log.info(
+            "[stream %s] RTMP connection from %s closed unpublished to make room for %s",
+            self.stream,
+            idlest.where,
+            newcomer,
+        )
 
     def _count_refusal(self, host: str) -> int:
         if host not in self._refusals and len(self._refusals) >= MAX_TRACKED_HOSTS:
@@ -181,12 +210,16 @@ class RtmpIngest:
     async def _session(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str, where: str
     ) -> None:
-        self._pending[host] += 1
+        task = asyncio.current_task()
+        pending = self._pending.get(task) if task is not None else None
         chunks = rc.ChunkReader(reader, MAX_COMMAND)
         send = _Sender(writer)
         try:
             async with asyncio.timeout(NEGOTIATE_TIMEOUT_S):
-                await rc.server_handshake(reader, writer)
+                async with asyncio.timeout(HANDSHAKE_TIMEOUT_S):
+                    await rc.server_handshake(reader, writer)
+                if pending is not None:
+                    pending.shaken = True
                 publish = await self._negotiate(chunks, send)
         except Refused as refusal:
             await self._refuse(send, host, where, refusal)
@@ -207,9 +240,8 @@ class RtmpIngest:
             )
             return
         finally:
-            self._pending[host] -= 1
-            if not self._pending[host]:
-                del self._pending[host]
+            if task is not None:
+                self._pending.pop(task, None)
         if self._active is not None and not self._active.ended:
             await self._refuse(
                 send,
