@@ -46,6 +46,7 @@ class Stream:
         # WebRTC carries no B-frames: once the drone's pts are seen out of decode order, its
         # own packets are no rendition for a browser (the transcoded rungs still are).
         self.source_reorders = False
+        self.pts_repaired = 0  # passthrough timestamps moved forward (the source's stepped back)
         self.source_profile: str | None = None  # the drone's profile-level-id, from its SPS
         self._loop: asyncio.AbstractEventLoop | None = None
         # Called in the source's thread with every unit as it arrived (and a Discontinuity
@@ -141,7 +142,7 @@ class Stream:
             listener(unit)
         if self.transcoder is not None:
             self.transcoder.feed(unit)
-        if self._last_source_pts is not None and unit.pts < self._last_source_pts:
+        if self._reorders(unit):
             if not self.source_reorders and self._loop is not None:
                 log.warning(
                     "[stream %s] the source sends B-frames: no passthrough to "
@@ -157,9 +158,20 @@ class Stream:
         if passthrough is not None and self._loop is not None and not self.source_reorders:
             # WebRTC needs timestamps that never go backwards.
             pts = max(unit.pts, self._last_passthrough_pts + 1)
+            if pts != unit.pts:
+                self.pts_repaired += 1
             self._last_passthrough_pts = pts
             item = encoded_packet(unit.data, pts, unit.keyframe, unit.arrival_ns)
             self._loop.call_soon_threadsafe(passthrough.publish, item)
+
+    def _reorders(self, unit: AccessUnit) -> bool:
+        """B-frames, from what says so: a pts other than the container's dts (FLV composition
+        time, MPEG-TS PES). A pts that merely steps back is jitter (DJI, go2rtc #1969): the
+        passthrough repairs it. Only a source without dts falls back to pts order."""
+        if unit.dts is not None:
+            return unit.pts != unit.dts
+        last = self._last_source_pts
+        return last is not None and unit.pts < last
 
     def _end_passthrough(self) -> None:
         # Its viewers' players reconnect by themselves, onto a rung they can play.
@@ -203,5 +215,7 @@ class Stream:
             "source_restarts": self.supervisor.restarts,
             "source_error": self.supervisor.last_error,
             "source_has_bframes": self.source_reorders,
+            "pts_repaired": self.pts_repaired,
+            "source_repairs": dict(self.ingest.repairs) if self.ingest else {},
             "publishing": self.whip is not None and self.whip.publisher is not None,
         }
