@@ -13,6 +13,7 @@ from relay.config import PASSTHROUGH, RUNGS, StreamConfig
 from relay.fanout.rendition import Rendition
 from relay.media.access_unit import AccessUnit, Discontinuity
 from relay.media.h264 import profile_level_id
+from relay.media.sps import ReorderDetector
 from relay.metrics import Rate
 from relay.sources.base import SourceFactory
 from relay.sources.demux import RtmpPushSource
@@ -42,7 +43,7 @@ class Stream:
         self.ever_live = False
         self._last_unit_ns = 0
         self._last_passthrough_pts = -1
-        self._last_source_pts: int | None = None
+        self._reorder = ReorderDetector()
         # WebRTC carries no B-frames: once the drone's pts are seen out of decode order, its
         # own packets are no rendition for a browser (the transcoded rungs still are).
         self.source_reorders = False
@@ -142,7 +143,7 @@ class Stream:
             listener(unit)
         if self.transcoder is not None:
             self.transcoder.feed(unit)
-        if self._reorders(unit):
+        if self._reorder.reorders(unit):
             if not self.source_reorders and self._loop is not None:
                 log.warning(
                     "[stream %s] the source sends B-frames: no passthrough to "
@@ -151,7 +152,6 @@ class Stream:
                 )
                 self._loop.call_soon_threadsafe(self._end_passthrough)
             self.source_reorders = True
-        self._last_source_pts = unit.pts
         passthrough = self.renditions.get(PASSTHROUGH)
         if passthrough is not None and unit.keyframe:
             self.source_profile = profile_level_id(unit.data) or self.source_profile
@@ -163,15 +163,6 @@ class Stream:
             self._last_passthrough_pts = pts
             item = encoded_packet(unit.data, pts, unit.keyframe, unit.arrival_ns)
             self._loop.call_soon_threadsafe(passthrough.publish, item)
-
-    def _reorders(self, unit: AccessUnit) -> bool:
-        """B-frames, from what says so: a pts other than the container's dts (FLV composition
-        time, MPEG-TS PES). A pts that merely steps back is jitter (DJI, go2rtc #1969): the
-        passthrough repairs it. Only a source without dts falls back to pts order."""
-        if unit.dts is not None:
-            return unit.pts != unit.dts
-        last = self._last_source_pts
-        return last is not None and unit.pts < last
 
     def _end_passthrough(self) -> None:
         # Its viewers' players reconnect by themselves, onto a rung they can play.
@@ -185,7 +176,7 @@ class Stream:
         if self.transcoder is not None:
             self.transcoder.feed(Discontinuity(reason))
         self._last_passthrough_pts = -1
-        self._last_source_pts = None
+        self._reorder = ReorderDetector()
         self.source_reorders = False  # the next connection may be another drone
 
     @property
