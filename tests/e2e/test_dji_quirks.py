@@ -102,6 +102,17 @@ async def test_each_quirk_every_picture_intact(start_relay: RelayFactory, quirks
         assert stream.rate_in.total_events == sent
         span_s = (units[-1].arrival_ns - units[0].arrival_ns) / 1e9
         print(f"{quirks}: {sent} pictures, {(sent - 1) / span_s:.1f}/s, fps_in {status['fps_in']}")
+        # What the relay counted as dropped for each viewer: a viewer too slow to take its
+        # packets (the tests' own aiortc viewers, on a loaded machine) loses its backlog and
+        # resumes at the next keyframe; the rung's encoder may drop a frame too.
+        transcoder = stream.transcoder
+        assert transcoder is not None and transcoder.decode_errors == 0
+        drops = {
+            "source": stream.renditions["source"].dropped,
+            "360p": stream.renditions["360p"].dropped
+            + transcoder.dropped_units
+            + sum(e.dropped for e in stream.encoders),
+        }
         # The viewers decode behind real time when the machine is loaded: wait for the last
         # ones (but a WebRTC receiver holds the last few frames until more arrive: its jitter
         # buffer needs the next timestamp, its decoder's threads a few frames more).
@@ -111,21 +122,18 @@ async def test_each_quirk_every_picture_intact(start_relay: RelayFactory, quirks
                 await wait_for(lambda r=r: r.counters[-1:] >= [sent - 10], 20, "the last pictures")
             except AssertionError:
                 lost = await lost_packets(viewer)
-                raise AssertionError(
-                    f"{name}: last pictures {r.counters[-10:]} of {sent}; {lost} packets lost"
-                ) from None
+                assert drops[name], f"{name}: last {r.counters[-10:]} of {sent}; {lost} lost"
         lost = [await lost_packets(v) for v in viewers]
-        print(f"{quirks}: packets lost {lost}")
+        print(f"{quirks}: packets lost {lost}, dropped {drops}")
         source, rung = (v.received for v in viewers)
         # A passthrough viewer starts on the rung and moves to the drone's own packets at its
         # next IDR (every GOP pictures): from there on, every picture.
         idr = (source.counters[0] // GOP + 1) * GOP if source.counters else 0
         own = [c for c in source.counters if c >= idr]
-        assert_every_picture(own, damaged_between(source.timeline, idr), f"source {quirks} {lost}")
-        transcoder = stream.transcoder
-        assert transcoder is not None and transcoder.decode_errors == 0
-        drops = transcoder.dropped_units + sum(e.dropped for e in stream.encoders)
-        assert_every_picture(rung.counters, damaged_between(rung.timeline), "360p", drops)
+        damaged = damaged_between(source.timeline, idr)
+        assert_every_picture(own, damaged, f"source {lost}", drops["source"])
+        damaged = damaged_between(rung.timeline)
+        assert_every_picture(rung.counters, damaged, f"360p {lost}", drops["360p"])
         repairs = stream.ingest.repairs if stream.ingest else {}
         if "split-pictures" in quirks or "split-nal" in quirks or quirks == "all":
             assert repairs["messages_joined"] > 0, repairs
