@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -47,7 +48,8 @@ class Stream:
         # WebRTC carries no B-frames: once the drone's pts are seen out of decode order, its
         # own packets are no rendition for a browser (the transcoded rungs still are).
         self.source_reorders = False
-        self.pts_repaired = 0  # passthrough timestamps moved forward (the source's stepped back)
+        self.pts_repaired = 0  # pts moved forward: the source's stepped back (no B-frames)
+        self._last_pts_in: int | None = None
         self.source_profile: str | None = None  # the drone's profile-level-id, from its SPS
         self._loop: asyncio.AbstractEventLoop | None = None
         # Called in the source's thread with every unit as it arrived (and a Discontinuity
@@ -139,11 +141,14 @@ class Stream:
         self._last_unit_ns = unit.arrival_ns
         self.ever_live = True
         self.rate_in.add(len(unit.data), unit.arrival_ns)
+        reorders = self._reorder.reorders(unit)
+        if not reorders and not self.source_reorders:
+            unit = self._repair_pts(unit)
         for listener in self.unit_listeners:
             listener(unit)
         if self.transcoder is not None:
             self.transcoder.feed(unit)
-        if self._reorder.reorders(unit):
+        if reorders:
             if not self.source_reorders and self._loop is not None:
                 log.warning(
                     "[stream %s] the source sends B-frames: no passthrough to "
@@ -158,11 +163,19 @@ class Stream:
         if passthrough is not None and self._loop is not None and not self.source_reorders:
             # WebRTC needs timestamps that never go backwards.
             pts = max(unit.pts, self._last_passthrough_pts + 1)
-            if pts != unit.pts:
-                self.pts_repaired += 1
             self._last_passthrough_pts = pts
             item = encoded_packet(unit.data, pts, unit.keyframe, unit.arrival_ns)
             self._loop.call_soon_threadsafe(passthrough.publish, item)
+
+    def _repair_pts(self, unit: AccessUnit) -> AccessUnit:
+        """Without B-frames a pts that steps back is jitter (DJI, go2rtc #1969): moved just
+        after the previous one, for every consumer (passthrough, recording), and counted."""
+        last, self._last_pts_in = self._last_pts_in, unit.pts
+        if last is None or unit.pts > last:
+            return unit
+        self.pts_repaired += 1
+        self._last_pts_in = last + 1
+        return replace(unit, pts=last + 1, dts=None if unit.dts is None else last + 1)
 
     def _end_passthrough(self) -> None:
         # Its viewers' players reconnect by themselves, onto a rung they can play.
@@ -177,6 +190,7 @@ class Stream:
             self.transcoder.feed(Discontinuity(reason))
         self._last_passthrough_pts = -1
         self._reorder = ReorderDetector()
+        self._last_pts_in = None
         self.source_reorders = False  # the next connection may be another drone
 
     @property

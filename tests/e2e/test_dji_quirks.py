@@ -199,6 +199,9 @@ async def test_incident_recorded_through_all_quirks(
         for seg in segments:
             counters += decode_counters(tmp_path / "rec" / incident_id / seg["file"])
             sizes.add(header_size(tmp_path / "rec" / incident_id / seg["file"]))
+            # No B-frames: shown in the order decoded, the jittered pts repaired (not swapped).
+            pts = packet_pts(tmp_path / "rec" / incident_id / seg["file"])
+            assert pts == sorted(set(pts)), f"{seg['file']}: pts out of order"
         assert counters == list(range(counters[0], counters[0] + len(counters)))
         assert len(counters) == recorder.written == sum(s["frames"] for s in segments)
         # res-change: 480x272, then 720x408 in a segment of its own with its own header.
@@ -209,10 +212,14 @@ async def test_incident_recorded_through_all_quirks(
         pusher.wait(timeout=10)
 
 
+def packet_pts(path: Path) -> list[int]:
+    """The pts of a file's video packets in decode order."""
+    with av.open(str(path)) as container:
+        return [p.pts for p in container.demux(video=0) if p.pts is not None]
+
+
 def header_size(path: Path) -> tuple[int, int]:
     """The size a segment's header (its avcC) says; each picture must agree with it."""
-    import av
-
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         declared = (stream.codec_context.width, stream.codec_context.height)
