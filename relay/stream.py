@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -13,6 +14,7 @@ from relay.config import PASSTHROUGH, RUNGS, StreamConfig
 from relay.fanout.rendition import Rendition
 from relay.media.access_unit import AccessUnit, Discontinuity
 from relay.media.h264 import profile_level_id
+from relay.media.sps import ReorderDetector
 from relay.metrics import Rate
 from relay.sources.base import SourceFactory
 from relay.sources.demux import RtmpPushSource
@@ -44,10 +46,12 @@ class Stream:
         self.ever_live = False
         self._last_unit_ns = 0
         self._last_passthrough_pts = -1
-        self._last_source_pts: int | None = None
+        self._reorder = ReorderDetector()
         # WebRTC carries no B-frames: once the drone's pts are seen out of decode order, its
         # own packets are no rendition for a browser (the transcoded rungs still are).
         self.source_reorders = False
+        self.pts_repaired = 0  # pts moved forward: the source's stepped back (no B-frames)
+        self._last_pts_in: int | None = None
         self.source_profile: str | None = None  # the drone's profile-level-id, from its SPS
         self._loop: asyncio.AbstractEventLoop | None = None
         # Called in the source's thread with every unit as it arrived (and a Discontinuity
@@ -139,11 +143,14 @@ class Stream:
         self._last_unit_ns = unit.arrival_ns
         self.ever_live = True
         self.rate_in.add(len(unit.data), unit.arrival_ns)
+        reorders = self._reorder.reorders(unit)
+        if not reorders and not self.source_reorders:
+            unit = self._repair_pts(unit)
         for listener in self.unit_listeners:
             listener(unit)
         if self.transcoder is not None:
             self.transcoder.feed(unit)
-        if self._last_source_pts is not None and unit.pts < self._last_source_pts:
+        if reorders:
             if not self.source_reorders and self._loop is not None:
                 log.warning(
                     "[stream %s] the source sends B-frames: no passthrough to "
@@ -152,7 +159,6 @@ class Stream:
                 )
                 self._loop.call_soon_threadsafe(self._end_passthrough)
             self.source_reorders = True
-        self._last_source_pts = unit.pts
         passthrough = self.renditions.get(PASSTHROUGH)
         if passthrough is not None and unit.keyframe:
             self.source_profile = profile_level_id(unit.data) or self.source_profile
@@ -162,6 +168,16 @@ class Stream:
             self._last_passthrough_pts = pts
             item = encoded_packet(unit.data, pts, unit.keyframe, unit.arrival_ns)
             self._loop.call_soon_threadsafe(passthrough.publish, item)
+
+    def _repair_pts(self, unit: AccessUnit) -> AccessUnit:
+        """Without B-frames a pts that steps back is jitter (DJI, go2rtc #1969): moved just
+        after the previous one, for every consumer (passthrough, recording), and counted."""
+        last, self._last_pts_in = self._last_pts_in, unit.pts
+        if last is None or unit.pts > last:
+            return unit
+        self.pts_repaired += 1
+        self._last_pts_in = last + 1
+        return replace(unit, pts=last + 1, dts=None if unit.dts is None else last + 1)
 
     def _end_passthrough(self) -> None:
         # Its viewers' players reconnect by themselves, onto a rung they can play.
@@ -175,7 +191,8 @@ class Stream:
         if self.transcoder is not None:
             self.transcoder.feed(Discontinuity(reason))
         self._last_passthrough_pts = -1
-        self._last_source_pts = None
+        self._reorder = ReorderDetector()
+        self._last_pts_in = None
         self.source_reorders = False  # the next connection may be another drone
 
     @property
@@ -211,6 +228,8 @@ class Stream:
             "source_restarts": self.supervisor.restarts,
             "source_error": self.supervisor.last_error,
             "source_has_bframes": self.source_reorders,
+            "pts_repaired": self.pts_repaired,
+            "source_repairs": dict(self.ingest.repairs) if self.ingest else {},
             "publishing": self.whip is not None and self.whip.publisher is not None,
             # A crashed worker restarts by itself; here it shows that it did and why.
             "workers": {w.worker: w.status() for w in self.workers()},

@@ -19,6 +19,7 @@ import av
 import av.error
 
 from relay.media.access_unit import AccessUnit, Discontinuity
+from relay.media.h264 import first_sps
 from relay.recording.dts import DtsClock
 from relay.recording.segment import SegmentWriter
 from relay.threads import name_native_thread
@@ -91,6 +92,7 @@ class StreamRecorder:
         self._writer: SegmentWriter | None = None
         self._seg_start_pts = 0
         self._size = (0, 0)
+        self._seg_sps: bytes | None = None  # the open segment's SPS (its header)
         self._thread = threading.Thread(target=self._run, daemon=True, name=f"rec-{stream}")
 
     def start(self) -> None:
@@ -148,6 +150,10 @@ class StreamRecorder:
             self._write(unit, dts)
 
     def _write(self, unit: AccessUnit, dts: int) -> None:
+        if unit.keyframe and self._writer is not None and self._new_sps(unit):
+            # A new SPS (the drone changed resolution): the segment's header describes the
+            # old pictures, so the new ones go into a segment of their own.
+            self._close_segment()
         if (
             unit.keyframe
             and self._writer is not None
@@ -164,9 +170,15 @@ class StreamRecorder:
         self._writer.write(unit, dts)
         self.written += 1
 
+    def _new_sps(self, unit: AccessUnit) -> bool:
+        sps = first_sps(unit.data)
+        return sps is not None and sps != self._seg_sps
+
     def _open_segment(self, unit: AccessUnit) -> None:
-        if self._size == (0, 0):
-            self._size = frame_size(unit)
+        sps = first_sps(unit.data)
+        if self._size == (0, 0) or sps != self._seg_sps:
+            self._size = frame_size(unit)  # the first segment, or a new SPS (size)
+        self._seg_sps = sps
         self.segments += 1
         path = self.folder / f"seg-{self.segments:05d}.mp4"
         start_ns = wall_ns(unit.arrival_ns)

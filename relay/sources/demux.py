@@ -19,7 +19,7 @@ import av.error
 
 from relay.errors import SourceError
 from relay.media.access_unit import CLOCK_RATE, AccessUnit
-from relay.media.h264 import AnnexBRepair
+from relay.media.h264 import AnnexBRepair, has_slice
 from relay.sources.base import Emit
 from relay.sources.redact import redact_text, redact_url, secrets_of
 from relay.sources.rtmp_ingest import RtmpIngest
@@ -36,11 +36,15 @@ class DemuxSource:
     """One FFmpeg input; subclasses say how to open it."""
 
     paced = False
+    # FLV, MPEG-TS and files carry a dts, so pts against dts tells B-frames; libavformat leaves
+    # it unset on the first packets when the timestamps jitter: taken as "no reorder" then.
+    carries_dts = True
 
     def __init__(self, url: str) -> None:
         self.url = url  # to open; never in a message: it may carry a password or token
         self.public_url = redact_url(url)
         self._secrets = secrets_of(url)
+        self.no_picture = 0
 
     def _error(self, text: str) -> SourceError:
         """A SourceError naming the source; FFmpeg's own text may quote the full URL."""
@@ -79,6 +83,7 @@ class DemuxSource:
         first_pts: int | None = None
         started = time.monotonic()
         last_pts = -1
+        self.no_picture = 0  # units without a slice (SEI or parameter sets only): not emitted
         for packet in container.demux(stream):
             if stop.is_set():
                 return
@@ -86,11 +91,19 @@ class DemuxSource:
                 continue
             for out in to_annexb.filter(packet):
                 data, keyframe = repair.repair(bytes(out))
+                if not has_slice(data):
+                    # An access unit is a picture: an SEI-only or empty unit would count as
+                    # a frame in fps_in, the transcoder's drops and the recording's manifest.
+                    self.no_picture += 1
+                    continue
                 raw = out.pts if out.pts is not None else out.dts
                 if raw is None or time_base is None:
                     pts = last_pts + CLOCK_RATE // 30
                 else:
                     pts = int(raw * time_base * CLOCK_RATE)
+                dts = pts if self.carries_dts else None
+                if out.dts is not None and out.pts is not None and time_base is not None:
+                    dts = int(out.dts * time_base * CLOCK_RATE)
                 if first_pts is None:
                     first_pts = pts
                 if self.paced:
@@ -99,7 +112,7 @@ class DemuxSource:
                     if wait > 0 and stop.wait(min(wait, 1.0)):
                         return
                 last_pts = pts
-                emit(AccessUnit(data, pts=pts, keyframe=keyframe or packet.is_keyframe))
+                emit(AccessUnit(data, pts=pts, keyframe=keyframe or packet.is_keyframe, dts=dts))
         raise self._error("stream ended")
 
 
@@ -140,6 +153,8 @@ class RtmpPushSource(DemuxSource):
 
 class RtspSource(DemuxSource):
     """rtsp://… pulled from a controller or camera; ?transport=tcp|udp (default tcp)."""
+
+    carries_dts = False  # RTP has presentation times only
 
     def open_args(self) -> tuple[str, dict[str, str], str | None]:
         parts = urlsplit(self.url)

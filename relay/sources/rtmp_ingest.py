@@ -17,7 +17,7 @@ import logging
 import queue
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +26,7 @@ from urllib.parse import unquote, urlsplit
 from relay.errors import SourceError
 from relay.sources import amf0
 from relay.sources import rtmp_chunks as rc
+from relay.sources.flv_joiner import PictureJoiner
 from relay.sources.flv_pipe import FlvPipe, flv_tag
 from relay.sources.redact import redact_url
 
@@ -89,6 +90,8 @@ class RtmpIngest:
         self._refusals: dict[str, deque[float]] = {}
         self._active: FlvPipe | None = None
         self._handoff: queue.Queue[FlvPipe] = queue.Queue()
+        # What the picture joiner repaired for the current (or last) publisher.
+        self.repairs: Counter[str] = Counter()
 
     async def start(self) -> None:
         """Listens now, or keeps retrying in the background if the port is taken."""
@@ -371,6 +374,8 @@ class RtmpIngest:
         log.info("[stream %s] RTMP publisher %s admitted", self.stream, where)
         await self._write_audit("publish_start", "rtmp stream key", where)
         chunks.max_message = MAX_MEDIA_MESSAGE
+        joiner = PictureJoiner()
+        self.repairs = joiner.counts
         cancelled = False
         try:
             await send.control(rc.USER_CONTROL, bytes(2) + STREAM_ID.to_bytes(4, "big"))
@@ -385,7 +390,7 @@ class RtmpIngest:
             while True:
                 msg = await asyncio.wait_for(chunks.read_message(), READ_TIMEOUT_S)
                 if msg.type == rc.VIDEO:
-                    if not pipe.feed(flv_tag(rc.VIDEO, msg.timestamp, msg.payload)):
+                    if not self._video(pipe, joiner.push(msg.timestamp, msg.payload)):
                         ended_by = "the relay dropped it (source closed or too far behind)"
                         break
                 elif msg.type in (rc.COMMAND_AMF0, rc.COMMAND_AMF3):
@@ -402,8 +407,16 @@ class RtmpIngest:
             ended_by = f"connection lost ({exc or type(exc).__name__})"
         except asyncio.CancelledError:
             ended_by, cancelled = "the relay stopped", True
+        self._video(pipe, joiner.flush())
         pipe.end()
         seconds = round(time.monotonic() - started, 1)
+        if joiner.counts:
+            log.info(
+                "[stream %s] RTMP publisher %s: %s",
+                self.stream,
+                where,
+                ", ".join(f"{k} {v}" for k, v in sorted(joiner.counts.items())),
+            )
         log.info(
             "[stream %s] RTMP publisher %s gone after %.1f s: %s",
             self.stream,
@@ -416,6 +429,14 @@ class RtmpIngest:
         )
         if cancelled:
             raise asyncio.CancelledError
+
+    @staticmethod
+    def _video(pipe: FlvPipe, tags: list[tuple[int, bytes]]) -> bool:
+        """Feeds the joiner's whole pictures to the demuxer; False when it is gone."""
+        for timestamp, payload in tags:
+            if not pipe.feed(flv_tag(rc.VIDEO, timestamp, payload)):
+                return False
+        return True
 
     async def _write_audit(self, event: str, who: str, where: str, **details: Any) -> None:
         if self._audit is not None:

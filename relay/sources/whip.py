@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 
 from relay.media.access_unit import AccessUnit
-from relay.media.h264 import AnnexBRepair
+from relay.media.h264 import AnnexBRepair, has_slice
 from relay.sources.base import Emit, Source
 
 log = logging.getLogger(__name__)
@@ -117,4 +117,6 @@ class WhipSource:
                 continue  # the end of a publisher that never sent a picture
             started = True
             data, keyframe = repair.repair(item.data)
+            if not has_slice(data):
+                continue  # an access unit is a picture: SEI or parameter sets alone are none
             emit(AccessUnit(data, item.pts, keyframe or item.keyframe, item.arrival_ns))
