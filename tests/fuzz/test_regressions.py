@@ -1,0 +1,44 @@
+"""Regression cases for what the fuzzer (scripts/fuzz.py) found; each failed before its fix."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from relay.sources import rtmp_chunks as rc
+from scripts.fuzzing.targets_rtmp import _encode_all, _handshake, publish_commands
+from tests.conftest import RelayFactory, free_port, wait_for
+
+
+async def test_rtmp_publisher_with_unknown_video_codec_is_refused_by_name(
+    start_relay: RelayFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """fuzz flv (seed 7): an admitted publisher whose only video tag names codec id 15
+    (none that FFmpeg knows) left the demuxer a video stream without a codec context, and
+    the source thread died on `None.name` (AttributeError): a crash, reported as a source
+    failure with backoff, instead of a refusal (SourceError "video is unknown")."""
+    port = free_port()
+    await start_relay(
+        [{"name": "d", "source": f"rtmp://127.0.0.1:{port}/live/k3y", "renditions": ["240p"]}]
+    )
+    caplog.set_level(logging.INFO, logger="relay.sources.supervisor")
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    await _handshake(reader, writer)
+    commands, _ = _encode_all(publish_commands("live", "k3y"))
+    writer.write(commands)
+    tag = b"\x1f" + bytes(range(64))  # keyframe, codec id 15
+    for ts in range(0, 330, 33):
+        writer.write(rc.encode_message(4, rc.VIDEO, tag, 4096, stream_id=1, timestamp=ts))
+    await writer.drain()
+    await asyncio.sleep(0.3)
+    writer.close()
+
+    def outcomes() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.name == "relay.sources.supervisor"]
+
+    await wait_for(lambda: bool(outcomes()), 10, "the source to give up on that publisher")
+    # A publisher that sent what cannot be decoded and left ends its push like any other
+    # publisher that left (the source says why only while it is still connected).
+    assert "source ended" in outcomes()[0], outcomes()[0]
