@@ -18,7 +18,8 @@ from scripts.fuzzing.relay_proc import RelayProcess
 from scripts.fuzzing.target import Ctx, Failure, Known, Target
 
 MIN_FPS = 29.0
-RSS_GROWTH_MB = 150.0  # per target, over the RSS before it
+RSS_GROWTH_MB = 150.0
+BASELINE_S = 4.0  # per target, over the RSS before it
 # Log blocks of failures already filed: issue 10 item 8 (500s on odd bodies, helper
 # `limits`), and aiohttp's own 400 for a request line it cannot parse, which it logs with a
 # traceback (the area of item 11: that answer is aiohttp's, not the relay's).
@@ -35,7 +36,11 @@ class Report:
     seconds: float = 0.0
     failures: list[dict[str, Any]] = field(default_factory=list)
     known: list[dict[str, Any]] = field(default_factory=list)
-    min_fps: float | None = None
+    min_fps: float | None = None  # source frames delivered per second, by capture time
+    min_arrival_fps: float | None = None  # frames decoded per second, by arrival time
+    fps_windows: list[float] = field(default_factory=list)  # by arrival
+    baseline_fps: float | None = None  # delivered fps over 4 s before the target, idle
+    judges_stream: bool = True
     rss_before_mb: float = 0.0
     rss_max_mb: float = 0.0
     rss_after_mb: float = 0.0
@@ -43,19 +48,31 @@ class Report:
     relay_alive: bool = True
 
     @property
+    def fps_judged(self) -> bool:
+        """False when the watched stream missed the mark already while nothing was fuzzed:
+        then the (shared, overloaded) machine is measured, not the relay."""
+        return self.judges_stream and self.baseline_fps is not None and self.baseline_fps >= MIN_FPS
+
+    @property
+    def fps_ok(self) -> bool:
+        if not self.fps_judged:
+            return True
+        return self.min_fps is not None and self.min_fps >= MIN_FPS
+
+    @property
     def passed(self) -> bool:
         return (
             not self.failures
             and self.relay_alive
             and not self.threads_lost
-            and self.min_fps is not None
-            and self.min_fps >= MIN_FPS
+            and self.fps_ok
             and self.rss_max_mb - self.rss_before_mb <= RSS_GROWTH_MB
         )
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["passed"] = self.passed
+        out["fps_judged"] = self.fps_judged
         out["known_count"] = len(self.known)
         out["known"] = self.known[:20]
         return out
@@ -75,7 +92,9 @@ def _failure(report: Report, seed: int, index: int, detail: str, known: bool = F
 async def run_target(
     relay: RelayProcess, target: Target, cases: int, seed: int, start: int = 0
 ) -> Report:
-    report = Report(target.name, rss_before_mb=relay.rss_mb())
+    idle_from = time.monotonic()
+    await asyncio.sleep(BASELINE_S)  # the watched stream's rate with nothing fuzzed
+    report = Report(target.name, rss_before_mb=relay.rss_mb(), judges_stream=target.judges_stream)
     report.rss_max_mb = report.rss_before_mb
     threads = relay.worker_threads()
     relay.new_log_problems()  # only what this target causes counts
@@ -125,7 +144,7 @@ async def run_target(
         ended = time.monotonic()
         # Late log lines (a thread dying after the last case), and at least one whole
         # frame-rate window even for a short run.
-        await asyncio.sleep(max(1.5, began + 4.5 - ended))
+        await asyncio.sleep(max(1.5, began + 4.5 - time.monotonic()))
         look(start + cases)
     report.cases = done
     report.seconds = round(ended - began, 2)
@@ -134,6 +153,13 @@ async def run_target(
     report.rss_after_mb = round(relay.rss_mb(), 1)
     report.rss_max_mb = round(max(report.rss_max_mb, report.rss_after_mb), 1)
     report.rss_before_mb = round(report.rss_before_mb, 1)
-    fps = relay.min_fps(began, max(ended + 1.0, began + 4.5))
+    # Source frames captured from the first case to the last (at least 3 s): by the time
+    # the campaign looks, 1.5 s later, each has arrived or is lost.
+    fps = relay.min_delivered_fps(began, max(ended, began + 3.0))
     report.min_fps = None if fps is None else round(fps, 1)
+    baseline = relay.min_delivered_fps(idle_from, idle_from + BASELINE_S)
+    report.baseline_fps = None if baseline is None else round(baseline, 1)
+    arrival = relay.min_fps(began, max(ended + 1.0, began + 4.5))
+    report.min_arrival_fps = None if arrival is None else round(arrival, 1)
+    report.fps_windows = relay.fps_windows(began, max(ended + 1.0, began + 4.5))[:200]
     return report

@@ -22,13 +22,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 WATCHED = "watch"  # the stream whose frame rate must hold while the others are fuzzed
 
-# Lines that mean an exception escaped a handler, a task or a thread.
+# Log entries that mean an exception escaped a handler, a task or a thread.
 BAD_LOG = re.compile(
-    r"Traceback \(most recent call last\)|Unhandled exception|exception was never retrieved"
-    r"|Exception in thread|Error handling request|Exception in callback| crashed"
+    r"Unhandled exception|exception was never retrieved|Exception in thread|Error handling request"
+    r"|Exception in callback| crashed|unhandled error on"
 )
-
-
+# A source that failed is restarted by its supervisor, which logs the traceback at debug
+# level: a SourceError (or FFmpeg's own verdict on its input) is a source refusing bad
+# input; any other exception is a bug in the relay's parsing path.
+SOURCE_TRACEBACK = "source traceback"
+EXPECTED_SOURCE_ERROR = re.compile(
+    r"^(relay\.errors\.SourceError|av\.error\.\w+|TimeoutError|OSError|ConnectionError)"
+)
 STAMP = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
 
 
@@ -106,6 +111,7 @@ class RelayProcess:
     proc: subprocess.Popen[bytes] | None = None
     watcher: subprocess.Popen[bytes] | None = None
     fps_samples: list[tuple[float, int]] = field(default_factory=list)  # (monotonic, frames)
+    captures: dict[int, float] = field(default_factory=dict)  # counter -> capture monotonic
     _log_offset: int = 0
 
     @property
@@ -123,7 +129,16 @@ class RelayProcess:
         )
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "relay", "serve", "--config", str(config)],
+                [
+                    sys.executable,
+                    "-m",
+                    "relay",
+                    "serve",
+                    "--config",
+                    str(config),
+                    "--log-level",
+                    "debug",
+                ],
                 cwd=self.folder,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -159,8 +174,11 @@ class RelayProcess:
     def _read_watcher(self) -> None:
         assert self.watcher is not None and self.watcher.stdout is not None
         for line in self.watcher.stdout:
-            at, frames = json.loads(line)
+            at, frames, marks = json.loads(line)
             self.fps_samples.append((float(at), int(frames)))
+            wall = time.time() - time.monotonic()  # the same clocks: one machine
+            for counter, capture_ms in marks:
+                self.captures[int(counter)] = capture_ms / 1000 - wall
 
     def min_fps(self, since: float, until: float, window: float = 2.0) -> float | None:
         """The lowest frame rate over spans of at least `window` seconds (from each sample
@@ -176,6 +194,31 @@ class RelayProcess:
                 fps = (n - n0) / (t - t0)
                 worst = fps if worst is None else min(worst, fps)
         return worst
+
+    def min_delivered_fps(self, since: float, until: float, window: float = 2.0) -> float | None:
+        """The lowest rate of source frames that reached the viewer, by when they were
+        captured: for each `window`-second span of the source within [since, until], the
+        frames of it the viewer decoded. A frame lost anywhere lowers it; a frame the busy
+        shared machine delayed (and then delivered) does not (see max_delay_ms)."""
+        times = sorted(t for t in self.captures.values() if since <= t <= until)
+        worst: float | None = None
+        start = since
+        while start + window <= until:
+            n = sum(1 for t in times if start <= t < start + window)
+            worst = n / window if worst is None else min(worst, n / window)
+            start += window
+        return worst
+
+    def fps_windows(self, since: float, until: float, window: float = 2.0) -> list[float]:
+        """Frame rates over consecutive spans of about `window` seconds (for the report)."""
+        samples = [(t, n) for t, n in self.fps_samples if since <= t <= until]
+        out, i = [], 0
+        for j in range(1, len(samples)):
+            if samples[j][0] - samples[i][0] >= window:
+                span = samples[j][0] - samples[i][0]
+                out.append(round((samples[j][1] - samples[i][1]) / span, 1))
+                i = j
+        return out
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -210,15 +253,23 @@ class RelayProcess:
             f.seek(self._log_offset)
             text = f.read().decode("utf-8", "replace")
             self._log_offset = f.tell()
-        lines = text.splitlines()
-        blocks = []
-        for i, line in enumerate(lines):
-            if BAD_LOG.search(line) and not (blocks and line in blocks[-1]):
-                end = i + 1  # the block runs to the next timestamped log line
-                while end < len(lines) and not STAMP.match(lines[end]):
-                    end += 1
-                blocks.append("\n".join(lines[i : min(end, i + 60)]))
-        return blocks
+        entries: list[list[str]] = []
+        for line in text.splitlines():
+            if STAMP.match(line) or not entries:
+                entries.append([line])
+            else:
+                entries[-1].append(line)  # a traceback belongs to the entry above it
+        problems = []
+        for entry in entries:
+            head, last = entry[0], entry[-1]
+            traced = any(line.startswith("Traceback") for line in entry)
+            if (
+                BAD_LOG.search(head)
+                or (traced and (" ERROR " in head or " WARNING " in head or " CRITICAL " in head))
+                or (SOURCE_TRACEBACK in head and not EXPECTED_SOURCE_ERROR.match(last))
+            ):
+                problems.append("\n".join(entry[:60]))
+        return problems
 
     def close(self) -> None:
         for p in (self.watcher, self.proc):

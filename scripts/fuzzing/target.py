@@ -31,6 +31,9 @@ class Target:
     name = ""
     concurrency = 1  # cases in flight at once
     check_every = 50  # cases between two looks at the relay's log and threads
+    # False for a target whose cases never reach the running relay (config files): the
+    # watched stream's rate is then reported, not judged.
+    judges_stream = True
 
     async def setup(self, ctx: Ctx) -> None:
         """Before the first case (e.g. a publisher that stays connected)."""

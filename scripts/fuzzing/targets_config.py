@@ -210,6 +210,7 @@ def check_config(path: Path) -> str | None:
 class ConfigFiles(Target):
     name = "config"
     check_every = 100
+    judges_stream = False  # each case is a fresh loader (or a fresh `serve`), not the relay
     cli_every = 50  # one case in 50 also goes through the real command
 
     def __init__(self) -> None:

@@ -3,10 +3,12 @@ and path segments of every GET route, found by walking the relay's own route tab
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import re
 import tempfile
+import time
 from typing import Any
 from urllib.parse import quote
 
@@ -165,8 +167,11 @@ def mutate_sdp(rng: random.Random, sdp: str, other: str) -> bytes:
 
 
 class _SdpTarget(Target):
-    concurrency = 4
+    # Ten offers a second: the most one address may send by default (whep_per_minute =
+    # 600); the fuzzing relay's limits are raised only so that every case gets parsed.
+    concurrency = 1
     check_every = 100
+    pace_s = 0.1
     path = ""
     direction = ""
 
@@ -175,6 +180,7 @@ class _SdpTarget(Target):
         self.other = await make_offer("sendonly" if self.direction == "recvonly" else "recvonly")
 
     async def case(self, ctx: Ctx, rng: random.Random, index: int) -> None:
+        began = time.monotonic()
         body = mutate_sdp(rng, rng.choice(self.offers), self.other)
         content_type = "application/sdp"
         if rng.random() < 0.05:
@@ -185,6 +191,7 @@ class _SdpTarget(Target):
         status, location, _ = await _request(ctx, "POST", self.path + query, body, content_type)
         if status == 201 and location:  # end the session at once: no slot stays taken
             await _request(ctx, "DELETE", location)
+        await asyncio.sleep(max(0.0, self.pace_s - (time.monotonic() - began)))
 
 
 class WhepSdp(_SdpTarget):

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """The watching viewer: joins the relay's watched stream over WHEP (a real aiortc peer that
-decodes) and prints `[monotonic_s, frames_decoded]` once a second until it is stopped.
+decodes) and prints, once a second until it is stopped, `[monotonic_s, frames_decoded,
+[[counter, capture_unix_ms], ...]]` with the burned-in marks of the frames new since the
+last line (the capture time says which second of the source a frame belongs to).
 
     python scripts/fuzzing/watch.py BASE_URL TOKEN [STREAM]
 """
@@ -24,9 +26,18 @@ async def main(base_url: str, token: str, stream: str) -> None:
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     viewer = WhepViewer(base_url, stream, token=token)
     await viewer.start()
+    shown = 0
     try:
         while not stop.is_set():
-            print(json.dumps([time.monotonic(), viewer.received.frames]), flush=True)
+            timeline = viewer.received.timeline
+            wall = time.time() - time.monotonic()
+            marks = [
+                [counter, round((at + wall) * 1000 - delay)]
+                for at, counter, delay in timeline[shown:]
+                if counter is not None and delay is not None
+            ]
+            shown = len(timeline)
+            print(json.dumps([time.monotonic(), viewer.received.frames, marks]), flush=True)
             try:
                 await asyncio.wait_for(stop.wait(), 1.0)
             except TimeoutError:
