@@ -15,7 +15,7 @@ from tests.conftest import RelayFactory, free_port, wait_for
 async def test_rtmp_publisher_with_unknown_video_codec_is_refused_by_name(
     start_relay: RelayFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """fuzz flv (seed 7): an admitted publisher whose only video tag names codec id 15
+    """fuzz rtmp-chunks (seed 7): an admitted publisher whose only video tag names codec id 15
     (none that FFmpeg knows) left the demuxer a video stream without a codec context, and
     the source thread died on `None.name` (AttributeError): a crash, reported as a source
     failure with backoff, instead of a refusal (SourceError "video is unknown")."""
