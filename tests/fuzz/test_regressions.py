@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import av
 import pytest
 
 from relay.sources import rtmp_chunks as rc
+from relay.transcode.processors.osd import OsdProcessor
 from scripts.fuzzing.targets_rtmp import _encode_all, _handshake, publish_commands
 from tests.conftest import RelayFactory, free_port, wait_for
 
@@ -42,3 +44,15 @@ async def test_rtmp_publisher_with_unknown_video_codec_is_refused_by_name(
     # A publisher that sent what cannot be decoded and left ends its push like any other
     # publisher that left (the source says why only while it is still connected).
     assert "source ended" in outcomes()[0], outcomes()[0]
+
+
+@pytest.mark.parametrize("size", [(32, 8), (2, 2), (16, 12)])
+def test_osd_on_a_picture_smaller_than_its_label(size: tuple[int, int]) -> None:
+    """fuzz h264 (seed 7, cases 1600..1699): a mutated SPS gave the decoder a picture
+    smaller than the OSD's label; the label's top (and the badge's left) went negative,
+    blend_label took an empty slice, numpy raised, and the transcoder thread died for good
+    (every rung of the stream frozen). Now the label is clipped on every side."""
+    frame = av.VideoFrame(size[0], size[1], "yuv420p")
+    for plane in frame.planes:
+        plane.update(bytes(plane.buffer_size))
+    OsdProcessor("udp").process(frame, live=True)  # raised ValueError before
