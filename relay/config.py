@@ -177,7 +177,10 @@ def validate_source(url: str) -> str | None:
     scheme = url.split(":", 1)[0] if ":" in url else ""
     if scheme not in SOURCE_SCHEMES:
         return f"{url!r}: scheme must be one of {', '.join(s + ':' for s in SOURCE_SCHEMES)}"
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # e.g. an unclosed "[" of an IPv6 address
+        return f"{url!r}: {exc}"
     if scheme in ("rtmp", "rtsp", "udp"):
         try:
             port = parts.port

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import subprocess
+import sys
+from pathlib import Path
 
 import av
 import pytest
 
+from relay.config import load_config
+from relay.errors import ConfigError
 from relay.sources import rtmp_chunks as rc
 from relay.transcode.processors.osd import OsdProcessor
 from scripts.fuzzing.targets_rtmp import _encode_all, _handshake, publish_commands
@@ -56,3 +61,20 @@ def test_osd_on_a_picture_smaller_than_its_label(size: tuple[int, int]) -> None:
     for plane in frame.planes:
         plane.update(bytes(plane.buffer_size))
     OsdProcessor("udp").process(frame, live=True)  # raised ValueError before
+
+
+@pytest.mark.parametrize("source", ["rtmp://[::1/live/k", "udp://[0.0.0.0:5000", "rtsp://h]:1/x"])
+def test_config_with_a_broken_url_exits_2(tmp_path: Path, source: str) -> None:
+    """fuzz config (seed 7): a source URL with an unclosed IPv6 bracket made urlsplit raise
+    ValueError inside the config check: a traceback instead of exit 2 and a message."""
+    config = tmp_path / "bad.toml"
+    config.write_text(f'[[streams]]\nname = "a"\nsource = "{source}"\nrenditions = ["360p"]\n')
+    with pytest.raises(ConfigError, match=r"streams\[0\]"):
+        load_config(config)
+    run = subprocess.run(
+        [sys.executable, "-m", "relay", "serve", "--config", str(config)],
+        capture_output=True,
+        timeout=60,
+    )
+    assert run.returncode == 2
+    assert b"config error" in run.stderr and b"Traceback" not in run.stderr
