@@ -22,8 +22,9 @@ ROOT = Path(__file__).resolve().parents[2]
 CASES = 300
 SEED = 1
 # Found by this run, not fixed here: ten offers a second (the default per-address WHEP
-# limit) cost the watched stream frames (22-27.5 fps against 30 idle on the 2-core test
-# machine): each offer builds an aiortc peer (certificate, ICE sockets) on the event loop.
+# limit) cost the watched stream frames on the loaded 2-core test machine (22-27.5 fps
+# against 30 idle; at a light load whep-sdp kept 29.5, whip-sdp 28.0): every offer builds
+# an aiortc peer (certificate, ICE sockets) in the relay's process.
 SLOW_OFFERS = {"whep-sdp", "whip-sdp"}
 
 
