@@ -184,7 +184,10 @@ def validate_source(url: str) -> str | None:
     shown = redact_url(url)  # an error message is printed and logged: no key, no password
     if scheme not in SOURCE_SCHEMES:
         return f"{shown!r}: scheme must be one of {', '.join(s + ':' for s in SOURCE_SCHEMES)}"
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # e.g. an unclosed "[" of an IPv6 address
+        return f"{shown!r}: {exc}"
     if scheme in ("rtmp", "rtsp", "udp"):
         try:
             port = parts.port

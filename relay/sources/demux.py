@@ -74,8 +74,10 @@ class DemuxSource:
         if not container.streams.video:
             raise self._error("no video track")
         stream = container.streams.video[0]
-        if stream.codec_context.name != "h264":
-            raise self._error(f"video is {stream.codec_context.name}, need H.264")
+        # No codec context at all when the input names a codec FFmpeg does not know.
+        codec = stream.codec_context.name if stream.codec_context is not None else "unknown"
+        if codec != "h264":
+            raise self._error(f"video is {codec}, need H.264")
         to_annexb = av.bitstream.BitStreamFilterContext("h264_mp4toannexb", stream)
         repair = AnnexBRepair()
         repair.seed(stream.codec_context.extradata)
