@@ -170,7 +170,9 @@ async def test_a_newline_in_user_text_never_forges_a_log_line(
     await request(relay, "POST", f"/api/incidents/{body['id']}/stop", OPERATOR)
 
 
-async def test_aiohttp_own_400_carries_the_security_headers(start_relay: RelayFactory) -> None:
+async def test_aiohttp_own_400_carries_the_security_headers(
+    start_relay: RelayFactory, caplog: pytest.LogCaptureFixture
+) -> None:
     relay = await start_relay(STREAMS)
     host, port = relay.base_url.removeprefix("http://").split(":")
     for garbage in (
@@ -187,6 +189,8 @@ async def test_aiohttp_own_400_carries_the_security_headers(start_relay: RelayFa
         assert head.startswith("http/1.") and head[8:13] == " 400 ", head
         for name, value in SECURITY_HEADERS.items():
             assert f"{name.lower()}: {value.lower()}" in head, (garbage, name, head)
+    # The client's garbage is no error of the relay's: no traceback per request in the log.
+    assert not [r for r in caplog.records if r.exc_info and r.name == "aiohttp.server"]
 
 
 def failures(relay: RunningRelay, method: str) -> list[dict[str, Any]]:
