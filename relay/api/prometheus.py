@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import threading
+
 from relay.app import Relay
 from relay.metrics import BUCKETS_MS, Histogram
 from relay.transcode import encoder as encoder_module
@@ -40,6 +44,7 @@ class _Writer:
 def render_metrics(relay: Relay) -> str:
     w = _Writer()
     w.metric("relay_viewers_total", "gauge", "WebRTC viewer sessions", relay.sessions.count())
+    _process(w, relay)
     w.metric(
         "relay_encoders_created_total",
         "counter",
@@ -85,7 +90,7 @@ def render_metrics(relay: Relay) -> str:
                 "relay_rendition_viewers",
                 "gauge",
                 "viewers of a rendition",
-                len(r.subscribers),
+                r.viewers,
                 **labels,
             )
             w.metric(
@@ -153,3 +158,20 @@ def render_metrics(relay: Relay) -> str:
                 **labels,
             )
     return "\n".join(w.lines) + "\n"
+
+
+def _process(w: _Writer, relay: Relay) -> None:
+    """What must return to its level after viewers come and go (scripts/soak.py reads it)."""
+    w.metric("relay_asyncio_tasks", "gauge", "tasks on the event loop", len(asyncio.all_tasks()))
+    w.metric(
+        "relay_peer_connections",
+        "gauge",
+        "viewer peer connections still in memory (open, or closed and not yet freed)",
+        len(relay.sessions.peers),
+    )
+    w.metric("relay_threads", "gauge", "Python threads", threading.active_count())
+    try:
+        fds = len(os.listdir("/proc/self/fd"))
+    except OSError:  # not Linux
+        return
+    w.metric("relay_open_fds", "gauge", "open file descriptors", fds)

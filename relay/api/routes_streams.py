@@ -24,7 +24,7 @@ def _status(relay: Relay, stream: Stream) -> dict[str, Any]:
         status["rendition_stats"].append(
             {
                 "name": r.name,
-                "viewers": len(r.subscribers),
+                "viewers": r.viewers,
                 "fps": round(fps, 2),
                 "bitrate": int(bitrate),
                 "dropped": r.dropped,
