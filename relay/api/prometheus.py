@@ -169,6 +169,12 @@ def _process(w: _Writer, relay: Relay) -> None:
         "viewer peer connections still in memory (open, or closed and not yet freed)",
         len(relay.sessions.peers),
     )
+    w.metric(
+        "relay_gc_collect_ms",
+        "gauge",
+        "the last full garbage collection after viewers left (it holds the event loop)",
+        round(relay.sessions.reclaimer.collect_ms, 2),
+    )
     w.metric("relay_threads", "gauge", "Python threads", threading.active_count())
     try:
         fds = len(os.listdir("/proc/self/fd"))

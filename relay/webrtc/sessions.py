@@ -20,6 +20,7 @@ from relay.fanout.rendition import Rendition
 from relay.webrtc import codecs, rtp_send
 from relay.webrtc.adapt import LadderAdapter, tap_feedback
 from relay.webrtc.ice import configure_host_addresses, rtc_configuration
+from relay.webrtc.reclaim import Reclaimer
 from relay.webrtc.track import RenditionTrack
 
 log = logging.getLogger(__name__)
@@ -102,6 +103,7 @@ class SessionManager:
         # Every viewer peer connection still in memory, closed or not: after a session ends
         # its peer must be freed, and /metrics shows whether it was (churn soak).
         self.peers: weakref.WeakSet[RTCPeerConnection] = weakref.WeakSet()
+        self.reclaimer = Reclaimer()
         configure_host_addresses(webrtc.ice_addresses)
 
     def count(self, stream: str | None = None) -> int:
@@ -207,6 +209,7 @@ class SessionManager:
                 task.cancel()
         with contextlib.suppress(Exception):
             await session.pc.close()
+        self.reclaimer.closed()
         log.info(
             "[viewer %s] closed: %s (%d packets sent, %d dropped)",
             session_id[:6],
@@ -226,3 +229,4 @@ class SessionManager:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*(self.close(sid, "shutdown") for sid in list(self.sessions)))
+        await self.reclaimer.aclose()
