@@ -59,15 +59,24 @@ RECEIVE_S = 0.3  # how long a connected viewer stays
 
 
 class RelayProcess:
-    """The relay under test with one RTMP stream; its own process, data folder and token."""
+    """The relay under test with one RTMP stream; its own process, data folder and token.
+    Recordings go to `recordings` (default: data/recordings in its folder)."""
 
-    def __init__(self, renditions: list[str], src: Path | None) -> None:
+    def __init__(
+        self,
+        renditions: list[str],
+        src: Path | None,
+        stream: str = "soak",
+        recordings: Path | None = None,
+        log_file: Path | None = None,
+    ) -> None:
         self.port, self.rtmp_port = free_port(), free_port()
         self.token = secrets.token_urlsafe(24)
         self.key = secrets.token_urlsafe(12)
         self.dir = tempfile.TemporaryDirectory(prefix="soak-")
         config = Path(self.dir.name) / "relay.toml"
         rungs = ", ".join(f'"{r}"' for r in renditions)
+        self.recordings = recordings or Path(self.dir.name) / "data" / "recordings"
         config.write_text(f"""
 [server]
 host = "127.0.0.1"
@@ -77,8 +86,10 @@ ice_addresses = ["127.0.0.1"]
 [limits]
 max_viewers_per_stream = 500
 max_viewers = 500
+[recording]
+dir = "{self.recordings}"
 [[streams]]
-name = "soak"
+name = "{stream}"
 source = "rtmp://127.0.0.1:{self.rtmp_port}/live/{self.key}"
 renditions = [{rungs}]
 [[auth.tokens]]
@@ -90,7 +101,7 @@ streams = ["*"]
         env = dict(os.environ)
         if src is not None:  # an older tree's relay package before the editable install
             env["PYTHONPATH"] = str(src)
-        self.log = open(Path(self.dir.name) / "relay.log", "wb")  # noqa: SIM115
+        self.log = open(log_file or Path(self.dir.name) / "relay.log", "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "relay", "serve", "--config", str(config)],
             cwd=self.dir.name,
@@ -360,10 +371,12 @@ def main() -> int:
     parser.add_argument("--report", type=Path, default=Path("soak-report.json"))
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--relay-src", type=Path, default=None, help="run this tree's relay")
+    parser.add_argument("--relay-log", type=Path, default=None, help="keep the relay's log here")
     args = parser.parse_args()
     if args.joins < 20 or args.concurrency < 1 or args.idle < 0 or args.sample_every <= 0:
         parser.error("--joins ≥ 20, --concurrency ≥ 1, --idle ≥ 0, --sample-every > 0")
-    relay = RelayProcess([r for r in args.renditions.split(",") if r], args.relay_src)
+    renditions = [r for r in args.renditions.split(",") if r]
+    relay = RelayProcess(renditions, args.relay_src, log_file=args.relay_log)
     try:
         relay.wait_up()
         report = asyncio.run(soak(args, relay))
