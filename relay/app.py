@@ -12,7 +12,6 @@ from relay.config import Config
 from relay.recording.manager import IncidentManager
 from relay.stream import Stream
 from relay.webrtc.publish import PublishManager
-from relay.webrtc.reclaim import Reclaimer
 from relay.webrtc.sessions import SessionManager
 
 log = logging.getLogger(__name__)
@@ -36,7 +35,6 @@ class Relay:
         await self.incidents.start()  # recovers what a crash left open before new units
         for stream in self.streams.values():
             await stream.start()
-        Reclaimer.freeze()  # viewers' full collections need not look at all of this
 
     async def aclose(self) -> None:
         """Closes viewers first (they hold references into the streams), then the streams."""

@@ -170,10 +170,10 @@ def _process(w: _Writer, relay: Relay) -> None:
         len(relay.sessions.peers),
     )
     w.metric(
-        "relay_gc_collect_ms",
-        "gauge",
-        "the last full garbage collection after viewers left (it holds the event loop)",
-        round(relay.sessions.reclaimer.collect_ms, 2),
+        "relay_peer_connections_unlinked_total",
+        "counter",
+        "closed viewer peer connections whose reference cycles were cut (freed at once)",
+        relay.sessions.reclaimer.unlinked,
     )
     w.metric("relay_threads", "gauge", "Python threads", threading.active_count())
     try:

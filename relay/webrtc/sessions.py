@@ -209,7 +209,7 @@ class SessionManager:
                 task.cancel()
         with contextlib.suppress(Exception):
             await session.pc.close()
-        self.reclaimer.closed()
+        self.reclaimer.closed(session.pc)
         log.info(
             "[viewer %s] closed: %s (%d packets sent, %d dropped)",
             session_id[:6],
