@@ -175,6 +175,12 @@ def _process(w: _Writer, relay: Relay) -> None:
         "closed viewer peer connections whose reference cycles were cut (freed at once)",
         relay.sessions.reclaimer.unlinked,
     )
+    w.metric(
+        "relay_peer_stray_tasks_ended_total",
+        "counter",
+        "tasks of closed viewer peers still running seconds later, ended",
+        relay.sessions.reclaimer.stray_tasks,
+    )
     w.metric("relay_threads", "gauge", "Python threads", threading.active_count())
     try:
         fds = len(os.listdir("/proc/self/fd"))
