@@ -219,7 +219,7 @@ class Stream:
             "state": self.state,
             "source": scheme_of(self.config.source),
             "renditions": list(self.renditions),
-            "viewers": sum(len(r.subscribers) for r in self.renditions.values()),
+            "viewers": sum(r.viewers for r in self.renditions.values()),
             "fps_in": round(fps, 2),
             "bitrate_in": int(bitrate),
             "width": width if self.ever_live else 0,

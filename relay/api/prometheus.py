@@ -8,6 +8,9 @@ prometheus-client writes the text format: escaping of label values, `_total` on 
 
 from __future__ import annotations
 
+import asyncio
+import os
+import threading
 from collections.abc import Iterator
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -72,6 +75,7 @@ class RelayCollector(Collector):
         m = _Families()
         relay = self.relay
         m.gauge("relay_viewers", "WebRTC viewer sessions", relay.sessions.count())
+        _process(m, relay)
         m.counter(
             "relay_encoders_created",
             "x264 encoders created in this process",
@@ -120,7 +124,7 @@ class RelayCollector(Collector):
                 m.gauge(
                     "relay_rendition_viewers",
                     "viewers of a rendition",
-                    len(r.subscribers),
+                    r.viewers,
                     **labels,
                 )
                 m.counter(
@@ -191,3 +195,29 @@ def render_metrics(relay: Relay) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(RelayCollector(relay))
     return generate_latest(registry)
+
+
+def _process(m: _Families, relay: Relay) -> None:
+    """What must return to its level after viewers come and go (scripts/soak.py reads it)."""
+    m.gauge("relay_asyncio_tasks", "tasks on the event loop", len(asyncio.all_tasks()))
+    m.gauge(
+        "relay_peer_connections",
+        "viewer peer connections still in memory (open, or closed and not yet freed)",
+        len(relay.sessions.peers),
+    )
+    m.counter(
+        "relay_peer_connections_unlinked",
+        "closed viewer peer connections whose reference cycles were cut (freed at once)",
+        relay.sessions.reclaimer.unlinked,
+    )
+    m.counter(
+        "relay_peer_stray_tasks_ended",
+        "tasks of closed viewer peers still running seconds later, ended",
+        relay.sessions.reclaimer.stray_tasks,
+    )
+    m.gauge("relay_threads", "Python threads", threading.active_count())
+    try:
+        fds = len(os.listdir("/proc/self/fd"))
+    except OSError:  # not Linux
+        return
+    m.gauge("relay_open_fds", "open file descriptors", fds)

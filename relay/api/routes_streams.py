@@ -25,7 +25,7 @@ def _status(relay: Relay, stream: Stream, identity: Identity | None) -> dict[str
         status["rendition_stats"].append(
             {
                 "name": r.name,
-                "viewers": len(r.subscribers),
+                "viewers": r.viewers,
                 "fps": round(fps, 2),
                 "bitrate": int(bitrate),
                 "dropped": r.dropped,

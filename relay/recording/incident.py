@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from pathlib import Path
 from typing import Any
 
 from relay.audit import AuditLog
 from relay.recording.manifest import iso, write_manifest
-from relay.recording.recorder import SegmentEvent, StreamRecorder
+from relay.recording.recorder import GapEvent, SegmentEvent, StreamRecorder
 from relay.recording.recovery import truncate_to_complete
 from relay.recording.segment import probe, sha256_file
 from relay.sources.redact import redact_url
 
 log = logging.getLogger(__name__)
+
+USERINFO = re.compile(r"(\b[a-z][a-z0-9+.-]*://)[^/@\s]*@", re.IGNORECASE)
 
 
 def public_source(url: str) -> str:
@@ -92,6 +95,21 @@ class Incident:
             sha256=digest,
             manifest_sha256=manifest_hash,
         )
+
+    def on_gap(self, event: GapEvent) -> None:
+        """From a recorder thread: the source was down; the manifest says from when to when."""
+        with self.lock:
+            rec = self.manifest["recordings"][event.stream]
+            rec.setdefault("gaps", []).append(
+                {
+                    "start": iso(event.start_unix_ns),
+                    "end": iso(event.end_unix_ns),
+                    "seconds": round((event.end_unix_ns - event.start_unix_ns) / 1e9, 3),
+                    # A source's error may quote its URL: never its user:password here.
+                    "reason": USERINFO.sub(r"\1", event.reason)[:200],
+                }
+            )
+            self.save()
 
     def on_fail(self, stream: str, reason: str) -> None:
         """From a recorder thread: the recording of `stream` stopped on an error."""

@@ -124,7 +124,12 @@ class IncidentManager:
         self.incidents[incident_id] = incident
         for name in streams:
             recorder = StreamRecorder(
-                incident_id, name, folder / name, incident.on_segment, self._failed(incident)
+                incident_id,
+                name,
+                folder / name,
+                incident.on_segment,
+                self._failed(incident),
+                on_gap=incident.on_gap,
             )
             incident.recorders[name] = recorder
             recorder.start()

@@ -55,7 +55,7 @@ class RenditionTrack(MediaStreamTrack):
             if self.pending.rendition is rendition:
                 return
             self.pending.close()
-        self.pending = rendition.subscribe(self.name, self._wake)
+        self.pending = rendition.subscribe(self.name, self._wake, switching=True)
 
     def _wake(self) -> None:
         if self._wakeup is not None and not self._wakeup.done():
@@ -67,6 +67,7 @@ class RenditionTrack(MediaStreamTrack):
             dropped_old = self.subscriber.dropped
             self.subscriber.close()
             self.subscriber, self.pending = self.pending, None
+            self.subscriber.switching = False
             self.subscriber.dropped += dropped_old
             self.switches += 1
             first = self.subscriber.queue[0]
