@@ -9,6 +9,7 @@ from pathlib import Path
 
 from relay.audit import AuditLog
 from relay.config import Config
+from relay.looplag import LoopLag
 from relay.recording.manager import IncidentManager
 from relay.stream import Stream
 from relay.webrtc.publish import PublishManager
@@ -29,9 +30,11 @@ class Relay:
         self.publishers = PublishManager(config.webrtc, self.audit)
         self.incidents = IncidentManager(config.recording, self.audit, self.streams)
         self.started = time.monotonic()
+        self.loop_lag = LoopLag()
         self._closed = False
 
     async def start(self) -> None:
+        self.loop_lag.start()
         await self.incidents.start()  # recovers what a crash left open before new units
         for stream in self.streams.values():
             await stream.start()
@@ -46,4 +49,5 @@ class Relay:
         await self.incidents.aclose()  # closes and hashes the open segments
         await asyncio.gather(*(s.aclose() for s in self.streams.values()))
         await asyncio.to_thread(self.audit.flush)  # every line on disk before the exit
+        await self.loop_lag.aclose()
         log.info("relay closed")

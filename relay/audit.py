@@ -48,7 +48,10 @@ class AuditLog:
         }
         line = json.dumps(entry, ensure_ascii=False, separators=(",", ":"), default=str)
         self._ensure_writer()
-        self._lines.put(((line[:MAX_LINE] + "\n").encode("utf-8"), event, who))
+        # A lone surrogate (it can come in as a JSON escape) cannot be UTF-8: written as
+        # its JSON escape again, so the line is kept and still parses.
+        data = (line[:MAX_LINE] + "\n").encode("utf-8", "backslashreplace")
+        self._lines.put((data, event, who))
         return entry
 
     async def record(self, event: str, who: str, where: str = "", **details: Any) -> dict[str, Any]:

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
+import signal
 import socket
 import ssl
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from aiohttp import web
 from msgspec.structs import replace
 
-from relay import __version__, selfsigned
+from relay import __version__, logs, selfsigned
 from relay.config import Config, load_config
 from relay.config.base import Invalid
 from relay.errors import ConfigError
@@ -102,27 +104,43 @@ def serve(config: Config, ssl_context: ssl.SSLContext | None = None) -> int:
     token = app[AUTH].bootstrap_token
     login = f"login?token={token}" if token else ""
 
-    def announce(_aiohttp_banner: str) -> None:
-        # run_app calls this once its sockets listen: the URL printed is ready to open.
+    def announce() -> None:
+        # Called once the socket listens: the URL printed is ready to open.
         for url in _urls(host, port, "https" if ssl_context else "http"):
             print(f"drone-relay {__version__} serving: open {url}{login}", flush=True)
 
     try:
-        # run_app closes every peer, source and socket on SIGINT/SIGTERM, then returns.
-        web.run_app(
-            app,
-            host=host,
-            port=port,
-            print=announce,
-            shutdown_timeout=3.0,
-            ssl_context=ssl_context,
-            handle_signals=True,
-            access_log=None,
-        )
+        asyncio.run(_run(app, host, port, ssl_context, announce))
     except OSError as exc:
         print(f"drone-relay: cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr)
         return 2
     return 0
+
+
+async def _run(
+    app: web.Application,
+    host: str,
+    port: int,
+    ssl_context: ssl.SSLContext | None,
+    announce: Callable[[], None],
+) -> None:
+    """Serves `app` until SIGINT or SIGTERM, then closes every peer, source and socket.
+    (web.run_app would do the same with aiohttp's plain runner; RelayRunner adds the
+    security headers to aiohttp's own error answers.)"""
+    from relay.api.server import RelayRunner
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    runner = RelayRunner(app, access_log=None, shutdown_timeout=3.0)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port, ssl_context=ssl_context).start()
+        announce()
+        await stop.wait()
+    finally:
+        await runner.cleanup()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -133,10 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return hash_password_command()
     if args.command == "selfsigned":
         return selfsigned.run(args)
-    logging.basicConfig(
-        level=getattr(args, "log_level", "warning").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logs.configure(getattr(args, "log_level", "warning"))
     logging.getLogger("aioice").setLevel(logging.WARNING)
     logging.getLogger("aiortc").setLevel(logging.WARNING)
     if args.command == "serve":
@@ -146,6 +161,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ConfigError as exc:
             print(f"drone-relay: config error: {exc}", file=sys.stderr)
             return 2
+        from relay.sources.redact import redact_log
+
+        redact_log([s.source for s in config.streams])
         if args.host is not None:
             config = replace(config, server=replace(config.server, host=args.host))
         if args.port is not None:

@@ -16,14 +16,15 @@ BUCKETS_MS = (1, 2, 5, 10, 20, 33, 50, 100, 200, 500, 1000)
 class Histogram:
     """Prometheus-style cumulative buckets plus the recent window for p50/p95."""
 
-    def __init__(self, window: int = 300) -> None:
-        self.counts = [0] * (len(BUCKETS_MS) + 1)
+    def __init__(self, window: int = 300, buckets: tuple[float, ...] = BUCKETS_MS) -> None:
+        self.buckets = buckets
+        self.counts = [0] * (len(buckets) + 1)
         self.total = 0.0
         self.count = 0
         self.recent: deque[float] = deque(maxlen=window)
 
     def observe(self, value_ms: float) -> None:
-        self.counts[bisect.bisect_left(BUCKETS_MS, value_ms)] += 1
+        self.counts[bisect.bisect_left(self.buckets, value_ms)] += 1
         self.total += value_ms
         self.count += 1
         self.recent.append(value_ms)

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from relay.config import PASSTHROUGH, StreamConfig
@@ -14,11 +15,13 @@ from relay.fanout.rendition import Rendition
 from relay.media.access_unit import AccessUnit, Discontinuity
 from relay.media.h264 import profile_level_id
 from relay.media.packet import EncodedPacket, encoded_packet
+from relay.media.sps import ReorderDetector
 from relay.metrics import Rate
 from relay.sources.registry import scheme_for
 from relay.sources.scheme import Audit
 from relay.sources.supervisor import SourceSupervisor
 from relay.sources.whip import WhipInbox
+from relay.supervise import WorkerThread
 from relay.transcode.encoder import RungEncoder
 from relay.transcode.transcoder import Transcoder
 
@@ -43,10 +46,12 @@ class Stream:
         self.ever_live = False
         self._last_unit_ns = 0
         self._last_passthrough_pts = -1
-        self._last_source_pts: int | None = None
+        self._reorder = ReorderDetector()
         # WebRTC carries no B-frames: once the drone's pts are seen out of decode order, its
         # own packets are no rendition for a browser (the transcoded rungs still are).
         self.source_reorders = False
+        self.pts_repaired = 0  # pts moved forward: the source's stepped back (no B-frames)
+        self._last_pts_in: int | None = None
         self.source_profile: str | None = None  # the drone's profile-level-id, from its SPS
         self._loop: asyncio.AbstractEventLoop | None = None
         # Called in the source's thread with every unit as it arrived (and a Discontinuity
@@ -139,11 +144,14 @@ class Stream:
         self._last_unit_ns = unit.arrival_ns
         self.ever_live = True
         self.rate_in.add(len(unit.data), unit.arrival_ns)
+        reorders = self._reorder.reorders(unit)
+        if not reorders and not self.source_reorders:
+            unit = self._repair_pts(unit)
         for listener in self.unit_listeners:
             listener(unit)
         if self.transcoder is not None:
             self.transcoder.feed(unit)
-        if self._last_source_pts is not None and unit.pts < self._last_source_pts:
+        if reorders:
             if not self.source_reorders and self._loop is not None:
                 log.warning(
                     "[stream %s] the source sends B-frames: no passthrough to "
@@ -152,7 +160,6 @@ class Stream:
                 )
                 self._loop.call_soon_threadsafe(self._end_passthrough)
             self.source_reorders = True
-        self._last_source_pts = unit.pts
         passthrough = self.renditions.get(PASSTHROUGH)
         if passthrough is not None and unit.keyframe:
             self.source_profile = profile_level_id(unit.data) or self.source_profile
@@ -162,6 +169,16 @@ class Stream:
             self._last_passthrough_pts = pts
             item = encoded_packet(unit.data, pts, unit.keyframe, unit.arrival_ns)
             passthrough.publish_from_thread(self._loop, item)
+
+    def _repair_pts(self, unit: AccessUnit) -> AccessUnit:
+        """Without B-frames a pts that steps back is jitter (DJI, go2rtc #1969): moved just
+        after the previous one, for every consumer (passthrough, recording), and counted."""
+        last, self._last_pts_in = self._last_pts_in, unit.pts
+        if last is None or unit.pts > last:
+            return unit
+        self.pts_repaired += 1
+        self._last_pts_in = last + 1
+        return replace(unit, pts=last + 1, dts=None if unit.dts is None else last + 1)
 
     def _end_passthrough(self) -> None:
         # Its viewers' players reconnect by themselves, onto a rung they can play.
@@ -175,7 +192,8 @@ class Stream:
         if self.transcoder is not None:
             self.transcoder.feed(Discontinuity(reason))
         self._last_passthrough_pts = -1
-        self._last_source_pts = None
+        self._reorder = ReorderDetector()
+        self._last_pts_in = None
         self.source_reorders = False  # the next connection may be another drone
 
     @property
@@ -188,6 +206,12 @@ class Stream:
             return "offline"
         return "connecting"
 
+    def workers(self) -> list[WorkerThread]:
+        """The supervised threads: the transcoder's and one per rung encoder."""
+        if self.transcoder is None:
+            return []
+        return [self.transcoder.worker, *(e.worker for e in self.transcoder.encoders)]
+
     def status(self) -> dict[str, Any]:
         fps, bitrate = self.rate_in.per_second()
         width, height = self.transcoder.frame_size if self.transcoder else (0, 0)
@@ -196,7 +220,7 @@ class Stream:
             "state": self.state,
             "source": self.scheme.name,
             "renditions": list(self.renditions),
-            "viewers": sum(len(r.subscribers) for r in self.renditions.values()),
+            "viewers": sum(r.viewers for r in self.renditions.values()),
             "fps_in": round(fps, 2),
             "bitrate_in": int(bitrate),
             "width": width if self.ever_live else 0,
@@ -205,5 +229,12 @@ class Stream:
             "source_restarts": self.supervisor.restarts,
             "source_error": self.supervisor.last_error,
             "source_has_bframes": self.source_reorders,
+            "pts_repaired": self.pts_repaired,
+            "source_repairs": dict(self.host.repairs()),
             "publishing": self.whip is not None and self.whip.publisher is not None,
+            # A crashed worker restarts by itself; here it shows that it did and why.
+            "workers": {w.worker: w.status() for w in self.workers()},
+            "worker_restarts": sum(w.restarts for w in self.workers()),
+            # True while a crashed worker waits to restart: its rung sends no pictures.
+            "degraded": any(w.state == "restarting" for w in self.workers()),
         }

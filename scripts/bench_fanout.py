@@ -99,6 +99,8 @@ ice_addresses = ["127.0.0.1"]
 [limits]
 max_viewers_per_stream = {max_viewers}
 max_viewers = {max_viewers}
+max_viewers_per_identity = {max_viewers}
+max_unconnected_per_address = {max_viewers}
 [[streams]]
 name = "demo"
 source = "sim://?size=1280x720&fps=30&gop={gop}"

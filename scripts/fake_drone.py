@@ -5,6 +5,7 @@ Usage:
         [--gop 30] [--high-bframes] [--seconds N] [--file PATH] [--bitrate 3000000]
     python scripts/fake_drone.py udp://127.0.0.1:5000 ...      (MPEG-TS over UDP)
     python scripts/fake_drone.py http://127.0.0.1:8080/whip/cam [--token T] ...   (WHIP)
+    python scripts/fake_drone.py rtmp://… --dji split-pictures,split-nal,…|all   (DJI's RTMP)
 
 rtmp:// pushes FLV (AVC sequence header from the encoder's global header); udp:// sends
 MPEG-TS in 1316-byte datagrams (SPS/PPS in band before each IDR); http(s):// publishes over
@@ -15,14 +16,16 @@ frame marks (relay.media.frame_marks), or with --file the looped video of a file
 scaled and re-encoded (never remuxed, so that --gop/--high-bframes apply), with the frame
 marks burned in as well. Encoding: libx264, baseline-like (ultrafast, zerolatency, no
 B-frames) or, with --high-bframes, High profile with a fixed I B B P pattern (veryfast, no
-lookahead). The stream is paced at real time; --seconds N stops after N s. Exit status: 0 on
-a clean stop (--seconds, Ctrl-C, SIGTERM), 1 if the RTMP or WHIP server refuses or drops the
-connection (UDP cannot tell), 2 for bad arguments.
+lookahead). --dji pushes RTMP with DJI controllers' quirks through our own RTMP publisher
+(scripts/dji_quirks.py lists them). The stream is paced at real time; --seconds N stops
+after N s. Exit status: 0 on a clean stop (--seconds, Ctrl-C, SIGTERM), 1 if the RTMP or
+WHIP server refuses or drops the connection (UDP cannot tell), 2 for bad arguments.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import itertools
 import logging
 import signal
@@ -39,8 +42,12 @@ import av.error
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run without installing
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # dji_quirks beside it
+
+from dji_quirks import QUIRKS, parse_quirks, push_dji  # noqa: E402
 
 from relay.media.frame_marks import write_marks  # noqa: E402
+from relay.sources.rtmp_publish import PublishRefused  # noqa: E402
 
 log = logging.getLogger("fake_drone")
 
@@ -72,7 +79,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--file", type=Path, default=None, help="loop this video instead of the sim")
     p.add_argument("--bitrate", type=int, default=3_000_000, help="bits/s (default 3000000)")
     p.add_argument("--token", default=None, help="WHIP: the publish token (Bearer)")
+    p.add_argument(
+        "--dji",
+        default=None,
+        metavar="QUIRK[,QUIRK…]",
+        help="RTMP as DJI controllers send it: all, or some of " + ", ".join(QUIRKS),
+    )
     a = p.parse_args(argv)
+    if a.dji is not None:
+        try:
+            a.dji = parse_quirks(a.dji)
+        except ValueError as exc:
+            p.error(f"--dji: {exc}")
+        if not a.url.startswith("rtmp://") or a.high_bframes or a.file:
+            p.error("--dji: rtmp:// only, without --high-bframes and --file")
     if not a.url.startswith(("rtmp://", "rtmps://", "udp://", "http://", "https://")):
         p.error("url must start with rtmp://, rtmps://, udp://, http:// or https:// (WHIP)")
     if a.high_bframes and a.url.startswith("http"):
@@ -278,7 +298,13 @@ def main(argv: list[str] | None = None) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _on_signal)
     try:
-        push(a)
+        if a.dji is not None:
+            asyncio.run(push_dji(a, a.dji))
+        else:
+            push(a)
+    except PublishRefused as exc:
+        print(f"fake_drone: {a.url} refused the push: {exc}", file=sys.stderr)
+        return 1
     except Stop:
         return 0  # a second interrupt while draining
     except (av.error.FFmpegError, OSError) as exc:

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from relay.api.factory import create_app
 from relay.api.keys import RELAY
+from relay.api.server import RelayRunner
 from relay.app import Relay
 from relay.config import parse_config
 
@@ -88,7 +89,7 @@ async def start_relay() -> AsyncIterator[RelayFactory]:
             "server": {"data_dir": folders[-1], **sections.get("server", {})},
         }
         app = create_app(parse_config(data, "<test>"))
-        runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        runner = RelayRunner(app, access_log=None)
         await runner.setup()
         runners.append(runner)
         site = web.TCPSite(runner, "127.0.0.1", 0)

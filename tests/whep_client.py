@@ -89,9 +89,12 @@ class WhepViewer:
         lose_every: int | None = None,
         token: str | None = None,
         ssl: ssl_module.SSLContext | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
-        # WHEP authenticates with a Bearer token, as the WHEP draft specifies.
+        # WHEP authenticates with a Bearer token, as the WHEP draft specifies (or, with
+        # `headers`, a browser's session cookie and CSRF header).
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.headers.update(headers or {})
         self.ssl: ssl_module.SSLContext | bool = ssl or True  # True: verify as usual
         self.with_audio = with_audio
         self.throttle_bps = throttle_bps

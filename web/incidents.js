@@ -1,7 +1,7 @@
 // Control room: start and stop incidents, play their recordings (seekable), export clips,
 // save snapshots, and show every file's SHA-256 and the incident's audit trail.
 
-import { csrfHeaders } from "/static/auth.js";
+import { csrfHeaders, loggedOut } from "/static/auth.js";
 import { initLang, num, onLangChange, t } from "/static/i18n.js";
 
 const POLL_MS = 2000;
@@ -36,6 +36,12 @@ async function api(method, path, body) {
     init.body = JSON.stringify(body);
   }
   const resp = await fetch(path, init);
+  // Logged out (here or elsewhere) or the login expired: the reload shows the login form,
+  // which brings the operator back to this page; polling on would only say "unreachable".
+  if (resp.status === 401) {
+    loggedOut();
+    throw new Error(t("inc.loggedOut"));
+  }
   const data = await resp.json().catch(() => ({}));
   if (!resp.ok) throw new Error(data.reason || `HTTP ${resp.status}`);
   return data;

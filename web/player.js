@@ -34,6 +34,7 @@ const player = {
   rendition: new URLSearchParams(location.search).get("rendition"),
   currentRung: null, // the rung the relay sends right now (what "auto" resolved to)
   relayDelayMs: null, // the relay's own share of the delay (drone packet in -> out)
+  dropped: null, // packets the relay dropped for this viewer (it was too slow)
   stream,
   lastError: null, // code ("stalled", "failed", …) or server reason of the last loss
   stats: { delayMs: null, fps: null, width: null, height: null, framesDecoded: 0 },
@@ -45,7 +46,6 @@ let backoff = BACKOFF_MIN_MS;
 let retryTimer = null;
 let disconnectTimer = null;
 let statsTimer = null;
-let generation = 0; // bumped by every teardown; lets a stale async connect() notice
 let lastErr = null; // the object/code behind player.lastError, for the detail line
 
 function setState(state) {
@@ -91,26 +91,21 @@ function fillRenditions(names) {
   select.disabled = all.length < 3;
 }
 
-function findOwnRung(info) {
-  // The relay lists viewer sessions by the first 6 characters of their id, which is the
-  // last segment of our WHEP resource URL.
-  const id = session?.resourceUrl?.split("/").pop() ?? "";
-  const own = (info.viewer_sessions ?? []).find((v) => id && id.startsWith(v.id));
-  player.currentRung = own ? own.rendition : null;
-  player.relayDelayMs = own?.relay_delay_ms ?? null;
-}
-
-async function loadStreamInfo() {
-  // Best effort, it only fills the rendition select: if the relay is down, the WHEP POST
-  // right after fails as well and drives the backoff.
+/** The relay's view of this very session (GET on its WHEP resource): the rung "auto" is on
+ * now, the relay's own share of the delay, the packets dropped for this viewer. */
+async function loadOwnState() {
+  const s = session;
+  if (!s?.resourceUrl) return;
   try {
     const signal = AbortSignal.timeout(INFO_TIMEOUT_MS);
-    const resp = await fetch("/api/streams", { cache: "no-store", signal });
-    const info = resp.ok && (await resp.json()).streams?.find((s) => s.name === stream);
-    if (info) {
-      findOwnRung(info);
-      fillRenditions(info.renditions ?? []);
-    }
+    const resp = await fetch(s.resourceUrl, { cache: "no-store", signal });
+    if (resp.status === 401) return loggedOut();
+    if (!resp.ok || session !== s) return; // best effort: the stats watchdog drives recovery
+    const own = await resp.json();
+    player.currentRung = own.rendition ?? null;
+    player.relayDelayMs = own.relay_delay_ms ?? null;
+    player.dropped = own.dropped ?? null;
+    fillRenditions(own.renditions ?? []);
   } catch {
     /* see above */
   }
@@ -127,7 +122,6 @@ function teardown() {
   clearTimeout(disconnectTimer);
   clearInterval(statsTimer);
   retryTimer = disconnectTimer = statsTimer = null;
-  generation += 1;
   if (session) session.close(); // DELETEs the WHEP resource with keepalive
   session = null;
   player.pc = null;
@@ -139,9 +133,6 @@ function teardown() {
 
 async function connect() {
   teardown();
-  const gen = generation;
-  await loadStreamInfo();
-  if (gen !== generation) return; // a rendition switch/unload overtook us meanwhile
   const s = new WhepSession(endpoint());
   session = s;
   player.pc = s.pc;
@@ -157,7 +148,9 @@ async function connect() {
     if (session === s) lose(err);
     return;
   }
-  if (session === s) watch(s);
+  if (session !== s) return;
+  watch(s);
+  loadOwnState();
 }
 
 /** Tear down and schedule the next attempt; backoff doubles up to 5 s, forever. */
@@ -370,6 +363,6 @@ document.title = `${stream} – ${t("list.title")}`;
 $("stream-name").textContent = stream;
 if (player.rendition) fillRenditions([]);
 // The relay may move an automatic viewer along the ladder: show where it is now.
-setInterval(() => session && !document.hidden && loadStreamInfo(), 3000);
+setInterval(() => session && !document.hidden && loadOwnState(), 3000);
 keepAwake();
 restart();

@@ -7,6 +7,8 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from relay.api.body import BodyError
+
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -33,6 +35,8 @@ def json_error(
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         response = await handler(request)
+    except BodyError as exc:  # raised by the one body reader, from any route
+        response = json_error(exc.status, exc.code, exc.reason)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -12,6 +13,7 @@ from relay.api import (
     routes_incidents,
     routes_share,
     routes_streams,
+    routes_viewer,
     routes_web,
     routes_whep,
     routes_whip,
@@ -19,6 +21,7 @@ from relay.api import (
 from relay.api.errors import error_middleware
 from relay.api.keys import AUTH, RELAY
 from relay.api.middleware import auth_middleware
+from relay.api.share_expiry import watch_share_viewers
 from relay.app import Relay
 from relay.auth.service import Auth
 from relay.config import Config
@@ -35,7 +38,10 @@ def create_app(config: Config) -> web.Application:
 
     async def relay_lifetime(app: web.Application) -> AsyncIterator[None]:
         await relay.start()
+        share_watch = asyncio.get_running_loop().create_task(watch_share_viewers(app))
         yield
+        share_watch.cancel()
+        app[AUTH].failures.flush()  # the last minute's counts, before the audit log closes
         await relay.aclose()
 
     app.cleanup_ctx.append(relay_lifetime)
@@ -43,7 +49,7 @@ def create_app(config: Config) -> web.Application:
     app.add_routes(routes_whep.routes)
     app.add_routes(routes_whip.routes)
     app.add_routes(routes_web.routes)
-    for module in (routes_auth, routes_share, routes_audit, routes_incidents):
+    for module in (routes_auth, routes_share, routes_audit, routes_incidents, routes_viewer):
         app.add_routes(module.routes)
     app.router.add_static("/static", routes_web.web_dir(), show_index=False, follow_symlinks=False)
     return app

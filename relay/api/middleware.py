@@ -1,8 +1,9 @@
 """The auth middleware: every route's declared decision, enforced before its handler runs.
 
 Identity comes from ``Authorization: Bearer`` (tokens), else from the session cookie (a
-password or token login, or a share link). No identity: 401; not allowed: 403; a route
-without a decision: 500, and the route-table test fails before such a route can ship.
+password or token login, or a share link). No identity: 401; not allowed: 403 (its role, or
+a stream outside its scope: relay.api.scope); a route without a decision or without a scope
+decision: 500, and the route-table test fails before such a route can ship.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from aiohttp.web_urldispatcher import AbstractRoute
 
-from relay.api.access import IDENTITY_KEY, ROLE_OF_NEED, Access, Identity, access_of
+from relay.api import scope
+from relay.api.access import IDENTITY_KEY, NO_STREAM, ROLE_OF_NEED, Access, Identity, access_of
 from relay.api.errors import json_error
 from relay.api.keys import AUTH
 from relay.api.routes_web import web_dir
@@ -29,7 +31,7 @@ SESSION_COOKIE = "relay_session"
 CSRF_COOKIE = "relay_csrf"  # readable by the page's scripts, which echo it in CSRF_HEADER
 CSRF_HEADER = "X-CSRF-Token"
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-PUBLIC = Access("public")
+PUBLIC = Access("public", streams=NO_STREAM)
 
 
 def decision_for(route: AbstractRoute) -> Access | None:
@@ -44,10 +46,19 @@ def _limiter_for(request: web.Request, decision: Access) -> str | None:
         return "whep"
     if request.method == "POST" and decision.need == "publish":
         return "whip"
-    if (request.method == "POST" and request.path == "/api/login") or (
-        request.path == "/login" and "token" in request.query
-    ):
+    if login_method(request) is not None:
         return "login"
+    return None
+
+
+def login_method(request: web.Request) -> str | None:
+    """The kind of login a request attempts (for the limit and the audit), if any."""
+    if request.method == "POST" and request.path == "/api/login":
+        return "password"
+    if request.path == "/login" and "token" in request.query:
+        return "token-url"
+    if request.path.startswith("/s/"):
+        return "share"
     return None
 
 
@@ -104,21 +115,40 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         return json_error(
             500, "no_access_decision", "this route declares no access decision; refused"
         )
+    if decision.streams is None:
+        # Scope is decided per route, like access: a route that does not say where its
+        # streams are could show any stream's pictures. Refused (and the route-table test
+        # fails) until it says.
+        log.error(
+            "[auth] %s %s: the route declares no scope (@access(..., streams=...)): refused",
+            request.method,
+            match.route.resource and match.route.resource.canonical,
+        )
+        return json_error(500, "no_scope_decision", "this route declares no scope; refused")
     auth = request.app[AUTH]
+    where = request.remote or "?"
     limiter = _limiter_for(request, decision)
     if limiter is not None:
         # A successful login gives its token back (routes_auth): a control room's tablets
         # behind one address may all log in; a guesser is stopped after a few tries, also
         # when sending them all at once.
-        wait = auth.limits[limiter].take(request.remote or "?")
+        wait = auth.limits[limiter].take(where)
         if wait:
-            return json_error(
-                429,
-                "rate_limited",
-                f"too many {limiter} requests from this address; retry later",
-                headers={"Retry-After": retry_after(wait)},
-            )
+            method = login_method(request)
+            if method is not None:
+                auth.failures.throttled(method, where)
+            return _too_many(limiter, wait)
     identity, problem = _resolve(auth, request)
+    if problem is not None:
+        # A wrong Bearer token spends the address's budget of failed logins; once it is
+        # spent, wrong tokens get 429 (counted, not a line each). Right tokens always pass:
+        # one misconfigured tablet must not lock out the control room behind the same NAT,
+        # and a token (16+ random characters) cannot be guessed at any rate we allow.
+        wait = auth.limits["login"].take(where)
+        if wait:
+            auth.failures.throttled("bearer", where)
+            return _too_many("login", wait)
+        auth.failures.failed("bearer", where, problem)
     if identity is not None:
         request[IDENTITY_KEY] = identity
     if decision.need == "public":
@@ -136,7 +166,22 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         )
     if not identity.allows(decision, match):
         return json_error(403, "forbidden", _why_not(identity, decision, match))
-    return await handler(request)
+    refused = await scope.refusal(request, identity, decision)
+    if refused is not None:
+        return refused
+    response = await handler(request)
+    if scope.unchecked(request, decision, response):
+        return json_error(500, "scope_not_checked", "this route never checked its streams")
+    return response
+
+
+def _too_many(limiter: str, wait: float) -> web.Response:
+    return json_error(
+        429,
+        "rate_limited",
+        f"too many {limiter} requests from this address; retry later",
+        headers={"Retry-After": retry_after(wait)},
+    )
 
 
 def _why_not(identity: Identity, decision: Access, match: web.UrlMappingMatchInfo) -> str:

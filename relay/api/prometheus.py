@@ -1,155 +1,223 @@
-"""Prometheus text exposition of the relay's own measurements (rule 6)."""
+"""Prometheus exposition of the relay's own measurements, through prometheus-client.
+
+A custom collector reads the counters the stages already keep (plain ints and histograms
+written by their own threads) when a scraper asks, so nothing is added to the media path.
+prometheus-client writes the text format: escaping of label values, `_total` on counters,
+`_bucket`/`_sum`/`_count` on histograms. Times are exposed in seconds, the base unit.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import threading
+from collections.abc import Iterator
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector, CollectorRegistry
+
 from relay.app import Relay
-from relay.metrics import BUCKETS_MS, Histogram
+from relay.metrics import Histogram
 from relay.transcode import encoder as encoder_module
 
 STATES = ("live", "connecting", "offline")
 
-
-def _labels(**labels: str) -> str:
-    inner = ",".join(f'{k}="{v}"' for k, v in labels.items())
-    return "{" + inner + "}"
+__all__ = ["CONTENT_TYPE_LATEST", "RelayCollector", "render_metrics"]
 
 
-class _Writer:
+class _Families:
+    """Metric families by name, each declared with its labels on first use."""
+
     def __init__(self) -> None:
-        self.lines: list[str] = []
-        self.declared: set[str] = set()
+        self.families: dict[str, Metric] = {}
 
-    def metric(self, name: str, kind: str, help_text: str, value: float, **labels: str) -> None:
-        if name not in self.declared:
-            self.declared.add(name)
-            self.lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
-        self.lines.append(f"{name}{_labels(**labels) if labels else ''} {value}")
+    def gauge(self, name: str, doc: str, value: float, **labels: str) -> None:
+        family = self.families.get(name)
+        if family is None:
+            family = self.families[name] = GaugeMetricFamily(name, doc, labels=list(labels))
+        family.add_metric(list(labels.values()), value)  # type: ignore[attr-defined]
 
-    def histogram(self, name: str, help_text: str, h: Histogram, **labels: str) -> None:
-        if name not in self.declared:
-            self.declared.add(name)
-            self.lines += [f"# HELP {name} {help_text}", f"# TYPE {name} histogram"]
+    def counter(self, name: str, doc: str, value: float, **labels: str) -> None:
+        """`name` without `_total`: the text format adds it."""
+        family = self.families.get(name)
+        if family is None:
+            family = self.families[name] = CounterMetricFamily(name, doc, labels=list(labels))
+        family.add_metric(list(labels.values()), value)  # type: ignore[attr-defined]
+
+    def seconds(self, name: str, doc: str, h: Histogram, **labels: str) -> None:
+        """A histogram kept in milliseconds, exposed in seconds."""
+        family = self.families.get(name)
+        if family is None:
+            family = self.families[name] = HistogramMetricFamily(name, doc, labels=list(labels))
+        buckets: list[tuple[str, float]] = []
         running = 0
-        for bound, count in zip((*BUCKETS_MS, "+Inf"), h.counts, strict=True):
+        for bound, count in zip((*h.buckets, None), h.counts, strict=True):
             running += count
-            self.lines.append(f"{name}_bucket{_labels(**labels, le=str(bound))} {running}")
-        self.lines.append(f"{name}_sum{_labels(**labels)} {h.total}")
-        self.lines.append(f"{name}_count{_labels(**labels)} {h.count}")
-
-
-def render_metrics(relay: Relay) -> str:
-    w = _Writer()
-    w.metric("relay_viewers_total", "gauge", "WebRTC viewer sessions", relay.sessions.count())
-    w.metric(
-        "relay_encoders_created_total",
-        "counter",
-        "x264 encoders created in this process",
-        encoder_module.ENCODERS_CREATED,
-    )
-    for session in relay.sessions.sessions.values():
-        w.metric(
-            "relay_viewer_dropped_total",
-            "counter",
-            "packets dropped for one viewer",
-            session.track.dropped,
-            stream=session.stream,
-            viewer=session.id[:6],
-            rendition=session.track.rendition.name,
+            buckets.append(("+Inf" if bound is None else repr(bound / 1000), running))
+        family.add_metric(  # type: ignore[attr-defined]
+            list(labels.values()), buckets, sum_value=h.total / 1000
         )
-    for stream in relay.streams.values():
-        s = stream.name
-        for state in STATES:
-            w.metric(
-                "relay_stream_state",
-                "gauge",
-                "1 for the stream's current state",
-                int(stream.state == state),
+
+
+class RelayCollector(Collector):
+    """Reads a running relay's streams, renditions, encoders and viewers at scrape time."""
+
+    def __init__(self, relay: Relay) -> None:
+        self.relay = relay
+
+    def collect(self) -> Iterator[Metric]:
+        m = _Families()
+        relay = self.relay
+        m.gauge("relay_viewers", "WebRTC viewer sessions", relay.sessions.count())
+        _process(m, relay)
+        m.counter(
+            "relay_encoders_created",
+            "x264 encoders created in this process",
+            encoder_module.ENCODERS_CREATED,
+        )
+        m.seconds(
+            "relay_loop_lag_seconds",
+            "how late the event loop woke a 10 ms ticker",
+            relay.loop_lag.histogram,
+        )
+        recent = relay.loop_lag.recent().values()
+        for quantile, value in zip(("0.5", "0.99", "1"), recent, strict=True):
+            m.gauge(
+                "relay_loop_lag_recent_seconds",
+                "event loop lag over the last 30 s of ticks (-1: no ticks yet)",
+                -1 if value is None else value / 1000,
+                quantile=quantile,
+            )
+        for session in relay.sessions.sessions.values():
+            m.counter(
+                "relay_viewer_dropped",
+                "packets dropped for one viewer",
+                session.track.dropped,
+                stream=session.stream,
+                viewer=session.id[:6],
+                rendition=session.track.rendition.name,
+            )
+        for stream in relay.streams.values():
+            s = stream.name
+            for state in STATES:
+                m.gauge(
+                    "relay_stream_state",
+                    "1 for the stream's current state",
+                    int(stream.state == state),
+                    stream=s,
+                    state=state,
+                )
+            fps, bitrate = stream.rate_in.per_second()
+            m.gauge("relay_stream_in_fps", "access units per second in", round(fps, 3), stream=s)
+            m.gauge("relay_stream_in_bits_per_second", "bit rate in", int(bitrate), stream=s)
+            m.counter(
+                "relay_source_restarts", "source restarts", stream.supervisor.restarts, stream=s
+            )
+            for r in stream.renditions.values():
+                labels = {"stream": s, "rendition": r.name}
+                m.gauge(
+                    "relay_rendition_viewers",
+                    "viewers of a rendition",
+                    r.viewers,
+                    **labels,
+                )
+                m.counter(
+                    "relay_rendition_dropped",
+                    "packets dropped for slow viewers",
+                    r.dropped,
+                    **labels,
+                )
+                m.counter(
+                    "relay_rendition_keyframe_requests",
+                    "keyframe requests (joins, PLI, FIR, slow viewers)",
+                    r.keyframe_requests,
+                    **labels,
+                )
+            for worker in stream.workers():
+                m.counter(
+                    "relay_worker_restarts",
+                    "worker thread restarts after a crash (transcoder, rung encoders)",
+                    worker.restarts,
+                    stream=s,
+                    worker=worker.worker,
+                )
+            t = stream.transcoder
+            if t is None:
+                continue
+            m.counter(
+                "relay_transcoder_dropped_units",
+                "access units dropped before decoding",
+                t.dropped_units,
                 stream=s,
-                state=state,
             )
-        fps, bitrate = stream.rate_in.per_second()
-        w.metric(
-            "relay_stream_in_fps", "gauge", "access units per second in", round(fps, 3), stream=s
-        )
-        w.metric("relay_stream_in_bits_per_second", "gauge", "bit rate in", int(bitrate), stream=s)
-        w.metric(
-            "relay_source_restarts_total",
-            "counter",
-            "source restarts",
-            stream.supervisor.restarts,
-            stream=s,
-        )
-        for r in stream.renditions.values():
-            labels = {"stream": s, "rendition": r.name}
-            w.metric(
-                "relay_rendition_viewers",
-                "gauge",
-                "viewers of a rendition",
-                len(r.subscribers),
-                **labels,
+            m.counter("relay_transcoder_decode_errors", "decode errors", t.decode_errors, stream=s)
+            m.counter(
+                "relay_transcoder_slate_frames", "slate frames sent", t.slate_frames, stream=s
             )
-            w.metric(
-                "relay_rendition_dropped_total",
-                "counter",
-                "packets dropped for slow viewers",
-                r.dropped,
-                **labels,
+            m.seconds(
+                "relay_stage_decode_seconds", "decode time per access unit", t.decode_ms, stream=s
             )
-            w.metric(
-                "relay_rendition_keyframe_requests_total",
-                "counter",
-                "keyframe requests (joins, PLI, FIR, slow viewers)",
-                r.keyframe_requests,
-                **labels,
+            m.seconds(
+                "relay_stage_process_seconds", "processor time per frame", t.process_ms, stream=s
             )
-        t = stream.transcoder
-        if t is None:
-            continue
-        w.metric(
-            "relay_transcoder_dropped_units_total",
-            "counter",
-            "access units dropped before decoding",
-            t.dropped_units,
-            stream=s,
-        )
-        w.metric(
-            "relay_transcoder_decode_errors_total",
-            "counter",
-            "decode errors",
-            t.decode_errors,
-            stream=s,
-        )
-        w.metric(
-            "relay_transcoder_slate_frames_total",
-            "counter",
-            "slate frames sent",
-            t.slate_frames,
-            stream=s,
-        )
-        w.histogram("relay_stage_decode_ms", "decode time per access unit", t.decode_ms, stream=s)
-        w.histogram("relay_stage_process_ms", "processor time per frame", t.process_ms, stream=s)
-        for e in t.encoders:
-            labels = {"stream": s, "rendition": e.rung.name}
-            w.metric(
-                "relay_encoder_dropped_frames_total",
-                "counter",
-                "frames dropped before encoding",
-                e.dropped,
-                **labels,
-            )
-            w.metric(
-                "relay_encoder_forced_keyframes_total",
-                "counter",
-                "IDRs forced",
-                e.forced_keyframes,
-                **labels,
-            )
-            w.histogram("relay_stage_scale_ms", "scale time per frame", e.scale_ms, **labels)
-            w.histogram("relay_stage_encode_ms", "encode time per frame", e.encode_ms, **labels)
-            w.histogram(
-                "relay_latency_in_to_encoded_ms",
-                "source arrival to encoded packet",
-                e.latency_ms,
-                **labels,
-            )
-    return "\n".join(w.lines) + "\n"
+            for e in t.encoders:
+                labels = {"stream": s, "rendition": e.rung.name}
+                m.counter(
+                    "relay_encoder_dropped_frames",
+                    "frames dropped before encoding",
+                    e.dropped,
+                    **labels,
+                )
+                m.counter(
+                    "relay_encoder_forced_keyframes", "IDRs forced", e.forced_keyframes, **labels
+                )
+                m.seconds("relay_stage_scale_seconds", "scale time per frame", e.scale_ms, **labels)
+                m.seconds(
+                    "relay_stage_encode_seconds", "encode time per frame", e.encode_ms, **labels
+                )
+                m.seconds(
+                    "relay_latency_in_to_encoded_seconds",
+                    "source arrival to encoded packet",
+                    e.latency_ms,
+                    **labels,
+                )
+        yield from m.families.values()
+
+
+def render_metrics(relay: Relay) -> bytes:
+    """The text exposition (CONTENT_TYPE_LATEST) of one scrape."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(RelayCollector(relay))
+    return generate_latest(registry)
+
+
+def _process(m: _Families, relay: Relay) -> None:
+    """What must return to its level after viewers come and go (scripts/soak.py reads it)."""
+    m.gauge("relay_asyncio_tasks", "tasks on the event loop", len(asyncio.all_tasks()))
+    m.gauge(
+        "relay_peer_connections",
+        "viewer peer connections still in memory (open, or closed and not yet freed)",
+        len(relay.sessions.peers),
+    )
+    m.counter(
+        "relay_peer_connections_unlinked",
+        "closed viewer peer connections whose reference cycles were cut (freed at once)",
+        relay.sessions.reclaimer.unlinked,
+    )
+    m.counter(
+        "relay_peer_stray_tasks_ended",
+        "tasks of closed viewer peers still running seconds later, ended",
+        relay.sessions.reclaimer.stray_tasks,
+    )
+    m.gauge("relay_threads", "Python threads", threading.active_count())
+    try:
+        fds = len(os.listdir("/proc/self/fd"))
+    except OSError:  # not Linux
+        return
+    m.gauge("relay_open_fds", "open file descriptors", fds)

@@ -6,7 +6,7 @@ import asyncio
 
 from aiohttp import web
 
-from relay.api.access import access
+from relay.api.access import ALL_STREAMS, NO_STREAM, access
 from relay.api.errors import json_error
 from relay.api.keys import RELAY
 from relay.api.routes_web import web_dir
@@ -16,8 +16,9 @@ routes = web.RouteTableDef()
 MAX_EVENTS = 5000
 
 
+# The trail names every stream (and every login): for admins allowed every stream.
 @routes.get("/api/audit")
-@access("admin")
+@access("admin", streams=ALL_STREAMS)
 async def audit_events(request: web.Request) -> web.Response:
     """The last ?limit= events (default 500), oldest first; ?event= filters by kind."""
     try:
@@ -34,6 +35,6 @@ async def audit_events(request: web.Request) -> web.Response:
 
 
 @routes.get("/audit")
-@access("admin")
+@access("admin", streams=NO_STREAM)  # the page itself; its data comes from /api/audit
 async def audit_page(request: web.Request) -> web.FileResponse:
     return web.FileResponse(web_dir() / "audit.html", headers={"Cache-Control": "no-cache"})

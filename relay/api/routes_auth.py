@@ -9,12 +9,14 @@ from typing import Any
 
 from aiohttp import web
 
-from relay.api.access import Identity, access, identity_of
+from relay.api.access import NO_STREAM, Identity, access, identity_of
+from relay.api.body import BodyError, read_json
 from relay.api.errors import json_error
 from relay.api.keys import AUTH, RELAY
 from relay.api.middleware import CSRF_COOKIE, SESSION_COOKIE, unauthenticated
 from relay.api.routes_web import web_dir
-from relay.auth.logins import Kind
+from relay.auth.logins import Kind, SessionsFull
+from relay.auth.ratelimit import retry_after
 from relay.auth.shares import ShareError
 
 routes = web.RouteTableDef()
@@ -95,9 +97,7 @@ async def login_page(request: web.Request) -> web.StreamResponse:
         return web.FileResponse(web_dir() / "login.html", headers={"Cache-Control": "no-store"})
     identity = request.app[AUTH].by_token(token[:MAX_FIELD])
     if identity is None:
-        await request.app[RELAY].audit.record(
-            "login_failed", "?", request.remote or "?", method="token-url"
-        )
+        request.app[AUTH].failures.failed("token-url", request.remote or "?", "unknown token")
         return unauthenticated(request, "unknown token", "invalid_token")
     # A redirect drops the token from the address bar and history. (The URL is opened by
     # typing or from the terminal: a same-site navigation, which carries the new cookie.)
@@ -111,22 +111,24 @@ async def login_page(request: web.Request) -> web.StreamResponse:
 @access("public")
 async def login(request: web.Request) -> web.Response:
     """{"name", "password"} → 200 and the session cookies, or 401."""
-    if request.content_type != "application/json":
-        # A cross-site form cannot send JSON without a preflight: no login CSRF.
-        return json_error(415, "unsupported_media_type", 'send JSON {"name", "password"}')
+    # Only JSON (415 otherwise): a cross-site form cannot send it without a preflight, so
+    # there is no login CSRF.
     try:
-        body = await request.json()
-    except ValueError:
-        return json_error(400, "bad_json", "body is not JSON")
-    name, password = (body.get(k) if isinstance(body, dict) else None for k in ("name", "password"))
+        body = await read_json(request)
+    except BodyError as exc:
+        # An unreadable login is a failed one (the limiter counted it): audited as one.
+        if exc.status == 400:
+            request.app[AUTH].failures.failed("password", request.remote or "?", exc.code)
+        raise
+    name, password = (body.get(k) for k in ("name", "password"))
     if not (isinstance(name, str) and isinstance(password, str)) or not (
         0 < len(name) <= 64 and 0 < len(password) <= MAX_FIELD
     ):
         return json_error(400, "bad_login", "name and password are required strings")
     identity = await request.app[AUTH].by_password(name, password)
     if identity is None:
-        await request.app[RELAY].audit.record(
-            "login_failed", name, request.remote or "?", method="password"
+        request.app[AUTH].failures.failed(
+            "password", request.remote or "?", "wrong name or password", who=name
         )
         return json_error(401, "login_failed", "wrong name or password")
     request.app[AUTH].limits["login"].refund(request.remote or "?")  # only failures count
@@ -136,7 +138,7 @@ async def login(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/logout")
-@access("viewer")
+@access("viewer", streams=NO_STREAM)
 async def logout(request: web.Request) -> web.Response:
     identity = identity_of(request)
     assert identity is not None  # the middleware let only identities through
@@ -166,7 +168,7 @@ def describe(identity: Identity) -> dict[str, Any]:
 
 
 @routes.get("/api/me")
-@access("viewer")
+@access("viewer", streams=NO_STREAM)
 async def me(request: web.Request) -> web.Response:
     """Who this is, what it may do, and the CSRF token its browser state changes echo."""
     identity = identity_of(request)
@@ -179,15 +181,28 @@ async def me(request: web.Request) -> web.Response:
 async def share_landing(request: web.Request) -> web.StreamResponse:
     """A share link: a session that may watch one stream until the link expires."""
     auth = request.app[AUTH]
+    # Every landing mints a session and writes the session store: limited per address
+    # (failures also spend the address's failed-login budget, in the auth middleware).
+    wait = auth.limits["share"].take(request.remote or "?")
+    if wait:
+        auth.failures.throttled("share", request.remote or "?")
+        return json_error(
+            429,
+            "rate_limited",
+            "too many share-link landings from this address; retry later",
+            headers={"Retry-After": retry_after(wait)},
+        )
     try:
         link = auth.shares.verify(request.match_info["token"])
     except ShareError as exc:
-        await request.app[RELAY].audit.record(
-            "login_failed", "share:?", request.remote or "?", method="share", reason=str(exc)
-        )
+        auth.failures.failed("share", request.remote or "?", str(exc), who="share:?")
         return json_error(401, "share_link_invalid", str(exc))
+    auth.limits["login"].refund(request.remote or "?")  # only failures count
     response = _landing(f"/play/{link.stream}")
-    await _start_session(
-        request, response, "share", link.id, "share", cap=link.expires, stream=link.stream
-    )
+    try:
+        await _start_session(
+            request, response, "share", link.id, "share", cap=link.expires, stream=link.stream
+        )
+    except SessionsFull as exc:
+        return json_error(503, "full", str(exc), headers={"Retry-After": "60"})
     return response

@@ -1,18 +1,24 @@
-"""Incidents: start and stop recordings, list them, serve their files, clips, snapshots."""
+"""Incidents: start and stop recordings, list them, serve their files, clips, snapshots.
+
+Scope (relay.api.scope): an incident is shown with the streams the identity may watch and
+hidden when it may watch none of them; stop and hold need every one of its streams.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from relay.api.access import access, identity_of
+from relay.api.access import BY_HANDLER, NO_STREAM, access, identity_of, in_body
+from relay.api.body import read_json
 from relay.api.errors import json_error
+from relay.api.incident_views import audit_view, incident_view
 from relay.api.keys import RELAY
 from relay.api.routes_web import web_dir
+from relay.api.scope import require_streams, visible_items, visible_streams
 from relay.recording.exports import save_clip, save_snapshot
 from relay.recording.incident import Incident
 from relay.recording.manager import IncidentError, IncidentManager
@@ -38,15 +44,7 @@ def _manager(request: web.Request) -> IncidentManager:
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
-    if request.content_type != "application/json":
-        raise IncidentError(415, "unsupported_media_type", "send application/json")
-    try:
-        body = json.loads(await request.text())
-    except (ValueError, UnicodeDecodeError):
-        raise IncidentError(400, "bad_json", "the body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise IncidentError(400, "bad_json", "the body must be a JSON object")
-    return body
+    return await read_json(request)
 
 
 def _text(body: dict[str, Any], key: str, limit: int, required: bool) -> str:
@@ -91,74 +89,15 @@ def _json(handler: Any) -> Any:
     return wrapped
 
 
-def _segment_view(incident: Incident, seg: dict[str, Any]) -> dict[str, Any]:
-    view = {
-        k: seg.get(k)
-        for k in (
-            "file",
-            "sha256",
-            "start",
-            "end",
-            "duration_s",
-            "bytes",
-            "frames",
-            "source",
-            "recovered",
-            "open",
-        )
-    }
-    view["url"] = f"/recordings/{incident.id}/{seg['file']}"
-    if seg.get("open"):
-        try:
-            view["bytes"] = (incident.folder / seg["file"]).stat().st_size
-        except OSError:
-            view["bytes"] = 0
-    return view
-
-
-def incident_view(incident: Incident, full: bool) -> dict[str, Any]:
-    """The JSON answer for one incident; `full` adds segments, clips, snapshots."""
-    m = incident.manifest
-    view: dict[str, Any] = {
-        k: m.get(k)
-        for k in ("id", "title", "note", "streams", "created", "stopped", "status", "hold", "error")
-    }
-    recordings = []
-    for name, rec in m["recordings"].items():
-        recorder = incident.recorders.get(name)
-        entry: dict[str, Any] = {
-            "stream": name,
-            "state": rec.get("state"),
-            "error": rec.get("error", ""),
-            "duration_s": round(sum(s.get("duration_s") or 0 for s in rec["segments"]), 3),
-            "segment_count": len(rec["segments"]),
-        }
-        if recorder is not None:
-            entry.update(
-                received=recorder.received, written=recorder.written, dropped=recorder.dropped
-            )
-        if full:
-            entry["segments"] = [_segment_view(incident, s) for s in rec["segments"]]
-        recordings.append(entry)
-    view["recordings"] = recordings
-    if full:
-        for kind in ("clips", "snapshots"):
-            view[kind] = [
-                {**e, "url": f"/recordings/{incident.id}/{e['file']}"} for e in m.get(kind, [])
-            ]
-        view["manifest_sha256"] = incident.last_hash
-    return view
-
-
 @routes.get("/incidents")
-@access("operator")
+@access("operator", streams=NO_STREAM)  # the page; its data comes from the scoped API
 async def incidents_page(request: web.Request) -> web.FileResponse:
     """The control room's page: incidents, playback, hashes, audit trail."""
     return web.FileResponse(web_dir() / "incidents.html", headers={"Cache-Control": "no-cache"})
 
 
 @routes.post("/api/incidents")
-@access("operator")
+@access("operator", streams=in_body("streams"))
 @_json
 async def create_incident(request: web.Request) -> web.Response:
     body = await _body(request)
@@ -187,51 +126,79 @@ async def create_incident(request: web.Request) -> web.Response:
     )
 
 
+def _whole(request: web.Request) -> Incident:
+    """The incident of the path, for a change to all of it: needs every one of its streams."""
+    incident = _manager(request).get(request.match_info["id"])
+    require_streams(request, incident.manifest["recordings"])
+    return incident
+
+
+def _visible(request: web.Request, incident: Incident) -> list[str]:
+    """The incident's streams the identity may watch; 403 when it may watch none."""
+    streams = visible_streams(request, incident.manifest["recordings"])
+    if not streams:
+        require_streams(request, incident.manifest["recordings"])  # raises the 403
+    return streams
+
+
 @routes.post("/api/incidents/{id}/stop")
-@access("operator")
+@access("operator", streams=BY_HANDLER)
 @_json
 async def stop_incident(request: web.Request) -> web.Response:
-    incident = await _manager(request).stop(request.match_info["id"], *_who(request))
-    return web.json_response(incident_view(incident, full=False))
+    incident = await _manager(request).stop(_whole(request).id, *_who(request))
+    return web.json_response(incident_view(incident, False, incident.manifest["recordings"]))
 
 
 @routes.get("/api/incidents")
-@access("operator")
+@access("operator", streams=BY_HANDLER)
 @_json
 async def list_incidents(request: web.Request) -> web.Response:
     incidents = sorted(_manager(request).incidents.values(), key=lambda i: i.id, reverse=True)
-    return web.json_response({"incidents": [incident_view(i, full=False) for i in incidents]})
+    shown = visible_items(request, incidents, lambda i: i.manifest["recordings"])
+    views = [incident_view(incident, False, visible) for incident, visible in shown]
+    return web.json_response({"incidents": views})
+
+
+def _locked_view(incident: Incident, visible: list[str]) -> dict[str, Any]:
+    with incident.lock:
+        return incident_view(incident, True, visible)
 
 
 @routes.get("/api/incidents/{id}")
-@access("operator")
+@access("operator", streams=BY_HANDLER)
 @_json
 async def get_incident(request: web.Request) -> web.Response:
     incident = _manager(request).get(request.match_info["id"])
-    view = incident_view(incident, full=True)
+    visible = _visible(request, incident)
+    # In a thread: open segments are stat()ed, and the lock is shared with the recorders.
+    view = await asyncio.to_thread(_locked_view, incident, visible)
     events = await asyncio.to_thread(request.app[RELAY].audit.read, 5000)
-    view["audit"] = [e for e in events if e.get("incident") == incident.id]
+    shown = (audit_view(e, visible) for e in events if e.get("incident") == incident.id)
+    view["audit"] = [e for e in shown if e is not None]
     return web.json_response(view)
 
 
 @routes.post("/api/incidents/{id}/hold")
-@access("admin")
+@access("admin", streams=BY_HANDLER)
 @_json
 async def hold_incident(request: web.Request) -> web.Response:
+    incident_id = _whole(request).id
     body = await _body(request)
     hold = body.get("hold", True)
     if not isinstance(hold, bool):
         raise IncidentError(400, "bad_hold", "'hold' must be true or false")
-    incident = await _manager(request).set_hold(request.match_info["id"], hold, *_who(request))
-    return web.json_response(incident_view(incident, full=False))
+    incident = await _manager(request).set_hold(incident_id, hold, *_who(request))
+    return web.json_response(incident_view(incident, False, incident.manifest["recordings"]))
 
 
 @routes.post("/api/incidents/{id}/clips")
-@access("operator")
+@access("operator", streams=in_body("stream"))
 @_json
 async def create_clip(request: web.Request) -> web.Response:
     incident = _manager(request).get(request.match_info["id"])
     body = await _body(request)
+    # Again: retention may have deleted it while the body arrived (busy from here on).
+    incident = _manager(request).get(request.match_info["id"])
     stream = _stream_of(request, body, incident)
     from_s, to_s = body.get("from_s"), body.get("to_s")
     if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (from_s, to_s)):
@@ -241,18 +208,22 @@ async def create_clip(request: web.Request) -> web.Response:
         raise IncidentError(
             400, "bad_range", f"need 0 <= from_s < to_s, at most {MAX_CLIP_S:g} s long"
         )
+    incident.busy += 1  # retention leaves it alone meanwhile
     try:
         entry = await asyncio.to_thread(save_clip, incident, stream, float(from_s), float(to_s))
     except ValueError as exc:
         raise IncidentError(409, "no_clip", str(exc)) from None
     except OSError as exc:
         raise IncidentError(507, "recording_unwritable", f"cannot write the clip: {exc}") from None
+    finally:
+        incident.busy -= 1
     who, where = _who(request)
     request.app[RELAY].audit.append(
         "clip_export",
         who,
         where,
         incident=incident.id,
+        stream=stream,  # an incident's events are shown per stream (incident_views)
         **{k: entry[k] for k in ("file", "sha256", "from_s", "to_s", "manifest_sha256")},
     )
     entry["url"] = f"/recordings/{incident.id}/{entry['file']}"
@@ -265,29 +236,35 @@ async def create_clip(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/incidents/{id}/snapshots")
-@access("operator")
+@access("operator", streams=in_body("stream"))
 @_json
 async def create_snapshot(request: web.Request) -> web.Response:
     incident = _manager(request).get(request.match_info["id"])
     body = await _body(request)
+    # Again: retention may have deleted it while the body arrived (busy from here on).
+    incident = _manager(request).get(request.match_info["id"])
     stream = _stream_of(request, body, incident)
     if not incident.active:
         raise IncidentError(409, "not_recording", "snapshots are taken while recording")
     gop = _manager(request).taps[stream].gop()
     if not gop:
         raise IncidentError(409, "no_picture", f"stream {stream!r} has no picture right now")
+    incident.busy += 1  # retention leaves it alone meanwhile
     try:
         entry = await asyncio.to_thread(save_snapshot, incident, stream, gop)
     except ValueError as exc:
         raise IncidentError(409, "no_picture", str(exc)) from None
     except OSError as exc:
         raise IncidentError(507, "recording_unwritable", f"cannot save: {exc}") from None
+    finally:
+        incident.busy -= 1
     who, where = _who(request)
     request.app[RELAY].audit.append(
         "snapshot",
         who,
         where,
         incident=incident.id,
+        stream=stream,
         file=entry["file"],
         sha256=entry["sha256"],
         manifest_sha256=entry["manifest_sha256"],
@@ -296,9 +273,12 @@ async def create_snapshot(request: web.Request) -> web.Response:
     return web.json_response(entry, status=201)
 
 
-def resolve_file(manager: IncidentManager, incident_id: str, folder: str, name: str) -> Path:
-    """The file behind a recording URL; raises IncidentError for anything that is not
-    plainly a file of that incident (names checked first, then the resolved path)."""
+def resolve_file(
+    manager: IncidentManager, incident_id: str, folder: str, name: str
+) -> tuple[Path, str]:
+    """The file behind a recording URL and the stream it shows; raises IncidentError for
+    anything that is not plainly a file of that incident (names checked first, then the
+    resolved path)."""
     if (
         not INCIDENT_ID.match(incident_id)
         or not FOLDER.match(folder)
@@ -312,17 +292,24 @@ def resolve_file(manager: IncidentManager, incident_id: str, folder: str, name: 
     # A symlink (or anything) leading elsewhere resolves elsewhere: refused.
     if path.parent != expected or expected.parent.parent != root or not path.is_file():
         raise IncidentError(404, "not_found", "no such recording file")
-    return path
+    if folder in incident.manifest["recordings"]:
+        return path, folder  # a segment: its folder is its stream
+    entries = [*incident.manifest.get("clips", []), *incident.manifest.get("snapshots", [])]
+    stream = next((e.get("stream") for e in entries if e.get("file") == f"{folder}/{name}"), None)
+    if not isinstance(stream, str):
+        raise IncidentError(404, "not_found", "no such recording file")  # no stream: no one's
+    return path, stream
 
 
 @routes.get("/recordings/{id}/{folder}/{name}")
-@access("operator")
+@access("operator", streams=BY_HANDLER)
 @_json
 async def recording_file(request: web.Request) -> web.StreamResponse:
     info = request.match_info
-    path = await asyncio.to_thread(
+    path, stream = await asyncio.to_thread(
         resolve_file, _manager(request), info["id"], info["folder"], info["name"]
     )
+    require_streams(request, [stream])
     # FileResponse answers Range requests (206) and serves a growing file up to its size
     # at the time of the request.
     return web.FileResponse(

@@ -4,26 +4,24 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from relay.api.access import access, identity_of
+from relay.api.access import BY_HANDLER, access, identity_of, in_body
+from relay.api.body import read_json
 from relay.api.errors import json_error
 from relay.api.keys import AUTH, RELAY
+from relay.api.scope import require_streams, visible_streams
 from relay.auth.shares import MAX_EXPIRY_S, MIN_EXPIRY_S, ShareError
 
 routes = web.RouteTableDef()
 
 
 @routes.post("/api/share")
-@access("operator")
+@access("operator", streams=in_body("stream"))
 async def create_share(request: web.Request) -> web.Response:
     """{"stream", "expires_in_s"} → 201 {"id", "url", "expires"}."""
     identity = identity_of(request)
     assert identity is not None
-    try:
-        body = await request.json()
-    except ValueError:
-        return json_error(400, "bad_json", "body is not JSON")
-    stream = body.get("stream") if isinstance(body, dict) else None
-    expires_in = body.get("expires_in_s") if isinstance(body, dict) else None
+    body = await read_json(request)
+    stream, expires_in = body.get("stream"), body.get("expires_in_s")
     if not isinstance(stream, str) or stream not in request.app[RELAY].streams:
         return json_error(404, "unknown_stream", f"no stream named {stream!r}")
     if not identity.may_watch(stream):
@@ -63,26 +61,29 @@ async def create_share(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/share")
-@access("operator")
+@access("operator", streams=BY_HANDLER)
 async def list_shares(request: web.Request) -> web.Response:
     """The links not yet expired, for the streams this identity may watch."""
     identity = identity_of(request)
     assert identity is not None
     shares = request.app[AUTH].shares
-    links = [x.public(shares.token(x)) for x in shares.active() if identity.may_watch(x.stream)]
+    active = shares.active()
+    allowed = set(visible_streams(request, {x.stream for x in active}))
+    links = [x.public(shares.token(x)) for x in active if x.stream in allowed]
     return web.json_response({"links": links}, headers={"Cache-Control": "no-store"})
 
 
 @routes.delete("/api/share/{id}")
-@access("operator")
+@access("operator", streams=BY_HANDLER)
 async def revoke_share(request: web.Request) -> web.Response:
     """Revokes a link: its browser sessions end and its viewers are disconnected now."""
     identity = identity_of(request)
     assert identity is not None
     auth, relay = request.app[AUTH], request.app[RELAY]
     link = auth.shares.get(request.match_info["id"])
-    if link is None or not identity.may_watch(link.stream):
+    if link is None:
         return json_error(404, "unknown_share", "no such share link")
+    require_streams(request, [link.stream])
     auth.shares.revoke(link.id)
     if not await auth.shares.save():
         return json_error(500, "not_saved", "the revocation could not be stored; try again")

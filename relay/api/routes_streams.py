@@ -6,17 +6,18 @@ from typing import Any
 
 from aiohttp import web
 
-from relay.api.access import access, identity_of
+from relay.api.access import ALL_STREAMS, BY_HANDLER, Identity, Role, access, identity_of
 from relay.api.errors import json_error
 from relay.api.keys import RELAY
-from relay.api.prometheus import render_metrics
+from relay.api.prometheus import CONTENT_TYPE_LATEST, render_metrics
+from relay.api.scope import visible_streams
 from relay.app import Relay
 from relay.stream import Stream
 
 routes = web.RouteTableDef()
 
 
-def _status(relay: Relay, stream: Stream) -> dict[str, Any]:
+def _status(relay: Relay, stream: Stream, identity: Identity | None) -> dict[str, Any]:
     status = stream.status()
     status["rendition_stats"] = []
     for r in stream.renditions.values():
@@ -24,7 +25,7 @@ def _status(relay: Relay, stream: Stream) -> dict[str, Any]:
         status["rendition_stats"].append(
             {
                 "name": r.name,
-                "viewers": len(r.subscribers),
+                "viewers": r.viewers,
                 "fps": round(fps, 2),
                 "bitrate": int(bitrate),
                 "dropped": r.dropped,
@@ -32,20 +33,23 @@ def _status(relay: Relay, stream: Stream) -> dict[str, Any]:
                 "relay_delay": r.latency_ms.summary(),
             }
         )
-    status["viewer_sessions"] = [
-        s.status() for s in relay.sessions.sessions.values() if s.stream == stream.name
-    ]
+    # Who else watches (session ids, renditions, round trips) is for operators; a viewer
+    # sees the counts above. A player reads its own session at GET /whep/{stream}/{session}.
+    if identity is not None and identity.role >= Role.OPERATOR:
+        status["viewer_sessions"] = [
+            s.status() for s in relay.sessions.sessions.values() if s.stream == stream.name
+        ]
     return status
 
 
 @routes.get("/api/streams")
-@access("viewer")
+@access("viewer", streams=BY_HANDLER)
 async def list_streams(request: web.Request) -> web.Response:
     """The streams this identity may watch (the others are not even named)."""
     relay = request.app[RELAY]
+    allowed = [relay.streams[name] for name in visible_streams(request, relay.streams)]
     identity = identity_of(request)
-    allowed = [s for s in relay.streams.values() if identity and identity.may_watch(s.name)]
-    return web.json_response({"streams": [_status(relay, s) for s in allowed]})
+    return web.json_response({"streams": [_status(relay, s, identity) for s in allowed]})
 
 
 @routes.get("/api/streams/{name}")
@@ -54,7 +58,7 @@ async def get_stream(request: web.Request) -> web.Response:
     stream = request.app[RELAY].streams.get(request.match_info["name"])
     if stream is None:
         return json_error(404, "unknown_stream", f"no stream named {request.match_info['name']!r}")
-    status = _status(request.app[RELAY], stream)
+    status = _status(request.app[RELAY], stream, identity_of(request))
     if stream.transcoder is not None:
         t = stream.transcoder
         status["transcoder"] = {
@@ -87,13 +91,10 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-# Operators (and a Prometheus scraper's token): the figures name every stream.
+# Operators (and a Prometheus scraper's token) allowed every stream: the figures name them all.
 @routes.get("/metrics")
-@access("operator")
+@access("operator", streams=ALL_STREAMS)
 async def metrics(request: web.Request) -> web.Response:
     return web.Response(
-        text=render_metrics(request.app[RELAY]),
-        content_type="text/plain",
-        charset="utf-8",
-        headers={"X-Prometheus-Format": "0.0.4"},
+        body=render_metrics(request.app[RELAY]), headers={"Content-Type": CONTENT_TYPE_LATEST}
     )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from relay.api.access import access
+from relay.api.access import NO_STREAM, access
 from relay.api.keys import RELAY
 
 routes = web.RouteTableDef()
@@ -21,7 +21,7 @@ def web_dir() -> Path:
 # 401 in place of the page (see relay.api.middleware.unauthenticated): the address stays, so
 # after logging in the page the person opened loads; a script sees an honest 401.
 @routes.get("/")
-@access("viewer")
+@access("viewer", streams=NO_STREAM)  # the page asks /api/streams, which is scoped
 async def index(request: web.Request) -> web.FileResponse:
     return web.FileResponse(web_dir() / "index.html", headers={"Cache-Control": "no-cache"})
 

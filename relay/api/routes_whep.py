@@ -8,6 +8,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from relay.api.access import Identity, Role, access, identity_of
+from relay.api.body import read_text
 from relay.api.errors import json_error
 from relay.api.keys import RELAY
 from relay.api.sdp_exchange import SDP, preflight, trickle_not_supported
@@ -33,16 +34,12 @@ async def whep_offer(request: web.Request) -> web.Response:
     if isinstance(picked, web.Response):
         return picked
     rendition, ladder = picked
-    if request.content_type != SDP:
-        return json_error(
-            415,
-            "unsupported_media_type",
-            f"Content-Type must be {SDP}, got {request.content_type!r}",
-        )
-    try:
-        offer = await request.text()
-    except UnicodeDecodeError:
-        return json_error(400, "bad_offer", "offer is not UTF-8 text")
+    offer = await read_text(request, SDP)
+    too_many = _over_limits(relay, identity.name, request.remote or "?")
+    if too_many:
+        return json_error(429, "too_many_viewers", too_many, headers={"Retry-After": "10"})
+    # No await from the check until create_viewer has added the session: a burst of
+    # offers sees each other.
     try:
         session, answer = await relay.sessions.create_viewer(
             name,
@@ -75,6 +72,20 @@ async def whep_offer(request: web.Request) -> web.Response:
         content_type=SDP,
         headers={"Location": location, "ETag": f'"{session.id}"'},
     )
+
+
+def _over_limits(relay: Relay, who: str, remote: str) -> str:
+    """Why this identity or address may not add a viewer now ("" when it may)."""
+    limits = relay.config.limits
+    sessions = relay.sessions.sessions.values()
+    if sum(1 for s in sessions if s.who == who) >= limits.max_viewers_per_identity:
+        return f"{who} watches with {limits.max_viewers_per_identity} viewers already"
+    pending = sum(1 for s in sessions if s.remote == remote and not s.connected)
+    if pending >= limits.max_unconnected_per_address:
+        return (
+            f"{pending} offers from this address have not connected yet; wait for them or end them"
+        )
+    return ""
 
 
 def _audit_end(relay: Relay) -> Callable[[ViewerSession, str], None]:

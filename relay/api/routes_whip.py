@@ -6,9 +6,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from relay.api.access import access, identity_of
+from relay.api.body import read_text
 from relay.api.errors import json_error
 from relay.api.keys import RELAY
 from relay.api.sdp_exchange import SDP, preflight, trickle_not_supported
+from relay.sources.redact import redact_url
 from relay.sources.whip import AlreadyPublishing
 from relay.webrtc.sessions import OfferError
 
@@ -33,19 +35,10 @@ async def whip_offer(request: web.Request) -> web.Response:
         return json_error(
             409,
             "not_a_whip_stream",
-            f"stream {name!r} takes its pictures from {stream.config.source!r}; "
+            f"stream {name!r} takes its pictures from {redact_url(stream.config.source)!r}; "
             'only a stream configured with source = "whip:" accepts publishers',
         )
-    if request.content_type != SDP:
-        return json_error(
-            415,
-            "unsupported_media_type",
-            f"Content-Type must be {SDP}, got {request.content_type!r}",
-        )
-    try:
-        offer = await request.text()
-    except UnicodeDecodeError:
-        return json_error(400, "bad_offer", "offer is not UTF-8 text")
+    offer = await read_text(request, SDP)
     remote = request.remote or "?"
     try:
         session, answer = await relay.publishers.create_publisher(

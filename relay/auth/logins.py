@@ -20,7 +20,17 @@ from relay.auth.files import read_json, write_json
 log = logging.getLogger(__name__)
 
 Kind = Literal["token", "user", "share"]
+# Two pools, so that anyone holding a share link (they mint sessions by opening it) can
+# never push the control room's logins out: tokens and users share MAX_SESSIONS; share
+# links have their own, a link at most MAX_PER_LINK of it (a new one replaces that link's
+# oldest), and a full share pool refuses new share sessions.
 MAX_SESSIONS = 10_000
+MAX_SHARE_SESSIONS = 5_000
+MAX_PER_LINK = 100
+
+
+class SessionsFull(Exception):
+    """No room for another share-link session (the message says so)."""
 
 
 @dataclass(frozen=True)
@@ -59,15 +69,28 @@ class LoginSessions:
     def create(
         self, kind: Kind, name: str, expires: float, proof: str = ""
     ) -> tuple[str, LoginSession]:
-        """A new session id (the cookie's value) and its state."""
+        """A new session id (the cookie's value) and its state; SessionsFull when the share
+        links' pool is full."""
         self._prune()
-        if len(self._sessions) >= MAX_SESSIONS:  # the oldest-expiring give way
-            for key in sorted(self._sessions, key=lambda k: self._sessions[k].expires)[:100]:
-                del self._sessions[key]
+        if kind == "share":
+            self._make_room_for_share(name)
+        else:
+            pool = [k for k, x in self._sessions.items() if x.kind != "share"]
+            if len(pool) >= MAX_SESSIONS:  # the oldest-expiring logins give way
+                for key in sorted(pool, key=lambda k: self._sessions[k].expires)[:100]:
+                    del self._sessions[key]
         session_id = secrets.token_urlsafe(32)
         session = LoginSession(kind, name, secrets.token_urlsafe(24), expires, proof)
         self._sessions[_digest(session_id)] = session
         return session_id, session
+
+    def _make_room_for_share(self, link_id: str) -> None:
+        shares = [k for k, x in self._sessions.items() if x.kind == "share"]
+        own = [k for k in shares if self._sessions[k].name == link_id]
+        if len(own) >= MAX_PER_LINK:
+            del self._sessions[own[0]]  # the link's oldest (the dict keeps creation order)
+        elif len(shares) >= MAX_SHARE_SESSIONS:
+            raise SessionsFull(f"{MAX_SHARE_SESSIONS} share-link sessions are open; try later")
 
     def get(self, session_id: str) -> LoginSession | None:
         session = self._sessions.get(_digest(session_id))

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from relay.audit import AuditLog
 from relay.auth.bootstrap import ADMIN_TOKEN_FILE, BOOTSTRAP_NAME, admin_token
+from relay.auth.failures import FailedLogins
 from relay.auth.identity import Identity, Role
 from relay.auth.logins import Kind, LoginSession, LoginSessions
 from relay.auth.passwords import dummy_hash, verify_password
@@ -65,11 +66,15 @@ class Auth:
             )
         self.sessions = LoginSessions(data_dir / "sessions.json")
         self.shares = ShareLinks(data_dir)
+        self.failures = FailedLogins(audit)
         lim = config.limits
+        # "login" counts every failed credential of an address alike: a password, a login
+        # URL, a Bearer token, a share link (a guesser cannot switch kinds for more tries).
         self.limits = {
             "login": RateLimiter(lim.login_per_minute),
             "whep": RateLimiter(lim.whep_per_minute),
             "whip": RateLimiter(lim.whip_per_minute),
+            "share": RateLimiter(lim.share_per_minute),
         }
 
     def by_token(self, token: str) -> Identity | None:

@@ -96,7 +96,8 @@ class ShareLinks:
     def verify(self, token: str) -> ShareLink:
         """The link a token stands for; ShareError when forged, expired or revoked."""
         parts = token.split(".")
-        if len(parts) != 4 or not parts[2].isdigit() or len(token) > 200:
+        # isdigit() alone takes "²" and other digits int() cannot read: ASCII only.
+        if len(parts) != 4 or not (parts[2].isascii() and parts[2].isdigit()) or len(token) > 200:
             raise ShareError("not a share link")
         stream, link_id, expires_text, signature = parts
         expires = int(expires_text)

@@ -148,6 +148,11 @@ class LimitsConfig(Table, frozen=True):
     login_per_minute: PerMinute = 5  # failed logins (a successful one does not count)
     whep_per_minute: PerMinute = 600
     whip_per_minute: PerMinute = 30
+    share_per_minute: PerMinute = 30  # share-link landings, successful ones too (each a session)
+    # One identity (a token, a user, a share link) cannot fill a stream on its own, and
+    # offers that never connect hold a slot for up to 30 s: few per address at a time.
+    max_viewers_per_identity: Viewers = 50
+    max_unconnected_per_address: Viewers = 32
 
 
 class Config(Table, frozen=True):

@@ -101,7 +101,12 @@ class LadderAdapter:
         self.moved_at = self.clean_since = time.monotonic()
 
     async def run(self) -> None:
-        """Ticks until the feed ends."""
+        """Ticks until the feed ends; started once the peer connects: what happened
+        before (a queue that filled while ICE and DTLS were under way) is no verdict on
+        the link."""
+        self._dropped = self.feed.dropped
+        self.feedback.loss = 0.0
+        self.moved_at = self.clean_since = time.monotonic()
         while self.feed.live:
             await asyncio.sleep(TICK_S)
             self.tick()

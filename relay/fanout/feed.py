@@ -58,12 +58,12 @@ class ViewerFeed:
             if self.pending.rendition is rendition:
                 return
             self.pending.close()
-        self.pending = self._subscribe(rendition)
+        self.pending = self._subscribe(rendition, switching=True)
 
-    def _subscribe(self, rendition: Rendition) -> Subscriber:
+    def _subscribe(self, rendition: Rendition, switching: bool = False) -> Subscriber:
         for transport, build in self.forms.items():
             rendition.want(transport, build)
-        return rendition.subscribe(self.name, self._wake)
+        return rendition.subscribe(self.name, self._wake, switching)
 
     def _wake(self) -> None:
         if self._wakeup is not None and not self._wakeup.done():
@@ -75,6 +75,7 @@ class ViewerFeed:
         dropped_old = self.subscriber.dropped
         self.subscriber.close()
         self.subscriber, self.pending = self.pending, None
+        self.subscriber.switching = False
         self.subscriber.dropped += dropped_old
         self.switches += 1
         first = self.subscriber.queue[0]

@@ -31,10 +31,16 @@ class Subscriber:
     """One viewer's queue of packets of one rendition: bounded, starts and resumes at
     keyframes. `wake` is called when a packet becomes available (the viewer waits on it)."""
 
-    def __init__(self, rendition: Rendition, name: str, wake: Callable[[], None]) -> None:
+    def __init__(
+        self, rendition: Rendition, name: str, wake: Callable[[], None], switching: bool = False
+    ) -> None:
         self.rendition = rendition
         self.name = name
         self.wake = wake
+        # A viewer moving here from another rung holds two subscribers until this one's
+        # keyframe arrives (never, for a peer that never connects): it is counted once, on
+        # the rung it watches now, and here only once it has moved.
+        self.switching = switching
         self.queue: deque[EncodedPacket] = deque()
         self.waiting_for_keyframe = True
         self.dropped = 0
@@ -123,8 +129,13 @@ class Rendition:
             return float(self.nominal_bitrate)
         return self.rate.per_second()[1]
 
-    def subscribe(self, name: str, wake: Callable[[], None]) -> Subscriber:
-        subscriber = Subscriber(self, name, wake)
+    @property
+    def viewers(self) -> int:
+        """Viewers watching this rung now (not those still moving here from another)."""
+        return sum(1 for s in self.subscribers if not s.switching)
+
+    def subscribe(self, name: str, wake: Callable[[], None], switching: bool = False) -> Subscriber:
+        subscriber = Subscriber(self, name, wake, switching)
         self.subscribers.add(subscriber)
         # A new viewer starts at a keyframe: ask the encoder for one now rather than wait
         # for the GOP to come round.

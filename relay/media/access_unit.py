@@ -12,12 +12,15 @@ TIME_BASE = Fraction(1, CLOCK_RATE)
 
 @dataclass(frozen=True, slots=True)
 class AccessUnit:
-    """One H.264 frame in Annex B, pts on the stream's 90 kHz clock."""
+    """One H.264 picture in Annex B, pts on the stream's 90 kHz clock."""
 
     data: bytes
     pts: int
     keyframe: bool
     arrival_ns: int = field(default_factory=time.monotonic_ns)
+    # The decode timestamp when the container carries one (FLV, MPEG-TS, MP4): a pts other
+    # than it is what says the source sends B-frames (FLV's composition time), not jitter.
+    dts: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,8 +9,11 @@ A slot is white (luma 235) for bit 1 and black (luma 16) for bit 0; read its cen
     slot 34..75  capture time, Unix epoch milliseconds (wall clock), 42 bits, MSB first
     slot 76..79  checksum: number of 1 bits in slots 2..75, modulo 16, MSB first
 
-The slot size is width / 80 pixels (16 px at 1280 wide). Delay at a receiver is its wall
-clock at receipt minus the capture time; frame loss is a gap in the counter.
+The slot size is width / 80 pixels (16 px at 1280 wide). The same band is drawn a second
+time lower down, starting at 5/8 of the height: an encoder that cuts a picture into slices
+puts the two in different slices, so a picture assembled from parts of different pictures
+(or missing a part) reads back None. Delay at a receiver is its wall clock at receipt minus
+the capture time; frame loss is a gap in the counter.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ COUNTER_BITS = 32
 TIME_BITS = 42
 CHECK_BITS = 4
 WHITE, BLACK = 235, 16
+LOWER_AT = 5 / 8
 
 
 def slot_size(width: int) -> float:
@@ -32,6 +36,11 @@ def slot_size(width: int) -> float:
 def band_height(width: int) -> int:
     """Height in pixels of the band the marks occupy at the top of the frame."""
     return max(2, int(round(slot_size(width))) + 1) & ~1
+
+
+def lower_top(height: int) -> int:
+    """The first row of the second band (scales with the picture like the slots)."""
+    return int(round(height * LOWER_AT))
 
 
 def _bits(value: int, count: int) -> list[int]:
@@ -44,20 +53,31 @@ def _encode(counter: int, unix_ms: int) -> list[int]:
 
 
 def write_marks(y_plane: npt.NDArray[np.uint8], counter: int, unix_ms: int) -> None:
-    """Draws the marks into the top band of a luma plane, in place."""
+    """Draws the marks into the top band and the lower band of a luma plane, in place."""
     height, width = y_plane.shape[:2]
     band = band_height(width)
     step = slot_size(width)
     edges = [int(round(i * step)) for i in range(SLOTS + 1)]
+    lower = lower_top(height)
     for i, bit in enumerate(_encode(counter, unix_ms)):
         y_plane[:band, edges[i] : edges[i + 1]] = WHITE if bit else BLACK
+        y_plane[lower : lower + band, edges[i] : edges[i + 1]] = WHITE if bit else BLACK
 
 
 def read_marks(y_plane: npt.NDArray[np.uint8]) -> tuple[int, int] | None:
-    """Reads (counter, capture Unix ms) from a luma plane, or None if the marks are damaged."""
+    """Reads (counter, capture Unix ms) from a luma plane; None if either band is damaged or
+    the two disagree (a picture pieced together from different ones)."""
+    height = y_plane.shape[0]
+    top = _read_band(y_plane, 0)
+    if top is None or _read_band(y_plane, lower_top(height)) != top:
+        return None
+    return top
+
+
+def _read_band(y_plane: npt.NDArray[np.uint8], first_row: int) -> tuple[int, int] | None:
     height, width = y_plane.shape[:2]
     step = slot_size(width)
-    row = min(height - 1, int(step / 2))
+    row = min(height - 1, first_row + int(step / 2))
     xs = (np.arange(SLOTS) * step + step / 2).astype(np.intp)
     # Average a 3x3 neighbourhood around each centre to ride over compression noise.
     rows = y_plane[max(0, row - 1) : row + 2].astype(np.int32)

@@ -38,6 +38,16 @@ def nal_type(nal: bytes) -> int:
     return nal[0] & 0x1F
 
 
+def has_slice(unit: bytes) -> bool:
+    """True when an Annex B access unit holds a coded slice (NAL types 1-5): a picture."""
+    return any(1 <= nal_type(nal) <= 5 for nal in split_nal_units(unit))
+
+
+def first_sps(unit: bytes) -> bytes | None:
+    """The first SPS NAL unit of an Annex B access unit, or None."""
+    return next((n for n in split_nal_units(unit) if nal_type(n) == NAL_SPS), None)
+
+
 def profile_level_id(unit: bytes) -> str | None:
     """The SDP profile-level-id ("640c1f": profile_idc, constraint flags, level_idc) of the
     first SPS in an Annex B access unit, or None when it carries none."""

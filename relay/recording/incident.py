@@ -3,28 +3,26 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from relay.audit import AuditLog
 from relay.recording.manifest import iso, write_manifest
-from relay.recording.recorder import SegmentEvent, StreamRecorder
+from relay.recording.recorder import GapEvent, SegmentEvent, StreamRecorder
 from relay.recording.recovery import truncate_to_complete
 from relay.recording.segment import probe, sha256_file
+from relay.sources.redact import redact_url
 
 log = logging.getLogger(__name__)
 
+USERINFO = re.compile(r"(\b[a-z][a-z0-9+.-]*://)[^/@\s]*@", re.IGNORECASE)
+
 
 def public_source(url: str) -> str:
-    """The source URL without user:password (the manifest is evidence, not a secret store)."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    """The source URL without its secrets (the manifest is evidence, not a secret store)."""
+    return redact_url(url)
 
 
 class Incident:
@@ -37,6 +35,9 @@ class Incident:
         self.lock = threading.RLock()
         self.recorders: dict[str, StreamRecorder] = {}
         self.last_hash = ""
+        # Handlers working on the files in a thread (clip export, snapshot): retention
+        # leaves a busy incident for its next sweep. Changed on the event loop only.
+        self.busy = 0
 
     @property
     def id(self) -> str:
@@ -94,6 +95,21 @@ class Incident:
             sha256=digest,
             manifest_sha256=manifest_hash,
         )
+
+    def on_gap(self, event: GapEvent) -> None:
+        """From a recorder thread: the source was down; the manifest says from when to when."""
+        with self.lock:
+            rec = self.manifest["recordings"][event.stream]
+            rec.setdefault("gaps", []).append(
+                {
+                    "start": iso(event.start_unix_ns),
+                    "end": iso(event.end_unix_ns),
+                    "seconds": round((event.end_unix_ns - event.start_unix_ns) / 1e9, 3),
+                    # A source's error may quote its URL: never its user:password here.
+                    "reason": USERINFO.sub(r"\1", event.reason)[:200],
+                }
+            )
+            self.save()
 
     def on_fail(self, stream: str, reason: str) -> None:
         """From a recorder thread: the recording of `stream` stopped on an error."""

@@ -124,7 +124,12 @@ class IncidentManager:
         self.incidents[incident_id] = incident
         for name in streams:
             recorder = StreamRecorder(
-                incident_id, name, folder / name, incident.on_segment, self._failed(incident)
+                incident_id,
+                name,
+                folder / name,
+                incident.on_segment,
+                self._failed(incident),
+                on_gap=incident.on_gap,
             )
             incident.recorders[name] = recorder
             recorder.start()
@@ -143,7 +148,11 @@ class IncidentManager:
 
     def _create_folder(self, incident: Incident) -> None:
         incident.folder.mkdir(parents=True, mode=0o750)
-        incident.save()
+        try:
+            incident.save()
+        except BaseException:  # no folder without its manifest stays behind
+            shutil.rmtree(incident.folder, ignore_errors=True)
+            raise
 
     def _failed(self, incident: Incident) -> Any:
         def on_fail(stream: str, reason: str) -> None:
@@ -201,9 +210,13 @@ class IncidentManager:
 
     async def set_hold(self, incident_id: str, hold: bool, who: str, where: str) -> Incident:
         incident = self.get(incident_id)
-        with incident.lock:
-            incident.manifest["hold"] = hold
-        manifest_hash = await asyncio.to_thread(incident.save)
+        # The incident's lock may be held by a recorder thread saving the manifest (fsync):
+        # it is taken in a thread, never on the event loop.
+        incident.busy += 1  # retention leaves it alone meanwhile
+        try:
+            manifest_hash = await asyncio.to_thread(self._save_hold, incident, hold)
+        finally:
+            incident.busy -= 1
         self.audit.append(
             "incident_hold" if hold else "incident_unhold",
             who,
@@ -212,6 +225,12 @@ class IncidentManager:
             manifest_sha256=manifest_hash,
         )
         return incident
+
+    @staticmethod
+    def _save_hold(incident: Incident, hold: bool) -> str:
+        with incident.lock:
+            incident.manifest["hold"] = hold
+            return incident.save()
 
     def _load_and_recover(self) -> None:
         if not self.root.is_dir():
@@ -251,29 +270,38 @@ class IncidentManager:
 
     async def _sweep_loop(self) -> None:
         while True:
-            await asyncio.to_thread(self.sweep)
+            try:
+                await self.sweep()
+            except Exception:  # a bug in one sweep must not end retention for good
+                log.exception("[retention] sweep failed")
             await asyncio.sleep(self.config.sweep_interval_s)
 
-    def sweep(self, now: float | None = None) -> list[str]:
-        """Deletes every expired incident not on hold (blocking); returns their ids."""
+    async def sweep(self, now: float | None = None) -> list[str]:
+        """Deletes every expired incident not on hold; returns their ids.
+
+        The event loop owns `self.incidents`: expiry is decided and an incident taken out of
+        the table here, on the loop, so no handler finds it half deleted (they answer 404
+        from then on) and no handler's hold or export can slip in between the decision and
+        the deletion; an incident a handler is working on (`busy`) waits for the next sweep.
+        Only the file work (counting, rmtree) runs in a thread."""
         now = time.time() if now is None else now
         keep_s = self.config.retention_days * 86400
-        deleted = []
+        expired = []
         for incident in list(self.incidents.values()):
             m = incident.manifest
-            if incident.active or m.get("status") == "stopping" or m.get("hold"):
+            if incident.active or incident.busy or m.get("status") == "stopping" or m.get("hold"):
                 continue
-            ended = parse_iso(m.get("stopped") or m["created"])
-            if now - ended < keep_s:
+            if now - parse_iso(m.get("stopped") or m["created"]) >= keep_s:
+                del self.incidents[incident.id]
+                expired.append(incident)
+        deleted = []
+        for incident in expired:
+            files = await asyncio.to_thread(self._delete_folder, incident)
+            if files is None:
+                self.incidents[incident.id] = incident  # still on disk: still listed
                 continue
-            files = sum(1 for p in incident.folder.rglob("*") if p.is_file())
-            try:
-                shutil.rmtree(incident.folder)
-            except OSError as exc:
-                log.error("[retention] cannot delete %s: %s", incident.folder, exc)
-                continue
-            del self.incidents[incident.id]
             deleted.append(incident.id)
+            m = incident.manifest
             self.audit.append(
                 "incident_deleted",
                 "retention",
@@ -287,3 +315,14 @@ class IncidentManager:
             )
             log.info("[retention] deleted incident %s (ended %s)", incident.id, m.get("stopped"))
         return deleted
+
+    @staticmethod
+    def _delete_folder(incident: Incident) -> int | None:
+        """Deletes the incident's folder (blocking); the number of files, None on failure."""
+        files = sum(1 for p in incident.folder.rglob("*") if p.is_file())
+        try:
+            shutil.rmtree(incident.folder)
+        except OSError as exc:
+            log.error("[retention] cannot delete %s: %s", incident.folder, exc)
+            return None
+        return files

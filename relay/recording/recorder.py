@@ -19,6 +19,7 @@ import av
 import av.error
 
 from relay.media.access_unit import AccessUnit, Discontinuity
+from relay.media.h264 import first_sps
 from relay.recording.dts import DtsClock
 from relay.recording.segment import SegmentWriter
 from relay.threads import name_native_thread
@@ -42,8 +43,19 @@ class SegmentEvent:
     duration_s: float = 0.0
 
 
+@dataclass(frozen=True)
+class GapEvent:
+    """The source was down: nothing recorded from start to end (wall clock, ns)."""
+
+    stream: str
+    start_unix_ns: int
+    end_unix_ns: int
+    reason: str
+
+
 Listener = Callable[[SegmentEvent], None]
 FailListener = Callable[[str, str], None]
+GapListener = Callable[[GapEvent], None]
 
 
 def wall_ns(arrival_ns: int) -> int:
@@ -75,10 +87,17 @@ class StreamRecorder:
         on_segment: Listener,
         on_fail: FailListener,
         segment_s: float = SEGMENT_S,
+        on_gap: GapListener | None = None,
     ) -> None:
         self.incident, self.stream, self.folder = incident, stream, folder
         self.on_segment, self.on_fail = on_segment, on_fail
         self.segment_s = segment_s
+        self.on_gap = on_gap
+        self.gaps = 0
+        # The source went down after this unit (arrival, monotonic ns) for this reason: the
+        # gap ends with the next unit written.
+        self._last_arrival_ns = 0
+        self._gap: tuple[int, str] | None = None
         self.state = "recording"  # recording | stopped | failed
         self.error = ""
         self.received = 0  # units taken from the stream
@@ -91,6 +110,7 @@ class StreamRecorder:
         self._writer: SegmentWriter | None = None
         self._seg_start_pts = 0
         self._size = (0, 0)
+        self._seg_sps: bytes | None = None  # the open segment's SPS (its header)
         self._thread = threading.Thread(target=self._run, daemon=True, name=f"rec-{stream}")
 
     def start(self) -> None:
@@ -101,6 +121,7 @@ class StreamRecorder:
         if self.state != "recording":
             return
         if isinstance(item, AccessUnit):
+            self._last_arrival_ns = item.arrival_ns
             if self._skip_to_keyframe and not item.keyframe:
                 return
             self._skip_to_keyframe = False
@@ -131,12 +152,15 @@ class StreamRecorder:
                 if isinstance(item, Discontinuity):
                     self._drain_clock()
                     self._close_segment()
+                    if self._gap is None and self._last_arrival_ns:
+                        self._gap = (wall_ns(self._last_arrival_ns), item.reason)
                     self._clock = DtsClock()  # timestamps start over
                     continue
                 for unit, dts in self._clock.push(item):
                     self._write(unit, dts)
             self._drain_clock()
             self._close_segment()
+            self._end_gap(time.time_ns())  # still down when the recording stopped
         except OSError as exc:
             self._fail(f"cannot write {self.folder}: {exc.strerror or exc}")
         except Exception as exc:  # a bug must not pass silently: the recording says so
@@ -148,6 +172,10 @@ class StreamRecorder:
             self._write(unit, dts)
 
     def _write(self, unit: AccessUnit, dts: int) -> None:
+        if unit.keyframe and self._writer is not None and self._new_sps(unit):
+            # A new SPS (the drone changed resolution): the segment's header describes the
+            # old pictures, so the new ones go into a segment of their own.
+            self._close_segment()
         if (
             unit.keyframe
             and self._writer is not None
@@ -164,12 +192,19 @@ class StreamRecorder:
         self._writer.write(unit, dts)
         self.written += 1
 
+    def _new_sps(self, unit: AccessUnit) -> bool:
+        sps = first_sps(unit.data)
+        return sps is not None and sps != self._seg_sps
+
     def _open_segment(self, unit: AccessUnit) -> None:
-        if self._size == (0, 0):
-            self._size = frame_size(unit)
+        sps = first_sps(unit.data)
+        if self._size == (0, 0) or sps != self._seg_sps:
+            self._size = frame_size(unit)  # the first segment, or a new SPS (size)
+        self._seg_sps = sps
         self.segments += 1
         path = self.folder / f"seg-{self.segments:05d}.mp4"
         start_ns = wall_ns(unit.arrival_ns)
+        self._end_gap(start_ns)
         # The manifest names the file before it exists: a crash leaves it findable.
         self.on_segment(SegmentEvent(self.stream, self.segments, path, start_ns, False))
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -177,6 +212,21 @@ class StreamRecorder:
         self._writer_start_ns = start_ns
         self._seg_start_pts = unit.pts
         log.info("[recording %s/%s] segment %s opened", self.incident, self.stream, path.name)
+
+    def _end_gap(self, end_ns: int) -> None:
+        if self._gap is None:
+            return
+        (start_ns, reason), self._gap = self._gap, None
+        self.gaps += 1
+        log.info(
+            "[recording %s/%s] gap of %.1f s: %s",
+            self.incident,
+            self.stream,
+            (end_ns - start_ns) / 1e9,
+            reason,
+        )
+        if self.on_gap is not None:
+            self.on_gap(GapEvent(self.stream, start_ns, end_ns, reason))
 
     def _close_segment(self) -> None:
         writer, self._writer = self._writer, None

@@ -19,9 +19,10 @@ import av.error
 
 from relay.errors import SourceError
 from relay.media.access_unit import CLOCK_RATE, AccessUnit
-from relay.media.h264 import AnnexBRepair
+from relay.media.h264 import AnnexBRepair, has_slice
 from relay.sources.base import Emit
-from relay.sources.rtmp_ingest import RtmpIngest, redact
+from relay.sources.redact import redact_text, redact_url, secrets_of
+from relay.sources.rtmp_ingest import RtmpIngest
 from relay.sources.scheme import port_binding, pull
 
 log = logging.getLogger(__name__)
@@ -36,9 +37,19 @@ class DemuxSource:
     """One FFmpeg input; subclasses say how to open it."""
 
     paced = False
+    # FLV, MPEG-TS and files carry a dts, so pts against dts tells B-frames; libavformat leaves
+    # it unset on the first packets when the timestamps jitter: taken as "no reorder" then.
+    carries_dts = True
 
     def __init__(self, url: str) -> None:
-        self.url = url
+        self.url = url  # to open; never in a message: it may carry a password or token
+        self.public_url = redact_url(url)
+        self._secrets = secrets_of(url)
+        self.no_picture = 0
+
+    def _error(self, text: str) -> SourceError:
+        """A SourceError naming the source; FFmpeg's own text may quote the full URL."""
+        return SourceError(f"{self.public_url}: {redact_text(text, self._secrets)}")
 
     def open_args(self) -> tuple[str, dict[str, str], str | None]:
         """(FFmpeg URL, options, format name or None)."""
@@ -49,9 +60,9 @@ class DemuxSource:
         try:
             return av.open(url, "r", format=fmt, options=options, timeout=(10.0, READ_TIMEOUT_S))
         except av.error.ExitError:
-            raise SourceError(f"{self.url}: timed out opening") from None
+            raise self._error("timed out opening") from None
         except (av.error.FFmpegError, OSError) as exc:
-            raise SourceError(f"{self.url}: cannot open: {exc}") from None
+            raise self._error(f"cannot open: {exc}") from None
 
     def run(self, emit: Emit, stop: threading.Event) -> None:
         container = self._open()
@@ -62,10 +73,12 @@ class DemuxSource:
 
     def _read(self, container: Any, emit: Emit, stop: threading.Event) -> None:
         if not container.streams.video:
-            raise SourceError(f"{self.url}: no video track")
+            raise self._error("no video track")
         stream = container.streams.video[0]
-        if stream.codec_context.name != "h264":
-            raise SourceError(f"{self.url}: video is {stream.codec_context.name}, need H.264")
+        # No codec context at all when the input names a codec FFmpeg does not know.
+        codec = stream.codec_context.name if stream.codec_context is not None else "unknown"
+        if codec != "h264":
+            raise self._error(f"video is {codec}, need H.264")
         to_annexb = av.bitstream.BitStreamFilterContext("h264_mp4toannexb", stream)
         repair = AnnexBRepair()
         repair.seed(stream.codec_context.extradata)
@@ -73,6 +86,7 @@ class DemuxSource:
         first_pts: int | None = None
         started = time.monotonic()
         last_pts = -1
+        self.no_picture = 0  # units without a slice (SEI or parameter sets only): not emitted
         for packet in container.demux(stream):
             if stop.is_set():
                 return
@@ -80,11 +94,19 @@ class DemuxSource:
                 continue
             for out in to_annexb.filter(packet):
                 data, keyframe = repair.repair(bytes(out))
+                if not has_slice(data):
+                    # An access unit is a picture: an SEI-only or empty unit would count as
+                    # a frame in fps_in, the transcoder's drops and the recording's manifest.
+                    self.no_picture += 1
+                    continue
                 raw = out.pts if out.pts is not None else out.dts
                 if raw is None or time_base is None:
                     pts = last_pts + CLOCK_RATE // 30
                 else:
                     pts = int(raw * time_base * CLOCK_RATE)
+                dts = pts if self.carries_dts else None
+                if out.dts is not None and out.pts is not None and time_base is not None:
+                    dts = int(out.dts * time_base * CLOCK_RATE)
                 if first_pts is None:
                     first_pts = pts
                 if self.paced:
@@ -93,8 +115,8 @@ class DemuxSource:
                     if wait > 0 and stop.wait(min(wait, 1.0)):
                         return
                 last_pts = pts
-                emit(AccessUnit(data, pts=pts, keyframe=keyframe or packet.is_keyframe))
-        raise SourceError(f"{self.url}: stream ended")
+                emit(AccessUnit(data, pts=pts, keyframe=keyframe or packet.is_keyframe, dts=dts))
+        raise self._error("stream ended")
 
 
 class RtmpPushSource(DemuxSource):
@@ -102,7 +124,7 @@ class RtmpPushSource(DemuxSource):
     controller pushes); FFmpeg's FLV demuxer reads what the ingest hands over."""
 
     def __init__(self, url: str, ingest: RtmpIngest) -> None:
-        super().__init__(redact(url))  # the key stays out of messages and logs
+        super().__init__(url)
         self.ingest = ingest
 
     def run(self, emit: Emit, stop: threading.Event) -> None:
@@ -114,16 +136,15 @@ class RtmpPushSource(DemuxSource):
             try:
                 container = av.open(pipe, "r", format="flv", options=dict(LIVE_PROBE))
             except (av.error.FFmpegError, OSError) as exc:
-                raise SourceError(f"{self.url}: publisher {pipe.peer}: {exc}") from None
+                raise self._error(f"publisher {pipe.peer}: {exc}") from None
             try:
                 self._read(container, emit, stop)
             finally:
                 container.close()
         except SourceError:
             if pipe.stalled:
-                raise SourceError(
-                    f"{self.url}: publisher {pipe.peer} sent nothing for "
-                    f"{pipe.read_timeout_s:.0f} s"
+                raise self._error(
+                    f"publisher {pipe.peer} sent nothing for {pipe.read_timeout_s:.0f} s"
                 ) from None
             if not pipe.ended:
                 raise
@@ -136,12 +157,14 @@ class RtmpPushSource(DemuxSource):
 class RtspSource(DemuxSource):
     """rtsp://… pulled from a controller or camera; ?transport=tcp|udp (default tcp)."""
 
+    carries_dts = False  # RTP has presentation times only
+
     def open_args(self) -> tuple[str, dict[str, str], str | None]:
         parts = urlsplit(self.url)
         query = parse_qs(parts.query)
         transport = query.pop("transport", ["tcp"])[-1]
         if transport not in ("tcp", "udp"):
-            raise SourceError(f"{self.url}: transport must be tcp or udp")
+            raise self._error("transport must be tcp or udp")
         rest = "&".join(f"{k}={v[-1]}" for k, v in query.items())
         url = urlunsplit((parts.scheme, parts.netloc, parts.path, rest, ""))
         return url, {**LIVE_PROBE, "rtsp_transport": transport}, "rtsp"
@@ -174,15 +197,6 @@ class FileSource(DemuxSource):
             # The end of a clip is the expected ending: the supervisor loops it.
 
 
-def _hide_password(url: str) -> str:
-    """rtsp://user:secret@host/... -> rtsp://user:***@host/..."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username}:***@{parts.netloc.rpartition('@')[2]}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-
-
 def _check_file(url: str) -> str | None:
     if not url[len("file:") :]:
         return "needs a path, e.g. file:clips/flight.mp4"
@@ -195,7 +209,6 @@ SCHEMES = (
         RtspSource,
         "rtsp://controller:8554/streaming/live/1",
         needs_host_port=True,
-        redact=_hide_password,
     ),
     pull(
         "udp",

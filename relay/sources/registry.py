@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import relay.sources
 from relay.errors import SourceError
 from relay.sources.base import Source
+from relay.sources.redact import redact_url
 from relay.sources.scheme import Scheme
 
 
@@ -77,7 +78,7 @@ def _why_unusable(url: str) -> str | None:
 def redact(url: str) -> str:
     """The URL as logs, messages and the API may show it (no keys, no passwords)."""
     scheme = schemes().get(scheme_of(url))
-    return scheme.redact(url) if scheme is not None else url
+    return (scheme.redact if scheme is not None else redact_url)(url)
 
 
 def open_source(url: str) -> Source:

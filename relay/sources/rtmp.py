@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from relay.sources.base import Source
 from relay.sources.demux import RtmpPushSource
-from relay.sources.rtmp_ingest import RtmpIngest, redact
+from relay.sources.rtmp_ingest import RtmpIngest
 from relay.sources.scheme import Audit, Scheme, port_binding
 
 
@@ -27,6 +27,11 @@ class RtmpHost:
     async def aclose(self) -> None:
         await self.ingest.aclose()
 
+    def repairs(self) -> dict[str, int]:
+        """What the picture joiner repaired for the current (or last) publisher (a Counter:
+        a kind not seen counts 0)."""
+        return self.ingest.repairs
+
 
 def _check(url: str) -> str | None:
     if len([p for p in urlsplit(url).path.split("/") if p]) != 2:
@@ -43,6 +48,5 @@ SCHEMES = (
         needs_host_port=True,
         binds=port_binding("tcp"),
         waits_for_push=True,
-        redact=redact,
     ),
 )

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from relay.sources.base import Source, SourceFactory
+from relay.sources.redact import redact_url
 
 Audit = Callable[..., Any]  # AuditLog.append(event, who, where, **details)
 
@@ -30,6 +31,10 @@ class SourceHost(Protocol):
 
     async def aclose(self) -> None: ...
 
+    def repairs(self) -> dict[str, int]:
+        """What it repaired of its publisher's stream, by kind (empty: nothing to say)."""
+        ...
+
 
 class PullHost:
     """A source that needs nothing between runs: each run opens the URL afresh."""
@@ -43,6 +48,9 @@ class PullHost:
     async def aclose(self) -> None:
         pass
 
+    def repairs(self) -> dict[str, int]:
+        return {}
+
 
 @dataclass(frozen=True)
 class Binding:
@@ -50,10 +58,6 @@ class Binding:
 
     transport: str  # "tcp" or "udp"
     port: int
-
-
-def same(url: str) -> str:
-    return url
 
 
 def no_binding(url: str) -> Binding | None:
@@ -86,7 +90,8 @@ class Scheme:
     needs_host_port: bool = False  # the URL must name a host and a port
     binds: Callable[[str], Binding | None] = no_binding  # where it listens, if it does
     waits_for_push: bool = False  # "offline" (not "connecting") until a first push
-    redact: Callable[[str], str] = same  # the URL as logs and messages may show it
+    # The URL as logs, messages, answers and manifests may show it (relay.sources.redact).
+    redact: Callable[[str], str] = redact_url
 
 
 def pull(name: str, factory: SourceFactory, example: str, **kwargs: Any) -> Scheme:

@@ -6,10 +6,12 @@ import asyncio
 import logging
 import threading
 import time
+import traceback
 from collections.abc import Callable
 
 from relay.media.access_unit import AccessUnit
 from relay.sources.base import SourceFactory
+from relay.sources.redact import redact_text, secrets_of
 from relay.sources.registry import open_source
 from relay.threads import name_native_thread
 
@@ -35,7 +37,8 @@ class SourceSupervisor:
         self.on_unit = on_unit  # called in the source's thread
         self.on_down = on_down  # called in the source's thread when a run ends
         self.restarts = 0
-        self.last_error = ""
+        self.last_error = ""  # shown to every viewer of the stream: redacted
+        self._secrets = secrets_of(url)
         self._stop = threading.Event()
         self._task: asyncio.Task[None] | None = None
         self._thread: threading.Thread | None = None
@@ -47,20 +50,20 @@ class SourceSupervisor:
         attempt = 0
         while not self._stop.is_set():
             began = time.monotonic()
-            done: asyncio.Future[BaseException | None] = asyncio.get_running_loop().create_future()
+            done: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
             thread = threading.Thread(
                 target=self._run_once, args=(done,), daemon=True, name=f"src-{self.stream}"
             )
             self._thread = thread
             thread.start()
-            error = await done
+            error = await done  # its text is already redacted (_run_once)
             if self._stop.is_set():
                 return
             self.restarts += 1
             if time.monotonic() - began > HEALTHY_AFTER_S:
                 attempt = 0
             delay = BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)] if error else 0.0
-            self.last_error = str(error) if error else ""
+            self.last_error = error or ""
             if error:
                 log.warning(
                     "[stream %s] source failed: %s; retrying in %.1f s", self.stream, error, delay
@@ -70,17 +73,24 @@ class SourceSupervisor:
                 log.info("[stream %s] source ended; restarting", self.stream)
             await asyncio.sleep(delay)  # aclose() cancels this wait
 
-    def _run_once(self, done: asyncio.Future[BaseException | None]) -> None:
+    def _run_once(self, done: asyncio.Future[str | None]) -> None:
         name_native_thread()
         loop = done.get_loop()
-        error: BaseException | None = None
+        error: str | None = None
         try:
             self.source_factory(self.url).run(self.on_unit, self._stop)
         except Exception as exc:  # every failure of a source is reported, none is fatal
-            error = exc
-            log.debug("[stream %s] source traceback", self.stream, exc_info=True)
+            # Any library's error may quote the URL with its password: only the redacted
+            # text goes on (status, log, the recording's gap marks).
+            error = redact_text(str(exc), self._secrets) or type(exc).__name__
+            log.debug(
+                "[stream %s] source failed (%s) at:\n%s",
+                self.stream,
+                type(exc).__name__,
+                redact_text("".join(traceback.format_tb(exc.__traceback__)), self._secrets),
+            )
         finally:
-            self.on_down(str(error) if error else "ended")
+            self.on_down(error or "ended")
             if not loop.is_closed():
                 loop.call_soon_threadsafe(_set_result, done, error)
 
@@ -102,6 +112,6 @@ class SourceSupervisor:
             self._thread = None
 
 
-def _set_result(fut: asyncio.Future[BaseException | None], error: BaseException | None) -> None:
+def _set_result(fut: asyncio.Future[str | None], error: str | None) -> None:
     if not fut.done():
         fut.set_result(error)

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 
 from relay.media.access_unit import AccessUnit
-from relay.media.h264 import AnnexBRepair
+from relay.media.h264 import AnnexBRepair, has_slice
 from relay.queues import drain
 from relay.sources.base import Emit, Source
 from relay.sources.scheme import Audit, Scheme
@@ -92,6 +92,9 @@ class WhipInbox:
     async def aclose(self) -> None:
         """Nothing to close: the publishers' sessions are closed by their manager."""
 
+    def repairs(self) -> dict[str, int]:
+        return {}
+
     def next_item(self, timeout: float) -> AccessUnit | _End | None:
         try:
             return self._queue.get(timeout=timeout)
@@ -120,6 +123,8 @@ class WhipSource:
                 continue  # the end of a publisher that never sent a picture
             started = True
             data, keyframe = repair.repair(item.data)
+            if not has_slice(data):
+                continue  # an access unit is a picture: SEI or parameter sets alone are none
             emit(AccessUnit(data, item.pts, keyframe or item.keyframe, item.arrival_ns))
 
 

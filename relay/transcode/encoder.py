@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import threading
 import time
 from collections.abc import Callable
 from fractions import Fraction
@@ -22,7 +21,7 @@ from relay.media.access_unit import TIME_BASE
 from relay.media.packet import EncodedPacket, encoded_packet
 from relay.metrics import Histogram
 from relay.queues import put_dropping_oldest
-from relay.threads import name_native_thread
+from relay.supervise import WorkerThread
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +83,9 @@ class RungEncoder:
         self.encode_ms = Histogram()
         self.latency_ms = Histogram()
         self._queue: queue.Queue[tuple[av.VideoFrame, int] | None] = queue.Queue(maxsize=2)
-        self._thread = threading.Thread(
-            target=self._run, daemon=True, name=f"enc-{rung.name}-{stream}"
+        # Supervised: a crash restarts the loop with a new x264 (its first frame is an IDR).
+        self.worker = WorkerThread(
+            stream, f"encoder-{rung.name}", f"enc-{rung.name}-{stream}", self._run, self._reset
         )
         self._encoder: av.VideoCodecContext | None = None
         self._scaler = VideoReformatter()
@@ -93,7 +93,7 @@ class RungEncoder:
 
     def start(self) -> None:
         self._started = True
-        self._thread.start()
+        self.worker.start()
 
     def submit(self, frame: av.VideoFrame, arrival_ns: int) -> None:
         """Queues a processed frame (pts on the 90 kHz output clock); drops the oldest if full."""
@@ -108,19 +108,21 @@ class RungEncoder:
         if not self._started:
             return
         self._started = False
+        self.worker.stop()
         put_dropping_oldest(self._queue, None)
-        self._thread.join(timeout=2.0)
+        self.worker.join(timeout=2.0)
 
     def _run(self) -> None:
-        name_native_thread()
-        try:
-            while True:
-                item = self._queue.get()
-                if item is None:
-                    return
-                self._encode(*item)
-        except Exception:
-            log.exception("[stream %s] encoder %s crashed", self.stream, self.rung.name)
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            self._encode(*item)
+
+    def _reset(self) -> None:
+        """After a crash: the encoder may be in any state; the next frame opens a new one."""
+        self._encoder = None
+        self._scaler = VideoReformatter()
 
     def _encoder_for(self, frame: av.VideoFrame) -> av.VideoCodecContext:
         size = self.rung.size_for(frame.width, frame.height)

@@ -48,12 +48,16 @@ def blend_label(
 ) -> tuple[int, int, int, int]:
     """Draws mask at (x, y) on a luma plane in place: the box behind it darkened for contrast,
     the text in `ink`. Returns the box (x, y, w, h) actually drawn, clipped to the plane."""
-    h = min(mask.shape[0], y_plane.shape[0] - y)
-    w = min(mask.shape[1], y_plane.shape[1] - x)
+    # A picture smaller than the label (a drone's odd SPS, or a damaged one) puts it above
+    # or left of the plane: that part of the mask is cut off, as the part below or right.
+    mx, my = max(0, -x), max(0, -y)
+    x, y = max(0, x), max(0, y)
+    h = min(mask.shape[0] - my, y_plane.shape[0] - y)
+    w = min(mask.shape[1] - mx, y_plane.shape[1] - x)
     if h <= 0 or w <= 0:
         return x, y, 0, 0
     region = y_plane[y : y + h, x : x + w]
-    alpha = mask[:h, :w].astype(np.uint16)
+    alpha = mask[my : my + h, mx : mx + w].astype(np.uint16)
     base = region.astype(np.uint16)
     if shade:
         base >>= 2  # a dark box behind the text: readable over snow, fire or sky

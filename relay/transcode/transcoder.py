@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import threading
 import time
 from collections.abc import Sequence
 
@@ -20,7 +19,7 @@ import av.error
 from relay.media.access_unit import CLOCK_RATE, TIME_BASE, AccessUnit, Discontinuity
 from relay.metrics import Histogram
 from relay.queues import drain
-from relay.threads import name_native_thread
+from relay.supervise import WorkerThread
 from relay.transcode.encoder import RungEncoder
 from relay.transcode.processors.osd import OsdProcessor
 from relay.transcode.slate import slate_frame
@@ -58,7 +57,8 @@ class Transcoder:
         self._last_size = (1280, 720)
         self._out_origin_ns = time.monotonic_ns()
         self._last_out_pts = -1
-        self._thread = threading.Thread(target=self._run, daemon=True, name=f"dec-{stream}")
+        # Supervised: a crash restarts the loop with a fresh decoder (relay.supervise).
+        self.worker = WorkerThread(stream, "transcoder", f"dec-{stream}", self._loop, self._reset)
         self._closing = False
 
     @property
@@ -69,7 +69,7 @@ class Transcoder:
     def start(self) -> None:
         for encoder in self.encoders:
             encoder.start()
-        self._thread.start()
+        self.worker.start()
 
     def feed_waiting(self, item: AccessUnit) -> None:
         """For benchmarks and files processed offline: waits for room instead of dropping."""
@@ -90,21 +90,19 @@ class Transcoder:
         if self._closing:
             return
         self._closing = True
+        self.worker.stop()
         try:
             self._queue.put_nowait(None)
         except queue.Full:
             pass
-        if self._thread.is_alive():
-            self._thread.join(timeout=2.0)
+        self.worker.join(timeout=2.0)
         for encoder in self.encoders:
             encoder.close()
 
-    def _run(self) -> None:
-        name_native_thread()
-        try:
-            self._loop()
-        except Exception:
-            log.exception("[stream %s] transcoder crashed", self.stream)
+    def _reset(self) -> None:
+        """After a crash: the decoder may be in any state; start over at a keyframe."""
+        self._decoder = None
+        self._skip_to_keyframe = True
 
     def _loop(self) -> None:
         last_input = time.monotonic()

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import secrets
 import time
+import weakref
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,11 +21,16 @@ from relay.fanout.rendition import Rendition
 from relay.webrtc import codecs, rtp_send
 from relay.webrtc.feedback import tap_feedback
 from relay.webrtc.ice import configure_host_addresses, rtc_configuration
+from relay.webrtc.reclaim import Reclaimer
 from relay.webrtc.track import RenditionTrack
 
 log = logging.getLogger(__name__)
 
-CONNECT_TIMEOUT_S = 30.0  # a peer that never completes ICE is closed after this
+CONNECT_TIMEOUT_S = 30.0  # a peer that never completes ICE and DTLS is closed after this
+# A peer whose ICE has not completed by then is closed sooner: a client that posted its offer
+# and left (or never meant to connect) holds a viewer slot only this long. On a LAN ICE takes
+# well under a second; aioice itself would give up only after about 30 s of retries.
+ICE_TIMEOUT_S = 10.0
 
 
 class OfferError(ValueError):
@@ -66,6 +72,9 @@ class ViewerSession:
     lean_rtp: bool = False  # sent by rtp_send's loop, not aiortc's
     who: str = ""  # the identity watching (token, user or share link), for the audit log
     on_end: Callable[[ViewerSession, str], None] | None = None  # called once, with why
+    # The session's own tasks (connect deadline, adapter): cancelled when it closes, so a
+    # closed session's peer connection is not kept alive by a sleeping task.
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     def status(self) -> dict[str, Any]:
         fb = self.adapter.feedback if self.adapter else None
@@ -92,6 +101,10 @@ class SessionManager:
         self.limits = limits
         self.sessions: dict[str, ViewerSession] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # Every viewer peer connection still in memory, closed or not: after a session ends
+        # its peer must be freed, and /metrics shows whether it was (churn soak).
+        self.peers: weakref.WeakSet[RTCPeerConnection] = weakref.WeakSet()
+        self.reclaimer = Reclaimer()
         configure_host_addresses(webrtc.ice_addresses)
 
     def count(self, stream: str | None = None) -> int:
@@ -121,6 +134,7 @@ class SessionManager:
             raise CapacityError("the relay has its maximum of viewers")
         session_id = secrets.token_urlsafe(16)
         pc = RTCPeerConnection(rtc_configuration(self.webrtc.ice_servers))
+        self.peers.add(pc)
         track = RenditionTrack(start_on or rendition, session_id[:6])
         if start_on is not None:
             track.switch_to(rendition)
@@ -142,7 +156,6 @@ class SessionManager:
             if len(ladder) > 1:
                 feedback = tap_feedback(transceiver.sender)
                 session.adapter = LadderAdapter(track.feed, ladder, feedback, lambda r: r.bitrate)
-                self._spawn(session.adapter.run())
             self._watch(session)
             await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
             await pc.setLocalDescription(await pc.createAnswer())
@@ -159,21 +172,31 @@ class SessionManager:
         async def on_state() -> None:
             state = session.pc.connectionState
             if state == "connected":
-                session.connected = True
+                if not session.connected and session.id in self.sessions:
+                    session.connected = True
+                    # Adapts only a peer that receives: a queue no one sends from overflows,
+                    # and would move an unconnected viewer down the ladder for nothing.
+                    if session.adapter is not None:
+                        self._spawn(session.adapter.run(), session)
             elif state in ("failed", "closed"):
                 await self.close(session.id, f"connection {state}")
 
         async def connect_deadline() -> None:
-            await asyncio.sleep(CONNECT_TIMEOUT_S)
+            await asyncio.sleep(ICE_TIMEOUT_S)
+            if not session.connected and session.pc.iceConnectionState != "completed":
+                await self.close(session.id, f"ICE did not complete in {ICE_TIMEOUT_S:.0f} s")
+                return
+            await asyncio.sleep(CONNECT_TIMEOUT_S - ICE_TIMEOUT_S)
             if not session.connected:
                 await self.close(session.id, "ICE did not connect in time")
 
-        self._spawn(connect_deadline())
+        self._spawn(connect_deadline(), session)
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None], session: ViewerSession) -> None:
         task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        for tasks in (self._tasks, session.tasks):
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
 
     async def close(self, session_id: str, reason: str) -> bool:
         """Ends one session; False if it did not exist (already closed)."""
@@ -181,8 +204,13 @@ class SessionManager:
         if session is None:
             return False
         session.track.stop()
+        current = asyncio.current_task()
+        for task in list(session.tasks):
+            if task is not current:  # close() may run in the deadline task itself
+                task.cancel()
         with contextlib.suppress(Exception):
             await session.pc.close()
+        self.reclaimer.closed(session.pc)
         log.info(
             "[viewer %s] closed: %s (%d packets sent, %d dropped)",
             session_id[:6],
@@ -202,3 +230,4 @@ class SessionManager:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*(self.close(sid, "shutdown") for sid in list(self.sessions)))
+        await self.reclaimer.aclose()

@@ -137,7 +137,7 @@ async def test_retention_deletes_expired_and_keeps_held(
     status, _ = await call(relay.base_url, "GET", f"/api/incidents/{ids[0]}")
     assert status == 404
     # Well past its expiry, the held one is still there after more sweeps.
-    assert relay.relay.incidents.sweep(now=__import__("time").time() + 3600) == []
+    assert await relay.relay.incidents.sweep(now=__import__("time").time() + 3600) == []
     assert kept.is_dir() and verify_cli(kept).returncode == 0
     audit = relay.relay.audit.read()
     deletions = [e for e in audit if e["event"] == "incident_deleted"]

@@ -31,7 +31,7 @@ def test_listeners_say_where(url: str, binding: Binding | None, waits: bool) -> 
 
 def test_secrets_stay_out_of_shown_urls() -> None:
     assert redact("rtmp://0.0.0.0:1935/live/s3cret") == "rtmp://0.0.0.0:1935/live/***"
-    assert redact("rtsp://pilot:s3cret@10.0.0.2:8554/live") == "rtsp://pilot:***@10.0.0.2:8554/live"
+    assert redact("rtsp://pilot:s3cret@10.0.0.2:8554/live") == "rtsp://***@10.0.0.2:8554/live"
     assert redact("sim://?fps=30") == "sim://?fps=30"
 
 

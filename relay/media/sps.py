@@ -1,0 +1,155 @@
+"""What an H.264 SPS says about frame reordering: can the stream hold B-frames at all?
+
+For sources without a decode timestamp (RTP), pts that step back are either B-frames or a
+drone's jitter (go2rtc #1969). The SPS settles it when it can: Baseline and Constrained
+Baseline have no B-frames, and the VUI's bitstream_restriction carries max_num_reorder_frames
+(0: pictures come out in decode order). ITU-T H.264 7.3.2.1.1 and E.1.1.
+"""
+
+from __future__ import annotations
+
+from relay.media.access_unit import AccessUnit
+from relay.media.h264 import first_sps
+
+HIGH_PROFILES = {100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135}
+
+
+class _Bits:
+    def __init__(self, rbsp: bytes) -> None:
+        self.data, self.pos = rbsp, 0
+
+    def u(self, n: int) -> int:
+        value = 0
+        for _ in range(n):
+            byte = self.data[self.pos >> 3]  # IndexError past the end: a truncated SPS
+            value = value << 1 | (byte >> (7 - (self.pos & 7))) & 1
+            self.pos += 1
+        return value
+
+    def ue(self) -> int:
+        zeros = 0
+        while self.u(1) == 0:
+            zeros += 1
+            if zeros > 31:
+                raise ValueError("bad exp-Golomb code")
+        return (1 << zeros) - 1 + self.u(zeros)
+
+    def se(self) -> int:
+        k = self.ue()
+        return (k + 1) // 2 if k & 1 else -(k // 2)
+
+
+def _rbsp(nal: bytes) -> bytes:
+    """The NAL payload without its header and emulation-prevention bytes (00 00 03)."""
+    return nal[1:].replace(b"\x00\x00\x03", b"\x00\x00")
+
+
+def _scaling_lists(bits: _Bits, count: int) -> None:
+    for i in range(count):
+        if bits.u(1):
+            last = nxt = 8
+            for _ in range(16 if i < 6 else 64):
+                if nxt:
+                    nxt = (last + bits.se() + 256) % 256
+                last = nxt or last
+
+
+def _hrd(bits: _Bits) -> None:
+    count = bits.ue() + 1
+    bits.u(8)  # bit_rate_scale, cpb_size_scale
+    for _ in range(count):
+        bits.ue(), bits.ue(), bits.u(1)
+    bits.u(20)
+
+
+def max_reorder(sps: bytes) -> int | None:
+    """Pictures the decoder may hold for reordering: 0 for no B-frames, None when the SPS
+    does not say (no VUI bitstream restriction) or cannot be read."""
+    try:
+        return _max_reorder(_Bits(_rbsp(sps)))
+    except (IndexError, ValueError):
+        return None
+
+
+def _max_reorder(bits: _Bits) -> int | None:
+    profile = bits.u(8)
+    constraints = bits.u(8)
+    bits.u(8)  # level
+    if profile == 66 or (profile == 77 and constraints & 0x40 and constraints & 0x10):
+        return 0  # Baseline (and Main constrained to Baseline's tools): no B slices
+    bits.ue()  # seq_parameter_set_id
+    if profile in HIGH_PROFILES:
+        chroma = bits.ue()
+        if chroma == 3:
+            bits.u(1)
+        bits.ue(), bits.ue(), bits.u(1)  # bit depths, qpprime_y_zero_transform_bypass
+        if bits.u(1):
+            _scaling_lists(bits, 12 if chroma == 3 else 8)
+    bits.ue()  # log2_max_frame_num
+    poc_type = bits.ue()
+    if poc_type == 0:
+        bits.ue()
+    elif poc_type == 1:
+        bits.u(1), bits.se(), bits.se()
+        for _ in range(bits.ue()):
+            bits.se()
+    bits.ue(), bits.u(1)  # max_num_ref_frames, gaps_in_frame_num_allowed
+    bits.ue(), bits.ue()  # width, height in macroblocks
+    if not bits.u(1):  # frame_mbs_only
+        bits.u(1)
+    bits.u(1)  # direct_8x8_inference
+    if bits.u(1):  # frame cropping
+        bits.ue(), bits.ue(), bits.ue(), bits.ue()
+    if not bits.u(1):  # vui_parameters_present
+        return None
+    if bits.u(1) and bits.u(8) == 255:  # aspect_ratio_info, Extended_SAR
+        bits.u(32)
+    if bits.u(1):  # overscan_info
+        bits.u(1)
+    if bits.u(1):  # video_signal_type
+        bits.u(4)
+        if bits.u(1):
+            bits.u(24)
+    if bits.u(1):  # chroma_loc_info
+        bits.ue(), bits.ue()
+    if bits.u(1):  # timing_info
+        bits.u(32), bits.u(32), bits.u(1)
+    nal_hrd = bits.u(1)
+    if nal_hrd:
+        _hrd(bits)
+    vcl_hrd = bits.u(1)
+    if vcl_hrd:
+        _hrd(bits)
+    if nal_hrd or vcl_hrd:
+        bits.u(1)  # low_delay_hrd
+    bits.u(1)  # pic_struct_present
+    if not bits.u(1):  # bitstream_restriction
+        return None
+    bits.u(1)
+    for _ in range(4):
+        bits.ue()  # max_bytes_per_pic_denom … log2_max_mv_length_vertical
+    return bits.ue()  # max_num_reorder_frames
+
+
+class ReorderDetector:
+    """Says whether a source sends B-frames, from what says so: a pts other than the
+    container's dts (FLV composition time, MPEG-TS), else the SPS (Baseline, or VUI
+    max_num_reorder_frames 0: never). Only a source with neither falls back to pts order."""
+
+    def __init__(self) -> None:
+        self._sps: bytes | None = None
+        self._sps_reorder: int | None = None
+        self._last_pts: int | None = None
+
+    def reorders(self, unit: AccessUnit) -> bool:
+        """True when this unit shows B-frames; call with every unit in order."""
+        if unit.keyframe:
+            sps = first_sps(unit.data)
+            if sps is not None and sps != self._sps:
+                self._sps, self._sps_reorder = sps, max_reorder(sps)
+        last, self._last_pts = self._last_pts, unit.pts
+        if unit.dts is not None:
+            return unit.pts != unit.dts
+        if self._sps_reorder == 0:
+            return False  # pts stepping back is jitter (go2rtc #1969): repaired, not B-frames
+        return last is not None and unit.pts < last
