@@ -2,7 +2,8 @@
 
 It knows no transport. A transport that needs the frame in its own form (RTP payloads for
 WebRTC) keeps that form in the packet's `prepared` cache, built once per packet for every
-viewer of the rung (see relay.fanout.rendition.Rendition.prepare), never once per viewer.
+viewer of the rung (Rendition.want and publish_from_thread, relay.fanout.rendition), never
+once per viewer.
 """
 
 from __future__ import annotations
