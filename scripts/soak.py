@@ -90,7 +90,7 @@ max_viewers_per_stream = 500
 max_viewers = 500
 max_viewers_per_identity = 500
 max_unconnected_per_address = 500
-whep_per_minute = 1000000
+whep_per_minute = 10000
 [recording]
 dir = "{self.recordings}"
 [[streams]]
