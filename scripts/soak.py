@@ -84,8 +84,13 @@ port = {self.port}
 [webrtc]
 ice_addresses = ["127.0.0.1"]
 [limits]
+# The soak joins from one address and one token, faster than a person would: the per-address
+# and per-identity limits are the trust tests' subject, not this one's.
 max_viewers_per_stream = 500
 max_viewers = 500
+max_viewers_per_identity = 500
+max_unconnected_per_address = 500
+whep_per_minute = 10000
 [recording]
 dir = "{self.recordings}"
 [[streams]]
@@ -267,7 +272,7 @@ def _median(samples: list[dict[str, Any]], key: str) -> float:
     return float(statistics.median(s[key] for s in samples))
 
 
-def verdict(samples: list[dict[str, Any]], joins: int) -> dict[str, Any]:
+def verdict(samples: list[dict[str, Any]], joins: int, statuses: dict[str, int]) -> dict[str, Any]:
     """The issue's pass criteria over the samples."""
     churn = [s for s in samples if s["phase"] == "churn"]
     second = [s for s in churn if s["joins"] >= joins / 2]
@@ -293,6 +298,9 @@ def verdict(samples: list[dict[str, Any]], joins: int) -> dict[str, Any]:
     figures["rss_after_idle_vs_reference_pct"] = round(100 * (end["rss_mb"] / reference - 1), 2)
     checks["rss_after_idle_within_10pct"] = end["rss_mb"] <= reference * 1.10
     checks["no_sessions_left"] = end.get("sessions") == 0
+    # A soak whose joins were refused (429, 503, …) measured nothing: every join must be
+    # answered 201.
+    checks["every_join_answered_201"] = statuses.get("201", 0) == joins
     checks["no_peer_connections_left"] = end.get("peer_connections") == 0
     return {"figures": figures, "checks": checks, "pass": all(checks.values())}
 
@@ -342,7 +350,7 @@ async def soak(args: argparse.Namespace, relay: RelayProcess) -> dict[str, Any]:
     await asyncio.sleep(args.idle)
     await sample("idle")
     await flapper.stop()
-    result = verdict(samples, args.joins)
+    result = verdict(samples, args.joins, tally.statuses)
     return {
         "joins": args.joins,
         "concurrency": args.concurrency,

@@ -183,6 +183,8 @@ def mutate_config(rng: random.Random, seeds: list[str]) -> bytes:
     if rng.random() < 0.3:
         lines = data.split(b"\n")
         for _ in range(rng.randint(1, 3)):
+            if not lines:  # every line deleted already: an empty file is a case too
+                break
             i = rng.randrange(len(lines))
             if rng.random() < 0.5:
                 del lines[i]
