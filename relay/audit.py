@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import queue
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from relay.durable import append_synced
 
 log = logging.getLogger(__name__)
 
@@ -74,12 +75,7 @@ class AuditLog:
             data, event, who = self._lines.get()
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-                try:
-                    os.write(fd, data)
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
+                append_synced(self.path, data, 0o600)
             except OSError as exc:
                 log.error(
                     "[audit] cannot append to %s: %s (event %s by %s lost)",

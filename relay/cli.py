@@ -10,12 +10,13 @@ import socket
 import ssl
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 
 from aiohttp import web
+from msgspec.structs import replace
 
 from relay import __version__, logs, selfsigned
 from relay.config import Config, load_config
+from relay.config.base import Invalid
 from relay.errors import ConfigError
 from relay.tls import server_ssl_context
 
@@ -169,7 +170,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not 0 <= args.port <= 65535:
                 print("drone-relay: --port must be within 0..65535", file=sys.stderr)
                 return 2
-            config = replace(config, server=replace(config.server, port=args.port))
+            try:
+                config = replace(config, server=replace(config.server, port=args.port))
+            except Invalid as exc:  # the config's rules hold for the override too
+                print(f"drone-relay: --port {args.port}: {exc.why}", file=sys.stderr)
+                return 2
         return serve(config, ssl_context)
     if args.command == "verify":
         return verify(args.incident_dir, args.audit)

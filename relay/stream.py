@@ -7,24 +7,22 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from functools import partial
 from typing import Any
 
-from relay.config import PASSTHROUGH, RUNGS, StreamConfig
+from relay.config import PASSTHROUGH, StreamConfig
+from relay.fanout import ladder as ladder_policy
 from relay.fanout.rendition import Rendition
 from relay.media.access_unit import AccessUnit, Discontinuity
 from relay.media.h264 import profile_level_id
+from relay.media.packet import EncodedPacket, encoded_packet
 from relay.media.sps import ReorderDetector
 from relay.metrics import Rate
-from relay.sources.base import SourceFactory
-from relay.sources.demux import RtmpPushSource
-from relay.sources.redact import redact_url
-from relay.sources.registry import LISTENING_SCHEMES, open_source, scheme_of
-from relay.sources.rtmp_ingest import Audit, RtmpIngest
+from relay.sources.registry import scheme_for
+from relay.sources.scheme import Audit
 from relay.sources.supervisor import SourceSupervisor
 from relay.sources.whip import WhipInbox
 from relay.supervise import WorkerThread
-from relay.transcode.encoder import EncodedPacket, RungEncoder, encoded_packet
+from relay.transcode.encoder import RungEncoder
 from relay.transcode.transcoder import Transcoder
 
 log = logging.getLogger(__name__)
@@ -39,7 +37,9 @@ class Stream:
         self.config = config
         self.name = config.name
         self.renditions: dict[str, Rendition] = {
-            name: Rendition(config.name, name, config.rung(name).bitrate if name in RUNGS else None)
+            name: Rendition(config.name, name, passthrough=True)
+            if name == PASSTHROUGH
+            else Rendition(config.name, name, config.rung(name).bitrate)
             for name in config.renditions
         }
         self.rate_in = Rate()
@@ -69,51 +69,54 @@ class Stream:
             if name != PASSTHROUGH
         ]
         self.transcoder = Transcoder(config.name, self.encoders) if self.encoders else None
-        # An rtmp:// source listens through the stream's own ingest, which checks app and key;
-        # a whip: stream is fed by the WHIP publisher that holds its inbox
-        # (relay.webrtc.publish).
-        scheme = scheme_of(config.source)
-        self.ingest = RtmpIngest(config.name, config.source, audit) if scheme == "rtmp" else None
-        self.whip = WhipInbox(config.name) if scheme == "whip" else None
-        factory: SourceFactory = open_source
-        if self.ingest is not None:
-            factory = partial(RtmpPushSource, ingest=self.ingest)
-        elif self.whip is not None:
-            factory = self.whip.source
+        # What the source's scheme runs for this stream (relay.sources.registry): a pull
+        # source's factory, or a listener (rtmp's admission, whip's inbox) around it.
+        self.scheme = scheme_for(config.source)
+        self.host = self.scheme.host(config.name, config.source, audit)
+        # A whip: stream is fed by the WHIP publisher that holds its inbox (relay.webrtc.publish).
+        self.whip = self.host if isinstance(self.host, WhipInbox) else None
         self.supervisor = SourceSupervisor(
-            config.name, config.source, self._on_unit, self._on_down, factory
+            config.name, config.source, self._on_unit, self._on_down, self.host.source
         )
 
     def playable(self, rendition: Rendition) -> bool:
         """False for passthrough while the drone sends B-frames."""
-        return rendition.nominal_bitrate is not None or not self.source_reorders
+        return ladder_policy.playable(rendition, self.source_reorders)
 
     def ladder(self) -> list[Rendition]:
         """The playable renditions from the highest bitrate to the lowest (adaptive viewers)."""
-        usable = [r for r in self.renditions.values() if self.playable(r)]
-        return sorted(usable, key=lambda r: r.bitrate, reverse=True)
+        return ladder_policy.ladder(self.renditions.values(), self.source_reorders)
 
     def instant_start(self, rendition: Rendition) -> Rendition | None:
-        """Where a new viewer of `rendition` gets its first picture at once: a passthrough
-        viewer starts on the best transcoded rung (its encoder forces an IDR now) and moves to
-        the drone's own packets at the drone's next IDR, instead of waiting up to a whole
-        source GOP (seconds, with drone settings) for a first frame."""
-        if rendition.nominal_bitrate is not None:
-            return None  # a transcoded rung forces its own IDR
-        return next((r for r in self.ladder() if r.nominal_bitrate is not None), None)
+        """The rung a new viewer of `rendition` starts on (see relay.fanout.ladder)."""
+        return ladder_policy.instant_start(rendition, self.ladder())
 
     def passthrough_profile(self, rendition: Rendition, ladder: list[Rendition]) -> str | None:
         """The drone's H.264 profile-level-id when this viewer may get its own packets
         (it asked for passthrough, or adapts along a ladder that has it), else None."""
-        if any(r.nominal_bitrate is None for r in [rendition, *ladder]):
+        if ladder_policy.may_get_passthrough(rendition, ladder):
             return self.source_profile
         return None
 
-    def _publisher(self, rendition: Rendition) -> Any:
+    def keyframe_needs(self) -> Callable[[], tuple[int, int]]:
+        """Two counters that grow whenever the stream needs an IDR from its source: requests of
+        passthrough viewers (join, PLI, too slow), and the transcoder's resynchronisations
+        (decode error, overload, start). A transcoded rung's viewers are not in it: that rung's
+        encoder forces its own IDR."""
+        passthrough = self.renditions.get(PASSTHROUGH)
+
+        def needs() -> tuple[int, int]:
+            asked = passthrough.keyframe_requests if passthrough is not None else 0
+            t = self.transcoder
+            return asked, (t.decode_errors + t.dropped_units) if t is not None else 0
+
+        return needs
+
+    def _publisher(self, rendition: Rendition) -> Callable[[EncodedPacket], None]:
         def publish(item: EncodedPacket) -> None:  # called in an encoder thread
             loop = self._loop
-            if loop is not None and not loop.is_closed():
-                loop.call_soon_threadsafe(rendition.publish, item)
+            if loop is not None:
+                rendition.publish_from_thread(loop, item)
 
         return publish
 
@@ -121,17 +124,15 @@ class Stream:
         self._loop = asyncio.get_running_loop()
         if self.transcoder is not None:
             self.transcoder.start()
-        if self.ingest is not None:
-            await self.ingest.start()
+        await self.host.start()
         self.supervisor.start()
-        source = redact_url(self.config.source)
+        source = self.scheme.redact(self.config.source)
         log.info("[stream %s] started: %s -> %s", self.name, source, ", ".join(self.renditions))
 
     async def aclose(self) -> None:
         """Stops source, transcoder and encoders; safe to call twice."""
         await self.supervisor.aclose()
-        if self.ingest is not None:
-            await self.ingest.aclose()
+        await self.host.aclose()
         if self.transcoder is not None:
             await asyncio.to_thread(self.transcoder.close)
         for rendition in self.renditions.values():
@@ -167,7 +168,7 @@ class Stream:
             pts = max(unit.pts, self._last_passthrough_pts + 1)
             self._last_passthrough_pts = pts
             item = encoded_packet(unit.data, pts, unit.keyframe, unit.arrival_ns)
-            self._loop.call_soon_threadsafe(passthrough.publish, item)
+            passthrough.publish_from_thread(self._loop, item)
 
     def _repair_pts(self, unit: AccessUnit) -> AccessUnit:
         """Without B-frames a pts that steps back is jitter (DJI, go2rtc #1969): moved just
@@ -201,7 +202,7 @@ class Stream:
         still waiting for its first push."""
         if time.monotonic_ns() - self._last_unit_ns < LIVE_WITHIN_S * 1e9 and self.ever_live:
             return "live"
-        if not self.ever_live and scheme_of(self.config.source) in LISTENING_SCHEMES:
+        if not self.ever_live and self.scheme.waits_for_push:
             return "offline"
         return "connecting"
 
@@ -217,7 +218,7 @@ class Stream:
         return {
             "name": self.name,
             "state": self.state,
-            "source": scheme_of(self.config.source),
+            "source": self.scheme.name,
             "renditions": list(self.renditions),
             "viewers": sum(r.viewers for r in self.renditions.values()),
             "fps_in": round(fps, 2),
@@ -229,7 +230,7 @@ class Stream:
             "source_error": self.supervisor.last_error,
             "source_has_bframes": self.source_reorders,
             "pts_repaired": self.pts_repaired,
-            "source_repairs": dict(self.ingest.repairs) if self.ingest else {},
+            "source_repairs": dict(self.host.repairs()),
             "publishing": self.whip is not None and self.whip.publisher is not None,
             # A crashed worker restarts by itself; here it shows that it did and why.
             "workers": {w.worker: w.status() for w in self.workers()},

@@ -39,8 +39,9 @@ sys.path.insert(0, str(ROOT))
 
 from relay.config import RUNGS  # noqa: E402
 from relay.media.access_unit import AccessUnit  # noqa: E402
+from relay.media.packet import EncodedPacket  # noqa: E402
 from relay.threads import cpu_seconds_by_thread  # noqa: E402
-from relay.transcode.encoder import EncodedPacket, RungEncoder  # noqa: E402
+from relay.transcode.encoder import RungEncoder  # noqa: E402
 from relay.transcode.transcoder import Transcoder  # noqa: E402
 from tests.media_gen import access_units, make_clip  # noqa: E402
 

@@ -12,24 +12,19 @@ a habit of each handler: see relay.api.scope.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from enum import IntEnum
 from typing import Literal, TypeVar
 
 from aiohttp import web
 
+from relay.auth.identity import ROLE_OF_LABEL, Identity, Role
+
+__all__ = ["Access", "Identity", "Role", "access", "access_of", "identity_of"]
+
 Handler = TypeVar("Handler", bound=Callable[..., Awaitable[web.StreamResponse]])
 
 Need = Literal["public", "viewer", "operator", "admin", "publish"]
-
-
-class Role(IntEnum):
-    """What an identity may do; a higher role includes the lower ones."""
-
-    VIEWER = 1
-    OPERATOR = 2
-    ADMIN = 3
 
 
 Where = Literal["none", "path", "query", "body", "handler", "all"]
@@ -112,47 +107,8 @@ def access_of(handler: object) -> Access | None:
     return found if isinstance(found, Access) else None
 
 
-ROLE_OF_NEED: dict[str, Role] = {
-    "viewer": Role.VIEWER,
-    "operator": Role.OPERATOR,
-    "admin": Role.ADMIN,
-}
-
-
-@dataclass(frozen=True)
-class Identity:
-    """Who calls: a token, a logged-in user or a share link, and what it may do.
-
-    `streams` and `publish` hold stream names or "*". A browser identity (from the session
-    cookie) carries its session id and the CSRF token its state changes must echo.
-    """
-
-    name: str
-    role: Role
-    streams: frozenset[str]
-    publish: frozenset[str] = frozenset()
-    kind: Literal["token", "user", "share"] = "token"
-    session: str | None = None
-    csrf: str | None = None
-    share_id: str | None = None
-
-    def may_watch(self, stream: str) -> bool:
-        return "*" in self.streams or stream in self.streams
-
-    def may_publish(self, stream: str) -> bool:
-        return "*" in self.publish or stream in self.publish
-
-    def allows(self, decision: Access, match_info: Mapping[str, str]) -> bool:
-        """Whether this identity may call a route with `decision` and these path values."""
-        if decision.need == "public":
-            return True
-        stream = match_info.get(decision.stream_key) if decision.stream_key else None
-        if decision.need == "publish":
-            # Publishing is its own right per stream; a route without a stream grants none.
-            return stream is not None and self.may_publish(stream)
-        if self.role < ROLE_OF_NEED[decision.need]:
-            return False
-        return stream is None or self.may_watch(stream)
+# The roles a route may need, by name (defined once, in relay.config.auth).
+ROLE_OF_NEED: dict[str, Role] = ROLE_OF_LABEL
 
 
 IDENTITY_KEY = web.RequestKey("identity", Identity)

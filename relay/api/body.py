@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, TypeVar
 
+import msgspec
 from aiohttp import web
 
 JSON = "application/json"
@@ -23,6 +24,10 @@ MAX_DEPTH = 32  # our bodies nest two levels; a little room for clients that wra
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*+"', re.DOTALL)
 _BRACKET = re.compile(rb"[\[\]{}]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_AT = re.compile(r"^(?P<why>.*?)(?: - at `\$\.?(?P<path>[^`]*)`)?$", re.DOTALL)
+_MISSING = re.compile(r"^Object missing required field `(?P<key>[^`]*)`$")
+
+Schema = TypeVar("Schema", bound=msgspec.Struct)
 
 
 class BodyError(Exception):
@@ -67,6 +72,20 @@ async def read_json(request: web.Request) -> dict[str, Any]:
     if _has_surrogate(body):
         raise BodyError(400, "bad_text", "the body's text has lone surrogates (not Unicode)")
     return body
+
+
+def check_body(body: dict[str, Any], schema: type[Schema], code: str) -> Schema:
+    """`body` as `schema`: a msgspec Struct, the schema library of the config too, so a
+    body's types, lengths and ranges are declared once on its fields. A mismatch answers 400
+    with `code` and the field: ``name: Expected `str` of length <= 64``."""
+    try:
+        return msgspec.convert(body, schema)
+    except msgspec.ValidationError as exc:
+        match = _AT.match(str(exc))
+        path, why = (match["path"] or "", match["why"]) if match else ("", str(exc))
+        if missing := _MISSING.match(why):
+            path, why = ".".join(p for p in (path, missing["key"]) if p), "missing"
+        raise BodyError(400, code, f"{path}: {why}" if path else why) from None
 
 
 def nesting(raw: bytes) -> int:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 import html
 import time
-from typing import Any
+from typing import Annotated, Any
 
+import msgspec
 from aiohttp import web
 
 from relay.api.access import NO_STREAM, Identity, access, identity_of
-from relay.api.body import BodyError, read_json
+from relay.api.body import BodyError, check_body, read_json
 from relay.api.errors import json_error
 from relay.api.keys import AUTH, RELAY
 from relay.api.middleware import CSRF_COOKIE, SESSION_COOKIE, unauthenticated
@@ -22,6 +23,13 @@ from relay.auth.shares import ShareError
 routes = web.RouteTableDef()
 
 MAX_FIELD = 1024
+
+
+class LoginBody(msgspec.Struct):
+    """POST /api/login. Other fields are ignored (a client may send more)."""
+
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    password: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_FIELD)]
 
 
 async def _start_session(
@@ -120,11 +128,8 @@ async def login(request: web.Request) -> web.Response:
         if exc.status == 400:
             request.app[AUTH].failures.failed("password", request.remote or "?", exc.code)
         raise
-    name, password = (body.get(k) for k in ("name", "password"))
-    if not (isinstance(name, str) and isinstance(password, str)) or not (
-        0 < len(name) <= 64 and 0 < len(password) <= MAX_FIELD
-    ):
-        return json_error(400, "bad_login", "name and password are required strings")
+    login = check_body(body, LoginBody, "bad_login")
+    name, password = login.name, login.password
     identity = await request.app[AUTH].by_password(name, password)
     if identity is None:
         request.app[AUTH].failures.failed(

@@ -9,10 +9,10 @@ import logging
 import time
 from pathlib import Path
 
-from relay.api.access import Identity, Role
 from relay.audit import AuditLog
 from relay.auth.bootstrap import ADMIN_TOKEN_FILE, BOOTSTRAP_NAME, admin_token
 from relay.auth.failures import FailedLogins
+from relay.auth.identity import Identity, Role
 from relay.auth.logins import Kind, LoginSession, LoginSessions
 from relay.auth.passwords import dummy_hash, verify_password
 from relay.auth.ratelimit import RateLimiter
@@ -22,13 +22,11 @@ from relay.config import Config
 
 log = logging.getLogger(__name__)
 
-ROLES = {"viewer": Role.VIEWER, "operator": Role.OPERATOR, "admin": Role.ADMIN}
-
 
 def _identity(grant: Grant, kind: Kind) -> Identity:
     return Identity(
         name=grant.name,
-        role=ROLES[grant.role],
+        role=Role.of(grant.role),
         streams=frozenset(grant.streams),
         publish=frozenset(grant.publish),
         kind=kind,

@@ -2,18 +2,24 @@
 
 Lives on the event loop. publish() hands each encoded packet by reference to every
 subscriber's bounded queue; a subscriber that falls behind is cut back to the next keyframe
-and its loss counted, while the producer and the other viewers never wait (rule 3).
+and its loss counted, while the producer and the other viewers never wait.
+
+A transport that sends the packets in a form of its own (WebRTC: RTP payloads) registers
+that form with want(); publish_from_thread() then builds it once per packet, in the
+producer's thread, before the packet reaches the event loop and its viewers.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
+from relay.media.packet import EncodedPacket
 from relay.metrics import Histogram, Rate
-from relay.transcode.encoder import EncodedPacket
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +82,12 @@ class Subscriber:
 class Rendition:
     """The encoded packets of one rung, its subscribers and its keyframe requests."""
 
-    def __init__(self, stream: str, name: str, bitrate: int | None = None) -> None:
+    def __init__(self, stream: str, name: str, bitrate: int = 0, passthrough: bool = False) -> None:
         self.stream, self.name = stream, name
-        self.nominal_bitrate = bitrate  # None for passthrough: whatever the drone sends
+        # Passthrough: the drone's own packets, at whatever bitrate it sends, no encoder
+        # (nobody can force its keyframes); otherwise one of our encoders at `bitrate`.
+        self.passthrough = passthrough
+        self.nominal_bitrate = bitrate
         self.subscribers: set[Subscriber] = set()
         self.rate = Rate()
         self.latency_ms = Histogram()  # source arrival -> ready for the viewers, per packet
@@ -88,6 +97,21 @@ class Rendition:
         self.height = 0
         self._keyframe_pending = False
         self._last_forced = 0.0
+        self._forms: dict[str, Callable[[bytes], Any]] = {}
+
+    def want(self, transport: str, build: Callable[[bytes], Any]) -> None:
+        """Asks for every packet in `transport`'s form from now on (built once per packet).
+        Copy on write: the producer's thread reads the mapping without a lock."""
+        if transport not in self._forms:
+            self._forms = {**self._forms, transport: build}
+
+    def publish_from_thread(self, loop: asyncio.AbstractEventLoop, item: EncodedPacket) -> None:
+        """Called in the producer's thread (an encoder, the source): builds the wanted
+        transport forms here, off the event loop, then publishes on the loop."""
+        for transport, build in self._forms.items():
+            item.form(transport, build)
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(self.publish, item)
 
     def publish(self, item: EncodedPacket) -> None:
         """Called on the event loop for every encoded packet of this rung."""
@@ -101,7 +125,7 @@ class Rendition:
     @property
     def bitrate(self) -> float:
         """The rung's bitrate: the encoder's target, or the measured one for passthrough."""
-        if self.nominal_bitrate is not None:
+        if not self.passthrough:
             return float(self.nominal_bitrate)
         return self.rate.per_second()[1]
 

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from relay.durable import write_synced
 from relay.media.access_unit import AccessUnit
 from relay.recording.clip import export_clip
 from relay.recording.incident import Incident
@@ -78,12 +79,8 @@ def save_snapshot(incident: Incident, stream: str, gop: list[AccessUnit]) -> dic
     jpeg, width, height = snapshot_jpeg(gop)
     with incident.lock:
         path = _next_path(incident, "_snapshots", "snapshots", "snap", "jpg")
-        fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
-        try:
-            os.write(fd, jpeg)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        # Into the file _next_path reserved (created empty), synced.
+        write_synced(path, jpeg, os.O_TRUNC, 0o640)
         entry = {
             "file": path.relative_to(incident.folder).as_posix(),
             "stream": stream,

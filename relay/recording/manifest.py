@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from relay.durable import replace_synced
 
 MANIFEST = "manifest.json"
 INCIDENT_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}$")
@@ -39,19 +40,7 @@ def manifest_bytes(manifest: dict[str, Any]) -> bytes:
 def write_manifest(folder: Path, manifest: dict[str, Any]) -> str:
     """Writes folder/manifest.json atomically; returns the SHA-256 of what was written."""
     data = manifest_bytes(manifest)
-    tmp = folder / f".{MANIFEST}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, folder / MANIFEST)
-    dir_fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)  # the rename itself must survive a power cut
-    finally:
-        os.close(dir_fd)
+    replace_synced(folder / MANIFEST, data, 0o600, tmp=folder / f".{MANIFEST}.tmp")
     return hashlib.sha256(data).hexdigest()
 
 

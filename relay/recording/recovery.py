@@ -8,9 +8,10 @@ playable file with every frame up to that fragment.
 from __future__ import annotations
 
 import logging
-import os
 import struct
 from pathlib import Path
+
+from relay.durable import truncate_synced
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +56,6 @@ def truncate_to_complete(path: Path) -> tuple[int, int]:
     before = path.stat().st_size
     keep = complete_length(path)
     if keep < before:
-        with open(path, "r+b") as f:
-            f.truncate(keep)
-            f.flush()
-            os.fsync(f.fileno())
+        truncate_synced(path, keep)
         log.warning("[recovery] %s: cut the torn tail (%d -> %d bytes)", path, before, keep)
     return before, keep

@@ -23,6 +23,7 @@ from relay.media.h264 import AnnexBRepair, has_slice
 from relay.sources.base import Emit
 from relay.sources.redact import redact_text, redact_url, secrets_of
 from relay.sources.rtmp_ingest import RtmpIngest
+from relay.sources.scheme import port_binding, pull
 
 log = logging.getLogger(__name__)
 
@@ -194,3 +195,28 @@ class FileSource(DemuxSource):
             if not str(exc).endswith("stream ended"):
                 raise
             # The end of a clip is the expected ending: the supervisor loops it.
+
+
+def _check_file(url: str) -> str | None:
+    if not url[len("file:") :]:
+        return "needs a path, e.g. file:clips/flight.mp4"
+    return None
+
+
+SCHEMES = (
+    pull(
+        "rtsp",
+        RtspSource,
+        "rtsp://controller:8554/streaming/live/1",
+        needs_host_port=True,
+    ),
+    pull(
+        "udp",
+        UdpTsSource,
+        "udp://0.0.0.0:5000",
+        needs_host_port=True,
+        binds=port_binding("udp"),
+        waits_for_push=True,
+    ),
+    pull("file", FileSource, "file:clips/flight.mp4", check=_check_file),
+)

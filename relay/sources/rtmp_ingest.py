@@ -12,14 +12,12 @@ reach the demuxer. The demuxer stays FFmpeg's (FLV), fed through a FlvPipe.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import queue
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -29,6 +27,14 @@ from relay.sources import rtmp_chunks as rc
 from relay.sources.flv_joiner import PictureJoiner
 from relay.sources.flv_pipe import FlvPipe, flv_tag
 from relay.sources.redact import redact_url
+from relay.sources.rtmp_gate import MAX_REFUSALS, REFUSAL_WINDOW_S, Gate
+from relay.sources.rtmp_gate import Pending as _Pending
+from relay.sources.rtmp_server import STREAM_ID, Refused, negotiate
+from relay.sources.rtmp_server import Sender as _Sender
+from relay.sources.rtmp_server import command_of as _command
+from relay.sources.rtmp_server import control as _control
+from relay.sources.rtmp_server import linger as _linger
+from relay.sources.rtmp_server import status as _status
 
 log = logging.getLogger(__name__)
 
@@ -37,38 +43,9 @@ Audit = Callable[..., Any]  # AuditLog.append(event, who, where, **details)
 HANDSHAKE_TIMEOUT_S = 3.0  # TCP connect to the end of the RTMP handshake …
 NEGOTIATE_TIMEOUT_S = 10.0  # … and to publish; a drone does both in well under 1 s
 READ_TIMEOUT_S = 4.0  # a publisher silent this long is gone (LTE lost)
-# Connections that have not published are unauthenticated: one host holds at most
-# MAX_PENDING_PER_HOST (more are closed at once), and when all MAX_PENDING are taken a new
-# connection pushes out the idlest (handshake unfinished first, then the oldest) instead of
-# being refused, so idle connections from many hosts cannot lock the drone out.
-MAX_PENDING = 32
-MAX_PENDING_PER_HOST = 4
-MAX_REFUSALS = 10  # refused attempts of one host within REFUSAL_WINDOW_S: then it is ignored
-REFUSAL_WINDOW_S = 60.0
-MAX_TRACKED_HOSTS = 1024
 MAX_COMMAND = 64 * 1024
 MAX_MEDIA_MESSAGE = 8 * 1024 * 1024  # a 4K IDR at a high bitrate stays well below
-OUT_CHUNK_SIZE = 4096
-WINDOW = 2_500_000
-STREAM_ID = 1
 REBIND_S = 5.0
-
-
-class Refused(Exception):
-    """A publisher the stream does not admit; the message is the reason logged."""
-
-    def __init__(self, reason: str, code: str, description: str) -> None:
-        super().__init__(reason)
-        self.code, self.description = code, description
-
-
-@dataclass
-class _Pending:
-    """A connection that has not published (yet)."""
-
-    host: str
-    where: str
-    shaken: bool = False  # its RTMP handshake is done
 
 
 class RtmpIngest:
@@ -86,8 +63,7 @@ class RtmpIngest:
         self._server: asyncio.Server | None = None
         self._bind_task: asyncio.Task[None] | None = None
         self._sessions: set[asyncio.Task[None]] = set()
-        self._pending: dict[asyncio.Task[None], _Pending] = {}  # oldest first
-        self._refusals: dict[str, deque[float]] = {}
+        self.gate = Gate(stream)
         self._active: FlvPipe | None = None
         self._handoff: queue.Queue[FlvPipe] = queue.Queue()
         # What the picture joiner repaired for the current (or last) publisher.
@@ -153,68 +129,21 @@ class RtmpIngest:
         host = str(peer[0]) if isinstance(peer, tuple) else str(peer)
         where = f"{host}:{peer[1]}" if isinstance(peer, tuple) else host
         try:
-            if self._admissible(host, where):
-                self._pending[task] = _Pending(host, where)
+            if self.gate.admissible(host, where):
+                self.gate.pending[task] = _Pending(host, where)
                 await self._session(reader, writer, host, where)
         except asyncio.CancelledError:
             pass
         finally:
-            self._pending.pop(task, None)
+            self.gate.pending.pop(task, None)
             self._sessions.discard(task)
             writer.close()
-
-    def _admissible(self, host: str, where: str) -> bool:
-        """False for a host that keeps being refused or holds too many pending connections."""
-        recent = self._refusals.get(host)
-        now = time.monotonic()
-        while recent and now - recent[0] > REFUSAL_WINDOW_S:
-            recent.popleft()
-        if recent is not None and not recent:
-            del self._refusals[host]
-        elif recent is not None and len(recent) >= MAX_REFUSALS:
-            log.debug(
-                "[stream %s] RTMP connection from %s ignored (refused too often)",
-                self.stream,
-                where,
-            )
-            return False
-        if sum(1 for p in self._pending.values() if p.host == host) >= MAX_PENDING_PER_HOST:
-            log.warning(
-                "[stream %s] RTMP connection from %s closed: that host has %d connections "
-                "still negotiating",
-                self.stream,
-                where,
-                MAX_PENDING_PER_HOST,
-            )
-            return False
-        if len(self._pending) >= MAX_PENDING:
-            self._evict_idlest(where)
-        return True
-
-    def _evict_idlest(self, newcomer: str) -> None:
-        # min() keeps the first of equals: the oldest unfinished handshake, else the oldest.
-        task, idlest = min(self._pending.items(), key=lambda item: item[1].shaken)
-        del self._pending[task]
-        task.cancel()
-        log.info(
-            "[stream %s] RTMP connection from %s closed unpublished to make room for %s",
-            self.stream,
-            idlest.where,
-            newcomer,
-        )
-
-    def _count_refusal(self, host: str) -> int:
-        if host not in self._refusals and len(self._refusals) >= MAX_TRACKED_HOSTS:
-            self._refusals.pop(next(iter(self._refusals)))
-        recent = self._refusals.setdefault(host, deque())
-        recent.append(time.monotonic())
-        return len(recent)
 
     async def _session(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str, where: str
     ) -> None:
         task = asyncio.current_task()
-        pending = self._pending.get(task) if task is not None else None
+        pending = self.gate.pending.get(task) if task is not None else None
         chunks = rc.ChunkReader(reader, MAX_COMMAND)
         send = _Sender(writer)
         try:
@@ -223,7 +152,7 @@ class RtmpIngest:
                     await rc.server_handshake(reader, writer)
                 if pending is not None:
                     pending.shaken = True
-                publish = await self._negotiate(chunks, send)
+                publish = await negotiate(chunks, send, self._app, self._key)
         except Refused as refusal:
             await self._refuse(send, host, where, refusal)
             await _linger(reader, writer)
@@ -244,7 +173,7 @@ class RtmpIngest:
             return
         finally:
             if task is not None:
-                self._pending.pop(task, None)
+                self.gate.pending.pop(task, None)
         if self._active is not None and not self._active.ended:
             await self._refuse(
                 send,
@@ -267,76 +196,9 @@ class RtmpIngest:
             if self._active is pipe:
                 self._active = None
 
-    async def _negotiate(self, chunks: rc.ChunkReader, send: _Sender) -> rc.Message:
-        """Answers connect/createStream/…; returns the admitted `publish` command."""
-        connected = False
-        while True:
-            msg = await chunks.read_message()
-            if msg.type in (rc.AUDIO, rc.VIDEO, rc.DATA_AMF0, rc.DATA_AMF3):
-                raise Refused("media before publish", "NetStream.Publish.BadName", "publish first")
-            if self._control(chunks, send, msg) or msg.type not in (
-                rc.COMMAND_AMF0,
-                rc.COMMAND_AMF3,
-            ):
-                continue
-            name, txn, args = _command(msg)
-            if name == "connect":
-                app = args[0].get("app") if args and isinstance(args[0], dict) else None
-                if not isinstance(app, str) or not hmac.compare_digest(
-                    app.encode("utf-8"), self._app.encode("utf-8")
-                ):
-                    raise Refused(
-                        f"wrong app {str(app)[:64]!r}",
-                        "NetConnection.Connect.Rejected",
-                        "unknown application",
-                    )
-                await send.connect_result(txn)
-                connected = True
-            elif not connected:
-                raise rc.RtmpProtocolError(f"{name!r} before connect")
-            elif name == "createStream":
-                await send.command("_result", txn, None, STREAM_ID)
-            elif name == "play":
-                raise Refused(
-                    "tried to play",
-                    "NetStream.Play.Failed",
-                    "this relay takes publishers only; watch over WebRTC",
-                )
-            elif name == "publish":
-                key = args[0] if args else None
-                if not isinstance(key, str) or not hmac.compare_digest(
-                    key.encode("utf-8"), self._key
-                ):
-                    raise Refused(
-                        "wrong stream key", "NetStream.Publish.BadName", "stream key refused"
-                    )
-                return msg
-            elif txn:  # releaseStream, FCPublish, _checkbw …: acknowledged, nothing to do
-                await send.command("_result", txn, None)
-            if name == "FCPublish":  # some encoders wait for it (nginx-rtmp sends it too)
-                await send.command(
-                    "onFCPublish",
-                    0,
-                    None,
-                    _status("status", "NetStream.Publish.Start", "FCPublish"),
-                )
-
-    def _control(self, chunks: rc.ChunkReader, send: _Sender, msg: rc.Message) -> bool:
-        """Handles protocol control messages; True when `msg` was one."""
-        if msg.type == rc.SET_CHUNK_SIZE:
-            chunks.set_chunk_size(msg.payload)
-        elif msg.type == rc.ABORT:
-            chunks.abort(msg.payload)
-        elif msg.type == rc.WINDOW_ACK_SIZE and len(msg.payload) >= 4:
-            send.ack_window = max(4096, int.from_bytes(msg.payload[:4], "big"))
-        elif msg.type not in (rc.ACK, rc.USER_CONTROL, rc.PEER_BANDWIDTH):
-            return False
-        send.maybe_ack(chunks.bytes_read)
-        return True
-
     async def _refuse(self, send: _Sender, host: str, where: str, refusal: Refused) -> None:
         self.refused += 1
-        count = self._count_refusal(host)
+        count = self.gate.count_refusal(host)
         log.warning("[stream %s] RTMP publish from %s refused: %s", self.stream, where, refusal)
         await self._write_audit("publish_refused", "anonymous", where, reason=str(refusal))
         if count == MAX_REFUSALS:
@@ -397,7 +259,7 @@ class RtmpIngest:
                     if _command(msg)[0] in ("FCUnpublish", "deleteStream", "closeStream"):
                         break
                 else:
-                    self._control(chunks, send, msg)  # audio and metadata are not relayed
+                    _control(chunks, send, msg)  # audio and metadata are not relayed
                 send.maybe_ack(chunks.bytes_read)
         except TimeoutError:
             ended_by = f"nothing received for {READ_TIMEOUT_S:.0f} s"
@@ -441,80 +303,3 @@ class RtmpIngest:
     async def _write_audit(self, event: str, who: str, where: str, **details: Any) -> None:
         if self._audit is not None:
             self._audit(event, who, where, stream=self.stream, source="rtmp", **details)
-
-
-async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """Closes our side, then reads and discards until the peer closes (2 s at most): closing
-    with the peer's bytes unread would reset the connection, and the peer would lose the
-    error that says why it was refused."""
-    try:
-        if writer.can_write_eof():
-            writer.write_eof()
-        async with asyncio.timeout(2.0):
-            while await reader.read(65536):
-                pass
-    except (TimeoutError, OSError):
-        pass
-
-
-def _status(level: str, code: str, description: str) -> dict[str, Any]:
-    return {"level": level, "code": code, "description": description}
-
-
-def _command(msg: rc.Message) -> tuple[str, float, list[Any]]:
-    """(name, transaction id, arguments after the command object) of a command message."""
-    payload = msg.payload[1:] if msg.type == rc.COMMAND_AMF3 else msg.payload
-    values = amf0.decode_all(payload)
-    if len(values) < 2 or not isinstance(values[0], str):
-        raise rc.RtmpProtocolError("malformed command")
-    txn = values[1] if isinstance(values[1], float) else 0.0
-    return values[0], txn, values[2:] if values[0] == "connect" else values[3:]
-
-
-class _Sender:
-    """The server's side of the chunk stream: a handful of small messages."""
-
-    def __init__(self, writer: asyncio.StreamWriter) -> None:
-        self.writer = writer
-        self.chunk_size = 128
-        self.ack_window = 0  # set by the peer's Window Acknowledgement Size
-        self._acked = 0
-
-    async def control(self, msg_type: int, payload: bytes) -> None:
-        self.writer.write(rc.encode_message(2, msg_type, payload, self.chunk_size))
-        await self.writer.drain()
-
-    async def command(self, *values: Any, stream_id: int = 0) -> None:
-        self.writer.write(
-            rc.encode_message(
-                3, rc.COMMAND_AMF0, amf0.encode(*values), self.chunk_size, stream_id=stream_id
-            )
-        )
-        await self.writer.drain()
-
-    async def connect_result(self, txn: float) -> None:
-        # The same answer as libavformat's listener gives, in the same order.
-        await self.control(rc.WINDOW_ACK_SIZE, WINDOW.to_bytes(4, "big"))
-        await self.control(rc.PEER_BANDWIDTH, WINDOW.to_bytes(4, "big") + b"\x02")
-        await self.control(rc.USER_CONTROL, bytes(6))  # Stream Begin 0
-        await self.control(rc.SET_CHUNK_SIZE, OUT_CHUNK_SIZE.to_bytes(4, "big"))
-        self.chunk_size = OUT_CHUNK_SIZE
-        await self.command(
-            "_result",
-            txn,
-            {"fmsVer": "FMS/3,0,1,123", "capabilities": 31},
-            {
-                **_status("status", "NetConnection.Connect.Success", "Connection succeeded."),
-                "objectEncoding": 0,
-            },
-        )
-
-    def maybe_ack(self, received: int) -> None:
-        """Acknowledges received bytes once per window, for publishers that wait for it."""
-        if self.ack_window and received - self._acked >= self.ack_window:
-            self._acked = received
-            self.writer.write(
-                rc.encode_message(
-                    2, rc.ACK, (received & 0xFFFFFFFF).to_bytes(4, "big"), self.chunk_size
-                )
-            )

@@ -12,6 +12,7 @@ import av
 
 from relay.media.access_unit import CLOCK_RATE, AccessUnit
 from relay.sources.base import Emit
+from relay.sources.scheme import pull
 
 
 @dataclass(frozen=True)
@@ -106,3 +107,14 @@ class SimSource:
 
 
 __all__ = ["SimParams", "SimSource"]
+
+
+def _check(url: str) -> str | None:
+    try:
+        SimParams.from_url(url)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+SCHEMES = (pull("sim", SimSource, "sim://?size=1280x720&fps=30&gop=30", check=_check),)

@@ -16,7 +16,9 @@ from collections.abc import Callable
 
 from relay.media.access_unit import AccessUnit
 from relay.media.h264 import AnnexBRepair, has_slice
+from relay.queues import drain
 from relay.sources.base import Emit, Source
+from relay.sources.scheme import Audit, Scheme
 
 log = logging.getLogger(__name__)
 
@@ -76,18 +78,22 @@ class WhipInbox:
         except queue.Full:
             # The stream is behind: drop the backlog (latest beats complete) and ask the
             # publisher for a fresh IDR, which the transcoder's resync waits for.
-            while True:
-                try:
-                    self._queue.get_nowait()
-                    self.dropped += 1
-                except queue.Empty:
-                    break
+            self.dropped += drain(self._queue)
             self._queue.put_nowait(item)
             self.request_keyframe()
 
     def source(self, url: str) -> Source:
         """A Source reading this inbox (the supervisor's opener for whip: streams)."""
         return WhipSource(url, self)
+
+    async def start(self) -> None:
+        """Nothing to start: publishers arrive through the HTTP API (relay.api.routes_whip)."""
+
+    async def aclose(self) -> None:
+        """Nothing to close: the publishers' sessions are closed by their manager."""
+
+    def repairs(self) -> dict[str, int]:
+        return {}
 
     def next_item(self, timeout: float) -> AccessUnit | _End | None:
         try:
@@ -120,3 +126,10 @@ class WhipSource:
             if not has_slice(data):
                 continue  # an access unit is a picture: SEI or parameter sets alone are none
             emit(AccessUnit(data, item.pts, keyframe or item.keyframe, item.arrival_ns))
+
+
+def _inbox(stream: str, url: str, audit: Audit | None) -> WhipInbox:
+    return WhipInbox(stream)
+
+
+SCHEMES = (Scheme("whip", _inbox, "whip:", waits_for_push=True),)

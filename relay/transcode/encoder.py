@@ -11,7 +11,6 @@ import logging
 import queue
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from fractions import Fraction
 
 import av
@@ -19,31 +18,14 @@ from av.video.reformatter import VideoReformatter
 
 from relay.config import Rung
 from relay.media.access_unit import TIME_BASE
+from relay.media.packet import EncodedPacket, encoded_packet
 from relay.metrics import Histogram
+from relay.queues import put_dropping_oldest
 from relay.supervise import WorkerThread
-from relay.webrtc.packetize import packetize
 
 log = logging.getLogger(__name__)
 
 ENCODERS_CREATED = 0  # process-wide: tests assert "one encoder per rung, not per viewer"
-
-
-@dataclass(frozen=True, slots=True)
-class EncodedPacket:
-    """An encoded frame of a rung, ready for every viewer: av.Packet plus what we know of it."""
-
-    packet: av.Packet  # type: ignore[type-arg]
-    keyframe: bool
-    arrival_ns: int  # when the source frame it came from arrived at the relay
-    payloads: list[bytes]  # its RTP payloads, built once for every viewer
-    rtp_timestamp: int  # 90 kHz
-
-
-def encoded_packet(data: bytes, pts: int, keyframe: bool, arrival_ns: int) -> EncodedPacket:
-    """Wraps one Annex B access unit (pts on the 90 kHz clock) for the viewers."""
-    packet = av.Packet(data)
-    packet.pts, packet.time_base = pts, TIME_BASE
-    return EncodedPacket(packet, keyframe, arrival_ns, packetize(data), pts)
 
 
 def make_rung_encoder(width: int, height: int, fps: int, bitrate: int) -> av.VideoCodecContext:
@@ -119,16 +101,7 @@ class RungEncoder:
         if self.lossless:
             self._queue.put((frame, arrival_ns))
             return
-        while True:
-            try:
-                self._queue.put_nowait((frame, arrival_ns))
-                return
-            except queue.Full:
-                try:
-                    self._queue.get_nowait()
-                    self.dropped += 1
-                except queue.Empty:
-                    pass
+        self.dropped += put_dropping_oldest(self._queue, (frame, arrival_ns))
 
     def close(self) -> None:
         """Stops the thread after the frame in hand; safe to call twice."""
@@ -136,15 +109,7 @@ class RungEncoder:
             return
         self._started = False
         self.worker.stop()
-        while True:
-            try:
-                self._queue.put_nowait(None)
-                break
-            except queue.Full:
-                try:
-                    self._queue.get_nowait()
-                except queue.Empty:
-                    pass
+        put_dropping_oldest(self._queue, None)
         self.worker.join(timeout=2.0)
 
     def _run(self) -> None:

@@ -18,6 +18,7 @@ import av.error
 
 from relay.media.access_unit import CLOCK_RATE, TIME_BASE, AccessUnit, Discontinuity
 from relay.metrics import Histogram
+from relay.queues import drain
 from relay.supervise import WorkerThread
 from relay.transcode.encoder import RungEncoder
 from relay.transcode.processors.osd import OsdProcessor
@@ -80,12 +81,7 @@ class Transcoder:
             self._queue.put_nowait(item)
         except queue.Full:
             # Decoding is behind: throw away what is queued and restart at a keyframe.
-            while True:
-                try:
-                    self._queue.get_nowait()
-                    self.dropped_units += 1
-                except queue.Empty:
-                    break
+            self.dropped_units += drain(self._queue)
             self._queue.put_nowait(Discontinuity("transcoder overloaded"))
             self.dropped_units += 1
 

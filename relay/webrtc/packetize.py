@@ -1,9 +1,11 @@
 """Packetize once: RTP payloads of an encoded frame are built once, shared by all viewers.
 
 aiortc's sender packetizes every frame for every viewer (H264Encoder.pack). The payloads
-depend on the frame's bytes alone, so the relay builds them once, in the encoder's thread,
-and gives each viewer's sender an encoder that hands those back. Encryption, sequence
-numbers and SSRC stay per viewer, as they must.
+depend on the frame's bytes alone, so the relay builds them once per packet: a viewer's
+track asks its rendition for the RTP form (Rendition.want), which the rendition then builds
+in the producer's thread (the rung's encoder, or the source for passthrough) and keeps in
+the packet (EncodedPacket.form). Each viewer's sender gets an encoder that hands those
+payloads back. Encryption, sequence numbers and SSRC stay per viewer, as they must.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from typing import Any
 
 from aiortc.codecs.base import Encoder
 from aiortc.codecs.h264 import H264Encoder
+
+RTP = "rtp"  # the transport's key in EncodedPacket.prepared
 
 
 def packetize(annexb: bytes) -> list[bytes]:

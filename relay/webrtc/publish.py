@@ -14,7 +14,7 @@ import secrets
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
 from aiortc.codecs import CODECS
@@ -23,11 +23,10 @@ from aiortc.rtcpeerconnection import find_common_codecs
 from aiortc.sdp import SessionDescription
 
 from relay.audit import AuditLog
-from relay.config import PASSTHROUGH, WebRTCConfig
+from relay.config import WebRTCConfig
 from relay.media.access_unit import CLOCK_RATE, AccessUnit
 from relay.media.h264 import NAL_IDR, nal_type, split_nal_units
 from relay.sources.whip import WhipInbox
-from relay.stream import Stream
 from relay.webrtc.ice import rtc_configuration
 from relay.webrtc.receive_tap import install_tap
 from relay.webrtc.sessions import CONNECT_TIMEOUT_S, OfferError, check_offer
@@ -178,19 +177,15 @@ class PublisherSession:
         }
 
 
-def keyframe_needs(stream: Stream) -> Callable[[], tuple[int, int]]:
-    """Two counters that grow whenever the stream needs an IDR from its source: requests of
-    passthrough viewers (join, PLI, too slow), and the transcoder's resynchronisations
-    (decode error, overload, start). A transcoded rung's viewers are not in it: that rung's
-    encoder forces its own IDR."""
-    passthrough = stream.renditions.get(PASSTHROUGH)
+class PublishedStream(Protocol):
+    """The stream a publisher feeds (relay.stream.Stream), as this layer sees it."""
 
-    def needs() -> tuple[int, int]:
-        asked = passthrough.keyframe_requests if passthrough is not None else 0
-        t = stream.transcoder
-        return asked, (t.decode_errors + t.dropped_units) if t is not None else 0
+    @property
+    def name(self) -> str: ...
 
-    return needs
+    def keyframe_needs(self) -> Callable[[], tuple[int, int]]:
+        """Counters that grow whenever the stream needs an IDR from its source."""
+        ...
 
 
 class PublishManager:
@@ -203,7 +198,7 @@ class PublishManager:
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def create_publisher(
-        self, stream: Stream, inbox: WhipInbox, offer_sdp: str, remote: str
+        self, stream: PublishedStream, inbox: WhipInbox, offer_sdp: str, remote: str
     ) -> tuple[PublisherSession, str]:
         """Answers a WHIP offer; raises OfferError or AlreadyPublishing."""
         check_publish_offer(offer_sdp)
@@ -218,7 +213,7 @@ class PublishManager:
             transceiver.receiver,
             remote,
             inbox,
-            _needs=keyframe_needs(stream),
+            _needs=stream.keyframe_needs(),
         )
         self.sessions[session_id] = session
         try:

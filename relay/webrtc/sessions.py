@@ -16,9 +16,10 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.sdp import SessionDescription
 
 from relay.config import LimitsConfig, WebRTCConfig
+from relay.fanout.adapt import LadderAdapter
 from relay.fanout.rendition import Rendition
 from relay.webrtc import codecs, rtp_send
-from relay.webrtc.adapt import LadderAdapter, tap_feedback
+from relay.webrtc.feedback import tap_feedback
 from relay.webrtc.ice import configure_host_addresses, rtc_configuration
 from relay.webrtc.reclaim import Reclaimer
 from relay.webrtc.track import RenditionTrack
@@ -154,7 +155,7 @@ class SessionManager:
             )
             if len(ladder) > 1:
                 feedback = tap_feedback(transceiver.sender)
-                session.adapter = LadderAdapter(track, ladder, feedback, lambda r: r.bitrate)
+                session.adapter = LadderAdapter(track.feed, ladder, feedback, lambda r: r.bitrate)
             self._watch(session)
             await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
             await pc.setLocalDescription(await pc.createAnswer())

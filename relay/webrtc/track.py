@@ -1,29 +1,25 @@
-"""A viewer's video track: hands a rendition's encoded packets to aiortc as they are.
+"""A viewer's video track: hands the packets of its feed (relay.fanout.feed) to aiortc as
+they are.
 
-aiortc packetizes an av.Packet without encoding it, so a viewer costs packetization (shared,
-see packetize.py) and encryption only, never an encoder (ARCHITECTURE rule 1).
-
-The track can move its viewer to another rendition without renegotiation: it subscribes to
-the new one, keeps sending the old one until the new one's keyframe is there, then swaps.
-RTP timestamps stay continuous across the swap.
+aiortc packetizes an av.Packet without encoding it, so a viewer costs packetization (built
+once per packet for every viewer of the rung, see packetize.py) and encryption only, never
+an encoder. Which rendition the viewer gets, and when it switches, is the feed's business.
 """
 
 from __future__ import annotations
-
-import asyncio
 
 import av
 from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 
+from relay.fanout.feed import ViewerFeed
 from relay.fanout.rendition import Rendition, Subscriber
-from relay.media.access_unit import CLOCK_RATE
-from relay.transcode.encoder import EncodedPacket
-from relay.webrtc.packetize import PrepacketizedEncoder
+from relay.media.packet import EncodedPacket
+from relay.webrtc.packetize import RTP, PrepacketizedEncoder, packetize
 
 
 class RenditionTrack(MediaStreamTrack):
-    """One viewer's track, reading from a Subscriber of its current Rendition."""
+    """One viewer's track, reading from its ViewerFeed."""
 
     kind = "video"
 
@@ -31,82 +27,62 @@ class RenditionTrack(MediaStreamTrack):
         super().__init__()
         self.name = name
         self.encoder = PrepacketizedEncoder()  # the sender's, so it packs nothing itself
-        self._wakeup: asyncio.Future[None] | None = None
-        self.subscriber = rendition.subscribe(name, self._wake)
-        self.pending: Subscriber | None = None
-        self.switches = 0
+        self.feed = ViewerFeed(rendition, name, {RTP: packetize})
         self.retransmits = 0  # packets resent on the viewer's NACK
-        self._offset = 0  # added to RTP timestamps since the last swap
-        self._last: tuple[int, int] | None = None  # (rtp timestamp sent, arrival ns)
 
     @property
     def rendition(self) -> Rendition:
-        return self.subscriber.rendition
+        return self.feed.rendition
+
+    @property
+    def subscriber(self) -> Subscriber:
+        return self.feed.subscriber
+
+    @property
+    def pending(self) -> Subscriber | None:
+        return self.feed.pending
+
+    @property
+    def switches(self) -> int:
+        return self.feed.switches
 
     @property
     def dropped(self) -> int:
-        return self.subscriber.dropped + (self.pending.dropped if self.pending else 0)
+        return self.feed.dropped
 
     def switch_to(self, rendition: Rendition) -> None:
         """Moves the viewer to `rendition` at its next keyframe (asked for now)."""
-        if rendition is self.rendition or self.readyState != "live":
-            return
-        if self.pending is not None:
-            if self.pending.rendition is rendition:
-                return
-            self.pending.close()
-        self.pending = rendition.subscribe(self.name, self._wake, switching=True)
-
-    def _wake(self) -> None:
-        if self._wakeup is not None and not self._wakeup.done():
-            self._wakeup.set_result(None)
-
-    def _next(self) -> EncodedPacket | None:
-        if self.pending is not None and self.pending.queue:
-            # The new rendition's keyframe is here: swap, and keep the RTP clock running.
-            dropped_old = self.subscriber.dropped
-            self.subscriber.close()
-            self.subscriber, self.pending = self.pending, None
-            self.subscriber.switching = False
-            self.subscriber.dropped += dropped_old
-            self.switches += 1
-            first = self.subscriber.queue[0]
-            if self._last is not None:
-                elapsed = max(1, (first.arrival_ns - self._last[1]) * CLOCK_RATE // 10**9)
-                self._offset = self._last[0] + elapsed - first.rtp_timestamp
-        return self.subscriber.pop()
+        if self.readyState == "live":
+            self.feed.switch_to(rendition)
 
     async def _next_item(self) -> tuple[EncodedPacket, int]:
         """The next packet to send and its RTP timestamp; raises MediaStreamError once the
         track has ended."""
-        while True:
-            if self.readyState != "live" or self.subscriber.closed:
-                self.stop()
-                raise MediaStreamError
-            item = self._next()
-            if item is not None:
-                break
-            self._wakeup = asyncio.get_running_loop().create_future()
-            await self._wakeup
-        timestamp = (item.rtp_timestamp + self._offset) & 0xFFFFFFFF
-        self._last = (timestamp, item.arrival_ns)
-        return item, timestamp
+        got = await self.feed.next() if self.readyState == "live" else None
+        if got is None:
+            self.stop()
+            raise MediaStreamError
+        return got
 
     async def next_payloads(self) -> tuple[list[bytes], int]:
         """The lean send loop's source (rtp_send.py): the shared RTP payloads of the next
-        packet and its RTP timestamp."""
-        item, timestamp = await self._next_item()
-        return item.payloads, timestamp
+        packet and its RTP timestamp. Per frame per viewer: kept lean (a stopped track has
+        closed its feed, so the feed's None is the only end to look for)."""
+        got = await self.feed.next()
+        if got is None:
+            self.stop()
+            raise MediaStreamError
+        payloads: list[bytes] | None = got[0].prepared.get(RTP)
+        if payloads is None:  # published before this rendition was asked for RTP
+            payloads = got[0].form(RTP, packetize)
+        return payloads, got[1]
 
     async def recv(self) -> av.Packet:  # type: ignore[type-arg]
         """aiortc's own send loop's source (when the lean one is unavailable)."""
         item, timestamp = await self._next_item()
-        self.encoder.expect(item.packet, item.payloads, timestamp)
+        self.encoder.expect(item.packet, item.form(RTP, packetize), timestamp)
         return item.packet
 
     def stop(self) -> None:
         super().stop()
-        self.subscriber.close()
-        if self.pending is not None:
-            self.pending.close()
-        self._wake()
+        self.feed.close()

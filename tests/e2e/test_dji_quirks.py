@@ -155,7 +155,7 @@ async def test_each_quirk_every_picture_intact(start_relay: RelayFactory, quirks
         print(f"{quirks}: packets lost {lost}, dropped {drops}")
         assert_viewer(own, damaged_between(source.timeline, idr), f"source {lost}", drops["source"])
         assert_viewer(rung.counters, damaged_between(rung.timeline), f"360p {lost}", drops["360p"])
-        repairs = stream.ingest.repairs if stream.ingest else {}
+        repairs = stream.host.repairs()
         if "split-pictures" in quirks or "split-nal" in quirks or quirks == "all":
             assert repairs["messages_joined"] > 0, repairs
         if "split-nal" in quirks or quirks == "all":

@@ -8,7 +8,7 @@ import contextlib
 import time
 from pathlib import Path
 
-from relay.sources import rtmp_ingest
+from relay.sources import rtmp_gate
 from tests.conftest import RelayFactory, wait_for
 from tests.e2e.test_ingest import push, stop
 from tests.e2e.test_rtmp_keys import KEY, start
@@ -53,7 +53,7 @@ async def test_idle_connections_from_eight_addresses_never_lock_the_drone_out(
     pusher = None
     try:
         full = len(ADDRESSES) * PER_ADDRESS
-        assert full == rtmp_ingest.MAX_PENDING  # every slot for connections not yet published
+        assert full == rtmp_gate.MAX_PENDING  # every slot for connections not yet published
         await wait_for(lambda: len(opened) >= full, 10, "the idle connections")
         await asyncio.sleep(0.3)  # all of them in the relay's hands
         pushed = time.monotonic()

@@ -12,7 +12,8 @@ import numpy as np
 from relay.config import RUNGS
 from relay.media.access_unit import AccessUnit
 from relay.media.frame_marks import read_marks
-from relay.transcode.encoder import EncodedPacket, RungEncoder
+from relay.media.packet import EncodedPacket
+from relay.transcode.encoder import RungEncoder
 from relay.transcode.transcoder import Transcoder
 from tests.media_gen import access_units, make_clip
 
@@ -93,7 +94,7 @@ def test_osd_is_drawn_on_the_picture(tmp_path: Path) -> None:
     )
     source = [
         f.to_ndarray(format="gray")
-        for f in decode([EncodedPacket(av.Packet(u.data), u.keyframe, 0, [], 0) for u in units])
+        for f in decode([EncodedPacket(av.Packet(u.data), u.keyframe, 0, 0) for u in units])
     ]
     frames = decode(run_transcoder(units, ["720p"])["720p"])
     y_out = frames[10].to_ndarray(format="gray")

@@ -11,7 +11,7 @@ import pytest
 from aiortc import RTCPeerConnection
 
 from relay.fanout.rendition import Rendition
-from relay.transcode.encoder import encoded_packet
+from relay.media.packet import encoded_packet
 from relay.webrtc import sessions as sessions_module
 from relay.webrtc.ice import rtc_configuration
 from relay.webrtc.track import RenditionTrack
@@ -31,7 +31,7 @@ async def test_a_viewer_moving_between_rungs_is_counted_on_one() -> None:
     track.switch_to(low)  # the move starts: two subscribers until low's keyframe
     assert (high.viewers, low.viewers) == (1, 0)
     low.publish(encoded_packet(IDR, 0, True, time.monotonic_ns()))
-    assert track._next() is not None  # the keyframe is there: the viewer moves
+    assert await track.feed.next() is not None  # the keyframe is there: the viewer moves
     assert (high.viewers, low.viewers) == (0, 1)
     track.stop()
     assert (high.viewers, low.viewers) == (0, 0)

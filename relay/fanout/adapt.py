@@ -4,30 +4,20 @@ Each automatic viewer has one small task that looks, once a second, at what the 
 receiver reports (fraction lost in receiver reports, REMB, round-trip time) and at its own
 queue drops. Loss, drops or a REMB under the rung's bitrate move it down at once; a clean
 link for a while, with room in REMB, moves it up one rung. The switch happens at the new
-rung's next keyframe inside the track, with no renegotiation.
+rung's next keyframe inside the viewer's feed, with no renegotiation. The transport fills
+in the LinkFeedback (WebRTC: relay.webrtc.feedback, from RTCP).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from aiortc import RTCRtpSender
-from aiortc.rtp import (
-    RTCP_PSFB_APP,
-    RtcpPsfbPacket,
-    RtcpRrPacket,
-    RtcpSrPacket,
-    unpack_remb_fci,
-)
-
+from relay.fanout.feed import ViewerFeed
 from relay.fanout.rendition import Rendition
-from relay.webrtc.track import RenditionTrack
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +32,7 @@ REMB_HEADROOM = 1.3  # REMB must exceed the higher rung's bitrate by this much t
 
 @dataclass
 class LinkFeedback:
-    """The latest of what the viewer's receiver told us."""
+    """The latest of what the viewer's receiver told us (written by the transport)."""
 
     loss: float = 0.0
     loss_reports: int = 0
@@ -50,40 +40,17 @@ class LinkFeedback:
     rtt_s: float | None = None
 
 
-def tap_feedback(sender: RTCRtpSender) -> LinkFeedback:
-    """Wraps the sender's RTCP handler to record loss and REMB; aiortc keeps them private."""
-    feedback = LinkFeedback()
-    original = sender._handle_rtcp_packet
-
-    async def handle(packet: Any) -> None:
-        if isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
-            for report in packet.reports:
-                if report.ssrc == sender._ssrc:
-                    feedback.loss = max(feedback.loss, report.fraction_lost / 256)
-                    feedback.loss_reports += 1
-        elif isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
-            with contextlib.suppress(ValueError):
-                bitrate, ssrcs = unpack_remb_fci(packet.fci)
-                if sender._ssrc in ssrcs:
-                    feedback.remb = bitrate
-        await original(packet)
-        feedback.rtt_s = getattr(sender, "_RTCRtpSender__rtt", None)
-
-    sender._handle_rtcp_packet = handle  # type: ignore[method-assign]
-    return feedback
-
-
 class LadderAdapter:
-    """Moves one viewer's track along its stream's ladder (sorted high to low bitrate)."""
+    """Moves one viewer's feed along its stream's ladder (sorted high to low bitrate)."""
 
     def __init__(
         self,
-        track: RenditionTrack,
+        feed: ViewerFeed,
         ladder: Sequence[Rendition],
         feedback: LinkFeedback,
         bitrate_of: Callable[[Rendition], float],
     ) -> None:
-        self.track = track
+        self.feed = feed
         self.ladder = list(ladder)
         self.feedback = feedback
         self.bitrate_of = bitrate_of
@@ -94,7 +61,7 @@ class LadderAdapter:
         self._dropped = 0
 
     def _index(self) -> int:
-        target = self.track.pending.rendition if self.track.pending else self.track.rendition
+        target = self.feed.pending.rendition if self.feed.pending else self.feed.rendition
         return self.ladder.index(target)
 
     def tick(self) -> None:
@@ -102,8 +69,8 @@ class LadderAdapter:
         now = time.monotonic()
         loss, remb = self.feedback.loss, self.feedback.remb
         self.feedback.loss = 0.0  # the worst report per tick; the next tick starts afresh
-        dropped = self.track.dropped - self._dropped
-        self._dropped = self.track.dropped
+        dropped = self.feed.dropped - self._dropped
+        self._dropped = self.feed.dropped
         if now - self.moved_at < SETTLE_S:
             return
         index = self._index()
@@ -129,17 +96,17 @@ class LadderAdapter:
 
     def _move(self, index: int, why: str) -> None:
         rendition = self.ladder[index]
-        log.info("[viewer %s] -> %s (%s)", self.track.name, rendition.name, why)
-        self.track.switch_to(rendition)
+        log.info("[viewer %s] -> %s (%s)", self.feed.name, rendition.name, why)
+        self.feed.switch_to(rendition)
         self.moved_at = self.clean_since = time.monotonic()
 
     async def run(self) -> None:
-        """Ticks until the track ends; started once the peer connects: what happened
+        """Ticks until the feed ends; started once the peer connects: what happened
         before (a queue that filled while ICE and DTLS were under way) is no verdict on
         the link."""
-        self._dropped = self.track.dropped
+        self._dropped = self.feed.dropped
         self.feedback.loss = 0.0
         self.moved_at = self.clean_since = time.monotonic()
-        while self.track.readyState == "live":
+        while self.feed.live:
             await asyncio.sleep(TICK_S)
             self.tick()

@@ -1,0 +1,75 @@
+"""The fan-out without a transport: a viewer's feed, switching at keyframes, transport forms
+built once per packet, and the ladder's passthrough rules."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from relay.fanout import ladder
+from relay.fanout.feed import ViewerFeed
+from relay.fanout.rendition import Rendition
+from relay.media.packet import encoded_packet
+
+FRAME = b"\x00\x00\x00\x01\x65" + b"\x88" * 100
+
+
+class CountingForm:
+    """A transport's form of a packet that counts how often, and in which thread, it is built."""
+
+    def __init__(self) -> None:
+        self.built: list[str] = []
+
+    def __call__(self, data: bytes) -> list[bytes]:
+        self.built.append(threading.current_thread().name)
+        return [data[:10]]
+
+
+def publish(rendition: Rendition, pts: int, keyframe: bool) -> None:
+    """As an encoder thread does: publish_from_thread, from a thread of its own."""
+    loop = asyncio.get_running_loop()
+    item = encoded_packet(FRAME, pts, keyframe, 1_000_000 + pts)
+    thread = threading.Thread(
+        target=rendition.publish_from_thread, args=(loop, item), name="producer"
+    )
+    thread.start()
+    thread.join()
+
+
+async def test_switch_at_keyframe_with_forms_built_once_per_packet_off_the_loop() -> None:
+    high, low = Rendition("s", "720p", 2_000_000), Rendition("s", "360p", 500_000)
+    form = CountingForm()
+    feeds = [ViewerFeed(high, f"v{i}", {"test": form}) for i in range(3)]
+    publish(high, 0, True)
+    await asyncio.sleep(0)
+    firsts = [await feed.next() for feed in feeds]
+    assert all(f is not None and f[1] == 0 for f in firsts)
+    assert form.built == ["producer"]  # once for three viewers, in the producer's thread
+
+    feed = feeds[0]
+    feed.switch_to(low)  # as the ladder adapter does: straight on the feed
+    publish(low, 3000, False)  # not a keyframe: the viewer stays on 720p
+    publish(high, 3000, False)
+    await asyncio.sleep(0)
+    got = await feed.next()
+    assert got is not None and feed.rendition is high and got[1] == 3000
+    publish(low, 90_000, True)  # the low rung's keyframe, on its own clock
+    await asyncio.sleep(0)
+    got = await feed.next()
+    assert got is not None and feed.rendition is low and feed.switches == 1
+    assert 3000 < got[1] < 90_000  # the viewer's clock runs on, it does not jump
+    # The low rung built the form too (the adapter's switch registered it), off the loop.
+    assert form.built == ["producer"] * 4
+
+    feed.close()
+    assert await feed.next() is None and feed not in high.subscribers
+
+
+def test_passthrough_is_a_flag_and_the_ladder_follows_it() -> None:
+    source = Rendition("s", "source", passthrough=True)
+    high, low = Rendition("s", "720p", 2_000_000), Rendition("s", "360p", 500_000)
+    assert ladder.ladder([low, source, high], source_reorders=True) == [high, low]
+    assert ladder.instant_start(source, [high, low]) is high
+    assert ladder.instant_start(high, [high, low]) is None
+    assert ladder.may_get_passthrough(low, [high, source]) is True
+    assert ladder.may_get_passthrough(low, [high, low]) is False

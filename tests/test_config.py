@@ -1,0 +1,90 @@
+"""The config's schema: rules across tables, and messages that name the file and the key."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from relay.config import parse_config
+from relay.errors import ConfigError
+from tests.test_cli import HASH, run_cli
+
+RTMP_A = '[[streams]]\nname = "a"\nsource = "rtmp://0.0.0.0:1935/live/a"\n'
+
+
+def error_of(toml: str) -> ConfigError:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(tomllib.loads(toml), "relay.toml")
+    return caught.value
+
+
+@pytest.mark.parametrize(
+    ("toml", "key", "reason"),
+    [
+        # One listener per port: the second stream would never receive.
+        (
+            RTMP_A + '[[streams]]\nname = "b"\nsource = "rtmp://127.0.0.1:1935/live/b"\n',
+            "streams[1].source",
+            "tcp port 1935 is taken by stream 'a' (streams[0])",
+        ),
+        (
+            "[server]\nport = 1935\n" + RTMP_A,
+            "streams[0].source",
+            "tcp port 1935 is taken by server.port",
+        ),
+        (
+            '[[streams]]\nname = "u"\nsource = "udp://0.0.0.0:5000"\n'
+            '[[streams]]\nname = "v"\nsource = "udp://0.0.0.0:5000"\n',
+            "streams[1].source",
+            "udp port 5000 is taken",
+        ),
+        (
+            '[[streams]]\nname = "a"\nsource = "sim://"\n'
+            '[[auth.users]]\nname = "u"\nrole = "viewer"\nstreams = ["*"]\npublish = ["b"]\n'
+            f'password_hash = "{HASH}"\n',
+            "auth.users[0].publish[0]",
+            "'b' is not a configured stream",
+        ),
+        ("[recording]\nretention_days = true\n", "recording.retention_days", "bool"),
+        ("[limits]\nmax_viewers = 10001\n", "limits.max_viewers", "10000"),
+        ('[server]\nport = 8080\norigin = "x"\n', "server.origin", "unknown key"),
+        ('origin = "x"\n', "origin", "unknown key"),
+    ],
+)
+def test_rules_name_the_key_and_the_reason(toml: str, key: str, reason: str) -> None:
+    error = error_of(toml)
+    assert error.key == key, str(error)
+    assert str(error).startswith(f"relay.toml: {key}: ") and reason in str(error), str(error)
+
+
+def test_a_tcp_and_a_udp_listener_may_share_a_port_number() -> None:
+    config = parse_config(
+        tomllib.loads(RTMP_A + '[[streams]]\nname = "u"\nsource = "udp://0.0.0.0:1935"\n'), "t"
+    )
+    assert [s.name for s in config.streams] == ["a", "u"]
+
+
+def test_defaults_are_those_of_the_readme() -> None:
+    config = parse_config({}, "<test>")
+    assert (config.server.host, config.server.port) == ("127.0.0.1", 8080)
+    assert config.limits.max_viewers_per_stream == 200 and config.limits.max_viewers == 500
+    assert config.recording.retention_days == 60.0 and config.auth.session_hours == 12.0
+    assert config.origin == "<test>" and config.streams == ()
+
+
+def test_port_option_keeps_the_rules(tmp_path: Path) -> None:
+    path = tmp_path / "relay.toml"
+    path.write_text(RTMP_A)
+    result = run_cli("serve", "--config", str(path), "--port", "1935")
+    assert result.returncode == 2
+    assert "--port 1935: tcp port 1935 is taken by server.port" in result.stderr, result.stderr
+
+
+def test_two_rtmp_streams_on_one_port_exit_2(tmp_path: Path) -> None:
+    path = tmp_path / "relay.toml"
+    path.write_text(RTMP_A + '[[streams]]\nname = "b"\nsource = "rtmp://0.0.0.0:1935/live/b"\n')
+    result = run_cli("serve", "--config", str(path))
+    assert result.returncode == 2
+    assert f"{path}: streams[1].source: tcp port 1935" in result.stderr, result.stderr
