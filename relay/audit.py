@@ -1,6 +1,6 @@
 """The audit log: append-only JSON lines of who did what, when, from where.
 
-Evidence practice (FIELD-NOTES): the log is only ever appended to, each line is one
+Evidence practice (docs/measured-facts.md): the log is only ever appended to, each line is one
 self-contained JSON object written with a single write() and flushed with fsync, so that a
 crash loses at most the line being written and never corrupts earlier ones.
 """

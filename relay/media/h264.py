@@ -1,6 +1,6 @@
 """H.264 Annex B helpers: split NAL units, drop vendor SEI, keep SPS/PPS before every IDR.
 
-Drones send quirky bitstreams (FIELD-NOTES): DJI adds a user-data SEI that stalls browser
+Drones send quirky bitstreams (docs/measured-facts.md): DJI adds a user-data SEI that stalls browser
 decoders, and not every IDR carries its parameter sets. Browsers need both repaired before a
 passthrough packet reaches them; the decoder of the transcoder likes them too.
 """

@@ -27,8 +27,9 @@ from relay.sources.scheme import port_binding, pull
 
 log = logging.getLogger(__name__)
 
-# Small probing opens a live input in ~0.3 s instead of ~5 s (FIELD-NOTES); a drone's stream
-# has one video track and needs no more. Not fflags=nobuffer: it dropped the first IDR.
+# Small probing opens a live input in ~0.3 s instead of ~5 s (docs/measured-facts.md); a
+# drone's stream has one video track and needs no more. Not fflags=nobuffer: it dropped the
+# first IDR.
 LIVE_PROBE = {"analyzeduration": "500000", "probesize": "262144"}
 READ_TIMEOUT_S = 4.0  # a stalled LTE link is declared lost after this
 

@@ -1,8 +1,8 @@
 """One rung of the ladder: scale the processed frame and encode it, in a thread of its own.
 
-One RungEncoder per rendition, never per viewer (ARCHITECTURE rule 1). Its input queue holds
-at most a couple of frames: when encoding falls behind, the oldest frame is dropped and
-counted (rule 4: latest beats complete).
+One RungEncoder per rendition, never per viewer (docs/architecture.md, rule 1). Its input
+queue holds at most a couple of frames: when encoding falls behind, the oldest frame is
+dropped and counted (rule 4: latest beats complete).
 """
 
 from __future__ import annotations

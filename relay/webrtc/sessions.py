@@ -143,7 +143,7 @@ class SessionManager:
         try:
             transceiver = pc.addTransceiver(track, direction="sendonly")
             # Before setRemoteDescription, or aiortc answers with the browser's first
-            # codec (VP8) and would have to encode (FIELD-NOTES).
+            # codec (VP8) and would have to encode (docs/measured-facts.md).
             transceiver.setCodecPreferences(codecs.preferences(source_profile))
             # aiortc creates the sender's encoder lazily; this one returns the payloads
             # built once per packet for all viewers.

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 import pytest
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-# FIELD-NOTES: without the mDNS flag ICE never connects on loopback.
+# docs/measured-facts.md: without the mDNS flag ICE never connects on loopback.
 FLAGS = [
     "--headless",
     "--no-sandbox",
