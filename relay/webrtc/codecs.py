@@ -2,9 +2,9 @@
 
 aiortc registers H.264 only as Constrained Baseline (42001f, 42e01f) and matches offers by
 profile (docs/measured-facts.md), so a drone's Main or High stream passed through would go
-out labelled as Baseline: browsers happen to decode it, but the answer would not say what is sent. The
-relay registers Main and High as well, and a viewer that may receive the drone's own packets
-is answered with the drone's profile when its offer accepts it. Transcoded rungs are x264
+out labelled as Baseline: browsers happen to decode it, but the answer would not say what is
+sent. The relay registers Main and High as well, and a viewer that may receive the drone's own
+packets is answered with the drone's profile when its offer accepts it. Transcoded rungs are x264
 Constrained Baseline and keep being answered as such.
 """
 
