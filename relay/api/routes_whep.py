@@ -11,7 +11,7 @@ from relay.api.access import Identity, Role, access, identity_of
 from relay.api.body import read_text
 from relay.api.errors import json_error
 from relay.api.keys import RELAY
-from relay.api.sdp_exchange import SDP, preflight, trickle_not_supported
+from relay.api.sdp_exchange import SDP, candidate_problem, preflight, trickle_not_supported
 from relay.app import Relay
 from relay.fanout.rendition import Rendition
 from relay.stream import Stream
@@ -35,6 +35,9 @@ async def whep_offer(request: web.Request) -> web.Response:
         return picked
     rendition, ladder = picked
     offer = await read_text(request, SDP)
+    problem = candidate_problem(offer)
+    if problem is not None:
+        return json_error(400, "bad_offer", problem)
     too_many = _over_limits(relay, identity.name, request.remote or "?")
     if too_many:
         return json_error(429, "too_many_viewers", too_many, headers={"Retry-After": "10"})

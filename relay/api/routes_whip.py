@@ -9,7 +9,7 @@ from relay.api.access import access, identity_of
 from relay.api.body import read_text
 from relay.api.errors import json_error
 from relay.api.keys import RELAY
-from relay.api.sdp_exchange import SDP, preflight, trickle_not_supported
+from relay.api.sdp_exchange import SDP, candidate_problem, preflight, trickle_not_supported
 from relay.sources.redact import redact_url
 from relay.sources.whip import AlreadyPublishing
 from relay.webrtc.sessions import OfferError
@@ -39,6 +39,9 @@ async def whip_offer(request: web.Request) -> web.Response:
             'only a stream configured with source = "whip:" accepts publishers',
         )
     offer = await read_text(request, SDP)
+    problem = candidate_problem(offer)
+    if problem is not None:
+        return json_error(400, "bad_offer", problem)
     remote = request.remote or "?"
     try:
         session, answer = await relay.publishers.create_publisher(

@@ -7,6 +7,26 @@ from aiohttp import web
 from relay.api.errors import json_error
 
 SDP = "application/sdp"
+MAX_PORT = 65535
+
+
+def candidate_problem(offer: str) -> str | None:
+    """Why an offer's ICE candidates cannot be used, or None.
+
+    aioice takes a candidate's port as any integer and later hands it to sendto(), whose
+    OverflowError escapes as a fatal write error of the ICE socket (found by fuzzing the
+    WHEP offers): such an offer is refused before a peer connection sees it.
+    """
+    for line in offer.splitlines():
+        if not line.startswith("a=candidate:"):
+            continue
+        fields = line.split()
+        if len(fields) < 8 or fields[6] != "typ":
+            return f"malformed candidate line {line[:80]!r}"
+        port = fields[5]
+        if not port.isascii() or not port.isdigit() or int(port) > MAX_PORT:
+            return f"candidate port {port[:16]!r} is not 0..{MAX_PORT}"
+    return None
 
 
 def trickle_not_supported() -> web.Response:

@@ -78,3 +78,31 @@ def test_config_with_a_broken_url_exits_2(tmp_path: Path, source: str) -> None:
     )
     assert run.returncode == 2
     assert b"config error" in run.stderr and b"Traceback" not in run.stderr
+
+
+async def test_offer_with_a_candidate_port_past_65535_is_refused(
+    start_relay: RelayFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """fuzz whep-sdp (seed 11, case 5700): a candidate whose port was past 65535 reached
+    aioice, whose sendto() raised OverflowError ("Fatal write error on datagram transport",
+    logged by asyncio). The offer is refused with 400 now, and the relay logs nothing."""
+    relay = await start_relay([{"name": "demo", "source": "sim://?size=320x180&fps=15"}])
+    viewer = relay.viewer("demo")
+    await viewer.prepare()
+    sdp = viewer.pc.localDescription.sdp
+    try:
+        good = next(line for line in sdp.splitlines() if line.startswith("a=candidate:"))
+        fields = good.split()
+        fields[5] = "99999"
+        bad = sdp.replace(good, " ".join(fields))
+        async with relay.http() as http:
+            async with http.post(
+                relay.base_url + "/whep/demo", data=bad, headers={"Content-Type": "application/sdp"}
+            ) as resp:
+                body = await resp.json()
+        assert resp.status == 400 and body["error"] == "bad_offer", body
+        assert "99999" in body["reason"]
+        await asyncio.sleep(0.5)
+        assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    finally:
+        await viewer.close()
