@@ -12,6 +12,7 @@ import asyncio
 import logging
 
 from relay.metrics import Histogram
+from relay.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -35,13 +36,8 @@ class LoopLag:
         self._task = asyncio.get_running_loop().create_task(self._tick())
 
     async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     def recent(self) -> dict[str, float | None]:
         """p50, p99 and max of the recent ticks, in ms."""

@@ -94,15 +94,20 @@ class RtmpPublisher:
         self._writer.write(s0s1[1:])  # C2 echoes S1
         await self._writer.drain()
 
-    async def _answer(self, incoming: rc.ChunkReader, txn: float) -> list[Any]:
-        """The server's _result for transaction `txn`; PublishRefused on _error."""
+    @staticmethod
+    async def _next_command(incoming: rc.ChunkReader) -> list[Any]:
+        """The next AMF0 command's values (a chunk-size change on the way is applied)."""
         while True:
             msg = await incoming.read_message()
             if msg.type == rc.SET_CHUNK_SIZE:
                 incoming.set_chunk_size(msg.payload)
-            if msg.type != rc.COMMAND_AMF0:
-                continue
-            values = amf0.decode_all(msg.payload)
+            if msg.type == rc.COMMAND_AMF0:
+                return list(amf0.decode_all(msg.payload))
+
+    async def _answer(self, incoming: rc.ChunkReader, txn: float) -> list[Any]:
+        """The server's _result for transaction `txn`; PublishRefused on _error."""
+        while True:
+            values = await self._next_command(incoming)
             if values[:1] == ["_error"]:
                 raise PublishRefused(str(values[3:]))
             if values[:2] == ["_result", txn]:
@@ -110,12 +115,7 @@ class RtmpPublisher:
 
     async def _status(self, incoming: rc.ChunkReader) -> None:
         while True:
-            msg = await incoming.read_message()
-            if msg.type == rc.SET_CHUNK_SIZE:
-                incoming.set_chunk_size(msg.payload)
-            if msg.type != rc.COMMAND_AMF0:
-                continue
-            values = amf0.decode_all(msg.payload)
+            values = await self._next_command(incoming)
             if values[:1] == ["onStatus"] and len(values) > 3 and isinstance(values[3], dict):
                 if values[3].get("level") == "error":
                     raise PublishRefused(str(values[3].get("description")))

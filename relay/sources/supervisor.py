@@ -13,6 +13,7 @@ from relay.media.access_unit import AccessUnit
 from relay.sources.base import SourceFactory
 from relay.sources.redact import redact_text, secrets_of
 from relay.sources.registry import open_source
+from relay.tasks import cancel_and_wait
 from relay.threads import name_native_thread
 
 log = logging.getLogger(__name__)
@@ -98,13 +99,8 @@ class SourceSupervisor:
         """Stops the source and waits for its thread (a listener notices within ~2 s);
         safe to call twice."""
         self._stop.set()
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         if self._thread is not None:
             await asyncio.to_thread(self._thread.join, 5.0)
             if self._thread.is_alive():
