@@ -86,6 +86,22 @@ async def test_published_stream_reaches_transcoded_and_passthrough_viewers(
         await source.close()
 
 
+async def _own_frames_after_forced_idr(
+    viewer: WhepViewer, publisher: WhipPublisher, forced_before: int, who: str
+) -> None:
+    """Waits until the publisher was made to send an IDR and `who` gets its own 960x540
+    frames (the passthrough rung) from it."""
+    await wait_for(
+        lambda: (
+            (960, 540) in viewer.received.sizes
+            and publisher.encoder is not None
+            and publisher.encoder.forced > forced_before
+        ),
+        5.0,
+        f"a forced IDR and the publisher's own frames at {who}",
+    )
+
+
 async def test_a_joining_passthrough_viewer_makes_the_relay_ask_the_publisher_for_an_idr(
     start_relay: RelayFactory, tmp_path: Path
 ) -> None:
@@ -104,15 +120,7 @@ async def test_a_joining_passthrough_viewer_makes_the_relay_ask_the_publisher_fo
         await viewer.start()
         # The viewer starts on the 360p rung (instant start) and moves to the publisher's
         # own packets at its next IDR: the one the relay's PLI asks for.
-        await wait_for(
-            lambda: (
-                (960, 540) in viewer.received.sizes
-                and publisher.encoder is not None
-                and publisher.encoder.forced > forced_before
-            ),
-            5.0,
-            "a forced IDR and the publisher's own frames at the viewer",
-        )
+        await _own_frames_after_forced_idr(viewer, publisher, forced_before, "the viewer")
         log.warning(
             "passthrough viewer joined mid-GOP: own frames after %.2f s; PLIs sent %d",
             time.monotonic() - joined,
@@ -122,15 +130,7 @@ async def test_a_joining_passthrough_viewer_makes_the_relay_ask_the_publisher_fo
         # pending and goes out when the window ends, not lost.
         forced_before = publisher.encoder.forced
         await second.start()
-        await wait_for(
-            lambda: (
-                (960, 540) in second.received.sizes
-                and publisher.encoder is not None
-                and publisher.encoder.forced > forced_before
-            ),
-            5.0,
-            "a second forced IDR for the second viewer",
-        )
+        await _own_frames_after_forced_idr(second, publisher, forced_before, "the second viewer")
     finally:
         await publisher.close()
         await viewer.close()
