@@ -28,15 +28,9 @@ import argparse
 import asyncio
 import json
 import multiprocessing as mp
-import secrets
-import signal
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -44,15 +38,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from relay.threads import cpu_seconds_by_thread  # noqa: E402
+from scripts.relay_process import RelayProcess  # noqa: E402
 from tests.whep_client import WhepViewer  # noqa: E402  (after the path is set)
 
 SAMPLE_VIEWERS = 2  # each decodes 720p30: two keep the clients light enough
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def cpu_seconds(pid: int) -> dict[str, float]:
@@ -68,13 +57,6 @@ def cpu_seconds(pid: int) -> dict[str, float]:
     return groups
 
 
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def quantile(values: list[float], q: float) -> float | None:
     if not values:
         return None
@@ -82,83 +64,31 @@ def quantile(values: list[float], q: float) -> float | None:
     return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
 
 
-class Relay:
-    """The relay under test, as its own process."""
-
-    def __init__(self, gop: int, max_viewers: int) -> None:
-        self.port = free_port()
-        self.token = secrets.token_urlsafe(24)  # the viewers' Bearer token (auth is on)
-        self.dir = tempfile.TemporaryDirectory(prefix="bench-fanout-")
-        config = Path(self.dir.name) / "relay.toml"
-        config.write_text(f"""
-[server]
-host = "127.0.0.1"
-port = {self.port}
-[webrtc]
-ice_addresses = ["127.0.0.1"]
-[limits]
-max_viewers_per_stream = {max_viewers}
-max_viewers = {max_viewers}
-max_viewers_per_identity = {max_viewers}
-max_unconnected_per_address = {max_viewers}
+def start_relay(gop: int, max_viewers: int) -> RelayProcess:
+    """The relay under test, as its own process, with one 720p30 sim stream, live."""
+    limits = ("max_viewers_per_stream", "max_viewers", "max_viewers_per_identity")
+    relay = RelayProcess(
+        f"""
 [[streams]]
 name = "demo"
 source = "sim://?size=1280x720&fps=30&gop={gop}"
 renditions = ["720p"]
-[[auth.tokens]]
-name = "bench"
-token = "{self.token}"
-role = "viewer"
-streams = ["demo"]
-""")
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "relay",
-                "serve",
-                "--config",
-                str(config),
-                "--log-level",
-                "warning",
-            ],
-            cwd=self.dir.name,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                request = urllib.request.Request(
-                    self.base_url + "/api/streams",
-                    headers={"Authorization": f"Bearer {self.token}"},
-                )
-                with urllib.request.urlopen(request, timeout=1) as r:
-                    if b'"live"' in r.read():
-                        return
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise SystemExit("bench_fanout: the relay did not come up")
+""",
+        role="viewer",
+        streams=["demo"],
+        limits=dict.fromkeys((*limits, "max_unconnected_per_address"), max_viewers),
+        prefix="bench-fanout-",
+        log_level="warning",
+    )
+    relay.launch("bench_fanout", 30, live=True)
+    return relay
 
-    def dropped_packets(self) -> int:
-        """Packets the relay skipped for viewers that fell behind (their queues overflowed):
-        frames a viewer never got without any RTP sequence gap showing it."""
-        request = urllib.request.Request(
-            self.base_url + "/api/streams/demo", headers={"Authorization": f"Bearer {self.token}"}
-        )
-        with urllib.request.urlopen(request, timeout=5) as r:
-            status = json.loads(r.read())
-        return sum(int(s["dropped"]) for s in status["rendition_stats"])
 
-    def close(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.dir.cleanup()
+def dropped_packets(relay: RelayProcess) -> int:
+    """Packets the relay skipped for viewers that fell behind (their queues overflowed):
+    frames a viewer never got without any RTP sequence gap showing it."""
+    status = json.loads(relay.get("/api/streams/demo"))
+    return sum(int(s["dropped"]) for s in status["rendition_stats"])
 
 
 # ---------------------------------------------------------------- viewer worker processes
@@ -306,10 +236,10 @@ def worker(
 
 
 def measure(n: int, seconds: float, workers: int) -> dict[str, Any]:
-    relay = Relay(gop=30, max_viewers=max(10, n + 10))
+    relay = start_relay(gop=30, max_viewers=max(10, n + 10))
     try:
         time.sleep(1.0)
-        rss_before = rss_mb(relay.proc.pid)
+        rss_before = relay.rss_mb()
         join_s = max(1.0, n / 40)  # joins spread out as tablets would come online
         t0 = time.monotonic() + 2.0  # time for workers to start and make their offers
         window = (t0 + join_s + 3.0, t0 + join_s + 3.0 + seconds)
@@ -334,13 +264,13 @@ def measure(n: int, seconds: float, workers: int) -> dict[str, Any]:
             p.start()
             procs.append(p)
         time.sleep(max(0.0, window[0] - time.monotonic()))
-        cpu0, at0 = cpu_seconds(relay.proc.pid), time.monotonic()
+        cpu0, at0 = cpu_seconds(relay.pid), time.monotonic()
         clients0 = sum(cpu_seconds(p.pid or 0)["total"] for p in procs)
         time.sleep(max(0.0, window[1] - time.monotonic()))
-        cpu1, at1 = cpu_seconds(relay.proc.pid), time.monotonic()
+        cpu1, at1 = cpu_seconds(relay.pid), time.monotonic()
         clients1 = sum(cpu_seconds(p.pid or 0)["total"] for p in procs)
-        rss_after = rss_mb(relay.proc.pid)
-        dropped = relay.dropped_packets()
+        rss_after = relay.rss_mb()
+        dropped = dropped_packets(relay)
         reports: list[dict[str, Any]] = []
         for _ in procs:
             reports += out.get(timeout=120)
@@ -400,7 +330,7 @@ async def first_frames(base_url: str, token: str, joins: int, gop_s: float) -> l
 
 
 def measure_first_frame(joins: int) -> dict[str, Any]:
-    relay = Relay(gop=120, max_viewers=50)  # a 4 s source GOP, as drones send
+    relay = start_relay(gop=120, max_viewers=50)  # a 4 s source GOP, as drones send
     try:
         times = asyncio.run(first_frames(relay.base_url, relay.token, joins, 4.0))
     finally:

@@ -27,16 +27,9 @@ import asyncio
 import json
 import multiprocessing as mp
 import os
-import secrets
-import signal
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -48,81 +41,29 @@ from bench_fanout import worker  # noqa: E402  (the viewers: counting WHEP peers
 
 from relay.looplag import TICK_S  # noqa: E402
 from relay.threads import cpu_seconds_by_thread  # noqa: E402
+from scripts.relay_process import RelayProcess  # noqa: E402
 
 STREAM = "demo"
 SIZES = ("1280x720", "640x360")  # the sim's; the viewers (bench_fanout's) watch "720p"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Relay:
+class Relay(RelayProcess):
     """The relay under test, as its own process, with an admin token and a recordings folder."""
 
     def __init__(self, size: str, viewers: int) -> None:
-        self.port = free_port()
-        self.token = secrets.token_urlsafe(24)
-        self.dir = tempfile.TemporaryDirectory(prefix="bench-looplag-")
         self.rung = "720p"  # at most 1280x720: a smaller source is encoded at its own size
-        config = Path(self.dir.name) / "relay.toml"
-        config.write_text(f"""
-[server]
-host = "127.0.0.1"
-port = {self.port}
-data_dir = "data"
-[webrtc]
-ice_addresses = ["127.0.0.1"]
-[limits]
-max_viewers_per_stream = {viewers + 10}
-max_viewers = {viewers + 10}
-[recording]
-dir = "rec"
+        super().__init__(
+            f"""
 [[streams]]
 name = "{STREAM}"
 source = "sim://?size={size}&fps=30&gop=30"
 renditions = ["{self.rung}"]
-[[auth.tokens]]
-name = "bench"
-token = "{self.token}"
-role = "admin"
-streams = ["*"]
-""")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "relay", "serve", "--config", str(config)]
-            + ["--log-level", "warning"],
-            cwd=self.dir.name,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+""",
+            limits={"max_viewers_per_stream": viewers + 10, "max_viewers": viewers + 10},
+            prefix="bench-looplag-",
+            log_level="warning",
         )
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if b'"live"' in self.call("GET", "/api/streams")[1]:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise SystemExit("bench_looplag: the relay did not come up")
-
-    def call(self, method: str, path: str, body: Any = None) -> tuple[int, bytes, float]:
-        """(status, body, seconds) of one request; 4xx/5xx are answers too."""
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(
-            self.base_url + path,
-            data=data,
-            method=method,
-            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
-        )
-        t0 = time.monotonic()
-        try:
-            with urllib.request.urlopen(request, timeout=60) as r:
-                return r.status, r.read(), time.monotonic() - t0
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read(), time.monotonic() - t0
+        self.launch("bench_looplag", 30, live=True)
 
     def lag_buckets(self) -> dict[float, int]:
         """The loop lag histogram's cumulative counts by upper bound (ms; inf last)."""
@@ -134,14 +75,6 @@ streams = ["*"]
                 ms = float("inf") if bound == "+Inf" else round(float(bound) * 1000, 3)
                 out[ms] = int(float(line.split()[-1]))
         return out
-
-    def close(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.dir.cleanup()
 
 
 def lag_figures(before: dict[float, int], after: dict[float, int]) -> dict[str, Any]:

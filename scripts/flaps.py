@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from scripts.soak import RelayProcess  # noqa: E402  (after the path is set)
+from scripts.soak import RtmpRelay  # noqa: E402  (after the path is set)
 from tests.flapping import flap  # noqa: E402
 
 STREAM = "fritz"
@@ -45,7 +45,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.cycles < 1 or args.viewers < 1:
         parser.error("--cycles and --viewers must be at least 1")
-    relay = RelayProcess(["360p"], None, stream=STREAM, log_file=args.relay_log)
+    relay = RtmpRelay(["360p"], None, stream=STREAM, log_file=args.relay_log)
     started = time.monotonic()
     try:
         relay.wait_up()

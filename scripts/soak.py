@@ -30,16 +30,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import secrets
-import signal
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,16 +46,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from relay.webrtc.ice import rtc_configuration  # noqa: E402  (after the path is set)
-from tests.conftest import free_port  # noqa: E402
+from scripts.relay_process import RelayProcess, free_port  # noqa: E402
 
 KINDS = ["delete"] * 8 + ["vanish", "never"]
 CONNECT_WAIT_S = 15.0  # a joining peer that is not connected by then counts as a failure
 RECEIVE_S = 0.3  # how long a connected viewer stays
 
 
-class RelayProcess:
-    """The relay under test with one RTMP stream; its own process, data folder and token.
-    Recordings go to `recordings` (default: data/recordings in its folder)."""
+class RtmpRelay(RelayProcess):
+    """The relay under test with one RTMP stream (pushed to at `push_url`), an operator's
+    token and recordings in `recordings` (default: data/recordings in its folder)."""
 
     def __init__(
         self,
@@ -70,76 +65,39 @@ class RelayProcess:
         recordings: Path | None = None,
         log_file: Path | None = None,
     ) -> None:
-        self.port, self.rtmp_port = free_port(), free_port()
-        self.token = secrets.token_urlsafe(24)
-        self.key = secrets.token_urlsafe(12)
-        self.dir = tempfile.TemporaryDirectory(prefix="soak-")
-        config = Path(self.dir.name) / "relay.toml"
+        rtmp_port, key = free_port(), secrets.token_urlsafe(12)
+        self.push_url = f"rtmp://127.0.0.1:{rtmp_port}/live/{key}"
         rungs = ", ".join(f'"{r}"' for r in renditions)
-        self.recordings = recordings or Path(self.dir.name) / "data" / "recordings"
-        config.write_text(f"""
-[server]
-host = "127.0.0.1"
-port = {self.port}
-[webrtc]
-ice_addresses = ["127.0.0.1"]
-[limits]
-# The soak joins from one address and one token, faster than a person would: the per-address
-# and per-identity limits are the trust tests' subject, not this one's.
-max_viewers_per_stream = 500
-max_viewers = 500
-max_viewers_per_identity = 500
-max_unconnected_per_address = 500
-whep_per_minute = 10000
-[recording]
-dir = "{self.recordings}"
+        super().__init__(
+            f"""
 [[streams]]
 name = "{stream}"
-source = "rtmp://127.0.0.1:{self.rtmp_port}/live/{self.key}"
+source = "{self.push_url}"
 renditions = [{rungs}]
-[[auth.tokens]]
-name = "soak"
-token = "{self.token}"
-role = "operator"
-streams = ["*"]
-""")
-        env = dict(os.environ)
-        if src is not None:  # an older tree's relay package before the editable install
-            env["PYTHONPATH"] = str(src)
-        self.log = open(log_file or Path(self.dir.name) / "relay.log", "wb")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "relay", "serve", "--config", str(config)],
-            cwd=self.dir.name,
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
+""",
+            role="operator",
+            # The soak joins from one address and one token, faster than a person would: the
+            # per-address and per-identity limits are the trust tests' subject, not this one's.
+            limits={
+                **dict.fromkeys(
+                    ("max_viewers_per_stream", "max_viewers", "max_viewers_per_identity"), 500
+                ),
+                "max_unconnected_per_address": 500,
+                "whep_per_minute": 10000,
+            },
+            recordings=recordings,
+            prefix="soak-",
+            log_file=log_file,
+            src=src,
         )
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self.push_url = f"rtmp://127.0.0.1:{self.rtmp_port}/live/{self.key}"
-
-    def get(self, path: str) -> bytes:
-        request = urllib.request.Request(
-            self.base_url + path, headers={"Authorization": f"Bearer {self.token}"}
-        )
-        with urllib.request.urlopen(request, timeout=10) as r:
-            data: bytes = r.read()
-            return data
 
     def wait_up(self) -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                self.get("/api/streams")
-                return
-            except OSError:
-                time.sleep(0.3)
-        raise SystemExit("soak: the relay did not come up")
+        """Starts the relay and waits until it serves."""
+        self.launch("soak")
 
     def sample(self, joins: int, phase: str) -> dict[str, Any]:
         """The relay's resources now (blocking: call it from a thread)."""
-        pid = self.proc.pid
-        status = Path(f"/proc/{pid}/status").read_text()
-        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        fields = self.proc_status()
         metrics: dict[str, float] = {}
         for line in self.get("/metrics").decode().splitlines():
             name, _, value = line.partition(" ")
@@ -150,19 +108,10 @@ streams = ["*"]
             "joins": joins,
             "phase": phase,
             "rss_mb": round(int(fields["VmRSS"].split()[0]) / 1024, 1),
-            "fds": len(os.listdir(f"/proc/{pid}/fd")),
+            "fds": self.fds(),
             "threads": int(fields["Threads"]),
             **metrics,
         }
-
-    def close(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.log.close()
-        self.dir.cleanup()
 
 
 METRICS = {
@@ -305,7 +254,7 @@ def verdict(samples: list[dict[str, Any]], joins: int, statuses: dict[str, int])
     return {"figures": figures, "checks": checks, "pass": all(checks.values())}
 
 
-async def soak(args: argparse.Namespace, relay: RelayProcess) -> dict[str, Any]:
+async def soak(args: argparse.Namespace, relay: RtmpRelay) -> dict[str, Any]:
     rng = random.Random(args.seed)
     flapper = Flapper(relay.push_url, args.size, rng)
     flapping = asyncio.create_task(flapper.run())
@@ -384,7 +333,7 @@ def main() -> int:
     if args.joins < 20 or args.concurrency < 1 or args.idle < 0 or args.sample_every <= 0:
         parser.error("--joins ≥ 20, --concurrency ≥ 1, --idle ≥ 0, --sample-every > 0")
     renditions = [r for r in args.renditions.split(",") if r]
-    relay = RelayProcess(renditions, args.relay_src, log_file=args.relay_log)
+    relay = RtmpRelay(renditions, args.relay_src, log_file=args.relay_log)
     try:
         relay.wait_up()
         report = asyncio.run(soak(args, relay))

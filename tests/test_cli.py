@@ -16,18 +16,31 @@ import pytest
 from tests.conftest import free_port
 
 
-def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, cwd: Path | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "relay", *args], capture_output=True, text=True, timeout=60, cwd=cwd
+        [sys.executable, "-m", "relay", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd,
+        input=stdin,
     )
+
+
+HASH = "scrypt$16384$8$1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNo"
+TOKEN = 'name = "t"\ntoken = "0123456789abcdef0"\nrole = "viewer"\n'
+STREAM = '[[streams]]\nname = "demo"\nsource = "sim://"\n'
+RUNG = '[[streams]]\nname = "d"\nsource = "sim://"\nrenditions = [{}]\n'
 
 
 @pytest.mark.parametrize(
     ("toml", "key"),
     [
         ("[server]\nport = 8080\nprot = 1\n", "server.prot"),
-        ("[server]\nport = 99999\n", "server.port"),
-        ('[server]\nport = "80"\n', "server.port"),
+        ("[server]\nport = 99999\n", "server.port: must be at most 65535"),
+        ('[server]\nport = "80"\n', "server.port: must be a whole number, got text"),
         ('[[streams]]\nname = "demo"\nsource = "ftp://x"\n', "streams[0].source"),
         ('[[streams]]\nname = "Demo Drone"\nsource = "sim://"\n', "streams[0].name"),
         ('[[streams]]\nname = "d"\nsource = "sim://?size=12x7"\n', "streams[0].source"),
@@ -40,14 +53,70 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[
         ('[webrtc]\nice_servers = ["stun.example.org"]\n', "webrtc.ice_servers[0]"),
         ('colour = "red"\n', "colour"),
         ("[server\n", "TOML syntax"),
+        (RUNG.format('{name = "720p", bitrate = 50}'), "streams[0].renditions[0].bitrate"),
+        (RUNG.format('{name = "9k", bitrate = 500000}'), "streams[0].renditions[0].name"),
+        (
+            RUNG.format('{name = "720p", bitrate = 500000, crf = 23}'),
+            "streams[0].renditions[0].crf",
+        ),
+        (RUNG.format("5"), "streams[0].renditions[0]"),
+        (STREAM + f'[[auth.tokens]]\n{TOKEN}streams = ["*"]\nrole2 = 1\n', "auth.tokens[0].role2"),
+        (
+            STREAM + '[[auth.tokens]]\nname = "t"\ntoken = "0123456789abcdef0"\nrole = "chef"\n'
+            'streams = ["*"]\n',
+            "auth.tokens[0].role",
+        ),
+        (STREAM + f"[[auth.tokens]]\n{TOKEN}", "auth.tokens[0].streams"),
+        (
+            STREAM + f'[[auth.tokens]]\n{TOKEN}streams = ["demo", "fritz"]\n',
+            "auth.tokens[0].streams[1]",
+        ),
+        (
+            STREAM + f'[[auth.tokens]]\n{TOKEN}streams = ["*"]\npublish = ["nope"]\n',
+            "auth.tokens[0].publish[0]",
+        ),
+        (
+            STREAM
+            + '[[auth.tokens]]\nname = "t"\ntoken = "short"\nrole = "viewer"\nstreams = ["*"]\n',
+            "auth.tokens[0].token",
+        ),
+        (
+            STREAM + f'[[auth.tokens]]\n{TOKEN}streams = ["*"]\ntoken_sha256 = "{"a" * 64}"\n',
+            "auth.tokens[0].token",
+        ),
+        (
+            STREAM + '[[auth.tokens]]\nname = "t"\ntoken_sha256 = "xyz"\nrole = "viewer"\n'
+            'streams = ["*"]\n',
+            "auth.tokens[0].token_sha256",
+        ),
+        (
+            STREAM + '[[auth.users]]\nname = "u"\npassword_hash = "geheim"\nrole = "viewer"\n'
+            'streams = ["*"]\n',
+            "auth.users[0].password_hash",
+        ),
+        (
+            STREAM + f'[[auth.tokens]]\n{TOKEN}streams = ["*"]\n[[auth.users]]\nname = "t"\n'
+            f'password_hash = "{HASH}"\nrole = "admin"\nstreams = ["*"]\n',
+            "auth.users[0].name",
+        ),
+        (
+            STREAM
+            + '[[auth.tokens]]\nname = "ELW 1"\ntoken = "0123456789abcdef0"\nrole = "viewer"\n'
+            'streams = ["*"]\n',
+            "auth.tokens[0].name",
+        ),
+        (STREAM + "[auth]\nsession_hours = 0\n", "auth.session_hours"),
+        (STREAM + "[limits]\nlogin_per_minute = 0\n", "limits.login_per_minute"),
     ],
 )
-def test_bad_config_exits_2_naming_key(tmp_path: Path, toml: str, key: str) -> None:
+def test_bad_config_exits_2_naming_file_and_key(tmp_path: Path, toml: str, key: str) -> None:
+    """`key` is what the message must hold: the key, and for some the reason in plain words."""
     path = tmp_path / "relay.toml"
     path.write_text(toml)
     result = run_cli("serve", "--config", str(path))
     assert result.returncode == 2
     assert key in result.stderr and str(path) in result.stderr, result.stderr
+    assert "Expected `" not in result.stderr, result.stderr  # msgspec's words, translated
 
 
 def test_missing_config_file_and_bad_args_exit_2(tmp_path: Path) -> None:
@@ -135,110 +204,17 @@ def test_rung_bitrates_can_be_set_per_stream() -> None:
     assert stream.rung("360p").bitrate == 500_000  # the default
 
 
-@pytest.mark.parametrize(
-    ("entry", "key"),
-    [
-        ('{name = "720p", bitrate = 50}', "streams[0].renditions[0].bitrate"),
-        ('{name = "9k", bitrate = 500000}', "streams[0].renditions[0].name"),
-        ('{name = "720p", bitrate = 500000, crf = 23}', "streams[0].renditions[0].crf"),
-        ("5", "streams[0].renditions[0]"),
-    ],
-)
-def test_bad_rung_tables_exit_2(tmp_path: Path, entry: str, key: str) -> None:
-    path = tmp_path / "relay.toml"
-    path.write_text(f'[[streams]]\nname = "d"\nsource = "sim://"\nrenditions = [{entry}]\n')
-    result = run_cli("serve", "--config", str(path))
-    assert result.returncode == 2 and key in result.stderr, result.stderr
-
-
-HASH = "scrypt$16384$8$1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNo"
-TOKEN = 'name = "t"\ntoken = "0123456789abcdef0"\nrole = "viewer"\n'
-STREAM = '[[streams]]\nname = "demo"\nsource = "sim://"\n'
-
-
-@pytest.mark.parametrize(
-    ("toml", "key"),
-    [
-        (f'[[auth.tokens]]\n{TOKEN}streams = ["*"]\nrole2 = 1\n', "auth.tokens[0].role2"),
-        (
-            '[[auth.tokens]]\nname = "t"\ntoken = "0123456789abcdef0"\nrole = "chef"\n'
-            'streams = ["*"]\n',
-            "auth.tokens[0].role",
-        ),
-        (f"[[auth.tokens]]\n{TOKEN}", "auth.tokens[0].streams"),
-        (f'[[auth.tokens]]\n{TOKEN}streams = ["demo", "fritz"]\n', "auth.tokens[0].streams[1]"),
-        (
-            f'[[auth.tokens]]\n{TOKEN}streams = ["*"]\npublish = ["nope"]\n',
-            "auth.tokens[0].publish[0]",
-        ),
-        (
-            '[[auth.tokens]]\nname = "t"\ntoken = "short"\nrole = "viewer"\nstreams = ["*"]\n',
-            "auth.tokens[0].token",
-        ),
-        (
-            f'[[auth.tokens]]\n{TOKEN}streams = ["*"]\ntoken_sha256 = "{"a" * 64}"\n',
-            "auth.tokens[0].token",
-        ),
-        (
-            '[[auth.tokens]]\nname = "t"\ntoken_sha256 = "xyz"\nrole = "viewer"\nstreams = ["*"]\n',
-            "auth.tokens[0].token_sha256",
-        ),
-        (
-            '[[auth.users]]\nname = "u"\npassword_hash = "geheim"\nrole = "viewer"\n'
-            'streams = ["*"]\n',
-            "auth.users[0].password_hash",
-        ),
-        (
-            f'[[auth.tokens]]\n{TOKEN}streams = ["*"]\n[[auth.users]]\nname = "t"\n'
-            f'password_hash = "{HASH}"\nrole = "admin"\nstreams = ["*"]\n',
-            "auth.users[0].name",
-        ),
-        (
-            '[[auth.tokens]]\nname = "ELW 1"\ntoken = "0123456789abcdef0"\nrole = "viewer"\n'
-            'streams = ["*"]\n',
-            "auth.tokens[0].name",
-        ),
-        ("[auth]\nsession_hours = 0\n", "auth.session_hours"),
-        ("[limits]\nlogin_per_minute = 0\n", "limits.login_per_minute"),
-    ],
-)
-def test_bad_auth_config_exits_2_naming_key(tmp_path: Path, toml: str, key: str) -> None:
-    path = tmp_path / "relay.toml"
-    path.write_text(STREAM + toml)
-    result = run_cli("serve", "--config", str(path))
-    assert result.returncode == 2
-    assert key in result.stderr and str(path) in result.stderr, result.stderr
-
-
 def test_hash_password_reads_stdin_never_argv() -> None:
     from relay.auth.passwords import verify_password
 
-    result = subprocess.run(
-        [sys.executable, "-m", "relay", "hash-password"],
-        input="ein-gutes-passwort\n",
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_cli("hash-password", stdin="ein-gutes-passwort\n")
     assert result.returncode == 0, result.stderr
     stored = result.stdout.strip()
     assert stored.startswith("scrypt$") and "ein-gutes" not in stored
     assert verify_password("ein-gutes-passwort", stored)
     assert not verify_password("ein-gutes-passwort!", stored)
-    again = subprocess.run(
-        [sys.executable, "-m", "relay", "hash-password"],
-        input="ein-gutes-passwort\n",
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    again = run_cli("hash-password", stdin="ein-gutes-passwort\n")
     assert again.stdout.strip() != stored  # a fresh salt every time
     assert run_cli("hash-password", "geheim123").returncode == 2  # never on the command line
-    short = subprocess.run(
-        [sys.executable, "-m", "relay", "hash-password"],
-        input="kurz\n",
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    short = run_cli("hash-password", stdin="kurz\n")
     assert short.returncode == 2 and "characters" in short.stderr

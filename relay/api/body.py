@@ -19,13 +19,13 @@ from typing import Any, TypeVar
 import msgspec
 from aiohttp import web
 
+from relay.config.messages import explain
+
 JSON = "application/json"
 MAX_DEPTH = 32  # our bodies nest two levels; a little room for clients that wrap them
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*+"', re.DOTALL)
 _BRACKET = re.compile(rb"[\[\]{}]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
-_AT = re.compile(r"^(?P<why>.*?)(?: - at `\$\.?(?P<path>[^`]*)`)?$", re.DOTALL)
-_MISSING = re.compile(r"^Object missing required field `(?P<key>[^`]*)`$")
 
 Schema = TypeVar("Schema", bound=msgspec.Struct)
 
@@ -74,17 +74,20 @@ async def read_json(request: web.Request) -> dict[str, Any]:
     return body
 
 
-def check_body(body: dict[str, Any], schema: type[Schema], code: str) -> Schema:
-    """`body` as `schema`: a msgspec Struct, the schema library of the config too, so a
-    body's types, lengths and ranges are declared once on its fields. A mismatch answers 400
-    with `code` and the field: ``name: Expected `str` of length <= 64``."""
+def check_body(body: dict[str, Any], schema: type[Schema], code: str | None = None) -> Schema:
+    """`body` as `schema`: a msgspec Struct (relay.api.schemas), the schema library of the
+    config too, so a body's types, lengths and ranges are declared once on its fields. A
+    mismatch answers 400 naming the field in plain words (relay.config.messages, as for the
+    config): ``name: must have at most 64 characters``. The error code is `code`, else the
+    schema's code for the field (``codes``), else ``bad_<field>``."""
     try:
         return msgspec.convert(body, schema)
     except msgspec.ValidationError as exc:
-        match = _AT.match(str(exc))
-        path, why = (match["path"] or "", match["why"]) if match else ("", str(exc))
-        if missing := _MISSING.match(why):
-            path, why = ".".join(p for p in (path, missing["key"]) if p), "missing"
+        path, why = explain(exc)
+        field = re.split(r"[.\[]", path, maxsplit=1)[0]
+        if code is None:
+            codes: dict[str, str] = getattr(schema, "codes", {})
+            code = codes.get(field, f"bad_{field}" if field else "bad_body")
         raise BodyError(400, code, f"{path}: {why}" if path else why) from None
 
 

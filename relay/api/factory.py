@@ -10,6 +10,7 @@ from aiohttp import web
 from relay.api import (
     routes_audit,
     routes_auth,
+    routes_incident_files,
     routes_incidents,
     routes_share,
     routes_streams,
@@ -49,7 +50,14 @@ def create_app(config: Config) -> web.Application:
     app.add_routes(routes_whep.routes)
     app.add_routes(routes_whip.routes)
     app.add_routes(routes_web.routes)
-    for module in (routes_auth, routes_share, routes_audit, routes_incidents, routes_viewer):
+    for module in (
+        routes_auth,
+        routes_share,
+        routes_audit,
+        routes_incidents,
+        routes_incident_files,
+        routes_viewer,
+    ):
         app.add_routes(module.routes)
     app.router.add_static("/static", routes_web.web_dir(), show_index=False, follow_symlinks=False)
     return app

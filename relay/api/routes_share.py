@@ -5,11 +5,12 @@ from __future__ import annotations
 from aiohttp import web
 
 from relay.api.access import BY_HANDLER, access, identity_of, in_body
-from relay.api.body import read_json
+from relay.api.body import check_body, read_json
 from relay.api.errors import json_error
 from relay.api.keys import AUTH, RELAY
+from relay.api.schemas import ShareBody
 from relay.api.scope import require_streams, visible_streams
-from relay.auth.shares import MAX_EXPIRY_S, MIN_EXPIRY_S, ShareError
+from relay.auth.shares import ShareError
 
 routes = web.RouteTableDef()
 
@@ -20,23 +21,13 @@ async def create_share(request: web.Request) -> web.Response:
     """{"stream", "expires_in_s"} → 201 {"id", "url", "expires"}."""
     identity = identity_of(request)
     assert identity is not None
-    body = await read_json(request)
-    stream, expires_in = body.get("stream"), body.get("expires_in_s")
-    if not isinstance(stream, str) or stream not in request.app[RELAY].streams:
+    body = check_body(await read_json(request), ShareBody)
+    stream, expires_in = body.stream, body.expires_in_s
+    if stream not in request.app[RELAY].streams:
         return json_error(404, "unknown_stream", f"no stream named {stream!r}")
     if not identity.may_watch(stream):
         return json_error(
             403, "forbidden", f"{identity.name} may not watch {stream!r}, so it cannot share it"
-        )
-    if (
-        isinstance(expires_in, bool)
-        or not isinstance(expires_in, int)
-        or not (MIN_EXPIRY_S <= expires_in <= MAX_EXPIRY_S)
-    ):
-        return json_error(
-            400,
-            "bad_expiry",
-            f"expires_in_s must be whole seconds within {MIN_EXPIRY_S}..{MAX_EXPIRY_S}",
         )
     shares = request.app[AUTH].shares
     try:

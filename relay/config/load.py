@@ -3,7 +3,6 @@ and the key (``configs/x.toml: streams[0].renditions[0]: '4k' is not one of ...`
 
 from __future__ import annotations
 
-import re
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -11,40 +10,21 @@ from typing import Any
 
 import msgspec
 
-from relay.config.base import Invalid
+from relay.config.messages import explain
 from relay.config.model import Config
 from relay.errors import ConfigError
 
-_AT = re.compile(r"^(?P<why>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
-_UNKNOWN = re.compile(r"^Object contains unknown field `(?P<key>[^`]*)`$")
-_MISSING = re.compile(r"^Object missing required field `(?P<key>[^`]*)`$")
 # What to say about a required key beyond "missing".
 _HINTS = {"streams": 'list the streams by name, or ["*"] for all'}
 
 
-def _join(path: str, key: str) -> str:
-    path = path.lstrip(".")
-    if not key:
-        return path
-    if not path:
-        return key
-    return f"{path}{key}" if key.startswith("[") else f"{path}.{key}"
-
-
 def _error(exc: msgspec.ValidationError, origin: str) -> ConfigError:
-    """msgspec's message (``Expected `int`, got `str` - at `$.server.port```) as ours."""
-    match = _AT.match(str(exc))
-    why, path = (match["why"], match["path"] or "") if match else (str(exc), "")
-    cause = exc.__cause__
-    if isinstance(cause, Invalid):
-        key, why = _join(path, cause.key), cause.why
-    elif unknown := _UNKNOWN.match(why):
-        key, why = _join(path, unknown["key"]), "unknown key"
-    elif missing := _MISSING.match(why):
-        hint = _HINTS.get(missing["key"])
-        key, why = _join(path, missing["key"]), f"missing: {hint}" if hint else "missing"
-    else:
-        key = _join(path, "")
+    """msgspec's message (``Expected `int` <= 65535 - at `$.server.port```) as ours:
+    ``origin: server.port: must be at most 65535``."""
+    key, why = explain(exc)
+    hint = _HINTS.get(key.rsplit(".", 1)[-1]) if why == "missing" else None
+    if hint:
+        why = f"missing: {hint}"
     return ConfigError(f"{origin}: {key}: {why}" if key else f"{origin}: {why}", key=key)
 
 

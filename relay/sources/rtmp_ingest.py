@@ -1,5 +1,6 @@
 """RTMP ingest for one stream: listens on the source URL's port, admits only a publisher that
-names the URL's app and key, and hands its video to the demuxer thread as FLV.
+names the URL's app and key, and hands its video to the demuxer thread as FLV
+(relay.sources.rtmp_receive relays an admitted publisher's media).
 
 Why not FFmpeg's own listener: libavformat's rtmpproto.c (listen mode) accepts any app and
 any stream key and only logs a warning ("App field don't match up", "Unexpected stream"),
@@ -15,7 +16,6 @@ import asyncio
 import logging
 import queue
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -25,14 +25,13 @@ from relay.errors import SourceError
 from relay.sources import amf0
 from relay.sources import rtmp_chunks as rc
 from relay.sources.flv_joiner import PictureJoiner
-from relay.sources.flv_pipe import FlvPipe, flv_tag
+from relay.sources.flv_pipe import FlvPipe
 from relay.sources.redact import redact_url
 from relay.sources.rtmp_gate import MAX_REFUSALS, REFUSAL_WINDOW_S, Gate
 from relay.sources.rtmp_gate import Pending as _Pending
+from relay.sources.rtmp_receive import READ_TIMEOUT_S, Publisher
 from relay.sources.rtmp_server import STREAM_ID, Refused, negotiate
 from relay.sources.rtmp_server import Sender as _Sender
-from relay.sources.rtmp_server import command_of as _command
-from relay.sources.rtmp_server import control as _control
 from relay.sources.rtmp_server import linger as _linger
 from relay.sources.rtmp_server import status as _status
 
@@ -42,9 +41,7 @@ Audit = Callable[..., Any]  # AuditLog.append(event, who, where, **details)
 
 HANDSHAKE_TIMEOUT_S = 3.0  # TCP connect to the end of the RTMP handshake …
 NEGOTIATE_TIMEOUT_S = 10.0  # … and to publish; a drone does both in well under 1 s
-READ_TIMEOUT_S = 4.0  # a publisher silent this long is gone (LTE lost)
 MAX_COMMAND = 64 * 1024
-MAX_MEDIA_MESSAGE = 8 * 1024 * 1024  # a 4K IDR at a high bitrate stays well below
 REBIND_S = 5.0
 
 
@@ -232,73 +229,14 @@ class RtmpIngest:
     async def _publish(
         self, chunks: rc.ChunkReader, send: _Sender, where: str, publish: rc.Message, pipe: FlvPipe
     ) -> None:
-        started, ended_by = time.monotonic(), "publisher left"
-        log.info("[stream %s] RTMP publisher %s admitted", self.stream, where)
-        await self._write_audit("publish_start", "rtmp stream key", where)
-        chunks.max_message = MAX_MEDIA_MESSAGE
         joiner = PictureJoiner()
         self.repairs = joiner.counts
-        cancelled = False
-        try:
-            await send.control(rc.USER_CONTROL, bytes(2) + STREAM_ID.to_bytes(4, "big"))
-            await send.command(
-                "onStatus",
-                0,
-                None,
-                _status("status", "NetStream.Publish.Start", f"{self.stream} is now published"),
-                stream_id=publish.stream_id,
-            )
-            self._handoff.put(pipe)
-            while True:
-                msg = await asyncio.wait_for(chunks.read_message(), READ_TIMEOUT_S)
-                if msg.type == rc.VIDEO:
-                    if not self._video(pipe, joiner.push(msg.timestamp, msg.payload)):
-                        ended_by = "the relay dropped it (source closed or too far behind)"
-                        break
-                elif msg.type in (rc.COMMAND_AMF0, rc.COMMAND_AMF3):
-                    if _command(msg)[0] in ("FCUnpublish", "deleteStream", "closeStream"):
-                        break
-                else:
-                    _control(chunks, send, msg)  # audio and metadata are not relayed
-                send.maybe_ack(chunks.bytes_read)
-        except TimeoutError:
-            ended_by = f"nothing received for {READ_TIMEOUT_S:.0f} s"
-        except asyncio.IncompleteReadError:
-            ended_by = "publisher closed the connection"
-        except (OSError, rc.RtmpProtocolError, amf0.AmfError) as exc:
-            ended_by = f"connection lost ({exc or type(exc).__name__})"
-        except asyncio.CancelledError:
-            ended_by, cancelled = "the relay stopped", True
-        self._video(pipe, joiner.flush())
-        pipe.end()
-        seconds = round(time.monotonic() - started, 1)
-        if joiner.counts:
-            log.info(
-                "[stream %s] RTMP publisher %s: %s",
-                self.stream,
-                where,
-                ", ".join(f"{k} {v}" for k, v in sorted(joiner.counts.items())),
-            )
-        log.info(
-            "[stream %s] RTMP publisher %s gone after %.1f s: %s",
-            self.stream,
-            where,
-            seconds,
-            ended_by,
-        )
-        await self._write_audit(
-            "publish_stop", "rtmp stream key", where, seconds=seconds, reason=ended_by
-        )
-        if cancelled:
-            raise asyncio.CancelledError
+        publisher = Publisher(self.stream, where, pipe, joiner, self._write_audit)
+        await publisher.receive(chunks, send, publish.stream_id, self._admitted)
 
-    @staticmethod
-    def _video(pipe: FlvPipe, tags: list[tuple[int, bytes]]) -> bool:
-        """Feeds the joiner's whole pictures to the demuxer; False when it is gone."""
-        for timestamp, payload in tags:
-            if not pipe.feed(flv_tag(rc.VIDEO, timestamp, payload)):
-                return False
-        return True
+    def _admitted(self, pipe: FlvPipe) -> None:
+        """Hands an admitted publisher's pipe to the source thread (next_publisher)."""
+        self._handoff.put(pipe)
 
     async def _write_audit(self, event: str, who: str, where: str, **details: Any) -> None:
         if self._audit is not None:

@@ -1,25 +1,24 @@
-"""The relay under test: `python -m relay serve` in its own process with a fuzzing config,
-and what the campaign watches on it: its log, its RSS, its worker threads, and the frame
-rate an aiortc WHEP viewer (scripts/fuzzing/watch.py, another process) receives."""
+"""The relay under test: `python -m relay serve` in its own process (scripts/relay_process.py)
+with a fuzzing config, and what the campaign watches on it: its log, its RSS, its worker
+threads, and the frame rate an aiortc WHEP viewer (scripts/fuzzing/watch.py, another
+process) receives."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
-import secrets
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-import urllib.request
-from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from scripts import relay_process as base
+from scripts.relay_process import ROOT
+
 WATCHED = "watch"  # the stream whose frame rate must hold while the others are fuzzed
 
 # Log entries that mean an exception escaped a handler, a task or a thread.
@@ -37,45 +36,8 @@ EXPECTED_SOURCE_ERROR = re.compile(
 STAMP = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
 
 
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _toml_config(folder: Path, port: int, rtmp_port: int, udp_port: int, token: str) -> str:
-    limits = "\n".join(
-        f"{k} = 10000"
-        for k in (
-            "max_viewers_per_stream",
-            "max_viewers",
-            "login_per_minute",
-            "whep_per_minute",
-            "whip_per_minute",
-        )
-    )
+def _streams_toml(rtmp_port: int, udp_port: int, rtmp_key: str) -> str:
     return f"""
-[server]
-host = "127.0.0.1"
-port = {port}
-data_dir = "{folder}/data"
-
-[webrtc]
-ice_addresses = ["127.0.0.1"]
-
-[recording]
-dir = "{folder}/recordings"
-
-[limits]
-{limits}
-
-[[auth.tokens]]
-name = "fuzz-admin"
-token = "{token}"
-role = "admin"
-streams = ["*"]
-publish = ["*"]
-
 [[streams]]
 name = "{WATCHED}"
 source = "sim://?size=320x180&fps=30&gop=30"
@@ -83,7 +45,7 @@ renditions = ["source"]
 
 [[streams]]
 name = "rtmp"
-source = "rtmp://127.0.0.1:{rtmp_port}/live/fuzz-key"
+source = "rtmp://127.0.0.1:{rtmp_port}/live/{rtmp_key}"
 renditions = ["240p"]
 
 [[streams]]
@@ -98,63 +60,38 @@ renditions = ["source"]
 """
 
 
-@dataclass
-class RelayProcess:
-    """A running relay; start() then close(). Addresses of everything a target may hit."""
+# Fuzzing sends more than any person would: only what it fuzzes may refuse it.
+LIMITS = dict.fromkeys(
+    ("max_viewers_per_stream", "max_viewers")
+    + ("login_per_minute", "whep_per_minute", "whip_per_minute"),
+    10000,
+)
 
-    folder: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="relay-fuzz-")))
-    token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
-    port: int = field(default_factory=free_port)
-    rtmp_port: int = field(default_factory=free_port)
-    udp_port: int = field(default_factory=lambda: free_port(socket.SOCK_DGRAM))
-    rtmp_key: str = "fuzz-key"
-    proc: subprocess.Popen[bytes] | None = None
-    watcher: subprocess.Popen[bytes] | None = None
-    fps_samples: list[tuple[float, int]] = field(default_factory=list)  # (monotonic, frames)
-    captures: dict[int, float] = field(default_factory=dict)  # counter -> capture monotonic
-    _log_offset: int = 0
 
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+class RelayProcess(base.RelayProcess):
+    """A running relay (its folder and debug log kept); start() then close(). Addresses of
+    everything a target may hit."""
 
-    @property
-    def log_path(self) -> Path:
-        return self.folder / "relay.log"
+    def __init__(self) -> None:
+        self.rtmp_port = base.free_port()
+        self.udp_port = base.free_port(socket.SOCK_DGRAM)
+        self.rtmp_key = "fuzz-key"
+        super().__init__(
+            _streams_toml(self.rtmp_port, self.udp_port, self.rtmp_key),
+            publish=["*"],
+            limits=LIMITS,
+            prefix="relay-fuzz-",
+            keep=True,
+            log_level="debug",
+        )
+        self.watcher: subprocess.Popen[bytes] | None = None
+        self.fps_samples: list[tuple[float, int]] = []  # (monotonic, frames)
+        self.captures: dict[int, float] = {}  # counter -> capture monotonic
+        self._log_offset = 0
 
     def start(self, timeout: float = 30.0) -> None:
-        config = self.folder / "fuzz.toml"
-        config.write_text(
-            _toml_config(self.folder, self.port, self.rtmp_port, self.udp_port, self.token)
-        )
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "relay",
-                    "serve",
-                    "--config",
-                    str(config),
-                    "--log-level",
-                    "debug",
-                ],
-                cwd=self.folder,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, "PYTHONPATH": str(ROOT)},
-            )
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                with urllib.request.urlopen(self.base_url + "/healthz", timeout=1) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"relay did not start: {self.log_path.read_text()[-2000:]}")
-            time.sleep(0.1)
+        super().start()
+        self.wait_ready(timeout)
 
     def start_watcher(self, timeout: float = 30.0) -> None:
         """The WHEP viewer of the watched stream, in its own process so that the fuzzer's
@@ -220,24 +157,10 @@ class RelayProcess:
                 i = j
         return out
 
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def rss_mb(self) -> float:
-        assert self.proc is not None
-        try:
-            for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-        except OSError:
-            pass
-        return 0.0
-
     def worker_threads(self) -> set[str]:
         """Names of the decoder and encoder threads (the source threads come and go)."""
-        assert self.proc is not None
         names = set()
-        for task in Path(f"/proc/{self.proc.pid}/task").glob("*"):
+        for task in Path(f"/proc/{self.pid}/task").glob("*"):
             try:
                 name = (task / "comm").read_text().strip()
             except OSError:
@@ -249,6 +172,7 @@ class RelayProcess:
     def new_log_problems(self) -> list[str]:
         """Log lines (with their next lines) that show an escaped exception, since the
         last call."""
+        assert self.log_path is not None  # kept: see __init__
         with open(self.log_path, "rb") as f:
             f.seek(self._log_offset)
             text = f.read().decode("utf-8", "replace")
@@ -271,12 +195,13 @@ class RelayProcess:
                 problems.append("\n".join(entry[:60]))
         return problems
 
-    def close(self) -> None:
-        for p in (self.watcher, self.proc):
-            if p is not None and p.poll() is None:
-                p.send_signal(signal.SIGINT if p is self.proc else signal.SIGTERM)
-                try:
-                    p.wait(10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
+    def close(self, sig: int = signal.SIGINT, timeout: float = 10.0) -> None:
+        """The watcher first, then the relay (SIGINT: as an operator's Ctrl-C)."""
+        if self.watcher is not None and self.watcher.poll() is None:
+            self.watcher.terminate()
+            try:
+                self.watcher.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.watcher.kill()
+                self.watcher.wait()
+        super().close(sig, timeout)

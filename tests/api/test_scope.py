@@ -121,3 +121,45 @@ async def test_the_scope_check_reads_a_body_as_the_handler_does(
                 answer = await resp.json()
                 assert resp.status == status, (content_type, body[:40], answer)
     assert not relay.relay.incidents.incidents
+
+
+async def test_free_text_about_a_stream_it_may_not_watch_is_withheld(
+    start_relay: RelayFactory, tmp_path: Path
+) -> None:
+    """Titles and notes are typed by people and name whatever they like: an identity that
+    may watch only part of an incident sees its free text nowhere (list, detail, audit)."""
+    relay = await start_relay(
+        [ALPHA, BRAVO], auth={"tokens": TOKENS_HERE}, recording={"dir": str(tmp_path / "rec")}
+    )
+    base = relay.base_url
+    body = {"title": "Brand, bravo filmt hinten", "note": "bravo: Dach", "streams": ["alpha"]}
+    status, own = await call(base, "POST", "/api/incidents", body)
+    assert status == 201, own
+    status, both = await call(
+        base, "POST", "/api/incidents", {**body, "streams": ["alpha", "bravo"]}
+    )
+    assert status == 201, both
+    status, _ = await call(base, "POST", f"/api/incidents/{both['id']}/stop")
+    assert status == 200
+
+    status, listed = await call(base, "GET", "/api/incidents", None, AS_ALPHA)
+    assert status == 200
+    shown = {i["id"]: i for i in listed["incidents"]}
+    # An incident of alpha alone is alpha's: its text is shown, whatever it names.
+    assert shown[own["id"]]["title"] == body["title"], shown
+    assert "bravo" not in str(shown[both["id"]]), shown[both["id"]]
+    assert shown[both["id"]]["withheld"] == ["title", "note"]
+    status, detail = await call(base, "GET", f"/api/incidents/{both['id']}", None, AS_ALPHA)
+    assert status == 200 and "bravo" not in str(detail), detail
+    kinds = {e["event"] for e in detail["audit"]}
+    assert {"incident_start", "incident_stop"} <= kinds, detail["audit"]
+    start = next(e for e in detail["audit"] if e["event"] == "incident_start")
+    assert start["streams"] == ["alpha"] and "title" in start["withheld"], start
+    # Who may watch every stream sees it all.
+    status, full = await call(base, "GET", f"/api/incidents/{both['id']}")
+    assert full["title"] == body["title"] and "withheld" not in full, full
+    start = next(e for e in full["audit"] if e["event"] == "incident_start")
+    assert start["title"] == body["title"], start
+    # The whole audit log names every stream and login: not for a scoped identity.
+    status, answer = await call(base, "GET", "/api/audit", None, AS_ALPHA)
+    assert status == 403, answer
