@@ -5,9 +5,8 @@ from __future__ import annotations
 import hashlib
 import html
 import time
-from typing import Annotated, Any
+from typing import Any
 
-import msgspec
 from aiohttp import web
 
 from relay.api.access import NO_STREAM, Identity, access, identity_of
@@ -16,20 +15,12 @@ from relay.api.errors import json_error
 from relay.api.keys import AUTH, RELAY
 from relay.api.middleware import CSRF_COOKIE, SESSION_COOKIE, unauthenticated
 from relay.api.routes_web import web_dir
+from relay.api.schemas import MAX_SECRET, LoginBody
 from relay.auth.logins import Kind, SessionsFull
 from relay.auth.ratelimit import retry_after
 from relay.auth.shares import ShareError
 
 routes = web.RouteTableDef()
-
-MAX_FIELD = 1024
-
-
-class LoginBody(msgspec.Struct):
-    """POST /api/login. Other fields are ignored (a client may send more)."""
-
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-    password: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_FIELD)]
 
 
 async def _start_session(
@@ -103,7 +94,7 @@ async def login_page(request: web.Request) -> web.StreamResponse:
     token = request.query.get("token")
     if token is None:
         return web.FileResponse(web_dir() / "login.html", headers={"Cache-Control": "no-store"})
-    identity = request.app[AUTH].by_token(token[:MAX_FIELD])
+    identity = request.app[AUTH].by_token(token[:MAX_SECRET])
     if identity is None:
         request.app[AUTH].failures.failed("token-url", request.remote or "?", "unknown token")
         return unauthenticated(request, "unknown token", "invalid_token")

@@ -1,4 +1,4 @@
-"""The JSON bodies of the incident and share-link routes, as msgspec schemas.
+"""The JSON bodies of the login, incident and share-link routes, as msgspec schemas.
 
 Types, lengths and ranges are declared on the fields; what a type cannot say (a title of
 blanks, a stream named twice, a clip that ends before it starts) is checked in
@@ -22,6 +22,7 @@ MAX_NOTE = 2000
 MAX_STREAMS = 16
 MAX_CLIP_S = 3600.0
 MAX_OFFSET_S = 30 * 24 * 3600.0  # no recording runs longer; also refuses Infinity
+MAX_SECRET = 1024  # a password or a token: no real one is longer
 MAX_NAME = 64  # longer than any stream name (32): refused before it is looked up
 
 StreamName = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME)]
@@ -91,3 +92,10 @@ class ShareBody(Body):
     codes: ClassVar[dict[str, str]] = {"expires_in_s": "bad_expiry"}
     stream: StreamName
     expires_in_s: Annotated[int, msgspec.Meta(ge=MIN_EXPIRY_S, le=MAX_EXPIRY_S)]
+
+
+class LoginBody(msgspec.Struct):
+    """POST /api/login. Other fields are ignored (a client may send more)."""
+
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME)]
+    password: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_SECRET)]
