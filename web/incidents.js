@@ -53,6 +53,12 @@ function statusBadge(node, status) {
   node.textContent = t(`inc.status.${status}`);
 }
 
+// Free text about streams this login may not watch comes back empty and named in
+// `withheld`: say so instead of showing a blank.
+function text(item, key) {
+  return item.withheld?.includes(key) ? t("inc.withheld") : item[key];
+}
+
 function renderList() {
   const list = $("incident-list");
   list.replaceChildren();
@@ -64,7 +70,7 @@ function renderList() {
     button.classList.toggle("selected", inc.id === view.selected);
     const badge = el("span");
     statusBadge(badge, inc.status);
-    button.append(el("strong", "inc-item-title", inc.title), badge,
+    button.append(el("strong", "inc-item-title", text(inc, "title")), badge,
       el("span", "inc-item-meta", `${when(inc.created)} · ${inc.streams.join(", ")}`));
     if (inc.error) button.append(el("span", "inc-error", inc.error));
     button.addEventListener("click", () => select(inc.id));
@@ -146,7 +152,7 @@ function renderDetail() {
   const d = view.detail;
   $("detail").hidden = !d;
   if (!d) return;
-  $("detail-title").textContent = d.title;
+  $("detail-title").textContent = text(d, "title");
   statusBadge($("detail-status"), d.status);
   $("detail-meta").textContent = `${t("inc.created")} ${when(d.created)} · ` +
     `${t("inc.stopped")} ${when(d.stopped)}${d.hold ? ` · ${t("inc.hold")}` : ""}` +

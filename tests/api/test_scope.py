@@ -163,3 +163,31 @@ async def test_free_text_about_a_stream_it_may_not_watch_is_withheld(
     # The whole audit log names every stream and login: not for a scoped identity.
     status, answer = await call(base, "GET", "/api/audit", None, AS_ALPHA)
     assert status == 403, answer
+
+
+async def test_the_incidents_page_says_when_free_text_is_withheld(
+    start_relay: RelayFactory, tmp_path: Path
+) -> None:
+    """The page shows the label, not a blank title, and never the text itself."""
+    from tests.e2e.browser import chromium
+    from tests.e2e.test_player_pages import _until
+
+    relay = await start_relay(
+        [ALPHA, BRAVO], auth={"tokens": TOKENS_HERE}, recording={"dir": str(tmp_path / "rec")}
+    )
+    body = {"title": "Brand, bravo filmt hinten", "streams": ["alpha", "bravo"]}
+    status, both = await call(relay.base_url, "POST", "/api/incidents", body)
+    assert status == 201, both
+    async with chromium() as context:
+        page = await context.new_page()  # type: ignore[attr-defined]
+        await page.goto(f"{relay.base_url}/login?token={ALPHA_OPERATOR}")
+        await page.goto(relay.base_url + "/incidents")
+        titles = await _until(
+            page,
+            "() => [...document.querySelectorAll('.inc-item-title')].map((e) => e.textContent)",
+            lambda shown: len(shown) == 1,
+            15,
+            "the incident in the list",
+        )
+        assert titles == ["(verborgen: betrifft Streams ohne Freigabe)"], titles
+        assert "bravo" not in await page.content()
