@@ -1,0 +1,77 @@
+// Injected into the player page by scripts/bench_lte.py: reads the sim's frame marks from
+// every frame the browser presents (relay/media/frame_marks.py's reader, ported) and keeps
+// [counter, capture Unix ms, presented Unix ms, width] per frame in window.__glass.frames.
+// A frame whose marks do not read (a picture pieced together, or scaled too small) is kept
+// with counter -1: it was presented, but its delay is unknown.
+(() => {
+  const SLOTS = 80, COUNTER_BITS = 32, TIME_BITS = 42, CHECK_BITS = 4, LOWER_AT = 5 / 8;
+  const MAX_W = 640; // read a scaled copy: 8 px per slot is plenty, and cheaper to draw
+  const glass = { frames: [], states: [], unread: 0 };
+  window.__glass = glass;
+  const canvas = document.createElement("canvas");
+  const ctx = canvas.getContext("2d", { willReadFrequently: true });
+
+  function readBand(img, w, h, firstRow) {
+    const step = w / SLOTS;
+    const row = Math.min(h - 1, firstRow + Math.floor(step / 2));
+    const bits = [];
+    for (let i = 0; i < SLOTS; i++) {
+      const x = Math.floor(i * step + step / 2);
+      let sum = 0, n = 0;
+      for (let dy = -1; dy <= 1; dy++) {
+        const y = row + dy;
+        if (y < 0 || y >= h) continue;
+        for (let dx = -1; dx <= 1; dx++) {
+          const xx = Math.min(w - 1, Math.max(0, x + dx));
+          const p = (y * w + xx) * 4;
+          sum += 0.299 * img[p] + 0.587 * img[p + 1] + 0.114 * img[p + 2];
+          n++;
+        }
+      }
+      bits.push(sum / n > 128 ? 1 : 0);
+    }
+    if (bits[0] !== 1 || bits[1] !== 0) return null;
+    const payload = bits.slice(2, 2 + COUNTER_BITS + TIME_BITS);
+    const ones = payload.reduce((a, b) => a + b, 0);
+    const check = bits.slice(SLOTS - CHECK_BITS).reduce((a, b) => a * 2 + b, 0);
+    if (ones % 16 !== check) return null;
+    const num = (bs) => bs.reduce((a, b) => a * 2 + b, 0); // 42 bits fit a double exactly
+    return [num(payload.slice(0, COUNTER_BITS)), num(payload.slice(COUNTER_BITS))];
+  }
+
+  function onFrame(video, now) {
+    const vw = video.videoWidth, vh = video.videoHeight;
+    const presented = performance.timeOrigin + now;
+    let marks = null;
+    if (vw && vh) {
+      const w = Math.min(MAX_W, vw), h = Math.round((vh * w) / vw);
+      if (canvas.width !== w || canvas.height !== h) [canvas.width, canvas.height] = [w, h];
+      ctx.drawImage(video, 0, 0, w, h);
+      const img = ctx.getImageData(0, 0, w, h).data;
+      const top = readBand(img, w, h, 0);
+      const low = top && readBand(img, w, h, Math.round(h * LOWER_AT));
+      if (top && low && top[0] === low[0] && top[1] === low[1]) marks = top;
+    }
+    if (!marks) glass.unread++;
+    glass.frames.push([marks ? marks[0] : -1, marks ? marks[1] : 0, presented, vw]);
+  }
+
+  function attach() {
+    const video = document.getElementById("video");
+    if (!video || !video.requestVideoFrameCallback) return setTimeout(attach, 50);
+    const loop = (now) => {
+      try {
+        onFrame(video, now);
+      } finally {
+        video.requestVideoFrameCallback(loop);
+      }
+    };
+    video.requestVideoFrameCallback(loop);
+    // The player's own verdict (live / weak / interrupted / lost ...), with when it changed.
+    const note = () => glass.states.push([Date.now(), document.body.dataset.state || ""]);
+    new MutationObserver(note).observe(document.body, { attributeFilter: ["data-state"] });
+    note();
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", attach);
+  else attach();
+})();
