@@ -31,6 +31,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import statistics
 import sys
 import time
@@ -121,6 +122,12 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     }
     tablet = Tablet()
     relay: RelayProcess | None = None
+    # Ctrl-C or a kill: end the runs through the finally below, so nothing is left behind
+    # (a background shell ignores SIGINT, hence SIGTERM too).
+    task = asyncio.current_task()
+    assert task is not None
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(sig, task.cancel)
     try:
         tablet.open()
         relay = RelayProcess(tablet.relay_addr, args.port, args.renditions)
@@ -133,7 +140,6 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                 result["load"] = os.getloadavg()[0]
                 runs.append(result)
                 print(f"{name} run {i + 1}: {json.dumps(result)[:300]}", file=sys.stderr)
-                await asyncio.sleep(1)  # the relay closes the old session
             out["links"][name] = summarise(name, runs)
     finally:
         if relay is not None:

@@ -11,9 +11,11 @@
   const canvas = document.createElement("canvas");
   const ctx = canvas.getContext("2d", { willReadFrequently: true });
 
-  function readBand(img, w, h, firstRow) {
+  // Rows of the band in the source frame (frame_marks.band_height).
+  const bandHeight = (vw) => Math.max(2, Math.round(vw / SLOTS) + 1) & ~1;
+
+  function readBand(img, w, h, row) {
     const step = w / SLOTS;
-    const row = Math.min(h - 1, firstRow + Math.floor(step / 2));
     const bits = [];
     for (let i = 0; i < SLOTS; i++) {
       const x = Math.floor(i * step + step / 2);
@@ -44,12 +46,17 @@
     const presented = performance.timeOrigin + now;
     let marks = null;
     if (vw && vh) {
-      const w = Math.min(MAX_W, vw), h = Math.round((vh * w) / vw);
-      if (canvas.width !== w || canvas.height !== h) [canvas.width, canvas.height] = [w, h];
-      ctx.drawImage(video, 0, 0, w, h);
-      const img = ctx.getImageData(0, 0, w, h).data;
-      const top = readBand(img, w, h, 0);
-      const low = top && readBand(img, w, h, Math.round(h * LOWER_AT));
+      // Copy only the two bands (scaled to at most MAX_W wide) one above the other: reading
+      // back the whole picture 30 times a second would cost the browser what it needs to play.
+      const w = Math.min(MAX_W, vw), band = bandHeight(vw);
+      const rows = Math.max(3, Math.round((band * w) / vw));
+      if (canvas.width !== w || canvas.height !== 2 * rows) [canvas.width, canvas.height] = [w, 2 * rows];
+      ctx.drawImage(video, 0, 0, vw, band, 0, 0, w, rows);
+      ctx.drawImage(video, 0, Math.round(vh * LOWER_AT), vw, band, 0, rows, w, rows);
+      const img = ctx.getImageData(0, 0, w, 2 * rows).data;
+      const mid = Math.floor(rows / 2);
+      const top = readBand(img, w, 2 * rows, mid);
+      const low = top && readBand(img, w, 2 * rows, rows + mid);
       if (top && low && top[0] === low[0] && top[1] === low[1]) marks = top;
     }
     if (!marks) glass.unread++;

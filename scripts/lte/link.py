@@ -18,6 +18,7 @@ import fcntl
 import multiprocessing as mp
 import os
 import random
+import signal
 import struct
 from dataclasses import dataclass
 from multiprocessing.sharedctypes import SynchronizedArray
@@ -79,11 +80,19 @@ class LinkControl:
     def stop(self) -> None:
         if self.process is not None and self.process.is_alive():
             self.process.terminate()
-            self.process.join(5)
+            self.process.join(2)
+            if self.process.is_alive():
+                self.process.kill()
+                self.process.join()
         self.process = None
 
 
 def _run(relay_fd: int, tablet_fd: int, profile: Any, counters: Any) -> None:
+    # Forked from the bench, whose event loop catches SIGTERM/SIGINT: here they must end
+    # the process at once (the bench stops it so), not wake a loop that is not ours.
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # The link must not add delay of its own when the machine is busy: a starved
     # forwarder would look like a congested cell. It needs little CPU.
     os.nice(-10)
@@ -100,6 +109,9 @@ async def _forward(relay_fd: int, tablet_fd: int, profile: Any, counters: Any) -
             try:
                 packet = os.read(src, MTU + 64)
             except BlockingIOError:
+                return
+            except OSError:  # the device is gone (the bench is cleaning up)
+                loop.remove_reader(src)
                 return
             base = direction * 4
             counters[base + IN] += 1

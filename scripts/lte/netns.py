@@ -117,6 +117,18 @@ class Tablet:
         self.control.set(profile)
         self.control.cut(False)
 
+    def queue_drops(self) -> dict[str, int]:
+        """Packets the downlink dropped before the forwarder: tbf (its queue was full) and the
+        TUN device (the forwarder did not read in time: the machine, not the link)."""
+        dev = f"{self.name}r"
+        out = sh("tc", "-s", "qdisc", "show", "dev", dev, check=False).stdout
+        m = re.search(r"dropped (\d+)", out) if "tbf" in out else None
+        tun = Path(f"/sys/class/net/{dev}/statistics/tx_dropped")
+        return {
+            "tbf": int(m.group(1)) if m else 0,
+            "tun": int(tun.read_text()) if tun.exists() else 0,
+        }
+
     def _write_wrapper(self) -> Path:
         """Playwright starts this instead of Chromium: the same Chromium, in the namespace."""
         fd, path = tempfile.mkstemp(prefix=f"{self.name}-chromium-", suffix=".sh")

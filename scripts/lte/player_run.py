@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import tempfile
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,7 @@ from typing import Any
 import aiohttp
 
 from lte import glass
+from lte.link import Profile
 from lte.netns import Tablet
 from lte.relay_proc import STREAM, RelayProcess, sent_counters
 from tests.e2e.browser import FLAGS
@@ -44,12 +47,10 @@ class Link:
     outage_s: float = 0.0  # cut the link this long, mid-run
 
 
-def own_viewer(status: dict[str, Any]) -> dict[str, Any] | None:
-    """The bench's viewer (the only one; after a reconnect, the newest connected one)."""
-    sessions = status.get("viewer_sessions") or []
-    connected = [s for s in sessions if s.get("connected")]
-    chosen: dict[str, Any] | None = (connected or sessions or [None])[-1]
-    return chosen
+def own_viewer(status: dict[str, Any], ours: list[str]) -> dict[str, Any] | None:
+    """This run's viewer: the newest of its sessions that the relay still lists."""
+    sessions = {s.get("id"): s for s in status.get("viewer_sessions") or []}
+    return next((sessions[i] for i in reversed(ours) if i in sessions), None)
 
 
 def link_delta(before: dict[str, dict[str, int]], after: dict[str, dict[str, int]]) -> Any:
@@ -57,64 +58,79 @@ def link_delta(before: dict[str, dict[str, int]], after: dict[str, dict[str, int
     return {d: {k: after[d][k] - before[d][k] for k in after[d]} for d in after}
 
 
+@asynccontextmanager
+async def tablet_chromium(tablet: Tablet) -> AsyncIterator[Any]:
+    """A fresh headless Chromium (its own profile: a new tablet) in the tablet's namespace."""
+    from playwright.async_api import async_playwright
+
+    assert tablet.wrapper is not None, "open() the tablet first"
+    with tempfile.TemporaryDirectory(prefix="bench-lte-chromium-") as profile:
+        async with async_playwright() as p:
+            context = await p.chromium.launch_persistent_context(
+                profile, executable_path=str(tablet.wrapper), headless=True, args=FLAGS
+            )
+            try:
+                yield context
+            finally:
+                await context.close()
+
+
 async def run_once(
     tablet: Tablet, relay: RelayProcess, link: Link, seconds: float
 ) -> dict[str, Any]:
-    from playwright.async_api import async_playwright
-
-    from lte.link import Profile
-
     tablet.shape(link.rate_bps, Profile(link.delay_ms, link.jitter_ms, link.loss))
     cut_at = max(4.0, (seconds - link.outage_s) / 2) if link.outage_s else None
     length = max(seconds, cut_at + link.outage_s + 6) if cut_at is not None else seconds
     timeline: list[tuple[float, str | None]] = []
     sent: dict[str, Any] = {}
     posts: list[float] = []
+    ours: list[str] = []  # this run's WHEP session ids, as the relay's status names them
     restored_ms: float | None = None
     link_before = tablet.control.snapshot()
-    with tempfile.TemporaryDirectory(prefix="bench-lte-chromium-") as profile:
-        async with async_playwright() as p, aiohttp.ClientSession() as http:
-            context = await p.chromium.launch_persistent_context(
-                profile, executable_path=str(tablet.wrapper), headless=True, args=FLAGS
-            )
-            try:
-                page = await context.new_page()
-                await page.add_init_script(path=str(GLASS_JS))
-                page.on(
-                    "request",
-                    lambda r: (
-                        posts.append(time.time())
-                        if r.method == "POST" and "/whep/" in r.url
-                        else None
-                    ),
-                )
-                await page.goto(relay.login_url)
-                joined = time.monotonic()
-                await page.goto(f"{relay.base_url}/play/{STREAM}")
-                cut_state = "before"
-                while (now := time.monotonic() - joined) < length:
-                    if cut_at is not None and cut_state == "before" and now >= cut_at:
+    drops_before = tablet.queue_drops()
+    async with tablet_chromium(tablet) as context, aiohttp.ClientSession() as http:
+        page = await context.new_page()
+        await page.add_init_script(path=str(GLASS_JS))
+
+        def on_request(request: Any) -> None:
+            if request.method == "POST" and "/whep/" in request.url:
+                posts.append(time.time())
+
+        def on_response(response: Any) -> None:
+            location = response.headers.get("location", "")
+            if response.request.method == "POST" and "/whep/" in location:
+                ours.append(location.rstrip("/").split("/")[-1][:6])  # status() shows 6
+
+        page.on("request", on_request)
+        page.on("response", on_response)
+        await page.goto(relay.login_url)
+        joined = time.monotonic()
+        await page.goto(f"{relay.base_url}/play/{STREAM}")
+        try:
+            while (now := time.monotonic() - joined) < length:
+                if cut_at is not None and restored_ms is None:
+                    if cut_at <= now < cut_at + link.outage_s:
                         tablet.control.cut(True)
-                        cut_state = "cut"
-                    elif cut_state == "cut" and now >= cut_at + link.outage_s:  # type: ignore[operator]
+                    elif now >= cut_at + link.outage_s:
                         tablet.control.cut(False)
                         restored_ms = time.time() * 1000
-                        cut_state = "restored"
-                    try:
-                        viewer = own_viewer(await relay.stream_status(http))
-                    except (aiohttp.ClientError, TimeoutError):
-                        viewer = None
-                    timeline.append((now, viewer.get("rendition") if viewer else None))
-                    if viewer:
-                        sent = sent_counters(viewer)
-                    await asyncio.sleep(max(0.0, 1.0 - (time.monotonic() - joined - now)))
-                end_ms = time.time() * 1000
-                seen = await page.evaluate("() => window.__glass")
-                browser = await page.evaluate(BROWSER_STATS)
-                reconnects = await page.evaluate("() => window.__player?.reconnects ?? null")
-            finally:
-                tablet.control.cut(False)
-                await context.close()
+                try:
+                    viewer = own_viewer(await relay.stream_status(http), ours)
+                except (aiohttp.ClientError, TimeoutError):
+                    viewer = None
+                timeline.append((now, viewer.get("rendition") if viewer else None))
+                if viewer:
+                    sent = sent_counters(viewer)
+                await asyncio.sleep(max(0.0, 1.0 - (time.monotonic() - joined - now)))
+        finally:
+            tablet.control.cut(False)
+        end_ms = time.time() * 1000
+        drops = {k: v - drops_before[k] for k, v in tablet.queue_drops().items()}
+        seen = await page.evaluate("() => window.__glass")
+        browser = await page.evaluate(BROWSER_STATS)
+        reconnects = await page.evaluate("() => window.__player?.reconnects ?? null")
+        await page.goto("about:blank")  # pagehide: the player DELETEs its session
+        await relay.wait_no_viewers(http)
     frames = seen["frames"]
     result: dict[str, Any] = {
         "rungs": glass.changes(timeline),
@@ -130,7 +146,7 @@ async def run_once(
         "player_states": [[round((t - posts[0] * 1000) / 1000, 1), s] for t, s in seen["states"]]
         if posts
         else seen["states"],
-        "link": link_delta(link_before, tablet.control.snapshot()),
+        "link": {**link_delta(link_before, tablet.control.snapshot()), "dropped": drops},
     }
     if restored_ms is not None:
         result["recovery_s"] = glass.recovery_s(frames, restored_ms)

@@ -24,7 +24,7 @@ SOURCE = "sim://?size=1280x720&fps=30&gop=30"
 
 
 class RelayProcess:
-    def __init__(self, host: str, port: int, renditions: list[str]) -> None:
+    def __init__(self, host: str, port: int, renditions: list[str], source: str = SOURCE) -> None:
         self.host, self.port = host, port
         self.base_url = f"http://{host}:{port}"
         self.token = "bench-lte-" + secrets.token_hex(12)
@@ -33,7 +33,7 @@ class RelayProcess:
         (self.folder / "relay.toml").write_text(
             f'[server]\nhost = "{host}"\nport = {port}\ndata_dir = "{self.folder / "data"}"\n'
             f'[webrtc]\nice_addresses = ["{host}"]\n'
-            f'[[streams]]\nname = "{STREAM}"\nsource = "{SOURCE}"\nrenditions = [{rungs}]\n'
+            f'[[streams]]\nname = "{STREAM}"\nsource = "{source}"\nrenditions = [{rungs}]\n'
             f'[[auth.tokens]]\nname = "bench"\ntoken = "{self.token}"\nrole = "admin"\n'
             'streams = ["*"]\npublish = ["*"]\n'
         )
@@ -79,6 +79,17 @@ class RelayProcess:
         url = f"{self.base_url}/api/streams/{STREAM}"
         async with http.get(url, headers=headers, timeout=aiohttp.ClientTimeout(2)) as resp:
             return dict(await resp.json()) if resp.status == 200 else {}
+
+    async def wait_no_viewers(self, http: aiohttp.ClientSession, wait_s: float = 10) -> None:
+        """Until the relay has closed every viewer session (the next run starts alone)."""
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            try:
+                if not (await self.stream_status(http)).get("viewer_sessions"):
+                    return
+            except (aiohttp.ClientError, TimeoutError):
+                pass
+            await asyncio.sleep(0.2)
 
     def stop(self, keep_log: str | None = None) -> None:
         if self.proc is not None and self.proc.poll() is None:
