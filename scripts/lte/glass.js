@@ -74,9 +74,15 @@
       }
     };
     video.requestVideoFrameCallback(loop);
-    // The player's own verdict (live / weak / interrupted / lost ...), with when it changed.
-    const note = () => glass.states.push([Date.now(), document.body.dataset.state || ""]);
-    new MutationObserver(note).observe(document.body, { attributeFilter: ["data-state"] });
+    // The player's own verdict (live, live/weak, interrupted, lost ...), when it changed.
+    const note = () => {
+      const { state = "", quality = "" } = document.body.dataset;
+      const now = quality === "weak" ? `${state}/weak` : state;
+      if (glass.states.at(-1)?.[1] !== now) glass.states.push([Date.now(), now]);
+    };
+    new MutationObserver(note).observe(document.body, {
+      attributeFilter: ["data-state", "data-quality"],
+    });
     note();
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", attach);

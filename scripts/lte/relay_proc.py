@@ -108,8 +108,8 @@ class RelayProcess:
 # Per-viewer packet counters the relay may publish in its viewer status (the pacer's, issue
 # 17); on a relay without them the bench reports null.
 SENT_KEYS = ("video_packets", "retransmitted_packets", "retransmits_dropped")
-# What main's viewer status has: packets handed to the viewer's sender, and dropped for it.
-STATUS_KEYS = ("packets", "dropped")
+# What main's viewer status has: packets the relay dropped for this viewer (too slow).
+STATUS_KEYS = ("dropped",)
 
 
 def sent_counters(viewer: dict[str, Any]) -> dict[str, Any]:
