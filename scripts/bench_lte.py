@@ -32,6 +32,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import statistics
 import sys
 import time
@@ -73,6 +74,12 @@ MEDIAN_KEYS = (
     "recovery_s",
     "whep_posts",
 )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("", 0))
+        return int(s.getsockname()[1])
 
 
 def share_at_least(shares: dict[str, float], rung: str) -> float:
@@ -130,7 +137,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         asyncio.get_running_loop().add_signal_handler(sig, task.cancel)
     try:
         tablet.open()
-        relay = RelayProcess(tablet.relay_addr, args.port, args.renditions)
+        relay = RelayProcess(tablet.relay_addr, args.port or free_port(), args.renditions)
         relay.spawn()
         await relay.wait_ready()
         for name in args.links:
@@ -157,7 +164,7 @@ def main() -> int:
         "--links", default=",".join(LINKS), help="comma-separated, of " + ", ".join(LINKS)
     )
     parser.add_argument("--renditions", default="720p,360p,240p", help="the stream's ladder")
-    parser.add_argument("--port", type=int, default=18080)
+    parser.add_argument("--port", type=int, default=0, help="the relay's (default: a free one)")
     parser.add_argument("--relay-log", help="keep the relay's log in this file")
     parser.add_argument("--cleanup", action="store_true", help="remove what crashed runs left")
     args = parser.parse_args()
