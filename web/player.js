@@ -1,15 +1,23 @@
-// Player for one stream. Made for tablets at an incident: it never gives up. Every failure
-// (relay down, network gone, ICE failed, picture frozen) tears the session down and retries
-// with backoff, and the big badge says at a glance whether the picture is live.
+// Player for one stream. Made for tablets at an incident on LTE: it never gives up, and it
+// does not give a session up too early either. A link that drops for seconds keeps its
+// session (the relay sends a keyframe when the link returns, which is faster than a new
+// session); the badge says "interrupted" meanwhile. Only a failed ICE, a session the relay no
+// longer holds, a relay that refuses us, or 15 s without a picture tear the session down and
+// retry with backoff. The big badge says at a glance whether the picture is live, weak
+// (low frame rate or high delay: still live, but say so) or interrupted.
 
 import { csrfHeaders, initUser, loggedOut } from "/static/auth.js";
 import { getLang, initLang, num, onLangChange, t } from "/static/i18n.js";
-import { WhepError, WhepSession } from "/static/whep.js";
+import { clientId, WhepError, WhepSession } from "/static/whep.js";
 
 const STATS_MS = 500; // stats poll; also drives the freeze watchdog
-const STALL_MS = 3000; // no newly decoded frame for this long -> reconnect
+const INTERRUPTED_MS = 1000; // no newly decoded frame for this long -> "interrupted"
+const OUTAGE_MS = 15000; // ...for this long -> give the session up and reconnect
 const FIRST_FRAME_MS = 8000; // grace for ICE + DTLS + first keyframe on a fresh session
-const DISCONNECT_GRACE_MS = 2000; // "disconnected" often heals by itself within a second
+const PROBE_MS = 2000; // while interrupted: ask the relay this often if it still holds us
+const WEAK_WINDOW_MS = 2000; // frame rate judged over this window
+const WEAK_FPS = 10; // below this the picture is "weak" (the sim and drones send 25-30)
+const WEAK_DELAY_MS = 1000; // as is a picture this late
 const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 5000;
 const INFO_TIMEOUT_MS = 1500;
@@ -28,7 +36,8 @@ const stream = decodeURIComponent(location.pathname.split("/").filter(Boolean).p
 
 // Test hook and debugging aid; always mirrors the live state.
 const player = {
-  state: "connecting", // "live" | "connecting" | "lost", same as <body data-state>
+  state: "connecting", // "live" | "interrupted" | "connecting" | "lost", as <body data-state>
+  quality: null, // while live: "good" | "weak" (low frame rate, late), as <body data-quality>
   pc: null, // current RTCPeerConnection or null between sessions
   reconnects: 0, // retries scheduled after a loss (rendition switches don't count)
   rendition: new URLSearchParams(location.search).get("rendition"),
@@ -37,6 +46,7 @@ const player = {
   dropped: null, // packets the relay dropped for this viewer (it was too slow)
   stream,
   lastError: null, // code ("stalled", "failed", …) or server reason of the last loss
+  stalledMs: 0, // how long no new frame was decoded (drives "interrupted")
   stats: { delayMs: null, fps: null, width: null, height: null, framesDecoded: 0 },
 };
 window.__player = player;
@@ -44,15 +54,20 @@ window.__player = player;
 let session = null;
 let backoff = BACKOFF_MIN_MS;
 let retryTimer = null;
-let disconnectTimer = null;
 let statsTimer = null;
 let lastErr = null; // the object/code behind player.lastError, for the detail line
 
-function setState(state) {
-  player.state = state;
-  document.body.dataset.state = state;
-  badge.dataset.i18n = `state.${state}`; // data-i18n keeps it right across language switches
-  badge.textContent = t(`state.${state}`);
+function setState(state, quality = null) {
+  if (player.state !== state || player.quality !== quality) {
+    player.state = state;
+    player.quality = quality;
+    document.body.dataset.state = state;
+    document.body.dataset.quality = quality ?? "";
+    // A weak picture is still live, but the badge says it is weak, not "LIVE".
+    const key = quality === "weak" ? "state.weak" : `state.${state}`;
+    badge.dataset.i18n = key; // data-i18n keeps it right across language switches
+    badge.textContent = t(key);
+  }
   renderDetail();
 }
 
@@ -63,10 +78,13 @@ function describe(err) {
 }
 
 function renderDetail() {
-  detail.textContent =
-    player.state === "lost"
-      ? `${t("player.attempt", { n: player.reconnects })} – ${describe(lastErr)}`
-      : "";
+  if (player.state === "lost") {
+    detail.textContent = `${t("player.attempt", { n: player.reconnects })} – ${describe(lastErr)}`;
+  } else if (player.state === "interrupted") {
+    detail.textContent = t("player.noPictureFor", { s: Math.round(player.stalledMs / 1000) });
+  } else {
+    detail.textContent = "";
+  }
 }
 
 function renderStats() {
@@ -100,6 +118,7 @@ async function loadOwnState() {
     const signal = AbortSignal.timeout(INFO_TIMEOUT_MS);
     const resp = await fetch(s.resourceUrl, { cache: "no-store", signal });
     if (resp.status === 401) return loggedOut();
+    if (resp.status === 404 && session === s) return lose("closed"); // the relay ended it
     if (!resp.ok || session !== s) return; // best effort: the stats watchdog drives recovery
     const own = await resp.json();
     player.currentRung = own.rendition ?? null;
@@ -112,16 +131,20 @@ async function loadOwnState() {
 }
 
 function endpoint() {
+  const query = new URLSearchParams();
+  if (player.rendition && player.rendition !== "auto") query.set("rendition", player.rendition);
+  // The relay may remember what this tablet's link carried last time (where to start).
+  const client = clientId();
+  if (client) query.set("client", client);
   const base = `/whep/${encodeURIComponent(stream)}`;
-  const fixed = player.rendition && player.rendition !== "auto";
-  return fixed ? `${base}?rendition=${encodeURIComponent(player.rendition)}` : base;
+  const search = query.toString();
+  return search ? `${base}?${search}` : base;
 }
 
 function teardown() {
   clearTimeout(retryTimer);
-  clearTimeout(disconnectTimer);
   clearInterval(statsTimer);
-  retryTimer = disconnectTimer = statsTimer = null;
+  retryTimer = statsTimer = null;
   if (session) session.close(); // DELETEs the WHEP resource with keepalive
   session = null;
   player.pc = null;
@@ -171,28 +194,48 @@ function lose(err) {
   backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
 }
 
+// "disconnected" is what a link outage looks like: ICE heals it when the link returns, so
+// only "failed" (ICE gave up) ends the session; the frame watchdog covers the rest.
 function onConnectionState(s) {
-  if (session !== s) return;
-  const st = s.pc.connectionState;
-  if (st === "failed") {
-    lose("failed");
-  } else if (st === "disconnected") {
-    disconnectTimer ??= setTimeout(() => {
-      disconnectTimer = null;
-      if (session === s && s.pc.connectionState === "disconnected") lose("disconnected");
-    }, DISCONNECT_GRACE_MS);
-  } else {
-    clearTimeout(disconnectTimer);
-    disconnectTimer = null;
+  if (session === s && s.pc.connectionState === "failed") lose("failed");
+}
+
+/** While interrupted: is the session still there? A 404 (the relay ended it, or restarted)
+ * or a refusal at once (the relay's host answered, nothing listens) means no picture will
+ * come back on it. No answer at all is the link itself being down: keep waiting. */
+async function probeSession(s) {
+  if (!s.resourceUrl) return;
+  try {
+    const signal = AbortSignal.timeout(INFO_TIMEOUT_MS);
+    const resp = await fetch(s.resourceUrl, { cache: "no-store", signal });
+    if (session !== s) return;
+    if (resp.status === 401) return loggedOut();
+    if (resp.status === 404) lose("closed");
+  } catch (err) {
+    const noAnswer = err?.name === "TimeoutError" || err?.name === "AbortError";
+    if (session === s && !noAnswer) lose("unreachable");
   }
 }
 
-/** Poll getStats: feeds the figures and detects a frozen picture (framesDecoded stuck). */
+/** Weak: fewer than WEAK_FPS frames a second over the last window, or a late picture. */
+function isWeak(samples, now) {
+  while (samples.length > 1 && now - samples[1][0] >= WEAK_WINDOW_MS) samples.shift();
+  const [at, frames] = samples[0];
+  const [, latest] = samples[samples.length - 1];
+  if (now - at < WEAK_WINDOW_MS * 0.75) return false; // not enough history yet
+  const fps = ((latest - frames) * 1000) / (now - at);
+  return fps < WEAK_FPS || (player.stats.delayMs ?? 0) > WEAK_DELAY_MS;
+}
+
+/** Poll getStats: feeds the figures, judges live / weak / interrupted from the decoded
+ * frames, and gives the session up after OUTAGE_MS without a picture. */
 function watch(s) {
   let lastProgress = performance.now();
   let seenFrame = false;
   let prev = null;
   let busy = false;
+  let lastProbe = 0;
+  const samples = []; // [time, framesDecoded] over the last WEAK_WINDOW_MS
   statsTimer = setInterval(async () => {
     if (busy || session !== s) return;
     busy = true;
@@ -215,15 +258,24 @@ function watch(s) {
       lastProgress = now;
       seenFrame = true;
     }
-    if (now - lastProgress > (seenFrame ? STALL_MS : FIRST_FRAME_MS)) {
+    player.stalledMs = now - lastProgress;
+    if (player.stalledMs > (seenFrame ? OUTAGE_MS : FIRST_FRAME_MS)) {
       lose(seenFrame ? "stalled" : "no_video");
       return;
     }
     if (inbound) prev = updateStats(inbound, prev, now, rttS);
-    if (seenFrame && player.state !== "live") {
-      backoff = BACKOFF_MIN_MS; // healthy again: next loss retries quickly
-      setState("live");
+    if (!seenFrame) return;
+    samples.push([now, frames]);
+    if (player.stalledMs > INTERRUPTED_MS) {
+      setState("interrupted");
+      if (now - lastProbe >= PROBE_MS) {
+        lastProbe = now;
+        probeSession(s);
+      }
+      return;
     }
+    backoff = BACKOFF_MIN_MS; // healthy again: next loss retries quickly
+    setState("live", isWeak(samples, now) ? "weak" : "good");
   }, STATS_MS);
 }
 

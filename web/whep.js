@@ -6,8 +6,26 @@
 
 import { csrfHeaders } from "/static/auth.js";
 
+const CLIENT_KEY = "drone-relay.client";
 const GATHER_TIMEOUT_MS = 1000; // LAN host candidates arrive within ms; never wait longer
 const POST_TIMEOUT_MS = 8000; // a hanging relay must not stall the reconnect loop forever
+
+/** This browser's id, kept across sessions and reloads (sent as ?client=), so the relay can
+ * start a returning tablet where its link carried it last time; null if storage is off. */
+export function clientId() {
+  try {
+    let id = localStorage.getItem(CLIENT_KEY);
+    if (!id) {
+      // getRandomValues works on plain http (randomUUID needs a secure context).
+      const bytes = crypto.getRandomValues(new Uint8Array(12));
+      id = [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+      localStorage.setItem(CLIENT_KEY, id);
+    }
+    return id;
+  } catch {
+    return null; // private modes may refuse storage: the relay then treats us as new
+  }
+}
 
 /** A failed WHEP request; status 0 means the network/relay was unreachable. */
 export class WhepError extends Error {
