@@ -32,7 +32,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import statistics
 import sys
 import time
@@ -48,6 +47,7 @@ from lte.player_run import OUTAGE_S, Link, run_once  # noqa: E402
 from lte.relay_proc import RelayProcess  # noqa: E402
 
 from relay.config.model import RUNGS  # noqa: E402
+from scripts.relay_process import free_port  # noqa: E402
 
 LINKS = {
     "clean": Link(None),
@@ -74,12 +74,6 @@ MEDIAN_KEYS = (
     "recovery_s",
     "whep_posts",
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("", 0))
-        return int(s.getsockname()[1])
 
 
 def share_at_least(shares: dict[str, float], rung: str) -> float:
@@ -137,9 +131,13 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         asyncio.get_running_loop().add_signal_handler(sig, task.cancel)
     try:
         tablet.open()
-        relay = RelayProcess(tablet.relay_addr, args.port or free_port(), args.renditions)
-        relay.spawn()
-        await relay.wait_ready()
+        relay = RelayProcess(
+            tablet.relay_addr,
+            args.port or free_port(),
+            args.renditions,
+            log_file=Path(args.relay_log) if args.relay_log else None,
+        )
+        await relay.wait_serving()
         for name in args.links:
             runs = []
             for i in range(args.runs):
@@ -150,7 +148,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             out["links"][name] = summarise(name, runs)
     finally:
         if relay is not None:
-            relay.stop(args.relay_log)
+            relay.close()
         tablet.close()
     out["load_after"] = os.getloadavg()
     return out

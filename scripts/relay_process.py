@@ -7,9 +7,9 @@ waited for until it answers, measured through /proc, stopped.
     ... relay.base_url, relay.token, relay.call("GET", "/api/streams"), relay.rss_mb() ...
     relay.close()
 
-The config it writes: [server] on 127.0.0.1 and the free port, loopback-only ICE, the given
-[limits] and [recording] dir, one Bearer token with the given role and streams, and the
-caller's [[streams]] tables (their own ports from free_port()).
+The config it writes: [server] on 127.0.0.1 (or `host`) and a free port, ICE on that address
+only, the given [limits] and [recording] dir, one Bearer token with the given role and
+streams, and the caller's [[streams]] tables (their own ports from free_port()).
 """
 
 from __future__ import annotations
@@ -65,19 +65,23 @@ class RelayProcess:
         log_file: Path | None = None,
         log_level: str | None = None,
         src: Path | None = None,
+        host: str = "127.0.0.1",
+        port: int | None = None,
     ) -> None:
         """`keep`: the folder (config, data, log) stays after close(), for a post-mortem.
         `log_file`: the relay's output goes there (else to relay.log in its folder if kept,
         else nowhere). `src`: run the relay package of another source tree (before/after
-        comparisons)."""
-        self.port = free_port()
+        comparisons). `host`: the address it serves and offers ICE candidates on (another
+        end of an emulated link, say); `port`: a given one instead of a free one."""
+        self.host = host
+        self.port = port or free_port()
         self.token = secrets.token_urlsafe(24)
         self.folder = Path(tempfile.mkdtemp(prefix=prefix))
         self.keep = keep
         self.recordings = recordings or self.folder / "data" / "recordings"
         self.log_path = log_file or (self.folder / "relay.log" if keep else None)
         self.log_level, self.src = log_level, src
-        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.base_url = f"http://{host}:{self.port}"
         self.config_path = self.folder / "relay.toml"
         self.config_path.write_text(
             self._config(streams_toml, role, streams, publish, limits or {}), "utf-8"
@@ -95,10 +99,10 @@ class RelayProcess:
     ) -> str:
         lines = [
             "[server]",
-            'host = "127.0.0.1"',
+            f"host = {json.dumps(self.host)}",
             f"port = {self.port}",
             "[webrtc]",
-            'ice_addresses = ["127.0.0.1"]',
+            f"ice_addresses = {_toml_list([self.host])}",
             "[recording]",
             f"dir = {json.dumps(str(self.recordings))}",
             "[limits]",

@@ -6,66 +6,52 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import secrets
-import shutil
-import signal
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
+from scripts.relay_process import RelayProcess as BaseRelayProcess
+
 STREAM = "demo"
 SOURCE = "sim://?size=1280x720&fps=30&gop=30"
 
 
-class RelayProcess:
-    def __init__(self, host: str, port: int, renditions: list[str], source: str = SOURCE) -> None:
-        self.host, self.port = host, port
-        self.base_url = f"http://{host}:{port}"
-        self.token = "bench-lte-" + secrets.token_hex(12)
-        self.folder = Path(tempfile.mkdtemp(prefix="bench-lte-relay-"))
+class RelayProcess(BaseRelayProcess):
+    """scripts/relay_process.py's relay with the sim stream, on `host` (the relay's end of
+    the emulated link) and `port`; its output goes to `log_file` when given."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        renditions: list[str],
+        source: str = SOURCE,
+        log_file: Path | None = None,
+    ) -> None:
         rungs = ", ".join(json.dumps(r) for r in renditions)
-        (self.folder / "relay.toml").write_text(
-            f'[server]\nhost = "{host}"\nport = {port}\ndata_dir = "{self.folder / "data"}"\n'
-            f'[webrtc]\nice_addresses = ["{host}"]\n'
-            f'[[streams]]\nname = "{STREAM}"\nsource = "{source}"\nrenditions = [{rungs}]\n'
-            f'[[auth.tokens]]\nname = "bench"\ntoken = "{self.token}"\nrole = "admin"\n'
-            'streams = ["*"]\npublish = ["*"]\n'
+        streams = f'[[streams]]\nname = "{STREAM}"\nsource = "{source}"\nrenditions = [{rungs}]'
+        super().__init__(
+            streams, host=host, port=port, prefix="bench-lte-relay-", log_file=log_file
         )
-        self.log = open(self.folder / "relay.log", "w")  # noqa: SIM115 (closed in stop)
-        self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def login_url(self) -> str:
         return f"{self.base_url}/login?token={self.token}"
 
-    def spawn(self) -> None:
-        cmd = [sys.executable, "-m", "relay", "serve", "--config", str(self.folder / "relay.toml")]
-        self.proc = subprocess.Popen(
-            cmd,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-
-    async def wait_ready(self, wait_s: float = 60) -> None:
-        assert self.proc is not None
+    async def wait_serving(self, wait_s: float = 60) -> None:
+        """Started and serving, every rung with frames."""
+        self.start()
         deadline = time.monotonic() + wait_s
         async with aiohttp.ClientSession() as http:
             while time.monotonic() < deadline:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"relay exited; see {self.folder / 'relay.log'}")
+                if not self.alive():
+                    raise RuntimeError(f"relay exited (config {self.config_path})")
                 try:
-                    async with http.get(f"{self.base_url}/healthz") as resp:
-                        if resp.status == 200 and await self._stream_up(http):
-                            return
-                except aiohttp.ClientError:
+                    if await self._stream_up(http):
+                        return
+                except (aiohttp.ClientError, TimeoutError):
                     pass
                 await asyncio.sleep(0.3)
         raise RuntimeError("relay did not come up")
@@ -90,19 +76,6 @@ class RelayProcess:
             except (aiohttp.ClientError, TimeoutError):
                 pass
             await asyncio.sleep(0.2)
-
-    def stop(self, keep_log: str | None = None) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self.log.close()
-        if keep_log:
-            shutil.copy(self.folder / "relay.log", keep_log)
-        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 # Per-viewer packet counters the relay may publish in its viewer status (the pacer's, issue

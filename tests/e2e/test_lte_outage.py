@@ -46,8 +46,7 @@ async def test_player_keeps_its_session_through_a_10s_outage() -> None:
     )
     try:
         tablet.shape(None, Profile(delay_ms=20, jitter_ms=5))
-        relay.spawn()
-        await relay.wait_ready()
+        await relay.wait_serving()
         async with tablet_chromium(tablet) as context:
             page = await context.new_page()
             posts: list[str] = []
@@ -87,7 +86,7 @@ async def test_player_keeps_its_session_through_a_10s_outage() -> None:
             assert len(posts) == 1, posts  # the same session: no new WHEP POST
             assert await page.evaluate("() => window.__player.reconnects") == 0
     finally:
-        relay.stop()
+        relay.close()
         tablet.close()
 
 
