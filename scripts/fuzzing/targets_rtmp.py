@@ -49,6 +49,17 @@ def _close(writer: asyncio.StreamWriter) -> None:
         pass
 
 
+async def _send_after_handshake(ctx: Ctx, index: int, data: bytes) -> None:
+    """A valid handshake, then `data`; reads what the relay answers until it hangs up."""
+    reader, writer = await _open(ctx, index)
+    try:
+        await _handshake(reader, writer)
+        writer.write(data)
+        await _drain_until_closed(reader, 0.05)
+    finally:
+        _close(writer)
+
+
 def publish_commands(app: str, key: str) -> list[tuple[int, int, bytes, int]]:
     """(csid, type, payload, stream id) of what a controller sends from connect to publish."""
     connect, _ = amf.encode(
@@ -127,13 +138,7 @@ class RtmpChunks(Target):
             data = bytes((rng.choice((0, 1)) | rng.randrange(4) << 6,)) + rng.randbytes(3) + data
         other, _ = _encode_all(publish_commands("live", WRONG_KEY)[::-1])
         data = mutate(rng, data, fields=fields, others=[other], rounds=4)
-        reader, writer = await _open(ctx, index)
-        try:
-            await _handshake(reader, writer)
-            writer.write(data)
-            await _drain_until_closed(reader, 0.05)
-        finally:
-            _close(writer)
+        await _send_after_handshake(ctx, index, data)
 
 
 def _amf_seeds() -> list[tuple[object, ...]]:
@@ -170,13 +175,7 @@ class RtmpAmf0(Target):
         else:  # after a valid connect
             msgs = msgs[:2] + [(3, rng.choice((rc.COMMAND_AMF0, rc.COMMAND_AMF3)), payload, 0)]
         data, _ = _encode_all(msgs)
-        reader, writer = await _open(ctx, index)
-        try:
-            await _handshake(reader, writer)
-            writer.write(data)
-            await _drain_until_closed(reader, 0.05)
-        finally:
-            _close(writer)
+        await _send_after_handshake(ctx, index, data)
 
 
 class FlvTags(Target):
