@@ -211,9 +211,16 @@ class LadderAdapter:
         name = self.ladder[index].name
         log.info("[viewer %s] %s not tried again for %.0f s", self.feed.name, name, wait)
 
+    @property
+    def trying(self) -> bool:
+        """A move up is on trial, or a probe for one is under way."""
+        return self._watch is not None or self._probe_until is not None
+
     def _report(self, bps: float, nominal: float) -> None:
         if self.memory is not None and self.memory_key:
-            self.memory.remember(self.memory_key, bps)
+            # The rung held cleanly is what the link carries, even while REMB still climbs.
+            held = nominal if not self.trying and self.feed.pending is None else 0.0
+            self.memory.remember(self.memory_key, max(bps, held))
         # The pacer's target: never under the rung being sent (the rung's rate is fixed;
         # pacing slower would only queue its packets; a move down is what helps).
         target = max(bps, nominal)

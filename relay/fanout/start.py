@@ -16,8 +16,9 @@ from collections.abc import Callable, Sequence
 
 from relay.fanout.rendition import Rendition
 
-DEFAULT_BPS = 1_000_000.0  # nothing known: a rung that fits ~1 Mbit/s (weak LTE carries it)
-START_SHARE = 0.85  # a rung starts only within this share of the estimate (keyframes, RTX)
+# Nothing known: a rung that fits a ~1 Mbit/s link (weak LTE) with room for keyframes and
+# repairs; a known estimate is what that link carried, and is used as it is.
+DEFAULT_BPS = 850_000.0
 MEMORY_S = 600.0  # a client's last estimate is remembered this long
 MEMORY_ENTRIES = 4096  # at most this many clients remembered (oldest forgotten first)
 CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # WHEP ?client=<id>, chosen by the player
@@ -28,10 +29,10 @@ def start_rung(
     known_bps: float | None,
     bitrate_of: Callable[[Rendition], float] = lambda r: r.bitrate,
 ) -> Rendition:
-    """The highest rung (ladder sorted high to low) whose bitrate fits START_SHARE of the
-    known estimate, or of DEFAULT_BPS; the lowest rung if none fits. Rungs of unknown
-    bitrate (passthrough before the drone sent anything) are not started on."""
-    budget = (known_bps if known_bps is not None else DEFAULT_BPS) * START_SHARE
+    """The highest rung (ladder sorted high to low) whose bitrate fits the known estimate,
+    or DEFAULT_BPS; the lowest rung if none fits. Rungs of unknown bitrate (passthrough
+    before the drone sent anything) are not started on."""
+    budget = known_bps if known_bps is not None else DEFAULT_BPS
     rated = [r for r in ladder if bitrate_of(r) > 0] or list(ladder)
     return next((r for r in rated if bitrate_of(r) <= budget), rated[-1])
 

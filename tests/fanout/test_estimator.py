@@ -232,7 +232,7 @@ def test_start_rung_from_what_is_known() -> None:
     assert names(None) == "360p"  # nothing known: a rung that fits ~1 Mbit/s
     assert start_rung(rungs, DEFAULT_BPS) is start_rung(rungs, None)
     assert names(3_000_000) == "720p"
-    assert names(2_000_000) == "360p"  # 720p would fill the link to the brim: not to start
+    assert names(2_000_000) == "720p"  # a known estimate: what the link carried
     assert names(400_000) == "240p"
     assert names(50_000) == "240p"  # nothing fits: the lowest
     passthrough = Rendition("s", "source", passthrough=True)  # bitrate unknown yet: 0
