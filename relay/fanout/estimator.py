@@ -84,6 +84,8 @@ class LinkEstimator:
         self._rtts: deque[tuple[float, float]] = deque()
         self._gaps: deque[float] = deque(maxlen=GAPS_KEPT)
         self._heard = False  # the first RTCP after connecting ends no silence
+        self._spans_outage = False  # the next receiver report covers an outage
+        self.verdicts = {signal: 0 for signal in Signal}  # ticks per verdict, for status
         self._silent_since: float | None = None
         self._last_tick = now
 
@@ -92,12 +94,14 @@ class LinkEstimator:
     def on_receiver_report(self, now: float, highest_seq: int, cumulative_lost: int) -> None:
         """A receiver report block for our stream: extended highest sequence number and
         cumulative packets lost (RFC 3550 6.4.1)."""
-        silent = self._note_rtcp(now)
+        self._note_rtcp(now)
+        # The first report after a silence (whatever RTCP came first: a NACK, a REMB)
+        # covers the outage: those packets were lost to it, not to congestion.
+        spans_outage, self._spans_outage = self._spans_outage, False
         if self._highest is not None and highest_seq >= self._highest:
             expected = highest_seq - self._highest
             lost = max(0, cumulative_lost - self._lost)
-            # The packets sent during an outage were lost to the outage, not to congestion.
-            if expected > 0 and not silent:
+            if expected > 0 and not spans_outage:
                 self._window.append((now, expected, min(lost, expected)))
         self._highest, self._lost = highest_seq, cumulative_lost
 
@@ -130,6 +134,7 @@ class LinkEstimator:
         self._heard = True
         if silent:
             self._silent_since = self.last_report_at
+            self._spans_outage = True
         elif gap >= GAP_SAME_S and self._highest is not None:
             self._gaps.append(gap)
         self.last_report_at = now
@@ -192,6 +197,11 @@ class LinkEstimator:
         """One look at the feedback gathered so far; `sent_bps` is what the viewer is sent
         now (its rung's rate). `use_remb` False ignores REMB's verdict (just after a join,
         a move or an outage, Chromium's estimate starts from a short throughput sample)."""
+        reading = self._judge(now, sent_bps, use_remb)
+        self.verdicts[reading.signal] += 1
+        return reading
+
+    def _judge(self, now: float, sent_bps: float, use_remb: bool) -> Reading:
         elapsed, self._last_tick = now - self._last_tick, now
         if now - self.last_report_at >= self.silence_s():
             return Reading(Signal.SILENT, self.estimate_bps, None, "no RTCP")

@@ -4,8 +4,11 @@ fits ~1 Mbit/s, climbs to the top rung on a clean link within seconds, and its n
 
 from __future__ import annotations
 
+import asyncio
 import time
+from typing import Any
 
+from relay.fanout.estimator import Signal
 from tests.conftest import RelayFactory, wait_for
 
 SIM = {
@@ -52,3 +55,59 @@ async def test_auto_viewer_starts_low_climbs_on_a_clean_link_and_restarts_high(
         assert again.received.sizes[0] == (1280, 720)
     finally:
         await again.close()
+
+
+async def test_an_outage_keeps_the_session_and_ends_with_a_keyframe_at_once(
+    start_relay: RelayFactory,
+) -> None:
+    """The viewer's link goes dark both ways for 6 s (media in, RTCP out; STUN consent
+    still answers, as a short radio gap lets it): the session stays, the adapter reads the
+    silence as an outage, not as loss, and asks for a keyframe as soon as RTCP is back."""
+    relay = await start_relay([SIM])
+    sessions = relay.relay.sessions.sessions
+    viewer = relay.viewer("demo")
+    await viewer.prepare()
+    dark = False
+    ice = viewer.pc.getTransceivers()[-1].receiver.transport.transport
+    recv, send = ice._recv, ice._send
+
+    async def receive() -> bytes:
+        while True:
+            data: bytes = await recv()
+            if not dark:
+                return data
+
+    async def transmit(data: bytes) -> None:
+        if not dark:
+            await send(data)
+
+    ice._recv, ice._send = receive, transmit
+    await viewer.post()
+    try:
+        session = next(iter(sessions.values()))
+        adapter = session.adapter
+        assert adapter is not None
+        await viewer.wait_frames(60)  # the adapter has learnt the receiver's RTCP rhythm
+        dark = True
+        darkened = viewer.received.frames
+        await asyncio.sleep(6)
+        requests = sum(r.keyframe_requests for r in ladder_of(session))
+        dark = False
+        back = time.monotonic()
+        await wait_for(lambda: adapter.resumes == 1, 10, "the adapter to see RTCP resume")
+        resumed_s = time.monotonic() - back
+        assert sum(r.keyframe_requests for r in ladder_of(session)) > requests
+        # Not timed: aiortc's jitter buffer resets on NACK repairs of packets from before
+        # the outage (misorder >= 100), which can hold its picture back several seconds.
+        await wait_for(lambda: viewer.received.frames > darkened + 10, 30, "frames again")
+        picture_s = time.monotonic() - back
+        assert session.id in sessions
+        assert adapter.estimator.verdicts[Signal.LOSS] == 0  # the outage was not loss
+        print(f"RTCP back {resumed_s:.2f} s, frames back {picture_s:.2f} s after the outage")
+    finally:
+        await viewer.close()
+
+
+def ladder_of(session: Any) -> list[Any]:
+    assert session.adapter is not None
+    return list(session.adapter.ladder)

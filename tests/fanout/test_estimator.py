@@ -9,6 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from relay.fanout.adapt import LadderAdapter, LinkFeedback
+from relay.fanout.estimator import Signal
 from relay.fanout.feed import ViewerFeed
 from relay.fanout.rendition import Rendition
 from relay.fanout.start import DEFAULT_BPS, EstimateMemory, client_key, start_rung
@@ -197,14 +198,18 @@ def test_silence_then_resume_asks_for_a_keyframe_and_moves_nothing() -> None:
         trace.highest += 40  # the packets we sent meanwhile ...
         trace.adapter.tick(trace.t)
     assert trace.keyframes() == keyframes
-    trace.lost += 8 * 40  # ... were all lost; the first report after the outage says so
     trace.t += 0.3
-    trace.report(5, 0)
+    trace.feedback.other()  # the first RTCP back is a NACK for what went missing ...
+    trace.feedback.rtcp_done()
     assert trace.keyframes() > keyframes  # at once, not at the next tick
+    trace.lost += 8 * 40  # ... and the report after it counts the outage's packets as lost
+    trace.t += 0.2
+    trace.report(5, 0)
     assert trace.adapter.resumes == 1
     for _ in range(3):
         trace.second(remb=0.7e6)
     assert trace.rung in ("360p", "720p")  # the outage was not read as 100 % loss
+    assert trace.adapter.estimator.verdicts[Signal.LOSS] == 0
     assert trace.adapter.moves_down == 0
     assert trace.adapter.estimator.estimate_bps >= estimate
 
