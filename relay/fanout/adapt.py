@@ -144,7 +144,7 @@ class LadderAdapter:
         if reading.signal is Signal.SILENT:
             return  # an outage: hold the rung and the estimate (resume() acts when it ends)
         if dropped > 0:
-            reading = self.estimator.congested(nominal, f"{dropped} packets dropped")
+            reading = self.estimator.congested(now, nominal, f"{dropped} packets dropped")
         self.last = reading
         self._report(reading.estimate_bps, nominal)
         if reading.signal in (Signal.LOSS, Signal.DELAY):

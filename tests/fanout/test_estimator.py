@@ -4,7 +4,9 @@ ticking once a second as it does live. Not timed: the trace's clock is the test'
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +15,8 @@ from relay.fanout.estimator import Signal
 from relay.fanout.feed import ViewerFeed
 from relay.fanout.rendition import Rendition
 from relay.fanout.start import DEFAULT_BPS, EstimateMemory, client_key, start_rung
+
+TRACES = Path(__file__).parent / "traces"
 
 
 def ladder() -> list[Rendition]:
@@ -27,7 +31,9 @@ class Trace:
     """A viewer's link replayed: packets sent per second by rung, lost as the test says,
     reported like Chromium (an RR about every second and one with every NACK)."""
 
-    def __init__(self, start: str = "720p", probe: bool = False, start_bps: float = 3e6) -> None:
+    def __init__(
+        self, start: str = "720p", probe: bool = False, start_bps: float | None = 3e6
+    ) -> None:
         self.t = 100.0
         self.rungs = ladder()
         self.feedback = LinkFeedback(clock=lambda: self.t)
@@ -268,3 +274,32 @@ def test_the_adapter_remembers_its_estimate_for_the_next_start() -> None:
     known = memory.recall("k")
     assert known is not None and known >= 2.6e6
     assert start_rung(ladder(), known).name == "720p"
+
+
+def test_a_recorded_clean_chromium_link_climbs_and_never_moves_down() -> None:
+    """Chromium's real feedback on a clean link (tests/fanout/traces/): its REMB climbs
+    slowly from ~400 kbit/s while it receives 2 Mbit/s. A low REMB is no verdict: the
+    viewer climbs from 360p to 720p and stays (the old adapter moved it down on REMB)."""
+    recorded = json.loads((TRACES / "chromium-clean-loopback.json").read_text())["events"]
+    trace = Trace("360p", start_bps=None)
+    start, next_tick = trace.t, trace.t + 1.0
+    handlers = {
+        "receiver_report": trace.feedback.receiver_report,
+        "remb_report": trace.feedback.remb_report,
+        "round_trip": trace.feedback.round_trip,
+        "other": lambda: trace.feedback.other(),
+    }
+    for at, kind, *args in recorded:
+        while start + at >= next_tick:
+            trace.t = next_tick
+            trace.adapter.tick(trace.t)
+            trace.timeline.append((trace.t, trace.rung))
+            next_tick += 1.0
+        trace.t = start + at
+        handlers[kind](*args)
+        trace.feedback.rtcp_done()
+    verdicts = trace.adapter.estimator.verdicts
+    assert verdicts[Signal.LOSS] == verdicts[Signal.DELAY] == 0, verdicts
+    assert trace.adapter.moves_down == 0 and trace.adapter.resumes == 0
+    assert trace.rung == "720p"
+    assert next(t for t, r in trace.timeline if r == "720p") - start <= 5
