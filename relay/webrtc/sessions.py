@@ -91,6 +91,9 @@ class ViewerSession:
             "relay_delay_ms": self.track.rendition.latency_ms.quantile(0.5),
             "remb": fb.remb if fb else None,
             "rtt_ms": round(fb.rtt_s * 1000, 1) if fb and fb.rtt_s else None,
+            # docs/congestion-control.md: the link's rate estimate and the last verdict.
+            "estimate_bps": round(self.adapter.estimator.estimate_bps) if self.adapter else None,
+            "link": self.adapter.last.signal.value if self.adapter and self.adapter.last else None,
         }
 
 

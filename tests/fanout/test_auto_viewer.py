@@ -42,6 +42,8 @@ async def test_auto_viewer_starts_low_climbs_on_a_clean_link_and_restarts_high(
         await wait_for(lambda: viewer.received.frames >= frames + 30, 10, "720p frames to flow")
         assert viewer.received.sizes[-1] == (1280, 720)
         assert session.track.rendition.name == "720p" and adapter.fallbacks == 0
+        status = session.status()  # what /api/streams and the player's viewer state show
+        assert status["estimate_bps"] >= 2_000_000 and status["link"] in ("clean", "normal")
         print(f"Auto viewer on 720p {climbed_s:.1f} s after joining on 360p")
     finally:
         await viewer.close()
