@@ -6,7 +6,8 @@ its own queue drops. A growing queue or sustained loss moves it down to the rung
 estimate fits; a clean link moves it up one rung as soon as the estimate allows: at once if
 the receiver's REMB already says so, else after a probe (the pacer sends padding at the
 next rung's rate) or, without a prober, a short trial on the next rung that falls back as
-soon as delay or loss rise. A rung that failed is not tried again for a while (backing off).
+soon as delay or loss rise. A rung that failed (moved down from, or fell back from) is not
+tried again for a while, longer each time (backing off).
 A silence in the feedback is an outage, not congestion: nothing moves, and when the
 feedback resumes the viewer gets a keyframe at once, on the rung its link carries.
 The switch happens at the new rung's next keyframe inside the viewer's feed, with no
@@ -176,6 +177,7 @@ class LadderAdapter:
         target = max(self._fit(reading.estimate_bps), index + 1)
         if target < len(self.ladder):
             self.moves_down += 1
+            self._back_off(now, index)  # the rung it leaves failed, as a failed trial does
             why = f"{reading.why}, estimate {reading.estimate_bps / 1000:.0f} kbit/s"
             self._move(target, why, now)
 

@@ -85,7 +85,7 @@ class LinkEstimator:
         self._rtts: deque[tuple[float, float]] = deque()
         self._gaps: deque[float] = deque(maxlen=GAPS_KEPT)
         self._heard = False  # the first RTCP after connecting ends no silence
-        self._spans_outage = False  # the next receiver report covers an outage
+        self._spans_outage = False  # the next receiver report covers an outage or a move
         self.verdicts = {signal: 0 for signal in Signal}  # ticks per verdict, for status
         self._silent_since: float | None = None
         self._last_tick = now
@@ -97,7 +97,8 @@ class LinkEstimator:
         cumulative packets lost (RFC 3550 6.4.1)."""
         self._note_rtcp(now)
         # The first report after a silence (whatever RTCP came first: a NACK, a REMB)
-        # covers the outage: those packets were lost to it, not to congestion.
+        # covers the outage: those packets were lost to it, not to congestion. The first
+        # after a move is mostly about the old rung.
         spans_outage, self._spans_outage = self._spans_outage, False
         if self._highest is not None and highest_seq >= self._highest:
             expected = highest_seq - self._highest
@@ -238,8 +239,10 @@ class LinkEstimator:
         self.loss_bps = max(self.loss_bps, bps)
 
     def forget_window(self) -> None:
-        """After a move: the loss and REMB seen so far were about the old rung."""
+        """After a move: the loss and REMB seen so far were about the old rung, and so is
+        most of the next receiver report (the old rung flows until the new one's keyframe)."""
         self._window.clear()
+        self._spans_outage = True
         self._rembs.clear()
         if self.remb_bps is not None:
             self._rembs.append((self.remb_at, self.remb_bps))

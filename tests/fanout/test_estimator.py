@@ -158,7 +158,8 @@ def test_clean_link_after_a_drop_moves_up_by_trial_without_a_prober() -> None:
         trace.second()  # the drop is over; REMB (none here) cannot tell more
     assert trace.rung == "720p"
     back_at = next(t for t, r in reversed(trace.timeline) if r != "720p")
-    assert back_at - trace.timeline[0][0] < 15
+    # 720p failed, then 360p: each waits BACKOFF_S before it is tried again.
+    assert back_at - trace.timeline[0][0] < 25
 
 
 def test_a_trial_that_brings_loss_falls_back_at_once_and_backs_off() -> None:
@@ -167,7 +168,6 @@ def test_a_trial_that_brings_loss_falls_back_at_once_and_backs_off() -> None:
         trace.second()
     assert trace.rung == "720p"  # a trial
     trace.second(loss=0.3)  # the link does not carry it
-    trace.second(loss=0.3)
     assert trace.rung == "360p" and trace.adapter.fallbacks == 1
     for _ in range(6):
         trace.second()  # clean again on 360p, but 720p just failed: wait before retrying
