@@ -23,7 +23,8 @@ from enum import Enum
 LOSS_WINDOW_PACKETS = 100  # loss is judged over at least this many packets ...
 LOSS_WINDOW_S = 6.0  # ... reported within this long (240p at 15 fps: ~25 packets/s)
 LOSS_CONGESTED = 0.10  # sustained loss over the window above this: the link is full
-LOSS_CLEAN = 0.02  # under this (NACK repairs it) the link may grow
+LOSS_CLEAN = 0.02  # under this (NACK repairs it) the link may grow, ...
+CLEAN_PACKETS = 50  # ... once this many packets were reported (silence is not "clean")
 LOSS_BACKOFF = 0.5  # on loss: estimate x (1 - LOSS_BACKOFF x loss), as GCC's loss controller
 # Chromium lowers its REMB only when its detector sees the queue grow (to 0.85 x what it
 # receives); it raises it slowly (~8 %/s, at most 1.5 x what it receives). So a REMB that
@@ -155,7 +156,7 @@ class LinkEstimator:
 
     def loss(self, now: float, min_packets: int = LOSS_WINDOW_PACKETS) -> tuple[float, int]:
         """(loss ratio, packets) over the newest reports that add up to min_packets,
-        within LOSS_WINDOW_S; the ratio is 0 when fewer packets were reported."""
+        within LOSS_WINDOW_S (fewer packets when fewer were reported; 0.0 for none)."""
         while self._window and now - self._window[0][0] > LOSS_WINDOW_S:
             self._window.popleft()
         expected = lost = 0
@@ -163,9 +164,7 @@ class LinkEstimator:
             expected, lost = expected + e, lost + lo
             if expected >= min_packets:
                 break
-        if expected < min_packets:
-            return 0.0, expected
-        return lost / expected, expected
+        return (lost / expected if expected else 0.0), expected
 
     @property
     def estimate_bps(self) -> float:
@@ -218,8 +217,9 @@ class LinkEstimator:
             self.loss_bps = min(self.loss_bps, sent_bps * DELAY_BACKOFF)
             self._cut_at = now
             return Reading(Signal.DELAY, self.estimate_bps, loss, growing)
-        if loss > LOSS_CLEAN:
-            return Reading(Signal.NORMAL, self.estimate_bps, loss, f"loss {loss:.0%}")
+        if loss > LOSS_CLEAN or packets < CLEAN_PACKETS:
+            why = f"loss {loss:.0%} of {packets}"
+            return Reading(Signal.NORMAL, self.estimate_bps, loss, why)
         cap = max(self.loss_bps, sent_bps * GROWTH_CAP)
         grown = min(self.loss_bps * GROWTH_PER_S ** min(elapsed, 2.0), cap)
         remb = self.fresh_remb(now)
