@@ -14,6 +14,7 @@ from relay.api.keys import RELAY
 from relay.api.sdp_exchange import SDP, candidate_problem, preflight, trickle_not_supported
 from relay.app import Relay
 from relay.fanout.rendition import Rendition
+from relay.fanout.start import client_key, start_rung
 from relay.stream import Stream
 from relay.webrtc.sessions import CapacityError, OfferError, ViewerSession
 
@@ -34,6 +35,13 @@ async def whep_offer(request: web.Request) -> web.Response:
     if isinstance(picked, web.Response):
         return picked
     rendition, ladder = picked
+    try:  # an Auto viewer starts where its link is known to carry (relay.fanout.start)
+        key = client_key(identity.name, request.remote or "?", request.query.get("client"))
+    except ValueError as exc:
+        return json_error(400, "bad_client", str(exc))
+    known_bps = relay.sessions.estimates.recall(key)
+    if len(ladder) > 1:
+        rendition = start_rung(ladder, known_bps)
     offer = await read_text(request, SDP)
     problem = candidate_problem(offer)
     if problem is not None:
@@ -54,6 +62,8 @@ async def whep_offer(request: web.Request) -> web.Response:
             source_profile=stream.passthrough_profile(rendition, ladder),
             who=identity.name,
             on_end=_audit_end(relay),
+            start_bps=known_bps,
+            memory_key=key,
         )
     except OfferError as exc:
         return json_error(400, "bad_offer", str(exc))

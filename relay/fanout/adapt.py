@@ -1,11 +1,18 @@
-"""Viewers that adapt: move a viewer down or up its stream's ladder from its RTCP feedback.
+"""Viewers that adapt: move a viewer along its stream's ladder from what its link carries.
 
-Each automatic viewer has one small task that looks, once a second, at what the viewer's
-receiver reports (fraction lost in receiver reports, REMB, round-trip time) and at its own
-queue drops. Loss, drops or a REMB under the rung's bitrate move it down at once; a clean
-link for a while, with room in REMB, moves it up one rung. The switch happens at the new
-rung's next keyframe inside the viewer's feed, with no renegotiation. The transport fills
-in the LinkFeedback (WebRTC: relay.webrtc.feedback, from RTCP).
+Each automatic viewer has one small task that looks, once a second, at its link's rate
+estimate (relay.fanout.estimator: REMB, loss over a window of packets, RTT growth) and at
+its own queue drops. A growing queue or sustained loss moves it down to the rung the
+estimate fits; a clean link moves it up one rung as soon as the estimate allows: at once if
+the receiver's REMB already says so, else after a probe (the pacer sends padding at the
+next rung's rate) or, without a prober, a short trial on the next rung that falls back as
+soon as delay or loss rise. A rung that failed (moved down from, or fell back from) is not
+tried again for a while, longer each time (backing off).
+A silence in the feedback is an outage, not congestion: nothing moves, and when the
+feedback resumes the viewer gets a keyframe at once, on the rung its link carries.
+The switch happens at the new rung's next keyframe inside the viewer's feed, with no
+renegotiation. The transport fills in the LinkFeedback (WebRTC: relay.webrtc.feedback).
+docs/congestion-control.md explains the algorithm and its constants.
 """
 
 from __future__ import annotations
@@ -14,34 +21,69 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from relay.fanout.estimator import LinkEstimator, Reading, Signal
 from relay.fanout.feed import ViewerFeed
 from relay.fanout.rendition import Rendition
+from relay.fanout.start import DEFAULT_BPS, EstimateMemory
 
 log = logging.getLogger(__name__)
 
 TICK_S = 1.0
-LOSS_DOWN = 0.08  # fraction lost in a receiver report that moves a viewer down
-LOSS_CLEAN = 0.02
-UP_AFTER_S = 8.0  # a clean link this long (since the last move) may move up a rung
-SETTLE_S = 2.0  # after a move, feedback about the old rung is ignored this long
-REMB_STARVED = 0.5  # REMB under half the rung's bitrate moves a viewer down
-REMB_HEADROOM = 1.3  # REMB must exceed the higher rung's bitrate by this much to go up
+SETTLE_S = 1.0  # after a move, feedback about the old rung is ignored this long
+REMB_GRACE_S = 3.0  # after a join, a move or an outage, REMB's verdicts wait this long
+UP_CLEAN_S = 2.0  # a clean link this long (since the last move or trouble) may move up
+REMB_HEADROOM = 1.1  # REMB this much over the next rung's bitrate: up without a probe
+PROBE_FACTOR = 1.2  # a probe asks the pacer for the next rung's bitrate times this ...
+PROBE_S = 1.0  # ... for this long,
+PROBE_VERDICT_S = 1.5  # and the receiver's reports on it arrive within this long after
+WATCH_S = 4.0  # a move up falls back at once if delay or loss rise within this long
+BACKOFF_S = 8.0  # a rung that failed is not tried again for this long, doubling ...
+BACKOFF_MAX_S = 64.0  # ... up to this
 
 
 @dataclass
 class LinkFeedback:
-    """The latest of what the viewer's receiver told us (written by the transport)."""
+    """What the viewer's receiver tells us; the transport calls the methods as RTCP comes."""
 
-    loss: float = 0.0
-    loss_reports: int = 0
     remb: int | None = None
     rtt_s: float | None = None
+    loss_reports: int = 0
+    estimator: LinkEstimator | None = None  # set by the adapter
+    on_rtcp: Callable[[], None] | None = None  # after each RTCP packet (the adapter's)
+    clock: Callable[[], float] = field(default=time.monotonic)  # a trace replay sets its own
+
+    def receiver_report(self, highest_seq: int, cumulative_lost: int) -> None:
+        self.loss_reports += 1
+        if self.estimator is not None:
+            self.estimator.on_receiver_report(self.clock(), highest_seq, cumulative_lost)
+
+    def remb_report(self, bps: int) -> None:
+        self.remb = bps
+        if self.estimator is not None:
+            self.estimator.on_remb(self.clock(), bps)
+
+    def round_trip(self, rtt_s: float) -> None:
+        if rtt_s != self.rtt_s and self.estimator is not None:
+            self.estimator.on_rtt(self.clock(), rtt_s)
+        self.rtt_s = rtt_s
+
+    def other(self) -> None:
+        if self.estimator is not None:
+            self.estimator.on_other_rtcp(self.clock())
+
+    def rtcp_done(self) -> None:
+        if self.on_rtcp is not None:
+            self.on_rtcp()
 
 
 class LadderAdapter:
-    """Moves one viewer's feed along its stream's ladder (sorted high to low bitrate)."""
+    """Moves one viewer's feed along its stream's ladder (sorted high to low bitrate).
+
+    `on_estimate` gets the link's rate estimate (the pacer's target), `probe(bps, seconds)`
+    asks the pacer to send at bps for a while; both optional. With `memory`, the estimate is
+    remembered under `memory_key` for the viewer's next start (relay.fanout.start)."""
 
     def __init__(
         self,
@@ -49,64 +91,186 @@ class LadderAdapter:
         ladder: Sequence[Rendition],
         feedback: LinkFeedback,
         bitrate_of: Callable[[Rendition], float],
+        start_bps: float | None = None,
+        on_estimate: Callable[[float], None] | None = None,
+        probe: Callable[[float, float], None] | None = None,
+        memory: EstimateMemory | None = None,
+        memory_key: str = "",
     ) -> None:
         self.feed = feed
         self.ladder = list(ladder)
         self.feedback = feedback
         self.bitrate_of = bitrate_of
-        self.moved_at = time.monotonic()
-        self.clean_since = time.monotonic()
-        self.moves_down = 0
-        self.moves_up = 0
+        self.on_estimate, self.probe = on_estimate, probe
+        self.memory, self.memory_key = memory, memory_key
+        now = feedback.clock()
+        self.estimator = LinkEstimator(start_bps or DEFAULT_BPS, now)
+        feedback.estimator = self.estimator
+        self.moved_at = self.clean_since = self.quiet_since = now
+        self.moves_down = self.moves_up = self.fallbacks = self.resumes = 0
+        self.last: Reading | None = None
         self._dropped = 0
+        self._reported = 0.0
+        self._watch: tuple[int, float] | None = None  # (rung to fall back to, until)
+        self._probe_until: float | None = None
+        self._failures: dict[int, int] = {}
+        self._retry_at: dict[int, float] = {}
 
     def _index(self) -> int:
         target = self.feed.pending.rendition if self.feed.pending else self.feed.rendition
         return self.ladder.index(target)
 
-    def tick(self) -> None:
+    def _fit(self, bps: float) -> int:
+        """The highest rung whose bitrate fits bps (the lowest if none does)."""
+        fits = (i for i, r in enumerate(self.ladder) if self.bitrate_of(r) <= bps)
+        return next(fits, len(self.ladder) - 1)
+
+    def _sent_bps(self, rung: Rendition) -> float:
+        """What the viewer is sent now: the rung's measured rate, its target until known."""
+        measured = rung.rate.per_second()[1] if not rung.passthrough else 0.0
+        return measured if measured > 0 else self.bitrate_of(rung)
+
+    def tick(self, now: float | None = None) -> None:
         """One decision from the feedback gathered since the last tick."""
-        now = time.monotonic()
-        loss, remb = self.feedback.loss, self.feedback.remb
-        self.feedback.loss = 0.0  # the worst report per tick; the next tick starts afresh
+        now = self.feedback.clock() if now is None else now
         dropped = self.feed.dropped - self._dropped
         self._dropped = self.feed.dropped
-        if now - self.moved_at < SETTLE_S:
-            return
         index = self._index()
-        current = self.bitrate_of(self.ladder[index])
-        # REMB alone moves down only when far under the rung: browsers ramp their estimate
-        # up from a low start, and loss tells of real trouble sooner.
-        starved = remb is not None and remb < current * REMB_STARVED
-        congested = loss >= LOSS_DOWN or dropped > 0 or starved
-        if congested:
-            self.clean_since = now
-            if index + 1 < len(self.ladder):
-                self._move(index + 1, f"loss {loss:.0%}, drops {dropped}, REMB {remb}")
-                self.moves_down += 1
+        rung = self.ladder[index]
+        nominal = self.bitrate_of(rung)
+        if now - self.moved_at < SETTLE_S:
+            return  # the feedback still tells of the old rung; it waits for the next tick
+        use_remb = now - max(self.moved_at, self.quiet_since) >= REMB_GRACE_S
+        reading = self.estimator.tick(now, self._sent_bps(rung), use_remb)
+        if reading.signal is Signal.SILENT:
+            return  # an outage: hold the rung and the estimate (resume() acts when it ends)
+        if dropped > 0:
+            reading = self.estimator.congested(now, nominal, f"{dropped} packets dropped")
+        self.last = reading
+        self._report(reading.estimate_bps, nominal)
+        if reading.signal in (Signal.LOSS, Signal.DELAY):
+            self._trouble(now, index, reading)
             return
-        if loss > LOSS_CLEAN:
+        if reading.signal is Signal.NORMAL:
             self.clean_since = now
             return
-        if index > 0 and now - self.clean_since >= UP_AFTER_S:
-            higher = self.bitrate_of(self.ladder[index - 1])
-            if remb is None or remb >= higher * REMB_HEADROOM:
-                self._move(index - 1, f"clean link, REMB {remb}")
-                self.moves_up += 1
+        if self._watch is not None and now >= self._watch[1]:
+            self._watch = None  # the move up held: the link carries this rung
+            self.estimator.carried(nominal)
+            self._failures.pop(index, None)
+        if index > 0 and now - self.clean_since >= UP_CLEAN_S and self._watch is None:
+            self._try_up(now, index)
 
-    def _move(self, index: int, why: str) -> None:
+    def _trouble(self, now: float, index: int, reading: Reading) -> None:
+        self.clean_since = now
+        if self._probe_until is not None:
+            self._probe_until = None
+            self._back_off(now, index - 1)
+        if self._watch is not None:
+            back = self._watch[0]
+            self._watch = None
+            self._back_off(now, index)
+            self.estimator.carried(self.bitrate_of(self.ladder[back]))
+            self.fallbacks += 1
+            self._move(back, f"fell back: {reading.why}", now)
+            return
+        target = max(self._fit(reading.estimate_bps), index + 1)
+        if target < len(self.ladder):
+            self.moves_down += 1
+            self._back_off(now, index)  # the rung it leaves failed, as a failed trial does
+            why = f"{reading.why}, estimate {reading.estimate_bps / 1000:.0f} kbit/s"
+            self._move(target, why, now)
+
+    def _try_up(self, now: float, index: int) -> None:
+        higher = index - 1
+        need = self.bitrate_of(self.ladder[higher])
+        if now < self._retry_at.get(higher, 0.0):
+            return
+        remb = self.estimator.fresh_remb(now)
+        if remb is not None and remb >= need * REMB_HEADROOM:
+            self._up(now, index, higher, f"REMB {remb / 1000:.0f} kbit/s")
+        elif self.estimator.estimate_bps >= need * REMB_HEADROOM:
+            self._up(now, index, higher, f"estimate {self.estimator.estimate_bps / 1000:.0f}")
+        elif self.probe is None:
+            self._up(now, index, higher, "trial: clean link")
+        elif self._probe_until is None:
+            self.probe(need * PROBE_FACTOR, PROBE_S)
+            self._probe_until = now + PROBE_S + PROBE_VERDICT_S
+        elif now >= self._probe_until:  # the probe passed without delay or loss
+            self._probe_until = None
+            self._up(now, index, higher, f"probe at {need * PROBE_FACTOR / 1000:.0f} kbit/s")
+
+    def _up(self, now: float, index: int, higher: int, why: str) -> None:
+        self.moves_up += 1
+        self._watch = (index, now + WATCH_S)
+        self._move(higher, why, now)
+
+    def _back_off(self, now: float, index: int) -> None:
+        failures = self._failures.get(index, 0) + 1
+        self._failures[index] = failures
+        wait = min(BACKOFF_MAX_S, BACKOFF_S * 2 ** (failures - 1))
+        self._retry_at[index] = now + wait
+        name = self.ladder[index].name
+        log.info("[viewer %s] %s not tried again for %.0f s", self.feed.name, name, wait)
+
+    @property
+    def trying(self) -> bool:
+        """A move up is on trial, or a probe for one is under way."""
+        return self._watch is not None or self._probe_until is not None
+
+    def _report(self, bps: float, nominal: float) -> None:
+        if self.memory is not None and self.memory_key:
+            # The rung held cleanly is what the link carries, even while REMB still climbs.
+            held = nominal if not self.trying and self.feed.pending is None else 0.0
+            self.memory.remember(self.memory_key, max(bps, held))
+        # The pacer's target: never under the rung being sent (the rung's rate is fixed;
+        # pacing slower would only queue its packets; a move down is what helps).
+        target = max(bps, nominal)
+        if self.on_estimate is not None and abs(target - self._reported) > 0.02 * self._reported:
+            self._reported = target
+            self.on_estimate(target)
+
+    def resume(self, now: float | None = None) -> None:
+        """The feedback is back after an outage: a keyframe at once, on the rung the link
+        carries (the estimate from before the outage), and REMB's verdicts wait a while."""
+        now = self.feedback.clock() if now is None else now
+        self.resumes += 1
+        self.quiet_since = self.clean_since = now
+        self._watch = self._probe_until = None
+        index = self._index()
+        target = max(index, self._fit(self.estimator.estimate_bps))
+        if target != index:
+            self._move(target, "link back after an outage", now)
+        # Even when it stays (or a move just went back to the rung it is on): what was
+        # sent during the outage is lost, and waiting for the viewer's PLI costs a round trip.
+        self.ladder[target].request_keyframe()
+        log.info("[viewer %s] link back after an outage: keyframe", self.feed.name)
+
+    def _on_rtcp(self) -> None:
+        now = self.feedback.clock()
+        if self.estimator.resumed():
+            self.resume(now)
+
+    def _move(self, index: int, why: str, now: float) -> None:
         rendition = self.ladder[index]
         log.info("[viewer %s] -> %s (%s)", self.feed.name, rendition.name, why)
         self.feed.switch_to(rendition)
-        self.moved_at = self.clean_since = time.monotonic()
+        self.estimator.forget_window()
+        self.moved_at = self.clean_since = now
 
     async def run(self) -> None:
         """Ticks until the feed ends; started once the peer connects: what happened
         before (a queue that filled while ICE and DTLS were under way) is no verdict on
         the link."""
         self._dropped = self.feed.dropped
-        self.feedback.loss = 0.0
-        self.moved_at = self.clean_since = time.monotonic()
+        self.start(self.feedback.clock())
         while self.feed.live:
             await asyncio.sleep(TICK_S)
             self.tick()
+
+    def start(self, now: float) -> None:
+        """The peer is connected: feedback from now on describes the link."""
+        self.moved_at = self.clean_since = self.quiet_since = now
+        self.estimator.last_report_at = now
+        self.feedback.on_rtcp = self._on_rtcp
+        self._report(self.estimator.estimate_bps, self.bitrate_of(self.ladder[self._index()]))

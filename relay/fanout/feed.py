@@ -52,7 +52,13 @@ class ViewerFeed:
 
     def switch_to(self, rendition: Rendition) -> None:
         """Moves the viewer to `rendition` at its next keyframe (asked for now)."""
-        if rendition is self.rendition or self.ended:
+        if self.ended:
+            return
+        if rendition is self.rendition:
+            # Back to where it is before the other rung's keyframe came: stay, stop moving.
+            if self.pending is not None:
+                self.pending.close()
+                self.pending = None
             return
         if self.pending is not None:
             if self.pending.rendition is rendition:

@@ -17,7 +17,7 @@ import av
 from av.video.reformatter import VideoReformatter
 
 from relay.config import Rung
-from relay.media.access_unit import TIME_BASE
+from relay.media.access_unit import CLOCK_RATE, TIME_BASE
 from relay.media.packet import EncodedPacket, encoded_packet
 from relay.metrics import Histogram
 from relay.queues import put_dropping_oldest
@@ -70,7 +70,13 @@ class RungEncoder:
         want_keyframe: Callable[[], bool],
         lossless: bool = False,
     ) -> None:
-        self.stream, self.rung, self.fps = stream, rung, fps
+        self.stream, self.rung = stream, rung
+        # A rung may cap the frame rate (240p: 15 fps for the edge of a cell); the frames
+        # between are skipped here, before scaling, and counted as `skipped`, not dropped.
+        self.fps = min(fps, rung.fps) if rung.fps else fps
+        self._interval = CLOCK_RATE / self.fps if self.fps < fps else 0.0
+        self._next_pts: float | None = None
+        self.skipped = 0
         self.lossless = lossless  # benchmarks: wait for room instead of dropping
         self.publish = publish
         self.want_keyframe = want_keyframe
@@ -98,10 +104,26 @@ class RungEncoder:
     def submit(self, frame: av.VideoFrame, arrival_ns: int) -> None:
         """Queues a processed frame (pts on the 90 kHz output clock); drops the oldest if full."""
         self.frames_in += 1
+        if self._interval and not self._due(frame.pts):
+            self.skipped += 1
+            return
         if self.lossless:
             self._queue.put((frame, arrival_ns))
             return
         self.dropped += put_dropping_oldest(self._queue, (frame, arrival_ns))
+
+    def _due(self, pts: int | None) -> bool:
+        """Whether the frame at `pts` keeps the rung's frame rate: frames leave on a fixed
+        schedule, so a source's jitter neither doubles nor starves the output."""
+        if pts is None:
+            return True
+        slot = self._next_pts
+        if slot is None or not -2 * self._interval <= pts - slot <= self._interval:
+            slot = float(pts)  # the first frame, or a jump (a restart, the slate)
+        elif pts - slot < -self._interval / 4:  # a little early for its slot still takes it
+            return False
+        self._next_pts = slot + self._interval
+        return True
 
     def close(self) -> None:
         """Stops the thread after the frame in hand; safe to call twice."""

@@ -18,6 +18,7 @@ from aiortc.sdp import SessionDescription
 from relay.config import LimitsConfig, WebRTCConfig
 from relay.fanout.adapt import LadderAdapter
 from relay.fanout.rendition import Rendition
+from relay.fanout.start import EstimateMemory
 from relay.webrtc import codecs, rtp_send
 from relay.webrtc.feedback import tap_feedback
 from relay.webrtc.ice import configure_host_addresses, rtc_configuration
@@ -90,6 +91,9 @@ class ViewerSession:
             "relay_delay_ms": self.track.rendition.latency_ms.quantile(0.5),
             "remb": fb.remb if fb else None,
             "rtt_ms": round(fb.rtt_s * 1000, 1) if fb and fb.rtt_s else None,
+            # docs/congestion-control.md: the link's rate estimate and the last verdict.
+            "estimate_bps": round(self.adapter.estimator.estimate_bps) if self.adapter else None,
+            "link": self.adapter.last.signal.value if self.adapter and self.adapter.last else None,
         }
 
 
@@ -105,6 +109,7 @@ class SessionManager:
         # its peer must be freed, and /metrics shows whether it was (churn soak).
         self.peers: weakref.WeakSet[RTCPeerConnection] = weakref.WeakSet()
         self.reclaimer = Reclaimer()
+        self.estimates = EstimateMemory()  # per client: where its next Auto viewer starts
         configure_host_addresses(webrtc.ice_addresses)
 
     def count(self, stream: str | None = None) -> int:
@@ -121,12 +126,16 @@ class SessionManager:
         source_profile: str | None = None,
         who: str = "",
         on_end: Callable[[ViewerSession, str], None] | None = None,
+        start_bps: float | None = None,
+        memory_key: str = "",
     ) -> tuple[ViewerSession, str]:
         """Answers a WHEP offer; returns the session and the answer SDP. With a ladder the
         viewer adapts along it, starting on `rendition`; without, it stays there. With
         `start_on`, the first pictures come from that rendition until `rendition` has a
         keyframe (passthrough cannot force one). `source_profile` (the drone's H.264
-        profile-level-id) is answered first when the viewer may get passthrough packets."""
+        profile-level-id) is answered first when the viewer may get passthrough packets.
+        An adapting viewer's rate estimate starts at `start_bps` and is remembered in
+        `self.estimates` under `memory_key` (relay.fanout.start)."""
         check_offer(offer_sdp)
         if self.count(stream) >= self.limits.max_viewers_per_stream:
             raise CapacityError(f"stream {stream!r} has its maximum of viewers")
@@ -155,7 +164,15 @@ class SessionManager:
             )
             if len(ladder) > 1:
                 feedback = tap_feedback(transceiver.sender)
-                session.adapter = LadderAdapter(track.feed, ladder, feedback, lambda r: r.bitrate)
+                session.adapter = LadderAdapter(
+                    track.feed,
+                    ladder,
+                    feedback,
+                    lambda r: r.bitrate,
+                    start_bps=start_bps,
+                    memory=self.estimates,
+                    memory_key=memory_key,
+                )
             self._watch(session)
             await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
             await pc.setLocalDescription(await pc.createAnswer())

@@ -1,0 +1,71 @@
+"""Where an automatic viewer starts: the rung its link is known to carry, not the top one.
+
+A new or reconnecting viewer that starts on 720p bursts a 40-85 kB keyframe into a link it
+knows nothing about; on LTE the shaper drops hundreds of packets and the first reports say
+"99 % lost" (issue 17). It starts instead on the best rung that fits what is known: the
+estimate its last session left behind (kept per client for MEMORY_S), or DEFAULT_BPS, and
+the adapter probes up from there (docs/congestion-control.md).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+
+from relay.fanout.rendition import Rendition
+
+# Nothing known: a rung that fits a ~1 Mbit/s link (weak LTE) with room for keyframes and
+# repairs; a known estimate is what that link carried, and is used as it is.
+DEFAULT_BPS = 850_000.0
+MEMORY_S = 600.0  # a client's last estimate is remembered this long
+MEMORY_ENTRIES = 4096  # at most this many clients remembered (oldest forgotten first)
+CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # WHEP ?client=<id>, chosen by the player
+
+
+def start_rung(
+    ladder: Sequence[Rendition],
+    known_bps: float | None,
+    bitrate_of: Callable[[Rendition], float] = lambda r: r.bitrate,
+) -> Rendition:
+    """The highest rung (ladder sorted high to low) whose bitrate fits the known estimate,
+    or DEFAULT_BPS; the lowest rung if none fits. Rungs of unknown bitrate (passthrough
+    before the drone sent anything) are not started on."""
+    budget = known_bps if known_bps is not None else DEFAULT_BPS
+    rated = [r for r in ladder if bitrate_of(r) > 0] or list(ladder)
+    return next((r for r in rated if bitrate_of(r) <= budget), rated[-1])
+
+
+def client_key(who: str, remote: str, client: str | None) -> str:
+    """The key a viewer's estimate is remembered under: the player's client id if it sends
+    one (several tablets behind one NAT address), else its address; always with the
+    identity. Raises ValueError for a client id that is not 1-64 of A-Z a-z 0-9 _ -."""
+    if client is None:
+        return f"{who}|addr:{remote}"
+    if not CLIENT_ID.match(client):
+        raise ValueError("client must be 1-64 characters of A-Z, a-z, 0-9, '_', '-'")
+    return f"{who}|client:{client}"
+
+
+class EstimateMemory:
+    """The last rate estimate per client, for MEMORY_S; bounded (clients choose their ids)."""
+
+    def __init__(self, ttl_s: float = MEMORY_S, entries: int = MEMORY_ENTRIES) -> None:
+        self.ttl_s, self.entries = ttl_s, entries
+        self._known: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    def remember(self, key: str, bps: float, now: float | None = None) -> None:
+        self._known.pop(key, None)
+        self._known[key] = (bps, time.monotonic() if now is None else now)
+        while len(self._known) > self.entries:
+            self._known.popitem(last=False)
+
+    def recall(self, key: str, now: float | None = None) -> float | None:
+        known = self._known.get(key)
+        if known is None:
+            return None
+        if (time.monotonic() if now is None else now) - known[1] > self.ttl_s:
+            del self._known[key]
+            return None
+        return known[0]

@@ -1,0 +1,286 @@
+"""Congestion control replayed on feedback traces: the receiver's reports (RR blocks, REMB,
+RTT) fed to a real LadderAdapter through its LinkFeedback on a trace clock, the adapter
+ticking once a second as it does live. Not timed: the trace's clock is the test's own."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from relay.fanout.adapt import LadderAdapter, LinkFeedback
+from relay.fanout.estimator import LinkEstimator, Signal
+from relay.fanout.feed import ViewerFeed
+from relay.fanout.rendition import Rendition
+from relay.fanout.start import EstimateMemory, start_rung
+
+TRACES = Path(__file__).parent / "traces"
+
+
+def ladder() -> list[Rendition]:
+    return [
+        Rendition("s", "720p", 2_000_000),
+        Rendition("s", "360p", 500_000),
+        Rendition("s", "240p", 250_000),
+    ]
+
+
+class Trace:
+    """A viewer's link replayed: packets sent per second by rung, lost as the test says,
+    reported like Chromium (an RR about every second and one with every NACK)."""
+
+    def __init__(
+        self, start: str = "720p", probe: bool = False, start_bps: float | None = 3e6
+    ) -> None:
+        self.t = 100.0
+        self.rungs = ladder()
+        self.feedback = LinkFeedback(clock=lambda: self.t)
+        rung = next(r for r in self.rungs if r.name == start)
+        self.feed = ViewerFeed(rung, "test")
+        self.probes: list[tuple[float, float]] = []
+        prober: Callable[[float, float], None] | None = None
+        if probe:
+            prober = lambda bps, s: self.probes.append((bps, s))  # noqa: E731
+        self.adapter = LadderAdapter(
+            self.feed, self.rungs, self.feedback, lambda r: r.bitrate, start_bps, probe=prober
+        )
+        self.adapter.start(self.t)
+        self.highest, self.lost = 1000, 0
+        self.rtt = 0.05
+        self.remb: float | None = None
+        self.timeline: list[tuple[float, str]] = []
+
+    @property
+    def rung(self) -> str:
+        """The rung the viewer is on, or moving to."""
+        feed = self.feed
+        return (feed.pending or feed.subscriber).rendition.name
+
+    def report(self, packets: int, lost: int) -> None:
+        """One receiver report block covering `packets` more packets, `lost` of them lost."""
+        self.highest += packets
+        self.lost += lost
+        self.feedback.receiver_report(self.highest, self.lost)
+        self.feedback.round_trip(self.rtt)
+        self.feedback.rtcp_done()
+
+    def second(self, loss: float = 0.0, remb: float | None = None, nack_rr: int = 0) -> None:
+        """One second of the link: the rung's packets (~1200 bytes each), `loss` of them lost,
+        an RR and REMB at its end, `nack_rr` extra short reports with one loss each (a NACK)."""
+        packets = int(self.feed_rung_bitrate() / 8 / 1200) - 8 * nack_rr
+        self.t += 1.0 - 0.1 * nack_rr
+        self.report(packets, round(packets * loss))
+        for _ in range(nack_rr):  # just before the tick: the newest reports it sees
+            self.t += 0.1
+            self.report(8, 1)  # 1 of 8 packets: the report says 12 % lost
+        remb = remb if remb is not None else self.remb
+        if remb is not None:
+            self.feedback.remb_report(int(remb))
+            self.feedback.rtcp_done()
+        self.adapter.tick(self.t)
+        self.timeline.append((self.t, self.rung))
+
+    def feed_rung_bitrate(self) -> float:
+        return float(next(r for r in self.rungs if r.name == self.rung).bitrate)
+
+    def keyframes(self) -> int:
+        return sum(r.keyframe_requests for r in self.rungs)
+
+
+def test_one_nack_with_12_percent_in_its_report_does_not_move_a_viewer_down() -> None:
+    trace = Trace("720p")
+    for _ in range(10):
+        trace.second(remb=2.6e6)
+    trace.second(nack_rr=1, remb=2.6e6)  # "fraction lost 12 %" in the NACK's report
+    trace.second(nack_rr=2, remb=2.6e6)
+    for _ in range(5):
+        trace.second(remb=2.6e6)
+    assert {rung for _, rung in trace.timeline} == {"720p"}
+    assert trace.adapter.moves_down == 0
+
+
+def test_sustained_loss_over_a_window_moves_down() -> None:
+    trace = Trace("720p")
+    for _ in range(3):
+        trace.second(remb=2.6e6)
+    trace.second(loss=0.15, remb=2.6e6)  # 15 % of ~200 packets
+    assert trace.rung == "360p"
+    assert trace.adapter.last is not None and trace.adapter.last.signal.value == "loss"
+
+
+def test_heavy_loss_in_too_few_packets_is_no_clean_link() -> None:
+    """A 360p viewer behind a 300 kbit/s policer: ~50 packets a second, 40 % lost. Too few
+    packets for a loss verdict after one second, but no clean link either (which would
+    let it try 720p); the next second's report makes the verdict."""
+    estimator = LinkEstimator(600_000, now=0.0)
+    estimator.on_receiver_report(0.5, 1000, 0)
+    estimator.on_receiver_report(1.5, 1052, 21)
+    assert estimator.tick(1.6, 500_000).signal is Signal.NORMAL
+    estimator.on_receiver_report(2.5, 1104, 42)
+    assert estimator.tick(2.6, 500_000).signal is Signal.LOSS
+
+
+def test_loss_under_the_threshold_holds_the_rung() -> None:
+    trace = Trace("720p")
+    for _ in range(15):
+        trace.second(loss=0.05, remb=2.6e6)  # NACK repairs 5 %: no reason to move
+    assert trace.rung == "720p" and trace.adapter.moves_down == 0
+
+
+def test_remb_falling_moves_down_before_any_loss() -> None:
+    trace = Trace("720p")
+    for _ in range(5):
+        trace.second(remb=2.6e6)
+    trace.second(remb=1.7e6)  # Chromium saw its queue grow: 0.85 x what it receives
+    assert trace.rung == "360p"  # 0.85 x 2 Mbit/s fits 360p, not 720p
+    assert trace.lost == 0
+
+
+def test_rtt_growth_moves_down_before_any_loss() -> None:
+    trace = Trace("720p")
+    for _ in range(5):
+        trace.second()  # no REMB at all (a receiver that sends none)
+    trace.rtt = 0.16  # a queue of 110 ms builds up
+    trace.second()
+    assert trace.rung == "720p"  # one high RTT is jitter ...
+    trace.rtt = 0.17
+    trace.second()
+    assert trace.rung == "360p"  # ... two in a row are a queue
+    assert trace.lost == 0
+
+
+def test_a_low_remb_after_a_move_up_is_no_verdict() -> None:
+    """Chromium's REMB climbs ~8 %/s after the rate it receives went up: low, not falling."""
+    trace = Trace("360p")
+    remb = 0.75e6
+    for _ in range(12):
+        trace.second(remb=remb)
+        remb *= 1.08
+    assert trace.rung == "720p" and trace.adapter.fallbacks == 0
+
+
+def test_clean_link_after_a_drop_moves_up_by_trial_without_a_prober() -> None:
+    trace = Trace("720p")
+    for _ in range(3):
+        trace.second(loss=0.2, remb=2.6e6)
+    assert trace.rung != "720p"
+    for _ in range(20):
+        trace.second()  # the drop is over; REMB (none here) cannot tell more
+    assert trace.rung == "720p"
+    back_at = next(t for t, r in reversed(trace.timeline) if r != "720p")
+    # 720p failed, then 360p: each waits BACKOFF_S before it is tried again.
+    assert back_at - trace.timeline[0][0] < 25
+
+
+def test_a_trial_that_brings_loss_falls_back_at_once_and_backs_off() -> None:
+    trace = Trace("360p", start_bps=600_000)
+    for _ in range(4):
+        trace.second()
+    assert trace.rung == "720p"  # a trial
+    trace.second(loss=0.3)  # the link does not carry it
+    assert trace.rung == "360p" and trace.adapter.fallbacks == 1
+    for _ in range(6):
+        trace.second()  # clean again on 360p, but 720p just failed: wait before retrying
+    assert trace.rung == "360p"
+
+
+def test_a_prober_is_asked_first_and_a_clean_probe_moves_up() -> None:
+    trace = Trace("360p", probe=True, start_bps=600_000)
+    for _ in range(4):
+        trace.second(remb=0.7e6)
+    assert trace.probes and trace.probes[0][0] == pytest.approx(2_400_000)
+    assert trace.rung == "360p"  # the probe's verdict first
+    for _ in range(3):
+        trace.second(remb=0.75e6)
+    assert trace.rung == "720p"
+
+
+def test_a_probe_that_raises_remb_moves_up_at_once() -> None:
+    trace = Trace("360p", probe=True, start_bps=600_000)
+    for _ in range(3):
+        trace.second(remb=0.7e6)
+    trace.second(remb=2.5e6)  # the probe showed what the link carries
+    assert trace.rung == "720p"
+
+
+def test_silence_then_resume_asks_for_a_keyframe_and_moves_nothing() -> None:
+    trace = Trace("360p", start_bps=800_000)
+    for _ in range(3):
+        trace.second(remb=0.7e6)
+    estimate = trace.adapter.estimator.estimate_bps
+    keyframes = trace.keyframes()
+    for _ in range(8):  # an 8 s outage: nothing comes back, the adapter keeps ticking
+        trace.t += 1.0
+        trace.highest += 40  # the packets we sent meanwhile ...
+        trace.adapter.tick(trace.t)
+    assert trace.keyframes() == keyframes
+    trace.t += 0.3
+    trace.feedback.other()  # the first RTCP back is a NACK for what went missing ...
+    trace.feedback.rtcp_done()
+    assert trace.keyframes() > keyframes  # at once, not at the next tick
+    trace.lost += 8 * 40  # ... and the report after it counts the outage's packets as lost
+    trace.t += 0.2
+    trace.report(5, 0)
+    assert trace.adapter.resumes == 1
+    for _ in range(3):
+        trace.second(remb=0.7e6)
+    assert trace.rung in ("360p", "720p")  # the outage was not read as 100 % loss
+    assert trace.adapter.estimator.verdicts[Signal.LOSS] == 0
+    assert trace.adapter.moves_down == 0
+    assert trace.adapter.estimator.estimate_bps >= estimate
+
+
+def test_an_ordinary_report_gap_is_not_an_outage() -> None:
+    trace = Trace("720p")
+    trace.second(remb=2.6e6)
+    keyframes = trace.keyframes()
+    trace.t += 1.3  # Chromium's report interval is 0.5-1.5 s
+    trace.report(200, 0)
+    assert trace.keyframes() == keyframes and trace.adapter.resumes == 0
+
+
+def test_queue_drops_move_down() -> None:
+    trace = Trace("720p")
+    trace.second(remb=2.6e6)
+    trace.feed.subscriber.dropped += 30  # the viewer's queue overflowed
+    trace.second(remb=2.6e6)
+    assert trace.rung == "360p"
+
+
+def test_the_adapter_remembers_its_estimate_for_the_next_start() -> None:
+    trace = Trace("720p")
+    memory = EstimateMemory()
+    trace.adapter.memory, trace.adapter.memory_key = memory, "k"
+    for _ in range(3):
+        trace.second(remb=2.6e6)
+    known = memory.recall("k")
+    assert known is not None and known >= 2.6e6
+    assert start_rung(ladder(), known).name == "720p"
+
+
+def test_a_recorded_clean_chromium_link_climbs_and_never_moves_down() -> None:
+    """Chromium's real feedback on a clean link (tests/fanout/traces/): its REMB climbs
+    slowly from ~400 kbit/s while it receives 2 Mbit/s. A low REMB is no verdict: the
+    viewer climbs from 360p to 720p and stays (the old adapter moved it down on REMB)."""
+    recorded = json.loads((TRACES / "chromium-clean-loopback.json").read_text())["events"]
+    trace = Trace("360p", start_bps=None)
+    start, next_tick = trace.t, trace.t + 1.0
+    fb = trace.feedback
+    handlers = {f.__name__: f for f in (fb.receiver_report, fb.remb_report, fb.round_trip)}
+    handlers["other"] = fb.other
+    for at, kind, *args in recorded:
+        while start + at >= next_tick:
+            trace.t = next_tick
+            trace.adapter.tick(trace.t)
+            trace.timeline.append((trace.t, trace.rung))
+            next_tick += 1.0
+        trace.t = start + at
+        handlers[kind](*args)
+        trace.feedback.rtcp_done()
+    verdicts = trace.adapter.estimator.verdicts
+    assert verdicts[Signal.LOSS] == verdicts[Signal.DELAY] == 0, verdicts
+    assert trace.adapter.moves_down == 0 and trace.adapter.resumes == 0
+    assert trace.rung == "720p"
+    assert next(t for t, r in trace.timeline if r == "720p") - start <= 5
