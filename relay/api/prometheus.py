@@ -103,6 +103,15 @@ class RelayCollector(Collector):
                 viewer=session.id[:6],
                 rendition=session.track.rendition.name,
             )
+            for what, value in session.track.pacer.stats().items():  # relay/webrtc/pacer.py
+                m.gauge(
+                    "relay_viewer_pacer",
+                    "one viewer's pacer: packets sent, resent, dropped; queue delay; target",
+                    value,
+                    stream=session.stream,
+                    viewer=session.id[:6],
+                    what=what,
+                )
         for stream in relay.streams.values():
             s = stream.name
             for state in STATES:

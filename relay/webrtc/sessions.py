@@ -90,6 +90,8 @@ class ViewerSession:
             "relay_delay_ms": self.track.rendition.latency_ms.quantile(0.5),
             "remb": fb.remb if fb else None,
             "rtt_ms": round(fb.rtt_s * 1000, 1) if fb and fb.rtt_s else None,
+            # Sent vs resent packets, and what the pacer dropped (relay/webrtc/pacer.py).
+            "pacer": self.track.pacer.stats(),
         }
 
 

@@ -1,0 +1,290 @@
+"""A viewer's pacer: its RTP packets leave spread over time, never as one burst.
+
+Sent as it comes, a 720p keyframe (40-85 kB) left in one burst into an LTE link whose queue
+holds 9-42 kB: the shaper dropped hundreds of packets and the first receiver reports read
+"loss 99 %" (issue 17). Like libwebrtc's pacer, packets here leave at PACING_FACTOR x the
+target rate (the estimator's, or the rung's bitrate until it sets one): a frame drains
+quickly, but no faster than a link a little above its rate can take it.
+
+Cheap by design: frames are queued whole (no per-packet queue entries), an idle pacer sends
+up to BURST_S worth at once without waiting, and the rest leaves on the shared 5 ms tick
+(pacing_tick.py), not on timers of its own. Sequence numbers and abs-send-time are set when
+a packet actually leaves, so the browser's delay-based estimator sees the link's queue and
+not ours, and media dropped here (too old to be worth sending) leaves no sequence gap to
+NACK. Retransmissions go first, within rtx_budget's share; probe() adds padding above the
+media for a while, for an estimator that must find out whether a higher rung fits.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+import time
+from collections import deque
+from collections.abc import Callable
+
+from aiortc.rtcrtpsender import random_sequence_number
+
+from relay.webrtc.pacing_tick import shared_ticker
+from relay.webrtc.rtp_wire import Wire, ntp_now, padding_packet, rtx_packet
+from relay.webrtc.rtx_budget import RTX_DEFAULT_RTT_S, RetransmitBudget, max_age_s
+
+log = logging.getLogger(__name__)
+
+PACING_FACTOR = 2.5  # packets leave at this multiple of the target rate (libwebrtc's value)
+BURST_S = 0.005  # an idle pacer sends this long's worth at once (one tick's)
+CATCH_UP_S = 0.05  # a busy pacer whose tick came late may catch up this long's worth
+MAX_QUEUE_S = 0.5  # media waiting longer is dropped and a keyframe asked for
+MIN_TARGET_BPS = 150_000.0  # the floor while a rung's rate is unknown (passthrough starting)
+RUNG_RATE_EVERY_S = 1.0  # how often the rung's bitrate is read again (passthrough: measured)
+HISTORY_SIZE = 512  # packets kept for NACKs: ~2.5 s of a 2 Mbit/s rung
+
+_MARKER_PT_SEQ = struct.Struct("!BH")
+_TIMESTAMP_SSRC = struct.Struct("!LL")
+
+
+class Pacer:
+    """One viewer's pacer (track.pacer). Counters: video_packets (first sends),
+    retransmitted_packets, retransmits_dropped (over budget), retransmits_stale (too old,
+    superseded by a keyframe, resent within an RTT, or no longer kept), media_dropped
+    (waited over MAX_QUEUE_S, or followed such a drop before the next keyframe),
+    padding_packets, queue_delay_ms (the last frame's wait before its first packet left)."""
+
+    def __init__(
+        self,
+        rung_bps: Callable[[], float],
+        request_keyframe: Callable[[], None],
+        clock: Callable[[], float] = time.monotonic,
+        schedule: Callable[[Pacer], None] | None = None,
+        name: str = "",
+    ) -> None:
+        self.name = name
+        self._rung_bps = rung_bps
+        self._request_keyframe = request_keyframe
+        self.clock = clock
+        self._schedule = schedule or (lambda pacer: shared_ticker().add(pacer))
+        self.wire: Wire | None = None
+        # Frames waiting: [payloads, next packet index, timestamp+SSRC bytes, queued at, key]
+        self._frames: deque[list[object]] = deque()
+        self._rtx: deque[int] = deque()  # admitted retransmissions, by sequence number
+        self._history: list[tuple[int, bytes, bytes, float] | None] = [None] * HISTORY_SIZE
+        self._resent: dict[int, float] = {}
+        self._budget = 0.0
+        self._last = clock()
+        self._busy = False  # on the ticker
+        self._waiting_for_keyframe = False
+        self._keyframe_at = float("-inf")  # when the newest keyframe's first packet left
+        self._target: float | None = None
+        self._rung = 0.0
+        self._rung_read_at = float("-inf")
+        self._rtx_budget = RetransmitBudget()
+        self._probe_bps = 0.0
+        self._probe_from = self._probe_until = 0.0
+        self._probe_sent = 0
+        self._last_timestamp = b"\x00\x00\x00\x00"
+        self.sequence = random_sequence_number()
+        self.rtx_sequence = random_sequence_number()
+        self.video_packets = self.video_octets = 0
+        self.retransmitted_packets = self.retransmits_dropped = self.retransmits_stale = 0
+        self.media_dropped = self.padding_packets = 0
+        self.queue_delay_ms = 0.0
+
+    # -- the rate -----------------------------------------------------------------------
+
+    def set_target_bps(self, bps: float) -> None:
+        """Paces to `bps` (an estimate of what the link carries) from now on."""
+        self._target = max(float(bps), MIN_TARGET_BPS)
+
+    @property
+    def target_bps(self) -> float:
+        if self._target is not None:
+            return self._target
+        now = self.clock()
+        if now - self._rung_read_at >= RUNG_RATE_EVERY_S:  # passthrough's rate is measured
+            self._rung, self._rung_read_at = max(self._rung_bps(), MIN_TARGET_BPS), now
+        return self._rung
+
+    def probe(self, bps: float, seconds: float) -> None:
+        """For `seconds`, pads what goes out up to `bps` (if the pacing rate allows)."""
+        now = self.clock()
+        self._probe_bps, self._probe_from, self._probe_until = bps, now, now + seconds
+        self._probe_sent = 0
+        self._wake(now)
+
+    def stats(self) -> dict[str, float]:
+        """The counters, for the viewer list and /metrics."""
+        return {
+            "video_packets": self.video_packets,
+            "retransmitted_packets": self.retransmitted_packets,
+            "retransmits_dropped": self.retransmits_dropped,
+            "retransmits_stale": self.retransmits_stale,
+            "media_dropped": self.media_dropped,
+            "padding_packets": self.padding_packets,
+            "queue_delay_ms": round(self.queue_delay_ms, 1),
+            "target_bps": round(self.target_bps),
+        }
+
+    # -- what goes in ------------------------------------------------------------------------
+
+    def push(self, payloads: list[bytes], timestamp: int, keyframe: bool) -> None:
+        """Queues one frame (its RTP payloads, shared with other viewers) to send."""
+        wire = self.wire
+        if wire is None:
+            return
+        now = self.clock()
+        if self._frames:
+            self._drop_stale(now)
+        if self._waiting_for_keyframe:
+            if not keyframe:
+                self.media_dropped += len(payloads)
+                return
+            self._waiting_for_keyframe = False
+        rest = _TIMESTAMP_SSRC.pack(timestamp, wire.ssrc)
+        self._frames.append([payloads, 0, rest, now, keyframe])
+        self._wake(now)
+
+    def retransmit(self, sequence_number: int) -> None:
+        """A NACKed packet: queued first if it can still help and fits the budget."""
+        wire, now = self.wire, self.clock()
+        kept = self._history[sequence_number % HISTORY_SIZE]
+        if wire is None or kept is None or kept[0] != sequence_number:
+            self.retransmits_stale += 1
+            return
+        rtt = wire.rtt_s()
+        resent = self._resent.get(sequence_number)
+        if (
+            now - kept[3] > max_age_s(rtt)
+            or kept[3] < self._keyframe_at  # the receiver can start over from that one
+            or (resent is not None and now - resent < (rtt or RTX_DEFAULT_RTT_S))
+        ):
+            self.retransmits_stale += 1
+            return
+        size = len(kept[1]) + len(kept[2]) + len(wire.extensions.block) + 2
+        if not self._rtx_budget.admit(size, now, self.target_bps):
+            self.retransmits_dropped += 1
+            return
+        if len(self._resent) >= HISTORY_SIZE:
+            self._resent.clear()  # older entries are past any max age by now
+        self._resent[sequence_number] = now
+        self._rtx.append(sequence_number)
+        self._wake(now)
+
+    def close(self) -> None:
+        """Forgets the queue and the way out (the viewer is gone)."""
+        self.wire = None
+        self._frames.clear()
+        self._rtx.clear()
+
+    # -- what goes out -----------------------------------------------------------------------
+
+    def _wake(self, now: float) -> None:
+        if self._busy:
+            return  # the next tick sends it
+        if self.drain(now):
+            self._busy = True
+            self._schedule(self)
+
+    def detached(self) -> None:
+        self._busy = False
+
+    def drain(self, now: float) -> bool:
+        """Sends what the budget allows at `now`; True while something still waits."""
+        wire = self.wire
+        if wire is None:
+            return False
+        rate = self.target_bps * PACING_FACTOR / 8  # bytes per second
+        cap = rate * (CATCH_UP_S if self._busy else BURST_S)
+        self._budget = min(self._budget + (now - self._last) * rate, cap)
+        self._last = now
+        if self._frames:
+            self._drop_stale(now)
+        probing = now < self._probe_until
+        if self._budget <= 0:
+            return bool(self._frames or self._rtx) or probing
+        extensions = wire.extensions.at_time(ntp_now())  # abs-send-time: now, for this tick
+        while self._budget > 0:
+            if self._rtx:
+                sent = self._send_retransmission(wire, self._rtx.popleft(), extensions)
+            elif self._frames:
+                sent = self._send_media(wire, now, extensions)
+            elif probing and self._probe_owed(now) > 0:
+                sent = self._send_padding(wire, extensions)
+            else:
+                break
+            self._budget -= sent
+            if probing:
+                self._probe_sent += sent
+        return bool(self._frames or self._rtx) or probing
+
+    def _send_media(self, wire: Wire, now: float, extensions: bytes) -> int:
+        frame = self._frames[0]
+        payloads: list[bytes] = frame[0]  # type: ignore[assignment]
+        index: int = frame[1]  # type: ignore[assignment]
+        rest: bytes = frame[2]  # type: ignore[assignment]
+        if index == 0:
+            self.queue_delay_ms = (now - frame[3]) * 1000  # type: ignore[operator]
+            if frame[4]:
+                self._keyframe_at = now
+        last = index == len(payloads) - 1
+        payload_type = wire.payload_type | 0x80 if last else wire.payload_type
+        sequence = self.sequence
+        head = bytes((wire.first_byte,)) + _MARKER_PT_SEQ.pack(payload_type, sequence) + rest
+        payload = payloads[index]
+        # The payload is shared by all viewers: the history keeps a reference to it and
+        # this viewer's 12 header bytes, not a copy of the packet.
+        self._history[sequence % HISTORY_SIZE] = (sequence, head, payload, now)
+        wire.out(head + extensions + payload)
+        self.sequence = (sequence + 1) & 0xFFFF
+        self.video_packets += 1
+        self.video_octets += len(payload)
+        if last:
+            self._frames.popleft()
+            self._last_timestamp = rest[:4]
+        else:
+            frame[1] = index + 1
+        return len(head) + len(extensions) + len(payload)
+
+    def _send_retransmission(self, wire: Wire, sequence: int, extensions: bytes) -> int:
+        kept = self._history[sequence % HISTORY_SIZE]
+        if kept is None or kept[0] != sequence:
+            return 0
+        if wire.rtx_payload_type is None:  # resent as it was, on the media's SSRC
+            packet = kept[1] + extensions + kept[2]
+        else:
+            packet = rtx_packet(wire, kept[1], kept[2], self.rtx_sequence, extensions)
+            self.rtx_sequence = (self.rtx_sequence + 1) & 0xFFFF
+        wire.out(packet)
+        self.retransmitted_packets += 1
+        return len(packet)
+
+    def _probe_owed(self, now: float) -> float:
+        return self._probe_bps / 8 * (now - self._probe_from) - self._probe_sent
+
+    def _send_padding(self, wire: Wire, extensions: bytes) -> int:
+        """A padding-only packet: on the RTX stream if there is one, else on the media's."""
+        if wire.rtx_payload_type is not None:
+            packet = padding_packet(wire, True, self.rtx_sequence, self._last_timestamp, extensions)
+            self.rtx_sequence = (self.rtx_sequence + 1) & 0xFFFF
+        else:
+            packet = padding_packet(wire, False, self.sequence, self._last_timestamp, extensions)
+            self.sequence = (self.sequence + 1) & 0xFFFF
+        wire.out(packet)
+        self.padding_packets += 1
+        return len(packet)
+
+    def _drop_stale(self, now: float) -> None:
+        """Frames that have waited too long are not worth sending: drop every unstarted one
+        (a later frame depends on them), ask for a keyframe, and resume there."""
+        frames = self._frames
+        first = 1 if frames[0][1] else 0  # a frame half sent is finished, not cut
+        if len(frames) <= first or now - frames[first][3] <= MAX_QUEUE_S:  # type: ignore[operator]
+            return
+        while len(frames) > first:
+            self.media_dropped += len(frames.pop()[0])  # type: ignore[arg-type]
+        self._waiting_for_keyframe = True
+        self._request_keyframe()
+        log.info(
+            "[viewer %s] media waited over %.0f ms in the pacer: dropped, keyframe asked for",
+            self.name,
+            MAX_QUEUE_S * 1e3,
+        )
