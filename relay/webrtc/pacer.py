@@ -140,7 +140,10 @@ class Pacer:
                 return
             self._waiting_for_keyframe = False
         rest = _TIMESTAMP_SSRC.pack(timestamp, wire.ssrc)
-        self._frames.append([payloads, 0, rest, now, keyframe])
+        # Time spent behind a keyframe does not count as waiting: at a low target one takes
+        # longer than MAX_QUEUE_S, and it is the way out of a drop, not a reason for one.
+        queued_at = now + self._keyframes_ahead_s() if self._frames else now
+        self._frames.append([payloads, 0, rest, queued_at, keyframe])
         self._wake(now)
 
     def retransmit(self, sequence_number: int) -> None:
@@ -221,8 +224,8 @@ class Pacer:
         payloads: list[bytes] = frame[0]  # type: ignore[assignment]
         index: int = frame[1]  # type: ignore[assignment]
         rest: bytes = frame[2]  # type: ignore[assignment]
-        if index == 0:
-            self.queue_delay_ms = (now - frame[3]) * 1000  # type: ignore[operator]
+        if index == 0:  # (behind a keyframe, the wait counts from when it should be out)
+            self.queue_delay_ms = max(0.0, now - frame[3]) * 1000  # type: ignore[operator]
             if frame[4]:
                 self._keyframe_at = now
         last = index == len(payloads) - 1
@@ -271,6 +274,16 @@ class Pacer:
         wire.out(packet)
         self.padding_packets += 1
         return len(packet)
+
+    def _keyframes_ahead_s(self) -> float:
+        """How long the keyframes queued (what is left of them) will take to leave."""
+        left = 0
+        for frame in self._frames:
+            if frame[4]:
+                payloads: list[bytes] = frame[0]  # type: ignore[assignment]
+                index: int = frame[1]  # type: ignore[assignment]
+                left += sum(len(p) for p in payloads[index:])
+        return left * 8 / (self.target_bps * PACING_FACTOR)
 
     def _drop_stale(self, now: float) -> None:
         """Frames that have waited too long are not worth sending: drop every unstarted one

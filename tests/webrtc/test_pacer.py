@@ -150,14 +150,15 @@ def test_media_that_waited_too_long_is_dropped_and_a_keyframe_asked_for() -> Non
     paced = Paced()
     paced.pacer.set_target_bps(200_000)  # the link carries a tenth of the rung
     paced.frame(40, keyframe=True)
-    for i in range(1, 30):  # a second of 2 Mbit/s frames
+    for i in range(1, 60):  # two seconds of 2 Mbit/s frames
         paced.frame(7, timestamp=i * 3000)
         paced.run(1 / 30)
     assert paced.pacer.media_dropped > 0 and paced.keyframes_asked >= 1
+    paced.run(1.0)  # what was started is sent; nothing new came
     waited = paced.pacer.media_dropped
-    paced.frame(7, timestamp=31 * 3000)  # not a keyframe: undecodable after the gap
+    paced.frame(7, timestamp=61 * 3000)  # not a keyframe: undecodable after the gap
     assert paced.pacer.media_dropped == waited + 7
-    paced.frame(10, keyframe=True, timestamp=32 * 3000)
+    paced.frame(10, keyframe=True, timestamp=62 * 3000)
     paced.run(1.0)
     assert paced.pacer.queue_delay_ms <= MAX_QUEUE_S * 1000
     sent = paced.media()
@@ -165,6 +166,18 @@ def test_media_that_waited_too_long_is_dropped_and_a_keyframe_asked_for() -> Non
     # Nothing dropped here leaves a sequence gap that the receiver would NACK in vain.
     assert sequences == [(sequences[0] + i) & 0xFFFF for i in range(len(sent))]
     assert sent[-1][1].payload == bytes([9]) * PAYLOAD and sent[-1][1].marker
+
+
+def test_frames_behind_a_long_keyframe_are_not_dropped_for_its_sake() -> None:
+    paced = Paced()
+    paced.pacer.set_target_bps(400_000)  # 1 Mbit/s pacing: 96 kB take 0.77 s
+    paced.frame(80, keyframe=True)
+    for i in range(1, 45):  # small frames the link carries easily, queued behind it
+        paced.frame(1, timestamp=i * 3000)
+        paced.run(1 / 30)
+    paced.run(0.5)
+    assert paced.pacer.media_dropped == 0 and paced.keyframes_asked == 0
+    assert len(paced.media()) == 80 + 44
 
 
 def test_a_probe_pads_up_to_the_rate_asked() -> None:
