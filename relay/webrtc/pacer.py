@@ -33,13 +33,14 @@ log = logging.getLogger(__name__)
 
 PACING_FACTOR = 2.5  # packets leave at this multiple of the target rate (libwebrtc's value)
 BURST_S = 0.005  # an idle pacer sends this long's worth at once (one tick's)
-CATCH_UP_S = 0.05  # a busy pacer whose tick came late may catch up this long's worth
+CATCH_UP_S = 0.1  # a busy pacer whose tick came late (a busy loop: our lateness, not the
+# link's) catches up this long's worth; at 50 ms a loaded relay dropped a fifth of its media
 MAX_QUEUE_S = 0.5  # media waiting longer is dropped and a keyframe asked for
 MIN_TARGET_BPS = 150_000.0  # the floor while a rung's rate is unknown (passthrough starting)
 RUNG_RATE_EVERY_S = 1.0  # how often the rung's bitrate is read again (passthrough: measured)
 HISTORY_SIZE = 512  # packets kept for NACKs: ~2.5 s of a 2 Mbit/s rung
 
-_MARKER_PT_SEQ = struct.Struct("!BH")
+_FIRST_MARKER_PT_SEQ = struct.Struct("!BBH")
 _TIMESTAMP_SSRC = struct.Struct("!LL")
 
 
@@ -67,7 +68,9 @@ class Pacer:
         # Frames waiting: [payloads, next packet index, timestamp+SSRC bytes, queued at, key]
         self._frames: deque[list[object]] = deque()
         self._rtx: deque[int] = deque()  # admitted retransmissions, by sequence number
-        self._history: list[tuple[int, bytes, bytes, float] | None] = [None] * HISTORY_SIZE
+        # By sequence number % HISTORY_SIZE: (sequence, first 4 header bytes, timestamp and
+        # SSRC, payload, when sent)
+        self._history: list[tuple[int, bytes, bytes, bytes, float] | None] = [None] * HISTORY_SIZE
         self._resent: dict[int, float] = {}
         self._budget = 0.0
         self._last = clock()
@@ -77,6 +80,7 @@ class Pacer:
         self._target: float | None = None
         self._rung = 0.0
         self._rung_read_at = float("-inf")
+        self._rate = 0.0  # pacing rate in bytes/s, set with the target (drain reads it often)
         self._rtx_budget = RetransmitBudget()
         self._probe_bps = 0.0
         self._probe_from = self._probe_until = 0.0
@@ -94,6 +98,7 @@ class Pacer:
     def set_target_bps(self, bps: float) -> None:
         """Paces to `bps` (an estimate of what the link carries) from now on."""
         self._target = max(float(bps), MIN_TARGET_BPS)
+        self._rate = self._target * PACING_FACTOR / 8
 
     @property
     def target_bps(self) -> float:
@@ -102,10 +107,12 @@ class Pacer:
         now = self.clock()
         if now - self._rung_read_at >= RUNG_RATE_EVERY_S:  # passthrough's rate is measured
             self._rung, self._rung_read_at = max(self._rung_bps(), MIN_TARGET_BPS), now
+            self._rate = self._rung * PACING_FACTOR / 8
         return self._rung
 
     def probe(self, bps: float, seconds: float) -> None:
         """For `seconds`, pads what goes out up to `bps` (if the pacing rate allows)."""
+        self.target_bps  # noqa: B018  (the pacing rate, if nothing was sent yet)
         now = self.clock()
         self._probe_bps, self._probe_from, self._probe_until = bps, now, now + seconds
         self._probe_sent = 0
@@ -132,6 +139,8 @@ class Pacer:
         if wire is None:
             return
         now = self.clock()
+        if self._target is None and now - self._rung_read_at >= RUNG_RATE_EVERY_S:
+            self.target_bps  # noqa: B018  (reads the rung's rate again, sets the pacing rate)
         if self._frames:
             self._drop_stale(now)
         if self._waiting_for_keyframe:
@@ -156,13 +165,13 @@ class Pacer:
         rtt = wire.rtt_s()
         resent = self._resent.get(sequence_number)
         if (
-            now - kept[3] > max_age_s(rtt)
-            or kept[3] < self._keyframe_at  # the receiver can start over from that one
+            now - kept[4] > max_age_s(rtt)
+            or kept[4] < self._keyframe_at  # the receiver can start over from that one
             or (resent is not None and now - resent < (rtt or RTX_DEFAULT_RTT_S))
         ):
             self.retransmits_stale += 1
             return
-        size = len(kept[1]) + len(kept[2]) + len(wire.extensions.block) + 2
+        size = 12 + len(wire.extensions.block) + 2 + len(kept[3])
         if not self._rtx_budget.admit(size, now, self.target_bps):
             self.retransmits_dropped += 1
             return
@@ -195,7 +204,7 @@ class Pacer:
         wire = self.wire
         if wire is None:
             return False
-        rate = self.target_bps * PACING_FACTOR / 8  # bytes per second
+        rate = self._rate  # bytes per second
         cap = rate * (CATCH_UP_S if self._busy else BURST_S)
         self._budget = min(self._budget + (now - self._last) * rate, cap)
         self._last = now
@@ -204,22 +213,29 @@ class Pacer:
         probing = now < self._probe_until
         if self._budget <= 0:
             return bool(self._frames or self._rtx) or probing
+        if not wire.connected():
+            self.close()  # the send loop ends too, on its next frame
+            return False
         extensions = wire.extensions.at_time(ntp_now())  # abs-send-time: now, for this tick
-        while self._budget > 0:
+        budget = self._budget
+        while budget > 0:
+            before = budget
             if self._rtx:
-                sent = self._send_retransmission(wire, self._rtx.popleft(), extensions)
+                budget -= self._send_retransmission(wire, self._rtx.popleft(), extensions)
             elif self._frames:
-                sent = self._send_media(wire, now, extensions)
+                budget = self._send_media(wire, now, extensions, budget)
             elif probing and self._probe_owed(now) > 0:
-                sent = self._send_padding(wire, extensions)
+                budget -= self._send_padding(wire, extensions)
             else:
                 break
-            self._budget -= sent
             if probing:
-                self._probe_sent += sent
+                self._probe_sent += int(before - budget)
+        self._budget = budget
         return bool(self._frames or self._rtx) or probing
 
-    def _send_media(self, wire: Wire, now: float, extensions: bytes) -> int:
+    def _send_media(self, wire: Wire, now: float, extensions: bytes, budget: float) -> float:
+        """Sends the first frame's packets while `budget` lasts; returns what is left of it.
+        The per-packet loop of the fan-out: kept to a header, a history slot, SRTP, sendto."""
         frame = self._frames[0]
         payloads: list[bytes] = frame[0]  # type: ignore[assignment]
         index: int = frame[1]  # type: ignore[assignment]
@@ -228,35 +244,44 @@ class Pacer:
             self.queue_delay_ms = max(0.0, now - frame[3]) * 1000  # type: ignore[operator]
             if frame[4]:
                 self._keyframe_at = now
-        last = index == len(payloads) - 1
-        payload_type = wire.payload_type | 0x80 if last else wire.payload_type
+        start, last, octets = index, len(payloads) - 1, 0
+        history, protect, sendto, address = self._history, wire.protect, wire.sendto, wire.address
+        first, payload_type, pack = wire.first_byte, wire.payload_type, _FIRST_MARKER_PT_SEQ.pack
+        tail = rest + extensions  # timestamp, SSRC, extensions: the same for the whole frame
+        overhead = len(tail) + 4
         sequence = self.sequence
-        head = bytes((wire.first_byte,)) + _MARKER_PT_SEQ.pack(payload_type, sequence) + rest
-        payload = payloads[index]
-        # The payload is shared by all viewers: the history keeps a reference to it and
-        # this viewer's 12 header bytes, not a copy of the packet.
-        self._history[sequence % HISTORY_SIZE] = (sequence, head, payload, now)
-        wire.out(head + extensions + payload)
-        self.sequence = (sequence + 1) & 0xFFFF
-        self.video_packets += 1
-        self.video_octets += len(payload)
-        if last:
+        while budget > 0 and index <= last:
+            payload = payloads[index]
+            head = pack(first, payload_type | 0x80 if index == last else payload_type, sequence)
+            # The payload is shared by all viewers: the history keeps a reference to it
+            # and this viewer's 12 header bytes, not a copy of the packet.
+            history[sequence % HISTORY_SIZE] = (sequence, head, rest, payload, now)
+            sendto(protect(head + tail + payload), address)
+            size = len(payload)
+            octets += size
+            budget -= overhead + size
+            sequence = (sequence + 1) & 0xFFFF
+            index += 1
+        self.sequence = sequence
+        self.video_packets += index - start
+        self.video_octets += octets
+        if index > last:
             self._frames.popleft()
             self._last_timestamp = rest[:4]
         else:
-            frame[1] = index + 1
-        return len(head) + len(extensions) + len(payload)
+            frame[1] = index
+        return budget
 
     def _send_retransmission(self, wire: Wire, sequence: int, extensions: bytes) -> int:
         kept = self._history[sequence % HISTORY_SIZE]
         if kept is None or kept[0] != sequence:
             return 0
         if wire.rtx_payload_type is None:  # resent as it was, on the media's SSRC
-            packet = kept[1] + extensions + kept[2]
+            packet = kept[1] + kept[2] + extensions + kept[3]
         else:
-            packet = rtx_packet(wire, kept[1], kept[2], self.rtx_sequence, extensions)
+            packet = rtx_packet(wire, kept[1] + kept[2], kept[3], self.rtx_sequence, extensions)
             self.rtx_sequence = (self.rtx_sequence + 1) & 0xFFFF
-        wire.out(packet)
+        wire.send(packet)
         self.retransmitted_packets += 1
         return len(packet)
 
@@ -271,7 +296,7 @@ class Pacer:
         else:
             packet = padding_packet(wire, False, self.sequence, self._last_timestamp, extensions)
             self.sequence = (self.sequence + 1) & 0xFFFF
-        wire.out(packet)
+        wire.send(packet)
         self.padding_packets += 1
         return len(packet)
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 import struct
 import types
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aiortc import RTCRtpSender
@@ -108,7 +107,10 @@ async def _run_rtp(sender: Any, codec: Any, track: RenditionTrack) -> None:
     dtls = sender.transport
     pacer = track.pacer
     wire = Wire(
-        out=_no_way_out,
+        protect=_not_yet,
+        sendto=_not_yet,
+        address=None,
+        connected=lambda: dtls._state == State.CONNECTED,
         ssrc=sender._ssrc,
         payload_type=codec.payloadType,
         extensions=_ExtensionBlock(sender),
@@ -128,7 +130,9 @@ async def _run_rtp(sender: Any, codec: Any, track: RenditionTrack) -> None:
             if pair is None:
                 raise ConnectionError("ICE has no nominated pair")
             # Per frame, as the nominated pair may change; the pacer sends with it later.
-            wire.out = _way_out(pair.protocol.transport.sendto, pair.remote_addr, dtls)
+            wire.protect = dtls._tx_srtp.protect
+            wire.sendto = pair.protocol.transport.sendto
+            wire.address = pair.remote_addr
             pacer.wire = wire
             timestamp = (timestamp_origin + rtp_timestamp) & 0xFFFFFFFF
             pacer.push(payloads, timestamp, keyframe)
@@ -151,20 +155,8 @@ async def _run_rtp(sender: Any, codec: Any, track: RenditionTrack) -> None:
         getattr(sender, _P + "rtp_exited").set()
 
 
-def _no_way_out(packet: bytes) -> None:
+def _not_yet(*args: Any) -> Any:
     raise ConnectionError("not connected yet")
-
-
-def _way_out(sendto: Any, address: Any, dtls: Any) -> Callable[[bytes], None]:
-    """Encrypts and sends one clear RTP packet on the pair nominated now."""
-    protect = dtls._tx_srtp.protect
-
-    def out(packet: bytes) -> None:
-        if dtls._state != State.CONNECTED:
-            raise ConnectionError("DTLS not connected")
-        sendto(protect(packet), address)
-
-    return out
 
 
 async def _retransmit(sender: Any, sequence_number: int, track: RenditionTrack) -> None:

@@ -7,7 +7,7 @@ import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 PADDING = 255  # bytes of one padding-only packet (RTP padding counts in one byte)
 NTP_UNIX_OFFSET = 2_208_988_800  # seconds from 1900 (NTP epoch) to 1970 (Unix epoch)
@@ -34,7 +34,10 @@ class Extensions(Protocol):
 class Wire:
     """What a pacer writes with: one viewer's RTP stream and the way out to its socket."""
 
-    out: Callable[[bytes], None]  # sends one clear RTP packet (SRTP and sendto behind it)
+    protect: Callable[[bytes], bytes]  # SRTP
+    sendto: Callable[[bytes, Any], None]  # the socket of the ICE pair nominated now
+    address: Any
+    connected: Callable[[], bool]  # checked once per drain, not per packet
     ssrc: int
     payload_type: int
     extensions: Extensions
@@ -45,6 +48,10 @@ class Wire:
 
     def __post_init__(self) -> None:
         self.first_byte = 0x90 if self.extensions.block else 0x80
+
+    def send(self, packet: bytes) -> None:
+        """Encrypts and sends one clear RTP packet."""
+        self.sendto(self.protect(packet), self.address)
 
 
 def rtx_packet(wire: Wire, head: bytes, payload: bytes, rtx_sequence: int, ext: bytes) -> bytes:

@@ -42,7 +42,10 @@ class Paced:
         self.keyframes_asked = 0
         self.pacer = Pacer(lambda: RUNG_BPS, self._ask, self.clock, schedule=lambda p: None)
         self.pacer.wire = Wire(
-            out=lambda data: self.sent.append((self.clock.t, RtpPacket.parse(data))),
+            protect=lambda data: data,
+            sendto=lambda data, address: self.sent.append((self.clock.t, RtpPacket.parse(data))),
+            address=None,
+            connected=lambda: True,
             ssrc=1111,
             payload_type=102,
             extensions=NoExtensions(),
