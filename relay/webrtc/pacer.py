@@ -25,9 +25,10 @@ from collections.abc import Callable
 
 from aiortc.rtcrtpsender import random_sequence_number
 
+from relay.webrtc.pacer_queue import MAX_QUEUE_S, FrameQueue
 from relay.webrtc.pacing_tick import shared_ticker
-from relay.webrtc.rtp_wire import Wire, ntp_now, padding_packet, rtx_packet
-from relay.webrtc.rtx_budget import RTX_DEFAULT_RTT_S, RetransmitBudget, max_age_s
+from relay.webrtc.rtp_wire import PADDING, Wire, ntp_now, padding_packet
+from relay.webrtc.rtx_budget import HISTORY_SIZE, Resend
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +36,8 @@ PACING_FACTOR = 2.5  # packets leave at this multiple of the target rate (libweb
 BURST_S = 0.005  # an idle pacer sends this long's worth at once (one tick's)
 CATCH_UP_S = 0.1  # a busy pacer whose tick came late (a busy loop: our lateness, not the
 # link's) catches up this long's worth; at 50 ms a loaded relay dropped a fifth of its media
-MAX_QUEUE_S = 0.5  # media waiting longer is dropped and a keyframe asked for
 MIN_TARGET_BPS = 150_000.0  # the floor while a rung's rate is unknown (passthrough starting)
 RUNG_RATE_EVERY_S = 1.0  # how often the rung's bitrate is read again (passthrough: measured)
-HISTORY_SIZE = 512  # packets kept for NACKs: ~2.5 s of a 2 Mbit/s rung
 
 _FIRST_MARKER_PT_SEQ = struct.Struct("!BBH")
 _TIMESTAMP_SSRC = struct.Struct("!LL")
@@ -66,22 +65,18 @@ class Pacer:
         self._schedule = schedule or (lambda pacer: shared_ticker().add(pacer))
         self.wire: Wire | None = None
         # Frames waiting: [payloads, next packet index, timestamp+SSRC bytes, queued at, key]
-        self._frames: deque[list[object]] = deque()
+        self._queue = FrameQueue()
+        self._frames = self._queue.frames  # the hot path's view of it
         self._rtx: deque[int] = deque()  # admitted retransmissions, by sequence number
-        # By sequence number % HISTORY_SIZE: (sequence, first 4 header bytes, timestamp and
-        # SSRC, payload, when sent)
-        self._history: list[tuple[int, bytes, bytes, bytes, float] | None] = [None] * HISTORY_SIZE
-        self._resent: dict[int, float] = {}
+        self._resend = Resend()  # what was sent, for NACKs, and what may be sent again
         self._budget = 0.0
         self._last = clock()
         self._busy = False  # on the ticker
-        self._waiting_for_keyframe = False
         self._keyframe_at = float("-inf")  # when the newest keyframe's first packet left
         self._target: float | None = None
         self._rung = 0.0
         self._rung_read_at = float("-inf")
         self._rate = 0.0  # pacing rate in bytes/s, set with the target (drain reads it often)
-        self._rtx_budget = RetransmitBudget()
         self._probe_bps = 0.0
         self._probe_from = self._probe_until = 0.0
         self._probe_sent = 0
@@ -89,8 +84,8 @@ class Pacer:
         self.sequence = random_sequence_number()
         self.rtx_sequence = random_sequence_number()
         self.video_packets = self.video_octets = 0
-        self.retransmitted_packets = self.retransmits_dropped = self.retransmits_stale = 0
-        self.media_dropped = self.padding_packets = 0
+        self.retransmitted_packets = 0
+        self.padding_packets = 0
         self.queue_delay_ms = 0.0
 
     # -- the rate -----------------------------------------------------------------------
@@ -102,21 +97,39 @@ class Pacer:
 
     @property
     def target_bps(self) -> float:
+        """The rate paced to (x PACING_FACTOR): the estimator's, else the rung's bitrate."""
         if self._target is not None:
             return self._target
-        now = self.clock()
-        if now - self._rung_read_at >= RUNG_RATE_EVERY_S:  # passthrough's rate is measured
-            self._rung, self._rung_read_at = max(self._rung_bps(), MIN_TARGET_BPS), now
-            self._rate = self._rung * PACING_FACTOR / 8
+        self._read_rung(self.clock())
         return self._rung
+
+    def _read_rung(self, now: float) -> None:
+        """Reads the rung's bitrate again, at most every RUNG_RATE_EVERY_S (a passthrough
+        rung's rate is measured over its last packets: not something to do per packet)."""
+        if now - self._rung_read_at >= RUNG_RATE_EVERY_S:
+            self._rung, self._rung_read_at = max(self._rung_bps(), MIN_TARGET_BPS), now
+            if self._target is None:
+                self._rate = self._rung * PACING_FACTOR / 8
 
     def probe(self, bps: float, seconds: float) -> None:
         """For `seconds`, pads what goes out up to `bps` (if the pacing rate allows)."""
-        self.target_bps  # noqa: B018  (the pacing rate, if nothing was sent yet)
         now = self.clock()
+        self._read_rung(now)
         self._probe_bps, self._probe_from, self._probe_until = bps, now, now + seconds
         self._probe_sent = 0
         self._wake(now)
+
+    @property
+    def retransmits_dropped(self) -> int:
+        return self._resend.dropped
+
+    @property
+    def retransmits_stale(self) -> int:
+        return self._resend.stale
+
+    @property
+    def media_dropped(self) -> int:
+        return self._queue.dropped
 
     def stats(self) -> dict[str, float]:
         """The counters, for the viewer list and /metrics."""
@@ -139,47 +152,25 @@ class Pacer:
         if wire is None:
             return
         now = self.clock()
-        if self._target is None and now - self._rung_read_at >= RUNG_RATE_EVERY_S:
-            self.target_bps  # noqa: B018  (reads the rung's rate again, sets the pacing rate)
+        if self._target is None:
+            self._read_rung(now)
         if self._frames:
             self._drop_stale(now)
-        if self._waiting_for_keyframe:
-            if not keyframe:
-                self.media_dropped += len(payloads)
-                return
-            self._waiting_for_keyframe = False
         rest = _TIMESTAMP_SSRC.pack(timestamp, wire.ssrc)
-        # Time spent behind a keyframe does not count as waiting: at a low target one takes
-        # longer than MAX_QUEUE_S, and it is the way out of a drop, not a reason for one.
-        queued_at = now + self._keyframes_ahead_s() if self._frames else now
-        self._frames.append([payloads, 0, rest, queued_at, keyframe])
-        self._wake(now)
+        if self._queue.add(payloads, rest, now, keyframe, self._rate):
+            self._wake(now)
 
     def retransmit(self, sequence_number: int) -> None:
         """A NACKed packet: queued first if it can still help and fits the budget."""
         wire, now = self.wire, self.clock()
-        kept = self._history[sequence_number % HISTORY_SIZE]
-        if wire is None or kept is None or kept[0] != sequence_number:
-            self.retransmits_stale += 1
+        if wire is None:
             return
-        rtt = wire.rtt_s()
-        resent = self._resent.get(sequence_number)
-        if (
-            now - kept[4] > max_age_s(rtt)
-            or kept[4] < self._keyframe_at  # the receiver can start over from that one
-            or (resent is not None and now - resent < (rtt or RTX_DEFAULT_RTT_S))
+        size = 14 + len(wire.extensions.block)  # the RTX packet's overhead
+        if self._resend.admit(
+            sequence_number, now, wire.rtt_s(), self._keyframe_at, self.target_bps, size
         ):
-            self.retransmits_stale += 1
-            return
-        size = 12 + len(wire.extensions.block) + 2 + len(kept[3])
-        if not self._rtx_budget.admit(size, now, self.target_bps):
-            self.retransmits_dropped += 1
-            return
-        if len(self._resent) >= HISTORY_SIZE:
-            self._resent.clear()  # older entries are past any max age by now
-        self._resent[sequence_number] = now
-        self._rtx.append(sequence_number)
-        self._wake(now)
+            self._rtx.append(sequence_number)
+            self._wake(now)
 
     def close(self) -> None:
         """Forgets the queue and the way out (the viewer is gone)."""
@@ -245,7 +236,8 @@ class Pacer:
             if frame[4]:
                 self._keyframe_at = now
         start, last, octets = index, len(payloads) - 1, 0
-        history, protect, sendto, address = self._history, wire.protect, wire.sendto, wire.address
+        history, protect, sendto = self._resend.history, wire.protect, wire.sendto
+        address = wire.address
         first, payload_type, pack = wire.first_byte, wire.payload_type, _FIRST_MARKER_PT_SEQ.pack
         tail = rest + extensions  # timestamp, SSRC, extensions: the same for the whole frame
         overhead = len(tail) + 4
@@ -273,13 +265,10 @@ class Pacer:
         return budget
 
     def _send_retransmission(self, wire: Wire, sequence: int, extensions: bytes) -> int:
-        kept = self._history[sequence % HISTORY_SIZE]
-        if kept is None or kept[0] != sequence:
+        packet = self._resend.packet(sequence, wire, self.rtx_sequence, extensions)
+        if packet is None:
             return 0
-        if wire.rtx_payload_type is None:  # resent as it was, on the media's SSRC
-            packet = kept[1] + kept[2] + extensions + kept[3]
-        else:
-            packet = rtx_packet(wire, kept[1] + kept[2], kept[3], self.rtx_sequence, extensions)
+        if wire.rtx_payload_type is not None:
             self.rtx_sequence = (self.rtx_sequence + 1) & 0xFFFF
         wire.send(packet)
         self.retransmitted_packets += 1
@@ -290,39 +279,21 @@ class Pacer:
 
     def _send_padding(self, wire: Wire, extensions: bytes) -> int:
         """A padding-only packet: on the RTX stream if there is one, else on the media's."""
-        if wire.rtx_payload_type is not None:
-            packet = padding_packet(wire, True, self.rtx_sequence, self._last_timestamp, extensions)
-            self.rtx_sequence = (self.rtx_sequence + 1) & 0xFFFF
+        rtx = wire.rtx_payload_type is not None
+        sequence = self.rtx_sequence if rtx else self.sequence
+        wire.send(padding_packet(wire, rtx, sequence, self._last_timestamp, extensions))
+        if rtx:
+            self.rtx_sequence = (sequence + 1) & 0xFFFF
         else:
-            packet = padding_packet(wire, False, self.sequence, self._last_timestamp, extensions)
-            self.sequence = (self.sequence + 1) & 0xFFFF
-        wire.send(packet)
+            self.sequence = (sequence + 1) & 0xFFFF
         self.padding_packets += 1
-        return len(packet)
-
-    def _keyframes_ahead_s(self) -> float:
-        """How long the keyframes queued (what is left of them) will take to leave."""
-        left = 0
-        for frame in self._frames:
-            if frame[4]:
-                payloads: list[bytes] = frame[0]  # type: ignore[assignment]
-                index: int = frame[1]  # type: ignore[assignment]
-                left += sum(len(p) for p in payloads[index:])
-        return left * 8 / (self.target_bps * PACING_FACTOR)
+        return 12 + len(extensions) + PADDING
 
     def _drop_stale(self, now: float) -> None:
-        """Frames that have waited too long are not worth sending: drop every unstarted one
-        (a later frame depends on them), ask for a keyframe, and resume there."""
-        frames = self._frames
-        first = 1 if frames[0][1] else 0  # a frame half sent is finished, not cut
-        if len(frames) <= first or now - frames[first][3] <= MAX_QUEUE_S:  # type: ignore[operator]
-            return
-        while len(frames) > first:
-            self.media_dropped += len(frames.pop()[0])  # type: ignore[arg-type]
-        self._waiting_for_keyframe = True
-        self._request_keyframe()
-        log.info(
-            "[viewer %s] media waited over %.0f ms in the pacer: dropped, keyframe asked for",
-            self.name,
-            MAX_QUEUE_S * 1e3,
-        )
+        if self._queue.drop_stale(now):
+            self._request_keyframe()
+            log.info(
+                "[viewer %s] media waited over %.0f ms in the pacer: dropped, keyframe asked for",
+                self.name,
+                MAX_QUEUE_S * 1e3,
+            )

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from collections import deque
 
+from relay.webrtc.rtp_wire import Wire, rtx_packet
+
+HISTORY_SIZE = 512  # packets kept for NACKs: ~2.5 s of a 2 Mbit/s rung
 RTX_SHARE = 0.25  # retransmissions may use this share of the target rate ...
 RTX_WINDOW_S = 1.0  # ... over any window this long (a sliding window, not a token bucket)
 RTX_MAX_AGE_S = 1.0  # never resend a packet first sent longer ago than this
@@ -49,3 +52,58 @@ class RetransmitBudget:
     def in_window(self) -> int:
         """Bytes admitted over the current window."""
         return self._bytes
+
+
+# What the history keeps of a sent packet: (sequence, first 4 header bytes, timestamp and
+# SSRC, payload, when sent). The payload is shared by all viewers: a reference, not a copy.
+Sent = tuple[int, bytes, bytes, bytes, float]
+
+
+class Resend:
+    """One viewer's sent packets (by sequence number % HISTORY_SIZE, filled by the pacer)
+    and the decision which NACKed ones to send again. Counters: `stale` (too old, before
+    a newer keyframe, resent within an RTT, or no longer kept), `dropped` (over budget)."""
+
+    def __init__(self) -> None:
+        self.history: list[Sent | None] = [None] * HISTORY_SIZE
+        self.budget = RetransmitBudget()
+        self.stale = self.dropped = 0
+        self._resent: dict[int, float] = {}
+
+    def admit(
+        self,
+        sequence: int,
+        now: float,
+        rtt_s: float | None,
+        keyframe_at: float,
+        target_bps: float,
+        overhead: int,
+    ) -> bool:
+        """True if the packet `sequence` should be sent again now (counted in the budget)."""
+        kept = self.history[sequence % HISTORY_SIZE]
+        resent = self._resent.get(sequence)
+        if (
+            kept is None
+            or kept[0] != sequence
+            or now - kept[4] > max_age_s(rtt_s)
+            or kept[4] < keyframe_at  # the receiver can start over from that keyframe
+            or (resent is not None and now - resent < (rtt_s or RTX_DEFAULT_RTT_S))
+        ):
+            self.stale += 1
+            return False
+        if not self.budget.admit(overhead + len(kept[3]), now, target_bps):
+            self.dropped += 1
+            return False
+        if len(self._resent) >= HISTORY_SIZE:
+            self._resent.clear()  # weakens only the duplicate check; the budget still holds
+        self._resent[sequence] = now
+        return True
+
+    def packet(self, sequence: int, wire: Wire, rtx_sequence: int, ext: bytes) -> bytes | None:
+        """The packet to send again (RTX if negotiated), or None if no longer kept."""
+        kept = self.history[sequence % HISTORY_SIZE]
+        if kept is None or kept[0] != sequence:
+            return None
+        if wire.rtx_payload_type is None:  # resent as it was, on the media's SSRC
+            return kept[1] + kept[2] + ext + kept[3]
+        return rtx_packet(wire, kept[1] + kept[2], kept[3], rtx_sequence, ext)

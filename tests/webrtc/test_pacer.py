@@ -8,7 +8,8 @@ import struct
 
 from aiortc.rtp import RtpPacket
 
-from relay.webrtc.pacer import MAX_QUEUE_S, PACING_FACTOR, Pacer
+from relay.webrtc.pacer import PACING_FACTOR, Pacer
+from relay.webrtc.pacer_queue import MAX_QUEUE_S
 from relay.webrtc.pacing_tick import TICK_S, shared_ticker
 from relay.webrtc.rtp_wire import Wire
 from relay.webrtc.rtx_budget import RTX_SHARE, RTX_WINDOW_S
