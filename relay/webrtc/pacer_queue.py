@@ -37,14 +37,14 @@ class FrameQueue:
         return True
 
     def _keyframes_ahead(self, rate: float) -> float:
-        """Seconds the keyframes queued (what is left of them) take to leave at `rate`."""
-        left = 0
-        for frame in self.frames:
-            if frame[4]:
-                payloads: list[bytes] = frame[0]  # type: ignore[assignment]
-                index: int = frame[1]  # type: ignore[assignment]
-                left += sum(len(p) for p in payloads[index:])
-        return left / rate if rate > 0 else 0.0
+        """Seconds what is left of a keyframe at the head takes to leave at `rate` (a
+        keyframe further back is rare: after a drop the queue starts with one)."""
+        head = self.frames[0]
+        if not head[4] or rate <= 0:
+            return 0.0
+        payloads: list[bytes] = head[0]  # type: ignore[assignment]
+        index: int = head[1]  # type: ignore[assignment]
+        return sum(len(p) for p in payloads[index:]) / rate
 
     def drop_stale(self, now: float) -> bool:
         """Drops every frame not yet started if the next one has waited too long (a later

@@ -119,6 +119,7 @@ async def _run_rtp(sender: Any, codec: Any, track: RenditionTrack) -> None:
         rtt_s=lambda: getattr(sender, _P + "rtt", None),
     )
     timestamp_origin = random32()
+    pair: Any = None
     try:
         while True:
             payloads, rtp_timestamp, keyframe = await track.next_payloads()
@@ -126,14 +127,15 @@ async def _run_rtp(sender: Any, codec: Any, track: RenditionTrack) -> None:
                 continue
             if dtls._state != State.CONNECTED:
                 raise ConnectionError("DTLS not connected")
-            pair = dtls.transport._connection._nominated.get(1)
-            if pair is None:
+            nominated = dtls.transport._connection._nominated.get(1)
+            if nominated is None:
                 raise ConnectionError("ICE has no nominated pair")
-            # Per frame, as the nominated pair may change; the pacer sends with it later.
-            wire.protect = dtls._tx_srtp.protect
-            wire.sendto = pair.protocol.transport.sendto
-            wire.address = pair.remote_addr
-            pacer.wire = wire
+            if nominated is not pair:  # the first frame, or ICE nominated another pair
+                pair = nominated
+                wire.protect = dtls._tx_srtp.protect
+                wire.sendto = pair.protocol.transport.sendto
+                wire.address = pair.remote_addr
+                pacer.wire = wire
             timestamp = (timestamp_origin + rtp_timestamp) & 0xFFFFFFFF
             pacer.push(payloads, timestamp, keyframe)
             # What RTCP sender reports read: the frame's clock now, the counts of sent media.
