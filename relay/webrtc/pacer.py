@@ -34,8 +34,9 @@ log = logging.getLogger(__name__)
 
 PACING_FACTOR = 2.5  # packets leave at this multiple of the target rate (libwebrtc's value)
 BURST_S = 0.005  # an idle pacer sends this long's worth at once (one tick's)
-CATCH_UP_S = 0.1  # a busy pacer whose tick came late (a busy loop: our lateness, not the
-# link's) catches up this long's worth; at 50 ms a loaded relay dropped a fifth of its media
+CATCH_UP_S = MAX_QUEUE_S  # a busy pacer whose tick came late (the loop was busy: our
+# lateness, not the link's) catches up as much; capped at 50 ms, a starved loop paced below
+# the media's rate and dropped a fifth of it (scripts/bench_send.py on a loaded machine)
 MIN_TARGET_BPS = 150_000.0  # the floor while a rung's rate is unknown (passthrough starting)
 RUNG_RATE_EVERY_S = 1.0  # how often the rung's bitrate is read again (passthrough: measured)
 
