@@ -103,6 +103,7 @@ class RelayCollector(Collector):
                 viewer=session.id[:6],
                 rendition=session.track.rendition.name,
             )
+            _pacer(m, session.stream, session.id[:6], session.track.pacer.stats())
         for stream in relay.streams.values():
             s = stream.name
             for state in STATES:
@@ -221,3 +222,55 @@ def _process(m: _Families, relay: Relay) -> None:
     except OSError:  # not Linux
         return
     m.gauge("relay_open_fds", "open file descriptors", fds)
+
+
+# The pacer's counters (relay/webrtc/pacer.py) by kind: packets that left, resends it refused.
+_PACKETS = {
+    "video": "video_packets",
+    "retransmitted": "retransmitted_packets",
+    "padding": "padding_packets",
+}
+_REFUSED = {"budget": "retransmits_dropped", "stale": "retransmits_stale"}
+
+
+def _pacer(m: _Families, stream: str, viewer: str, stats: dict[str, float]) -> None:
+    """One viewer's pacer: counters by kind, its queue delay and target rate as gauges."""
+    for kind, key in _PACKETS.items():
+        m.counter(
+            "relay_viewer_packets",
+            "RTP packets sent to one viewer, by kind",
+            stats[key],
+            stream=stream,
+            viewer=viewer,
+            kind=kind,
+        )
+    for why, key in _REFUSED.items():
+        m.counter(
+            "relay_viewer_retransmits_refused",
+            "NACKed packets not resent: over the budget, or too old to help",
+            stats[key],
+            stream=stream,
+            viewer=viewer,
+            why=why,
+        )
+    m.counter(
+        "relay_viewer_media_dropped",
+        "frames the pacer dropped after waiting too long",
+        stats["media_dropped"],
+        stream=stream,
+        viewer=viewer,
+    )
+    m.gauge(
+        "relay_viewer_pacer_queue_delay_seconds",
+        "how long the oldest queued packet waits",
+        stats["queue_delay_ms"] / 1000,
+        stream=stream,
+        viewer=viewer,
+    )
+    m.gauge(
+        "relay_viewer_pacer_target_bits_per_second",
+        "the rate the pacer paces to (x2.5)",
+        stats["target_bps"],
+        stream=stream,
+        viewer=viewer,
+    )

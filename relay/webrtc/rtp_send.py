@@ -6,10 +6,11 @@ awaits four coroutine layers (DTLS, ICE transport, ICE connection, STUN protocol
 a non-blocking `sendto`. Profiled at 60 viewers (py-spy), that bookkeeping was over half of
 the fan-out's CPU; SRTP encryption and the syscall, which must stay per viewer, were the rest.
 
-This loop does per *frame* what does not change within a frame (timestamp, header
-extensions, the clock) and per *packet* only: 3 header bytes, SRTP protect, sendto. It keeps
-the sender's state that RTCP sender reports and NACK retransmissions read, so both still
-work. It relies on aiortc internals (pinned in pyproject.toml); `install` checks they are
+This loop does per *frame* what does not change within a frame (timestamp, the way out) and
+hands the frame to the viewer's pacer (pacer.py), which sends its packets spread over time,
+per *packet* only: 3 header bytes, SRTP protect, sendto. NACKs go to the pacer too, which
+resends within a budget (rtx_budget.py). The loop keeps the sender's state that RTCP sender
+reports read. It relies on aiortc internals (pinned in pyproject.toml); `install` checks they are
 there and otherwise leaves aiortc's own loop in place, so an aiortc update degrades speed,
 never correctness.
 """
@@ -18,25 +19,22 @@ from __future__ import annotations
 
 import logging
 import struct
-import time
 import types
 from typing import TYPE_CHECKING, Any
 
 from aiortc import RTCRtpSender
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcdtlstransport import State
-from aiortc.rtcrtpsender import random_sequence_number
-from aiortc.rtp import RTP_HISTORY_SIZE, HeaderExtensions, RtpPacket, wrap_rtx
-from aiortc.utils import random32, uint16_add
+from aiortc.rtp import HeaderExtensions
+from aiortc.utils import random32
+
+from relay.webrtc.rtp_wire import Wire, ntp_now
 
 if TYPE_CHECKING:
     from relay.webrtc.track import RenditionTrack
 
 log = logging.getLogger(__name__)
 
-NTP_UNIX_OFFSET = 2_208_988_800  # seconds from 1900 (NTP epoch) to 1970 (Unix epoch)
-_MARKER_PT_SEQ = struct.Struct("!BH")
-_FIXED_REST = struct.Struct("!LL")  # timestamp, SSRC
 _EXTENSION_HEAD = struct.Struct("!HH")
 
 # Sender attributes this loop reads or keeps up to date (name-mangled privates of aiortc).
@@ -47,19 +45,13 @@ _REQUIRED = (
     "rtp_header_extensions_map",
     "rtp_started",
     "rtp_exited",
-    "rtp_history",
     "ntp_timestamp",
     "rtp_timestamp",
     "octet_count",
     "packet_count",
     "rtx_payload_type",
-    "rtx_sequence_number",
+    "rtt",
 )
-
-
-def ntp_now() -> int:
-    """The wall clock as 64-bit NTP (32.32 fixed point), without datetime arithmetic."""
-    return int((time.time() + NTP_UNIX_OFFSET) * (1 << 32))
 
 
 def install(sender: RTCRtpSender, track: RenditionTrack) -> bool:
@@ -109,57 +101,48 @@ class _ExtensionBlock:
 
 
 async def _run_rtp(sender: Any, codec: Any, track: RenditionTrack) -> None:
-    """Replaces RTCRtpSender._run_rtp for one viewer (same start/exit contract)."""
+    """Replaces RTCRtpSender._run_rtp for one viewer (same start/exit contract): each frame
+    goes to the viewer's pacer (pacer.py), which sends its packets spread over time."""
     getattr(sender, _P + "rtp_started").set()
-    history: dict[int, tuple[bytes, bytes]] = {}
-    setattr(sender, _P + "rtp_history", history)
     dtls = sender.transport
-    extensions = _ExtensionBlock(sender)
-    first_byte = bytes([0x90 if extensions.block else 0x80])
-    pack_marker_pt_seq = _MARKER_PT_SEQ.pack
-    sequence_number = random_sequence_number()
+    pacer = track.pacer
+    wire = Wire(
+        protect=_not_yet,
+        sendto=_not_yet,
+        address=None,
+        connected=lambda: dtls._state == State.CONNECTED,
+        ssrc=sender._ssrc,
+        payload_type=codec.payloadType,
+        extensions=_ExtensionBlock(sender),
+        rtx_payload_type=getattr(sender, _P + "rtx_payload_type"),
+        rtx_ssrc=sender._rtx_ssrc,
+        rtt_s=lambda: getattr(sender, _P + "rtt", None),
+    )
     timestamp_origin = random32()
-    payload_type = codec.payloadType
-    ssrc = sender._ssrc
+    pair: Any = None
     try:
         while True:
-            payloads, rtp_timestamp = await track.next_payloads()
+            payloads, rtp_timestamp, keyframe = await track.next_payloads()
             if not sender._enabled or not payloads:
                 continue
             if dtls._state != State.CONNECTED:
                 raise ConnectionError("DTLS not connected")
-            pair = dtls.transport._connection._nominated.get(1)
-            if pair is None:
+            nominated = dtls.transport._connection._nominated.get(1)
+            if nominated is None:
                 raise ConnectionError("ICE has no nominated pair")
-            sendto = pair.protocol.transport.sendto
-            address = pair.remote_addr
-            protect = dtls._tx_srtp.protect
-
-            ntp = ntp_now()
+            if nominated is not pair:  # the first frame, or ICE nominated another pair
+                pair = nominated
+                wire.protect = dtls._tx_srtp.protect
+                wire.sendto = pair.protocol.transport.sendto
+                wire.address = pair.remote_addr
+                pacer.wire = wire
             timestamp = (timestamp_origin + rtp_timestamp) & 0xFFFFFFFF
-            rest = _FIXED_REST.pack(timestamp, ssrc) + extensions.at_time(ntp)
-            last = len(payloads) - 1
-            octets = 0
-            for i, payload in enumerate(payloads):
-                header = (
-                    first_byte
-                    + pack_marker_pt_seq(
-                        payload_type | 0x80 if i == last else payload_type, sequence_number
-                    )
-                    + rest
-                )
-                # The payload is shared by all viewers: the history keeps a reference to it
-                # and this viewer's ~30-byte header, not a copy of the packet.
-                history[sequence_number % RTP_HISTORY_SIZE] = (header, payload)
-                sendto(protect(header + payload), address)
-                octets += len(payload)
-                sequence_number = (sequence_number + 1) & 0xFFFF
-            setattr(sender, _P + "ntp_timestamp", ntp)
+            pacer.push(payloads, timestamp, keyframe)
+            # What RTCP sender reports read: the frame's clock now, the counts of sent media.
+            setattr(sender, _P + "ntp_timestamp", ntp_now())
             setattr(sender, _P + "rtp_timestamp", timestamp)
-            setattr(sender, _P + "octet_count", getattr(sender, _P + "octet_count") + octets)
-            setattr(
-                sender, _P + "packet_count", getattr(sender, _P + "packet_count") + len(payloads)
-            )
+            setattr(sender, _P + "octet_count", pacer.video_octets)
+            setattr(sender, _P + "packet_count", pacer.video_packets)
     except MediaStreamError:
         pass  # the track ended: the viewer left or was closed
     except (ConnectionError, OSError, AttributeError) as exc:
@@ -174,27 +157,11 @@ async def _run_rtp(sender: Any, codec: Any, track: RenditionTrack) -> None:
         getattr(sender, _P + "rtp_exited").set()
 
 
+def _not_yet(*args: Any) -> Any:
+    raise ConnectionError("not connected yet")
+
+
 async def _retransmit(sender: Any, sequence_number: int, track: RenditionTrack) -> None:
-    """A NACKed packet, resent from the history kept by the lean loop (RTX if negotiated)."""
-    history: dict[int, tuple[bytes, bytes]] = getattr(sender, _P + "rtp_history")
-    kept = history.get(sequence_number % RTP_HISTORY_SIZE)
-    if kept is None or struct.unpack_from("!H", kept[0], 2)[0] != sequence_number:
-        return
-    clear = kept[0] + kept[1]
-    extensions_map = getattr(sender, _P + "rtp_header_extensions_map")
-    rtx_payload_type = getattr(sender, _P + "rtx_payload_type")
-    if rtx_payload_type is not None:
-        packet = wrap_rtx(
-            RtpPacket.parse(clear, extensions_map),
-            payload_type=rtx_payload_type,
-            sequence_number=getattr(sender, _P + "rtx_sequence_number"),
-            ssrc=sender._rtx_ssrc,
-        )
-        setattr(
-            sender,
-            _P + "rtx_sequence_number",
-            uint16_add(getattr(sender, _P + "rtx_sequence_number"), 1),
-        )
-        clear = packet.serialize(extensions_map)
-    track.retransmits += 1
-    await sender.transport._send_rtp(clear)
+    """A NACKed packet: the pacer resends it (RTX if negotiated) if it can still help and
+    fits the retransmission budget (rtx_budget.py)."""
+    track.pacer.retransmit(sequence_number)

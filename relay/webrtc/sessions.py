@@ -94,6 +94,8 @@ class ViewerSession:
             # docs/congestion-control.md: the link's rate estimate and the last verdict.
             "estimate_bps": round(self.adapter.estimator.estimate_bps) if self.adapter else None,
             "link": self.adapter.last.signal.value if self.adapter and self.adapter.last else None,
+            # Sent vs resent packets, and what the pacer dropped (relay/webrtc/pacer.py).
+            "pacer": self.track.pacer.stats(),
         }
 
 
@@ -170,6 +172,9 @@ class SessionManager:
                     feedback,
                     lambda r: r.bitrate,
                     start_bps=start_bps,
+                    # The pacer paces to the link's estimate and pads on a probe up.
+                    on_estimate=track.pacer.set_target_bps,
+                    probe=track.pacer.probe,
                     memory=self.estimates,
                     memory_key=memory_key,
                 )

@@ -15,6 +15,7 @@ from aiortc.mediastreams import MediaStreamError
 from relay.fanout.feed import ViewerFeed
 from relay.fanout.rendition import Rendition, Subscriber
 from relay.media.packet import EncodedPacket
+from relay.webrtc.pacer import Pacer
 from relay.webrtc.packetize import RTP, PrepacketizedEncoder, packetize
 
 
@@ -28,7 +29,17 @@ class RenditionTrack(MediaStreamTrack):
         self.name = name
         self.encoder = PrepacketizedEncoder()  # the sender's, so it packs nothing itself
         self.feed = ViewerFeed(rendition, name, {RTP: packetize})
-        self.retransmits = 0  # packets resent on the viewer's NACK
+        # Sends the lean loop's packets spread over time (rtp_send.py); paces to the
+        # rung's bitrate until an estimator calls pacer.set_target_bps.
+        self.pacer = Pacer(lambda: self.rendition.bitrate, self._request_keyframe, name=name)
+
+    def _request_keyframe(self) -> None:
+        self.rendition.request_keyframe()
+
+    @property
+    def retransmits(self) -> int:
+        """Packets resent on the viewer's NACK."""
+        return self.pacer.retransmitted_packets
 
     @property
     def rendition(self) -> Rendition:
@@ -64,10 +75,10 @@ class RenditionTrack(MediaStreamTrack):
             raise MediaStreamError
         return got
 
-    async def next_payloads(self) -> tuple[list[bytes], int]:
+    async def next_payloads(self) -> tuple[list[bytes], int, bool]:
         """The lean send loop's source (rtp_send.py): the shared RTP payloads of the next
-        packet and its RTP timestamp. Per frame per viewer: kept lean (a stopped track has
-        closed its feed, so the feed's None is the only end to look for)."""
+        packet, its RTP timestamp and whether it is a keyframe. Per frame per viewer: kept
+        lean (a stopped track has closed its feed, so the feed's None is the only end)."""
         got = await self.feed.next()
         if got is None:
             self.stop()
@@ -75,7 +86,7 @@ class RenditionTrack(MediaStreamTrack):
         payloads: list[bytes] | None = got[0].prepared.get(RTP)
         if payloads is None:  # published before this rendition was asked for RTP
             payloads = got[0].form(RTP, packetize)
-        return payloads, got[1]
+        return payloads, got[1], got[0].keyframe
 
     async def recv(self) -> av.Packet:  # type: ignore[type-arg]
         """aiortc's own send loop's source (when the lean one is unavailable)."""
@@ -86,3 +97,4 @@ class RenditionTrack(MediaStreamTrack):
     def stop(self) -> None:
         super().stop()
         self.feed.close()
+        self.pacer.close()

@@ -64,6 +64,10 @@ async def test_metrics_count_a_viewer_with_conventional_names(start_relay: Relay
     restarts = families["relay_source_restarts"]
     assert restarts.type == "counter"
     assert _value(restarts, "relay_source_restarts_total", stream="demo") == 0
+    # The viewer's pacer: the packets that reached it are counted by kind.
+    packets = families["relay_viewer_packets"]
+    assert packets.type == "counter"
+    assert _value(packets, "relay_viewer_packets_total", stream="demo", kind="video") >= 10
     for family in families.values():
         if family.type == "gauge":
             assert not family.name.endswith("_total"), family.name

@@ -1,0 +1,300 @@
+"""A viewer's pacer: its RTP packets leave spread over time, never as one burst.
+
+Sent as it comes, a 720p keyframe (40-85 kB) left in one burst into an LTE link whose queue
+holds 9-42 kB: the shaper dropped hundreds of packets and the first receiver reports read
+"loss 99 %" (issue 17). Like libwebrtc's pacer, packets here leave at PACING_FACTOR x the
+target rate (the estimator's, or the rung's bitrate until it sets one): a frame drains
+quickly, but no faster than a link a little above its rate can take it.
+
+Cheap by design: frames are queued whole (no per-packet queue entries), an idle pacer sends
+up to BURST_S worth at once without waiting, and the rest leaves on the shared 5 ms tick
+(pacing_tick.py), not on timers of its own. Sequence numbers and abs-send-time are set when
+a packet actually leaves, so the browser's delay-based estimator sees the link's queue and
+not ours, and media dropped here (too old to be worth sending) leaves no sequence gap to
+NACK. Retransmissions go first, within rtx_budget's share; probe() adds padding above the
+media for a while, for an estimator that must find out whether a higher rung fits.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+import time
+from collections import deque
+from collections.abc import Callable
+
+from aiortc.rtcrtpsender import random_sequence_number
+
+from relay.webrtc.pacer_queue import MAX_QUEUE_S, FrameQueue
+from relay.webrtc.pacing_tick import shared_ticker
+from relay.webrtc.rtp_wire import PADDING, Wire, ntp_now, padding_packet
+from relay.webrtc.rtx_budget import HISTORY_SIZE, Resend
+
+log = logging.getLogger(__name__)
+
+PACING_FACTOR = 2.5  # packets leave at this multiple of the target rate (libwebrtc's value)
+BURST_S = 0.005  # an idle pacer sends this long's worth at once (one tick's)
+CATCH_UP_S = MAX_QUEUE_S  # a busy pacer whose tick came late (the loop was busy: our
+# lateness, not the link's) catches up as much; capped at 50 ms, a starved loop paced below
+# the media's rate and dropped a fifth of it (scripts/bench_send.py on a loaded machine)
+MIN_TARGET_BPS = 150_000.0  # the floor while a rung's rate is unknown (passthrough starting)
+RUNG_RATE_EVERY_S = 1.0  # how often the rung's bitrate is read again (passthrough: measured)
+
+_FIRST_MARKER_PT_SEQ = struct.Struct("!BBH")
+_TIMESTAMP_SSRC = struct.Struct("!LL")
+
+
+class Pacer:
+    """One viewer's pacer (track.pacer). Counters: video_packets (first sends),
+    retransmitted_packets, retransmits_dropped (over budget), retransmits_stale (too old,
+    superseded by a keyframe, resent within an RTT, or no longer kept), media_dropped
+    (waited over MAX_QUEUE_S, or followed such a drop before the next keyframe),
+    padding_packets, queue_delay_ms (the last frame's wait before its first packet left)."""
+
+    def __init__(
+        self,
+        rung_bps: Callable[[], float],
+        request_keyframe: Callable[[], None],
+        clock: Callable[[], float] = time.monotonic,
+        schedule: Callable[[Pacer], None] | None = None,
+        name: str = "",
+    ) -> None:
+        self.name = name
+        self._rung_bps = rung_bps
+        self._request_keyframe = request_keyframe
+        self.clock = clock
+        self._schedule = schedule or (lambda pacer: shared_ticker().add(pacer))
+        self.wire: Wire | None = None
+        # Frames waiting: [payloads, next packet index, timestamp+SSRC bytes, queued at, key]
+        self._queue = FrameQueue()
+        self._frames = self._queue.frames  # the hot path's view of it
+        self._rtx: deque[int] = deque()  # admitted retransmissions, by sequence number
+        self._resend = Resend()  # what was sent, for NACKs, and what may be sent again
+        self._budget = 0.0
+        self._last = clock()
+        self._busy = False  # on the ticker
+        self._keyframe_at = float("-inf")  # when the newest keyframe's first packet left
+        self._target: float | None = None
+        self._rung = 0.0
+        self._rung_read_at = float("-inf")
+        self._rate = 0.0  # pacing rate in bytes/s, set with the target (drain reads it often)
+        self._probe_bps = 0.0
+        self._probe_from = self._probe_until = 0.0
+        self._probe_sent = 0
+        self._last_timestamp = b"\x00\x00\x00\x00"
+        self.sequence = random_sequence_number()
+        self.rtx_sequence = random_sequence_number()
+        self.video_packets = self.video_octets = 0
+        self.retransmitted_packets = 0
+        self.padding_packets = 0
+        self.queue_delay_ms = 0.0
+
+    # -- the rate -----------------------------------------------------------------------
+
+    def set_target_bps(self, bps: float) -> None:
+        """Paces to `bps` (an estimate of what the link carries) from now on."""
+        self._target = max(float(bps), MIN_TARGET_BPS)
+        self._rate = self._target * PACING_FACTOR / 8
+
+    @property
+    def target_bps(self) -> float:
+        """The rate paced to (x PACING_FACTOR): the estimator's, else the rung's bitrate."""
+        if self._target is not None:
+            return self._target
+        self._read_rung(self.clock())
+        return self._rung
+
+    def _read_rung(self, now: float) -> None:
+        """Reads the rung's bitrate again, at most every RUNG_RATE_EVERY_S (a passthrough
+        rung's rate is measured over its last packets: not something to do per packet)."""
+        if now - self._rung_read_at >= RUNG_RATE_EVERY_S:
+            self._rung, self._rung_read_at = max(self._rung_bps(), MIN_TARGET_BPS), now
+            if self._target is None:
+                self._rate = self._rung * PACING_FACTOR / 8
+
+    def probe(self, bps: float, seconds: float) -> None:
+        """For `seconds`, pads what goes out up to `bps` (if the pacing rate allows)."""
+        now = self.clock()
+        self._read_rung(now)
+        self._probe_bps, self._probe_from, self._probe_until = bps, now, now + seconds
+        self._probe_sent = 0
+        self._wake(now)
+
+    @property
+    def retransmits_dropped(self) -> int:
+        return self._resend.dropped
+
+    @property
+    def retransmits_stale(self) -> int:
+        return self._resend.stale
+
+    @property
+    def media_dropped(self) -> int:
+        return self._queue.dropped
+
+    def stats(self) -> dict[str, float]:
+        """The counters, for the viewer list and /metrics."""
+        return {
+            "video_packets": self.video_packets,
+            "retransmitted_packets": self.retransmitted_packets,
+            "retransmits_dropped": self.retransmits_dropped,
+            "retransmits_stale": self.retransmits_stale,
+            "media_dropped": self.media_dropped,
+            "padding_packets": self.padding_packets,
+            "queue_delay_ms": round(self.queue_delay_ms, 1),
+            "target_bps": round(self.target_bps),
+        }
+
+    # -- what goes in ------------------------------------------------------------------------
+
+    def push(self, payloads: list[bytes], timestamp: int, keyframe: bool) -> None:
+        """Queues one frame (its RTP payloads, shared with other viewers) to send."""
+        wire = self.wire
+        if wire is None:
+            return
+        now = self.clock()
+        if self._target is None:
+            self._read_rung(now)
+        if self._frames:
+            self._drop_stale(now)
+        rest = _TIMESTAMP_SSRC.pack(timestamp, wire.ssrc)
+        if self._queue.add(payloads, rest, now, keyframe, self._rate):
+            self._wake(now)
+
+    def retransmit(self, sequence_number: int) -> None:
+        """A NACKed packet: queued first if it can still help and fits the budget."""
+        wire, now = self.wire, self.clock()
+        if wire is None:
+            return
+        size = 14 + len(wire.extensions.block)  # the RTX packet's overhead
+        if self._resend.admit(
+            sequence_number, now, wire.rtt_s(), self._keyframe_at, self.target_bps, size
+        ):
+            self._rtx.append(sequence_number)
+            self._wake(now)
+
+    def close(self) -> None:
+        """Forgets the queue and the way out (the viewer is gone)."""
+        self.wire = None
+        self._frames.clear()
+        self._rtx.clear()
+
+    # -- what goes out -----------------------------------------------------------------------
+
+    def _wake(self, now: float) -> None:
+        if self._busy:
+            return  # the next tick sends it
+        if self.drain(now):
+            self._busy = True
+            self._schedule(self)
+
+    def detached(self) -> None:
+        self._busy = False
+
+    def drain(self, now: float) -> bool:
+        """Sends what the budget allows at `now`; True while something still waits."""
+        wire = self.wire
+        if wire is None:
+            return False
+        rate = self._rate  # bytes per second
+        cap = rate * (CATCH_UP_S if self._busy else BURST_S)
+        self._budget = min(self._budget + (now - self._last) * rate, cap)
+        self._last = now
+        if self._frames:
+            self._drop_stale(now)
+        probing = now < self._probe_until
+        if self._budget <= 0:
+            return bool(self._frames or self._rtx) or probing
+        if not wire.connected():
+            self.close()  # the send loop ends too, on its next frame
+            return False
+        extensions = wire.extensions.at_time(ntp_now())  # abs-send-time: now, for this tick
+        budget = self._budget
+        while budget > 0:
+            before = budget
+            if self._rtx:
+                budget -= self._send_retransmission(wire, self._rtx.popleft(), extensions)
+            elif self._frames:
+                budget = self._send_media(wire, now, extensions, budget)
+            elif probing and self._probe_owed(now) > 0:
+                budget -= self._send_padding(wire, extensions)
+            else:
+                break
+            if probing:
+                self._probe_sent += int(before - budget)
+        self._budget = budget
+        return bool(self._frames or self._rtx) or probing
+
+    def _send_media(self, wire: Wire, now: float, extensions: bytes, budget: float) -> float:
+        """Sends the first frame's packets while `budget` lasts; returns what is left of it.
+        The per-packet loop of the fan-out: kept to a header, a history slot, SRTP, sendto."""
+        frame = self._frames[0]
+        payloads: list[bytes] = frame[0]  # type: ignore[assignment]
+        index: int = frame[1]  # type: ignore[assignment]
+        rest: bytes = frame[2]  # type: ignore[assignment]
+        if index == 0:  # (behind a keyframe, the wait counts from when it should be out)
+            self.queue_delay_ms = max(0.0, now - frame[3]) * 1000  # type: ignore[operator]
+            if frame[4]:
+                self._keyframe_at = now
+        start, last, octets = index, len(payloads) - 1, 0
+        history, protect, sendto = self._resend.history, wire.protect, wire.sendto
+        address = wire.address
+        first, payload_type, pack = wire.first_byte, wire.payload_type, _FIRST_MARKER_PT_SEQ.pack
+        tail = rest + extensions  # timestamp, SSRC, extensions: the same for the whole frame
+        overhead = len(tail) + 4
+        sequence = self.sequence
+        while budget > 0 and index <= last:
+            payload = payloads[index]
+            head = pack(first, payload_type | 0x80 if index == last else payload_type, sequence)
+            # The payload is shared by all viewers: the history keeps a reference to it
+            # and this viewer's 12 header bytes, not a copy of the packet.
+            history[sequence % HISTORY_SIZE] = (sequence, head, rest, payload, now)
+            sendto(protect(head + tail + payload), address)
+            size = len(payload)
+            octets += size
+            budget -= overhead + size
+            sequence = (sequence + 1) & 0xFFFF
+            index += 1
+        self.sequence = sequence
+        self.video_packets += index - start
+        self.video_octets += octets
+        if index > last:
+            self._frames.popleft()
+            self._last_timestamp = rest[:4]
+        else:
+            frame[1] = index
+        return budget
+
+    def _send_retransmission(self, wire: Wire, sequence: int, extensions: bytes) -> int:
+        packet = self._resend.packet(sequence, wire, self.rtx_sequence, extensions)
+        if packet is None:
+            return 0
+        if wire.rtx_payload_type is not None:
+            self.rtx_sequence = (self.rtx_sequence + 1) & 0xFFFF
+        wire.send(packet)
+        self.retransmitted_packets += 1
+        return len(packet)
+
+    def _probe_owed(self, now: float) -> float:
+        return self._probe_bps / 8 * (now - self._probe_from) - self._probe_sent
+
+    def _send_padding(self, wire: Wire, extensions: bytes) -> int:
+        """A padding-only packet: on the RTX stream if there is one, else on the media's."""
+        rtx = wire.rtx_payload_type is not None
+        sequence = self.rtx_sequence if rtx else self.sequence
+        wire.send(padding_packet(wire, rtx, sequence, self._last_timestamp, extensions))
+        if rtx:
+            self.rtx_sequence = (sequence + 1) & 0xFFFF
+        else:
+            self.sequence = (sequence + 1) & 0xFFFF
+        self.padding_packets += 1
+        return 12 + len(extensions) + PADDING
+
+    def _drop_stale(self, now: float) -> None:
+        if self._queue.drop_stale(now):
+            self._request_keyframe()
+            log.info(
+                "[viewer %s] media waited over %.0f ms in the pacer: dropped, keyframe asked for",
+                self.name,
+                MAX_QUEUE_S * 1e3,
+            )
