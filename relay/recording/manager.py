@@ -16,6 +16,7 @@ from typing import Any
 from relay.audit import AuditLog
 from relay.config import RecordingConfig
 from relay.recording.errors import IncidentError
+from relay.recording.export_worker import WORKER
 from relay.recording.incident import Incident, public_source
 from relay.recording.loading import load_incidents
 from relay.recording.manifest import INCIDENT_ID, iso
@@ -68,6 +69,7 @@ class IncidentManager:
         for incident in list(self.incidents.values()):
             if incident.active:
                 await self.stop(incident.id, "relay", "", reason="relay shutdown")
+        await asyncio.to_thread(WORKER.close)
 
     def get(self, incident_id: str) -> Incident:
         incident = self.incidents.get(incident_id) if INCIDENT_ID.match(incident_id) else None
@@ -144,6 +146,7 @@ class IncidentManager:
         return incident
 
     def _create_folder(self, incident: Incident) -> None:
+        WORKER.warm()  # ready for the incident's first snapshot or clip
         incident.folder.mkdir(parents=True, mode=0o750)
         try:
             incident.save()
