@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
 import threading
 from collections.abc import Callable
@@ -45,6 +46,17 @@ def _start_worker() -> None:
         pass
     importlib.import_module("relay.recording.clip")
     importlib.import_module("relay.recording.snapshot")
+    threading.Thread(target=_end_with_parent, name="parent-watch", daemon=True).start()
+
+
+def _end_with_parent() -> None:
+    """In the worker: ends it when the relay is gone. A relay killed outright (SIGKILL, out
+    of memory) never shuts its pool down, and the worker, blocked on its job queue (whose
+    pipe it holds both ends of), would otherwise stay forever."""
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(0)
 
 
 class ExportWorker:
