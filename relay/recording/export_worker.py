@@ -5,7 +5,7 @@ snapshot decodes a GOP and converts a picture, and both are Python work that hol
 between the FFmpeg calls. In a thread of the relay they took the GIL from the event loop
 every few milliseconds: back-to-back clip exports raised the loop's lag p99 from 19 to 73 ms
 with 50 viewers (README "Disk work"). A worker process has its own interpreter and runs at
-a lower CPU priority, so the loop and the live encoders come first on a busy machine.
+the lowest CPU priority, so the loop and the live encoders come first on a busy machine.
 
 The process is spawned, never forked: the relay runs encoder, aiortc and recorder threads,
 and a fork would copy their locks in whatever state they are. It starts with the first job
@@ -34,7 +34,11 @@ T = TypeVar("T")
 
 WORKERS = 1  # one export at a time: the relay's own work needs the other core
 MAX_JOBS = 4  # running and waiting; more are refused (503)
-NICE = 5  # the worker yields the CPU to the relay's loop and encoders (weight 1/3)
+# The worker should take only CPU the relay leaves idle: at nice 5 it still took a core
+# from the event loop often enough to lag it more than the old export thread did (README
+# "Disk work"). A relay that keeps every core busy makes exports slow (503 once 4 wait),
+# never its viewers late.
+NICE = 19
 
 
 def _start_worker() -> None:
