@@ -78,8 +78,6 @@ ice_addresses = ["127.0.0.1"]
 [limits]
 max_viewers_per_stream = {viewers + 10}
 max_viewers = {viewers + 10}
-max_unconnected_per_address = {viewers + 10}
-max_viewers_per_identity = {viewers + 10}
 [recording]
 dir = "rec"
 [[streams]]
