@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import av
+import av.error
 
 from relay.media.access_unit import CLOCK_RATE
 from relay.recording.manifest import parse_iso
+from relay.recording.segment import sha256_file
 
 
 @dataclass(frozen=True)
@@ -94,3 +96,16 @@ def export_clip(
         finally:
             out.close()
     return ClipCut(round(start_t, 3), round(end_t, 3), frames)
+
+
+def export_and_hash(
+    folder: Path, segments: list[dict[str, Any]], from_s: float, to_s: float, out_path: Path
+) -> tuple[ClipCut, str, int]:
+    """export_clip, then the clip's SHA-256 and size: the export worker's job (blocking).
+    FFmpeg's errors become plain OSErrors: they travel back to the relay by pickle."""
+    try:
+        cut = export_clip(folder, segments, from_s, to_s, out_path)
+    except av.error.FFmpegError as exc:
+        raise OSError(exc.errno, str(exc)) from None
+    digest, size = sha256_file(out_path)
+    return cut, digest, size

@@ -9,10 +9,10 @@ from typing import Any
 
 from relay.durable import write_synced
 from relay.media.access_unit import AccessUnit
-from relay.recording.clip import export_clip
+from relay.recording.clip import export_and_hash
+from relay.recording.export_worker import WORKER
 from relay.recording.incident import Incident
 from relay.recording.manifest import iso
-from relay.recording.segment import sha256_file
 from relay.recording.snapshot import snapshot_jpeg
 
 MAX_FILES = 999  # clips or snapshots per incident
@@ -35,7 +35,8 @@ def _next_path(incident: Incident, folder: str, kind: str, prefix: str, ext: str
 
 
 def save_clip(incident: Incident, stream: str, from_s: float, to_s: float) -> dict[str, Any]:
-    """Exports a clip into _clips/ (blocking); raises ValueError/OSError.
+    """Exports a clip into _clips/ (blocking: waits for the export worker process); raises
+    ValueError/OSError, IncidentError(503) when the worker's queue is full.
 
     The incident's lock is held only to read the segment list and to add the entry: the
     recorder threads take it to open and close segments, and an export (a minute of video
@@ -50,8 +51,9 @@ def save_clip(incident: Incident, stream: str, from_s: float, to_s: float) -> di
             raise ValueError(f"no finished segment of {stream!r} yet")
         path = _next_path(incident, "_clips", "clips", "clip", "mp4")
     try:
-        cut = export_clip(incident.folder, segments, from_s, to_s, path)
-        digest, size = sha256_file(path)
+        cut, digest, size = WORKER.run(
+            export_and_hash, incident.folder, segments, from_s, to_s, path
+        )
     except BaseException:
         path.unlink(missing_ok=True)
         raise
@@ -75,8 +77,9 @@ def save_clip(incident: Incident, stream: str, from_s: float, to_s: float) -> di
 
 
 def save_snapshot(incident: Incident, stream: str, gop: list[AccessUnit]) -> dict[str, Any]:
-    """Decodes the newest picture and saves it into _snapshots/ (blocking)."""
-    jpeg, width, height = snapshot_jpeg(gop)
+    """Decodes the newest picture (in the export worker process) and saves it into
+    _snapshots/ (blocking); raises ValueError/OSError, IncidentError(503) when busy."""
+    jpeg, width, height = WORKER.run(snapshot_jpeg, gop)
     with incident.lock:
         path = _next_path(incident, "_snapshots", "snapshots", "snap", "jpg")
         # Into the file _next_path reserved (created empty), synced.

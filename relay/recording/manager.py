@@ -1,4 +1,6 @@
-"""IncidentManager: starts, stops, lists, holds and expires incidents; owned by the Relay."""
+"""IncidentManager: starts, stops and holds incidents and keeps their table; owned by the Relay.
+
+Loading and crash recovery live in loading.py, expiry in retention.py."""
 
 from __future__ import annotations
 
@@ -6,7 +8,6 @@ import asyncio
 import logging
 import secrets
 import shutil
-import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,29 +15,21 @@ from typing import Any
 
 from relay.audit import AuditLog
 from relay.config import RecordingConfig
+from relay.recording.errors import IncidentError
+from relay.recording.export_worker import WORKER
 from relay.recording.incident import Incident, public_source
-from relay.recording.manifest import (
-    INCIDENT_ID,
-    iso,
-    manifest_sha256,
-    parse_iso,
-    read_manifest,
-)
+from relay.recording.loading import load_incidents
+from relay.recording.manifest import INCIDENT_ID, iso
 from relay.recording.recorder import StreamRecorder
+from relay.recording.retention import Retention
 from relay.recording.tap import StreamTap
 from relay.stream import Stream
 
 log = logging.getLogger(__name__)
 
+__all__ = ["MAX_ACTIVE", "IncidentError", "IncidentManager"]
+
 MAX_ACTIVE = 8  # incidents recording at once
-
-
-class IncidentError(Exception):
-    """A refused incident operation: HTTP status, error code and reason."""
-
-    def __init__(self, status: int, code: str, reason: str) -> None:
-        super().__init__(reason)
-        self.status, self.code, self.reason = status, code, reason
 
 
 class IncidentManager:
@@ -53,13 +46,18 @@ class IncidentManager:
         for name, stream in streams.items():
             stream.unit_listeners.append(self.taps[name])
         self.incidents: dict[str, Incident] = {}
+        self.retention = Retention(config, audit, self.incidents)
         self._sweeper: asyncio.Task[None] | None = None
         self._closed = False
 
     async def start(self) -> None:
         """Loads the incidents on disk, recovers those a crash left open, starts retention."""
-        await asyncio.to_thread(self._load_and_recover)
-        self._sweeper = asyncio.get_running_loop().create_task(self._sweep_loop())
+        self.incidents.update(await asyncio.to_thread(load_incidents, self.root, self.audit))
+        self._sweeper = asyncio.get_running_loop().create_task(self.retention.run())
+
+    async def sweep(self, now: float | None = None) -> list[str]:
+        """Deletes every expired incident not on hold now; returns their ids."""
+        return await self.retention.sweep(now)
 
     async def aclose(self) -> None:
         """Stops every recording cleanly (segments closed and hashed); safe to call twice."""
@@ -71,6 +69,7 @@ class IncidentManager:
         for incident in list(self.incidents.values()):
             if incident.active:
                 await self.stop(incident.id, "relay", "", reason="relay shutdown")
+        await asyncio.to_thread(WORKER.close)
 
     def get(self, incident_id: str) -> Incident:
         incident = self.incidents.get(incident_id) if INCIDENT_ID.match(incident_id) else None
@@ -147,6 +146,7 @@ class IncidentManager:
         return incident
 
     def _create_folder(self, incident: Incident) -> None:
+        WORKER.warm()  # ready for the incident's first snapshot or clip
         incident.folder.mkdir(parents=True, mode=0o750)
         try:
             incident.save()
@@ -231,98 +231,3 @@ class IncidentManager:
         with incident.lock:
             incident.manifest["hold"] = hold
             return incident.save()
-
-    def _load_and_recover(self) -> None:
-        if not self.root.is_dir():
-            return
-        for folder in sorted(self.root.iterdir()):
-            if not INCIDENT_ID.match(folder.name) or not folder.is_dir():
-                continue
-            try:
-                manifest = read_manifest(folder)
-            except (OSError, ValueError) as exc:
-                log.error("[incident] %s: unreadable manifest, left alone: %s", folder, exc)
-                continue
-            incident = Incident(folder, manifest, self.audit)
-            incident.last_hash = manifest_sha256(folder)
-            self.incidents[incident.id] = incident
-            if manifest.get("status") in ("recording", "stopping"):
-                self._recover(incident)
-
-    def _recover(self, incident: Incident) -> None:
-        files = incident.finish_open_segments(recovered=True)
-        with incident.lock:
-            incident.manifest.update(status="interrupted", stopped=iso(), recovered_at=iso())
-            manifest_hash = incident.save()
-        log.warning(
-            "[incident %s] recovered after a crash: %s",
-            incident.id,
-            ", ".join(files) or "no open segment",
-        )
-        self.audit.append(
-            "incident_recovered",
-            "relay",
-            "",
-            incident=incident.id,
-            files=files,
-            manifest_sha256=manifest_hash,
-        )
-
-    async def _sweep_loop(self) -> None:
-        while True:
-            try:
-                await self.sweep()
-            except Exception:  # a bug in one sweep must not end retention for good
-                log.exception("[retention] sweep failed")
-            await asyncio.sleep(self.config.sweep_interval_s)
-
-    async def sweep(self, now: float | None = None) -> list[str]:
-        """Deletes every expired incident not on hold; returns their ids.
-
-        The event loop owns `self.incidents`: expiry is decided and an incident taken out of
-        the table here, on the loop, so no handler finds it half deleted (they answer 404
-        from then on) and no handler's hold or export can slip in between the decision and
-        the deletion; an incident a handler is working on (`busy`) waits for the next sweep.
-        Only the file work (counting, rmtree) runs in a thread."""
-        now = time.time() if now is None else now
-        keep_s = self.config.retention_days * 86400
-        expired = []
-        for incident in list(self.incidents.values()):
-            m = incident.manifest
-            if incident.active or incident.busy or m.get("status") == "stopping" or m.get("hold"):
-                continue
-            if now - parse_iso(m.get("stopped") or m["created"]) >= keep_s:
-                del self.incidents[incident.id]
-                expired.append(incident)
-        deleted = []
-        for incident in expired:
-            files = await asyncio.to_thread(self._delete_folder, incident)
-            if files is None:
-                self.incidents[incident.id] = incident  # still on disk: still listed
-                continue
-            deleted.append(incident.id)
-            m = incident.manifest
-            self.audit.append(
-                "incident_deleted",
-                "retention",
-                "",
-                incident=incident.id,
-                title=m.get("title", ""),
-                stopped=m.get("stopped"),
-                retention_days=self.config.retention_days,
-                files=files,
-                manifest_sha256=incident.last_hash or None,
-            )
-            log.info("[retention] deleted incident %s (ended %s)", incident.id, m.get("stopped"))
-        return deleted
-
-    @staticmethod
-    def _delete_folder(incident: Incident) -> int | None:
-        """Deletes the incident's folder (blocking); the number of files, None on failure."""
-        files = sum(1 for p in incident.folder.rglob("*") if p.is_file())
-        try:
-            shutil.rmtree(incident.folder)
-        except OSError as exc:
-            log.error("[retention] cannot delete %s: %s", incident.folder, exc)
-            return None
-        return files

@@ -83,15 +83,16 @@ def test_a_60_s_clip_export_while_recording_loses_no_frame(
             )
             fed[0] += 1
 
-    # The export itself takes well under a second here; a long clip on a slow disk takes
-    # seconds: the wait before it stands for that.
-    real_export = exports.export_clip
+    # The export itself (in the export worker process) takes well under a second here; a
+    # long clip on a slow disk, or one waiting behind other exports, takes seconds: the
+    # wait before it stands for that.
+    real_run = exports.WORKER.run
 
-    def slow_export(*args: Any) -> Any:
+    def slow_run(*args: Any) -> Any:
         time.sleep(2.5)
-        return real_export(*args)
+        return real_run(*args)
 
-    monkeypatch.setattr(exports, "export_clip", slow_export)
+    monkeypatch.setattr(exports.WORKER, "run", slow_run)
     feeder = threading.Thread(target=live)
     feeder.start()
     time.sleep(1.0)

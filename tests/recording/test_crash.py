@@ -1,4 +1,5 @@
-"""SIGKILL in the middle of a recording: at restart the open segment is recovered."""
+"""SIGKILL in the middle of a recording: at restart the open segment is recovered, and the
+killed relay left no worker process behind."""
 
 from __future__ import annotations
 
@@ -48,6 +49,12 @@ def http(port: int, method: str, path: str, body: Any = None) -> Any:
         return json.loads(resp.read())
 
 
+def _children(pid: int) -> list[str]:
+    return [
+        c for t in Path(f"/proc/{pid}/task").iterdir() for c in (t / "children").read_text().split()
+    ]
+
+
 def wait_until(check: Any, timeout: float, what: str) -> Any:
     deadline = time.monotonic() + timeout
     while True:
@@ -91,8 +98,12 @@ def test_sigkill_8s_into_recording_recovers_at_restart(tmp_path: Path) -> None:
         started = time.monotonic()
         incident = http(port, "POST", "/api/incidents", {"title": "Crash", "streams": ["demo"]})
         wait_until(lambda: time.monotonic() - started >= 8.0, 10, "8 s of recording")
+        # The export worker process (started with the incident) and its helpers.
+        children = wait_until(lambda: _children(proc.pid), 10, "the export worker process")
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
+    # A relay killed outright leaves no process behind.
+    wait_until(lambda: not any(Path(f"/proc/{c}").exists() for c in children), 10, "no orphan")
     folder = tmp_path / "rec" / incident["id"]
     before = json.loads((folder / "manifest.json").read_text())
     assert before["status"] == "recording"
