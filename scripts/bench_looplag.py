@@ -59,7 +59,14 @@ name = "{STREAM}"
 source = "sim://?size={size}&fps=30&gop=30"
 renditions = ["{self.rung}"]
 """,
-            limits={"max_viewers_per_stream": viewers + 10, "max_viewers": viewers + 10},
+            limits={
+                "max_viewers_per_stream": viewers + 10,
+                "max_viewers": viewers + 10,
+                # All viewers come from one address and one token: the per-address and
+                # per-identity limits would refuse joins that a loaded machine holds unconnected.
+                "max_unconnected_per_address": viewers + 10,
+                "max_viewers_per_identity": viewers + 10,
+            },
             prefix="bench-looplag-",
             log_level="warning",
         )
@@ -247,8 +254,8 @@ def main() -> int:
         procs.append(control)
         assert control_out.get(timeout=120) == "ready"
         marks = [time.monotonic()]
-        cpu_before, cpu_at = cpu_seconds_by_thread(relay.proc.pid)["total"], time.monotonic()
-        workers_before = children_cpu_s(relay.proc.pid)
+        cpu_before, cpu_at = cpu_seconds_by_thread(relay.pid)["total"], time.monotonic()
+        workers_before = children_cpu_s(relay.pid)
 
         phases: dict[str, Any] = {}
         before = relay.lag_buckets()
@@ -282,12 +289,10 @@ def main() -> int:
         ticks = control_out.get(timeout=60)
         for name, start, end in zip(phases, marks, marks[1:], strict=False):
             phases[name]["control_p99_ms"] = control_p99(ticks, start, end)
-        cpu_cores = (cpu_seconds_by_thread(relay.proc.pid)["total"] - cpu_before) / (
+        cpu_cores = (cpu_seconds_by_thread(relay.pid)["total"] - cpu_before) / (
             time.monotonic() - cpu_at
         )
-        worker_cores = (children_cpu_s(relay.proc.pid) - workers_before) / (
-            time.monotonic() - cpu_at
-        )
+        worker_cores = (children_cpu_s(relay.pid) - workers_before) / (time.monotonic() - cpu_at)
         status = json.loads(relay.call("GET", f"/api/streams/{STREAM}")[1])
         p99s = [p["p99_ms"] for p in phases.values() if p["p99_ms"] is not None]
         result = {
