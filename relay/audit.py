@@ -87,17 +87,27 @@ class AuditLog:
             finally:
                 self._lines.task_done()
 
-    def read(self, limit: int = 1000) -> list[dict[str, Any]]:
-        """The last `limit` events, oldest first; unreadable lines are skipped."""
+    def read(self, limit: int = 1000, incident: str | None = None) -> list[dict[str, Any]]:
+        """The last `limit` events, oldest first; unreadable lines are skipped. With
+        `incident`, only that incident's events among them."""
         self.flush()
         try:
             lines = self.path.read_text("utf-8").splitlines()[-limit:]
         except OSError:
             return []
+        if incident is not None:
+            # A substring test before parsing: an incident's page polls its trail, and
+            # parsing thousands of other incidents' lines held the GIL from the event loop.
+            needle = json.dumps({"incident": incident}, ensure_ascii=False, separators=(",", ":"))[
+                1:-1
+            ]
+            lines = [line for line in lines if needle in line]
         events = []
         for line in lines:
             try:
-                events.append(json.loads(line))
+                event = json.loads(line)
             except ValueError:
                 continue
+            if incident is None or event.get("incident") == incident:
+                events.append(event)
         return events

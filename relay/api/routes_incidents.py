@@ -96,7 +96,7 @@ async def get_incident(request: web.Request) -> web.Response:
     visible = _visible(request, incident)
     # In a thread: open segments are stat()ed, and the lock is shared with the recorders.
     view = await asyncio.to_thread(_locked_view, incident, visible)
-    events = await asyncio.to_thread(request.app[RELAY].audit.read, 5000)
+    events = await asyncio.to_thread(request.app[RELAY].audit.read, 5000, incident.id)
     streams = list(incident.manifest["recordings"])
     shown = (audit_view(e, visible, streams) for e in events if e.get("incident") == incident.id)
     view["audit"] = [e for e in shown if e is not None]

@@ -144,6 +144,19 @@ async def test_audit_keeps_a_line_with_a_lone_surrogate(tmp_path: Path) -> None:
     assert [e["who"] for e in audit.read()] == ["\ud800x"]
 
 
+async def test_audit_reads_one_incidents_events_only(tmp_path: Path) -> None:
+    from relay.audit import AuditLog
+
+    audit = AuditLog(tmp_path / "audit.jsonl")
+    audit.append("incident_start", "op", incident="a1", title='"incident":"b2"')
+    audit.append("incident_start", "op", incident="b2")
+    audit.append("clip", "op", incident="b2", note="x")
+    audit.append("login", "op")
+    assert [e["event"] for e in audit.read(incident="b2")] == ["incident_start", "clip"]
+    assert [e["incident"] for e in audit.read(incident="a1")] == ["a1"]
+    assert len(audit.read()) == 4
+
+
 async def test_a_newline_in_user_text_never_forges_a_log_line(
     start_relay: RelayFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
