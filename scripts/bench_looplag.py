@@ -3,11 +3,14 @@
 the relay's event loop while viewers watch?
 
     .venv/bin/python scripts/bench_looplag.py [--viewers 50] [--seconds 20] [--workers 3]
-        [--size 1280x720]
+        [--size 1280x720] [--source drone|sim]
 
-It starts a relay (`python -m relay serve`, one sim stream, one 720p rung) as its own
-process, lets --viewers WHEP viewers join (tests/whep_client.py peers, from worker
-processes, as scripts/bench_fanout.py runs them), then runs three phases of --seconds each:
+It starts a relay (`python -m relay serve`, one stream, one 720p rung) as its own
+process, fed by the fake drone's MPEG-TS over UDP from another process (--source drone, as on
+a flight: the drone encodes, the relay ingests) or by the relay's own sim (--source sim: the
+picture is drawn and encoded inside the relay process, which a real flight never does).
+It lets --viewers WHEP viewers join (tests/whep_client.py peers, from worker processes, as
+scripts/bench_fanout.py runs them), then runs three phases of --seconds each:
   watch      the viewers only
   incidents  a long incident starts; short incidents start, snapshot and stop, one after
              the other; the long one's detail is read each time
@@ -27,7 +30,10 @@ import asyncio
 import json
 import multiprocessing as mp
 import os
+import signal
+import socket
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -41,7 +47,7 @@ from bench_fanout import worker  # noqa: E402  (the viewers: counting WHEP peers
 
 from relay.looplag import TICK_S  # noqa: E402
 from relay.threads import cpu_seconds_by_thread  # noqa: E402
-from scripts.relay_process import RelayProcess  # noqa: E402
+from scripts.relay_process import ROOT, RelayProcess, free_port  # noqa: E402
 
 STREAM = "demo"
 SIZES = ("1280x720", "640x360")  # the sim's; the viewers (bench_fanout's) watch "720p"
@@ -50,13 +56,17 @@ SIZES = ("1280x720", "640x360")  # the sim's; the viewers (bench_fanout's) watch
 class Relay(RelayProcess):
     """The relay under test, as its own process, with an admin token and a recordings folder."""
 
-    def __init__(self, size: str, viewers: int) -> None:
+    def __init__(self, size: str, viewers: int, udp_port: int | None = None) -> None:
+        """`udp_port`: the stream is MPEG-TS pushed there (by the fake drone, in its own
+        process, as on a flight); without, the relay's sim draws and encodes it inside the
+        relay process, whose GIL that takes."""
         self.rung = "720p"  # at most 1280x720: a smaller source is encoded at its own size
+        source = f"udp://127.0.0.1:{udp_port}" if udp_port else f"sim://?size={size}&fps=30&gop=30"
         super().__init__(
             f"""
 [[streams]]
 name = "{STREAM}"
-source = "sim://?size={size}&fps=30&gop=30"
+source = "{source}"
 renditions = ["{self.rung}"]
 """,
             limits={
@@ -70,7 +80,36 @@ renditions = ["{self.rung}"]
             prefix="bench-looplag-",
             log_level="warning",
         )
-        self.launch("bench_looplag", 30, live=True)
+        self.drone: subprocess.Popen[bytes] | None = None
+        if udp_port:
+            self.start()
+            self.drone = subprocess.Popen(
+                [
+                    sys.executable,
+                    str(ROOT / "scripts" / "fake_drone.py"),
+                    "--size",
+                    size,
+                    "--bitrate",
+                    "3000000",
+                    f"udp://127.0.0.1:{udp_port}",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            try:
+                self.wait_ready(60, live=True)
+            except RuntimeError as exc:
+                self.close()
+                raise SystemExit(f"bench_looplag: {exc}") from None
+        else:
+            self.launch("bench_looplag", 30, live=True)
+
+    def close(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> None:
+        if self.drone is not None:
+            self.drone.terminate()
+            self.drone.wait(10)
+            self.drone = None
+        super().close(sig, timeout)
 
     def lag_buckets(self) -> dict[float, int]:
         """The loop lag histogram's cumulative counts by upper bound (ms; inf last)."""
@@ -209,11 +248,20 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=20.0, help="length of each phase")
     parser.add_argument("--workers", type=int, default=3, help="viewer processes")
     parser.add_argument("--size", choices=SIZES, default="1280x720")
+    parser.add_argument(
+        "--source",
+        choices=("drone", "sim"),
+        default="drone",
+        help="drone: the fake drone pushes MPEG-TS over UDP from its own process (as on a "
+        "flight); sim: the relay draws and encodes the picture itself",
+    )
     args = parser.parse_args()
     if args.viewers < 0 or args.seconds < 5 or args.workers < 1:
         parser.error("need --viewers >= 0, --seconds >= 5, --workers >= 1")
 
-    relay = Relay(args.size, args.viewers)
+    relay = Relay(
+        args.size, args.viewers, free_port(socket.SOCK_DGRAM) if args.source == "drone" else None
+    )
     procs: list[Any] = []
     try:
         # 10 joins a second: the relay refuses more than 32 unconnected offers per address,
@@ -299,7 +347,7 @@ def main() -> int:
             "viewers_asked": args.viewers,
             "viewers_joined": joined,
             "viewers_at_end": status["viewers"],
-            "source": f"sim {args.size}@30, rung {relay.rung}",
+            "source": f"{args.source} {args.size}@30, rung {relay.rung}",
             "phase_s": args.seconds,
             "phases": phases,
             "p99_ms_worst_phase": max(p99s) if p99s else None,
