@@ -10,11 +10,11 @@ from aiohttp import web
 from relay.api.access import Role, access, identity_of
 from relay.api.errors import json_error
 from relay.api.keys import RELAY
-from relay.api.sdp_exchange import answer_created, read_offer, session_routes
+from relay.api.sdp_exchange import answer_created, busy, read_offer, session_routes
 from relay.app import Relay
 from relay.fanout.rendition import Rendition
 from relay.stream import Stream
-from relay.webrtc.sessions import CapacityError, OfferError, ViewerSession
+from relay.webrtc.sessions import BusyError, CapacityError, OfferError, ViewerSession
 
 routes = web.RouteTableDef()
 
@@ -55,6 +55,8 @@ async def whep_offer(request: web.Request) -> web.Response:
         )
     except OfferError as exc:
         return json_error(400, "bad_offer", str(exc))
+    except BusyError as exc:
+        return busy(exc)
     except CapacityError as exc:
         return json_error(503, "full", str(exc), headers={"Retry-After": "10"})
     await relay.audit.record(

@@ -8,10 +8,10 @@ from aiohttp import web
 from relay.api.access import access
 from relay.api.errors import json_error
 from relay.api.keys import RELAY
-from relay.api.sdp_exchange import answer_created, caller_name, read_offer, session_routes
+from relay.api.sdp_exchange import answer_created, busy, caller_name, read_offer, session_routes
 from relay.sources.redact import redact_url
 from relay.sources.whip import AlreadyPublishing
-from relay.webrtc.peers import OfferError
+from relay.webrtc.peers import BusyError, OfferError
 
 routes = web.RouteTableDef()
 
@@ -41,6 +41,8 @@ async def whip_offer(request: web.Request) -> web.Response:
         )
     except AlreadyPublishing as exc:
         return json_error(409, "already_publishing", f"{exc}; DELETE its session first")
+    except BusyError as exc:
+        return busy(exc)
     except OfferError as exc:
         return json_error(400, "bad_offer", str(exc))
     relay.audit.append(

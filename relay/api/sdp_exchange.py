@@ -18,7 +18,8 @@ from relay.api.body import read_text
 from relay.api.errors import json_error
 from relay.api.keys import RELAY
 from relay.app import Relay
-from relay.webrtc.peers import PeerManager, PeerSession
+from relay.auth.ratelimit import retry_after
+from relay.webrtc.peers import BusyError, PeerManager, PeerSession
 
 SDP = "application/sdp"
 MAX_PORT = 65535
@@ -59,6 +60,13 @@ def answer_created(kind: str, stream: str, session_id: str, answer: str) -> web.
         text=answer,
         content_type=SDP,
         headers={"Location": f"/{kind}/{stream}/{session_id}", "ETag": f'"{session_id}"'},
+    )
+
+
+def busy(exc: BusyError) -> web.Response:
+    """503 for an offer over the relay's offer budget."""
+    return json_error(
+        503, "busy", str(exc), headers={"Retry-After": retry_after(exc.retry_after_s)}
     )
 
 

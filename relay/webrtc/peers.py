@@ -21,8 +21,10 @@ from typing import Any, Generic, TypeVar
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.sdp import SessionDescription
 
+from relay.auth.ratelimit import RateLimiter
 from relay.config import WebRTCConfig
 from relay.webrtc.ice import rtc_configuration
+from relay.webrtc.lean_peer import create_peer
 from relay.webrtc.reclaim import Reclaimer
 
 log = logging.getLogger(__name__)
@@ -32,10 +34,25 @@ CONNECT_TIMEOUT_S = 30.0  # a peer that never completes ICE and DTLS is closed a
 # offer and left (or never meant to connect) holds a viewer slot only this long. On a LAN ICE
 # takes well under a second; aioice itself would give up only after about 30 s of retries.
 ICE_TIMEOUT_S = 10.0
+# Offers that get a peer connection, per manager (viewers, publishers) and second: each costs
+# the event loop a few milliseconds (measured 6-15 ms on the loaded 2-core machine), so a
+# flood from many addresses (each within its own per-address limit) cannot take more than
+# about a fifth of the loop. Above this, offers get 503 with Retry-After; junk refused by
+# check_offer costs less and takes no token. Ten a second is one address's limit.
+OFFERS_PER_S = 20
+OFFER_BURST = 40
 
 
 class OfferError(ValueError):
     """The offer is not usable SDP for this endpoint; the message says why."""
+
+
+class BusyError(RuntimeError):
+    """Over the relay's offer budget: try again in `retry_after_s`."""
+
+    def __init__(self, retry_after_s: float) -> None:
+        super().__init__(f"the relay answers at most {OFFERS_PER_S} offers a second; try again")
+        self.retry_after_s = retry_after_s
 
 
 def check_offer(sdp: str) -> SessionDescription:
@@ -93,10 +110,21 @@ class PeerManager(Generic[S]):
         # peer must be freed, and /metrics shows whether it was (churn soak).
         self.peers: weakref.WeakSet[RTCPeerConnection] = weakref.WeakSet()
         self.reclaimer = Reclaimer()
+        self.budget = RateLimiter(OFFERS_PER_S * 60)
+        self.budget.capacity = float(OFFER_BURST)
+        self.refused_busy = 0  # offers refused by the budget
+
+    def admit(self) -> None:
+        """Takes one offer from the budget, or raises BusyError (call it after the cheap
+        checks, before anything that holds a slot)."""
+        wait = self.budget.take("offers")
+        if wait > 0:
+            self.refused_busy += 1
+            raise BusyError(wait)
 
     def new_peer(self) -> RTCPeerConnection:
         """A peer connection for a new session, with the configured ICE servers."""
-        pc = RTCPeerConnection(rtc_configuration(self.webrtc.ice_servers))
+        pc = create_peer(rtc_configuration(self.webrtc.ice_servers))
         self.peers.add(pc)
         return pc
 

@@ -190,8 +190,9 @@ class PublishManager(PeerManager[PublisherSession]):
     async def create_publisher(
         self, stream: PublishedStream, inbox: WhipInbox, offer_sdp: str, remote: str
     ) -> tuple[PublisherSession, str]:
-        """Answers a WHIP offer; raises OfferError or AlreadyPublishing."""
+        """Answers a WHIP offer; raises OfferError, BusyError or AlreadyPublishing."""
         check_publish_offer(offer_sdp)
+        self.admit()
         session_id = new_session_id()
         inbox.claim(session_id)  # before negotiating: two racing POSTs cannot both win
         pc = self.new_peer()

@@ -16,6 +16,7 @@ from relay.webrtc.feedback import tap_feedback
 from relay.webrtc.ice import configure_host_addresses
 from relay.webrtc.peers import (
     CONNECT_TIMEOUT_S,
+    BusyError,
     OfferError,
     PeerManager,
     PeerSession,
@@ -25,6 +26,7 @@ from relay.webrtc.peers import (
 from relay.webrtc.track import RenditionTrack
 
 __all__ = [
+    "BusyError",
     "CONNECT_TIMEOUT_S",
     "CapacityError",
     "OfferError",
@@ -104,6 +106,7 @@ class SessionManager(PeerManager[ViewerSession]):
             raise CapacityError(f"stream {stream!r} has its maximum of viewers")
         if self.count() >= self.limits.max_viewers:
             raise CapacityError("the relay has its maximum of viewers")
+        self.admit()
         session_id, pc = new_session_id(), self.new_peer()
         track = RenditionTrack(start_on or rendition, session_id[:6])
         if start_on is not None:
