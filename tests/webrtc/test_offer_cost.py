@@ -108,3 +108,23 @@ async def test_offers_past_the_budget_get_503_and_no_one_is_evicted(
     assert relay.relay.sessions.refused_busy == 3
     for _, _, headers in answered:
         await _delete(relay, headers["Location"])
+
+
+@pytest.mark.parametrize(
+    ("drop", "reason"),
+    [
+        ("a=ice-ufrag:", "ICE username fragment"),
+        ("a=fingerprint:", "DTLS fingerprint"),
+        ("a=rtcp-mux", "RTCP mux"),
+    ],
+)
+async def test_an_offer_aiortc_would_refuse_gets_no_peer_connection(
+    start_relay: RelayFactory, drop: str, reason: str
+) -> None:
+    relay = await start_relay([SIM])
+    offer = await _offer()
+    lines = [line for line in offer.split("\r\n") if not line.startswith(drop)]
+    status, body, _ = await _post(relay, "\r\n".join(lines))
+    assert status == 400, body
+    assert reason in body
+    assert len(relay.relay.sessions.peers) == 0  # refused before a peer was made
