@@ -7,16 +7,15 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from relay.api.access import Identity, Role, access, identity_of
-from relay.api.body import read_text
+from relay.api.access import Role, access, identity_of
 from relay.api.errors import json_error
 from relay.api.keys import RELAY
-from relay.api.sdp_exchange import SDP, candidate_problem, preflight, trickle_not_supported
+from relay.api.sdp_exchange import answer_created, busy, read_offer, session_routes
 from relay.app import Relay
 from relay.fanout.rendition import Rendition
 from relay.fanout.start import client_key, start_rung
 from relay.stream import Stream
-from relay.webrtc.sessions import CapacityError, OfferError, ViewerSession
+from relay.webrtc.sessions import BusyError, CapacityError, OfferError, ViewerSession
 
 routes = web.RouteTableDef()
 
@@ -42,10 +41,9 @@ async def whep_offer(request: web.Request) -> web.Response:
     known_bps = relay.sessions.estimates.recall(key)
     if len(ladder) > 1:
         rendition = start_rung(ladder, known_bps)
-    offer = await read_text(request, SDP)
-    problem = candidate_problem(offer)
-    if problem is not None:
-        return json_error(400, "bad_offer", problem)
+    offer = await read_offer(request)
+    if isinstance(offer, web.Response):
+        return offer
     too_many = _over_limits(relay, identity.name, request.remote or "?")
     if too_many:
         return json_error(429, "too_many_viewers", too_many, headers={"Retry-After": "10"})
@@ -67,6 +65,8 @@ async def whep_offer(request: web.Request) -> web.Response:
         )
     except OfferError as exc:
         return json_error(400, "bad_offer", str(exc))
+    except BusyError as exc:
+        return busy(exc)
     except CapacityError as exc:
         return json_error(503, "full", str(exc), headers={"Retry-After": "10"})
     await relay.audit.record(
@@ -78,13 +78,7 @@ async def whep_offer(request: web.Request) -> web.Response:
         session=session.id[:8],
         kind=identity.kind,
     )
-    location = f"/whep/{name}/{session.id}"
-    return web.Response(
-        status=201,
-        text=answer,
-        content_type=SDP,
-        headers={"Location": location, "ETag": f'"{session.id}"'},
-    )
+    return answer_created("whep", name, session.id, answer)
 
 
 def _over_limits(relay: Relay, who: str, remote: str) -> str:
@@ -154,35 +148,16 @@ def _pick_rendition(
     return rendition, []
 
 
-@routes.delete("/whep/{stream}/{session}")
-@access("viewer", stream_key="stream")
-async def whep_delete(request: web.Request) -> web.Response:
-    relay = request.app[RELAY]
-    session_id = request.match_info["session"]
-    session = relay.sessions.sessions.get(session_id)
-    if (
-        session is None
-        or session.stream != request.match_info["stream"]
-        or not _may_end(identity_of(request), session)
-    ):
-        return json_error(404, "unknown_session", "no such session (ended already?)")
-    await relay.sessions.close(session_id, "DELETE by client")
-    return web.Response(status=200)
-
-
-def _may_end(identity: Identity | None, session: ViewerSession) -> bool:
+def _may_end(request: web.Request, session: ViewerSession) -> bool:
     # Its own viewer, or anyone's for an operator; others get the same 404 as a wrong id.
+    identity = identity_of(request)
     return identity is not None and (identity.name == session.who or identity.role >= Role.OPERATOR)
 
 
-@routes.patch("/whep/{stream}/{session}")
-@access("viewer", stream_key="stream")
-async def whep_patch(request: web.Request) -> web.Response:
-    return trickle_not_supported()
-
-
-# A CORS preflight carries no credentials; the answer names only what WHEP accepts.
-@routes.options("/whep/{stream}")
-@access("public")
-async def whep_options(request: web.Request) -> web.Response:
-    return preflight()
+session_routes(
+    routes,
+    "whep",
+    "viewer",
+    manager=lambda relay: relay.sessions,
+    may_end=_may_end,
+)

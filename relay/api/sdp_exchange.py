@@ -1,10 +1,25 @@
-"""What WHEP (playback) and WHIP (publishing) answer alike: they share one HTTP shape."""
+"""What WHEP (playback) and WHIP (publishing) answer alike: they share one HTTP shape.
+
+POST of an offer to /{kind}/{stream} answers 201 with the SDP answer, a Location naming the
+session and an ETag; on that Location DELETE ends the session and PATCH (trickle ICE) is
+refused; OPTIONS on the endpoint is a CORS preflight. routes_whep and routes_whip add only
+their own offer handling; session_routes() registers the rest for both.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from aiohttp import web
 
+from relay.api.access import Need, access, identity_of
+from relay.api.body import read_text
 from relay.api.errors import json_error
+from relay.api.keys import RELAY
+from relay.app import Relay
+from relay.auth.ratelimit import retry_after
+from relay.webrtc.peers import BusyError, PeerManager, PeerSession
 
 SDP = "application/sdp"
 MAX_PORT = 65535
@@ -29,6 +44,32 @@ def candidate_problem(offer: str) -> str | None:
     return None
 
 
+async def read_offer(request: web.Request) -> str | web.Response:
+    """The offer SDP of a POST, or the 400/415 answer that refuses it."""
+    offer = await read_text(request, SDP)
+    problem = candidate_problem(offer)
+    if problem is not None:
+        return json_error(400, "bad_offer", problem)
+    return offer
+
+
+def answer_created(kind: str, stream: str, session_id: str, answer: str) -> web.Response:
+    """201 with the answer; Location is where DELETE ends the session."""
+    return web.Response(
+        status=201,
+        text=answer,
+        content_type=SDP,
+        headers={"Location": f"/{kind}/{stream}/{session_id}", "ETag": f'"{session_id}"'},
+    )
+
+
+def busy(exc: BusyError) -> web.Response:
+    """503 for an offer over the relay's offer budget."""
+    return json_error(
+        503, "busy", str(exc), headers={"Retry-After": retry_after(exc.retry_after_s)}
+    )
+
+
 def trickle_not_supported() -> web.Response:
     """PATCH on a session: trickle ICE and ICE restarts are optional in WHEP and WHIP, and
     the relay's answer already carries every candidate."""
@@ -43,3 +84,47 @@ def trickle_not_supported() -> web.Response:
 def preflight() -> web.Response:
     """OPTIONS on the endpoint (public: a browser's CORS preflight carries no credentials)."""
     return web.Response(status=204, headers={"Accept-Post": SDP, "Allow": "POST, OPTIONS"})
+
+
+def caller_name(request: web.Request) -> str:
+    """Who made this request, for the audit log (a token's or user's name)."""
+    identity = identity_of(request)
+    return identity.name if identity is not None else "anonymous"
+
+
+def session_routes(
+    routes: web.RouteTableDef,
+    kind: str,
+    need: Need,
+    manager: Callable[[Relay], PeerManager[Any]],
+    may_end: Callable[[web.Request, Any], bool],
+) -> None:
+    """Registers DELETE and PATCH on /{kind}/{stream}/{session} (with the right `need`)
+    and the public OPTIONS on /{kind}/{stream}. A session that `may_end` refuses to the
+    caller gets the same 404 as a wrong id: ids are not confirmed to those who may not end
+    them."""
+
+    @routes.delete(f"/{kind}/{{stream}}/{{session}}")
+    @access(need, stream_key="stream")
+    async def delete(request: web.Request) -> web.Response:
+        peers = manager(request.app[RELAY])
+        session_id = request.match_info["session"]
+        session: PeerSession | None = peers.sessions.get(session_id)
+        if (
+            session is None
+            or session.stream != request.match_info["stream"]
+            or not may_end(request, session)
+        ):
+            return json_error(404, "unknown_session", "no such session (ended already?)")
+        await peers.close(session_id, "DELETE by client", who=caller_name(request))
+        return web.Response(status=200)
+
+    @routes.patch(f"/{kind}/{{stream}}/{{session}}")
+    @access(need, stream_key="stream")
+    async def patch(request: web.Request) -> web.Response:
+        return trickle_not_supported()
+
+    @routes.options(f"/{kind}/{{stream}}")
+    @access("public")
+    async def options(request: web.Request) -> web.Response:
+        return preflight()

@@ -8,28 +8,24 @@ publisher for an IDR (PLI) when the stream needs one.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import secrets
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
+from aiortc import RTCRtpReceiver
 from aiortc.codecs import CODECS
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.rtcpeerconnection import find_common_codecs
-from aiortc.sdp import SessionDescription
 
 from relay.audit import AuditLog
 from relay.config import WebRTCConfig
 from relay.media.access_unit import CLOCK_RATE, AccessUnit
 from relay.media.h264 import NAL_IDR, nal_type, split_nal_units
 from relay.sources.whip import WhipInbox
-from relay.webrtc.ice import rtc_configuration
+from relay.webrtc.peers import OfferError, PeerManager, PeerSession, check_offer, new_session_id
 from relay.webrtc.receive_tap import install_tap
-from relay.webrtc.sessions import CONNECT_TIMEOUT_S, OfferError, check_offer
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +37,8 @@ RESYNC_AFTER_S = 5.0  # RTP time this far from arrival time: re-anchor pts on ar
 
 def check_publish_offer(sdp: str) -> None:
     """Refuses offers that are not SDP, do not send exactly one H.264 video m-line."""
-    check_offer(sdp)  # SDP at all, a video m-line, H.264 among its codecs
-    video = [m for m in SessionDescription.parse(sdp).media if m.kind == "video"]
+    parsed = check_offer(sdp)  # SDP at all, a video m-line, H.264 among its codecs
+    video = [m for m in parsed.media if m.kind == "video"]
     if len(video) != 1:
         raise OfferError(f"offer has {len(video)} video m-lines; a publisher sends one")
     if video[0].direction not in ("sendonly", "sendrecv"):
@@ -85,17 +81,11 @@ class _PtsClock:
 
 
 @dataclass
-class PublisherSession:
+class PublisherSession(PeerSession):
     """One WHIP publisher of one stream."""
 
-    id: str
-    stream: str
-    pc: RTCPeerConnection
     receiver: RTCRtpReceiver
-    remote: str
     inbox: WhipInbox
-    created: float = field(default_factory=time.monotonic)
-    connected: bool = False
     answered: bool = False
     units: int = 0
     empty: int = 0
@@ -188,35 +178,37 @@ class PublishedStream(Protocol):
         ...
 
 
-class PublishManager:
+class PublishManager(PeerManager[PublisherSession]):
     """Creates, tracks and closes publisher sessions; aclose() ends them all."""
 
+    kind = "publisher"
+
     def __init__(self, webrtc: WebRTCConfig, audit: AuditLog) -> None:
-        self.webrtc = webrtc
+        super().__init__(webrtc)
         self.audit = audit
-        self.sessions: dict[str, PublisherSession] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
 
     async def create_publisher(
         self, stream: PublishedStream, inbox: WhipInbox, offer_sdp: str, remote: str
     ) -> tuple[PublisherSession, str]:
-        """Answers a WHIP offer; raises OfferError or AlreadyPublishing."""
+        """Answers a WHIP offer; raises OfferError, BusyError or AlreadyPublishing."""
         check_publish_offer(offer_sdp)
-        session_id = secrets.token_urlsafe(16)
+        self.admit()
+        session_id = new_session_id()
         inbox.claim(session_id)  # before negotiating: two racing POSTs cannot both win
-        pc = RTCPeerConnection(rtc_configuration(self.webrtc.ice_servers))
+        pc = self.new_peer()
         transceiver = pc.addTransceiver("video", direction="recvonly")
         session = PublisherSession(
             session_id,
             stream.name,
             pc,
-            transceiver.receiver,
             remote,
-            inbox,
+            receiver=transceiver.receiver,
+            inbox=inbox,
             _needs=stream.keyframe_needs(),
         )
         self.sessions[session_id] = session
-        try:
+
+        def prepare() -> None:
             # Before setRemoteDescription, so that the answer offers H.264 only: Constrained
             # Baseline first, Main and High too (relay.webrtc.codecs registers them; the
             # relay never decodes on this path, its transcoder decodes any profile).
@@ -226,84 +218,52 @@ class PublishManager:
                 [c for c in capabilities.codecs if c.mimeType in ("video/H264", "video/rtx")]
             )
             install_tap(transceiver.receiver, session.on_frame)
-            self._watch(session)
-            await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
+            self.spawn(self._media_watchdog(session), session)
+
+        def after_offer() -> None:
             for other in pc.getTransceivers():
                 if other is not transceiver:
                     # Audio is not relayed: inactive, so aiortc starts no decoder for it.
                     other.direction = "inactive"
-            await pc.setLocalDescription(await pc.createAnswer())
-        except Exception as exc:  # aiortc refuses bad offers with many exception kinds
-            log.debug("[publisher %s] negotiation failed", session_id[:6], exc_info=True)
-            await self.close(session_id, "negotiation failed")
-            raise OfferError(f"cannot answer this offer: {exc or type(exc).__name__}") from None
+
+        answer = await self.answer(session, offer_sdp, prepare, after_offer)
         inbox.request_keyframe = session.request_keyframe
         session.answered = True
         log.info("[publisher %s] publishes %s from %s", session_id[:6], stream.name, remote)
-        return session, pc.localDescription.sdp
+        return session, answer
 
-    def _watch(self, session: PublisherSession) -> None:
-        @session.pc.on("connectionstatechange")
-        async def on_state() -> None:
-            state = session.pc.connectionState
-            if state == "connected":
-                session.connected = True
-            elif state in ("failed", "closed"):
-                await self.close(session.id, f"connection {state}")
-
-        async def watchdog() -> None:
-            while session.id in self.sessions:
-                await asyncio.sleep(1.0)
-                now = time.monotonic()
-                if not session.connected and now - session.created > CONNECT_TIMEOUT_S:
-                    await self.close(session.id, "ICE did not connect in time")
-                elif (
-                    session.connected
-                    and now - max(session.last_unit, session.created) > MEDIA_TIMEOUT_S
-                ):
-                    await self.close(session.id, f"no picture for {MEDIA_TIMEOUT_S:.0f} s")
-
-        self._spawn(watchdog())
-
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    async def _media_watchdog(self, session: PublisherSession) -> None:
+        while session.id in self.sessions:
+            await asyncio.sleep(1.0)
+            if session.connected and (
+                time.monotonic() - max(session.last_unit, session.created) > MEDIA_TIMEOUT_S
+            ):
+                await self.close(session.id, f"no picture for {MEDIA_TIMEOUT_S:.0f} s")
 
     def for_stream(self, stream: str) -> PublisherSession | None:
         return next((s for s in self.sessions.values() if s.stream == stream), None)
 
-    async def close(self, session_id: str, reason: str, who: str = "relay") -> bool:
-        """Ends one publisher session; False if it did not exist (already closed). Every
-        end of a publisher that got its answer is audited, with who ended it and why."""
-        session = self.sessions.pop(session_id, None)
-        if session is None:
-            return False
-        session.inbox.release(session_id)
-        with contextlib.suppress(Exception):
-            await session.pc.close()
+    def closing(self, session: PublisherSession) -> None:
+        session.inbox.release(session.id)
+
+    def closed(self, session: PublisherSession, reason: str, who: str) -> None:
+        """Every end of a publisher that got its answer is audited, with who ended it and
+        why."""
         if session.answered:
             self.audit.append(
                 "publish_stop",
                 who,
                 session.remote,
                 stream=session.stream,
-                session=session_id[:6],
+                session=session.id[:6],
                 reason=reason,
                 units=session.units,
             )
         log.info(
             "[publisher %s] closed: %s (%d units, %d keyframes, %d PLI sent)",
-            session_id[:6],
+            session.id[:6],
             reason,
             session.units,
             session.keyframes,
             session.keyframe_requests,
         )
-        return True
-
-    async def aclose(self) -> None:
-        """Closes every publisher and watcher; safe to call twice."""
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*(self.close(sid, "shutdown") for sid in list(self.sessions)))

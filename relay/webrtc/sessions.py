@@ -2,80 +2,55 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import secrets
-import time
-import weakref
-from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
-
-from aiortc import RTCPeerConnection, RTCSessionDescription
-from aiortc.sdp import SessionDescription
 
 from relay.config import LimitsConfig, WebRTCConfig
 from relay.fanout.adapt import LadderAdapter
 from relay.fanout.rendition import Rendition
 from relay.fanout.start import EstimateMemory
 from relay.webrtc import codecs, rtp_send
+from relay.webrtc import peers as _peers
 from relay.webrtc.feedback import tap_feedback
-from relay.webrtc.ice import configure_host_addresses, rtc_configuration
-from relay.webrtc.reclaim import Reclaimer
+from relay.webrtc.ice import configure_host_addresses
+from relay.webrtc.peers import (
+    CONNECT_TIMEOUT_S,
+    BusyError,
+    OfferError,
+    PeerManager,
+    PeerSession,
+    check_offer,
+    new_session_id,
+)
 from relay.webrtc.track import RenditionTrack
 
+__all__ = [
+    "BusyError",
+    "CONNECT_TIMEOUT_S",
+    "CapacityError",
+    "OfferError",
+    "SessionManager",
+    "ViewerSession",
+    "check_offer",
+]
+
 log = logging.getLogger(__name__)
-
-CONNECT_TIMEOUT_S = 30.0  # a peer that never completes ICE and DTLS is closed after this
-# A peer whose ICE has not completed by then is closed sooner: a client that posted its offer
-# and left (or never meant to connect) holds a viewer slot only this long. On a LAN ICE takes
-# well under a second; aioice itself would give up only after about 30 s of retries.
-ICE_TIMEOUT_S = 10.0
-
-
-class OfferError(ValueError):
-    """The offer is not usable SDP for a video viewer; the message says why."""
 
 
 class CapacityError(RuntimeError):
     """Too many viewers, per stream or overall."""
 
 
-def check_offer(sdp: str) -> None:
-    """Refuses offers that are not SDP, have no video, or cannot play H.264."""
-    if not sdp.lstrip().startswith("v=0"):
-        raise OfferError("body is not SDP (must start with v=0)")
-    try:
-        parsed = SessionDescription.parse(sdp)
-    except Exception as exc:  # aiortc's parser raises many kinds on junk
-        raise OfferError(f"malformed SDP: {exc.__class__.__name__}: {exc}") from None
-    video = [m for m in parsed.media if m.kind == "video"]
-    if not video:
-        raise OfferError("offer has no video m-line")
-    if not any(c.mimeType.lower() == "video/h264" for m in video for c in m.rtp.codecs):
-        raise OfferError("offer does not accept H.264")
-    # Missing ICE credentials or DTLS fingerprints are refused by aiortc itself, with a
-    # message that create_viewer passes on.
-
-
 @dataclass
-class ViewerSession:
-    id: str
-    stream: str
+class ViewerSession(PeerSession):
     rendition: Rendition
-    pc: RTCPeerConnection
     track: RenditionTrack
-    remote: str
-    created: float = field(default_factory=time.monotonic)
-    connected: bool = False
     adapter: LadderAdapter | None = None
     lean_rtp: bool = False  # sent by rtp_send's loop, not aiortc's
     who: str = ""  # the identity watching (token, user or share link), for the audit log
     on_end: Callable[[ViewerSession, str], None] | None = None  # called once, with why
-    # The session's own tasks (connect deadline, adapter): cancelled when it closes, so a
-    # closed session's peer connection is not kept alive by a sleeping task.
-    tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     def status(self) -> dict[str, Any]:
         fb = self.adapter.feedback if self.adapter else None
@@ -99,23 +74,22 @@ class ViewerSession:
         }
 
 
-class SessionManager:
+class SessionManager(PeerManager[ViewerSession]):
     """Creates, tracks and closes viewer sessions; aclose() ends them all."""
 
+    kind = "viewer"
+
     def __init__(self, webrtc: WebRTCConfig, limits: LimitsConfig) -> None:
-        self.webrtc = webrtc
+        super().__init__(webrtc)
         self.limits = limits
-        self.sessions: dict[str, ViewerSession] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
-        # Every viewer peer connection still in memory, closed or not: after a session ends
-        # its peer must be freed, and /metrics shows whether it was (churn soak).
-        self.peers: weakref.WeakSet[RTCPeerConnection] = weakref.WeakSet()
-        self.reclaimer = Reclaimer()
         self.estimates = EstimateMemory()  # per client: where its next Auto viewer starts
         configure_host_addresses(webrtc.ice_addresses)
 
     def count(self, stream: str | None = None) -> int:
         return sum(1 for s in self.sessions.values() if stream is None or s.stream == stream)
+
+    def ice_timeout_s(self) -> float:
+        return _peers.ICE_TIMEOUT_S  # read at each offer: tests shorten it
 
     async def create_viewer(
         self,
@@ -143,15 +117,17 @@ class SessionManager:
             raise CapacityError(f"stream {stream!r} has its maximum of viewers")
         if self.count() >= self.limits.max_viewers:
             raise CapacityError("the relay has its maximum of viewers")
-        session_id = secrets.token_urlsafe(16)
-        pc = RTCPeerConnection(rtc_configuration(self.webrtc.ice_servers))
-        self.peers.add(pc)
+        self.admit()
+        session_id, pc = new_session_id(), self.new_peer()
         track = RenditionTrack(start_on or rendition, session_id[:6])
         if start_on is not None:
             track.switch_to(rendition)
-        session = ViewerSession(session_id, stream, rendition, pc, track, remote, who=who)
+        session = ViewerSession(
+            session_id, stream, pc, remote, rendition=rendition, track=track, who=who
+        )
         self.sessions[session_id] = session
-        try:
+
+        def prepare() -> None:
             transceiver = pc.addTransceiver(track, direction="sendonly")
             # Before setRemoteDescription, or aiortc answers with the browser's first
             # codec (VP8) and would have to encode (docs/measured-facts.md).
@@ -178,64 +154,25 @@ class SessionManager:
                     memory=self.estimates,
                     memory_key=memory_key,
                 )
-            self._watch(session)
-            await pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
-            await pc.setLocalDescription(await pc.createAnswer())
-        except Exception as exc:  # aiortc refuses bad offers with many exception kinds
-            log.debug("[viewer %s] negotiation failed", session_id[:6], exc_info=True)
-            await self.close(session_id, "negotiation failed")
-            raise OfferError(f"cannot answer this offer: {exc or type(exc).__name__}") from None
+
+        answer = await self.answer(session, offer_sdp, prepare)
         session.on_end = on_end  # only a session that was answered is a watch that ends
         log.info("[viewer %s] %s/%s from %s", session_id[:6], stream, rendition.name, remote)
-        return session, pc.localDescription.sdp
+        return session, answer
 
-    def _watch(self, session: ViewerSession) -> None:
-        @session.pc.on("connectionstatechange")
-        async def on_state() -> None:
-            state = session.pc.connectionState
-            if state == "connected":
-                if not session.connected and session.id in self.sessions:
-                    session.connected = True
-                    # Adapts only a peer that receives: a queue no one sends from overflows,
-                    # and would move an unconnected viewer down the ladder for nothing.
-                    if session.adapter is not None:
-                        self._spawn(session.adapter.run(), session)
-            elif state in ("failed", "closed"):
-                await self.close(session.id, f"connection {state}")
+    def on_connected(self, session: ViewerSession) -> None:
+        # Adapts only a peer that receives: a queue no one sends from overflows, and would
+        # move an unconnected viewer down the ladder for nothing.
+        if session.adapter is not None:
+            self.spawn(session.adapter.run(), session)
 
-        async def connect_deadline() -> None:
-            await asyncio.sleep(ICE_TIMEOUT_S)
-            if not session.connected and session.pc.iceConnectionState != "completed":
-                await self.close(session.id, f"ICE did not complete in {ICE_TIMEOUT_S:.0f} s")
-                return
-            await asyncio.sleep(CONNECT_TIMEOUT_S - ICE_TIMEOUT_S)
-            if not session.connected:
-                await self.close(session.id, "ICE did not connect in time")
-
-        self._spawn(connect_deadline(), session)
-
-    def _spawn(self, coro: Coroutine[Any, Any, None], session: ViewerSession) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        for tasks in (self._tasks, session.tasks):
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
-
-    async def close(self, session_id: str, reason: str) -> bool:
-        """Ends one session; False if it did not exist (already closed)."""
-        session = self.sessions.pop(session_id, None)
-        if session is None:
-            return False
+    def closing(self, session: ViewerSession) -> None:
         session.track.stop()
-        current = asyncio.current_task()
-        for task in list(session.tasks):
-            if task is not current:  # close() may run in the deadline task itself
-                task.cancel()
-        with contextlib.suppress(Exception):
-            await session.pc.close()
-        self.reclaimer.closed(session.pc)
+
+    def closed(self, session: ViewerSession, reason: str, who: str) -> None:
         log.info(
             "[viewer %s] closed: %s (%d packets sent, %d dropped)",
-            session_id[:6],
+            session.id[:6],
             reason,
             session.track.subscriber.delivered,
             session.track.dropped,
@@ -244,12 +181,4 @@ class SessionManager:
             try:
                 session.on_end(session, reason)
             except Exception:  # an observer's failure must not keep a session open
-                log.exception("[viewer %s] end callback failed", session_id[:6])
-        return True
-
-    async def aclose(self) -> None:
-        """Closes every session and watcher; safe to call twice."""
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*(self.close(sid, "shutdown") for sid in list(self.sessions)))
-        await self.reclaimer.aclose()
+                log.exception("[viewer %s] end callback failed", session.id[:6])

@@ -12,7 +12,7 @@ from aiortc import RTCPeerConnection
 
 from relay.fanout.rendition import Rendition
 from relay.media.packet import encoded_packet
-from relay.webrtc import sessions as sessions_module
+from relay.webrtc import peers as peers_module
 from relay.webrtc.ice import rtc_configuration
 from relay.webrtc.track import RenditionTrack
 from tests.conftest import RelayFactory, wait_for
@@ -55,7 +55,7 @@ async def _post_offer(base_url: str, token: str) -> tuple[RTCPeerConnection, str
 async def test_an_offer_that_never_connects_counts_once_and_frees_its_slot(
     start_relay: RelayFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sessions_module, "ICE_TIMEOUT_S", 7.0)
+    monkeypatch.setattr(peers_module, "ICE_TIMEOUT_S", 7.0)
     relay = await start_relay([SIM])
     await wait_for(lambda: relay.relay.streams["demo"].state == "live", 20, "live")
     pc, _ = await _post_offer(relay.base_url, relay.token)
