@@ -16,7 +16,9 @@ SIM = {
 
 async def test_viewer_decodes_live_frames_at_configured_size(start_relay: RelayFactory) -> None:
     relay = await start_relay([SIM])
-    viewer = relay.viewer("demo")
+    # The top rung asked for by name: an Auto viewer starts lower and climbs
+    # (tests/fanout/test_auto_viewer.py).
+    viewer = relay.viewer("demo", rendition="720p")
     await viewer.start()
     try:
         await viewer.wait_frames(95)
