@@ -169,8 +169,7 @@ async def test_the_incidents_page_says_when_free_text_is_withheld(
     start_relay: RelayFactory, tmp_path: Path
 ) -> None:
     """The page shows the label, not a blank title, and never the text itself."""
-    from tests.e2e.browser import chromium
-    from tests.e2e.test_player_pages import _until
+    from tests.e2e.browser import chromium, until
 
     relay = await start_relay(
         [ALPHA, BRAVO], auth={"tokens": TOKENS_HERE}, recording={"dir": str(tmp_path / "rec")}
@@ -182,7 +181,7 @@ async def test_the_incidents_page_says_when_free_text_is_withheld(
         page = await context.new_page()  # type: ignore[attr-defined]
         await page.goto(f"{relay.base_url}/login?token={ALPHA_OPERATOR}")
         await page.goto(relay.base_url + "/incidents")
-        titles = await _until(
+        titles = await until(
             page,
             "() => [...document.querySelectorAll('.inc-item-title')].map((e) => e.textContent)",
             lambda shown: len(shown) == 1,

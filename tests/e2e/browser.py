@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import tempfile
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import pytest
 
@@ -45,3 +48,24 @@ async def chromium(extra_flags: list[str] | None = None) -> AsyncIterator[object
                 yield context
             finally:
                 await context.close()
+
+
+async def until(
+    page: Any, script: str, check: Callable[[Any], bool], timeout: float, what: str
+) -> Any:
+    """Evaluates `script` in the page every 0.1 s until `check` holds for its value, which is
+    returned. (page.wait_for_function needs eval, which the relay's CSP rightly forbids.) A
+    page that reloads under us (a logout does that) is asked again."""
+    from playwright.async_api import Error as PlaywrightError
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = await page.evaluate(script)
+        except PlaywrightError as exc:
+            value = exc
+        else:
+            if check(value):
+                return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}; last {value!r}"
+        await asyncio.sleep(0.1)

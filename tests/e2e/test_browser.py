@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from tests.conftest import RelayFactory
-from tests.e2e.browser import chromium
+from tests.e2e.browser import chromium, until
 
 SIM = {
     "name": "demo",
@@ -25,15 +25,9 @@ VIDEO_STATE = """() => {
 
 
 async def poll(page: Any, check: Any, timeout: float, what: str) -> dict[str, Any]:
-    # page.wait_for_function needs eval, which the relay's CSP rightly forbids: poll instead.
-    deadline = time.monotonic() + timeout
-    while True:
-        state: dict[str, Any] = await page.evaluate(VIDEO_STATE)
-        if check(state):
-            return state
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}; last state {state}")
-        await asyncio.sleep(0.1)
+    """The player's video state once `check` holds for it."""
+    state: dict[str, Any] = await until(page, VIDEO_STATE, check, timeout, what)
+    return state
 
 
 async def test_player_page_plays_live_video(start_relay: RelayFactory) -> None:

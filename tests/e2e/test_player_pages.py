@@ -4,13 +4,10 @@ has no overlapping buttons."""
 
 from __future__ import annotations
 
-import asyncio
 import re
-import time
-from typing import Any
 
 from tests.conftest import TOKENS, RelayFactory
-from tests.e2e.browser import chromium
+from tests.e2e.browser import chromium, until
 from tests.e2e.test_browser import poll
 
 SIM = {
@@ -27,22 +24,6 @@ AUTH = {
 }
 
 
-async def _until(page: Any, script: str, check: Any, timeout: float, what: str) -> Any:
-    from playwright.async_api import Error as PlaywrightError
-
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            value = await page.evaluate(script)
-        except PlaywrightError as exc:  # the page reloads under us (a logout does that)
-            value = exc
-        else:
-            if check(value):
-                return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}; last {value!r}"
-        await asyncio.sleep(0.1)
-
-
 async def test_player_asks_for_its_own_session_only(start_relay: RelayFactory) -> None:
     relay = await start_relay([SIM], auth=AUTH)
     async with chromium() as context:
@@ -54,7 +35,7 @@ async def test_player_asks_for_its_own_session_only(start_relay: RelayFactory) -
         requests.clear()  # the list page that the login landed on polls /api/streams
         await poll(page, lambda s: s["presented"] > 5, 20, "the player to show video")
         # "auto" names the rung the relay chose, learnt from the session's own state.
-        await _until(
+        await until(
             page,
             "() => document.getElementById('rendition-select').options[0].textContent",
             lambda label: label == "Auto (360p)",
@@ -77,13 +58,13 @@ async def test_incidents_page_returns_to_login_after_logout(start_relay: RelayFa
         page = await context.new_page()  # type: ignore[attr-defined]
         await page.goto(relay.login_url)
         await page.goto(relay.base_url + "/incidents")
-        await _until(page, "() => document.body.dataset.state", lambda s: s == "ok", 10, "ok")
+        await until(page, "() => document.body.dataset.state", lambda s: s == "ok", 10, "ok")
         # Logged out in another tab: the next poll gets 401 and the page shows the login form.
         other = await context.new_page()
         await other.goto(relay.base_url + "/")
         async with other.expect_navigation():
             await other.click("#logout-button")
-        await _until(
+        await until(
             page,
             "() => !!document.getElementById('login-form')",
             bool,
@@ -120,7 +101,7 @@ async def test_phone_player_header_has_no_overlap(start_relay: RelayFactory) -> 
         await page.goto(relay.login_url)  # an admin: every button of the header is shown
         await page.goto(relay.base_url + "/play/demo")
         await poll(page, lambda s: s["presented"] > 0, 20, "the player to show video")
-        await _until(page, "() => !document.getElementById('audit-link').hidden", bool, 10, "bar")
+        await until(page, "() => !document.getElementById('audit-link').hidden", bool, 10, "bar")
         boxes = await page.evaluate(HEADER_BOXES)
         await page.screenshot(path="/tmp/drone-relay-phone-player.png")
         ids = {b["id"] for b in boxes}

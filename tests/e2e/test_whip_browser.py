@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections import Counter
@@ -10,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import RelayFactory, wait_for
-from tests.e2e.browser import chromium
+from tests.e2e.browser import chromium, until
 from tests.whep_client import WhepViewer
 
 log = logging.getLogger(__name__)
@@ -59,14 +58,10 @@ SENT = """async () => {
 
 
 async def _sent(page: Any, timeout: float, frames: int) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        sent: dict[str, Any] = await page.evaluate(SENT)
-        if sent["frames"] >= frames:
-            return sent
-        if time.monotonic() > deadline:
-            raise AssertionError(f"Chromium sent only {sent}")
-        await asyncio.sleep(0.1)
+    sent: dict[str, Any] = await until(
+        page, SENT, lambda s: s["frames"] >= frames, timeout, f"Chromium to send {frames} frames"
+    )
+    return sent
 
 
 async def test_chromium_publishes_and_aiortc_viewers_decode(

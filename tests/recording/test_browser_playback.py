@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from pathlib import Path
-from typing import Any
 
 from tests.conftest import RelayFactory, wait_for
-from tests.e2e.browser import chromium
+from tests.e2e.browser import chromium, until
 from tests.recording.api import SIM, call, sections
 
 VIDEO = """() => {
@@ -19,18 +16,6 @@ VIDEO = """() => {
           frames: q.totalVideoFrames, error: v.error ? v.error.code : null,
           src: v.currentSrc};
 }"""
-
-
-async def poll(page: Any, script: str, check: Any, timeout: float, what: str) -> Any:
-    # wait_for_function needs eval, which the relay's CSP forbids: poll instead.
-    deadline = time.monotonic() + timeout
-    while True:
-        state = await page.evaluate(script)
-        if check(state):
-            return state
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}; last state {state}")
-        await asyncio.sleep(0.1)
 
 
 async def test_control_room_plays_a_recording_with_a_seek(
@@ -53,7 +38,7 @@ async def test_control_room_plays_a_recording_with_a_seek(
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         await page.goto(relay.login_url)  # the token URL logs the browser in
         await page.goto(relay.base_url + "/incidents")
-        await poll(
+        await until(
             page,
             "() => document.querySelectorAll('button.inc-item').length",
             lambda n: n == 1,
@@ -62,7 +47,7 @@ async def test_control_room_plays_a_recording_with_a_seek(
         )
         assert await page.evaluate("() => document.documentElement.lang") == "de"
         await page.click(f"button.inc-item[data-incident='{incident_id}']")
-        await poll(
+        await until(
             page,
             "() => document.querySelectorAll('#recordings [data-play]').length",
             lambda n: n >= 1,
@@ -78,7 +63,7 @@ async def test_control_room_plays_a_recording_with_a_seek(
         )
         assert "incident_start" in events and "incident_stop" in events
         await page.click("#recordings [data-play]")
-        first = await poll(
+        first = await until(
             page,
             VIDEO,
             lambda s: s["ready"] >= 2 and s["t"] > 0.3 and s["frames"] > 0,
@@ -88,10 +73,10 @@ async def test_control_room_plays_a_recording_with_a_seek(
         assert (first["w"], first["h"]) == (640, 360) and first["error"] is None
         assert abs(first["duration"] - segment["duration_s"]) < 0.2, first
         await page.evaluate("() => { document.getElementById('rec-video').currentTime = 4.0; }")
-        seeked = await poll(
+        seeked = await until(
             page, VIDEO, lambda s: not s["seeking"] and s["t"] >= 4.0, 10, "the seek to 4 s"
         )
-        after = await poll(
+        after = await until(
             page,
             VIDEO,
             lambda s: s["t"] >= seeked["t"] + 0.5,
