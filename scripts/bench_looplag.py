@@ -43,10 +43,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from bench_fanout import worker  # noqa: E402  (the viewers: counting WHEP peers)
-
 from relay.looplag import TICK_S  # noqa: E402
 from relay.threads import cpu_seconds_by_thread  # noqa: E402
+from scripts.fanout_viewers import worker  # noqa: E402  (the viewers: counting WHEP peers)
 from scripts.relay_process import ROOT, RelayProcess, free_port  # noqa: E402
 
 STREAM = "demo"
