@@ -6,8 +6,9 @@ from collections.abc import Callable
 
 from scripts.fuzzing.target import Target
 from scripts.fuzzing.targets_config import ConfigFiles
-from scripts.fuzzing.targets_http import JsonBodies, QueryParams, WhepSdp, WhipSdp
+from scripts.fuzzing.targets_http import JsonBodies, QueryParams
 from scripts.fuzzing.targets_rtmp import FlvTags, RtmpAmf0, RtmpChunks, RtmpHandshake
+from scripts.fuzzing.targets_sdp import WhepSdp, WhipSdp
 from scripts.fuzzing.targets_udp import AnnexB, MpegTs
 
 TARGETS: dict[str, Callable[[], Target]] = {

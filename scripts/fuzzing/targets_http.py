@@ -1,27 +1,20 @@
-"""HTTP targets: WHEP and WHIP SDP offers, every JSON body route and the query parameters
-and path segments of every GET route, found by walking the relay's own route table."""
+"""HTTP targets: every JSON body route and the query parameters and path segments of every
+GET route, found by walking the relay's own route table (SDP offers: targets_sdp.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
 import re
 import tempfile
-import time
 from typing import Any
 from urllib.parse import quote
 
-import aiohttp
-
+from scripts.fuzzing.http_request import request
 from scripts.fuzzing.mutate import mutate
-from scripts.fuzzing.target import Ctx, Failure, Known, Target
+from scripts.fuzzing.target import Ctx, Target
 
 SDP_ROUTES = ("/whep/{stream}", "/whip/{stream}")
-LONE_SURROGATE = re.compile(
-    rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})"
-    rb"\\u[dD][c-fC-F][0-9a-fA-F]{2}|\xed[\xa0-\xbf]"
-)
 
 
 def routes() -> list[tuple[str, str]]:
@@ -48,162 +41,6 @@ def routes() -> list[tuple[str, str]]:
             if r.resource is not None and not r.resource.canonical.startswith("/static")
         }
     return sorted(found)
-
-
-def json_depth(body: bytes) -> int:
-    depth = best = 0
-    for byte in body:
-        if byte in b"[{":
-            depth += 1
-            best = max(best, depth)
-        elif byte in b"]}":
-            depth -= 1
-    return best
-
-
-def known_5xx(body: bytes, content_type: str, path: str) -> str | None:
-    """Names a 5xx already filed (issue 10, item 8; helper `limits` fixes these)."""
-    if "charset=" in content_type.lower() and "charset=utf-8" not in content_type.lower():
-        return "unknown charset in Content-Type (issue 10 item 8)"
-    if LONE_SURROGATE.search(body):
-        return "lone surrogate in JSON (issue 10 item 8)"
-    if json_depth(body) > 500:
-        return "deeply nested JSON (issue 10 item 8)"
-    if path.startswith("/s/") and re.search(r"%[89a-fA-F][0-9a-fA-F]", path):
-        return "non-ASCII share token (issue 10 item 8)"
-    return None
-
-
-async def _request(
-    ctx: Ctx,
-    method: str,
-    path: str,
-    body: bytes | None = None,
-    content_type: str | None = None,
-    headers: dict[str, str] | None = None,
-) -> tuple[int, str, bytes]:
-    """(status, Location, body); a 5xx raises Failure, or Known for a filed one."""
-    sent = dict(headers or {})
-    if content_type is not None:
-        sent["Content-Type"] = content_type
-    try:
-        async with ctx.http.request(
-            method,
-            ctx.relay.base_url + path,
-            data=body,
-            headers=sent,
-            allow_redirects=False,
-            timeout=aiohttp.ClientTimeout(total=30),
-        ) as resp:
-            answer = await resp.read()
-            status, location = resp.status, resp.headers.get("Location", "")
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        raise Failure(f"{method} {path}: no answer ({type(exc).__name__}: {exc})") from None
-    if status >= 500:
-        what = f"{method} {path} answered {status}: {answer[:300]!r}"
-        known = known_5xx(body or b"", content_type or "", path)
-        if known:
-            raise Known(f"{known}: {what}")
-        raise Failure(what)
-    return status, location, answer
-
-
-# --- SDP ---------------------------------------------------------------------------------
-
-SDP_VALUES = (
-    "0",
-    "65536",
-    "4294967296",
-    "-1",
-    "x" * 3000,
-    "",
-    "\u00e4\u2603",
-    "%00",
-    "1 2 3 4 5 6 7 8 9",
-    "sha-256 " + ":".join(["ZZ"] * 32),
-)
-
-
-async def make_offer(direction: str) -> str:
-    """A real aiortc offer: H.264 and VP8, ICE and DTLS attributes, as players send."""
-    from aiortc import RTCPeerConnection
-
-    pc = RTCPeerConnection()
-    try:
-        pc.addTransceiver("video", direction=direction)
-        if direction == "recvonly":
-            pc.addTransceiver("audio", direction="recvonly")
-        await pc.setLocalDescription(await pc.createOffer())
-        return str(pc.localDescription.sdp)
-    finally:
-        await pc.close()
-
-
-def mutate_sdp(rng: random.Random, sdp: str, other: str) -> bytes:
-    """Line-aware: lines dropped, repeated, moved, taken from another offer, or an
-    attribute's value replaced by an extreme one; then, sometimes, raw byte mutations."""
-    lines = sdp.strip().split("\r\n")
-    for _ in range(rng.randint(1, 4)):
-        op = rng.randrange(5)
-        i = rng.randrange(len(lines))
-        if op == 0:
-            del lines[i]
-        elif op == 1:
-            lines.insert(i, lines[i])
-        elif op == 2:
-            lines.insert(rng.randrange(len(lines)), lines.pop(i))
-        elif op == 3:
-            extra = other.strip().split("\r\n")
-            lines.insert(i, rng.choice(extra))
-        else:
-            parts = re.split(r"([ :=/])", lines[i])
-            j = rng.randrange(len(parts))
-            parts[j] = rng.choice(SDP_VALUES)
-            lines[i] = "".join(parts)
-    data = ("\r\n".join(lines) + "\r\n").encode("utf-8", "surrogatepass")
-    if rng.random() < 0.3:
-        data = mutate(rng, data, rounds=2)
-    return data
-
-
-class _SdpTarget(Target):
-    # Ten offers a second: the most one address may send by default (whep_per_minute =
-    # 600); the fuzzing relay's limits are raised only so that every case gets parsed.
-    concurrency = 1
-    check_every = 100
-    pace_s = 0.1
-    path = ""
-    direction = ""
-
-    async def setup(self, ctx: Ctx) -> None:
-        self.offers = [await make_offer(self.direction) for _ in range(2)]
-        self.other = await make_offer("sendonly" if self.direction == "recvonly" else "recvonly")
-
-    async def case(self, ctx: Ctx, rng: random.Random, index: int) -> None:
-        began = time.monotonic()
-        body = mutate_sdp(rng, rng.choice(self.offers), self.other)
-        content_type = "application/sdp"
-        if rng.random() < 0.05:
-            content_type = rng.choice(("text/plain", "", "application/sdp; x=1" + "y" * 200))
-        query = ""
-        if rng.random() < 0.1:
-            query = "?rendition=" + quote(rng.choice(("240p", "source", "auto", "x" * 500, "")))
-        status, location, _ = await _request(ctx, "POST", self.path + query, body, content_type)
-        if status == 201 and location:  # end the session at once: no slot stays taken
-            await _request(ctx, "DELETE", location)
-        await asyncio.sleep(max(0.0, self.pace_s - (time.monotonic() - began)))
-
-
-class WhepSdp(_SdpTarget):
-    name = "whep-sdp"
-    path = "/whep/watch"
-    direction = "recvonly"
-
-
-class WhipSdp(_SdpTarget):
-    name = "whip-sdp"
-    path = "/whip/cam"
-    direction = "sendonly"
 
 
 # --- JSON bodies ---------------------------------------------------------------------------
@@ -292,7 +129,7 @@ class JsonBodies(Target):
             p for m, p in routes() if m in ("POST", "PUT", "PATCH") and p not in SDP_ROUTES
         ]
         self.routes = [p for p in self.routes if not p.endswith("/{session}")]
-        status, _, body = await _request(
+        status, _, body = await request(
             ctx,
             "POST",
             "/api/incidents",
@@ -314,10 +151,10 @@ class JsonBodies(Target):
             content_type = rng.choice(("text/plain", "application/json; charset=utf-8", ""))
         if self.known_too and rng.random() < 0.01:
             content_type = "application/json; charset=bogus"
-        status, _, answer = await _request(ctx, "POST", path, body, content_type)
+        status, _, answer = await request(ctx, "POST", path, body, content_type)
         if route == "/api/incidents" and status == 201:
             ident = json.loads(answer)["id"]
-            await _request(ctx, "POST", f"/api/incidents/{ident}/stop", b"{}", "application/json")
+            await request(ctx, "POST", f"/api/incidents/{ident}/stop", b"{}", "application/json")
 
 
 # --- query parameters and path segments of GET routes --------------------------------------
@@ -388,4 +225,4 @@ class QueryParams(Target):
             url.encode("ascii")
         except UnicodeEncodeError:
             url = quote(url, safe="/?&=%")
-        await _request(ctx, "GET", url, headers=headers)
+        await request(ctx, "GET", url, headers=headers)
