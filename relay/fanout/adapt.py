@@ -33,11 +33,19 @@ log = logging.getLogger(__name__)
 TICK_S = 1.0
 SETTLE_S = 1.0  # after a move, feedback about the old rung is ignored this long
 REMB_GRACE_S = 3.0  # after a join, a move or an outage, REMB's verdicts wait this long
-UP_CLEAN_S = 2.0  # a clean link this long (since the last move or trouble) may move up
+# A clean link this long (since the last move or trouble) may move up: one tick, so that an
+# unknown link that starts on 360p probes after its first second of clean feedback and is on
+# 720p about 2 s after connecting when it carries it (bench_lte's good LTE needs 720p >= 90 %).
+UP_CLEAN_S = 1.0
 REMB_HEADROOM = 1.1  # REMB this much over the next rung's bitrate: up without a probe
 PROBE_FACTOR = 1.2  # a probe asks the pacer for the next rung's bitrate times this ...
-PROBE_S = 1.0  # ... for this long,
-PROBE_VERDICT_S = 1.5  # and the receiver's reports on it arrive within this long after
+PROBE_S = 0.5  # ... for this long (a failing probe fills a 100 ms queue in ~70 ms: short),
+PROBE_VERDICT_S = 0.4  # and the receiver's reports on it arrive within this long after
+# (Chromium sends a report with every NACK: one RTT, <= 0.35 s on LTE); the next tick judges.
+# A probe fails if the loss reported since it started is over this (at least PROBE_LOST
+# packets), or over twice the loss the window saw before it (a link that loses 5 % anyway):
+PROBE_LOSS = 0.04
+PROBE_LOST = 2
 WATCH_S = 4.0  # a move up falls back at once if delay or loss rise within this long
 BACKOFF_S = 8.0  # a rung that failed is not tried again for this long, doubling ...
 BACKOFF_MAX_S = 64.0  # ... up to this
@@ -113,6 +121,8 @@ class LadderAdapter:
         self._reported = 0.0
         self._watch: tuple[int, float] | None = None  # (rung to fall back to, until)
         self._probe_until: float | None = None
+        self._probe_mark: tuple[int, int] | None = None
+        self._probe_loss = 0.0  # the window's loss when the probe started
         self._failures: dict[int, int] = {}
         self._retry_at: dict[int, float] = {}
 
@@ -141,6 +151,10 @@ class LadderAdapter:
         if now - self.moved_at < SETTLE_S:
             return  # the feedback still tells of the old rung; it waits for the next tick
         use_remb = now - max(self.moved_at, self.quiet_since) >= REMB_GRACE_S
+        if self._probe_until is not None and now >= self._probe_until:
+            # The probe's verdict comes first: the loss it caused is its own, not the rung's.
+            if self._judge_probe(now, index, nominal):
+                return
         reading = self.estimator.tick(now, self._sent_bps(rung), use_remb)
         if reading.signal is Signal.SILENT:
             return  # an outage: hold the rung and the estimate (resume() acts when it ends)
@@ -161,11 +175,36 @@ class LadderAdapter:
         if index > 0 and now - self.clean_since >= UP_CLEAN_S and self._watch is None:
             self._try_up(now, index)
 
+    def _judge_probe(self, now: float, index: int, nominal: float) -> bool:
+        """The probe for the rung above is over: up if the link took it without loss;
+        else back off that rung, keep this one (its padding caused the loss, not the
+        rung) and forget the loss it caused. True if it moved or failed."""
+        self._probe_until = None
+        lost, packets = self.estimator.loss_since(self._probe_mark)
+        limit = max(PROBE_LOSS, 2 * self._probe_loss)
+        if lost >= PROBE_LOST and lost > limit * packets:
+            self._probe_failed(now, index, nominal, f"lost {lost} of {packets}")
+            return True
+        need = self.bitrate_of(self.ladder[index - 1])
+        self._up(now, index, index - 1, f"probe at {need * PROBE_FACTOR / 1000:.0f} kbit/s")
+        return True
+
+    def _probe_failed(self, now: float, index: int, nominal: float, why: str) -> None:
+        self._probe_until = None
+        self.clean_since = now
+        self._back_off(now, index - 1)
+        self.estimator.forget_probe()
+        self.estimator.carried(nominal)  # the rung held before the probe: it still does
+        log.info(
+            "[viewer %s] probe for %s failed (%s)", self.feed.name, self.ladder[index - 1].name, why
+        )
+
     def _trouble(self, now: float, index: int, reading: Reading) -> None:
         self.clean_since = now
         if self._probe_until is not None:
-            self._probe_until = None
-            self._back_off(now, index - 1)
+            # Trouble while probing is the probe's doing: not a reason to move down.
+            self._probe_failed(now, index, self.bitrate_of(self.ladder[index]), reading.why)
+            return
         if self._watch is not None:
             back = self._watch[0]
             self._watch = None
@@ -194,11 +233,10 @@ class LadderAdapter:
         elif self.probe is None:
             self._up(now, index, higher, "trial: clean link")
         elif self._probe_until is None:
+            self._probe_mark = self.estimator.mark()
+            self._probe_loss = self.estimator.loss(now)[0]
             self.probe(need * PROBE_FACTOR, PROBE_S)
             self._probe_until = now + PROBE_S + PROBE_VERDICT_S
-        elif now >= self._probe_until:  # the probe passed without delay or loss
-            self._probe_until = None
-            self._up(now, index, higher, f"probe at {need * PROBE_FACTOR / 1000:.0f} kbit/s")
 
     def _up(self, now: float, index: int, higher: int, why: str) -> None:
         self.moves_up += 1
@@ -270,7 +308,9 @@ class LadderAdapter:
 
     def start(self, now: float) -> None:
         """The peer is connected: feedback from now on describes the link."""
-        self.moved_at = self.clean_since = self.quiet_since = now
+        self.clean_since = self.quiet_since = now
+        # No old rung to settle from: the first tick, a second in, judges the link.
+        self.moved_at = now - SETTLE_S
         self.estimator.last_report_at = now
         self.feedback.on_rtcp = self._on_rtcp
         self._report(self.estimator.estimate_bps, self.bitrate_of(self.ladder[self._index()]))

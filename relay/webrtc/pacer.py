@@ -25,6 +25,7 @@ from collections.abc import Callable
 
 from aiortc.rtcrtpsender import random_sequence_number
 
+from relay.webrtc.pacer_probe import Probe
 from relay.webrtc.pacer_queue import MAX_QUEUE_S, FrameQueue
 from relay.webrtc.pacing_tick import shared_ticker
 from relay.webrtc.rtp_wire import PADDING, Wire, ntp_now, padding_packet
@@ -78,9 +79,7 @@ class Pacer:
         self._rung = 0.0
         self._rung_read_at = float("-inf")
         self._rate = 0.0  # pacing rate in bytes/s, set with the target (drain reads it often)
-        self._probe_bps = 0.0
-        self._probe_from = self._probe_until = 0.0
-        self._probe_sent = 0
+        self._probe = Probe()
         self._last_timestamp = b"\x00\x00\x00\x00"
         self.sequence = random_sequence_number()
         self.rtx_sequence = random_sequence_number()
@@ -116,8 +115,7 @@ class Pacer:
         """For `seconds`, pads what goes out up to `bps` (if the pacing rate allows)."""
         now = self.clock()
         self._read_rung(now)
-        self._probe_bps, self._probe_from, self._probe_until = bps, now, now + seconds
-        self._probe_sent = 0
+        self._probe.begin(bps, now, seconds)
         self._wake(now)
 
     @property
@@ -141,6 +139,7 @@ class Pacer:
             "retransmits_stale": self.retransmits_stale,
             "media_dropped": self.media_dropped,
             "padding_packets": self.padding_packets,
+            "probes_aborted": self._probe.aborted,
             "queue_delay_ms": round(self.queue_delay_ms, 1),
             "target_bps": round(self.target_bps),
         }
@@ -166,6 +165,9 @@ class Pacer:
         wire, now = self.wire, self.clock()
         if wire is None:
             return
+        kept = self._resend.history[sequence_number % HISTORY_SIZE]
+        if kept is not None and kept[0] == sequence_number and self._probe.nacked(kept[4], now):
+            log.debug("[viewer %s] probe ended early: NACKs for its packets", self.name)
         size = 14 + len(wire.extensions.block)  # the RTX packet's overhead
         if self._resend.admit(
             sequence_number, now, wire.rtt_s(), self._keyframe_at, self.target_bps, size
@@ -202,7 +204,7 @@ class Pacer:
         self._last = now
         if self._frames:
             self._drop_stale(now)
-        probing = now < self._probe_until
+        probing = now < self._probe.until
         if self._budget <= 0:
             return bool(self._frames or self._rtx) or probing
         if not wire.connected():
@@ -216,12 +218,12 @@ class Pacer:
                 budget -= self._send_retransmission(wire, self._rtx.popleft(), extensions)
             elif self._frames:
                 budget = self._send_media(wire, now, extensions, budget)
-            elif probing and self._probe_owed(now) > 0:
+            elif probing and self._probe.owed(now) > 0:
                 budget -= self._send_padding(wire, extensions)
             else:
                 break
             if probing:
-                self._probe_sent += int(before - budget)
+                self._probe.sent += int(before - budget)
         self._budget = budget
         return bool(self._frames or self._rtx) or probing
 
@@ -274,9 +276,6 @@ class Pacer:
         wire.send(packet)
         self.retransmitted_packets += 1
         return len(packet)
-
-    def _probe_owed(self, now: float) -> float:
-        return self._probe_bps / 8 * (now - self._probe_from) - self._probe_sent
 
     def _send_padding(self, wire: Wire, extensions: bytes) -> int:
         """A padding-only packet: on the RTX stream if there is one, else on the media's."""

@@ -110,16 +110,26 @@ def test_sustained_loss_over_a_window_moves_down() -> None:
     assert trace.adapter.last is not None and trace.adapter.last.signal.value == "loss"
 
 
-def test_heavy_loss_in_too_few_packets_is_no_clean_link() -> None:
-    """A 360p viewer behind a 300 kbit/s policer: ~50 packets a second, 40 % lost. Too few
-    packets for a loss verdict after one second, but no clean link either (which would
-    let it try 720p); the next second's report makes the verdict."""
+def test_loss_in_too_few_packets_is_no_clean_link() -> None:
+    """A 360p viewer behind a policer a little under its rate: ~50 packets a second, 15 %
+    lost. Too few packets for a loss verdict after one second, but no clean link either
+    (which would let it try 720p); the next second's report makes the verdict."""
+    estimator = LinkEstimator(600_000, now=0.0)
+    estimator.on_receiver_report(0.5, 1000, 0)
+    estimator.on_receiver_report(1.5, 1052, 8)
+    assert estimator.tick(1.6, 500_000).signal is Signal.NORMAL
+    estimator.on_receiver_report(2.5, 1104, 16)
+    assert estimator.tick(2.6, 500_000).signal is Signal.LOSS
+
+
+def test_severe_loss_is_a_verdict_after_one_second() -> None:
+    """360p behind 300 kbit/s (the edge of a cell): 40 % of ~50 packets lost. Waiting for
+    a full window of 100 packets froze the picture for 2 s; a third lost over 30 packets
+    is no jitter: the viewer moves down at the first tick."""
     estimator = LinkEstimator(600_000, now=0.0)
     estimator.on_receiver_report(0.5, 1000, 0)
     estimator.on_receiver_report(1.5, 1052, 21)
-    assert estimator.tick(1.6, 500_000).signal is Signal.NORMAL
-    estimator.on_receiver_report(2.5, 1104, 42)
-    assert estimator.tick(2.6, 500_000).signal is Signal.LOSS
+    assert estimator.tick(1.6, 500_000).signal is Signal.LOSS
 
 
 def test_loss_under_the_threshold_holds_the_rung() -> None:
@@ -147,7 +157,12 @@ def test_rtt_growth_moves_down_before_any_loss() -> None:
     assert trace.rung == "720p"  # one high RTT is jitter ...
     trace.rtt = 0.17
     trace.second()
-    assert trace.rung == "360p"  # ... two in a row are a queue
+    # ... and so are two: an event loop busy for a moment on a loaded machine delays the
+    # handling of a report (aiortc times it then), and a keyframe fills the queue briefly
+    assert trace.rung == "720p"
+    trace.rtt = 0.18
+    trace.second()
+    assert trace.rung == "360p"  # ... three in a row are a queue
     assert trace.lost == 0
 
 
@@ -186,15 +201,44 @@ def test_a_trial_that_brings_loss_falls_back_at_once_and_backs_off() -> None:
     assert trace.rung == "360p"
 
 
-def test_a_prober_is_asked_first_and_a_clean_probe_moves_up() -> None:
+def test_a_prober_is_asked_after_the_first_clean_second_and_a_clean_probe_moves_up() -> None:
+    """An unknown link starts on 360p; when it carries 720p the viewer is there ~2 s after
+    connecting: the first clean tick probes, the next one moves up."""
     trace = Trace("360p", probe=True, start_bps=600_000)
-    for _ in range(4):
-        trace.second(remb=0.7e6)
+    trace.report(0, 0)  # Chromium's first report, with its first REMB (~0.2 s in)
+    trace.second(remb=0.7e6)
     assert trace.probes and trace.probes[0][0] == pytest.approx(2_400_000)
     assert trace.rung == "360p"  # the probe's verdict first
-    for _ in range(3):
-        trace.second(remb=0.75e6)
+    trace.second(remb=0.75e6)
     assert trace.rung == "720p"
+
+
+def test_a_probe_that_brings_loss_keeps_the_rung_and_backs_off() -> None:
+    """Weak LTE (1 Mbit/s, 2 % loss): the probe for 720p overfills the link's queue and a
+    tenth of the media is lost meanwhile. That is the probe's doing, not 360p's: the viewer
+    stays on 360p (it fell to 240p before), and 720p waits before it is probed again."""
+    trace = Trace("360p", probe=True, start_bps=None)
+    trace.report(0, 0)
+    trace.second(loss=0.02)
+    assert len(trace.probes) == 1
+    trace.second(loss=0.2)  # the probe's second: a fifth of the packets lost
+    assert trace.rung == "360p" and trace.adapter.moves_down == 0
+    for _ in range(6):
+        trace.second(loss=0.02)
+    assert {rung for _, rung in trace.timeline} == {"360p"}
+    assert len(trace.probes) == 1  # backing off: not probed again within BACKOFF_S
+    assert trace.adapter.estimator.estimate_bps >= 500_000
+
+
+def test_one_packet_lost_during_a_probe_is_no_verdict() -> None:
+    """240p -> 360p: ~26 packets reported in the probe's second, one lost (a lossy
+    radio, not the probe): the probe passes."""
+    trace = Trace("240p", probe=True, start_bps=300_000)
+    trace.report(0, 0)
+    trace.second()
+    assert trace.probes
+    trace.second(loss=0.04)
+    assert trace.rung == "360p"
 
 
 def test_a_probe_that_raises_remb_moves_up_at_once() -> None:

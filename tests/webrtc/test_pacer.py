@@ -194,6 +194,31 @@ def test_a_probe_pads_up_to_the_rate_asked() -> None:
     assert paced.pacer.padding_packets == len(padding)
 
 
+def test_nacks_for_packets_sent_during_a_probe_end_it_early() -> None:
+    """A probe into a link too thin for it: the queue fills, the media is lost with the
+    padding, and the receiver NACKs it. Three such NACKs end the probe at once."""
+    paced = Paced(rtx=True, rtt_s=0.05)
+    paced.frame(2, timestamp=0)  # sent before the probe: its NACKs are the radio's
+    paced.run(0.05)
+    before = [p.sequence_number for _, p in paced.media()]
+    paced.pacer.probe(2_400_000, 0.5)
+    for i in range(3):
+        paced.frame(4, timestamp=3000 * (i + 1))
+        paced.run(0.033)
+    for sequence in before:
+        paced.pacer.retransmit(sequence)
+    paced.run(0.05)
+    assert paced.pacer.stats()["probes_aborted"] == 0  # older packets: no verdict
+    during = [p.sequence_number for _, p in paced.media()][len(before) :]
+    for sequence in during[:3]:
+        paced.pacer.retransmit(sequence)
+    paced.run(0.01)
+    padded = paced.pacer.padding_packets
+    paced.run(0.3)  # the probe had 0.3 s to go
+    assert paced.pacer.stats()["probes_aborted"] == 1
+    assert paced.pacer.padding_packets == padded
+
+
 async def test_a_real_viewer_decodes_what_the_pacer_sends(start_relay: RelayFactory) -> None:
     relay = await start_relay(
         [{"name": "demo", "source": "sim://?size=1280x720&fps=30&gop=30", "renditions": ["720p"]}]
