@@ -30,7 +30,10 @@ from relay.fanout.start import DEFAULT_BPS, EstimateMemory
 
 log = logging.getLogger(__name__)
 
-TICK_S = 1.0
+# Twice a second: a probe's verdict, or a link far too thin for the start rung, is acted
+# on half a second sooner than at 1 s (the climb to 720p must take ~2 s); the estimator's
+# windows and growth are in packets and seconds, not ticks.
+TICK_S = 0.5
 SETTLE_S = 1.0  # after a move, feedback about the old rung is ignored this long
 REMB_GRACE_S = 3.0  # after a join, a move or an outage, REMB's verdicts wait this long
 # A clean link this long (since the last move or trouble) may move up: one tick, so that an
@@ -123,6 +126,7 @@ class LadderAdapter:
         self._probe_until: float | None = None
         self._probe_mark: tuple[int, int] | None = None
         self._probe_loss = 0.0  # the window's loss when the probe started
+        self._probe_at = now
         self._failures: dict[int, int] = {}
         self._retry_at: dict[int, float] = {}
 
@@ -193,7 +197,7 @@ class LadderAdapter:
         self._probe_until = None
         self.clean_since = now
         self._back_off(now, index - 1)
-        self.estimator.forget_probe()
+        self.estimator.forget_probe(self._probe_at)
         self.estimator.carried(nominal)  # the rung held before the probe: it still does
         log.info(
             "[viewer %s] probe for %s failed (%s)", self.feed.name, self.ladder[index - 1].name, why
@@ -233,7 +237,7 @@ class LadderAdapter:
         elif self.probe is None:
             self._up(now, index, higher, "trial: clean link")
         elif self._probe_until is None:
-            self._probe_mark = self.estimator.mark()
+            self._probe_mark, self._probe_at = self.estimator.mark(), now
             self._probe_loss = self.estimator.loss(now)[0]
             self.probe(need * PROBE_FACTOR, PROBE_S)
             self._probe_until = now + PROBE_S + PROBE_VERDICT_S

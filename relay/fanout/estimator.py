@@ -261,10 +261,13 @@ class LinkEstimator:
         packets = self._highest - mark[0]
         return min(packets, max(0, self._lost - mark[1])), packets
 
-    def forget_probe(self) -> None:
-        """A probe that failed: its padding filled the link's queue, and the losses it
-        caused are not the rung's (the loss window starts afresh)."""
+    def forget_probe(self, since: float) -> None:
+        """A probe (started at `since`) failed: its padding filled the link's queue, and
+        the losses and round trips it caused are not the rung's (the loss window starts
+        afresh; RTT samples since it began are dropped, the baseline kept)."""
         self._window.clear()
+        while len(self._rtts) > 1 and self._rtts[-1][0] >= since:
+            self._rtts.pop()
 
     def forget_window(self) -> None:
         """After a move: the loss and REMB seen so far were about the old rung, and so is

@@ -328,3 +328,16 @@ def test_a_recorded_clean_chromium_link_climbs_and_never_moves_down() -> None:
     assert trace.adapter.moves_down == 0 and trace.adapter.resumes == 0
     assert trace.rung == "720p"
     assert next(t for t, r in trace.timeline if r == "720p") - start <= 5
+
+
+def test_round_trips_a_failed_probe_caused_are_forgotten_with_it() -> None:
+    """The probe filled the link's 100 ms queue: the round trips measured meanwhile read as
+    a growing queue, and would move the viewer down once the probe had failed."""
+    estimator = LinkEstimator(600_000, now=0.0)
+    for i in range(4):
+        estimator.on_rtt(i * 0.5, 0.16)
+    for i, rtt in enumerate((0.27, 0.28, 0.29)):
+        estimator.on_rtt(10.2 + 0.2 * i, rtt)
+    assert estimator.queue_growing(10.8, 500_000)
+    estimator.forget_probe(since=10.0)
+    assert not estimator.queue_growing(10.8, 500_000)
