@@ -41,11 +41,12 @@ REMB_FRESH_S = 3.0  # a REMB older than this says nothing about the link now
 DELAY_BACKOFF = 0.85  # on a growing queue: estimate = this x what we send (GCC's beta)
 RTT_BASE_S = 30.0  # the RTT baseline is the minimum over this long
 RTT_GROWTH_MIN_S = 0.06  # RTT over baseline + max(this, RTT_GROWTH_SHARE x baseline) ...
-RTT_GROWTH_SHARE = 0.5  # ... in RTT_SAMPLES reports in a row: the queue is growing
-# Three, not two: aiortc times a report when its handler runs, so an event loop busy for a
-# few hundred ms (a loaded machine) or one keyframe's moment in the queue reads as growth;
-# a queue that really grows keeps growing (and brings loss) for longer than that.
-RTT_SAMPLES = 3
+RTT_GROWTH_SHARE = 0.5  # ... in every sample over RTT_SUSTAIN_S: the queue is growing,
+RTT_SUSTAIN_S = 1.0  # (the samples within it and the one before it) ...
+RTT_SAMPLES = 3  # ... at least this many. Not two samples in a row: Chromium reports with
+# every NACK (several within 100 ms), aiortc times a report when its handler runs (an event
+# loop busy for a moment on a loaded machine reads as growth), and a 720p keyframe fills
+# good LTE's queue for ~60 ms every second; a queue that really grows stays up longer.
 GROWTH_PER_S = 1.08  # a clean link lets the estimate grow this much per second ...
 GROWTH_CAP = 1.5  # ... up to this times what it carries now (more needs a probe or a trial)
 # Silence: no RTCP for max(SILENCE_S, SILENCE_GAPS x the receiver's median gap between
@@ -197,12 +198,22 @@ class LinkEstimator:
                     f"REMB fell to {remb / 1000:.0f} from {recent / 1000:.0f} kbit/s "
                     f"(sent {sent_bps / 1000:.0f})"
                 )
-        if len(self._rtts) > RTT_SAMPLES:
+        rtts = self._sustained_rtts(now)
+        if rtts:
             base = min(r for _, r in self._rtts)
-            now_rtt = min(self._rtts[-i][1] for i in range(1, RTT_SAMPLES + 1))
+            now_rtt = min(rtts)
             if now_rtt - base > max(RTT_GROWTH_MIN_S, RTT_GROWTH_SHARE * base):
                 return f"RTT {now_rtt * 1000:.0f} ms over {base * 1000:.0f} ms"
         return ""
+
+    def _sustained_rtts(self, now: float) -> list[float]:
+        """The RTT samples of the last RTT_SUSTAIN_S and the one before them (so that they
+        span it), if there are RTT_SAMPLES and an older baseline; else none."""
+        rtts = self._rtts
+        count = sum(1 for at, _ in rtts if now - at <= RTT_SUSTAIN_S) + 1
+        if count < RTT_SAMPLES or count >= len(rtts):
+            return []
+        return [rtts[-i][1] for i in range(1, count + 1)]
 
     def tick(self, now: float, sent_bps: float, use_remb: bool = True) -> Reading:
         """One look at the feedback gathered so far; `sent_bps` is what the viewer is sent

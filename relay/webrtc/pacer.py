@@ -198,13 +198,14 @@ class Pacer:
         wire = self.wire
         if wire is None:
             return False
-        rate = self._rate  # bytes per second
+        probing = now < self._probe.until
+        # bytes per second; a probe is sent at its own rate even above the pacing rate
+        rate = max(self._rate, self._probe.bps / 8) if probing else self._rate
         cap = rate * (CATCH_UP_S if self._busy else BURST_S)
         self._budget = min(self._budget + (now - self._last) * rate, cap)
         self._last = now
         if self._frames:
             self._drop_stale(now)
-        probing = now < self._probe.until
         if self._budget <= 0:
             return bool(self._frames or self._rtx) or probing
         if not wire.connected():

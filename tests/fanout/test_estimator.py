@@ -336,8 +336,48 @@ def test_round_trips_a_failed_probe_caused_are_forgotten_with_it() -> None:
     estimator = LinkEstimator(600_000, now=0.0)
     for i in range(4):
         estimator.on_rtt(i * 0.5, 0.16)
-    for i, rtt in enumerate((0.27, 0.28, 0.29)):
-        estimator.on_rtt(10.2 + 0.2 * i, rtt)
-    assert estimator.queue_growing(10.8, 500_000)
+    for i, rtt in enumerate((0.27, 0.28, 0.29, 0.28)):
+        estimator.on_rtt(10.0 + 0.3 * i, rtt)
+    assert estimator.queue_growing(11.2, 500_000)
     estimator.forget_probe(since=10.0)
-    assert not estimator.queue_growing(10.8, 500_000)
+    assert not estimator.queue_growing(11.2, 500_000)
+
+
+def test_a_burst_of_high_round_trips_is_no_growing_queue() -> None:
+    """Chromium reports with every NACK: three samples within 100 ms while a keyframe sits
+    in the queue (or the event loop was busy) are one moment, not a growing queue."""
+    estimator = LinkEstimator(2_000_000, now=0.0)
+    for i in range(4):
+        estimator.on_rtt(i * 0.5, 0.08)
+    for i, rtt in enumerate((0.17, 0.172, 0.175)):
+        estimator.on_rtt(5.0 + 0.04 * i, rtt)
+    assert not estimator.queue_growing(5.1, 2_000_000)
+    estimator.on_rtt(5.5, 0.171)
+    estimator.on_rtt(6.1, 0.173)  # still high a second on: the queue is growing
+    assert estimator.queue_growing(6.2, 2_000_000)
+
+
+def test_the_pacer_target_of_an_unknown_link_is_the_rung_until_remb_confirms_more() -> None:
+    """An unknown link's estimate (850 kbit/s) is a guess: paced at 2.5x it, 360p's
+    keyframes overran weak LTE's queue. The pacer gets the rung's bitrate until REMB says
+    the link carries more."""
+    rungs = ladder()
+    t = [100.0]
+    feedback = LinkFeedback(clock=lambda: t[0])
+    targets: list[float] = []
+    adapter = LadderAdapter(
+        ViewerFeed(rungs[1], "test"),
+        rungs,
+        feedback,
+        lambda r: r.bitrate,
+        None,
+        on_estimate=targets.append,
+    )
+    adapter.start(t[0])
+    assert targets == [500_000]
+    feedback.receiver_report(1000, 0)
+    t[0] += 0.5
+    feedback.remb_report(700_000)
+    feedback.receiver_report(1030, 0)
+    adapter.tick(t[0])
+    assert targets[-1] == pytest.approx(700_000)

@@ -194,6 +194,17 @@ def test_a_probe_pads_up_to_the_rate_asked() -> None:
     assert paced.pacer.padding_packets == len(padding)
 
 
+def test_a_probe_is_sent_at_its_rate_above_the_pacing_rate() -> None:
+    """360p (pacing at 2.5 x 0.5 Mbit/s) probing for 720p at 2.4 Mbit/s: the probe is what
+    tells whether the link carries it, so it is not capped by the pacing rate."""
+    paced = Paced()
+    paced.pacer.set_target_bps(500_000)
+    paced.pacer.probe(2_400_000, 0.2)
+    paced.run(0.3)
+    sent_bytes = sum(p.padding_size + 12 for _, p in paced.sent if p.padding_size)
+    assert 0.8 * 60_000 <= sent_bytes <= 1.1 * 60_000  # 2.4 Mbit/s for 0.2 s
+
+
 def test_nacks_for_packets_sent_during_a_probe_end_it_early() -> None:
     """A probe into a link too thin for it: the queue fills, the media is lost with the
     padding, and the receiver NACKs it. Three such NACKs end the probe at once."""
