@@ -19,14 +19,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 
 from relay.fanout.estimator import LinkEstimator, Reading, Signal
 from relay.fanout.feed import ViewerFeed
+from relay.fanout.link_feedback import LinkFeedback
 from relay.fanout.rendition import Rendition
 from relay.fanout.start import DEFAULT_BPS, EstimateMemory
+
+__all__ = ["LadderAdapter", "LinkFeedback"]
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,11 @@ log = logging.getLogger(__name__)
 # on half a second sooner than at 1 s (the climb to 720p must take ~2 s); the estimator's
 # windows and growth are in packets and seconds, not ticks.
 TICK_S = 0.5
-SETTLE_S = 1.0  # after a move, feedback about the old rung is ignored this long
+SETTLE_S = 1.0  # after a move, feedback about the old rung is ignored this long, and
+# after a move down this long: the higher rung's packets keep flowing until the lower one's
+# keyframe (bench_lte, loaded machine: a failed 720p trial's loss was still reported 1 s
+# after the fall back and moved the viewer on down to 240p)
+SETTLE_DOWN_S = 2.0
 REMB_GRACE_S = 3.0  # after a join, a move or an outage, REMB's verdicts wait this long
 # A clean link this long (since the last move or trouble) may move up: one tick, so that an
 # unknown link that starts on 360p probes after its first second of clean feedback and is on
@@ -52,41 +57,6 @@ PROBE_LOST = 2
 WATCH_S = 4.0  # a move up falls back at once if delay or loss rise within this long
 BACKOFF_S = 8.0  # a rung that failed is not tried again for this long, doubling ...
 BACKOFF_MAX_S = 64.0  # ... up to this
-
-
-@dataclass
-class LinkFeedback:
-    """What the viewer's receiver tells us; the transport calls the methods as RTCP comes."""
-
-    remb: int | None = None
-    rtt_s: float | None = None
-    loss_reports: int = 0
-    estimator: LinkEstimator | None = None  # set by the adapter
-    on_rtcp: Callable[[], None] | None = None  # after each RTCP packet (the adapter's)
-    clock: Callable[[], float] = field(default=time.monotonic)  # a trace replay sets its own
-
-    def receiver_report(self, highest_seq: int, cumulative_lost: int) -> None:
-        self.loss_reports += 1
-        if self.estimator is not None:
-            self.estimator.on_receiver_report(self.clock(), highest_seq, cumulative_lost)
-
-    def remb_report(self, bps: int) -> None:
-        self.remb = bps
-        if self.estimator is not None:
-            self.estimator.on_remb(self.clock(), bps)
-
-    def round_trip(self, rtt_s: float) -> None:
-        if rtt_s != self.rtt_s and self.estimator is not None:
-            self.estimator.on_rtt(self.clock(), rtt_s)
-        self.rtt_s = rtt_s
-
-    def other(self) -> None:
-        if self.estimator is not None:
-            self.estimator.on_other_rtcp(self.clock())
-
-    def rtcp_done(self) -> None:
-        if self.on_rtcp is not None:
-            self.on_rtcp()
 
 
 class LadderAdapter:
@@ -124,6 +94,7 @@ class LadderAdapter:
         self._reported = 0.0
         self._watch: tuple[int, float] | None = None  # (rung to fall back to, until)
         self._probe_until: float | None = None
+        self._settle_s = SETTLE_S
         self._probe_mark: tuple[int, int] | None = None
         self._probe_loss = 0.0  # the window's loss when the probe started
         self._probe_at = now
@@ -152,8 +123,12 @@ class LadderAdapter:
         index = self._index()
         rung = self.ladder[index]
         nominal = self.bitrate_of(rung)
-        if now - self.moved_at < SETTLE_S:
-            return  # the feedback still tells of the old rung; it waits for the next tick
+        if now - self.moved_at < self._settle_s:
+            # The feedback still tells of the old rung (it flows until the new one's
+            # keyframe, through the pacer's and the link's queues): not counted later
+            # either. Kept, a failed trial's loss moved the viewer down twice in 1 s.
+            self.estimator.settling()
+            return
         use_remb = now - max(self.moved_at, self.quiet_since) >= REMB_GRACE_S
         if self._probe_until is not None and now >= self._probe_until:
             # The probe's verdict comes first: the loss it caused is its own, not the rung's.
@@ -298,6 +273,7 @@ class LadderAdapter:
             self.resume(now)
 
     def _move(self, index: int, why: str, now: float) -> None:
+        self._settle_s = SETTLE_DOWN_S if index > self._index() else SETTLE_S
         rendition = self.ladder[index]
         log.info("[viewer %s] -> %s (%s)", self.feed.name, rendition.name, why)
         self.feed.switch_to(rendition)

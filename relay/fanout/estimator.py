@@ -42,11 +42,12 @@ DELAY_BACKOFF = 0.85  # on a growing queue: estimate = this x what we send (GCC'
 RTT_BASE_S = 30.0  # the RTT baseline is the minimum over this long
 RTT_GROWTH_MIN_S = 0.06  # RTT over baseline + max(this, RTT_GROWTH_SHARE x baseline) ...
 RTT_GROWTH_SHARE = 0.5  # ... in every sample over RTT_SUSTAIN_S: the queue is growing,
-RTT_SUSTAIN_S = 1.0  # (the samples within it and the one before it) ...
+RTT_SUSTAIN_S = 2.0  # (the samples within it and the one before it; two 1 s GOPs) ...
 RTT_SAMPLES = 3  # ... at least this many. Not two samples in a row: Chromium reports with
 # every NACK (several within 100 ms), aiortc times a report when its handler runs (an event
 # loop busy for a moment on a loaded machine reads as growth), and a 720p keyframe fills
-# good LTE's queue for ~60 ms every second; a queue that really grows stays up longer.
+# good LTE's queue for ~60 ms every second (360p's, weak LTE's for ~150 ms: "RTT 253 ms
+# over 164 ms" moved weak LTE to 240p); a queue that really grows stays up longer.
 GROWTH_PER_S = 1.08  # a clean link lets the estimate grow this much per second ...
 GROWTH_CAP = 1.5  # ... up to this times what it carries now (more needs a probe or a trial)
 # Silence: no RTCP for max(SILENCE_S, SILENCE_GAPS x the receiver's median gap between
@@ -279,6 +280,16 @@ class LinkEstimator:
         self._window.clear()
         while len(self._rtts) > 1 and self._rtts[-1][0] >= since:
             self._rtts.pop()
+
+    def settling(self) -> None:
+        """Just after a move: the loss and round trips reported meanwhile are the old
+        rung's. The loss window starts afresh; of the RTT samples only the baseline stays
+        (a queue the old rung built drains over the next second: no verdict on the new)."""
+        self._window.clear()
+        if self._rtts:
+            base = min(self._rtts, key=lambda sample: sample[1])
+            self._rtts.clear()
+            self._rtts.append(base)
 
     def forget_window(self) -> None:
         """After a move: the loss and REMB seen so far were about the old rung, and so is

@@ -158,11 +158,14 @@ def test_rtt_growth_moves_down_before_any_loss() -> None:
     trace.rtt = 0.17
     trace.second()
     # ... and so are two: an event loop busy for a moment on a loaded machine delays the
-    # handling of a report (aiortc times it then), and a keyframe fills the queue briefly
+    # handling of a report (aiortc times it then), and a keyframe fills the queue a while
     assert trace.rung == "720p"
     trace.rtt = 0.18
     trace.second()
-    assert trace.rung == "360p"  # ... three in a row are a queue
+    assert trace.rung == "720p"  # ... nor three within two seconds (1 s GOPs' keyframes)
+    trace.rtt = 0.17
+    trace.second()
+    assert trace.rung == "360p"  # ... over two seconds: a queue
     assert trace.lost == 0
 
 
@@ -336,11 +339,11 @@ def test_round_trips_a_failed_probe_caused_are_forgotten_with_it() -> None:
     estimator = LinkEstimator(600_000, now=0.0)
     for i in range(4):
         estimator.on_rtt(i * 0.5, 0.16)
-    for i, rtt in enumerate((0.27, 0.28, 0.29, 0.28)):
-        estimator.on_rtt(10.0 + 0.3 * i, rtt)
-    assert estimator.queue_growing(11.2, 500_000)
+    for i, rtt in enumerate((0.27, 0.28, 0.29, 0.28, 0.27, 0.28, 0.29)):
+        estimator.on_rtt(10.0 + 0.4 * i, rtt)
+    assert estimator.queue_growing(12.5, 500_000)
     estimator.forget_probe(since=10.0)
-    assert not estimator.queue_growing(11.2, 500_000)
+    assert not estimator.queue_growing(12.5, 500_000)
 
 
 def test_a_burst_of_high_round_trips_is_no_growing_queue() -> None:
@@ -353,8 +356,11 @@ def test_a_burst_of_high_round_trips_is_no_growing_queue() -> None:
         estimator.on_rtt(5.0 + 0.04 * i, rtt)
     assert not estimator.queue_growing(5.1, 2_000_000)
     estimator.on_rtt(5.5, 0.171)
-    estimator.on_rtt(6.1, 0.173)  # still high a second on: the queue is growing
-    assert estimator.queue_growing(6.2, 2_000_000)
+    estimator.on_rtt(6.1, 0.173)
+    assert not estimator.queue_growing(6.2, 2_000_000)  # a keyframe's queue, each second
+    estimator.on_rtt(6.6, 0.172)
+    estimator.on_rtt(7.1, 0.174)  # still high two seconds on: the queue is growing
+    assert estimator.queue_growing(7.2, 2_000_000)
 
 
 def test_the_pacer_target_of_an_unknown_link_is_the_rung_until_remb_confirms_more() -> None:
@@ -381,3 +387,19 @@ def test_the_pacer_target_of_an_unknown_link_is_the_rung_until_remb_confirms_mor
     feedback.receiver_report(1030, 0)
     adapter.tick(t[0])
     assert targets[-1] == pytest.approx(700_000)
+
+
+def test_a_failed_trials_loss_reported_after_the_fall_back_moves_nothing_more() -> None:
+    """720p keeps flowing until 360p's keyframe: its loss is still reported a second after
+    the fall back, and is not 360p's (it moved the viewer on down to 240p)."""
+    trace = Trace("360p", start_bps=600_000)
+    for _ in range(4):
+        trace.second()
+    assert trace.rung == "720p"  # a trial
+    trace.second(loss=0.3)
+    assert trace.rung == "360p" and trace.adapter.fallbacks == 1
+    for _ in range(3):  # the old rung's packets, a third of them lost, half a second each
+        trace.t += 0.5
+        trace.report(110, 37)
+        trace.adapter.tick(trace.t)
+    assert trace.rung == "360p" and trace.adapter.moves_down == 0
