@@ -3,16 +3,13 @@
 Sent as it comes, a 720p keyframe (40-85 kB) left in one burst into an LTE link whose queue
 holds 9-42 kB: the shaper dropped hundreds of packets and the first receiver reports read
 "loss 99 %" (issue 17). Like libwebrtc's pacer, packets here leave at PACING_FACTOR x the
-target rate (the estimator's, or the rung's bitrate until it sets one): a frame drains
-quickly, but no faster than a link a little above its rate can take it.
-
-Cheap by design: frames are queued whole (no per-packet queue entries), an idle pacer sends
-up to BURST_S worth at once without waiting, and the rest leaves on the shared 5 ms tick
-(pacing_tick.py), not on timers of its own. Sequence numbers and abs-send-time are set when
-a packet actually leaves, so the browser's delay-based estimator sees the link's queue and
-not ours, and media dropped here (too old to be worth sending) leaves no sequence gap to
-NACK. Retransmissions go first, within rtx_budget's share; probe() adds padding above the
-media for a while, for an estimator that must find out whether a higher rung fits.
+target rate (the adapter's, or the rung's bitrate until it sets one), keyframes at
+KEYFRAME_PACING_FACTOR x: a frame drains quickly, but no faster than the link can queue it.
+Cheap by design: frames are queued whole, an idle pacer sends up to BURST_S worth at once,
+the rest leaves on the shared 5 ms tick (pacing_tick.py). Sequence numbers and abs-send-time
+are set when a packet leaves, so the browser's delay-based estimator sees the link's queue
+and not ours, and media dropped here (too old to be worth sending) leaves no sequence gap to
+NACK. Retransmissions go first, within rtx_budget's share; probe() (pacer_probe.py) pads.
 """
 
 from __future__ import annotations
@@ -34,6 +31,8 @@ from relay.webrtc.rtx_budget import HISTORY_SIZE, Resend
 log = logging.getLogger(__name__)
 
 PACING_FACTOR = 2.5  # packets leave at this multiple of the target rate (libwebrtc's value)
+KEYFRAME_PACING_FACTOR = 1.5  # a keyframe's: at 2.5x the edge of a cell lost ~10 % to them
+_KEY_SHARE = KEYFRAME_PACING_FACTOR / PACING_FACTOR
 BURST_S = 0.005  # an idle pacer sends this long's worth at once (one tick's)
 CATCH_UP_S = MAX_QUEUE_S  # a busy pacer whose tick came late (the loop was busy: our
 # lateness, not the link's) catches up as much; capped at 50 ms, a starved loop paced below
@@ -157,7 +156,7 @@ class Pacer:
         if self._frames:
             self._drop_stale(now)
         rest = _TIMESTAMP_SSRC.pack(timestamp, wire.ssrc)
-        if self._queue.add(payloads, rest, now, keyframe, self._rate):
+        if self._queue.add(payloads, rest, now, keyframe, self._rate * _KEY_SHARE):
             self._wake(now)
 
     def retransmit(self, sequence_number: int) -> None:
@@ -199,8 +198,9 @@ class Pacer:
         if wire is None:
             return False
         probing = now < self._probe.until
-        # bytes per second; a probe is sent at its own rate even above the pacing rate
-        rate = max(self._rate, self._probe.bps / 8) if probing else self._rate
+        # Bytes per second: a keyframe at the head slower, a probe at its own rate.
+        rate = self._rate * _KEY_SHARE if self._frames and self._frames[0][4] else self._rate
+        rate = max(rate, self._probe.bps / 8) if probing else rate
         cap = rate * (CATCH_UP_S if self._busy else BURST_S)
         self._budget = min(self._budget + (now - self._last) * rate, cap)
         self._last = now
