@@ -169,14 +169,13 @@ class LadderAdapter:
         return True
 
     def _probe_failed(self, now: float, index: int, nominal: float, why: str) -> None:
-        self._probe_until = None
-        self.clean_since = now
+        # Its queue drains and its repairs go out for a while after: settle as after a move.
+        self._probe_until, self._settle_s = None, SETTLE_DOWN_S
+        self.moved_at = self.clean_since = now
         self._back_off(now, index - 1)
         self.estimator.forget_probe(self._probe_at)
         self.estimator.carried(nominal)  # the rung held before the probe: it still does
-        log.info(
-            "[viewer %s] probe for %s failed (%s)", self.feed.name, self.ladder[index - 1].name, why
-        )
+        log.info("[viewer %s] probe failed (%s)", self.feed.name, why)
 
     def _trouble(self, now: float, index: int, reading: Reading) -> None:
         self.clean_since = now

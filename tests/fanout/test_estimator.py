@@ -403,3 +403,19 @@ def test_a_failed_trials_loss_reported_after_the_fall_back_moves_nothing_more() 
         trace.report(110, 37)
         trace.adapter.tick(trace.t)
     assert trace.rung == "360p" and trace.adapter.moves_down == 0
+
+
+def test_the_queue_a_failed_probe_left_is_no_verdict_on_the_rung() -> None:
+    """Weak LTE: after a failed probe its queue drains and its repairs go out; the round
+    trips stay high for a while ("RTT 252 ms over 161 ms" moved 360p to 240p 2.5 s on)."""
+    trace = Trace("360p", probe=True, start_bps=None)
+    trace.report(0, 0)
+    trace.second(loss=0.02)
+    trace.second(loss=0.2)  # the probe failed
+    assert trace.adapter.moves_down == 0 and trace.probes
+    for i in range(6):
+        trace.t += 0.5
+        trace.rtt = 0.3 + i * 0.001  # (a new sample only when it changes)
+        trace.report(25, 0)
+        trace.adapter.tick(trace.t)
+    assert trace.rung == "360p" and trace.adapter.moves_down == 0
