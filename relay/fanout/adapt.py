@@ -1,6 +1,6 @@
 """Viewers that adapt: move a viewer along its stream's ladder from what its link carries.
 
-Each automatic viewer has one small task that looks, once a second, at its link's rate
+Each automatic viewer has one small task that looks, twice a second, at its link's rate
 estimate (relay.fanout.estimator: REMB, loss over a window of packets, RTT growth) and at
 its own queue drops. A growing queue or sustained loss moves it down to the rung the
 estimate fits; a clean link moves it up one rung as soon as the estimate allows: at once if

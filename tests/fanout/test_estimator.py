@@ -1,6 +1,7 @@
 """Congestion control replayed on feedback traces: the receiver's reports (RR blocks, REMB,
 RTT) fed to a real LadderAdapter through its LinkFeedback on a trace clock, the adapter
-ticking once a second as it does live. Not timed: the trace's clock is the test's own."""
+ticking once a second (live: twice; its rules are in seconds and packets, not ticks). Not
+timed: the trace's clock is the test's own."""
 
 from __future__ import annotations
 
