@@ -1,6 +1,6 @@
 """Viewers that adapt: move a viewer along its stream's ladder from what its link carries.
 
-Each automatic viewer has one small task that looks, once a second, at its link's rate
+Each automatic viewer has one small task that looks, twice a second, at its link's rate
 estimate (relay.fanout.estimator: REMB, loss over a window of packets, RTT growth) and at
 its own queue drops. A growing queue or sustained loss moves it down to the rung the
 estimate fits; a clean link moves it up one rung as soon as the estimate allows: at once if
@@ -19,63 +19,44 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 
 from relay.fanout.estimator import LinkEstimator, Reading, Signal
 from relay.fanout.feed import ViewerFeed
+from relay.fanout.link_feedback import LinkFeedback
 from relay.fanout.rendition import Rendition
 from relay.fanout.start import DEFAULT_BPS, EstimateMemory
 
+__all__ = ["LadderAdapter", "LinkFeedback"]
+
 log = logging.getLogger(__name__)
 
-TICK_S = 1.0
-SETTLE_S = 1.0  # after a move, feedback about the old rung is ignored this long
+# Twice a second: a probe's verdict, or a link far too thin for the start rung, is acted
+# on half a second sooner than at 1 s (the climb to 720p must take ~2 s); the estimator's
+# windows and growth are in packets and seconds, not ticks.
+TICK_S = 0.5
+SETTLE_S = 1.0  # after a move, feedback about the old rung is ignored this long, and
+# after a move down this long: the higher rung's packets keep flowing until the lower one's
+# keyframe (bench_lte, loaded machine: a failed 720p trial's loss was still reported 1 s
+# after the fall back and moved the viewer on down to 240p)
+SETTLE_DOWN_S = 2.0
 REMB_GRACE_S = 3.0  # after a join, a move or an outage, REMB's verdicts wait this long
-UP_CLEAN_S = 2.0  # a clean link this long (since the last move or trouble) may move up
+# A clean link this long (since the last move or trouble) may move up: one tick, so that an
+# unknown link that starts on 360p probes after its first second of clean feedback and is on
+# 720p about 2 s after connecting when it carries it (bench_lte's good LTE needs 720p >= 90 %).
+UP_CLEAN_S = 1.0
 REMB_HEADROOM = 1.1  # REMB this much over the next rung's bitrate: up without a probe
 PROBE_FACTOR = 1.2  # a probe asks the pacer for the next rung's bitrate times this ...
-PROBE_S = 1.0  # ... for this long,
-PROBE_VERDICT_S = 1.5  # and the receiver's reports on it arrive within this long after
+PROBE_S = 0.5  # ... for this long (a failing probe fills a 100 ms queue in ~70 ms: short),
+PROBE_VERDICT_S = 0.4  # and the receiver's reports on it arrive within this long after
+# (Chromium sends a report with every NACK: one RTT, <= 0.35 s on LTE); the next tick judges.
+# A probe fails if the loss reported since it started is over this (at least PROBE_LOST
+# packets), or over twice the loss the window saw before it (a link that loses 5 % anyway):
+PROBE_LOSS = 0.04
+PROBE_LOST = 2
 WATCH_S = 4.0  # a move up falls back at once if delay or loss rise within this long
 BACKOFF_S = 8.0  # a rung that failed is not tried again for this long, doubling ...
 BACKOFF_MAX_S = 64.0  # ... up to this
-
-
-@dataclass
-class LinkFeedback:
-    """What the viewer's receiver tells us; the transport calls the methods as RTCP comes."""
-
-    remb: int | None = None
-    rtt_s: float | None = None
-    loss_reports: int = 0
-    estimator: LinkEstimator | None = None  # set by the adapter
-    on_rtcp: Callable[[], None] | None = None  # after each RTCP packet (the adapter's)
-    clock: Callable[[], float] = field(default=time.monotonic)  # a trace replay sets its own
-
-    def receiver_report(self, highest_seq: int, cumulative_lost: int) -> None:
-        self.loss_reports += 1
-        if self.estimator is not None:
-            self.estimator.on_receiver_report(self.clock(), highest_seq, cumulative_lost)
-
-    def remb_report(self, bps: int) -> None:
-        self.remb = bps
-        if self.estimator is not None:
-            self.estimator.on_remb(self.clock(), bps)
-
-    def round_trip(self, rtt_s: float) -> None:
-        if rtt_s != self.rtt_s and self.estimator is not None:
-            self.estimator.on_rtt(self.clock(), rtt_s)
-        self.rtt_s = rtt_s
-
-    def other(self) -> None:
-        if self.estimator is not None:
-            self.estimator.on_other_rtcp(self.clock())
-
-    def rtcp_done(self) -> None:
-        if self.on_rtcp is not None:
-            self.on_rtcp()
 
 
 class LadderAdapter:
@@ -113,6 +94,10 @@ class LadderAdapter:
         self._reported = 0.0
         self._watch: tuple[int, float] | None = None  # (rung to fall back to, until)
         self._probe_until: float | None = None
+        self._settle_s = SETTLE_S
+        self._probe_mark: tuple[int, int] | None = None
+        self._probe_loss = 0.0  # the window's loss when the probe started
+        self._probe_at = now
         self._failures: dict[int, int] = {}
         self._retry_at: dict[int, float] = {}
 
@@ -138,16 +123,24 @@ class LadderAdapter:
         index = self._index()
         rung = self.ladder[index]
         nominal = self.bitrate_of(rung)
-        if now - self.moved_at < SETTLE_S:
-            return  # the feedback still tells of the old rung; it waits for the next tick
+        if now - self.moved_at < self._settle_s:
+            # The feedback still tells of the old rung (it flows until the new one's
+            # keyframe, through the pacer's and the link's queues): not counted later
+            # either. Kept, a failed trial's loss moved the viewer down twice in 1 s.
+            self.estimator.settling()
+            return
         use_remb = now - max(self.moved_at, self.quiet_since) >= REMB_GRACE_S
+        if self._probe_until is not None and now >= self._probe_until:
+            # The probe's verdict comes first: the loss it caused is its own, not the rung's.
+            if self._judge_probe(now, index, nominal):
+                return
         reading = self.estimator.tick(now, self._sent_bps(rung), use_remb)
         if reading.signal is Signal.SILENT:
             return  # an outage: hold the rung and the estimate (resume() acts when it ends)
         if dropped > 0:
             reading = self.estimator.congested(now, nominal, f"{dropped} packets dropped")
         self.last = reading
-        self._report(reading.estimate_bps, nominal)
+        self._report(reading.estimate_bps, nominal, now)
         if reading.signal in (Signal.LOSS, Signal.DELAY):
             self._trouble(now, index, reading)
             return
@@ -161,11 +154,35 @@ class LadderAdapter:
         if index > 0 and now - self.clean_since >= UP_CLEAN_S and self._watch is None:
             self._try_up(now, index)
 
+    def _judge_probe(self, now: float, index: int, nominal: float) -> bool:
+        """The probe for the rung above is over: up if the link took it without loss;
+        else back off that rung, keep this one (its padding caused the loss, not the
+        rung) and forget the loss it caused. True if it moved or failed."""
+        self._probe_until = None
+        lost, packets = self.estimator.loss_since(self._probe_mark)
+        limit = max(PROBE_LOSS, 2 * self._probe_loss)
+        if lost >= PROBE_LOST and lost > limit * packets:
+            self._probe_failed(now, index, nominal, f"lost {lost} of {packets}")
+            return True
+        need = self.bitrate_of(self.ladder[index - 1])
+        self._up(now, index, index - 1, f"probe at {need * PROBE_FACTOR / 1000:.0f} kbit/s")
+        return True
+
+    def _probe_failed(self, now: float, index: int, nominal: float, why: str) -> None:
+        # Its queue drains and its repairs go out for a while after: settle as after a move.
+        self._probe_until, self._settle_s = None, SETTLE_DOWN_S
+        self.moved_at = self.clean_since = now
+        self._back_off(now, index - 1)
+        self.estimator.forget_probe(self._probe_at)
+        self.estimator.carried(nominal)  # the rung held before the probe: it still does
+        log.info("[viewer %s] probe failed (%s)", self.feed.name, why)
+
     def _trouble(self, now: float, index: int, reading: Reading) -> None:
         self.clean_since = now
         if self._probe_until is not None:
-            self._probe_until = None
-            self._back_off(now, index - 1)
+            # Trouble while probing is the probe's doing: not a reason to move down.
+            self._probe_failed(now, index, self.bitrate_of(self.ladder[index]), reading.why)
+            return
         if self._watch is not None:
             back = self._watch[0]
             self._watch = None
@@ -194,11 +211,10 @@ class LadderAdapter:
         elif self.probe is None:
             self._up(now, index, higher, "trial: clean link")
         elif self._probe_until is None:
+            self._probe_mark, self._probe_at = self.estimator.mark(), now
+            self._probe_loss = self.estimator.loss(now)[0]
             self.probe(need * PROBE_FACTOR, PROBE_S)
             self._probe_until = now + PROBE_S + PROBE_VERDICT_S
-        elif now >= self._probe_until:  # the probe passed without delay or loss
-            self._probe_until = None
-            self._up(now, index, higher, f"probe at {need * PROBE_FACTOR / 1000:.0f} kbit/s")
 
     def _up(self, now: float, index: int, higher: int, why: str) -> None:
         self.moves_up += 1
@@ -218,14 +234,18 @@ class LadderAdapter:
         """A move up is on trial, or a probe for one is under way."""
         return self._watch is not None or self._probe_until is not None
 
-    def _report(self, bps: float, nominal: float) -> None:
+    def _report(self, bps: float, nominal: float, now: float) -> None:
         if self.memory is not None and self.memory_key:
             # The rung held cleanly is what the link carries, even while REMB still climbs.
             held = nominal if not self.trying and self.feed.pending is None else 0.0
             self.memory.remember(self.memory_key, max(bps, held))
         # The pacer's target: never under the rung being sent (the rung's rate is fixed;
-        # pacing slower would only queue its packets; a move down is what helps).
-        target = max(bps, nominal)
+        # pacing slower would only queue its packets; a move down is what helps), and over
+        # it only as far as the receiver's REMB confirms: the estimate of an unknown link
+        # (850 kbit/s) paced 360p's keyframes at 2.1 Mbit/s into weak LTE's 1 Mbit/s and
+        # its 12.5 kB queue, and the first reports said "loss 31 %".
+        remb = self.estimator.fresh_remb(now)
+        target = max(min(bps, remb) if remb is not None else 0.0, nominal)
         if self.on_estimate is not None and abs(target - self._reported) > 0.02 * self._reported:
             self._reported = target
             self.on_estimate(target)
@@ -252,6 +272,7 @@ class LadderAdapter:
             self.resume(now)
 
     def _move(self, index: int, why: str, now: float) -> None:
+        self._settle_s = SETTLE_DOWN_S if index > self._index() else SETTLE_S
         rendition = self.ladder[index]
         log.info("[viewer %s] -> %s (%s)", self.feed.name, rendition.name, why)
         self.feed.switch_to(rendition)
@@ -270,7 +291,9 @@ class LadderAdapter:
 
     def start(self, now: float) -> None:
         """The peer is connected: feedback from now on describes the link."""
-        self.moved_at = self.clean_since = self.quiet_since = now
+        self.clean_since = self.quiet_since = now
+        # No old rung to settle from: the first tick, a second in, judges the link.
+        self.moved_at = now - SETTLE_S
         self.estimator.last_report_at = now
         self.feedback.on_rtcp = self._on_rtcp
-        self._report(self.estimator.estimate_bps, self.bitrate_of(self.ladder[self._index()]))
+        self._report(self.estimator.estimate_bps, self.bitrate_of(self.ladder[self._index()]), now)

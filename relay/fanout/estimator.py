@@ -24,7 +24,13 @@ LOSS_WINDOW_PACKETS = 100  # loss is judged over at least this many packets ...
 LOSS_WINDOW_S = 6.0  # ... reported within this long (240p at 15 fps: ~25 packets/s)
 LOSS_CONGESTED = 0.10  # sustained loss over the window above this: the link is full
 LOSS_CLEAN = 0.02  # under this (NACK repairs it) the link may grow, ...
-CLEAN_PACKETS = 50  # ... once this many packets were reported (silence is not "clean")
+# ... once this many packets were reported (silence is not "clean"): half a second of 360p,
+# so that the first tick after connecting can already probe (a probe has its own verdict)
+CLEAN_PACKETS = 25
+# Loss this heavy is a verdict over fewer packets: a link far too thin for the rung (360p
+# into 400 kbit/s loses a third or more) would otherwise wait ~2 s for a full window.
+LOSS_SEVERE = 0.30
+LOSS_SEVERE_PACKETS = 30
 LOSS_BACKOFF = 0.5  # on loss: estimate x (1 - LOSS_BACKOFF x loss), as GCC's loss controller
 # Chromium lowers its REMB only when its detector sees the queue grow (to 0.85 x what it
 # receives); it raises it slowly (~8 %/s, at most 1.5 x what it receives). So a REMB that
@@ -35,7 +41,13 @@ REMB_FRESH_S = 3.0  # a REMB older than this says nothing about the link now
 DELAY_BACKOFF = 0.85  # on a growing queue: estimate = this x what we send (GCC's beta)
 RTT_BASE_S = 30.0  # the RTT baseline is the minimum over this long
 RTT_GROWTH_MIN_S = 0.06  # RTT over baseline + max(this, RTT_GROWTH_SHARE x baseline) ...
-RTT_GROWTH_SHARE = 0.5  # ... in two reports in a row: the queue is growing
+RTT_GROWTH_SHARE = 0.5  # ... in every sample over RTT_SUSTAIN_S: the queue is growing,
+RTT_SUSTAIN_S = 2.0  # (the samples within it and the one before it; two 1 s GOPs) ...
+RTT_SAMPLES = 3  # ... at least this many. Not two samples in a row: Chromium reports with
+# every NACK (several within 100 ms), aiortc times a report when its handler runs (an event
+# loop busy for a moment on a loaded machine reads as growth), and a 720p keyframe fills
+# good LTE's queue for ~60 ms every second (360p's, weak LTE's for ~150 ms: "RTT 253 ms
+# over 164 ms" moved weak LTE to 240p); a queue that really grows stays up longer.
 GROWTH_PER_S = 1.08  # a clean link lets the estimate grow this much per second ...
 GROWTH_CAP = 1.5  # ... up to this times what it carries now (more needs a probe or a trial)
 # Silence: no RTCP for max(SILENCE_S, SILENCE_GAPS x the receiver's median gap between
@@ -187,12 +199,22 @@ class LinkEstimator:
                     f"REMB fell to {remb / 1000:.0f} from {recent / 1000:.0f} kbit/s "
                     f"(sent {sent_bps / 1000:.0f})"
                 )
-        if len(self._rtts) >= 3:
+        rtts = self._sustained_rtts(now)
+        if rtts:
             base = min(r for _, r in self._rtts)
-            now_rtt = min(self._rtts[-1][1], self._rtts[-2][1])
+            now_rtt = min(rtts)
             if now_rtt - base > max(RTT_GROWTH_MIN_S, RTT_GROWTH_SHARE * base):
                 return f"RTT {now_rtt * 1000:.0f} ms over {base * 1000:.0f} ms"
         return ""
+
+    def _sustained_rtts(self, now: float) -> list[float]:
+        """The RTT samples of the last RTT_SUSTAIN_S and the one before them (so that they
+        span it), if there are RTT_SAMPLES and an older baseline; else none."""
+        rtts = self._rtts
+        count = sum(1 for at, _ in rtts if now - at <= RTT_SUSTAIN_S) + 1
+        if count < RTT_SAMPLES or count >= len(rtts):
+            return []
+        return [rtts[-i][1] for i in range(1, count + 1)]
 
     def tick(self, now: float, sent_bps: float, use_remb: bool = True) -> Reading:
         """One look at the feedback gathered so far; `sent_bps` is what the viewer is sent
@@ -207,7 +229,8 @@ class LinkEstimator:
         if now - self.last_report_at >= self.silence_s():
             return Reading(Signal.SILENT, self.estimate_bps, None, "no RTCP")
         loss, packets = self.loss(now)
-        if packets >= LOSS_WINDOW_PACKETS and loss > LOSS_CONGESTED:
+        severe = packets >= LOSS_SEVERE_PACKETS and loss > LOSS_SEVERE
+        if (packets >= LOSS_WINDOW_PACKETS and loss > LOSS_CONGESTED) or severe:
             self.loss_bps = min(self.loss_bps, sent_bps) * (1 - LOSS_BACKOFF * loss)
             self._cut_at = now
             self._window.clear()  # acted on: the next verdict needs a fresh window
@@ -237,6 +260,36 @@ class LinkEstimator:
     def carried(self, bps: float) -> None:
         """The link was seen to carry `bps` (a rung held cleanly after a probe or trial)."""
         self.loss_bps = max(self.loss_bps, bps)
+
+    def mark(self) -> tuple[int, int] | None:
+        """Where the receiver's counts stand now (extended highest sequence, cumulative
+        lost), for loss_since: a probe's verdict is on the reports that came after it."""
+        return None if self._highest is None else (self._highest, self._lost)
+
+    def loss_since(self, mark: tuple[int, int] | None) -> tuple[int, int]:
+        """(lost, packets) reported since `mark`; (0, 0) if no report came since."""
+        if mark is None or self._highest is None or self._highest < mark[0]:
+            return 0, 0
+        packets = self._highest - mark[0]
+        return min(packets, max(0, self._lost - mark[1])), packets
+
+    def forget_probe(self, since: float) -> None:
+        """A probe (started at `since`) failed: its padding filled the link's queue, and
+        the losses and round trips it caused are not the rung's (the loss window starts
+        afresh; RTT samples since it began are dropped, the baseline kept)."""
+        self._window.clear()
+        while len(self._rtts) > 1 and self._rtts[-1][0] >= since:
+            self._rtts.pop()
+
+    def settling(self) -> None:
+        """Just after a move: the loss and round trips reported meanwhile are the old
+        rung's. The loss window starts afresh; of the RTT samples only the baseline stays
+        (a queue the old rung built drains over the next second: no verdict on the new)."""
+        self._window.clear()
+        if self._rtts:
+            base = min(self._rtts, key=lambda sample: sample[1])
+            self._rtts.clear()
+            self._rtts.append(base)
 
     def forget_window(self) -> None:
         """After a move: the loss and REMB seen so far were about the old rung, and so is

@@ -3,16 +3,13 @@
 Sent as it comes, a 720p keyframe (40-85 kB) left in one burst into an LTE link whose queue
 holds 9-42 kB: the shaper dropped hundreds of packets and the first receiver reports read
 "loss 99 %" (issue 17). Like libwebrtc's pacer, packets here leave at PACING_FACTOR x the
-target rate (the estimator's, or the rung's bitrate until it sets one): a frame drains
-quickly, but no faster than a link a little above its rate can take it.
-
-Cheap by design: frames are queued whole (no per-packet queue entries), an idle pacer sends
-up to BURST_S worth at once without waiting, and the rest leaves on the shared 5 ms tick
-(pacing_tick.py), not on timers of its own. Sequence numbers and abs-send-time are set when
-a packet actually leaves, so the browser's delay-based estimator sees the link's queue and
-not ours, and media dropped here (too old to be worth sending) leaves no sequence gap to
-NACK. Retransmissions go first, within rtx_budget's share; probe() adds padding above the
-media for a while, for an estimator that must find out whether a higher rung fits.
+target rate (the adapter's, or the rung's bitrate until it sets one), keyframes at
+KEYFRAME_PACING_FACTOR x: a frame drains quickly, but no faster than the link can queue it.
+Cheap by design: frames are queued whole, an idle pacer sends up to BURST_S worth at once,
+the rest leaves on the shared 5 ms tick (pacing_tick.py). Sequence numbers and abs-send-time
+are set when a packet leaves, so the browser's delay-based estimator sees the link's queue
+and not ours, and media dropped here (too old to be worth sending) leaves no sequence gap to
+NACK. Retransmissions go first, within rtx_budget's share; probe() (pacer_probe.py) pads.
 """
 
 from __future__ import annotations
@@ -25,6 +22,7 @@ from collections.abc import Callable
 
 from aiortc.rtcrtpsender import random_sequence_number
 
+from relay.webrtc.pacer_probe import Probe
 from relay.webrtc.pacer_queue import MAX_QUEUE_S, FrameQueue
 from relay.webrtc.pacing_tick import shared_ticker
 from relay.webrtc.rtp_wire import PADDING, Wire, ntp_now, padding_packet
@@ -33,6 +31,8 @@ from relay.webrtc.rtx_budget import HISTORY_SIZE, Resend
 log = logging.getLogger(__name__)
 
 PACING_FACTOR = 2.5  # packets leave at this multiple of the target rate (libwebrtc's value)
+KEYFRAME_PACING_FACTOR = 1.5  # a keyframe's: at 2.5x the edge of a cell lost ~10 % to them
+_KEY_SHARE = KEYFRAME_PACING_FACTOR / PACING_FACTOR
 BURST_S = 0.005  # an idle pacer sends this long's worth at once (one tick's)
 CATCH_UP_S = MAX_QUEUE_S  # a busy pacer whose tick came late (the loop was busy: our
 # lateness, not the link's) catches up as much; capped at 50 ms, a starved loop paced below
@@ -78,9 +78,7 @@ class Pacer:
         self._rung = 0.0
         self._rung_read_at = float("-inf")
         self._rate = 0.0  # pacing rate in bytes/s, set with the target (drain reads it often)
-        self._probe_bps = 0.0
-        self._probe_from = self._probe_until = 0.0
-        self._probe_sent = 0
+        self._probe = Probe()
         self._last_timestamp = b"\x00\x00\x00\x00"
         self.sequence = random_sequence_number()
         self.rtx_sequence = random_sequence_number()
@@ -116,8 +114,7 @@ class Pacer:
         """For `seconds`, pads what goes out up to `bps` (if the pacing rate allows)."""
         now = self.clock()
         self._read_rung(now)
-        self._probe_bps, self._probe_from, self._probe_until = bps, now, now + seconds
-        self._probe_sent = 0
+        self._probe.begin(bps, now, seconds)
         self._wake(now)
 
     @property
@@ -141,6 +138,7 @@ class Pacer:
             "retransmits_stale": self.retransmits_stale,
             "media_dropped": self.media_dropped,
             "padding_packets": self.padding_packets,
+            "probes_aborted": self._probe.aborted,
             "queue_delay_ms": round(self.queue_delay_ms, 1),
             "target_bps": round(self.target_bps),
         }
@@ -158,7 +156,7 @@ class Pacer:
         if self._frames:
             self._drop_stale(now)
         rest = _TIMESTAMP_SSRC.pack(timestamp, wire.ssrc)
-        if self._queue.add(payloads, rest, now, keyframe, self._rate):
+        if self._queue.add(payloads, rest, now, keyframe, self._rate * _KEY_SHARE):
             self._wake(now)
 
     def retransmit(self, sequence_number: int) -> None:
@@ -166,6 +164,9 @@ class Pacer:
         wire, now = self.wire, self.clock()
         if wire is None:
             return
+        kept = self._resend.history[sequence_number % HISTORY_SIZE]
+        if kept is not None and kept[0] == sequence_number and self._probe.nacked(kept[4], now):
+            log.debug("[viewer %s] probe ended early: NACKs for its packets", self.name)
         size = 14 + len(wire.extensions.block)  # the RTX packet's overhead
         if self._resend.admit(
             sequence_number, now, wire.rtt_s(), self._keyframe_at, self.target_bps, size
@@ -196,13 +197,15 @@ class Pacer:
         wire = self.wire
         if wire is None:
             return False
-        rate = self._rate  # bytes per second
+        probing = now < self._probe.until
+        # Bytes per second: a keyframe at the head slower, a probe at its own rate.
+        rate = self._rate * _KEY_SHARE if self._frames and self._frames[0][4] else self._rate
+        rate = max(rate, self._probe.bps / 8) if probing else rate
         cap = rate * (CATCH_UP_S if self._busy else BURST_S)
         self._budget = min(self._budget + (now - self._last) * rate, cap)
         self._last = now
         if self._frames:
             self._drop_stale(now)
-        probing = now < self._probe_until
         if self._budget <= 0:
             return bool(self._frames or self._rtx) or probing
         if not wire.connected():
@@ -216,12 +219,12 @@ class Pacer:
                 budget -= self._send_retransmission(wire, self._rtx.popleft(), extensions)
             elif self._frames:
                 budget = self._send_media(wire, now, extensions, budget)
-            elif probing and self._probe_owed(now) > 0:
+            elif probing and self._probe.owed(now) > 0:
                 budget -= self._send_padding(wire, extensions)
             else:
                 break
             if probing:
-                self._probe_sent += int(before - budget)
+                self._probe.sent += int(before - budget)
         self._budget = budget
         return bool(self._frames or self._rtx) or probing
 
@@ -274,9 +277,6 @@ class Pacer:
         wire.send(packet)
         self.retransmitted_packets += 1
         return len(packet)
-
-    def _probe_owed(self, now: float) -> float:
-        return self._probe_bps / 8 * (now - self._probe_from) - self._probe_sent
 
     def _send_padding(self, wire: Wire, extensions: bytes) -> int:
         """A padding-only packet: on the RTX stream if there is one, else on the media's."""

@@ -8,7 +8,7 @@ import struct
 
 from aiortc.rtp import RtpPacket
 
-from relay.webrtc.pacer import PACING_FACTOR, Pacer
+from relay.webrtc.pacer import KEYFRAME_PACING_FACTOR, PACING_FACTOR, Pacer
 from relay.webrtc.pacer_queue import MAX_QUEUE_S
 from relay.webrtc.pacing_tick import TICK_S, shared_ticker
 from relay.webrtc.rtp_wire import Wire
@@ -74,15 +74,17 @@ class Paced:
         return [(t, p) for t, p in self.sent if p.ssrc == 1111 and p.payload]
 
 
-def test_a_keyframe_leaves_spread_at_the_pacing_rate() -> None:
+def test_a_keyframe_leaves_spread_at_the_keyframe_pacing_rate() -> None:
+    """1.5x the target, not 2.5x: what leaves faster than the link carries waits in its
+    queue (bench_lte's edge link lost ~10 % of its packets to 240p's keyframes at 2.5x)."""
     paced = Paced()
     paced.frame(50, keyframe=True)  # 60 kB
     paced.run(1.0)
     sent = paced.media()
     assert len(sent) == 50
     times = [t for t, _ in sent]
-    pacing_bytes_per_s = PACING_FACTOR * RUNG_BPS / 8
-    least = 50 * PAYLOAD / pacing_bytes_per_s  # 96 ms
+    pacing_bytes_per_s = KEYFRAME_PACING_FACTOR * RUNG_BPS / 8
+    least = 50 * PAYLOAD / pacing_bytes_per_s  # 160 ms
     assert times[-1] - times[0] >= 0.9 * least, times[-1] - times[0]
     assert times[-1] - times[0] <= least + 0.02, "slower than the pacing rate"
     # No 20 ms in which more left than the rate allows, plus one tick's burst and a packet.
@@ -92,6 +94,17 @@ def test_a_keyframe_leaves_spread_at_the_pacing_rate() -> None:
     sequences = [p.sequence_number for _, p in sent]
     assert sequences == [(sequences[0] + i) & 0xFFFF for i in range(50)]
     assert [p.marker for _, p in sent] == [0] * 49 + [1]
+
+
+def test_frames_that_are_not_keyframes_leave_at_the_pacing_rate() -> None:
+    paced = Paced()
+    paced.frame(1, keyframe=True)
+    paced.run(0.05)
+    paced.frame(20, timestamp=3000)  # 24 kB
+    paced.run(0.5)
+    times = [t for t, _ in paced.media()[1:]]
+    least = 20 * PAYLOAD / (PACING_FACTOR * RUNG_BPS / 8)  # 38 ms
+    assert 0.8 * least <= times[-1] - times[0] <= least + 0.02
 
 
 def test_a_small_frame_leaves_at_once() -> None:
@@ -192,6 +205,42 @@ def test_a_probe_pads_up_to_the_rate_asked() -> None:
     sent_bytes = sum(p.padding_size + 12 for p in padding)
     assert 0.8 * 25_000 <= sent_bytes <= 1.1 * 25_000  # 1 Mbit/s for 0.2 s
     assert paced.pacer.padding_packets == len(padding)
+
+
+def test_a_probe_is_sent_at_its_rate_above_the_pacing_rate() -> None:
+    """360p (pacing at 2.5 x 0.5 Mbit/s) probing for 720p at 2.4 Mbit/s: the probe is what
+    tells whether the link carries it, so it is not capped by the pacing rate."""
+    paced = Paced()
+    paced.pacer.set_target_bps(500_000)
+    paced.pacer.probe(2_400_000, 0.2)
+    paced.run(0.3)
+    sent_bytes = sum(p.padding_size + 12 for _, p in paced.sent if p.padding_size)
+    assert 0.8 * 60_000 <= sent_bytes <= 1.1 * 60_000  # 2.4 Mbit/s for 0.2 s
+
+
+def test_nacks_for_packets_sent_during_a_probe_end_it_early() -> None:
+    """A probe into a link too thin for it: the queue fills, the media is lost with the
+    padding, and the receiver NACKs it. Three such NACKs end the probe at once."""
+    paced = Paced(rtx=True, rtt_s=0.05)
+    paced.frame(2, timestamp=0)  # sent before the probe: its NACKs are the radio's
+    paced.run(0.05)
+    before = [p.sequence_number for _, p in paced.media()]
+    paced.pacer.probe(2_400_000, 0.5)
+    for i in range(3):
+        paced.frame(4, timestamp=3000 * (i + 1))
+        paced.run(0.033)
+    for sequence in before:
+        paced.pacer.retransmit(sequence)
+    paced.run(0.05)
+    assert paced.pacer.stats()["probes_aborted"] == 0  # older packets: no verdict
+    during = [p.sequence_number for _, p in paced.media()][len(before) :]
+    for sequence in during[:3]:
+        paced.pacer.retransmit(sequence)
+    paced.run(0.01)
+    padded = paced.pacer.padding_packets
+    paced.run(0.3)  # the probe had 0.3 s to go
+    assert paced.pacer.stats()["probes_aborted"] == 1
+    assert paced.pacer.padding_packets == padded
 
 
 async def test_a_real_viewer_decodes_what_the_pacer_sends(start_relay: RelayFactory) -> None:
