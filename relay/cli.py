@@ -128,6 +128,7 @@ async def _run(
     (web.run_app would do the same with aiohttp's plain runner; RelayRunner adds the
     security headers to aiohttp's own error answers.)"""
     from relay.api.server import RelayRunner
+    from relay.gc_tuning import settle_after_start
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -137,6 +138,7 @@ async def _run(
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port, ssl_context=ssl_context).start()
+        settle_after_start()  # relay.gc_tuning: no full collections walking start-up's objects
         announce()
         await stop.wait()
     finally:

@@ -71,10 +71,9 @@ async def test_scripts_run_url_plays_demo_in_chromium(tmp_path: Path) -> None:
                 assert time.monotonic() < deadline, "no stream card on the start page"
                 await asyncio.sleep(0.1)
             await page.click("a.card[data-stream=demo]")
-            state = await poll(
-                page, lambda s: s["w"] > 0 and s["presented"] > 10, 20, "demo to play"
-            )
-            assert state["w"] == 1280
+            await poll(page, lambda s: s["w"] > 0 and s["presented"] > 10, 20, "demo to play")
+            # Auto starts on 360p (nothing known of the link) and climbs on this clean one.
+            await poll(page, lambda s: s["w"] == 1280, 15, "the climb to the 720p rung")
     finally:
         assert stop(proc) == 0
 
