@@ -224,35 +224,33 @@ def _process(m: _Families, relay: Relay) -> None:
     m.gauge("relay_open_fds", "open file descriptors", fds)
 
 
-# The pacer's counters (relay/webrtc/pacer.py) by kind: packets that left, resends it refused.
-_PACKETS = {
-    "video": "video_packets",
-    "retransmitted": "retransmitted_packets",
-    "padding": "padding_packets",
-}
-_REFUSED = {"budget": "retransmits_dropped", "stale": "retransmits_stale"}
+# The pacer's counters (relay/webrtc/pacer.py) by kind: (family, help, label, {label value:
+# key in the pacer's stats}).
+_PACER_COUNTERS = (
+    (
+        "relay_viewer_packets",
+        "RTP packets sent to one viewer, by kind",
+        "kind",
+        {
+            "video": "video_packets",
+            "retransmitted": "retransmitted_packets",
+            "padding": "padding_packets",
+        },
+    ),
+    (
+        "relay_viewer_retransmits_refused",
+        "NACKed packets not resent: over the budget, or too old to help",
+        "why",
+        {"budget": "retransmits_dropped", "stale": "retransmits_stale"},
+    ),
+)
 
 
 def _pacer(m: _Families, stream: str, viewer: str, stats: dict[str, float]) -> None:
     """One viewer's pacer: counters by kind, its queue delay and target rate as gauges."""
-    for kind, key in _PACKETS.items():
-        m.counter(
-            "relay_viewer_packets",
-            "RTP packets sent to one viewer, by kind",
-            stats[key],
-            stream=stream,
-            viewer=viewer,
-            kind=kind,
-        )
-    for why, key in _REFUSED.items():
-        m.counter(
-            "relay_viewer_retransmits_refused",
-            "NACKed packets not resent: over the budget, or too old to help",
-            stats[key],
-            stream=stream,
-            viewer=viewer,
-            why=why,
-        )
+    for name, doc, label, keys in _PACER_COUNTERS:
+        for value, key in keys.items():
+            m.counter(name, doc, stats[key], stream=stream, viewer=viewer, **{label: value})
     m.counter(
         "relay_viewer_media_dropped",
         "frames the pacer dropped after waiting too long",
