@@ -20,6 +20,7 @@ import os
 import random
 import signal
 import struct
+from collections import deque
 from dataclasses import dataclass
 from multiprocessing.sharedctypes import SynchronizedArray
 from typing import Any
@@ -101,6 +102,10 @@ def _run(relay_fd: int, tablet_fd: int, profile: Any, counters: Any) -> None:
 
 async def _forward(relay_fd: int, tablet_fd: int, profile: Any, counters: Any) -> None:
     loop = asyncio.get_running_loop()
+    # One FIFO per direction, drained by one timer: asyncio's timer heap does not keep
+    # handles that are due at the same moment in order, and a clamped due time (a packet
+    # held behind the one ahead of it) is exactly such a tie.
+    queues: tuple[deque[tuple[float, bytes]], deque[tuple[float, bytes]]] = (deque(), deque())
     last_due = [0.0, 0.0]
     rng = random.Random()
 
@@ -124,14 +129,23 @@ async def _forward(relay_fd: int, tablet_fd: int, profile: Any, counters: Any) -
             delay = profile[DELAY] + rng.uniform(-profile[JITTER], profile[JITTER])
             due = max(loop.time() + max(0.0, delay) / 1000, last_due[direction])
             last_due[direction] = due
-            loop.call_at(due, deliver, direction, dst, packet)
+            queue = queues[direction]
+            queue.append((due, packet))
+            if len(queue) == 1:
+                loop.call_at(due, deliver, direction, dst)
 
-    def deliver(direction: int, dst: int, packet: bytes) -> None:
-        try:
-            os.write(dst, packet)
-            counters[direction * 4 + OUT] += 1
-        except OSError:
-            pass  # the device went down (cleanup): nothing to deliver to
+    def deliver(direction: int, dst: int) -> None:
+        queue = queues[direction]
+        now = loop.time()
+        while queue and queue[0][0] <= now:
+            _, packet = queue.popleft()
+            try:
+                os.write(dst, packet)
+                counters[direction * 4 + OUT] += 1
+            except OSError:
+                pass  # the device went down (cleanup): nothing to deliver to
+        if queue:
+            loop.call_at(queue[0][0], deliver, direction, dst)
 
     loop.add_reader(relay_fd, pump, DOWN, relay_fd, tablet_fd)
     loop.add_reader(tablet_fd, pump, UP, tablet_fd, relay_fd)
