@@ -21,6 +21,15 @@ CHECK_EVERY_S = 1.0
 PREFIX = "share:"  # a share link's viewers are watched by "share:<link id>"
 
 
+def _reason(why: str) -> str:
+    # The same words as the revocation route's: a revoke is stored off the loop, and this
+    # watch may see the revoked link and end its viewers first (the audit must not differ).
+    for ending in ("expired", "revoked"):
+        if ending in why:
+            return f"share link {ending}"
+    return f"share link: {why}"
+
+
 async def end_ended_links(app: web.Application) -> int:
     """Closes the viewers whose share link has ended; returns how many."""
     auth, relay = app[AUTH], app[RELAY]
@@ -34,7 +43,7 @@ async def end_ended_links(app: web.Application) -> int:
                 raise ShareError("this share link is gone")
             auth.shares.check(link)
         except ShareError as exc:
-            reason = "share link expired" if "expired" in str(exc) else f"share link: {exc}"
+            reason = _reason(str(exc))
             ending.append((session.id, reason))
     await asyncio.gather(*(relay.sessions.close(sid, reason) for sid, reason in ending))
     return len(ending)
