@@ -24,6 +24,13 @@ from collections.abc import Callable, Sequence
 from relay.fanout.estimator import LinkEstimator, Reading, Signal
 from relay.fanout.feed import ViewerFeed
 from relay.fanout.link_feedback import LinkFeedback
+from relay.fanout.probe_verdict import (
+    PROBE_BACKOFF_MAX_S,
+    PROBE_BACKOFF_S,
+    PROBE_FACTOR,
+    PROBE_S,
+    ProbeWatch,
+)
 from relay.fanout.rendition import Rendition
 from relay.fanout.start import DEFAULT_BPS, EstimateMemory
 
@@ -44,16 +51,8 @@ REMB_GRACE_S = 3.0  # after a join, a move or an outage, REMB's verdicts wait th
 # A clean link this long (since the last move or trouble) may move up: one tick, so that an
 # unknown link that starts on 360p probes after its first second of clean feedback and is on
 # 720p about 2 s after connecting when it carries it (bench_lte's good LTE needs 720p >= 90 %).
-UP_CLEAN_S = 1.0
+UP_CLEAN_S = 0.5
 REMB_HEADROOM = 1.1  # REMB this much over the next rung's bitrate: up without a probe
-PROBE_FACTOR = 1.2  # a probe asks the pacer for the next rung's bitrate times this ...
-PROBE_S = 0.5  # ... for this long (a failing probe fills a 100 ms queue in ~70 ms: short),
-PROBE_VERDICT_S = 0.4  # and the receiver's reports on it arrive within this long after
-# (Chromium sends a report with every NACK: one RTT, <= 0.35 s on LTE); the next tick judges.
-# A probe fails if the loss reported since it started is over this (at least PROBE_LOST
-# packets), or over twice the loss the window saw before it (a link that loses 5 % anyway):
-PROBE_LOSS = 0.04
-PROBE_LOST = 2
 WATCH_S = 4.0  # a move up falls back at once if delay or loss rise within this long
 BACKOFF_S = 8.0  # a rung that failed is not tried again for this long, doubling ...
 BACKOFF_MAX_S = 64.0  # ... up to this
@@ -75,6 +74,7 @@ class LadderAdapter:
         start_bps: float | None = None,
         on_estimate: Callable[[float], None] | None = None,
         probe: Callable[[float, float], None] | None = None,
+        protect: Callable[[float], None] | None = None,
         memory: EstimateMemory | None = None,
         memory_key: str = "",
     ) -> None:
@@ -82,7 +82,7 @@ class LadderAdapter:
         self.ladder = list(ladder)
         self.feedback = feedback
         self.bitrate_of = bitrate_of
-        self.on_estimate, self.probe = on_estimate, probe
+        self.on_estimate, self.probe, self.protect = on_estimate, probe, protect
         self.memory, self.memory_key = memory, memory_key
         now = feedback.clock()
         self.estimator = LinkEstimator(start_bps or DEFAULT_BPS, now)
@@ -93,11 +93,8 @@ class LadderAdapter:
         self._dropped = 0
         self._reported = 0.0
         self._watch: tuple[int, float] | None = None  # (rung to fall back to, until)
-        self._probe_until: float | None = None
+        self._probe = ProbeWatch()
         self._settle_s = SETTLE_S
-        self._probe_mark: tuple[int, int] | None = None
-        self._probe_loss = 0.0  # the window's loss when the probe started
-        self._probe_at = now
         self._failures: dict[int, int] = {}
         self._retry_at: dict[int, float] = {}
 
@@ -130,7 +127,7 @@ class LadderAdapter:
             self.estimator.settling()
             return
         use_remb = now - max(self.moved_at, self.quiet_since) >= REMB_GRACE_S
-        if self._probe_until is not None and now >= self._probe_until:
+        if self._probe.until is not None and now >= self._probe.until:
             # The probe's verdict comes first: the loss it caused is its own, not the rung's.
             if self._judge_probe(now, index, nominal):
                 return
@@ -158,11 +155,9 @@ class LadderAdapter:
         """The probe for the rung above is over: up if the link took it without loss;
         else back off that rung, keep this one (its padding caused the loss, not the
         rung) and forget the loss it caused. True if it moved or failed."""
-        self._probe_until = None
-        lost, packets = self.estimator.loss_since(self._probe_mark)
-        limit = max(PROBE_LOSS, 2 * self._probe_loss)
-        if lost >= PROBE_LOST and lost > limit * packets:
-            self._probe_failed(now, index, nominal, f"lost {lost} of {packets}")
+        why = self._probe.failure(self.estimator, self.feedback)
+        if why is not None:
+            self._probe_failed(now, index, nominal, why)
             return True
         need = self.bitrate_of(self.ladder[index - 1])
         self._up(now, index, index - 1, f"probe at {need * PROBE_FACTOR / 1000:.0f} kbit/s")
@@ -170,16 +165,16 @@ class LadderAdapter:
 
     def _probe_failed(self, now: float, index: int, nominal: float, why: str) -> None:
         # Its queue drains and its repairs go out for a while after: settle as after a move.
-        self._probe_until, self._settle_s = None, SETTLE_DOWN_S
+        self._probe.until, self._settle_s = None, SETTLE_DOWN_S
         self.moved_at = self.clean_since = now
-        self._back_off(now, index - 1)
-        self.estimator.forget_probe(self._probe_at)
+        self._back_off(now, index - 1, PROBE_BACKOFF_S, PROBE_BACKOFF_MAX_S)
+        self.estimator.forget_probe(self._probe.began)
         self.estimator.carried(nominal)  # the rung held before the probe: it still does
         log.info("[viewer %s] probe failed (%s)", self.feed.name, why)
 
     def _trouble(self, now: float, index: int, reading: Reading) -> None:
         self.clean_since = now
-        if self._probe_until is not None:
+        if self._probe.until is not None:
             # Trouble while probing is the probe's doing: not a reason to move down.
             self._probe_failed(now, index, self.bitrate_of(self.ladder[index]), reading.why)
             return
@@ -210,21 +205,21 @@ class LadderAdapter:
             self._up(now, index, higher, f"estimate {self.estimator.estimate_bps / 1000:.0f}")
         elif self.probe is None:
             self._up(now, index, higher, "trial: clean link")
-        elif self._probe_until is None:
-            self._probe_mark, self._probe_at = self.estimator.mark(), now
-            self._probe_loss = self.estimator.loss(now)[0]
+        elif self._probe.until is None:
+            self._probe.begin(now, self.estimator, self.feedback)
             self.probe(need * PROBE_FACTOR, PROBE_S)
-            self._probe_until = now + PROBE_S + PROBE_VERDICT_S
 
     def _up(self, now: float, index: int, higher: int, why: str) -> None:
         self.moves_up += 1
         self._watch = (index, now + WATCH_S)
         self._move(higher, why, now)
 
-    def _back_off(self, now: float, index: int) -> None:
+    def _back_off(
+        self, now: float, index: int, first_s: float = BACKOFF_S, max_s: float = BACKOFF_MAX_S
+    ) -> None:
         failures = self._failures.get(index, 0) + 1
         self._failures[index] = failures
-        wait = min(BACKOFF_MAX_S, BACKOFF_S * 2 ** (failures - 1))
+        wait = min(max_s, first_s * 2 ** (failures - 1))
         self._retry_at[index] = now + wait
         name = self.ladder[index].name
         log.info("[viewer %s] %s not tried again for %.0f s", self.feed.name, name, wait)
@@ -232,7 +227,7 @@ class LadderAdapter:
     @property
     def trying(self) -> bool:
         """A move up is on trial, or a probe for one is under way."""
-        return self._watch is not None or self._probe_until is not None
+        return self._watch is not None or self._probe.until is not None
 
     def _report(self, bps: float, nominal: float, now: float) -> None:
         if self.memory is not None and self.memory_key:
@@ -244,6 +239,8 @@ class LadderAdapter:
         # it only as far as the receiver's REMB confirms: the estimate of an unknown link
         # (850 kbit/s) paced 360p's keyframes at 2.1 Mbit/s into weak LTE's 1 Mbit/s and
         # its 12.5 kB queue, and the first reports said "loss 31 %".
+        if self.protect is not None:
+            self.protect(self.estimator.loss(now)[0])  # FEC as strong as the loss needs
         remb = self.estimator.fresh_remb(now)
         target = max(min(bps, remb) if remb is not None else 0.0, nominal)
         if self.on_estimate is not None and abs(target - self._reported) > 0.02 * self._reported:
@@ -256,7 +253,7 @@ class LadderAdapter:
         now = self.feedback.clock() if now is None else now
         self.resumes += 1
         self.quiet_since = self.clean_since = now
-        self._watch = self._probe_until = None
+        self._watch = self._probe.until = None
         index = self._index()
         target = max(index, self._fit(self.estimator.estimate_bps))
         if target != index:

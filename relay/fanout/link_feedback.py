@@ -21,6 +21,9 @@ class LinkFeedback:
     remb: int | None = None
     rtt_s: float | None = None
     loss_reports: int = 0
+    # The RTX stream's counts (extended highest sequence, cumulative lost), as reported:
+    # a probe's padding goes there, so its losses are the probe's own verdict.
+    rtx_counts: tuple[int, int] | None = None
     estimator: LinkEstimator | None = None  # set by the adapter
     on_rtcp: Callable[[], None] | None = None  # after each RTCP packet (the adapter's)
     clock: Callable[[], float] = field(default=time.monotonic)  # a trace replay sets its own
@@ -29,6 +32,9 @@ class LinkFeedback:
         self.loss_reports += 1
         if self.estimator is not None:
             self.estimator.on_receiver_report(self.clock(), highest_seq, cumulative_lost)
+
+    def rtx_report(self, highest_seq: int, cumulative_lost: int) -> None:
+        self.rtx_counts = (highest_seq, cumulative_lost)
 
     def remb_report(self, bps: int) -> None:
         self.remb = bps

@@ -20,6 +20,7 @@ from aiortc.rtcrtpparameters import (
 
 BASELINE = ("42001f", "42e01f")
 EXTRA_PROFILES = ("4d001f", "640c1f", "64001f")  # Main; High, with and without constraint
+FEC_MIME_TYPES = ("video/red", "video/ulpfec")
 PROFILE_NAMES = {0x42: "baseline", 0x4D: "main", 0x58: "extended", 0x64: "high"}
 
 
@@ -59,6 +60,26 @@ def register_profiles() -> None:
         next_pt += 2
 
 
+def register_fec() -> None:
+    """Adds RED and ULPFEC (relay.webrtc.ulpfec) to aiortc's video codecs once: answered
+    when a browser offers them, they let a lossy link's viewer get FEC."""
+    video = CODECS["video"]
+    if any(c.mimeType in FEC_MIME_TYPES for c in video):
+        return
+    next_pt = max(c.payloadType or 0 for c in video) + 1
+    for offset, mime in enumerate(FEC_MIME_TYPES):
+        video.append(
+            RTCRtpCodecParameters(mimeType=mime, clockRate=90000, payloadType=next_pt + offset)
+        )
+
+
+def fec_payload_types(codecs: list[RTCRtpCodecParameters]) -> tuple[int, int] | None:
+    """RED's and ULPFEC's payload types in a negotiated codec list, if both are there."""
+    types = {c.mimeType.lower(): c.payloadType for c in codecs}
+    red, ulpfec = types.get("video/red"), types.get("video/ulpfec")
+    return (red, ulpfec) if red is not None and ulpfec is not None else None
+
+
 def _registered_for(profile_idc: int, constrained: bool) -> str | None:
     """The registered profile-level-id that names a drone's profile in the answer."""
     if profile_idc == 0x42:
@@ -72,7 +93,8 @@ def _registered_for(profile_idc: int, constrained: bool) -> str | None:
 
 def preferences(source_profile: str | None = None) -> list[RTCRtpCodecCapability]:
     """Codec preferences for a viewer's transceiver: the drone's profile first when given
-    (passthrough may be sent), then Constrained Baseline (the transcoded rungs), and RTX."""
+    (passthrough may be sent), then Constrained Baseline (the transcoded rungs), RTX, RED and
+    ULPFEC."""
     capabilities = RTCRtpSender.getCapabilities("video").codecs
     by_profile = {
         c.parameters.get("profile-level-id"): c for c in capabilities if c.mimeType == "video/H264"
@@ -87,7 +109,8 @@ def preferences(source_profile: str | None = None) -> list[RTCRtpCodecCapability
             wanted.append(match)
     wanted += [p for p in BASELINE[::-1] if p not in wanted]
     chosen = [by_profile[p] for p in wanted if p in by_profile]
-    return chosen + [c for c in capabilities if c.mimeType == "video/rtx"]
+    return chosen + [c for c in capabilities if c.mimeType in ("video/rtx", *FEC_MIME_TYPES)]
 
 
 register_profiles()
+register_fec()

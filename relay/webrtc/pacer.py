@@ -24,14 +24,19 @@ from aiortc.rtcrtpsender import random_sequence_number
 
 from relay.webrtc.pacer_probe import Probe
 from relay.webrtc.pacer_queue import MAX_QUEUE_S, FrameQueue
+from relay.webrtc.pacer_send import send_plain, send_protected
 from relay.webrtc.pacing_tick import shared_ticker
 from relay.webrtc.rtp_wire import PADDING, Wire, ntp_now, padding_packet
 from relay.webrtc.rtx_budget import HISTORY_SIZE, Resend
+from relay.webrtc.ulpfec import FecGroup, group_for_loss
 
 log = logging.getLogger(__name__)
 
 PACING_FACTOR = 2.5  # packets leave at this multiple of the target rate (libwebrtc's value)
-KEYFRAME_PACING_FACTOR = 1.5  # a keyframe's: at 2.5x the edge of a cell lost ~10 % to them
+# A keyframe's: slower, as a link queues what leaves faster than it carries. Keyframes are
+# capped near 0.2 s of the rung's rate (encoder.VBV_S): at 2x the queue holds what is not
+# yet through (at 2.5x and 0.5 s keyframes, the edge of a cell lost ~10 % to them).
+KEYFRAME_PACING_FACTOR = 2.0
 _KEY_SHARE = KEYFRAME_PACING_FACTOR / PACING_FACTOR
 BURST_S = 0.005  # an idle pacer sends this long's worth at once (one tick's)
 CATCH_UP_S = MAX_QUEUE_S  # a busy pacer whose tick came late (the loop was busy: our
@@ -40,16 +45,11 @@ CATCH_UP_S = MAX_QUEUE_S  # a busy pacer whose tick came late (the loop was busy
 MIN_TARGET_BPS = 150_000.0  # the floor while a rung's rate is unknown (passthrough starting)
 RUNG_RATE_EVERY_S = 1.0  # how often the rung's bitrate is read again (passthrough: measured)
 
-_FIRST_MARKER_PT_SEQ = struct.Struct("!BBH")
 _TIMESTAMP_SSRC = struct.Struct("!LL")
 
 
 class Pacer:
-    """One viewer's pacer (track.pacer). Counters: video_packets (first sends),
-    retransmitted_packets, retransmits_dropped (over budget), retransmits_stale (too old,
-    superseded by a keyframe, resent within an RTT, or no longer kept), media_dropped
-    (waited over MAX_QUEUE_S, or followed such a drop before the next keyframe),
-    padding_packets, queue_delay_ms (the last frame's wait before its first packet left)."""
+    """One viewer's pacer (track.pacer); its counters (stats()) are in docs/pacing.md."""
 
     def __init__(
         self,
@@ -79,6 +79,7 @@ class Pacer:
         self._rung_read_at = float("-inf")
         self._rate = 0.0  # pacing rate in bytes/s, set with the target (drain reads it often)
         self._probe = Probe()
+        self.fec: FecGroup | None = None  # set when the viewer's answer has RED and ULPFEC
         self._last_timestamp = b"\x00\x00\x00\x00"
         self.sequence = random_sequence_number()
         self.rtx_sequence = random_sequence_number()
@@ -117,6 +118,13 @@ class Pacer:
         self._probe.begin(bps, now, seconds)
         self._wake(now)
 
+    def protect(self, loss: float) -> None:
+        """FEC for a link that loses `loss` of its packets (off below ulpfec.MIN_LOSS)."""
+        if self.fec is not None:
+            self.fec.size = group_for_loss(loss)
+            if not self.fec.size:
+                self.fec.reset()  # an open group would span a gap when FEC resumes
+
     @property
     def retransmits_dropped(self) -> int:
         return self._resend.dropped
@@ -139,6 +147,7 @@ class Pacer:
             "media_dropped": self.media_dropped,
             "padding_packets": self.padding_packets,
             "probes_aborted": self._probe.aborted,
+            "fec_packets": self.fec.packets if self.fec is not None else 0,
             "queue_delay_ms": round(self.queue_delay_ms, 1),
             "target_bps": round(self.target_bps),
         }
@@ -229,8 +238,8 @@ class Pacer:
         return bool(self._frames or self._rtx) or probing
 
     def _send_media(self, wire: Wire, now: float, extensions: bytes, budget: float) -> float:
-        """Sends the first frame's packets while `budget` lasts; returns what is left of it.
-        The per-packet loop of the fan-out: kept to a header, a history slot, SRTP, sendto."""
+        """Sends the first frame's packets while `budget` lasts; returns what is left of it
+        (the per-packet loops: pacer_send.py)."""
         frame = self._frames[0]
         payloads: list[bytes] = frame[0]  # type: ignore[assignment]
         index: int = frame[1]  # type: ignore[assignment]
@@ -239,25 +248,14 @@ class Pacer:
             self.queue_delay_ms = max(0.0, now - frame[3]) * 1000  # type: ignore[operator]
             if frame[4]:
                 self._keyframe_at = now
-        start, last, octets = index, len(payloads) - 1, 0
-        history, protect, sendto = self._resend.history, wire.protect, wire.sendto
-        address = wire.address
-        first, payload_type, pack = wire.first_byte, wire.payload_type, _FIRST_MARKER_PT_SEQ.pack
+        start, last = index, len(payloads) - 1
+        history, fec = self._resend.history, self.fec
         tail = rest + extensions  # timestamp, SSRC, extensions: the same for the whole frame
-        overhead = len(tail) + 4
-        sequence = self.sequence
-        while budget > 0 and index <= last:
-            payload = payloads[index]
-            head = pack(first, payload_type | 0x80 if index == last else payload_type, sequence)
-            # The payload is shared by all viewers: the history keeps a reference to it
-            # and this viewer's 12 header bytes, not a copy of the packet.
-            history[sequence % HISTORY_SIZE] = (sequence, head, rest, payload, now)
-            sendto(protect(head + tail + payload), address)
-            size = len(payload)
-            octets += size
-            budget -= overhead + size
-            sequence = (sequence + 1) & 0xFFFF
-            index += 1
+        frame_args = (payloads, index, rest, tail, self.sequence, now, budget)
+        if fec is not None and fec.size:
+            index, sequence, octets, budget = send_protected(wire, fec, history, *frame_args)
+        else:
+            index, sequence, octets, budget = send_plain(wire, history, *frame_args)
         self.sequence = sequence
         self.video_packets += index - start
         self.video_octets += octets
@@ -287,6 +285,8 @@ class Pacer:
             self.rtx_sequence = (sequence + 1) & 0xFFFF
         else:
             self.sequence = (sequence + 1) & 0xFFFF
+            if self.fec is not None:
+                self.fec.reset()  # padding inside a group: FEC would hide the frame
         self.padding_packets += 1
         return 12 + len(extensions) + PADDING
 

@@ -28,7 +28,9 @@ from aiortc.rtcdtlstransport import State
 from aiortc.rtp import HeaderExtensions
 from aiortc.utils import random32
 
+from relay.webrtc.codecs import FEC_MIME_TYPES, fec_payload_types
 from relay.webrtc.rtp_wire import Wire, ntp_now
+from relay.webrtc.ulpfec import FecGroup
 
 if TYPE_CHECKING:
     from relay.webrtc.track import RenditionTrack
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _EXTENSION_HEAD = struct.Struct("!HH")
+_NOT_MEDIA = ("video/rtx", *FEC_MIME_TYPES)
 
 # Sender attributes this loop reads or keeps up to date (name-mangled privates of aiortc).
 _P = "_RTCRtpSender__"
@@ -67,6 +70,19 @@ def install(sender: RTCRtpSender, track: RenditionTrack) -> bool:
     sender._run_rtp = types.MethodType(  # type: ignore[method-assign]
         lambda self, codec: _run_rtp(self, codec, track), sender
     )
+    send = sender.send
+
+    async def send_media_first(parameters: Any) -> None:
+        # aiortc sends with the first negotiated codec: never RED, ULPFEC or RTX (an
+        # offer may list them first); their payload types go to the pacer's FEC.
+        media = [c for c in parameters.codecs if c.mimeType.lower() not in _NOT_MEDIA]
+        parameters.codecs = media + [c for c in parameters.codecs if c not in media]
+        fec = fec_payload_types(parameters.codecs)
+        if fec is not None:
+            track.pacer.fec = FecGroup(*fec)
+        await send(parameters)
+
+    sender.send = send_media_first  # type: ignore[method-assign]
     sender._retransmit = types.MethodType(  # type: ignore[method-assign]
         lambda self, sequence_number: _retransmit(self, sequence_number, track), sender
     )
@@ -90,6 +106,7 @@ class _ExtensionBlock:
         zeros, ones = _header_extensions(sender, 0), _header_extensions(sender, 0xFFFFFF)
         changed = [i for i, (a, b) in enumerate(zip(zeros, ones, strict=False)) if a != b]
         self.block = bytearray(zeros)
+        self.zeroed = bytes(zeros)  # abs-send-time as zeros: what FEC protects (ulpfec.py)
         self.at: int | None = None
         if len(zeros) == len(ones) and len(changed) == 3 and changed[2] - changed[0] == 2:
             self.at = changed[0]

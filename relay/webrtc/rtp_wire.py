@@ -26,6 +26,7 @@ class Extensions(Protocol):
     """A viewer's RTP header extension block; only abs-send-time changes (rtp_send.py)."""
 
     block: bytearray
+    zeroed: bytes  # the block with abs-send-time's value zeroed
 
     def at_time(self, ntp: int) -> bytes: ...
 

@@ -151,6 +151,7 @@ class SessionManager(PeerManager[ViewerSession]):
                     # The pacer paces to the link's estimate and pads on a probe up.
                     on_estimate=track.pacer.set_target_bps,
                     probe=track.pacer.probe,
+                    protect=track.pacer.protect,  # FEC from the link's loss
                     memory=self.estimates,
                     memory_key=memory_key,
                 )

@@ -34,7 +34,9 @@ BROWSER_STATS = """async () => {
   return o && {packets_received: o.packetsReceived, packets_lost: o.packetsLost,
     nack_count: o.nackCount, retransmitted_packets_received: o.retransmittedPacketsReceived ?? null,
     frames_decoded: o.framesDecoded, frames_dropped: o.framesDropped,
-    freeze_count: o.freezeCount, total_freezes_s: o.totalFreezesDuration};
+    freeze_count: o.freezeCount, total_freezes_s: o.totalFreezesDuration,
+    fec_packets_received: o.fecPacketsReceived ?? null,
+    fec_packets_discarded: o.fecPacketsDiscarded ?? null};
 }"""
 
 

@@ -80,7 +80,13 @@ class RelayProcess(BaseRelayProcess):
 
 # Per-viewer packet counters the relay may publish in its viewer status (the pacer's, issue
 # 17); on a relay without them the bench reports null.
-SENT_KEYS = ("video_packets", "retransmitted_packets", "retransmits_dropped")
+SENT_KEYS = (
+    "video_packets",
+    "retransmitted_packets",
+    "retransmits_dropped",
+    "fec_packets",
+    "padding_packets",
+)
 # What main's viewer status has: packets the relay dropped for this viewer (too slow).
 STATUS_KEYS = ("dropped",)
 

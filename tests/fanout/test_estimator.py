@@ -14,6 +14,7 @@ import pytest
 from relay.fanout.adapt import LadderAdapter, LinkFeedback
 from relay.fanout.estimator import LinkEstimator, Signal
 from relay.fanout.feed import ViewerFeed
+from relay.fanout.probe_verdict import PROBE_FACTOR
 from relay.fanout.rendition import Rendition
 from relay.fanout.start import EstimateMemory, start_rung
 
@@ -211,10 +212,27 @@ def test_a_prober_is_asked_after_the_first_clean_second_and_a_clean_probe_moves_
     trace = Trace("360p", probe=True, start_bps=600_000)
     trace.report(0, 0)  # Chromium's first report, with its first REMB (~0.2 s in)
     trace.second(remb=0.7e6)
-    assert trace.probes and trace.probes[0][0] == pytest.approx(2_400_000)
+    assert trace.probes and trace.probes[0][0] == pytest.approx(2_000_000 * PROBE_FACTOR)
     assert trace.rung == "360p"  # the probe's verdict first
     trace.second(remb=0.75e6)
     assert trace.rung == "720p"
+
+
+@pytest.mark.parametrize(("padding_lost", "moves_up"), [(40, False), (2, True)])
+def test_a_probe_is_judged_on_its_padding_too(padding_lost: int, moves_up: bool) -> None:
+    """Weak LTE: a 0.15 s probe for 720p overfills the 1 Mbit/s link, but the media's loss in
+    the verdict window stayed under PROBE_LOST (the padding took most of it) and the viewer
+    went up to 720p. The RTX stream's report shows the padding's loss: a quarter of the
+    probe's ~160 packets fails it; two (a lossy radio) do not."""
+    trace = Trace("360p", probe=True, start_bps=600_000)
+    trace.adapter.feedback.rtx_report(1_000, 3)
+    trace.report(0, 0)
+    trace.second(remb=0.7e6)
+    assert len(trace.probes) == 1
+    trace.adapter.feedback.rtx_report(1_160, 3 + padding_lost)
+    trace.second(remb=0.75e6)
+    assert (trace.rung == "720p") is moves_up
+    assert trace.adapter.moves_down == 0
 
 
 def test_a_probe_that_brings_loss_keeps_the_rung_and_backs_off() -> None:

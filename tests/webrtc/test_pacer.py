@@ -29,6 +29,7 @@ class Clock:
 
 class NoExtensions:
     block = bytearray()
+    zeroed = b""
 
     def at_time(self, ntp: int) -> bytes:
         return b""

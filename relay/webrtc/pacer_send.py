@@ -1,0 +1,95 @@
+"""The pacer's per-packet loops: a frame's packets go out while the pacing budget lasts.
+
+`send_plain` is the fan-out's hot loop, kept to a header, a history slot, SRTP and sendto.
+`send_protected` is for a viewer whose FEC is on (ulpfec.py): each media packet goes out
+wrapped in RED, and after a frame's last packet the FEC packets of the groups closed.
+Both return the next packet index, the next sequence number, the media octets sent and the
+budget left; `rest` is the frame's timestamp and SSRC, `tail` that and the extensions."""
+
+from __future__ import annotations
+
+import struct
+
+from relay.webrtc.rtp_wire import Wire
+from relay.webrtc.rtx_budget import HISTORY_SIZE, Sent
+from relay.webrtc.ulpfec import FecGroup
+
+_FIRST_MARKER_PT_SEQ = struct.Struct("!BBH")
+
+
+def send_plain(
+    wire: Wire,
+    history: list[Sent | None],
+    payloads: list[bytes],
+    index: int,
+    rest: bytes,
+    tail: bytes,
+    sequence: int,
+    now: float,
+    budget: float,
+) -> tuple[int, int, int, float]:
+    """Sends the frame's packets from `index` while `budget` lasts."""
+    pack, first, payload_type = _FIRST_MARKER_PT_SEQ.pack, wire.first_byte, wire.payload_type
+    protect, sendto, address = wire.protect, wire.sendto, wire.address
+    overhead = len(tail) + 4
+    last, octets = len(payloads) - 1, 0
+    while budget > 0 and index <= last:
+        payload = payloads[index]
+        head = pack(first, payload_type | 0x80 if index == last else payload_type, sequence)
+        # The payload is shared by all viewers: the history keeps a reference to it
+        # and this viewer's 12 header bytes, not a copy of the packet.
+        history[sequence % HISTORY_SIZE] = (sequence, head, rest, payload, now)
+        sendto(protect(head + tail + payload), address)
+        size = len(payload)
+        octets += size
+        budget -= overhead + size
+        sequence = (sequence + 1) & 0xFFFF
+        index += 1
+    return index, sequence, octets, budget
+
+
+def send_protected(
+    wire: Wire,
+    fec: FecGroup,
+    history: list[Sent | None],
+    payloads: list[bytes],
+    index: int,
+    rest: bytes,
+    tail: bytes,
+    sequence: int,
+    now: float,
+    budget: float,
+) -> tuple[int, int, int, float]:
+    """Sends the frame's packets from `index` while `budget` lasts, with FEC."""
+    pack, first, media_type = _FIRST_MARKER_PT_SEQ.pack, wire.first_byte, wire.payload_type
+    red_type, red_byte = fec.red_payload_type, bytes((media_type,))
+    protect, sendto, address = wire.protect, wire.sendto, wire.address
+    overhead = len(tail) + 5  # the header's first 4 bytes and the RED byte
+    last, octets = len(payloads) - 1, 0
+    # The browser XORs a packet with abs-send-time zeroed (libwebrtc zeroes the extensions
+    # a sender rewrites as the packet leaves): FEC is computed so too.
+    protected_tail = rest + wire.extensions.zeroed
+    while budget > 0 and index <= last:
+        payload = payloads[index]
+        marker = 0x80 if index == last else 0
+        head = pack(first, media_type | marker, sequence)
+        # Retransmissions go out as the plain media packet (RTX of the media's type).
+        history[sequence % HISTORY_SIZE] = (sequence, head, rest, payload, now)
+        fec.add(head + protected_tail + payload, sequence, now)
+        sendto(
+            protect(pack(first, red_type | marker, sequence) + tail + red_byte + payload), address
+        )
+        octets += len(payload)
+        budget -= overhead + len(payload)
+        sequence = (sequence + 1) & 0xFFFF
+        index += 1
+        if index > last:
+            for body in fec.frame_end(now):
+                # A lost FEC packet is a sequence gap the browser NACKs: answered with an
+                # empty packet, which fills the gap (the frames after it need no more).
+                empty = pack(first, media_type, sequence)
+                history[sequence % HISTORY_SIZE] = (sequence, empty, rest, b"", now)
+                sendto(protect(pack(first, red_type, sequence) + tail + body), address)
+                budget -= overhead + len(body)
+                sequence = (sequence + 1) & 0xFFFF
+    return index, sequence, octets, budget
