@@ -8,11 +8,9 @@ the receiver's REMB already says so, else after a probe (the pacer sends padding
 next rung's rate) or, without a prober, a short trial on the next rung that falls back as
 soon as delay or loss rise. A rung that failed (moved down from, or fell back from) is not
 tried again for a while, longer each time (backing off).
-A silence in the feedback is an outage, not congestion: nothing moves, and when the
-feedback resumes the viewer gets a keyframe at once, on the rung its link carries.
-The switch happens at the new rung's next keyframe inside the viewer's feed, with no
-renegotiation. The transport fills in the LinkFeedback (WebRTC: relay.webrtc.feedback).
-docs/congestion-control.md explains the algorithm and its constants.
+A silence in the feedback is an outage: nothing moves, and when the feedback resumes the
+viewer gets a keyframe at once. Switches happen at the new rung's next keyframe, with no
+renegotiation. docs/congestion-control.md explains the algorithm and its constants.
 """
 
 from __future__ import annotations
@@ -28,20 +26,17 @@ from relay.fanout.probe_verdict import (
     PROBE_BACKOFF_MAX_S,
     PROBE_BACKOFF_S,
     PROBE_FACTOR,
-    PROBE_S,
     ProbeWatch,
+    probe_seconds,
 )
 from relay.fanout.rendition import Rendition
-from relay.fanout.start import DEFAULT_BPS, EstimateMemory
+from relay.fanout.start import DEFAULT_BPS, SLOW_HANDSHAKE_S, EstimateMemory
 
 __all__ = ["LadderAdapter", "LinkFeedback"]
 
 log = logging.getLogger(__name__)
 
-# Twice a second: a probe's verdict, or a link far too thin for the start rung, is acted
-# on half a second sooner than at 1 s (the climb to 720p must take ~2 s); the estimator's
-# windows and growth are in packets and seconds, not ticks.
-TICK_S = 0.5
+TICK_S = 0.5  # twice a second (windows and growth are in packets and seconds, not ticks)
 SETTLE_S = 1.0  # after a move, feedback about the old rung is ignored this long, and
 # after a move down this long: the higher rung's packets keep flowing until the lower one's
 # keyframe (bench_lte, loaded machine: a failed 720p trial's loss was still reported 1 s
@@ -54,8 +49,7 @@ REMB_GRACE_S = 3.0  # after a join, a move or an outage, REMB's verdicts wait th
 UP_CLEAN_S = 0.5
 REMB_HEADROOM = 1.1  # REMB this much over the next rung's bitrate: up without a probe
 WATCH_S = 4.0  # a move up falls back at once if delay or loss rise within this long
-BACKOFF_S = 8.0  # a rung that failed is not tried again for this long, doubling ...
-BACKOFF_MAX_S = 64.0  # ... up to this
+BACKOFF_S, BACKOFF_MAX_S = 8.0, 64.0  # a rung that failed waits this long, doubling to max
 
 
 class LadderAdapter:
@@ -86,6 +80,7 @@ class LadderAdapter:
         self.memory, self.memory_key = memory, memory_key
         now = feedback.clock()
         self.estimator = LinkEstimator(start_bps or DEFAULT_BPS, now)
+        self.known = start_bps is not None  # the client's last estimate, remembered
         feedback.estimator = self.estimator
         self.moved_at = self.clean_since = self.quiet_since = now
         self.moves_down = self.moves_up = self.fallbacks = self.resumes = 0
@@ -206,8 +201,9 @@ class LadderAdapter:
         elif self.probe is None:
             self._up(now, index, higher, "trial: clean link")
         elif self._probe.until is None:
-            self._probe.begin(now, self.estimator, self.feedback)
-            self.probe(need * PROBE_FACTOR, PROBE_S)
+            seconds = probe_seconds(self._sent_bps(self.ladder[index]), need * PROBE_FACTOR)
+            self._probe.begin(now, seconds, self.estimator, self.feedback)
+            self.probe(need * PROBE_FACTOR, seconds)
 
     def _up(self, now: float, index: int, higher: int, why: str) -> None:
         self.moves_up += 1
@@ -276,18 +272,26 @@ class LadderAdapter:
         self.estimator.forget_window()
         self.moved_at = self.clean_since = now
 
-    async def run(self) -> None:
+    async def run(self, handshake_s: float = 0.0) -> None:
         """Ticks until the feed ends; started once the peer connects: what happened
         before (a queue that filled while ICE and DTLS were under way) is no verdict on
         the link."""
         self._dropped = self.feed.dropped
-        self.start(self.feedback.clock())
+        self.start(self.feedback.clock(), handshake_s)
         while self.feed.live:
             await asyncio.sleep(TICK_S)
             self.tick()
 
-    def start(self, now: float) -> None:
-        """The peer is connected: feedback from now on describes the link."""
+    def start(self, now: float, handshake_s: float = 0.0) -> None:
+        """The peer is connected (ICE and DTLS took `handshake_s` after the answer):
+        feedback from now on describes the link. An unknown link that took that long is
+        a far one (the edge of a cell: seconds, weak LTE < 1 s): it starts on the lowest
+        rung instead of drowning in its start rung's loss for the first seconds."""
+        lowest = len(self.ladder) - 1
+        if not self.known and handshake_s >= SLOW_HANDSHAKE_S and self._index() < lowest:
+            self.estimator = LinkEstimator(self.bitrate_of(self.ladder[lowest]), now)
+            self.feedback.estimator = self.estimator
+            self._move(lowest, f"slow link: connected {handshake_s:.1f} s after the answer", now)
         self.clean_since = self.quiet_since = now
         # No old rung to settle from: the first tick, a second in, judges the link.
         self.moved_at = now - SETTLE_S

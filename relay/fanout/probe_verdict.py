@@ -14,7 +14,13 @@ from relay.fanout.estimator import LinkEstimator
 from relay.fanout.link_feedback import LinkFeedback
 
 PROBE_FACTOR = 1.1  # a probe asks the pacer for the next rung's bitrate times this ...
-PROBE_S = 0.15  # ... for this long (a failing probe fills a 100 ms queue in ~70 ms: short),
+# ... for long enough that its excess over what is sent now adds up to PROBE_EXCESS_S of
+# that rate (it then overfills a link's 100 ms queue 2.5x over if the link carries no more
+# than what is sent now), within PROBE_MIN_S..PROBE_MAX_S: 360p -> 720p 0.15 s (a 0.5 s
+# probe into weak LTE lost a third of the media in its window), 240p -> 360p 0.38 s (0.15 s
+# passed on the edge of a cell's 400 kbit/s and the move up fell back within a second);
+PROBE_EXCESS_S = 0.25
+PROBE_MIN_S, PROBE_MAX_S = 0.15, 0.5
 PROBE_VERDICT_S = 0.4  # and the receiver's reports on it arrive within this long after
 # (Chromium sends a report with every NACK: one RTT, <= 0.35 s on LTE); the next tick judges.
 # A probe fails if the loss reported since it started is over this (at least PROBE_LOST
@@ -33,6 +39,12 @@ PROBE_BACKOFF_S = 30.0
 PROBE_BACKOFF_MAX_S = 240.0
 
 
+def probe_seconds(sent_bps: float, probe_bps: float) -> float:
+    """How long a probe at `probe_bps` lasts for a viewer sent `sent_bps` now."""
+    excess = max(probe_bps - sent_bps, 1.0)
+    return min(PROBE_MAX_S, max(PROBE_MIN_S, PROBE_EXCESS_S * sent_bps / excess))
+
+
 @dataclass
 class ProbeWatch:
     """One viewer's probe under way (until is None: none)."""
@@ -43,8 +55,10 @@ class ProbeWatch:
     loss_before: float = 0.0  # the window's loss when it began
     rtx: tuple[int, int] | None = None  # the RTX stream's counts when it began
 
-    def begin(self, now: float, estimator: LinkEstimator, feedback: LinkFeedback) -> None:
-        self.until, self.began = now + PROBE_S + PROBE_VERDICT_S, now
+    def begin(
+        self, now: float, seconds: float, estimator: LinkEstimator, feedback: LinkFeedback
+    ) -> None:
+        self.until, self.began = now + seconds + PROBE_VERDICT_S, now
         self.mark, self.loss_before = estimator.mark(), estimator.loss(now)[0]
         self.rtx = feedback.rtx_counts
 

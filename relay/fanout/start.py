@@ -19,6 +19,10 @@ from relay.fanout.rendition import Rendition
 # Nothing known: a rung that fits a ~1 Mbit/s link (weak LTE) with room for keyframes and
 # repairs; a known estimate is what that link carried, and is used as it is.
 DEFAULT_BPS = 850_000.0
+# ... unless ICE and DTLS took this long after the answer: a few round trips with losses
+# on the way (bench_lte: clean 0.07 s, good LTE 0.40, weak 0.79, the edge of a cell 4.4):
+# the lowest rung then (relay.fanout.adapt.LadderAdapter.start).
+SLOW_HANDSHAKE_S = 1.2
 MEMORY_S = 600.0  # a client's last estimate is remembered this long
 MEMORY_ENTRIES = 4096  # at most this many clients remembered (oldest forgotten first)
 CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # WHEP ?client=<id>, chosen by the player

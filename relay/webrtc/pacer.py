@@ -1,15 +1,14 @@
 """A viewer's pacer: its RTP packets leave spread over time, never as one burst.
 
-Sent as it comes, a 720p keyframe (40-85 kB) left in one burst into an LTE link whose queue
-holds 9-42 kB: the shaper dropped hundreds of packets and the first receiver reports read
-"loss 99 %" (issue 17). Like libwebrtc's pacer, packets here leave at PACING_FACTOR x the
-target rate (the adapter's, or the rung's bitrate until it sets one), keyframes at
-KEYFRAME_PACING_FACTOR x: a frame drains quickly, but no faster than the link can queue it.
-Cheap by design: frames are queued whole, an idle pacer sends up to BURST_S worth at once,
-the rest leaves on the shared 5 ms tick (pacing_tick.py). Sequence numbers and abs-send-time
-are set when a packet leaves, so the browser's delay-based estimator sees the link's queue
-and not ours, and media dropped here (too old to be worth sending) leaves no sequence gap to
-NACK. Retransmissions go first, within rtx_budget's share; probe() (pacer_probe.py) pads.
+Sent as it came, a 720p keyframe left in one burst into an LTE link whose queue holds
+9-42 kB: the shaper dropped hundreds of packets (issue 17). Like libwebrtc's pacer, packets
+leave at PACING_FACTOR x the target rate (the adapter's, or the rung's bitrate until it
+sets one), keyframes at KEYFRAME_PACING_FACTOR x. Cheap by design: frames are queued whole,
+an idle pacer sends up to BURST_S worth at once, the rest leaves on the shared 5 ms tick
+(pacing_tick.py). Sequence numbers and abs-send-time are set when a packet leaves, so the
+browser's estimator sees the link's queue and not ours, and media dropped here leaves no
+gap to NACK. Retransmissions go first, within rtx_budget's share; probe() pads; FEC per
+ulpfec.py. The per-packet loops are in pacer_send.py; docs/pacing.md has the rules.
 """
 
 from __future__ import annotations
@@ -251,11 +250,11 @@ class Pacer:
         start, last = index, len(payloads) - 1
         history, fec = self._resend.history, self.fec
         tail = rest + extensions  # timestamp, SSRC, extensions: the same for the whole frame
-        frame_args = (payloads, index, rest, tail, self.sequence, now, budget)
+        todo = (payloads, index, rest, tail, self.sequence, now, budget)
         if fec is not None and fec.size:
-            index, sequence, octets, budget = send_protected(wire, fec, history, *frame_args)
+            index, sequence, octets, budget = send_protected(wire, fec, self._rtx, history, *todo)
         else:
-            index, sequence, octets, budget = send_plain(wire, history, *frame_args)
+            index, sequence, octets, budget = send_plain(wire, history, *todo)
         self.sequence = sequence
         self.video_packets += index - start
         self.video_octets += octets

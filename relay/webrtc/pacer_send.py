@@ -9,6 +9,7 @@ budget left; `rest` is the frame's timestamp and SSRC, `tail` that and the exten
 from __future__ import annotations
 
 import struct
+from collections import deque
 
 from relay.webrtc.rtp_wire import Wire
 from relay.webrtc.rtx_budget import HISTORY_SIZE, Sent
@@ -51,6 +52,7 @@ def send_plain(
 def send_protected(
     wire: Wire,
     fec: FecGroup,
+    fillers: deque[int],
     history: list[Sent | None],
     payloads: list[bytes],
     index: int,
@@ -60,7 +62,8 @@ def send_protected(
     now: float,
     budget: float,
 ) -> tuple[int, int, int, float]:
-    """Sends the frame's packets from `index` while `budget` lasts, with FEC."""
+    """Sends the frame's packets from `index` while `budget` lasts, with FEC; each FEC
+    packet's number goes to `fillers` (the pacer's retransmissions, sent next)."""
     pack, first, media_type = _FIRST_MARKER_PT_SEQ.pack, wire.first_byte, wire.payload_type
     red_type, red_byte = fec.red_payload_type, bytes((media_type,))
     protect, sendto, address = wire.protect, wire.sendto, wire.address
@@ -85,11 +88,15 @@ def send_protected(
         index += 1
         if index > last:
             for body in fec.frame_end(now):
-                # A lost FEC packet is a sequence gap the browser NACKs: answered with an
-                # empty packet, which fills the gap (the frames after it need no more).
+                # A lost FEC packet is a gap in the numbers, and Chromium holds the H.264
+                # frames after it until the gap is filled: an RTT for a NACK, a freeze on
+                # weak LTE. So each FEC packet is followed, a tick later, by an empty
+                # packet with its number (RTX: the number only), which fills the gap if
+                # the FEC packet was lost and is a duplicate if not; NACKs get it again.
                 empty = pack(first, media_type, sequence)
                 history[sequence % HISTORY_SIZE] = (sequence, empty, rest, b"", now)
                 sendto(protect(pack(first, red_type, sequence) + tail + body), address)
+                fillers.append(sequence)
                 budget -= overhead + len(body)
                 sequence = (sequence + 1) & 0xFFFF
     return index, sequence, octets, budget

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -164,8 +165,11 @@ class SessionManager(PeerManager[ViewerSession]):
     def on_connected(self, session: ViewerSession) -> None:
         # Adapts only a peer that receives: a queue no one sends from overflows, and would
         # move an unconnected viewer down the ladder for nothing.
+        # ICE and DTLS took a few round trips since the answer: how far the tablet is.
+        handshake_s = time.monotonic() - session.created
+        log.info("[viewer %s] connected %.2f s after the answer", session.id[:6], handshake_s)
         if session.adapter is not None:
-            self.spawn(session.adapter.run(), session)
+            self.spawn(session.adapter.run(handshake_s), session)
 
     def closing(self, session: ViewerSession) -> None:
         session.track.stop()

@@ -14,7 +14,7 @@ import pytest
 from relay.fanout.adapt import LadderAdapter, LinkFeedback
 from relay.fanout.estimator import LinkEstimator, Signal
 from relay.fanout.feed import ViewerFeed
-from relay.fanout.probe_verdict import PROBE_FACTOR
+from relay.fanout.probe_verdict import PROBE_FACTOR, probe_seconds
 from relay.fanout.rendition import Rendition
 from relay.fanout.start import EstimateMemory, start_rung
 
@@ -34,7 +34,11 @@ class Trace:
     reported like Chromium (an RR about every second and one with every NACK)."""
 
     def __init__(
-        self, start: str = "720p", probe: bool = False, start_bps: float | None = 3e6
+        self,
+        start: str = "720p",
+        probe: bool = False,
+        start_bps: float | None = 3e6,
+        handshake_s: float = 0.0,
     ) -> None:
         self.t = 100.0
         self.rungs = ladder()
@@ -48,7 +52,7 @@ class Trace:
         self.adapter = LadderAdapter(
             self.feed, self.rungs, self.feedback, lambda r: r.bitrate, start_bps, probe=prober
         )
-        self.adapter.start(self.t)
+        self.adapter.start(self.t, handshake_s)
         self.highest, self.lost = 1000, 0
         self.rtt = 0.05
         self.remb: float | None = None
@@ -438,3 +442,27 @@ def test_the_queue_a_failed_probe_left_is_no_verdict_on_the_rung() -> None:
         trace.report(25, 0)
         trace.adapter.tick(trace.t)
     assert trace.rung == "360p" and trace.adapter.moves_down == 0
+
+
+@pytest.mark.parametrize(
+    ("handshake_s", "known", "rung"),
+    [(4.4, False, "240p"), (0.8, False, "360p"), (4.4, True, "360p")],
+)
+def test_a_far_unknown_link_starts_on_the_lowest_rung(
+    handshake_s: float, known: bool, rung: str
+) -> None:
+    """The edge of a cell took 4.4 s for ICE and DTLS (weak LTE 0.8 s): an unknown link
+    that slow starts on 240p instead of losing 63 % of 360p for its first second; a client
+    whose estimate is remembered starts where that says."""
+    trace = Trace("360p", probe=True, start_bps=600_000 if known else None, handshake_s=handshake_s)
+    assert trace.rung == rung
+    trace.second()
+    assert trace.rung == rung or trace.probes, "it stays, or probes up from there"
+
+
+def test_a_probe_lasts_until_its_excess_would_overfill_a_queue_of_what_is_sent() -> None:
+    """360p -> 720p overfills a link that carries only 360p at once; 240p -> 360p takes
+    longer (a 0.15 s probe for 360p passed on a 400 kbit/s link)."""
+    assert probe_seconds(600_000, 2_200_000) == pytest.approx(0.15)
+    assert probe_seconds(330_000, 550_000) == pytest.approx(0.375)
+    assert probe_seconds(500_000, 510_000) == pytest.approx(0.5)

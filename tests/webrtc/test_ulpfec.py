@@ -109,6 +109,8 @@ def test_every_single_loss_in_a_group_is_recovered_as_chromium_does() -> None:
     media: dict[int, bytes] = {}
     groups: list[tuple[int, bytes]] = []
     for packet in sent:
+        if packet[1] & 0x7F == RTX:
+            continue  # fillers (ulpfec: FEC packets' numbers, empty)
         is_fec, data = unwrap(packet)
         sequence = struct.unpack("!H", packet[2:4])[0]
         if is_fec:
@@ -130,19 +132,23 @@ def test_every_single_loss_in_a_group_is_recovered_as_chromium_does() -> None:
     assert recovered == 18 - pacer.fec.count, "every media packet in one group, or still open"
 
 
-def test_a_lost_fec_packet_is_answered_with_an_empty_retransmission() -> None:
-    """Chromium NACKs a lost FEC packet like any gap (H.264 frames wait for it); the RTX
-    answer carries its sequence number and nothing else, which fills the gap."""
+def test_each_fec_packet_is_followed_by_an_empty_filler_and_nacks_get_it_again() -> None:
+    """Chromium holds H.264 frames behind a gap in the numbers, an FEC packet's too: each
+    FEC packet is followed by an RTX packet that carries its sequence number and nothing
+    else (which fills the gap if the FEC packet was lost), and a NACK gets the same."""
     pacer, sent, clock = paced_with_fec(group=3)
     pacer.push([b"\x01" * 500] * 3, 0, keyframe=True)
     run(pacer, clock, 0.05)
-    fec_sequence = struct.unpack("!H", sent[3][2:4])[0]
     assert unwrap(sent[3])[0]
+    fec_sequence = struct.unpack("!H", sent[3][2:4])[0]
+    assert len(sent) == 5, "three media packets, the FEC packet, its filler"
+    for rtx in (sent[4],):
+        assert rtx[1] & 0x7F == RTX
+        assert rtx[20:] == struct.pack("!H", fec_sequence), "the original sequence number only"
+    clock[0] += 0.2  # a round trip later: the browser NACKs it (the filler was lost too)
     pacer.retransmit(fec_sequence)
     run(pacer, clock, 0.05)
-    rtx = sent[4]
-    assert rtx[1] & 0x7F == RTX
-    assert rtx[20:] == struct.pack("!H", fec_sequence), "the original sequence number only"
+    assert len(sent) == 6 and sent[5][20:] == struct.pack("!H", fec_sequence)
 
 
 def test_fec_strength_follows_the_loss() -> None:
