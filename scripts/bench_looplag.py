@@ -55,10 +55,13 @@ SIZES = ("1280x720", "640x360")  # the sim's; the viewers (bench_fanout's) watch
 class Relay(RelayProcess):
     """The relay under test, as its own process, with an admin token and a recordings folder."""
 
-    def __init__(self, size: str, viewers: int, udp_port: int | None = None) -> None:
+    def __init__(
+        self, size: str, viewers: int, udp_port: int | None = None, load_nice: int = 0
+    ) -> None:
         """`udp_port`: the stream is MPEG-TS pushed there (by the fake drone, in its own
-        process, as on a flight); without, the relay's sim draws and encodes it inside the
-        relay process, whose GIL that takes."""
+        process, as on a flight, at nice `load_nice`); without, the relay's sim draws and
+        encodes it inside the relay process, whose GIL that takes."""
+        self.load_nice = load_nice
         self.rung = "720p"  # at most 1280x720: a smaller source is encoded at its own size
         source = f"udp://127.0.0.1:{udp_port}" if udp_port else f"sim://?size={size}&fps=30&gop=30"
         super().__init__(
@@ -94,6 +97,7 @@ renditions = ["{self.rung}"]
                 ],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
+                preexec_fn=lambda: os.nice(self.load_nice),
             )
             try:
                 self.wait_ready(60, live=True)
@@ -199,6 +203,12 @@ def clips_phase(relay: Relay, long_id: str, seconds: float) -> dict[str, list[fl
     return timings
 
 
+def niced_worker(nice: int, *args: Any) -> None:
+    """The viewers, at `nice`: on a flight they run on the tablets, not on the relay's box."""
+    os.nice(nice)
+    worker(*args)
+
+
 def control_ticker(stop: Any, out: Any) -> None:
     """The control: a bare Python process with nothing but the relay's 10 ms ticker. When it
     lags as much as the relay, the machine (other processes), not the relay, made the lag."""
@@ -254,13 +264,19 @@ def main() -> int:
         help="drone: the fake drone pushes MPEG-TS over UDP from its own process (as on a "
         "flight); sim: the relay draws and encodes the picture itself",
     )
+    parser.add_argument(
+        "--load-nice",
+        type=int,
+        default=10,
+        help="nice of the viewers and the drone (on a flight they are other machines; "
+        "here they share its cores with the relay): 0 to let them compete as equals",
+    )
     args = parser.parse_args()
     if args.viewers < 0 or args.seconds < 5 or args.workers < 1:
         parser.error("need --viewers >= 0, --seconds >= 5, --workers >= 1")
 
-    relay = Relay(
-        args.size, args.viewers, free_port(socket.SOCK_DGRAM) if args.source == "drone" else None
-    )
+    udp_port = free_port(socket.SOCK_DGRAM) if args.source == "drone" else None
+    relay = Relay(args.size, args.viewers, udp_port, args.load_nice)
     procs: list[Any] = []
     try:
         # 10 joins a second: the relay refuses more than 32 unconnected offers per address,
@@ -282,8 +298,8 @@ def main() -> int:
             joins = [t0 + join_s * (offset + i) / args.viewers for i in range(count)]
             offset += count
             p = ctx.Process(
-                target=worker,
-                args=(kind, relay.base_url, relay.token, count, joins, window, out),
+                target=niced_worker,
+                args=(args.load_nice, kind, relay.base_url, relay.token, count, joins, window, out),
             )
             p.start()
             procs.append(p)
@@ -348,6 +364,7 @@ def main() -> int:
             "viewers_at_end": status["viewers"],
             "source": f"{args.source} {args.size}@30, rung {relay.rung}",
             "phase_s": args.seconds,
+            "load_nice": args.load_nice,
             "phases": phases,
             "p99_ms_worst_phase": max(p99s) if p99s else None,
             "goal_p99_ms": 20,

@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from relay.durable import replace_synced
 
 MANIFEST = "manifest.json"
@@ -34,7 +36,11 @@ def parse_iso(text: str) -> float:
 
 
 def manifest_bytes(manifest: dict[str, Any]) -> bytes:
-    return (json.dumps(manifest, ensure_ascii=False, indent=1, sort_keys=True) + "\n").encode()
+    """The manifest as written: sorted keys, one-space indent (the same bytes json.dumps
+    made). msgspec, because with an indent json encodes in Python, 4 ms for a long
+    incident's 120 kB, rewritten with every clip and segment while the event loop waited
+    for the GIL (py-spy during bench_looplag's clip phase); msgspec takes 0.4 ms."""
+    return msgspec.json.format(msgspec.json.encode(manifest, order="sorted"), indent=1) + b"\n"
 
 
 def write_manifest(folder: Path, manifest: dict[str, Any]) -> str:
