@@ -235,6 +235,7 @@ _PACER_COUNTERS = (
             "video": "video_packets",
             "retransmitted": "retransmitted_packets",
             "padding": "padding_packets",
+            "fec": "fec_packets",
         },
     ),
     (

@@ -68,6 +68,8 @@ async def test_metrics_count_a_viewer_with_conventional_names(start_relay: Relay
     packets = families["relay_viewer_packets"]
     assert packets.type == "counter"
     assert _value(packets, "relay_viewer_packets_total", stream="demo", kind="video") >= 10
+    # aiortc offers no RED/ULPFEC, and a lossless link needs none: no FEC, but counted.
+    assert _value(packets, "relay_viewer_packets_total", stream="demo", kind="fec") == 0
     for family in families.values():
         if family.type == "gauge":
             assert not family.name.endswith("_total"), family.name
