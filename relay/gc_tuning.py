@@ -23,7 +23,9 @@ OLD_THRESHOLD = 10  # middle collections per full one (the default)
 # The event loop gives up the GIL on every sendto (thousands a second with 50 viewers); a
 # thread busy in Python (the decoder's bookkeeping, a manifest written off the loop) then
 # keeps it until the switch interval forces it back: 5 ms by default, paid again after
-# each syscall. At 1 ms, bench_looplag's watch phase (50 viewers) went from p99 21 to 15 ms.
+# each syscall. At 1 ms, one bench_looplag run's watch phase (50 viewers) had p99 15 ms
+# against 21 ms for one at 5 ms; runs of one tree spread 15-29 ms, so that is a hint, not a
+# measured gain.
 SWITCH_INTERVAL_S = 0.001
 
 

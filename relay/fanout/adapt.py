@@ -8,9 +8,8 @@ the receiver's REMB already says so, else after a probe (the pacer sends padding
 next rung's rate) or, without a prober, a short trial on the next rung that falls back as
 soon as delay or loss rise. A rung that failed (moved down from, or fell back from) is not
 tried again for a while, longer each time (backing off).
-A silence in the feedback is an outage: nothing moves, and when the feedback resumes the
-viewer gets a keyframe at once. Switches happen at the new rung's next keyframe, with no
-renegotiation. docs/congestion-control.md explains the algorithm and its constants.
+A silence in the feedback is an outage: nothing moves, and when it ends a keyframe goes out
+at once. docs/congestion-control.md explains the algorithm and its constants.
 """
 
 from __future__ import annotations
@@ -44,8 +43,7 @@ SETTLE_S = 1.0  # after a move, feedback about the old rung is ignored this long
 SETTLE_DOWN_S = 2.0
 REMB_GRACE_S = 3.0  # after a join, a move or an outage, REMB's verdicts wait this long
 # A clean link this long (since the last move or trouble) may move up: one tick, so that an
-# unknown link that starts on 360p probes after its first second of clean feedback and is on
-# 720p about 2 s after connecting when it carries it (bench_lte's good LTE needs 720p >= 90 %).
+# unknown link on 360p probes at its first clean tick (good LTE must be on 720p 90 % of a run).
 UP_CLEAN_S = 0.5
 REMB_HEADROOM = 1.1  # REMB this much over the next rung's bitrate: up without a probe
 WATCH_S = 4.0  # a move up falls back at once if delay or loss rise within this long
@@ -79,9 +77,8 @@ class LadderAdapter:
         self.on_estimate, self.probe, self.protect = on_estimate, probe, protect
         self.memory, self.memory_key = memory, memory_key
         now = feedback.clock()
-        self.estimator = LinkEstimator(start_bps or DEFAULT_BPS, now)
+        self._estimate_from(start_bps or DEFAULT_BPS, now)
         self.known = start_bps is not None  # the client's last estimate, remembered
-        feedback.estimator = self.estimator
         self.moved_at = self.clean_since = self.quiet_since = now
         self.moves_down = self.moves_up = self.fallbacks = self.resumes = 0
         self.last: Reading | None = None
@@ -92,6 +89,10 @@ class LadderAdapter:
         self._settle_s = SETTLE_S
         self._failures: dict[int, int] = {}
         self._retry_at: dict[int, float] = {}
+
+    def _estimate_from(self, bps: float, now: float) -> None:  # fed by the receiver's reports
+        self.estimator = LinkEstimator(bps, now)
+        self.feedback.estimator = self.estimator
 
     def _index(self) -> int:
         target = self.feed.pending.rendition if self.feed.pending else self.feed.rendition
@@ -201,9 +202,10 @@ class LadderAdapter:
         elif self.probe is None:
             self._up(now, index, higher, "trial: clean link")
         elif self._probe.until is None:
-            seconds = probe_seconds(self._sent_bps(self.ladder[index]), need * PROBE_FACTOR)
+            bps = need * PROBE_FACTOR
+            seconds = probe_seconds(self._sent_bps(self.ladder[index]), bps)
             self._probe.begin(now, seconds, self.estimator, self.feedback)
-            self.probe(need * PROBE_FACTOR, seconds)
+            self.probe(bps, seconds)
 
     def _up(self, now: float, index: int, higher: int, why: str) -> None:
         self.moves_up += 1
@@ -283,14 +285,12 @@ class LadderAdapter:
             self.tick()
 
     def start(self, now: float, handshake_s: float = 0.0) -> None:
-        """The peer is connected (ICE and DTLS took `handshake_s` after the answer):
-        feedback from now on describes the link. An unknown link that took that long is
-        a far one (the edge of a cell: seconds, weak LTE < 1 s): it starts on the lowest
-        rung instead of drowning in its start rung's loss for the first seconds."""
+        """The peer is connected, ICE and DTLS `handshake_s` after the answer: feedback
+        describes the link from now on. An unknown link that slow is a far one: it starts
+        on the lowest rung (docs/congestion-control.md, where a viewer starts)."""
         lowest = len(self.ladder) - 1
         if not self.known and handshake_s >= SLOW_HANDSHAKE_S and self._index() < lowest:
-            self.estimator = LinkEstimator(self.bitrate_of(self.ladder[lowest]), now)
-            self.feedback.estimator = self.estimator
+            self._estimate_from(self.bitrate_of(self.ladder[lowest]), now)
             self._move(lowest, f"slow link: connected {handshake_s:.1f} s after the answer", now)
         self.clean_since = self.quiet_since = now
         # No old rung to settle from: the first tick, a second in, judges the link.

@@ -20,7 +20,8 @@ from relay.fanout.rendition import Rendition
 # repairs; a known estimate is what that link carried, and is used as it is.
 DEFAULT_BPS = 850_000.0
 # ... unless ICE and DTLS took this long after the answer: a few round trips with losses
-# on the way (bench_lte: clean 0.07 s, good LTE 0.40, weak 0.79, the edge of a cell 4.4):
+# on the way (bench_lte: clean 0.07 s and good LTE 0.40 in one run each, weak LTE 0.79 and
+# 0.69, the edge of a cell 4.4 and 1.8 in two):
 # the lowest rung then (relay.fanout.adapt.LadderAdapter.start).
 SLOW_HANDSHAKE_S = 1.2
 MEMORY_S = 600.0  # a client's last estimate is remembered this long

@@ -30,8 +30,8 @@ log = logging.getLogger(__name__)
 KEYFRAME_INTERVAL_S = 4
 # The VBV buffer in seconds of the rung's rate: it caps a keyframe at about this much
 # (720p: 50 kB, not 125 kB). Chromium's jitter buffer holds every frame back by what the
-# largest frames take to arrive, so big keyframes cost all frames delay (bench_lte, clean
-# link: p95 270 -> 190 ms from 0.5 s to 0.2 s).
+# largest frames take to arrive, so big keyframes cost all frames delay (bench_lte's clean
+# link, median of two 18 s runs each: p95 270 ms at 0.5 s, 192 ms at 0.2 s).
 VBV_S = 0.2
 ENCODERS_CREATED = 0  # process-wide: tests assert "one encoder per rung, not per viewer"
 

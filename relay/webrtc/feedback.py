@@ -28,12 +28,13 @@ def tap_feedback(sender: RTCRtpSender) -> LinkFeedback:
 
     async def handle(packet: Any) -> None:
         if isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
-            ours = [r for r in packet.reports if r.ssrc == sender._ssrc]
+            ours = False
             for report in packet.reports:
-                if report.ssrc == sender._rtx_ssrc:  # padding and retransmissions
+                if report.ssrc == sender._ssrc:
+                    ours = True
+                    feedback.receiver_report(report.highest_sequence, report.packets_lost)
+                elif report.ssrc == sender._rtx_ssrc:  # padding and retransmissions
                     feedback.rtx_report(report.highest_sequence, report.packets_lost)
-            for report in ours:
-                feedback.receiver_report(report.highest_sequence, report.packets_lost)
             if not ours:
                 feedback.other()
         elif isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:

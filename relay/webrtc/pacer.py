@@ -252,9 +252,9 @@ class Pacer:
         tail = rest + extensions  # timestamp, SSRC, extensions: the same for the whole frame
         todo = (payloads, index, rest, tail, self.sequence, now, budget)
         if fec is not None and fec.size:
-            index, sequence, octets, budget = send_protected(wire, fec, self._rtx, history, *todo)
+            index, sequence, octets, budget = send_protected(wire, fec, self._rtx, history, todo)
         else:
-            index, sequence, octets, budget = send_plain(wire, history, *todo)
+            index, sequence, octets, budget = send_plain(wire, history, todo)
         self.sequence = sequence
         self.video_packets += index - start
         self.video_octets += octets

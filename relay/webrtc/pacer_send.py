@@ -3,8 +3,7 @@
 `send_plain` is the fan-out's hot loop, kept to a header, a history slot, SRTP and sendto.
 `send_protected` is for a viewer whose FEC is on (ulpfec.py): each media packet goes out
 wrapped in RED, and after a frame's last packet the FEC packets of the groups closed.
-Both return the next packet index, the next sequence number, the media octets sent and the
-budget left; `rest` is the frame's timestamp and SSRC, `tail` that and the extensions."""
+Both take a FrameSlice and return their Progress through it."""
 
 from __future__ import annotations
 
@@ -18,18 +17,16 @@ from relay.webrtc.ulpfec import FecGroup
 _FIRST_MARKER_PT_SEQ = struct.Struct("!BBH")
 
 
-def send_plain(
-    wire: Wire,
-    history: list[Sent | None],
-    payloads: list[bytes],
-    index: int,
-    rest: bytes,
-    tail: bytes,
-    sequence: int,
-    now: float,
-    budget: float,
-) -> tuple[int, int, int, float]:
-    """Sends the frame's packets from `index` while `budget` lasts."""
+# What the pacer hands a loop: the frame's payloads, the index of the next one to send, the
+# frame's timestamp and SSRC (`rest`), those and the extension block (`tail`), the next
+# sequence number, now, and the pacing budget in bytes.
+FrameSlice = tuple[list[bytes], int, bytes, bytes, int, float, float]
+Progress = tuple[int, int, int, float]  # next index, next sequence number, media octets, budget
+
+
+def send_plain(wire: Wire, history: list[Sent | None], todo: FrameSlice) -> Progress:
+    """Sends the frame's packets from the slice's index while its budget lasts."""
+    payloads, index, rest, tail, sequence, now, budget = todo
     pack, first, payload_type = _FIRST_MARKER_PT_SEQ.pack, wire.first_byte, wire.payload_type
     protect, sendto, address = wire.protect, wire.sendto, wire.address
     overhead = len(tail) + 4
@@ -50,20 +47,11 @@ def send_plain(
 
 
 def send_protected(
-    wire: Wire,
-    fec: FecGroup,
-    fillers: deque[int],
-    history: list[Sent | None],
-    payloads: list[bytes],
-    index: int,
-    rest: bytes,
-    tail: bytes,
-    sequence: int,
-    now: float,
-    budget: float,
-) -> tuple[int, int, int, float]:
-    """Sends the frame's packets from `index` while `budget` lasts, with FEC; each FEC
-    packet's number goes to `fillers` (the pacer's retransmissions, sent next)."""
+    wire: Wire, fec: FecGroup, fillers: deque[int], history: list[Sent | None], todo: FrameSlice
+) -> Progress:
+    """Sends the frame's packets like send_plain, with FEC; each FEC packet's number goes
+    to `fillers` (the pacer's retransmissions, sent next)."""
+    payloads, index, rest, tail, sequence, now, budget = todo
     pack, first, media_type = _FIRST_MARKER_PT_SEQ.pack, wire.first_byte, wire.payload_type
     red_type, red_byte = fec.red_payload_type, bytes((media_type,))
     protect, sendto, address = wire.protect, wire.sendto, wire.address
@@ -71,14 +59,14 @@ def send_protected(
     last, octets = len(payloads) - 1, 0
     # The browser XORs a packet with abs-send-time zeroed (libwebrtc zeroes the extensions
     # a sender rewrites as the packet leaves): FEC is computed so too.
-    protected_tail = rest + wire.extensions.zeroed
+    zeroed, timestamp = wire.extensions.zeroed, int.from_bytes(rest[:4], "big")
     while budget > 0 and index <= last:
         payload = payloads[index]
         marker = 0x80 if index == last else 0
         head = pack(first, media_type | marker, sequence)
         # Retransmissions go out as the plain media packet (RTX of the media's type).
         history[sequence % HISTORY_SIZE] = (sequence, head, rest, payload, now)
-        fec.add(head + protected_tail + payload, sequence, now)
+        fec.add((first << 8) | media_type | marker, sequence, timestamp, zeroed, payload, now)
         sendto(
             protect(pack(first, red_type | marker, sequence) + tail + red_byte + payload), address
         )

@@ -61,9 +61,20 @@ class FecGroup:
         self.count = 0
         self.ready.clear()
 
-    def add(self, plain: bytes, sequence: int, now: float) -> None:
-        """One media packet as the browser rebuilds it from RED: the media's payload type,
-        header, extensions and payload, without the RED byte."""
+    def add(
+        self,
+        first_two: int,
+        sequence: int,
+        timestamp: int,
+        extensions: bytes,
+        payload: bytes,
+        now: float,
+    ) -> None:
+        """One media packet as the browser rebuilds it from RED (the media's payload type,
+        no RED byte), in parts, so that no copy of the packet is made: its first two header
+        bytes, sequence number, timestamp, extension block (the values a sender rewrites as
+        the packet leaves zeroed) and payload. Packets carry no CSRCs: what follows the
+        12-byte header is the extension block and the payload."""
         if self.count and (sequence - self._base) & 0xFFFF >= MASK_BITS:
             self._close()
         if self.count == 0:
@@ -72,12 +83,14 @@ class FecGroup:
             self._payload = 0
         self.count += 1
         self._mask |= 1 << (MASK_BITS - 1 - ((sequence - self._base) & 0xFFFF))
-        body = len(plain) - 12
-        self._first_two ^= (plain[0] << 8) | plain[1]
-        self._timestamp ^= int.from_bytes(plain[4:8], "big")
+        body = len(extensions) + len(payload)
+        self._first_two ^= first_two
+        self._timestamp ^= timestamp
         self._length ^= body
         self._longest = max(self._longest, body)
-        self._payload ^= int.from_bytes(plain[12:], "big") << (8 * (_WIDTH - body))
+        after_header = int.from_bytes(extensions, "big") << (8 * len(payload))
+        after_header |= int.from_bytes(payload, "big")
+        self._payload ^= after_header << (8 * (_WIDTH - body))
         if self.count >= self.size:
             self._close()
 

@@ -142,9 +142,9 @@ def test_each_fec_packet_is_followed_by_an_empty_filler_and_nacks_get_it_again()
     assert unwrap(sent[3])[0]
     fec_sequence = struct.unpack("!H", sent[3][2:4])[0]
     assert len(sent) == 5, "three media packets, the FEC packet, its filler"
-    for rtx in (sent[4],):
-        assert rtx[1] & 0x7F == RTX
-        assert rtx[20:] == struct.pack("!H", fec_sequence), "the original sequence number only"
+    filler = sent[4]
+    assert filler[1] & 0x7F == RTX
+    assert filler[20:] == struct.pack("!H", fec_sequence), "the original sequence number only"
     clock[0] += 0.2  # a round trip later: the browser NACKs it (the filler was lost too)
     pacer.retransmit(fec_sequence)
     run(pacer, clock, 0.05)
