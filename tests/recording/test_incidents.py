@@ -133,7 +133,14 @@ async def test_retention_deletes_expired_and_keeps_held(
         await wait_for(lambda r=recorder: r.written >= 30, 20, "a second recorded")
         await call(relay.base_url, "POST", f"/api/incidents/{incident_id}/stop")
     expired, kept = (tmp_path / "rec" / i for i in ids)
-    await wait_for(lambda: not expired.exists(), 20, "the expired incident to be deleted")
+    # The sweep removes the folder in a thread and writes the audit entry once the thread is
+    # back on the loop: wait for the entry, which comes last.
+    await wait_for(
+        lambda: any(e["event"] == "incident_deleted" for e in relay.relay.audit.read()),
+        20,
+        "the expired incident's deletion in the audit trail",
+    )
+    assert not expired.exists()
     status, _ = await call(relay.base_url, "GET", f"/api/incidents/{ids[0]}")
     assert status == 404
     # Well past its expiry, the held one is still there after more sweeps.
