@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from relay.fanout.estimator import LinkEstimator, Reading, Signal
 from relay.fanout.feed import ViewerFeed
 from relay.fanout.link_feedback import LinkFeedback
+from relay.fanout.pacer_target import PacerTarget
 from relay.fanout.probe_verdict import (
     PROBE_BACKOFF_MAX_S,
     PROBE_BACKOFF_S,
@@ -48,12 +49,14 @@ UP_CLEAN_S = 0.5
 REMB_HEADROOM = 1.1  # REMB this much over the next rung's bitrate: up without a probe
 WATCH_S = 4.0  # a move up falls back at once if delay or loss rise within this long
 BACKOFF_S, BACKOFF_MAX_S = 8.0, 64.0  # a rung that failed waits this long, doubling to max
+_TROUBLE = (Signal.LOSS, Signal.DELAY)
 
 
 class LadderAdapter:
     """Moves one viewer's feed along its stream's ladder (sorted high to low bitrate).
 
-    `on_estimate` gets the link's rate estimate (the pacer's target), `probe(bps, seconds)`
+    `on_estimate` gets the pacer's target and whether the link is clear
+    (relay.fanout.pacer_target), `probe(bps, seconds)`
     asks the pacer to send at bps for a while; both optional. With `memory`, the estimate is
     remembered under `memory_key` for the viewer's next start (relay.fanout.start)."""
 
@@ -64,7 +67,7 @@ class LadderAdapter:
         feedback: LinkFeedback,
         bitrate_of: Callable[[Rendition], float],
         start_bps: float | None = None,
-        on_estimate: Callable[[float], None] | None = None,
+        on_estimate: Callable[[float, bool], None] | None = None,
         probe: Callable[[float, float], None] | None = None,
         protect: Callable[[float], None] | None = None,
         memory: EstimateMemory | None = None,
@@ -74,16 +77,16 @@ class LadderAdapter:
         self.ladder = list(ladder)
         self.feedback = feedback
         self.bitrate_of = bitrate_of
-        self.on_estimate, self.probe, self.protect = on_estimate, probe, protect
+        self.probe, self.protect = probe, protect
         self.memory, self.memory_key = memory, memory_key
         now = feedback.clock()
         self._estimate_from(start_bps or DEFAULT_BPS, now)
         self.known = start_bps is not None  # the client's last estimate, remembered
         self.moved_at = self.clean_since = self.quiet_since = now
+        self.pacer_target = PacerTarget(feed.name, now, on_estimate)
         self.moves_down = self.moves_up = self.fallbacks = self.resumes = 0
         self.last: Reading | None = None
         self._dropped = 0
-        self._reported = 0.0
         self._watch: tuple[int, float] | None = None  # (rung to fall back to, until)
         self._probe = ProbeWatch()
         self._settle_s = SETTLE_S
@@ -133,8 +136,8 @@ class LadderAdapter:
         if dropped > 0:
             reading = self.estimator.congested(now, nominal, f"{dropped} packets dropped")
         self.last = reading
-        self._report(reading.estimate_bps, nominal, now)
-        if reading.signal in (Signal.LOSS, Signal.DELAY):
+        self._report(reading.estimate_bps, nominal, now, reading.signal in _TROUBLE)
+        if reading.signal in _TROUBLE:
             self._trouble(now, index, reading)
             return
         if reading.signal is Signal.NORMAL:
@@ -227,23 +230,14 @@ class LadderAdapter:
         """A move up is on trial, or a probe for one is under way."""
         return self._watch is not None or self._probe.until is not None
 
-    def _report(self, bps: float, nominal: float, now: float) -> None:
+    def _report(self, bps: float, nominal: float, now: float, trouble: bool = False) -> None:
         if self.memory is not None and self.memory_key:
             # The rung held cleanly is what the link carries, even while REMB still climbs.
             held = nominal if not self.trying and self.feed.pending is None else 0.0
             self.memory.remember(self.memory_key, max(bps, held))
-        # The pacer's target: never under the rung being sent (the rung's rate is fixed;
-        # pacing slower would only queue its packets; a move down is what helps), and over
-        # it only as far as the receiver's REMB confirms: the estimate of an unknown link
-        # (850 kbit/s) paced 360p's keyframes at 2.1 Mbit/s into weak LTE's 1 Mbit/s and
-        # its 12.5 kB queue, and the first reports said "loss 31 %".
         if self.protect is not None:
             self.protect(self.estimator.loss(now)[0])  # FEC as strong as the loss needs
-        remb = self.estimator.fresh_remb(now)
-        target = max(min(bps, remb) if remb is not None else 0.0, nominal)
-        if self.on_estimate is not None and abs(target - self._reported) > 0.02 * self._reported:
-            self._reported = target
-            self.on_estimate(target)
+        self.pacer_target.update(now, self.estimator, bps, nominal, trouble)
 
     def resume(self, now: float | None = None) -> None:
         """The feedback is back after an outage: a keyframe at once, on the rung the link
@@ -273,6 +267,9 @@ class LadderAdapter:
         self.feed.switch_to(rendition)
         self.estimator.forget_window()
         self.moved_at = self.clean_since = now
+        # The pacer's rate follows at once: the ticks while settling report nothing, and
+        # 720p paced for a second at 360p's rate queued 50 kB that then overran good LTE.
+        self._report(self.estimator.estimate_bps, self.bitrate_of(rendition), now)
 
     async def run(self, handshake_s: float = 0.0) -> None:
         """Ticks until the feed ends; started once the peer connects: what happened

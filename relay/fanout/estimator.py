@@ -1,8 +1,7 @@
 """What one viewer's link carries: a rate estimate from its receiver's feedback.
 
-Transport-neutral and clocked by the caller (every method takes `now`, monotonic seconds),
-so recorded or synthetic feedback traces replay exactly (tests/fanout/test_estimator.py).
-The algorithm, its signals and every constant are explained in docs/congestion-control.md:
+Transport-neutral and clocked by the caller (`now`, monotonic s): feedback traces replay
+exactly. docs/congestion-control.md explains the algorithm, its signals and constants:
 
 - loss is counted over a window of packets (cumulative lost and highest sequence deltas
   across receiver reports), never from one report's fraction lost: Chromium sends a report
@@ -10,8 +9,8 @@ The algorithm, its signals and every constant are explained in docs/congestion-c
 - a queue growing is seen before loss: the receiver's REMB (Chromium's delay-based
   estimate, computed from our abs-send-time) falling under what we send, or the round-trip
   time growing over its recent minimum;
-- silence (no RTCP for about a second) is an outage, not congestion: the estimate holds, and the
-  report that spans the silence is not counted as loss.
+- silence (no RTCP for about a second) is an outage, not congestion: the estimate holds,
+  and the report spanning it is not counted as loss.
 """
 
 from __future__ import annotations

@@ -1,14 +1,13 @@
 """A viewer's pacer: its RTP packets leave spread over time, never as one burst.
 
 Sent as it came, a 720p keyframe left in one burst into an LTE link whose queue holds
-9-42 kB: the shaper dropped hundreds of packets (issue 17). Like libwebrtc's pacer, packets
-leave at PACING_FACTOR x the target rate (the adapter's, or the rung's bitrate until it
-sets one), keyframes at KEYFRAME_PACING_FACTOR x. Cheap by design: frames are queued whole,
-an idle pacer sends up to BURST_S worth at once, the rest leaves on the shared 5 ms tick
-(pacing_tick.py). Sequence numbers and abs-send-time are set when a packet leaves, so the
-browser's estimator sees the link's queue and not ours, and media dropped here leaves no
-gap to NACK. Retransmissions go first, within rtx_budget's share; probe() pads; FEC per
-ulpfec.py. The per-packet loops are in pacer_send.py; docs/pacing.md has the rules.
+9-42 kB: the shaper dropped hundreds of packets. Like libwebrtc's pacer, packets leave at
+PACING_FACTOR x the target rate (the adapter's, else the rung's bitrate), keyframes at
+KEYFRAME_PACING_FACTOR x, all at CLEAR_PACING_FACTOR x on a clear link. Frames are queued
+whole; an idle pacer sends BURST_S worth at once, the rest leaves on the shared 5 ms tick.
+Sequence numbers and abs-send-time are set as a packet leaves (the browser sees the link's
+queue, not ours; media dropped here leaves no gap to NACK). Retransmissions go first, within
+rtx_budget's share; probe() pads; FEC per ulpfec.py. docs/pacing.md has the rules.
 """
 
 from __future__ import annotations
@@ -37,6 +36,7 @@ PACING_FACTOR = 2.5  # packets leave at this multiple of the target rate (libweb
 # yet through (at 2.5x and 0.5 s keyframes, the edge of a cell lost ~10 % to them).
 KEYFRAME_PACING_FACTOR = 2.0
 _KEY_SHARE = KEYFRAME_PACING_FACTOR / PACING_FACTOR
+CLEAR_PACING_FACTOR = 10.0  # a clear link's (relay.fanout.clear_link), keyframes too
 BURST_S = 0.005  # an idle pacer sends this long's worth at once (one tick's)
 CATCH_UP_S = MAX_QUEUE_S  # a busy pacer whose tick came late (the loop was busy: our
 # lateness, not the link's) catches up as much; capped at 50 ms, a starved loop paced below
@@ -77,6 +77,7 @@ class Pacer:
         self._rung = 0.0
         self._rung_read_at = float("-inf")
         self._rate = 0.0  # pacing rate in bytes/s, set with the target (drain reads it often)
+        self._key_share = _KEY_SHARE  # a keyframe's share of it
         self._probe = Probe()
         self.fec: FecGroup | None = None  # set when the viewer's answer has RED and ULPFEC
         self._last_timestamp = b"\x00\x00\x00\x00"
@@ -89,10 +90,11 @@ class Pacer:
 
     # -- the rate -----------------------------------------------------------------------
 
-    def set_target_bps(self, bps: float) -> None:
-        """Paces to `bps` (an estimate of what the link carries) from now on."""
+    def set_target_bps(self, bps: float, clear: bool = False) -> None:
+        """Paces to `bps` (what the link carries) from now on; faster on a `clear` link."""
         self._target = max(float(bps), MIN_TARGET_BPS)
-        self._rate = self._target * PACING_FACTOR / 8
+        self._rate = self._target * (CLEAR_PACING_FACTOR if clear else PACING_FACTOR) / 8
+        self._key_share = 1.0 if clear else _KEY_SHARE
 
     @property
     def target_bps(self) -> float:
@@ -103,8 +105,7 @@ class Pacer:
         return self._rung
 
     def _read_rung(self, now: float) -> None:
-        """Reads the rung's bitrate again, at most every RUNG_RATE_EVERY_S (a passthrough
-        rung's rate is measured over its last packets: not something to do per packet)."""
+        """The rung's bitrate again, at most every RUNG_RATE_EVERY_S (passthrough's is measured)."""
         if now - self._rung_read_at >= RUNG_RATE_EVERY_S:
             self._rung, self._rung_read_at = max(self._rung_bps(), MIN_TARGET_BPS), now
             if self._target is None:
@@ -164,7 +165,7 @@ class Pacer:
         if self._frames:
             self._drop_stale(now)
         rest = _TIMESTAMP_SSRC.pack(timestamp, wire.ssrc)
-        if self._queue.add(payloads, rest, now, keyframe, self._rate * _KEY_SHARE):
+        if self._queue.add(payloads, rest, now, keyframe, self._rate * self._key_share):
             self._wake(now)
 
     def retransmit(self, sequence_number: int) -> None:
@@ -207,7 +208,7 @@ class Pacer:
             return False
         probing = now < self._probe.until
         # Bytes per second: a keyframe at the head slower, a probe at its own rate.
-        rate = self._rate * _KEY_SHARE if self._frames and self._frames[0][4] else self._rate
+        rate = self._rate * self._key_share if self._frames and self._frames[0][4] else self._rate
         rate = max(rate, self._probe.bps / 8) if probing else rate
         cap = rate * (CATCH_UP_S if self._busy else BURST_S)
         self._budget = min(self._budget + (now - self._last) * rate, cap)

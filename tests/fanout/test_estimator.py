@@ -40,6 +40,7 @@ class Trace:
         start_bps: float | None = 3e6,
         handshake_s: float = 0.0,
     ) -> None:
+        self.reported: list[tuple[float, bool]] = []  # the pacer's (target, clear) calls
         self.t = 100.0
         self.rungs = ladder()
         self.feedback = LinkFeedback(clock=lambda: self.t)
@@ -50,7 +51,13 @@ class Trace:
         if probe:
             prober = lambda bps, s: self.probes.append((bps, s))  # noqa: E731
         self.adapter = LadderAdapter(
-            self.feed, self.rungs, self.feedback, lambda r: r.bitrate, start_bps, probe=prober
+            self.feed,
+            self.rungs,
+            self.feedback,
+            lambda r: r.bitrate,
+            start_bps,
+            on_estimate=lambda bps, clear: self.reported.append((bps, clear)),
+            probe=prober,
         )
         self.adapter.start(self.t, handshake_s)
         self.highest, self.lost = 1000, 0
@@ -400,7 +407,8 @@ def test_the_pacer_target_of_an_unknown_link_is_the_rung_until_remb_confirms_mor
         feedback,
         lambda r: r.bitrate,
         None,
-        on_estimate=targets.append,
+        on_estimate=lambda bps, clear: targets.append(bps),
+        probe=lambda bps, seconds: None,  # a probe, not a trial move (that reports 720p's)
     )
     adapter.start(t[0])
     assert targets == [500_000]
@@ -466,3 +474,49 @@ def test_a_probe_lasts_until_its_excess_would_overfill_a_queue_of_what_is_sent()
     assert probe_seconds(600_000, 2_200_000) == pytest.approx(0.15)
     assert probe_seconds(330_000, 550_000) == pytest.approx(0.375)
     assert probe_seconds(500_000, 510_000) == pytest.approx(0.5)
+
+
+def test_a_link_that_loses_nothing_becomes_clear_and_a_loss_ends_it_with_a_back_off() -> None:
+    """Clear: the pacer sends faster (relay.fanout.clear_link). It takes 5 s without loss;
+    a single loss ends it (it may be the bursts' own), and it is not clear again for 30 s."""
+    trace = Trace("720p")
+
+    def clear() -> bool:
+        return trace.reported[-1][1]
+
+    for _ in range(4):
+        trace.second(remb=2.6e6)
+    assert not clear()
+    for _ in range(2):
+        trace.second(remb=2.6e6)
+    assert clear()
+    trace.second(nack_rr=1, remb=2.6e6)
+    assert not clear() and trace.adapter.pacer_target.clear_link.lapses == 1
+    assert trace.adapter.moves_down == 0  # one loss slows the pacer, it moves no one
+    for _ in range(28):
+        trace.second(remb=2.6e6)
+    assert not clear()  # backing off
+    for _ in range(3):
+        trace.second(remb=2.6e6)
+    assert clear()
+
+
+def test_a_link_with_lte_random_loss_is_never_clear() -> None:
+    """Good LTE loses 0.5 % of its packets: about one of 720p's every second."""
+    trace = Trace("720p")
+    for _ in range(30):
+        trace.second(loss=0.005, remb=2.6e6)
+    assert not any(clear for _, clear in trace.reported)
+    assert {rung for _, rung in trace.timeline} == {"720p"}
+
+
+def test_a_move_up_sets_the_pacers_target_to_the_new_rung_at_once() -> None:
+    """The ticks after a move only settle: 720p paced for a second at 360p's rate queued
+    50 kB that then overran good LTE's queue (bench_lte: "fell back: loss 16 %")."""
+    trace = Trace("360p", start_bps=600_000, probe=True)
+    for _ in range(10):
+        trace.second()  # no REMB: only a probe (padding, clean) moves it up
+        if trace.rung == "720p":
+            break
+    assert trace.probes and trace.rung == "720p"
+    assert trace.reported[-1][0] >= 2_000_000  # 720p's bitrate, reported with the move
