@@ -159,6 +159,8 @@ class LadderAdapter:
             self._probe_failed(now, index, nominal, why)
             return True
         need = self.bitrate_of(self.ladder[index - 1])
+        # The link carried the probe: an outage right after the move resumes up there.
+        self.estimator.carried(need)
         self._up(now, index, index - 1, f"probe at {need * PROBE_FACTOR / 1000:.0f} kbit/s")
         return True
 

@@ -16,6 +16,10 @@ from relay.fanout.rendition import Rendition, Subscriber
 from relay.media.access_unit import CLOCK_RATE
 from relay.media.packet import EncodedPacket
 
+# A backlog older than this when the peer starts receiving is skipped: a fast handshake's
+# (a LAN: 0.1 s, plus the relay's own ~50 ms) is the instant first frame, and stays.
+LIVE_LAG_S = 0.4
+
 
 class ViewerFeed:
     """One viewer's packets, read from a Subscriber of its current Rendition."""
@@ -88,6 +92,12 @@ class ViewerFeed:
         if self._last is not None:
             elapsed = max(1, (first.arrival_ns - self._last[1]) * CLOCK_RATE // 10**9)
             self._offset = self._last[0] + elapsed - first.rtp_timestamp
+
+    def catch_up(self) -> int:
+        """The peer starts receiving: what queued up while ICE and DTLS were under way (1-4 s
+        on a far link) is skipped if older than LIVE_LAG_S. Sent, 1.3 s of 360p queued on
+        the edge of a cell's 400 kbit/s froze its first seconds. Returns the frames skipped."""
+        return self.subscriber.skip_to_live(int(LIVE_LAG_S * 1e9))
 
     async def next(self) -> tuple[EncodedPacket, int] | None:
         """The next packet and its timestamp on the viewer's continuous 90 kHz clock, or

@@ -44,6 +44,7 @@ class Subscriber:
         self.queue: deque[EncodedPacket] = deque()
         self.waiting_for_keyframe = True
         self.dropped = 0
+        self.skipped = 0  # stale on arrival at the peer (skip_to_live)
         self.delivered = 0
         self.closed = False
 
@@ -63,6 +64,26 @@ class Subscriber:
             return
         self.queue.append(item)
         self.wake()
+
+    def skip_to_live(self, max_age_ns: int) -> int:
+        """Drops a backlog whose head is older than `max_age_ns`: up to the newest keyframe
+        queued, or, when that is stale too, all of it (a new keyframe is asked for).
+        Returns the frames skipped (counted in `skipped`, not as drops of a slow link)."""
+        queue, now = self.queue, time.monotonic_ns()
+        if not queue or now - queue[0].arrival_ns <= max_age_ns:
+            return 0
+        newest_key = max((i for i, item in enumerate(queue) if item.keyframe), default=0)
+        skipped = newest_key
+        for _ in range(newest_key):
+            queue.popleft()
+        # Passthrough: the drone may take a GOP to send a keyframe; its newest one will do.
+        if now - queue[0].arrival_ns > max_age_ns and not self.rendition.passthrough:
+            skipped += len(queue)
+            queue.clear()
+            self.waiting_for_keyframe = True
+            self.rendition.request_keyframe()
+        self.skipped += skipped
+        return skipped
 
     def pop(self) -> EncodedPacket | None:
         if not self.queue:

@@ -137,6 +137,9 @@ async def _run_rtp(sender: Any, codec: Any, track: RenditionTrack) -> None:
     )
     timestamp_origin = random32()
     pair: Any = None
+    skipped = track.feed.catch_up()  # DTLS is up: what queued meanwhile may be stale
+    if skipped:
+        log.info("[viewer %s] skipped %d frames queued during the handshake", track.name, skipped)
     try:
         while True:
             payloads, rtp_timestamp, keyframe = await track.next_payloads()

@@ -520,3 +520,18 @@ def test_a_move_up_sets_the_pacers_target_to_the_new_rung_at_once() -> None:
             break
     assert trace.probes and trace.rung == "720p"
     assert trace.reported[-1][0] >= 2_000_000  # 720p's bitrate, reported with the move
+
+
+def test_an_outage_just_after_a_probed_move_up_resumes_on_the_higher_rung() -> None:
+    """The probe showed the link carries 720p: a silence within the move's watch (an
+    aiortc receiver's RTCP gap on a busy machine read as one) does not send it back down."""
+    trace = Trace("360p", start_bps=600_000, probe=True)
+    for _ in range(10):
+        trace.second()
+        if trace.rung == "720p":
+            break
+    assert trace.rung == "720p"
+    trace.t += 3.0  # silence: no RTCP
+    trace.adapter.tick(trace.t)
+    trace.second()  # the feedback is back
+    assert trace.adapter.resumes == 1 and trace.rung == "720p"
