@@ -77,8 +77,8 @@ class Pacer:
         self._rung = 0.0
         self._rung_read_at = float("-inf")
         self._rate = 0.0  # pacing rate in bytes/s, set with the target (drain reads it often)
-        self._key_share = _KEY_SHARE  # a keyframe's share of it
-        self._probe = Probe()
+        self._key_share = _KEY_SHARE  # a keyframe's share of it: 1 on a clear link
+        self._probe, self.clear = Probe(), False
         self.fec: FecGroup | None = None  # set when the viewer's answer has RED and ULPFEC
         self._last_timestamp = b"\x00\x00\x00\x00"
         self.sequence = random_sequence_number()
@@ -94,7 +94,7 @@ class Pacer:
         """Paces to `bps` (what the link carries) from now on; faster on a `clear` link."""
         self._target = max(float(bps), MIN_TARGET_BPS)
         self._rate = self._target * (CLEAR_PACING_FACTOR if clear else PACING_FACTOR) / 8
-        self._key_share = 1.0 if clear else _KEY_SHARE
+        self._key_share, self.clear = (1.0 if clear else _KEY_SHARE), clear
 
     @property
     def target_bps(self) -> float:
@@ -150,6 +150,7 @@ class Pacer:
             "fec_packets": self.fec.packets if self.fec is not None else 0,
             "queue_delay_ms": round(self.queue_delay_ms, 1),
             "target_bps": round(self.target_bps),
+            "clear": self.clear,
         }
 
     # -- what goes in ------------------------------------------------------------------------

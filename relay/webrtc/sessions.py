@@ -58,7 +58,7 @@ class ViewerSession(PeerSession):
         return {
             "id": self.id[:6],
             "rendition": self.track.rendition.name,
-            "auto": self.adapter is not None,
+            "auto": self.adapter is not None and len(self.adapter.ladder) > 1,
             "connected": self.connected,
             "packets": self.track.subscriber.delivered,
             "dropped": self.track.dropped,
@@ -141,21 +141,22 @@ class SessionManager(PeerManager[ViewerSession]):
             transceiver.sender._send_keyframe = (  # type: ignore[method-assign]
                 lambda: track.rendition.request_keyframe()
             )
-            if len(ladder) > 1:
-                feedback = tap_feedback(transceiver.sender)
-                session.adapter = LadderAdapter(
-                    track.feed,
-                    ladder,
-                    feedback,
-                    lambda r: r.bitrate,
-                    start_bps=start_bps,
-                    # The pacer paces to the link's estimate and pads on a probe up.
-                    on_estimate=track.pacer.set_target_bps,
-                    probe=track.pacer.probe,
-                    protect=track.pacer.protect,  # FEC from the link's loss
-                    memory=self.estimates,
-                    memory_key=memory_key,
-                )
+            # A viewer of one rung has a one-rung ladder: it never moves, but its link is
+            # watched all the same (the pacer's target and clear link, FEC, outages).
+            feedback = tap_feedback(transceiver.sender)
+            session.adapter = LadderAdapter(
+                track.feed,
+                ladder if len(ladder) > 1 else [rendition],
+                feedback,
+                lambda r: r.bitrate,
+                start_bps=start_bps,
+                # The pacer paces to the link's estimate and pads on a probe up.
+                on_estimate=track.pacer.set_target_bps,
+                probe=track.pacer.probe,
+                protect=track.pacer.protect,  # FEC from the link's loss
+                memory=self.estimates,
+                memory_key=memory_key,
+            )
 
         answer = await self.answer(session, offer_sdp, prepare)
         session.on_end = on_end  # only a session that was answered is a watch that ends

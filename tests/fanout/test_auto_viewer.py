@@ -113,3 +113,26 @@ async def test_an_outage_keeps_the_session_and_ends_with_a_keyframe_at_once(
 def ladder_of(session: Any) -> list[Any]:
     assert session.adapter is not None
     return list(session.adapter.ladder)
+
+
+async def test_a_fixed_rung_viewers_link_is_watched_and_paced_fast_once_clear(
+    start_relay: RelayFactory,
+) -> None:
+    """A viewer that chose 720p never moves, but its link is watched like an Auto viewer's:
+    loopback loses nothing, so after 5 s its pacer sends at the clear link's rate."""
+    relay = await start_relay([SIM])
+    viewer = relay.viewer("demo", rendition="720p")
+    await viewer.start()
+    try:
+        session = next(iter(relay.relay.sessions.sessions.values()))
+        assert session.adapter is not None and session.status()["auto"] is False
+        pacer = session.track.pacer
+        assert not pacer.clear
+        await wait_for(lambda: pacer.clear, 15, "the loss-free link to be clear")
+        frames = viewer.received.frames
+        await wait_for(lambda: viewer.received.frames >= frames + 30, 10, "frames after it")
+        assert viewer.received.sizes[-1] == (1280, 720)
+        assert session.track.rendition.name == "720p" and session.adapter.moves_down == 0
+        assert session.status()["pacer"]["clear"] is True
+    finally:
+        await viewer.close()
