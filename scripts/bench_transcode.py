@@ -109,7 +109,7 @@ def run_relay(units: list[AccessUnit], paced: bool) -> dict[str, Any]:
         "cores_by_stage": by_stage,
         "stage_p50_ms": {
             "decode": transcoder.decode_ms.quantile(0.5),
-            "osd": transcoder.process_ms.quantile(0.5),
+            **{f"osd_{e.rung.name}": e.overlay_ms.quantile(0.5) for e in encoders},
             **{f"scale_{e.rung.name}": e.scale_ms.quantile(0.5) for e in encoders},
             **{f"encode_{e.rung.name}": e.encode_ms.quantile(0.5) for e in encoders},
         },

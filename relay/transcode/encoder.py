@@ -22,6 +22,7 @@ from relay.media.packet import EncodedPacket, encoded_packet
 from relay.metrics import Histogram
 from relay.queues import put_dropping_oldest
 from relay.supervise import WorkerThread
+from relay.transcode.processors.osd import OsdProcessor, private_copy
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,11 @@ class RungEncoder:
         self.scale_ms = Histogram()
         self.encode_ms = Histogram()
         self.latency_ms = Histogram()
-        self._queue: queue.Queue[tuple[av.VideoFrame, int] | None] = queue.Queue(maxsize=2)
+        self.overlay_ms = Histogram()
+        # The OSD, drawn on this rung's own scaled picture: sized for it, and the shared
+        # decoded picture is never written (no 1080p copy per frame).
+        self.overlay = OsdProcessor(stream)
+        self._queue: queue.Queue[tuple[av.VideoFrame, int, bool] | None] = queue.Queue(maxsize=2)
         # Supervised: a crash restarts the loop with a new x264 (its first frame is an IDR).
         self.worker = WorkerThread(
             stream, f"encoder-{rung.name}", f"enc-{rung.name}-{stream}", self._run, self._reset
@@ -110,16 +115,17 @@ class RungEncoder:
         self._started = True
         self.worker.start()
 
-    def submit(self, frame: av.VideoFrame, arrival_ns: int) -> None:
-        """Queues a processed frame (pts on the 90 kHz output clock); drops the oldest if full."""
+    def submit(self, frame: av.VideoFrame, arrival_ns: int, live: bool = True) -> None:
+        """Queues a processed frame (pts on the 90 kHz output clock; never written here);
+        drops the oldest if full. `live` False: the slate (the OSD says so)."""
         self.frames_in += 1
         if self._interval and not self._due(frame.pts):
             self.skipped += 1
             return
         if self.lossless:
-            self._queue.put((frame, arrival_ns))
+            self._queue.put((frame, arrival_ns, live))
             return
-        self.dropped += put_dropping_oldest(self._queue, (frame, arrival_ns))
+        self.dropped += put_dropping_oldest(self._queue, (frame, arrival_ns, live))
 
     def _due(self, pts: int | None) -> bool:
         """Whether the frame at `pts` keeps the rung's frame rate: frames leave on a fixed
@@ -172,7 +178,7 @@ class RungEncoder:
             )
         return self._encoder
 
-    def _encode(self, frame: av.VideoFrame, arrival_ns: int) -> None:
+    def _encode(self, frame: av.VideoFrame, arrival_ns: int, live: bool) -> None:
         encoder = self._encoder_for(frame)
         width, height = encoder.width, encoder.height
         t0 = time.perf_counter()
@@ -184,21 +190,24 @@ class RungEncoder:
             )
             out.pts, out.time_base = frame.pts, frame.time_base
         else:
-            out = frame
+            out = private_copy(frame)  # the rung's size is the source's: draw on a copy
         t1 = time.perf_counter()
+        self.overlay.process(out, live)
+        t2 = time.perf_counter()
         if self.want_keyframe():
             out.pict_type = av.video.frame.PictureType.I
             self.forced_keyframes += 1
         else:
             out.pict_type = av.video.frame.PictureType.NONE
         packets = encoder.encode(out)
-        t2 = time.perf_counter()
+        t3 = time.perf_counter()
         for packet in packets:
             self.frames_out += 1
             self.publish(
                 encoded_packet(bytes(packet), packet.pts or 0, packet.is_keyframe, arrival_ns)
             )
         self.scale_ms.observe((t1 - t0) * 1000)
-        self.encode_ms.observe((t2 - t1) * 1000)
+        self.overlay_ms.observe((t2 - t1) * 1000)
+        self.encode_ms.observe((t3 - t2) * 1000)
         if packets:
             self.latency_ms.observe((time.monotonic_ns() - arrival_ns) / 1e6)

@@ -21,7 +21,7 @@ from relay.metrics import Histogram
 from relay.queues import drain
 from relay.supervise import WorkerThread
 from relay.transcode.encoder import RungEncoder
-from relay.transcode.processors.osd import OsdProcessor
+from relay.transcode.processors.osd import Processor
 from relay.transcode.slate import slate_frame
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,9 @@ class Transcoder:
         # see 90 frames a second and spend a third of the bits on each.
         self.source_clock = source_clock
         self.encoders = list(encoders)
-        self.processors = [OsdProcessor(stream)]
+        # Shared processors change the picture every rung shows (none yet: a privacy mask or a
+        # thermal palette go here); the OSD is each rung's own, drawn on its scaled picture.
+        self.processors: list[Processor] = []
         self.decode_ms = Histogram()
         self.process_ms = Histogram()
         self.frames_decoded = 0
@@ -168,8 +170,9 @@ class Transcoder:
     def _process_and_encode(self, frame: av.VideoFrame, arrival_ns: int, live: bool = True) -> None:
         if frame.format.name != "yuv420p":
             frame = frame.reformat(format="yuv420p")
-        else:
-            # The decoder may still hold this picture as a reference: draw on a private copy.
+        elif self.processors:
+            # The decoder may still hold this picture as a reference: draw on a private copy
+            # (a 1080p copy per frame: why the OSD is drawn on each rung's scaled picture).
             frame.make_writable()
         self._last_size = (frame.width, frame.height)
         t0 = time.perf_counter()
@@ -187,4 +190,4 @@ class Transcoder:
         frame.pts = pts
         frame.time_base = TIME_BASE
         for encoder in self.encoders:
-            encoder.submit(frame, arrival_ns)
+            encoder.submit(frame, arrival_ns, live)

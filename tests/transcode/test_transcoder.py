@@ -122,6 +122,15 @@ def test_two_rungs_scale_the_same_1080p_frames_at_once(tmp_path: Path) -> None:
     assert {(f.width, f.height) for f in decode(out["720p"])} == {(1280, 720)}
     assert {(f.width, f.height) for f in decode(out["360p"])} == {(640, 360)}
     assert min(len(out["720p"]), len(out["360p"])) >= len(units) - 5
+    # Each rung draws the OSD on its own scaled picture, sized for it (1/30 of its height).
+    for rung, (width, height) in (("720p", (1280, 720)), ("360p", (640, 360))):
+        frame = decode(out[rung])[20]
+        y = frame.to_ndarray(format="gray")
+        px = max(12, height // 30)
+        assert (y[height - 2 * px : height - px // 2, px : 12 * px] > 200).mean() > 0.05, rung
+        v = np.frombuffer(memoryview(frame.planes[2]), np.uint8).reshape(height // 2, -1)
+        badge = v[(height - 2 * px) // 2 : height // 2, (width - 6 * px) // 2 : width // 2]
+        assert badge.max() > 160, f"no red LIVE badge bottom-right of {rung}"  # grey: 128
 
 
 def test_an_empty_access_unit_does_not_stop_decoding(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Protocol
 
 import av
 import numpy as np
@@ -19,6 +20,24 @@ def planes(frame: av.VideoFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         arr = np.frombuffer(memoryview(plane), np.uint8).reshape(-1, plane.line_size)
         views.append(arr[:rows, :cols])
     return views[0], views[1], views[2]
+
+
+class Processor(Protocol):
+    """A per-frame operation on a yuv420p frame's planes, in place."""
+
+    name: str
+
+    def process(self, frame: av.VideoFrame, live: bool) -> None: ...
+
+
+def private_copy(frame: av.VideoFrame) -> av.VideoFrame:
+    """A yuv420p frame of its own, for drawing on: `frame` may be shared (other rungs, the
+    decoder's reference pictures)."""
+    copy = av.VideoFrame(frame.width, frame.height, "yuv420p")
+    for target, source in zip(planes(copy), planes(frame), strict=True):
+        target[:] = source
+    copy.pts, copy.time_base = frame.pts, frame.time_base
+    return copy
 
 
 class OsdProcessor:
