@@ -43,8 +43,10 @@ def count_rtp_at_the_socket() -> None:
 class CountingViewer(WhepViewer):
     """A full WebRTC peer that counts frames from clear RTP headers (no decrypt, no decode)."""
 
-    def __init__(self, base_url: str, token: str) -> None:
-        super().__init__(base_url, "demo", rendition="720p", token=token)
+    def __init__(
+        self, base_url: str, token: str, stream: str = "demo", rendition: str = "720p"
+    ) -> None:
+        super().__init__(base_url, stream, rendition=rendition, token=token)
         self.frames: list[float] = []  # arrival (monotonic) of each frame's last packet
         self.lost_packets = 0
         self.damaged_frames: list[float] = []
@@ -88,8 +90,10 @@ class CountingViewer(WhepViewer):
 class SampleViewer:
     """A full aiortc viewer that decodes and reads the frame marks (for delay)."""
 
-    def __init__(self, base_url: str, token: str) -> None:
-        self.viewer = WhepViewer(base_url, "demo", rendition="720p", token=token)
+    def __init__(
+        self, base_url: str, token: str, stream: str = "demo", rendition: str = "720p"
+    ) -> None:
+        self.viewer = WhepViewer(base_url, stream, rendition=rendition, token=token)
 
     async def prepare(self) -> None:
         await self.viewer.prepare()
@@ -122,11 +126,11 @@ async def run_viewers(
     count: int,
     join_at: list[float],
     window: tuple[float, float],
+    stream: str = "demo",
+    rendition: str = "720p",
 ) -> list[dict[str, Any]]:
-    viewers = [
-        SampleViewer(base_url, token) if kind == "sample" else CountingViewer(base_url, token)
-        for _ in range(count)
-    ]
+    viewer = SampleViewer if kind == "sample" else CountingViewer
+    viewers = [viewer(base_url, token, stream, rendition) for _ in range(count)]
     for v in viewers:
         await v.prepare()
     posts = []
@@ -148,10 +152,15 @@ def worker(
     join_at: list[float],
     window: tuple[float, float],
     out: Any,
+    stream: str = "demo",
+    rendition: str = "720p",
 ) -> None:
     import logging
 
     logging.basicConfig(level=logging.ERROR)
     if kind == "count":
         count_rtp_at_the_socket()
-    out.put(asyncio.run(run_viewers(kind, base_url, token, count, join_at, window)))
+    reports = asyncio.run(
+        run_viewers(kind, base_url, token, count, join_at, window, stream, rendition)
+    )
+    out.put([{**r, "stream": stream, "rendition": rendition, "kind": kind} for r in reports])

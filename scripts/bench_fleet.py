@@ -1,0 +1,344 @@
+#!/usr/bin/env python3
+"""Fleet benchmark: three drones on one small box, recorded and watched.
+
+    .venv/bin/python scripts/bench_fleet.py [--drones 3] [--viewers 20] [--seconds 20]
+        [--runs 1] [--load-nice 10]
+
+The relay runs as its own process (`python -m relay serve`) with up to three streams, each
+pushed by a fake drone in a process of its own, as a remote controller would:
+  alpha: RTMP, 1920x1080 30 fps High profile with B-frames, 6 Mbit/s -> 720p + 360p
+  bravo: MPEG-TS over UDP, 1280x720 30 fps, 3 Mbit/s               -> 720p + 360p
+  ir:    MPEG-TS over UDP, 640x512 30 fps (a thermal camera's size) -> 360p
+An incident records all of them (the original bitstreams). --viewers per drone join, spread
+evenly over its rungs: per stream and rung one "sample" viewer decodes and reads the frame
+marks the fake drones burn in (delay capture -> decoded), the rest are "counting" viewers
+(full ICE + DTLS peers that count frames from the clear RTP headers, scripts/fanout_viewers.py).
+The pushers and the viewers run at nice --load-nice: on a flight they are other machines.
+
+Measured over a window of --seconds once everyone has joined: the relay's CPU in cores, in
+all and per stream and stage (decode, each rung's scale + encode, and the rest: fan-out and
+the event loop), from its threads' names; the pushers' and the viewers' CPU apart; per
+stream and rung the viewers' fps (min, median), frames lost, and delay p50/p95. Goal on the
+2-core box (issue 13): every viewer >= 29 fps, delay p95 <= 150 ms, the relay <= 1.5 cores.
+Prints ONE JSON object (medians over --runs where a figure has one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from relay.threads import cpu_seconds_by_thread  # noqa: E402
+from scripts.fanout_viewers import worker  # noqa: E402
+from scripts.relay_process import RelayProcess, free_port  # noqa: E402
+
+GOALS = {"fps_min": 29.0, "delay_p95_ms": 150.0, "relay_cores": 1.5}
+WORKERS_PER_STREAM = 2  # counting viewers' processes per stream (plus one per sample viewer)
+
+
+def drones(count: int) -> list[dict[str, Any]]:
+    """The fleet: name, how it is pushed, its size, bitrate and rungs (the first `count`)."""
+    fleet = [
+        {
+            "name": "alpha",
+            "scheme": "rtmp",
+            "size": "1920x1080",
+            "bitrate": 6_000_000,
+            "high_bframes": True,
+            "rungs": ["720p", "360p"],
+        },
+        {
+            "name": "bravo",
+            "scheme": "udp",
+            "size": "1280x720",
+            "bitrate": 3_000_000,
+            "high_bframes": False,
+            "rungs": ["720p", "360p"],
+        },
+        {
+            "name": "ir",
+            "scheme": "udp",
+            "size": "640x512",
+            "bitrate": 1_000_000,
+            "high_bframes": False,
+            "rungs": ["360p"],
+        },
+    ]
+    return fleet[:count]
+
+
+class Fleet:
+    """The relay with the fleet's streams, and the fake drones pushing them."""
+
+    def __init__(self, fleet: list[dict[str, Any]], viewers: int, load_nice: int) -> None:
+        self.fleet, self.load_nice = fleet, load_nice
+        rtmp_port = free_port()
+        tables = []
+        for drone in fleet:
+            if drone["scheme"] == "rtmp":
+                listen = f"rtmp://127.0.0.1:{rtmp_port}/live/{drone['name']}"
+                drone["push"] = listen
+            else:
+                port = free_port(socket.SOCK_DGRAM)
+                listen, drone["push"] = f"udp://127.0.0.1:{port}", f"udp://127.0.0.1:{port}"
+            rungs = ", ".join(json.dumps(r) for r in drone["rungs"])
+            tables.append(
+                f'[[streams]]\nname = "{drone["name"]}"\nsource = "{listen}"\n'
+                f"renditions = [{rungs}]\n"
+            )
+        most = viewers * len(fleet) + 10
+        limits = ("max_viewers_per_stream", "max_viewers", "max_viewers_per_identity")
+        self.relay = RelayProcess(
+            "\n".join(tables),
+            limits=dict.fromkeys((*limits, "max_unconnected_per_address"), most),
+            prefix="bench-fleet-",
+            log_level="warning",
+        )
+        self.pushers: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> None:
+        self.relay.start()
+        self.relay.wait_ready(60)
+        for drone in self.fleet:
+            command = [
+                sys.executable,
+                str(ROOT / "scripts" / "fake_drone.py"),
+                drone["push"],
+                "--size",
+                drone["size"],
+                "--bitrate",
+                str(drone["bitrate"]),
+                "--gop",
+                "120",  # 4 s, as drones send
+            ]
+            if drone["high_bframes"]:
+                command.append("--high-bframes")
+            self.pushers.append(
+                subprocess.Popen(
+                    command,
+                    stdout=subprocess.DEVNULL,
+                    stderr=(self.relay.folder / f"pusher-{drone['name']}.log").open("wb"),
+                    preexec_fn=lambda: os.nice(self.load_nice),
+                )
+            )
+        deadline = time.monotonic() + 60
+        while not self.all_live():
+            if time.monotonic() > deadline:
+                raise RuntimeError("the fleet's streams did not all go live within 60 s")
+            time.sleep(0.5)
+
+    def all_live(self) -> bool:
+        streams = json.loads(self.relay.call("GET", "/api/streams")[1])
+        states = {s["name"]: s["state"] for s in streams.get("streams", streams)}
+        return all(states.get(d["name"]) == "live" for d in self.fleet)
+
+    def record(self) -> str:
+        status, body, _ = self.relay.call(
+            "POST",
+            "/api/incidents",
+            {"title": "bench fleet", "streams": [d["name"] for d in self.fleet]},
+        )
+        if status != 201:
+            raise RuntimeError(f"the incident did not start: {status} {body[:200]!r}")
+        return str(json.loads(body)["id"])
+
+    def stop_recording(self, incident: str) -> None:
+        self.relay.call("POST", f"/api/incidents/{incident}/stop")
+
+    def pusher_trouble(self) -> dict[str, str]:
+        """The last line of each pusher that ended before its time (starved, refused)."""
+        out = {}
+        for drone, pusher in zip(self.fleet, self.pushers, strict=True):
+            if pusher.poll() is not None:
+                log = (self.relay.folder / f"pusher-{drone['name']}.log").read_text("utf-8")
+                out[drone["name"]] = (log.strip().splitlines() or ["(no output)"])[-1]
+        return out
+
+    def close(self) -> None:
+        for pusher in self.pushers:
+            pusher.send_signal(signal.SIGTERM)
+        for pusher in self.pushers:
+            try:
+                pusher.wait(10)
+            except subprocess.TimeoutExpired:
+                pusher.kill()
+        self.relay.close()
+
+
+def stage_cores(
+    before: dict[str, float], after: dict[str, float], seconds: float, names: list[str]
+) -> dict[str, Any]:
+    """Cores per stream and stage from the relay's thread names (relay.threads: src-<stream>,
+    dec-<stream>, enc-<rung>-<stream> with the x264 threads it starts; OS names are cut at 15
+    characters); what no stream claims is the fan-out, the recording and the event loop."""
+    delta = {k: (after.get(k, 0.0) - before.get(k, 0.0)) / seconds for k in after}
+    total = delta.pop("total", 0.0)
+    per_stream: dict[str, dict[str, float]] = {name: {} for name in names}
+    claimed = 0.0
+    for thread, cores in delta.items():
+        parts = thread.split("-")
+        stages = {"src": "ingest", "dec": "decode"}
+        stage = f"encode_{parts[1]}" if parts[0] == "enc" else stages.get(parts[0], "")
+        stream = parts[-1] if stage else ""
+        owner = next((n for n in names if stream and n.startswith(stream)), None)
+        if owner is None:
+            continue
+        per_stream[owner][stage] = round(per_stream[owner].get(stage, 0.0) + cores, 3)
+        claimed += cores
+    return {"total": round(total, 3), "fanout_and_loop": round(total - claimed, 3), **per_stream}
+
+
+def processes_cpu(pids: list[int]) -> float:
+    return sum(cpu_seconds_by_thread(pid).get("total", 0.0) for pid in pids if pid)
+
+
+def one_run(fleet: list[dict[str, Any]], viewers: int, seconds: float, nice: int) -> dict[str, Any]:
+    setup = Fleet(fleet, viewers, nice)
+    try:
+        setup.start()
+        incident = setup.record()
+        plan: list[tuple[str, str, str, int]] = []  # (kind, stream, rung, count)
+        for drone in fleet:
+            rungs = drone["rungs"]
+            for i, rung in enumerate(rungs):
+                share = viewers // len(rungs) + (1 if i < viewers % len(rungs) else 0)
+                if share <= 0:
+                    continue
+                plan.append(("sample", drone["name"], rung, 1))
+                rest = share - 1
+                per = -(-rest // WORKERS_PER_STREAM) if rest else 0
+                for w in range(WORKERS_PER_STREAM):
+                    count = min(per, rest - w * per)
+                    if count > 0:
+                        plan.append(("count", drone["name"], rung, count))
+        total = sum(p[3] for p in plan)
+        join_s = max(1.0, total / 15)  # under the relay's offer budget (20 a second)
+        t0 = time.monotonic() + 3.0
+        window = (t0 + join_s + 4.0, t0 + join_s + 4.0 + seconds)
+        ctx = mp.get_context("spawn")
+        out = ctx.Queue()
+        procs = []
+        offset = 0
+        for kind, stream, rung, count in plan:
+            joins = [t0 + join_s * (offset + i) / total for i in range(count)]
+            offset += count
+            args = (nice, kind, setup.relay.base_url, setup.relay.token, count, joins, window)
+            p = ctx.Process(target=niced_worker, args=(*args, out, stream, rung))
+            p.start()
+            procs.append(p)
+        time.sleep(max(0.0, window[0] - time.monotonic()))
+        pushers = [p.pid for p in setup.pushers]
+        relay0, at0 = cpu_seconds_by_thread(setup.relay.pid), time.monotonic()
+        push0, view0 = processes_cpu(pushers), processes_cpu([p.pid or 0 for p in procs])
+        time.sleep(max(0.0, window[1] - time.monotonic()))
+        relay1, at1 = cpu_seconds_by_thread(setup.relay.pid), time.monotonic()
+        push1, view1 = processes_cpu(pushers), processes_cpu([p.pid or 0 for p in procs])
+        streams = json.loads(setup.relay.call("GET", "/api/streams")[1])
+        trouble = setup.pusher_trouble()
+        reports: list[dict[str, Any]] = []
+        for _ in procs:
+            reports += out.get(timeout=120)
+        for p in procs:
+            p.join(timeout=30)
+        setup.stop_recording(incident)
+    finally:
+        setup.close()
+    span = at1 - at0
+    names = [d["name"] for d in fleet]
+    cores = stage_cores(relay0, relay1, span, names)
+    by_rung: dict[str, dict[str, Any]] = {}
+    for drone in fleet:
+        for rung in drone["rungs"]:
+            mine = [r for r in reports if r["stream"] == drone["name"] and r["rendition"] == rung]
+            fps = [r["fps"] for r in mine]
+            delays = sorted(d for r in mine for d in r["delays_ms"])
+            by_rung[f"{drone['name']}/{rung}"] = {
+                "viewers": len(mine),
+                "fps_min": round(min(fps), 2) if fps else None,
+                "fps_median": round(statistics.median(fps), 2) if fps else None,
+                "frames_lost": sum(r["lost_frames"] for r in mine),
+                "delay_p50_ms": quantile(delays, 0.5),
+                "delay_p95_ms": quantile(delays, 0.95),
+            }
+    listed = streams.get("streams", streams) if isinstance(streams, dict) else streams
+    return {
+        "relay_cores": cores["total"],
+        "relay_cores_by_stream": {n: cores[n] for n in names},
+        "relay_fanout_and_loop_cores": cores["fanout_and_loop"],
+        "pushers_cores": round((push1 - push0) / span, 3),
+        "viewers_cores": round((view1 - view0) / span, 3),
+        "reporting": len(reports),
+        "by_rung": by_rung,
+        "streams_fps_in": {s["name"]: s.get("fps_in") for s in listed},
+        "pushers_ended": trouble,  # a starved or refused pusher: the run says little
+    }
+
+
+def niced_worker(nice: int, *args: Any) -> None:
+    """The viewers, at `nice`: on a flight they run on the tablets, not on the relay's box."""
+    os.nice(nice)
+    worker(*args)
+
+
+def quantile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    return round(values[min(len(values) - 1, int(q * len(values)))], 1)
+
+
+def verdict(run: dict[str, Any]) -> dict[str, bool | None]:
+    rungs = run["by_rung"].values()
+    fps = [r["fps_min"] for r in rungs if r["fps_min"] is not None]
+    p95 = [r["delay_p95_ms"] for r in rungs if r["delay_p95_ms"] is not None]
+    return {
+        "fps_min": min(fps) >= GOALS["fps_min"] if fps else None,
+        "delay_p95_ms": max(p95) <= GOALS["delay_p95_ms"] if p95 else None,
+        "relay_cores": run["relay_cores"] <= GOALS["relay_cores"],
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--drones", type=int, default=3, help="1..3 (alpha, bravo, ir)")
+    parser.add_argument("--viewers", type=int, default=20, help="per drone")
+    parser.add_argument("--seconds", type=float, default=20.0, help="the measured window")
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--load-nice", type=int, default=10, help="pushers' and viewers' nice")
+    args = parser.parse_args()
+    if not 1 <= args.drones <= 3 or not 1 <= args.viewers <= 100 or not 5 <= args.seconds <= 300:
+        parser.error("--drones 1..3, --viewers 1..100 and --seconds 5..300")
+    if args.runs < 1 or not 0 <= args.load_nice <= 19:
+        parser.error("--runs >= 1 and --load-nice 0..19")
+    fleet = drones(args.drones)
+    runs = [one_run(fleet, args.viewers, args.seconds, args.load_nice) for _ in range(args.runs)]
+    result: dict[str, Any] = {
+        "drones": [
+            {k: d[k] for k in ("name", "scheme", "size", "bitrate", "rungs")} for d in fleet
+        ],
+        "viewers_per_drone": args.viewers,
+        "window_s": args.seconds,
+        "runs": len(runs),
+        "relay_cores_median": round(statistics.median(r["relay_cores"] for r in runs), 3),
+        "goals": GOALS,
+        "pass": [verdict(r) for r in runs],
+        "each_run": runs,
+    }
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
