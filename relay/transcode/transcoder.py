@@ -13,6 +13,7 @@ only the newest picture is handed on (a cold start, docs/lazy-rungs.md).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import time
@@ -57,7 +58,6 @@ class Transcoder:
         self.slate_frames = 0
         self.dropped_units = 0
         self.decode_errors = 0
-        self.live = False
         self.cold_starts = 0
         self.cold_start_ms = Histogram()  # decoding the kept units up to the newest picture
         self.cold_start_skipped = 0  # pictures nothing refers to, not decoded on a cold start
@@ -69,8 +69,9 @@ class Transcoder:
         self._last_size = (1280, 720)
         self._out_origin_ns = time.monotonic_ns()
         self._last_out_pts = -1
-        # Supervised: a crash restarts the loop with a fresh decoder (relay.supervise).
-        self.worker = WorkerThread(stream, "transcoder", f"dec-{stream}", self._loop, self._reset)
+        # Supervised: a crash restarts the loop with a fresh decoder (relay.supervise), which
+        # starts at a keyframe: the old one may be in any state.
+        self.worker = WorkerThread(stream, "transcoder", f"dec-{stream}", self._loop, self._restart)
         self._closing = False
 
     @property
@@ -99,10 +100,8 @@ class Transcoder:
 
     def wake(self) -> None:
         """A rung has its first consumer (called on the event loop): start decoding now."""
-        try:
+        with contextlib.suppress(queue.Full):  # if full, the thread is busy with units
             self._queue.put_nowait(WAKE)
-        except queue.Full:
-            pass  # the thread is busy with units anyway
 
     @property
     def decoding(self) -> bool:
@@ -122,10 +121,6 @@ class Transcoder:
         for encoder in self.encoders:
             encoder.close()
 
-    def _reset(self) -> None:
-        """After a crash: the decoder may be in any state; start over at a keyframe."""
-        self._restart()
-
     def _loop(self) -> None:
         next_slate = 0.0
         self._last_input = time.monotonic()
@@ -135,7 +130,6 @@ class Transcoder:
             except queue.Empty:
                 now = time.monotonic()
                 if now - self._last_input >= SIGNAL_LOST_S and now >= next_slate:
-                    self.live = False
                     next_slate = now + 1 / SLATE_FPS
                     self._send_slate()
                 continue
@@ -162,8 +156,7 @@ class Transcoder:
         self._gop.clear()
 
     def _wanted(self) -> list[RungEncoder]:
-        """The rungs somebody consumes; the others are paused. Without any, decoding stops
-        (the kept units let it start again)."""
+        """The rungs somebody consumes; the others pause. Without any, decoding stops."""
         wanted = []
         for encoder in self.encoders:
             if encoder.wanted():
@@ -184,31 +177,43 @@ class Transcoder:
         t0 = time.perf_counter()
         self.cold_starts += 1
         self._skip_to_keyframe = False
+        skipped_before = self.cold_start_skipped
         newest: tuple[av.VideoFrame, int] | None = None
         pending = list(self._gop.units)
-        while pending and not self._closing:
-            for i, unit in enumerate(pending):
-                if i < len(pending) - 1 and not is_reference(unit.data):
-                    self.cold_start_skipped += 1
-                    continue
-                frames = self._decode_frames(unit)
-                if frames:
-                    newest = (frames[-1], unit.arrival_ns)
-            pending = self._arrived_meanwhile()
-        self.cold_start_ms.observe((time.perf_counter() - t0) * 1000)
+        done = 0
+        while done < len(pending):
+            # Units arriving meanwhile join in at once: the input queue holds one second,
+            # and a slow machine's cold start may take longer than that.
+            arrived = self._arrived_meanwhile()
+            if arrived is None:
+                return True  # the source restarted, or the transcoder closes
+            for unit in arrived:
+                if unit.keyframe:  # a fresh IDR arrived: the older units are not needed
+                    pending, done = [], 0
+                pending.append(unit)
+            unit = pending[done]
+            done += 1
+            if done < len(pending) and not is_reference(unit.data):
+                self.cold_start_skipped += 1
+                continue
+            frames = self._decode_frames(unit)
+            if frames:
+                newest = (frames[-1], unit.arrival_ns)
+        elapsed_ms = (time.perf_counter() - t0) * 1000
+        self.cold_start_ms.observe(elapsed_ms)
         if newest is not None and self._decoder is not None:
             log.info(
-                "[stream %s] cold start: %d units decoded in %.0f ms",
+                "[stream %s] cold start: %d units from the last IDR (%d not decoded) in %.0f ms",
                 self.stream,
-                len(self._gop.units),
-                (time.perf_counter() - t0) * 1000,
+                done,
+                self.cold_start_skipped - skipped_before,
+                elapsed_ms,
             )
-            self.live = True
             self._process_and_encode(*newest)
         return True
 
-    def _arrived_meanwhile(self) -> list[AccessUnit]:
-        """Units queued while a cold start decoded: they join it. A Discontinuity ends it."""
+    def _arrived_meanwhile(self) -> list[AccessUnit] | None:
+        """Units queued while a cold start decodes; None when a Discontinuity ends it."""
         units: list[AccessUnit] = []
         while True:
             try:
@@ -217,10 +222,10 @@ class Transcoder:
                 return units
             if item is None:
                 self._closing = True
-                return []
+                return None
             if isinstance(item, Discontinuity):
                 self._restart()
-                return []
+                return None
             if isinstance(item, AccessUnit):
                 self._last_input = time.monotonic()
                 self._gop.add(item)
@@ -228,7 +233,6 @@ class Transcoder:
 
     def _decode(self, unit: AccessUnit) -> None:
         for frame in self._decode_frames(unit):
-            self.live = True
             self._process_and_encode(frame, unit.arrival_ns)
 
     def _decode_frames(self, unit: AccessUnit) -> list[av.VideoFrame]:
