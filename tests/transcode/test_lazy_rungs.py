@@ -139,3 +139,25 @@ async def test_recording_with_every_rung_idle(start_relay: RelayFactory, tmp_pat
     assert (snap["width"], snap["height"]) == (640, 360)
     result = verify_cli(folder)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+async def test_the_overview_shows_which_rungs_run(start_relay: RelayFactory) -> None:
+    from tests.e2e.browser import chromium, until
+
+    relay = await start_relay([SIM])
+    stream = relay.relay.streams["demo"]
+    await wait_for(lambda: stream.state == "live", 20, "the sim drone")
+    script = "() => document.querySelector('a.card .metric-wide dd')?.textContent ?? ''"
+    async with chromium() as context:
+        page = await context.new_page()  # type: ignore[attr-defined]
+        await page.goto(relay.login_url)
+        text = await until(page, script, lambda v: "ruht" in str(v), 10, "the rungs idle")
+        assert text == "360p ◦ ruht · 240p ◦ ruht", text
+        viewer = relay.viewer("demo", rendition="360p")
+        await viewer.start()
+        try:
+            await viewer.wait_frames(5, timeout=20)
+            text = await until(page, script, lambda v: "läuft" in str(v), 10, "360p running")
+            assert text == "360p ▶ läuft · 240p ◦ ruht", text
+        finally:
+            await viewer.close()
