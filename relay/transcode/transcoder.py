@@ -113,10 +113,8 @@ class Transcoder:
             return
         self._closing = True
         self.worker.stop()
-        try:
+        with contextlib.suppress(queue.Full):
             self._queue.put_nowait(None)
-        except queue.Full:
-            pass
         self.worker.join(timeout=2.0)
         for encoder in self.encoders:
             encoder.close()
@@ -157,11 +155,9 @@ class Transcoder:
 
     def _wanted(self) -> list[RungEncoder]:
         """The rungs somebody consumes; the others pause. Without any, decoding stops."""
-        wanted = []
+        wanted = [encoder for encoder in self.encoders if encoder.wanted()]
         for encoder in self.encoders:
-            if encoder.wanted():
-                wanted.append(encoder)
-            else:
+            if encoder not in wanted:
                 encoder.pause()
         if not wanted and self._decoder is not None:
             log.info("[stream %s] no rung watched: decoding stops", self.stream)
@@ -177,7 +173,6 @@ class Transcoder:
         t0 = time.perf_counter()
         self.cold_starts += 1
         self._skip_to_keyframe = False
-        skipped_before = self.cold_start_skipped
         newest: tuple[av.VideoFrame, int] | None = None
         pending = list(self._gop.units)
         done = 0
@@ -199,14 +194,19 @@ class Transcoder:
             frames = self._decode_frames(unit)
             if frames:
                 newest = (frames[-1], unit.arrival_ns)
+            if len(pending) - done > INPUT_QUEUE and time.perf_counter() - t0 > 1.0:
+                # Decoding slower than the source sends (an overloaded machine): as when the
+                # input queue overflows, the rest is dropped and decoding resumes at an IDR.
+                self.dropped_units += len(pending) - done
+                self._restart()
+                break
         elapsed_ms = (time.perf_counter() - t0) * 1000
         self.cold_start_ms.observe(elapsed_ms)
-        if newest is not None and self._decoder is not None:
+        if newest is not None:
             log.info(
-                "[stream %s] cold start: %d units from the last IDR (%d not decoded) in %.0f ms",
+                "[stream %s] cold start: %d units from the last IDR in %.0f ms",
                 self.stream,
                 done,
-                self.cold_start_skipped - skipped_before,
                 elapsed_ms,
             )
             self._process_and_encode(*newest)
