@@ -175,7 +175,7 @@ class Transcoder:
         self._skip_to_keyframe = False
         newest: tuple[av.VideoFrame, int] | None = None
         pending = list(self._gop.units)
-        done = 0
+        done, kept = 0, len(pending)
         while done < len(pending):
             # Units arriving meanwhile join in at once: the input queue holds one second,
             # and a slow machine's cold start may take longer than that.
@@ -184,7 +184,7 @@ class Transcoder:
                 return True  # the source restarted, or the transcoder closes
             for unit in arrived:
                 if unit.keyframe:  # a fresh IDR arrived: the older units are not needed
-                    pending, done = [], 0
+                    pending, done, kept = [], 0, 0
                 pending.append(unit)
             unit = pending[done]
             done += 1
@@ -194,9 +194,10 @@ class Transcoder:
             frames = self._decode_frames(unit)
             if frames:
                 newest = (frames[-1], unit.arrival_ns)
-            if len(pending) - done > INPUT_QUEUE and time.perf_counter() - t0 > 1.0:
-                # Decoding slower than the source sends (an overloaded machine): as when the
-                # input queue overflows, the rest is dropped and decoding resumes at an IDR.
+            if len(pending) - max(done, kept) > 2 * INPUT_QUEUE:
+                # Two seconds of units arrived meanwhile are still waiting: decoding is slower
+                # than the source sends (an overloaded machine). As on an input overflow, the
+                # rest is dropped and decoding resumes at the next IDR.
                 self.dropped_units += len(pending) - done
                 self._restart()
                 break
