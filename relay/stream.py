@@ -64,11 +64,16 @@ class Stream:
                 fps,
                 publish=self._publisher(self.renditions[name]),
                 want_keyframe=self.renditions[name].take_keyframe_request,
+                wanted=self._demand(self.renditions[name], config.rung_idle_s),
             )
             for name in config.renditions
             if name != PASSTHROUGH
         ]
         self.transcoder = Transcoder(config.name, self.encoders) if self.encoders else None
+        if self.transcoder is not None:
+            for encoder in self.encoders:
+                # The first viewer of an idle rung wakes the transcoder: a cold start now.
+                self.renditions[encoder.rung.name].on_first_consumer = self.transcoder.wake
         # What the source's scheme runs for this stream (relay.sources.registry): a pull
         # source's factory, or a listener (rtmp's admission, whip's inbox) around it.
         self.scheme = scheme_for(config.source)
@@ -111,6 +116,12 @@ class Stream:
             return asked, (t.decode_errors + t.dropped_units) if t is not None else 0
 
         return needs
+
+    @staticmethod
+    def _demand(rendition: Rendition, idle_s: float) -> Callable[[], bool]:
+        """Whether a rung runs (asked in the transcoder's thread): while it has consumers,
+        and for `idle_s` after the last one left (a reload, an Auto viewer stepping back)."""
+        return lambda: rendition.in_demand(idle_s)
 
     def _publisher(self, rendition: Rendition) -> Callable[[EncodedPacket], None]:
         def publish(item: EncodedPacket) -> None:  # called in an encoder thread
@@ -214,6 +225,7 @@ class Stream:
 
     def status(self) -> dict[str, Any]:
         fps, bitrate = self.rate_in.per_second()
+        running = {e.rung.name: e.running for e in self.encoders}
         width, height = self.transcoder.frame_size if self.transcoder else (0, 0)
         return {
             "name": self.name,
@@ -225,7 +237,17 @@ class Stream:
             "bitrate_in": int(bitrate),
             "width": width if self.ever_live else 0,
             "height": height if self.ever_live else 0,
-            "encoders": sum(1 for e in self.encoders if e.size is not None),
+            "encoders": sum(1 for e in self.encoders if e.running),
+            # Lazy rungs: a transcoded rung encodes only while somebody watches it (and for
+            # rung_idle_s after); passthrough forwards whatever arrives.
+            "rungs": {
+                r.name: {
+                    "running": r.passthrough and self.state == "live" or running.get(r.name, False),
+                    "viewers": r.viewers,
+                }
+                for r in self.renditions.values()
+            },
+            "decoding": self.transcoder is not None and self.transcoder.decoding,
             "source_restarts": self.supervisor.restarts,
             "source_error": self.supervisor.last_error,
             "source_has_bframes": self.source_reorders,

@@ -11,6 +11,7 @@ from relay.config import parse_config
 from relay.errors import ConfigError
 from tests.test_cli import HASH, run_cli
 
+SIM_A = '[[streams]]\nname = "a"\nsource = "sim://"\n'
 RTMP_A = '[[streams]]\nname = "a"\nsource = "rtmp://0.0.0.0:1935/live/a"\n'
 
 
@@ -53,6 +54,11 @@ def error_of(toml: str) -> ConfigError:
             "must be a number, got true or false",
         ),
         ("[limits]\nmax_viewers = 10001\n", "limits.max_viewers", "must be at most 10000"),
+        # Lazy rungs: how long a rung nobody watches keeps encoding.
+        (SIM_A + "rung_idle_s = 0\n", "streams[0].rung_idle_s", "must be at least 0.1"),
+        (SIM_A + 'rung_idle_s = "30s"\n', "streams[0].rung_idle_s", "must be a number"),
+        (SIM_A + "rung_idle_s = 86401\n", "streams[0].rung_idle_s", "must be at most 86400"),
+        (SIM_A + "rung_idle = 30\n", "streams[0].rung_idle", "unknown key"),
         ('[server]\nport = 8080\norigin = "x"\n', "server.origin", "unknown key"),
         ('origin = "x"\n', "origin", "unknown key"),
     ],
@@ -76,6 +82,16 @@ def test_defaults_are_those_of_the_readme() -> None:
     assert config.limits.max_viewers_per_stream == 200 and config.limits.max_viewers == 500
     assert config.recording.retention_days == 60.0 and config.auth.session_hours == 12.0
     assert config.origin == "<test>" and config.streams == ()
+    stream = parse_config(tomllib.loads(SIM_A), "<test>").streams[0]
+    assert stream.rung_idle_s == 30.0
+
+
+def test_a_bad_rung_idle_time_stops_the_relay_with_exit_2(tmp_path: Path) -> None:
+    path = tmp_path / "relay.toml"
+    path.write_text(SIM_A + "rung_idle_s = -1\n")
+    result = run_cli("serve", "--config", str(path))
+    assert result.returncode == 2
+    assert f"{path}: streams[0].rung_idle_s: must be at least 0.1" in result.stderr, result.stderr
 
 
 def test_port_option_keeps_the_rules(tmp_path: Path) -> None:

@@ -64,6 +64,20 @@ function createCard(name) {
   return { li, refs };
 }
 
+// Lazy rungs: a rung encodes only while somebody watches it, so each says whether it runs
+// ("720p ▶ läuft · 360p ◦ ruht"); the renditions list alone for an older relay.
+function rungsText(s) {
+  const rungs = s.rungs ?? {};
+  return (s.renditions ?? [])
+    .map((name) => {
+      if (!(name in rungs)) return name;
+      return rungs[name].running
+        ? `${name} ▶ ${t("list.rungRunning")}`
+        : `${name} ◦ ${t("list.rungIdle")}`;
+    })
+    .join(" · ");
+}
+
 function fillCard({ refs }, s) {
   const state = s.state in STATE_CLASS ? s.state : "offline";
   refs.badge.className = `badge ${STATE_CLASS[state]}`;
@@ -73,7 +87,7 @@ function fillCard({ refs }, s) {
   refs.fps.textContent = s.fps_in ? `${num(s.fps_in, 1)} fps` : "–";
   refs.resolution.textContent = s.width && s.height ? `${s.width}×${s.height}` : "–";
   refs.bitrate.textContent = s.bitrate_in ? `${num(s.bitrate_in / 1e6, 1)} Mbit/s` : "–";
-  refs.renditions.textContent = (s.renditions ?? []).join(", ") || "–";
+  refs.renditions.textContent = rungsText(s) || "–";
 }
 
 function render(streams) {

@@ -167,8 +167,35 @@ class RelayCollector(Collector):
             m.seconds(
                 "relay_stage_process_seconds", "processor time per frame", t.process_ms, stream=s
             )
+            m.gauge(
+                "relay_transcoder_decoding",
+                "1 while the stream's source is decoded (some rung runs)",
+                int(t.decoding),
+                stream=s,
+            )
+            m.counter(
+                "relay_transcoder_cold_starts",
+                "decodes from the last IDR when a rung started with nothing decoded",
+                t.cold_starts,
+                stream=s,
+            )
+            m.seconds(
+                "relay_stage_cold_start_seconds",
+                "decoding the kept units up to the newest picture, per cold start",
+                t.cold_start_ms,
+                stream=s,
+            )
             for e in t.encoders:
                 labels = {"stream": s, "rendition": e.rung.name}
+                m.gauge(
+                    "relay_encoder_running",
+                    "1 while the rung encodes (it has viewers, or had within rung_idle_s)",
+                    int(e.running),
+                    **labels,
+                )
+                m.counter(
+                    "relay_encoder_starts", "times the rung started encoding", e.starts, **labels
+                )
                 m.counter(
                     "relay_encoder_dropped_frames",
                     "frames dropped before encoding",
@@ -179,6 +206,9 @@ class RelayCollector(Collector):
                     "relay_encoder_forced_keyframes", "IDRs forced", e.forced_keyframes, **labels
                 )
                 m.seconds("relay_stage_scale_seconds", "scale time per frame", e.scale_ms, **labels)
+                m.seconds(
+                    "relay_stage_overlay_seconds", "OSD time per frame", e.overlay_ms, **labels
+                )
                 m.seconds(
                     "relay_stage_encode_seconds", "encode time per frame", e.encode_ms, **labels
                 )

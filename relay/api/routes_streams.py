@@ -66,17 +66,24 @@ async def get_stream(request: web.Request) -> web.Response:
             "slate_frames": t.slate_frames,
             "dropped_units": t.dropped_units,
             "decode_errors": t.decode_errors,
+            # Lazy rungs: decoding from the last IDR when a rung starts with none running.
+            "cold_starts": t.cold_starts,
+            "cold_start": t.cold_start_ms.summary(),
+            "cold_start_skipped": t.cold_start_skipped,
             "decode": t.decode_ms.summary(),
             "process": t.process_ms.summary(),
             "encoders": [
                 {
                     "rendition": e.rung.name,
+                    "running": e.running,
+                    "starts": e.starts,
                     "size": e.size,
                     "frames": e.frames_out,
                     "dropped": e.dropped,
                     "forced_keyframes": e.forced_keyframes,
                     "encode": e.encode_ms.summary(),
                     "scale": e.scale_ms.summary(),
+                    "overlay": e.overlay_ms.summary(),  # the OSD, on this rung's picture
                     "latency": e.latency_ms.summary(),
                 }
                 for e in t.encoders

@@ -24,6 +24,10 @@ ICE_SCHEMES = ("stun", "stuns", "turn", "turns")
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 PerMinute = Annotated[int, msgspec.Meta(ge=1, le=10_000)]
 Viewers = Annotated[int, msgspec.Meta(ge=1, le=10_000)]
+# How long a transcoded rung without consumers keeps encoding before it stops: a viewer
+# who reloads the page or an Auto viewer that steps back up finds it still running.
+IdleSeconds = Annotated[float, msgspec.Meta(ge=0.1, le=86_400)]
+RUNG_IDLE_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,7 @@ class StreamConfig(Table, frozen=True):
     # ["720p", {name = "360p", bitrate = 400000}, "source"]; read as .renditions (names)
     # and .bitrates (the overrides).
     ladder: tuple[str | RungTable, ...] = msgspec.field(default=("720p",), name="renditions")
+    rung_idle_s: IdleSeconds = RUNG_IDLE_S  # a rung nobody watches stops after this long
 
     def __post_init__(self) -> None:
         if not STREAM_NAME.match(self.name):

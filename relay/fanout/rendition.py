@@ -119,6 +119,11 @@ class Rendition:
         self._keyframe_pending = False
         self._last_forced = 0.0
         self._forms: dict[str, Callable[[bytes], Any]] = {}
+        # Consumers (subscribers of any kind: viewers, a viewer moving here) decide whether
+        # a transcoded rung runs at all (the stream's encoders read in_demand). The hook
+        # is called on the loop when the first one arrives, so that the rung starts now.
+        self.on_first_consumer: Callable[[], None] | None = None
+        self._idle_since: float | None = float("-inf")  # None while consumed; never: -inf
 
     def want(self, transport: str, build: Callable[[bytes], Any]) -> None:
         """Asks for every packet in `transport`'s form from now on (built once per packet).
@@ -155,9 +160,24 @@ class Rendition:
         """Viewers watching this rung now (not those still moving here from another)."""
         return sum(1 for s in self.subscribers if not s.switching)
 
+    @property
+    def consumers(self) -> int:
+        """Subscribers of every kind, a viewer still moving here included."""
+        return len(self.subscribers)
+
+    def in_demand(self, idle_s: float) -> bool:
+        """Whether the rung should run: it has consumers, or had some within `idle_s`.
+        Read by the transcoder's thread: two plain reads, no lock needed."""
+        since = self._idle_since
+        return since is None or time.monotonic() - since < idle_s
+
     def subscribe(self, name: str, wake: Callable[[], None], switching: bool = False) -> Subscriber:
         subscriber = Subscriber(self, name, wake, switching)
+        first = not self.subscribers
         self.subscribers.add(subscriber)
+        self._idle_since = None
+        if first and self.on_first_consumer is not None:
+            self.on_first_consumer()
         # A new viewer starts at a keyframe: ask the encoder for one now rather than wait
         # for the GOP to come round.
         self.request_keyframe()
@@ -165,6 +185,8 @@ class Rendition:
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         self.subscribers.discard(subscriber)
+        if not self.subscribers and self._idle_since is None:
+            self._idle_since = time.monotonic()
 
     def request_keyframe(self) -> None:
         """A viewer needs an IDR (join, PLI, FIR, loss). Coalesced by take_keyframe_request."""

@@ -35,6 +35,11 @@ KEYFRAME_INTERVAL_S = 4
 # link, median of two 18 s runs each: p95 270 ms at 0.5 s, 192 ms at 0.2 s).
 VBV_S = 0.2
 ENCODERS_CREATED = 0  # process-wide: tests assert "one encoder per rung, not per viewer"
+PAUSE = "pause"  # queued by pause(): the encoder thread lets its x264 go
+
+
+def always() -> bool:
+    return True
 
 
 def make_rung_encoder(width: int, height: int, fps: int, bitrate: int) -> av.VideoCodecContext:
@@ -79,6 +84,7 @@ class RungEncoder:
         publish: Callable[[EncodedPacket], None],
         want_keyframe: Callable[[], bool],
         lossless: bool = False,
+        wanted: Callable[[], bool] = always,
     ) -> None:
         self.stream, self.rung = stream, rung
         # A rung may cap the frame rate (240p: 15 fps for the edge of a cell); the frames
@@ -90,6 +96,13 @@ class RungEncoder:
         self.lossless = lossless  # benchmarks: wait for room instead of dropping
         self.publish = publish
         self.want_keyframe = want_keyframe
+        # Whether anybody consumes this rung (lazy rungs): the transcoder asks before each
+        # frame, submits only to rungs that are wanted and pauses the others.
+        self.wanted = wanted
+        self.running = False  # frames are being submitted (written by the transcoder)
+        self.starts = 0
+        self._generation = 0  # bumped by pause(): a frame of a new run gets a fresh x264
+        self._encoded_generation = 0
         self.frames_in = 0
         self.frames_out = 0
         self.dropped = 0
@@ -102,7 +115,8 @@ class RungEncoder:
         # The OSD, drawn on this rung's own scaled picture: sized for it, and the shared
         # decoded picture is never written (no 1080p copy per frame).
         self.overlay = OsdProcessor(stream)
-        self._queue: queue.Queue[tuple[av.VideoFrame, int, bool] | None] = queue.Queue(maxsize=2)
+        # (frame, arrival, generation, live) or PAUSE
+        self._queue: queue.Queue[tuple[av.VideoFrame, int, int, bool] | str | None] = queue.Queue(2)
         # Supervised: a crash restarts the loop with a new x264 (its first frame is an IDR).
         self.worker = WorkerThread(
             stream, f"encoder-{rung.name}", f"enc-{rung.name}-{stream}", self._run, self._reset
@@ -117,15 +131,30 @@ class RungEncoder:
 
     def submit(self, frame: av.VideoFrame, arrival_ns: int, live: bool = True) -> None:
         """Queues a processed frame (pts on the 90 kHz output clock; never written here);
-        drops the oldest if full. `live` False: the slate (the OSD says so)."""
+        drops the oldest if full. `live` False: the slate (the OSD says so). The first
+        frame after a pause starts a fresh x264, so it is encoded as an IDR."""
+        if not self.running:
+            self.running = True
+            self.starts += 1
+            self._next_pts = None
         self.frames_in += 1
         if self._interval and not self._due(frame.pts):
             self.skipped += 1
             return
+        item = (frame, arrival_ns, self._generation, live)
         if self.lossless:
-            self._queue.put((frame, arrival_ns, live))
+            self._queue.put(item)
             return
-        self.dropped += put_dropping_oldest(self._queue, (frame, arrival_ns, live))
+        self.dropped += put_dropping_oldest(self._queue, item)
+
+    def pause(self) -> None:
+        """Nobody consumes the rung: no more frames until the next submit(); the encoder
+        thread lets its x264 go (memory, and a new run must begin with an IDR)."""
+        if not self.running:
+            return
+        self.running = False
+        self._generation += 1
+        put_dropping_oldest(self._queue, PAUSE)  # a frame it displaces was not wanted
 
     def _due(self, pts: int | None) -> bool:
         """Whether the frame at `pts` keeps the rung's frame rate: frames leave on a fixed
@@ -154,7 +183,14 @@ class RungEncoder:
             item = self._queue.get()
             if item is None:
                 return
-            self._encode(*item)
+            if isinstance(item, str):  # PAUSE
+                self._encoder = None
+                continue
+            frame, arrival_ns, generation, live = item
+            if generation != self._encoded_generation:
+                self._encoded_generation = generation
+                self._encoder = None  # paused since the last frame: a new run, a new IDR
+            self._encode(frame, arrival_ns, live)
 
     def _reset(self) -> None:
         """After a crash: the encoder may be in any state; the next frame opens a new one."""

@@ -4,10 +4,16 @@ It runs in a thread of its own. Its input is a small bounded queue of access uni
 overflows, decoding skips to the next keyframe (a decoder fed a gap shows garbage) and the
 skipped units are counted. When no input arrives for a while, it sends the slate instead,
 so viewers keep a live connection while the drone's link is down.
+
+Lazy rungs: only the rungs somebody consumes get frames (RungEncoder.wanted); the others
+are paused. While no rung is wanted nothing is decoded: the units since the last IDR are
+kept (relay.transcode.gop), and when a rung is wanted again they are decoded at once and
+only the newest picture is handed on (a cold start, docs/lazy-rungs.md).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import time
@@ -21,6 +27,7 @@ from relay.metrics import Histogram
 from relay.queues import drain
 from relay.supervise import WorkerThread
 from relay.transcode.encoder import RungEncoder
+from relay.transcode.gop import GopBuffer, is_reference
 from relay.transcode.processors.osd import Processor
 from relay.transcode.slate import slate_frame
 
@@ -29,6 +36,7 @@ log = logging.getLogger(__name__)
 SIGNAL_LOST_S = 1.0  # no input this long: the slate goes out
 SLATE_FPS = 15
 INPUT_QUEUE = 30  # one second of input at 30 fps; more would only add delay
+WAKE = "wake"  # queued by wake(): a rung is wanted now, do not wait for the next unit
 
 
 class Transcoder:
@@ -52,15 +60,20 @@ class Transcoder:
         self.slate_frames = 0
         self.dropped_units = 0
         self.decode_errors = 0
-        self.live = False
-        self._queue: queue.Queue[AccessUnit | Discontinuity | None] = queue.Queue(INPUT_QUEUE)
+        self.cold_starts = 0
+        self.cold_start_ms = Histogram()  # decoding the kept units up to the newest picture
+        self.cold_start_skipped = 0  # pictures nothing refers to, not decoded on a cold start
+        self._gop = GopBuffer()
+        self._last_input = 0.0
+        self._queue: queue.Queue[AccessUnit | Discontinuity | str | None] = queue.Queue(INPUT_QUEUE)
         self._skip_to_keyframe = True
         self._decoder: av.VideoCodecContext | None = None
         self._last_size = (1280, 720)
         self._out_origin_ns = time.monotonic_ns()
         self._last_out_pts = -1
-        # Supervised: a crash restarts the loop with a fresh decoder (relay.supervise).
-        self.worker = WorkerThread(stream, "transcoder", f"dec-{stream}", self._loop, self._reset)
+        # Supervised: a crash restarts the loop with a fresh decoder (relay.supervise), which
+        # starts at a keyframe: the old one may be in any state.
+        self.worker = WorkerThread(stream, "transcoder", f"dec-{stream}", self._loop, self._restart)
         self._closing = False
 
     @property
@@ -87,57 +100,154 @@ class Transcoder:
             self._queue.put_nowait(Discontinuity("transcoder overloaded"))
             self.dropped_units += 1
 
+    def wake(self) -> None:
+        """A rung has its first consumer (called on the event loop): start decoding now."""
+        with contextlib.suppress(queue.Full):  # if full, the thread is busy with units
+            self._queue.put_nowait(WAKE)
+
+    @property
+    def decoding(self) -> bool:
+        return self._decoder is not None
+
     def close(self) -> None:
         """Stops the thread and every encoder; safe to call twice."""
         if self._closing:
             return
         self._closing = True
         self.worker.stop()
-        try:
+        with contextlib.suppress(queue.Full):
             self._queue.put_nowait(None)
-        except queue.Full:
-            pass
         self.worker.join(timeout=2.0)
         for encoder in self.encoders:
             encoder.close()
 
-    def _reset(self) -> None:
-        """After a crash: the decoder may be in any state; start over at a keyframe."""
-        self._decoder = None
-        self._skip_to_keyframe = True
-
     def _loop(self) -> None:
-        last_input = time.monotonic()
         next_slate = 0.0
+        self._last_input = time.monotonic()
         while not self._closing:
             try:
                 item = self._queue.get(timeout=1 / SLATE_FPS)
             except queue.Empty:
                 now = time.monotonic()
-                if now - last_input >= SIGNAL_LOST_S and now >= next_slate:
-                    self.live = False
+                if now - self._last_input >= SIGNAL_LOST_S and now >= next_slate:
                     next_slate = now + 1 / SLATE_FPS
                     self._send_slate()
                 continue
             if item is None:
                 return
-            if isinstance(item, Discontinuity):
-                self._decoder = None  # a restarted source may bring another SPS and size
-                self._skip_to_keyframe = True
+            if isinstance(item, str):  # WAKE: a cold start now, if the source is live
+                if time.monotonic() - self._last_input < SIGNAL_LOST_S:
+                    self._start_if_wanted()
                 continue
-            last_input = time.monotonic()
-            self._decode(item)
+            if isinstance(item, Discontinuity):
+                self._restart()
+                continue
+            self._last_input = time.monotonic()
+            self._gop.add(item)
+            if self._start_if_wanted():
+                continue  # the cold start decoded this unit too
+            if self._wanted():
+                self._decode(item)
+
+    def _restart(self) -> None:
+        """A restarted source may bring another SPS and size: decode from its next IDR."""
+        self._decoder = None
+        self._skip_to_keyframe = True
+        self._gop.clear()
+
+    def _wanted(self) -> list[RungEncoder]:
+        """The rungs somebody consumes; the others pause. Without any, decoding stops."""
+        wanted = [encoder for encoder in self.encoders if encoder.wanted()]
+        for encoder in self.encoders:
+            if encoder not in wanted:
+                encoder.pause()
+        if not wanted and self._decoder is not None:
+            log.info("[stream %s] no rung watched: decoding stops", self.stream)
+            self._decoder = None
+            self._skip_to_keyframe = True
+        return wanted
+
+    def _start_if_wanted(self) -> bool:
+        """A cold start when a rung is wanted and nothing is decoded yet: the kept units
+        from the last IDR on, as fast as they go, only the newest picture handed on."""
+        if self._decoder is not None or not self._gop.units or not self._wanted():
+            return False
+        t0 = time.perf_counter()
+        self.cold_starts += 1
+        self._skip_to_keyframe = False
+        newest: tuple[av.VideoFrame, int] | None = None
+        pending = list(self._gop.units)
+        done, kept = 0, len(pending)
+        while done < len(pending):
+            # Units arriving meanwhile join in at once: the input queue holds one second,
+            # and a slow machine's cold start may take longer than that.
+            arrived = self._arrived_meanwhile()
+            if arrived is None:
+                return True  # the source restarted, or the transcoder closes
+            for unit in arrived:
+                if unit.keyframe:  # a fresh IDR arrived: the older units are not needed
+                    pending, done, kept = [], 0, 0
+                pending.append(unit)
+            unit = pending[done]
+            done += 1
+            if done < len(pending) and not is_reference(unit.data):
+                self.cold_start_skipped += 1
+                continue
+            frames = self._decode_frames(unit)
+            if frames:
+                newest = (frames[-1], unit.arrival_ns)
+            if len(pending) - max(done, kept) > 2 * INPUT_QUEUE:
+                # Two seconds of units arrived meanwhile are still waiting: decoding is slower
+                # than the source sends (an overloaded machine). As on an input overflow, the
+                # rest is dropped and decoding resumes at the next IDR.
+                self.dropped_units += len(pending) - done
+                self._restart()
+                break
+        elapsed_ms = (time.perf_counter() - t0) * 1000
+        self.cold_start_ms.observe(elapsed_ms)
+        if newest is not None:
+            log.info(
+                "[stream %s] cold start: %d units from the last IDR in %.0f ms",
+                self.stream,
+                done,
+                elapsed_ms,
+            )
+            self._process_and_encode(*newest)
+        return True
+
+    def _arrived_meanwhile(self) -> list[AccessUnit] | None:
+        """Units queued while a cold start decodes; None when a Discontinuity ends it."""
+        units: list[AccessUnit] = []
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return units
+            if item is None:
+                self._closing = True
+                return None
+            if isinstance(item, Discontinuity):
+                self._restart()
+                return None
+            if isinstance(item, AccessUnit):
+                self._last_input = time.monotonic()
+                self._gop.add(item)
+                units.append(item)
 
     def _decode(self, unit: AccessUnit) -> None:
+        for frame in self._decode_frames(unit):
+            self._process_and_encode(frame, unit.arrival_ns)
+
+    def _decode_frames(self, unit: AccessUnit) -> list[av.VideoFrame]:
         if not unit.data:
             # An empty packet would put FFmpeg's decoder into draining mode for good (every
             # later packet: "End of file"); browsers' padding probes reassemble to these.
             self.dropped_units += 1
-            return
+            return []
         if self._skip_to_keyframe:
             if not unit.keyframe:
                 self.dropped_units += 1
-                return
+                return []
             self._skip_to_keyframe = False
         if self._decoder is None:
             self._decoder = av.CodecContext.create("h264", "r")
@@ -154,14 +264,14 @@ class Transcoder:
             self.decode_errors += 1
             log.debug("[stream %s] decode error: %s", self.stream, exc)
             self._skip_to_keyframe = True
-            return
+            return []
         self.decode_ms.observe((time.perf_counter() - t0) * 1000)
-        for frame in frames:
-            self.frames_decoded += 1
-            self.live = True
-            self._process_and_encode(frame, unit.arrival_ns)
+        self.frames_decoded += len(frames)
+        return frames
 
     def _send_slate(self) -> None:
+        if not self._wanted():
+            return  # nobody to show it to
         self.slate_frames += 1
         self._process_and_encode(
             slate_frame(*self._last_size, self.stream), time.monotonic_ns(), live=False
@@ -189,5 +299,5 @@ class Transcoder:
         self._last_out_pts = pts
         frame.pts = pts
         frame.time_base = TIME_BASE
-        for encoder in self.encoders:
+        for encoder in self._wanted():
             encoder.submit(frame, arrival_ns, live)

@@ -85,6 +85,9 @@ class RelayProcess(base.RelayProcess):
             log_level="debug",
         )
         self.watcher: subprocess.Popen[bytes] | None = None
+        # Viewers of the fuzzed streams' rungs: a rung nobody watches decodes nothing (lazy
+        # rungs), and the h264, flv and mpegts targets are meant to reach the decoder.
+        self.rung_watchers: list[subprocess.Popen[bytes]] = []
         self.fps_samples: list[tuple[float, int]] = []  # (monotonic, frames)
         self.captures: dict[int, float] = {}  # counter -> capture monotonic
         self._log_offset = 0
@@ -102,6 +105,15 @@ class RelayProcess(base.RelayProcess):
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
         threading.Thread(target=self._read_watcher, daemon=True, name="fuzz-watch").start()
+        self.rung_watchers = [
+            subprocess.Popen(
+                [sys.executable, str(ROOT / "scripts/fuzzing/watch.py")]
+                + [self.base_url, self.token, name],
+                stdout=subprocess.DEVNULL,
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
+            )
+            for name in ("rtmp", "udp")
+        ]
         deadline = time.monotonic() + timeout
         while not self.fps_samples or self.fps_samples[-1][1] < 30:
             if self.watcher.poll() is not None or time.monotonic() > deadline:
@@ -196,12 +208,13 @@ class RelayProcess(base.RelayProcess):
         return problems
 
     def close(self, sig: int = signal.SIGINT, timeout: float = 10.0) -> None:
-        """The watcher first, then the relay (SIGINT: as an operator's Ctrl-C)."""
-        if self.watcher is not None and self.watcher.poll() is None:
-            self.watcher.terminate()
-            try:
-                self.watcher.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.watcher.kill()
-                self.watcher.wait()
+        """The watchers first, then the relay (SIGINT: as an operator's Ctrl-C)."""
+        for watcher in [self.watcher, *self.rung_watchers]:
+            if watcher is not None and watcher.poll() is None:
+                watcher.terminate()
+                try:
+                    watcher.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    watcher.kill()
+                    watcher.wait()
         super().close(sig, timeout)

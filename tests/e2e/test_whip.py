@@ -144,9 +144,11 @@ async def test_a_transcoder_resync_asks_the_publisher_for_an_idr(
     publisher = WhipPublisher(relay.base_url, "cam", gop=600)
     transcoder = relay.relay.streams["cam"].transcoder
     assert transcoder is not None
+    viewer = relay.viewer("cam", rendition="360p")  # a rung decodes only while watched
     try:
         await publisher.publish()
         assert publisher.encoder is not None
+        await viewer.start()
         await wait_for(lambda: transcoder.frames_decoded >= 30, 20.0, "30 decoded frames")
         forced_before = publisher.encoder.forced
         # What an overload or a broken unit does: the decoder waits for the next IDR.
@@ -163,6 +165,7 @@ async def test_a_transcoder_resync_asks_the_publisher_for_an_idr(
             "a forced IDR and decoding again",
         )
     finally:
+        await viewer.close()
         await publisher.close()
 
 

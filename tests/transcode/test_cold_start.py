@@ -1,0 +1,107 @@
+"""The transcoder's lazy side on real encoded input: nothing decoded or encoded while no rung
+is wanted, a cold start from the kept units hands on only the newest picture as an IDR."""
+
+from __future__ import annotations
+
+import queue
+import time
+from pathlib import Path
+
+from relay.config import RUNGS
+from relay.media.frame_marks import read_marks
+from relay.media.packet import EncodedPacket
+from relay.transcode.encoder import RungEncoder
+from relay.transcode.gop import GopBuffer, is_reference
+from relay.transcode.transcoder import Transcoder
+from tests.media_gen import access_units, make_clip
+from tests.transcode.test_transcoder import decode
+
+
+def _wait(condition: object, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def test_a_cold_start_decodes_the_kept_units_and_hands_on_only_the_newest(
+    tmp_path: Path,
+) -> None:
+    # High profile with B-frames, one IDR per 60 frames: a cold start at frame 50 has 50
+    # units to decode, some of them pictures nothing refers to.
+    units = access_units(make_clip(tmp_path / "b.mp4", seconds=2.0, gop=60, high_bframes=True))
+    assert not all(is_reference(u.data) for u in units), "the clip needs non-reference B-frames"
+    wanted = {"on": False}
+    out: queue.Queue[EncodedPacket] = queue.Queue()
+    encoder = RungEncoder(
+        "test",
+        RUNGS["360p"],
+        30,
+        publish=out.put,
+        want_keyframe=lambda: False,
+        wanted=lambda: wanted["on"],
+    )
+    transcoder = Transcoder("test", [encoder])
+    transcoder.start()
+    try:
+        for unit in units[:50]:
+            transcoder.feed(unit)
+            time.sleep(0.005)
+        time.sleep(0.3)
+        # Nobody watches: nothing decoded, nothing encoded, no slate either.
+        assert transcoder.frames_decoded == 0 and encoder.frames_in == 0
+        assert not encoder.running and not transcoder.decoding
+        wanted["on"] = True
+        transcoder.wake()
+        _wait(lambda: out.qsize() >= 1, 10, "the cold start's picture")
+        time.sleep(0.2)
+        assert out.qsize() == 1, "only the newest picture is handed on"
+        assert transcoder.cold_starts == 1 and transcoder.cold_start_skipped > 0
+        # Every reference picture decoded; the pictures nothing refers to were not.
+        assert transcoder.frames_decoded < 50
+        first = out.get()
+        assert first.keyframe, "a joining viewer's first frame is an IDR"
+        (frame,) = decode([first])
+        marks = read_marks(frame.to_ndarray(format="gray"))
+        assert marks is not None
+        # The newest picture the decoder gave out: B-frame reordering holds back <= 3.
+        assert 46 <= marks[0] <= 49, marks
+        for unit in units[50:]:  # live again: every unit decoded and encoded
+            transcoder.feed(unit)
+            time.sleep(0.005)
+        _wait(lambda: encoder.frames_out >= 1 + len(units) - 50 - 3, 10, "live frames")
+        wanted["on"] = False
+        transcoder.feed(units[0])  # the next unit finds no rung wanted
+        _wait(lambda: not encoder.running and not transcoder.decoding, 5, "the rung to pause")
+    finally:
+        transcoder.close()
+
+
+def test_the_slate_reaches_a_wanted_rung_only() -> None:
+    wanted = {"on": False}
+    out: queue.Queue[EncodedPacket] = queue.Queue()
+    encoder = RungEncoder(
+        "test", RUNGS["360p"], 30, out.put, lambda: False, wanted=lambda: wanted["on"]
+    )
+    transcoder = Transcoder("test", [encoder])
+    transcoder.start()
+    try:
+        time.sleep(1.5)  # the signal counts as lost after 1 s
+        assert transcoder.slate_frames == 0 and out.empty()
+        wanted["on"] = True
+        _wait(lambda: out.qsize() >= 3, 10, "slate frames")
+        assert out.get().keyframe and transcoder.slate_frames >= 3
+    finally:
+        transcoder.close()
+
+
+def test_the_gop_buffer_starts_at_an_idr_and_is_bounded(tmp_path: Path) -> None:
+    units = access_units(make_clip(tmp_path / "c.mp4", seconds=1.0, gop=10, high_bframes=False))
+    gop = GopBuffer()
+    for unit in units[1:5]:  # no IDR yet: nothing to start from
+        gop.add(unit)
+    assert gop.units == []
+    for unit in units[:15]:
+        gop.add(unit)
+    assert gop.units == units[10:15] and gop.units[0].keyframe
+    assert gop.bytes == sum(len(u.data) for u in units[10:15])
