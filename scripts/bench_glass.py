@@ -161,6 +161,9 @@ async def measure_pages(
         await asyncio.to_thread(rung_sample, relay, rung, queues, delays)
         await asyncio.sleep(min(1.0, left))
     ends = [await edge(p) for p in opened]
+    shows = await opened[0].evaluate(  # what the player's own label says meanwhile
+        "() => [document.getElementById('delay-value').dataset.ms, window.__player.stats.delayKind]"
+    )
     relay1 = await asyncio.to_thread(rung_counts, relay, rung)
     b1 = [await p.evaluate(BROWSER_STATS) or {} for p in opened]
     pictures: list[Any] = []  # all pages' (the delays are pooled)
@@ -189,6 +192,7 @@ async def measure_pages(
         "browser_packets_lost": browser("packets_lost"),
         "browser_frames_dropped": browser("frames_dropped"),
         **{f"{n}_ms_per_frame": glass.per_frame_ms(b0[0], b1[0], k, c) for n, k, c in per_frame},
+        "player_shows": {"ms": float(shows[0]) if shows[0] else None, "kind": shows[1]},
         "relay_delay_p50_ms": round(statistics.median(delays), 1) if delays else None,
         **{k: (relay1[k] or 0) - (relay0[k] or 0) for k in relay1 if k != "stages_ms"},
         "relay_stages_ms": relay1["stages_ms"],  # p50/p95 over the rung's recent frames
