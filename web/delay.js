@@ -16,6 +16,9 @@ const FRESH_MS = 2000; // readings older than this no longer count (the picture 
 // back (old capture times), or clocks that are far apart.
 const MIN_MS = -50;
 const MAX_MS = 10000;
+// Nor are readings that wander by more than this within FRESH_MS: the marks do not run with
+// the clock (a clip rendered faster or slower than real time, played back in a loop).
+const MAX_SPREAD_MS = 1000;
 
 export class GlassDelay {
   constructor(video) {
@@ -63,6 +66,7 @@ export class GlassDelay {
     const fresh = this.readings.filter(([at]) => performance.now() - at <= FRESH_MS);
     if (!fresh.length) return null;
     const sorted = fresh.map(([, d]) => d).sort((a, b) => a - b);
+    if (sorted[sorted.length - 1] - sorted[0] > MAX_SPREAD_MS) return null;
     return sorted[Math.floor(sorted.length / 2)];
   }
 

@@ -4,12 +4,15 @@ clip without marks); and never below the relay's own share, which it includes.""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
 from tests.conftest import RelayFactory
 from tests.e2e.browser import chromium, until
+from tests.media_gen import make_clip
 
 DELAY = """() => {
   const v = document.getElementById('delay-value');
@@ -81,3 +84,17 @@ async def test_a_picture_without_marks_shows_an_estimate(
     # The estimate includes the relay's own share and adds the network and the browser's
     # (the share read a moment after the estimate was made: a few ms of slack).
     assert shown["relay"] - 5 < shown["ms"] < 1000, shown
+
+
+async def test_a_replayed_clip_with_old_marks_shows_an_estimate(
+    start_relay: RelayFactory, tmp_path: Path
+) -> None:
+    """Marks from the past (a recording of the sim played back) are not this picture's delay:
+    the clip is rendered faster than real time and played in a loop, its marks over 10 s old
+    by the time it plays."""
+    made = time.monotonic()
+    clip = make_clip(tmp_path / "old.mp4", seconds=3.0, high_bframes=False)
+    await asyncio.sleep(max(0.0, made + 11 - time.monotonic()))
+    relay = await start_relay([{"name": "old", "source": f"file:{clip}", "renditions": ["360p"]}])
+    shown = await shown_delay(relay, "old", "estimate")
+    assert shown["label"] == "Verzögerung ≈ (Schätzung)", shown
