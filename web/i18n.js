@@ -25,6 +25,13 @@ const DICT = {
     "state.interrupted": "Verbindung unterbrochen",
     "player.back": "← Übersicht",
     "player.delay": "Verzögerung",
+    "player.delay.measured": "Verzögerung (gemessen)",
+    "player.delay.measured.covers":
+      "Gemessen: Aufnahme in der Kamera → Bild auf diesem Gerät, aus den Bildmarken im Video",
+    "player.delay.estimate": "Verzögerung ≈ (Schätzung)",
+    "player.delay.estimate.covers":
+      "Schätzung: Relais (mit Sendewarteschlange) + Netz (halbe Umlaufzeit) + Puffer und " +
+      "Dekodieren im Browser; ohne die Funkstrecke der Drohne und die Anzeige",
     "player.fps": "Bildrate",
     "player.resolution": "Auflösung",
     "player.rendition": "Qualität",
@@ -133,6 +140,13 @@ const DICT = {
     "state.interrupted": "Connection interrupted",
     "player.back": "← Overview",
     "player.delay": "Delay",
+    "player.delay.measured": "Delay (measured)",
+    "player.delay.measured.covers":
+      "Measured: capture in the camera → picture on this device, from the frame marks in the video",
+    "player.delay.estimate": "Delay ≈ (estimate)",
+    "player.delay.estimate.covers":
+      "Estimate: relay (with its send queue) + network (half the round trip) + buffer and " +
+      "decoding in the browser; without the drone's own link and the display",
     "player.fps": "Frame rate",
     "player.resolution": "Resolution",
     "player.rendition": "Quality",

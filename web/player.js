@@ -7,6 +7,7 @@
 // (low frame rate or high delay: still live, but say so) or interrupted.
 
 import { csrfHeaders, initUser, loggedOut } from "/static/auth.js";
+import { browserSample, estimateMs, GlassDelay } from "/static/delay.js";
 import { getLang, initLang, num, onLangChange, t } from "/static/i18n.js";
 import { clientId, WhepError, WhepSession } from "/static/whep.js";
 
@@ -30,6 +31,8 @@ const detail = $("status-detail");
 const select = $("rendition-select");
 const fsButton = $("fullscreen-button");
 const out = { delay: $("delay-value"), fps: $("fps-value"), res: $("resolution-value") };
+const delayLabel = $("delay-label");
+const glassDelay = new GlassDelay(video); // measures when the picture carries frame marks
 
 // /play/{stream}: the stream name is the last path segment.
 const stream = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop() || "");
@@ -42,12 +45,13 @@ const player = {
   reconnects: 0, // retries scheduled after a loss (rendition switches don't count)
   rendition: new URLSearchParams(location.search).get("rendition"),
   currentRung: null, // the rung the relay sends right now (what "auto" resolved to)
-  relayDelayMs: null, // the relay's own share of the delay (drone packet in -> out)
+  relayDelayMs: null, // the relay's own share of the delay (drone packet in -> sent to us)
   dropped: null, // packets the relay dropped for this viewer (it was too slow)
   stream,
   lastError: null, // code ("stalled", "failed", …) or server reason of the last loss
   stalledMs: 0, // how long no new frame was decoded (drives "interrupted")
-  stats: { delayMs: null, fps: null, width: null, height: null, framesDecoded: 0 },
+  // delayKind: "measured" (frame marks, capture -> presented) | "estimate" | null
+  stats: { delayMs: null, delayKind: null, fps: null, width: null, height: null, framesDecoded: 0 },
 };
 window.__player = player;
 
@@ -91,6 +95,12 @@ function renderStats() {
   const s = player.stats;
   out.delay.textContent = s.delayMs == null ? "–" : `${num(s.delayMs)} ms`;
   out.delay.dataset.ms = s.delayMs == null ? "" : String(Math.round(s.delayMs));
+  out.delay.dataset.kind = s.delayKind ?? "";
+  // The label says what the number covers (its tooltip: which stages).
+  const key = s.delayKind ? `player.delay.${s.delayKind}` : "player.delay";
+  delayLabel.dataset.i18n = key;
+  delayLabel.textContent = t(key);
+  delayLabel.title = s.delayKind ? t(`${key}.covers`) : "";
   out.fps.textContent = s.fps == null ? "–" : num(s.fps, 0);
   out.res.textContent = s.width && s.height ? `${s.width}×${s.height}` : "–";
 }
@@ -150,7 +160,8 @@ function teardown() {
   player.pc = null;
   // Drop the last frame: a frozen picture must never pass for the live situation.
   video.srcObject = null;
-  player.stats = { delayMs: null, fps: null, width: null, height: null, framesDecoded: 0 };
+  glassDelay.reset();
+  player.stats = { delayMs: null, delayKind: null, fps: null, width: null, height: null, framesDecoded: 0 };
   renderStats();
 }
 
@@ -282,23 +293,12 @@ function watch(s) {
 /** Update the figures from one inbound-rtp report; returns the sample for the next delta. */
 function updateStats(r, prev, now, rttS) {
   const st = player.stats;
-  const cur = {
-    jbDelay: r.jitterBufferDelay ?? 0,
-    jbCount: r.jitterBufferEmittedCount ?? 0,
-    frames: r.framesDecoded ?? 0,
-    at: now,
-  };
-  // Delay over the last poll interval, not the session average, so it follows changes.
-  // Fall back to the cumulative average right after (re)connecting.
-  const dCount = prev ? cur.jbCount - prev.jbCount : 0;
-  let buffered = null;
-  if (dCount > 0) buffered = ((cur.jbDelay - prev.jbDelay) / dCount) * 1000;
-  else if (cur.jbCount > 0) buffered = (cur.jbDelay / cur.jbCount) * 1000;
-  // From the drone's packet reaching the relay to the picture here: the relay's own share,
-  // the network one way (half the round trip) and this browser's jitter buffer. The drone's
-  // radio/LTE link before the relay is not known to anyone and not included.
-  st.delayMs =
-    buffered == null ? null : buffered + (player.relayDelayMs ?? 0) + ((rttS ?? 0) * 1000) / 2;
+  const cur = { ...browserSample(r), at: now };
+  // Measured at the glass when the picture carries frame marks; else the estimate from
+  // every stage the relay and this browser see (web/delay.js), over the last poll interval.
+  const measured = glassDelay.measuredMs();
+  st.delayMs = measured ?? estimateMs(cur, prev, player.relayDelayMs, rttS);
+  st.delayKind = st.delayMs == null ? null : measured != null ? "measured" : "estimate";
   if (r.framesPerSecond != null) st.fps = r.framesPerSecond;
   else if (prev && now > prev.at) st.fps = ((cur.frames - prev.frames) * 1000) / (now - prev.at);
   st.width = r.frameWidth || video.videoWidth || null;
@@ -417,4 +417,5 @@ if (player.rendition) fillRenditions([]);
 // The relay may move an automatic viewer along the ladder: show where it is now.
 setInterval(() => session && !document.hidden && loadOwnState(), 3000);
 keepAwake();
+glassDelay.start();
 restart();

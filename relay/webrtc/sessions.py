@@ -63,8 +63,10 @@ class ViewerSession(PeerSession):
             "packets": self.track.subscriber.delivered,
             "dropped": self.track.dropped,
             "switches": self.track.switches,
-            # In the relay: drone packet arrived -> this rung's packet ready to send.
-            "relay_delay_ms": self.track.rendition.latency_ms.quantile(0.5),
+            # In the relay: drone packet arrived -> sent to this viewer. Two parts: until
+            # the rung's packet is ready for all its viewers (p50), then this viewer's wait
+            # in its pacer's queue (the last frame's; docs/delay.md).
+            **self.delay_parts(),
             "remb": fb.remb if fb else None,
             "rtt_ms": round(fb.rtt_s * 1000, 1) if fb and fb.rtt_s else None,
             # docs/congestion-control.md: the link's rate estimate and the last verdict.
@@ -72,6 +74,15 @@ class ViewerSession(PeerSession):
             "link": self.adapter.last.signal.value if self.adapter and self.adapter.last else None,
             # Sent vs resent packets, and what the pacer dropped (relay/webrtc/pacer.py).
             "pacer": self.track.pacer.stats(),
+        }
+
+    def delay_parts(self) -> dict[str, float | None]:
+        rung = self.track.rendition.latency_ms.quantile(0.5)
+        queue = round(self.track.pacer.queue_delay_ms, 1)
+        return {
+            "relay_delay_ms": None if rung is None else round(rung + queue, 1),
+            "rung_delay_ms": rung,
+            "send_queue_ms": queue,
         }
 
 

@@ -94,3 +94,66 @@ def changes(timeline: Sequence[tuple[float, str | None]]) -> list[list[Any]]:
         if rung and (not out or out[-1][1] != rung):
             out.append([round(t, 1), rung])
     return out
+
+
+def window_pictures(frames: Sequence[Frame], start: float, end: float) -> list[Frame]:
+    """Each picture once whose counter is in (start, end], marks read."""
+    return [f for f in distinct(frames) if start < f[0] <= end]
+
+
+def _spread(values: list[float]) -> dict[str, float | None]:
+    p50, p95 = quantile(values, 0.5), quantile(values, 0.95)
+    return {
+        "p50_ms": None if p50 is None else round(p50, 1),
+        "p95_ms": None if p95 is None else round(p95, 1),
+        "max_ms": round(max(values), 1) if values else None,
+    }
+
+
+def delay_figures(pictures: Sequence[Frame]) -> dict[str, Any]:
+    """Capture -> presented, and capture -> received where the browser gave receiveTime."""
+    received = [f[4] - f[1] for f in pictures if len(f) > 4 and f[4] is not None]
+    return {
+        "capture_to_presented": _spread([f[2] - f[1] for f in pictures]),
+        "capture_to_received": _spread(received),
+    }
+
+
+def window_figures(
+    frames: Sequence[Frame], start: tuple[float, float], end: tuple[float, float]
+) -> dict[str, Any]:
+    """Figures over one window of glass.js's records (scripts/bench_glass.py). `start` and
+    `end` are (newest counter read, the browser's framesDecoded) taken together at the
+    window's edges: the source made end[0] - start[0] frames in between, the decoder
+    decoded end[1] - start[1]; what the decoder never got is lost (in the network or the
+    relay), what it decoded but the compositor never presented is counted apart (headless
+    Chromium's compositor skips some). Both edges are read the same way, so a frame decoded
+    but not yet presented at an edge cancels out (±1 frame at most)."""
+    pictures = window_pictures(frames, start[0], end[0])
+    made, decoded = end[0] - start[0], end[1] - start[1]
+    return {
+        "frames_made": made,
+        "frames_decoded": decoded,
+        "frames_presented": len(pictures),
+        "frames_lost": max(0, made - decoded),
+        "frames_not_presented": max(0, decoded - len(pictures)),
+        **delay_figures(pictures),
+    }
+
+
+def per_frame_ms(b0: dict[str, Any], b1: dict[str, Any], key: str, count: str) -> float | None:
+    if b0.get(key) is None or b1.get(key) is None or not b1[count] - b0[count]:
+        return None
+    return round((b1[key] - b0[key]) / (b1[count] - b0[count]) * 1000, 1)
+
+
+def medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each figure's median over the runs (nested ones too); None where no run had one."""
+    out: dict[str, Any] = {}
+    for key, value in runs[0].items():
+        if isinstance(value, dict):
+            out[key] = medians([r[key] for r in runs])
+        elif isinstance(value, (int, float)) or value is None:
+            known = [r[key] for r in runs if r.get(key) is not None]
+            out[key] = round(statistics.median(known), 1) if known else None
+    return out

@@ -36,7 +36,12 @@ BROWSER_STATS = """async () => {
     frames_decoded: o.framesDecoded, frames_dropped: o.framesDropped,
     freeze_count: o.freezeCount, total_freezes_s: o.totalFreezesDuration,
     fec_packets_received: o.fecPacketsReceived ?? null,
-    fec_packets_discarded: o.fecPacketsDiscarded ?? null};
+    fec_packets_discarded: o.fecPacketsDiscarded ?? null,
+    frames_received: o.framesReceived ?? null,
+    jitter_buffer_delay_s: o.jitterBufferDelay ?? null,
+    jitter_buffer_emitted: o.jitterBufferEmittedCount ?? null,
+    total_decode_time_s: o.totalDecodeTime ?? null,
+    total_processing_delay_s: o.totalProcessingDelay ?? null};
 }"""
 
 

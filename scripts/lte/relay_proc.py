@@ -95,3 +95,31 @@ def sent_counters(viewer: dict[str, Any]) -> dict[str, Any]:
     pacer: dict[str, Any] = viewer["pacer"] if isinstance(viewer.get("pacer"), dict) else {}
     known = {k: viewer.get(k) for k in STATUS_KEYS}
     return {**known, **{k: viewer.get(k, pacer.get(k)) for k in SENT_KEYS}}
+
+
+def rung_sample(
+    relay: BaseRelayProcess, rung: str, queues: list[float], delays: list[float]
+) -> None:
+    """The rung's delay p50 and its viewers' send queues now (scripts/bench_glass.py)."""
+    status = json.loads(relay.get("/api/streams/demo"))
+    for r in status["rendition_stats"]:
+        if r["name"] == rung and r["relay_delay"]["p50_ms"] is not None:
+            delays.append(r["relay_delay"]["p50_ms"])
+    for s in status.get("viewer_sessions") or []:
+        if s.get("rendition") == rung:
+            pacer = s.get("pacer") or {}
+            queue = s.get("send_queue_ms", pacer.get("queue_delay_ms"))
+            if queue is not None:
+                queues.append(float(queue))
+
+
+def rung_counts(relay: BaseRelayProcess, rung: str) -> dict[str, Any]:
+    """What the relay dropped so far (before a viewer's pacer) and its stages' times."""
+    t = json.loads(relay.get("/api/streams/demo")).get("transcoder") or {}
+    e = next((e for e in t.get("encoders", []) if e["rendition"] == rung), {})
+    return {
+        "transcoder_dropped_units": t.get("dropped_units"),
+        "encoder_dropped": e.get("dropped"),
+        "encoder_frames": e.get("frames"),
+        "stages_ms": {k: e.get(k) or t.get(k) for k in ("decode", "process", "scale", "encode")},
+    }
