@@ -7,21 +7,28 @@ import asyncio
 import time
 from typing import Any
 
+import pytest
+
+from relay.webrtc import pacer
 from tests.conftest import RelayFactory
 from tests.whep_client import WhepViewer
 
 SIM = {"name": "demo", "source": "sim://?size=640x360&fps=30&gop=30", "renditions": ["360p"]}
 
 
-async def test_the_relay_delay_includes_the_send_queue(start_relay: RelayFactory) -> None:
+async def test_the_relay_delay_includes_the_send_queue(
+    start_relay: RelayFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     relay = await start_relay([SIM])
     viewer = WhepViewer(relay.base_url, "demo", token=relay.token)
     await viewer.start()
     try:
         await viewer.wait_frames(10)
         session = next(iter(relay.relay.sessions.sessions.values()))
-        # A link paced below the rung's rate (150 kbit/s x 2.5 against 500 kbit/s): frames
-        # wait in the pacer, as they do behind a busy send path.
+        # Paced at half of whatever target it gets (a clear link's too), below the rung's
+        # rate: frames wait in the pacer, as they do behind a busy send path.
+        monkeypatch.setattr(pacer, "PACING_FACTOR", 0.5)
+        monkeypatch.setattr(pacer, "CLEAR_PACING_FACTOR", 0.5, raising=False)
         session.track.pacer.set_target_bps(1)
         deadline = time.monotonic() + 10
         own: dict[str, Any] = {}
