@@ -11,16 +11,18 @@ Constrained Baseline and keep being answered as such.
 from __future__ import annotations
 
 from aiortc import RTCRtpSender
-from aiortc.codecs import CODECS
+from aiortc.codecs import CODECS, HEADER_EXTENSIONS
 from aiortc.rtcrtpparameters import (
     RTCRtcpFeedback,
     RTCRtpCodecCapability,
     RTCRtpCodecParameters,
+    RTCRtpHeaderExtensionParameters,
 )
 
 BASELINE = ("42001f", "42e01f")
 EXTRA_PROFILES = ("4d001f", "640c1f", "64001f")  # Main; High, with and without constraint
 FEC_MIME_TYPES = ("video/red", "video/ulpfec")
+PLAYOUT_DELAY_URI = "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay"
 PROFILE_NAMES = {0x42: "baseline", 0x4D: "main", 0x58: "extended", 0x64: "high"}
 
 
@@ -73,6 +75,22 @@ def register_fec() -> None:
         )
 
 
+def register_playout_delay() -> None:
+    """Adds the playout-delay header extension to aiortc's video extensions once: answered
+    when a browser offers it (Chromium does), the relay asks for no playout delay
+    (rtp_send.PLAYOUT_DELAY)."""
+    video = HEADER_EXTENSIONS["video"]
+    if any(e.uri == PLAYOUT_DELAY_URI for e in video):
+        return
+    free_id = max(e.id for e in video) + 1
+    video.append(RTCRtpHeaderExtensionParameters(id=free_id, uri=PLAYOUT_DELAY_URI))
+
+
+def playout_delay_id(extensions: list[RTCRtpHeaderExtensionParameters]) -> int | None:
+    """The negotiated id of the playout-delay extension, if the answer has it."""
+    return next((e.id for e in extensions if e.uri == PLAYOUT_DELAY_URI), None)
+
+
 def fec_payload_types(codecs: list[RTCRtpCodecParameters]) -> tuple[int, int] | None:
     """RED's and ULPFEC's payload types in a negotiated codec list, if both are there."""
     types = {c.mimeType.lower(): c.payloadType for c in codecs}
@@ -114,3 +132,4 @@ def preferences(source_profile: str | None = None) -> list[RTCRtpCodecCapability
 
 register_profiles()
 register_fec()
+register_playout_delay()

@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING, Any
 from aiortc import RTCRtpSender
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcdtlstransport import State
-from aiortc.rtp import HeaderExtensions
+from aiortc.rtp import HeaderExtensions, pack_header_extensions, unpack_header_extensions
 from aiortc.utils import random32
 
-from relay.webrtc.codecs import FEC_MIME_TYPES, fec_payload_types
+from relay.webrtc.codecs import FEC_MIME_TYPES, fec_payload_types, playout_delay_id
 from relay.webrtc.rtp_wire import Wire, ntp_now
 from relay.webrtc.ulpfec import FecGroup
 
@@ -38,6 +38,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _EXTENSION_HEAD = struct.Struct("!HH")
+# Playout delay min 0, max 0 (12 bits each, in 10 ms): "show each frame as soon as it is
+# decoded". Chromium's jitter buffer otherwise held frames 60-515 ms at the glass (bench_glass,
+# loaded machine) on top of what the link took; a firefighter wants the newest picture now.
+PLAYOUT_DELAY = b"\x00\x00\x00"
 _NOT_MEDIA = ("video/rtx", *FEC_MIME_TYPES)
 
 # Sender attributes this loop reads or keeps up to date (name-mangled privates of aiortc).
@@ -80,6 +84,8 @@ def install(sender: RTCRtpSender, track: RenditionTrack) -> bool:
         fec = fec_payload_types(parameters.codecs)
         if fec is not None:
             track.pacer.fec = FecGroup(*fec)
+        playout_id = playout_delay_id(parameters.headerExtensions)  # read by _header_extensions
+        sender._relay_playout_delay_id = playout_id  # type: ignore[attr-defined]
         await send(parameters)
 
     sender.send = send_media_first  # type: ignore[method-assign]
@@ -90,9 +96,14 @@ def install(sender: RTCRtpSender, track: RenditionTrack) -> bool:
 
 
 def _header_extensions(sender: Any, abs_send_time: int) -> bytes:
-    """The RTP header's extension block (profile, length, elements) for one frame."""
+    """The RTP header's extension block (profile, length, elements) for one frame: aiortc's
+    (mid, abs-send-time) and, when negotiated, playout-delay (which aiortc does not know)."""
     extensions = HeaderExtensions(mid=getattr(sender, _P + "mid"), abs_send_time=abs_send_time)
     profile, value = getattr(sender, _P + "rtp_header_extensions_map").set(extensions)
+    playout_id = getattr(sender, "_relay_playout_delay_id", None)
+    if playout_id is not None:
+        elements = unpack_header_extensions(profile, value) if value else []
+        profile, value = pack_header_extensions([*elements, (playout_id, PLAYOUT_DELAY)])
     if not value:
         return b""
     return bytes(_EXTENSION_HEAD.pack(profile, len(value) >> 2) + value)
