@@ -8,11 +8,13 @@ import time
 from dataclasses import dataclass, field
 
 import aiohttp
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
 from relay.media.frame_marks import read_marks
 from relay.webrtc.ice import rtc_configuration
+
+FEC_MIMES = ("video/red", "video/ulpfec")
 
 
 @dataclass
@@ -114,7 +116,11 @@ class WhepViewer:
         """Makes the offer (ICE gathering, DTLS certificate): the slow, client-side part."""
         if self.with_audio:  # many WHEP players offer audio too; the relay has none
             self.pc.addTransceiver("audio", direction="recvonly")
-        self.pc.addTransceiver("video", direction="recvonly")
+        video = self.pc.addTransceiver("video", direction="recvonly")
+        # As an aiortc client elsewhere offers: without RED and ULPFEC, which the relay adds
+        # to aiortc's codecs in this process (relay.webrtc.codecs) and aiortc cannot decode.
+        codecs = RTCRtpReceiver.getCapabilities("video").codecs
+        video.setCodecPreferences([c for c in codecs if c.mimeType.lower() not in FEC_MIMES])
 
         @self.pc.on("track")
         def on_track(track) -> None:  # type: ignore[no-untyped-def]

@@ -60,6 +60,10 @@ def send_protected(
     # The browser XORs a packet with abs-send-time zeroed (libwebrtc zeroes the extensions
     # a sender rewrites as the packet leaves): FEC is computed so too.
     zeroed, timestamp = wire.extensions.zeroed, int.from_bytes(rest[:4], "big")
+    # An FEC packet goes without the header extensions (X bit off): the receiver reads it by
+    # its FEC header, and it carries a media packet's extensions and payload already (with
+    # playout-delay's 4 bytes twice it outgrew SRTP's 1356-byte limit at a full payload).
+    fec_head = first & 0xEF
     while budget > 0 and index <= last:
         payload = payloads[index]
         marker = 0x80 if index == last else 0
@@ -83,8 +87,8 @@ def send_protected(
                 # the FEC packet was lost and is a duplicate if not; NACKs get it again.
                 empty = pack(first, media_type, sequence)
                 history[sequence % HISTORY_SIZE] = (sequence, empty, rest, b"", now)
-                sendto(protect(pack(first, red_type, sequence) + tail + body), address)
+                sendto(protect(pack(fec_head, red_type, sequence) + rest + body), address)
                 fillers.append(sequence)
-                budget -= overhead + len(body)
+                budget -= 12 + len(body)
                 sequence = (sequence + 1) & 0xFFFF
     return index, sequence, octets, budget

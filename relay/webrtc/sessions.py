@@ -155,9 +155,10 @@ class SessionManager(PeerManager[ViewerSession]):
             # A viewer of one rung has a one-rung ladder: it never moves, but its link is
             # watched all the same (the pacer's target and clear link, FEC, outages).
             feedback = tap_feedback(transceiver.sender)
+            adapts = len(ladder) > 1
             session.adapter = LadderAdapter(
                 track.feed,
-                ladder if len(ladder) > 1 else [rendition],
+                ladder if adapts else [rendition],
                 feedback,
                 lambda r: r.bitrate,
                 start_bps=start_bps,
@@ -165,7 +166,10 @@ class SessionManager(PeerManager[ViewerSession]):
                 on_estimate=track.pacer.set_target_bps,
                 probe=track.pacer.probe,
                 protect=track.pacer.protect,  # FEC from the link's loss
-                memory=self.estimates,
+                # Only an Auto viewer's estimate says where its next start may begin: a
+                # fixed rung held says nothing of the link another tablet of the same
+                # identity uses.
+                memory=self.estimates if adapts else None,
                 memory_key=memory_key,
             )
 

@@ -84,22 +84,23 @@ def queued(rendition: Rendition, feed: ViewerFeed, ages_s: list[tuple[float, boo
 
 
 def test_a_backlog_queued_during_a_slow_handshake_is_skipped() -> None:
-    """ICE and DTLS took 1.3 s: the frames queued meanwhile are stale when the peer starts
+    """ICE and DTLS took 2 s: the frames queued meanwhile are stale when the peer starts
     receiving. Up to the newest keyframe they go; if that is stale too, all of them, and a
-    fresh keyframe is asked for. A LAN's 0.1 s handshake keeps its instant first frame."""
+    fresh keyframe is asked for. A LAN's backlog (0.6 s on a busy box) is its instant first
+    frame and stays."""
     rung = Rendition("s", "360p", 500_000)
     feed = ViewerFeed(rung, "far")
     asked = rung.keyframe_requests
-    queued(rung, feed, [(1.3, True), (1.0, False), (0.6, True), (0.3, False)])
+    queued(rung, feed, [(2.0, True), (1.7, False), (1.3, True), (1.1, False)])
     assert feed.catch_up() == 4
     assert not feed.subscriber.queue and feed.subscriber.waiting_for_keyframe
     assert rung.keyframe_requests == asked + 1 and feed.dropped == 0
 
     near = ViewerFeed(rung, "near")
-    queued(rung, near, [(1.3, True), (0.2, True), (0.1, False)])
+    queued(rung, near, [(1.6, True), (0.2, True), (0.1, False)])
     assert near.catch_up() == 1 and len(near.subscriber.queue) == 2
     lan = ViewerFeed(rung, "lan")
-    queued(rung, lan, [(0.15, True), (0.1, False)])
+    queued(rung, lan, [(0.6, True), (0.1, False)])  # a busy box's answer and a LAN
     assert lan.catch_up() == 0 and len(lan.subscriber.queue) == 2
 
 
@@ -107,5 +108,5 @@ def test_a_passthrough_backlog_keeps_its_newest_keyframe() -> None:
     """The drone may take a whole GOP for the next keyframe: its newest queued one will do."""
     source = Rendition("s", "source", passthrough=True)
     feed = ViewerFeed(source, "far")
-    queued(source, feed, [(1.3, True), (0.9, True), (0.5, False)])
+    queued(source, feed, [(2.0, True), (1.5, True), (0.5, False)])
     assert feed.catch_up() == 1 and len(feed.subscriber.queue) == 2

@@ -29,7 +29,18 @@ class AbsSendTime:
         return bytes(self.block)
 
 
-def paced_with_fec(group: int) -> tuple[Pacer, list[bytes], list[float]]:
+class ThreeElements(AbsSendTime):
+    """What a Chromium viewer negotiates: mid, abs-send-time and playout-delay (16 bytes)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.block = bytearray(b"\xbe\xde\x00\x03\x32\x00\x00\x00\x10\x30\x52\x00\x00\x00\x00\x00")
+        self.zeroed = bytes(self.block)
+
+
+def paced_with_fec(
+    group: int, extensions: AbsSendTime | None = None
+) -> tuple[Pacer, list[bytes], list[float]]:
     clock = [100.0]
     sent: list[bytes] = []
     pacer = Pacer(lambda: 2_000_000.0, lambda: None, lambda: clock[0], schedule=lambda p: None)
@@ -40,7 +51,7 @@ def paced_with_fec(group: int) -> tuple[Pacer, list[bytes], list[float]]:
         connected=lambda: True,
         ssrc=SSRC,
         payload_type=H264,
-        extensions=AbsSendTime(),
+        extensions=extensions or AbsSendTime(),
         rtx_payload_type=RTX,
         rtx_ssrc=2222,
     )
@@ -62,7 +73,9 @@ def unwrap(packet: bytes) -> tuple[bool, bytes]:
     """What Chromium's UlpfecReceiver keeps of a RED packet: (is FEC, data): FEC header and
     payload, or the media packet with its payload type restored; abs-send-time zeroed."""
     assert packet[1] & 0x7F == RED, "with FEC on, every media packet is RED-wrapped"
-    headers = 12 + 4 + 4  # fixed header, extension header, one element
+    # The fixed header, then (X bit) the extension block: media packets carry one element;
+    # FEC packets go without.
+    headers = 12 + (4 + 4 * struct.unpack("!H", packet[14:16])[0] if packet[0] & 0x10 else 0)
     block = packet[headers]
     assert block & 0x80 == 0, "one RED block, F = 0"
     if block == ULPFEC:
@@ -164,3 +177,15 @@ def test_without_fec_media_goes_out_plain() -> None:
     pacer.push([b"\x02" * 400] * 5, 0, keyframe=True)
     run(pacer, clock, 0.05)
     assert [p[1] & 0x7F for p in sent] == [H264] * 5
+
+
+def test_full_size_packets_and_their_fec_fit_srtp() -> None:
+    """aiortc's H.264 payloads reach 1,300 bytes and pylibsrtp protects at most 1,356: an FEC
+    packet carries a media packet's extensions and payload, so it goes without its own
+    extension block (with it, playout-delay's 4 more bytes made it 1,363: "too long")."""
+    pacer, sent, clock = paced_with_fec(group=3, extensions=ThreeElements())
+    pacer.push([bytes([i]) * 1300 for i in range(6)], 0, keyframe=True)
+    run(pacer, clock, 0.1)
+    fec = [p for p in sent if p[1] & 0x7F == RED and not p[0] & 0x10]
+    assert len(fec) == 2 and all(p[12] == ULPFEC for p in fec)
+    assert max(len(p) for p in sent) <= 1500 - 144
