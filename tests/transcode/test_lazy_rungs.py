@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import socket
 import time
 from pathlib import Path
 
 from relay.stream import Stream
 from relay.transcode import encoder as encoder_module
-from tests.conftest import RelayFactory, wait_for
+from tests.conftest import RelayFactory, free_port, wait_for
 from tests.recording.api import call, decode_counters, sections, verify_cli
 
 # A 4 s source GOP, as the cold-start goal has it: a join must not wait for the next IDR.
@@ -161,3 +162,23 @@ async def test_the_overview_shows_which_rungs_run(start_relay: RelayFactory) -> 
             assert text == "360p ▶ läuft · 240p ◦ ruht", text
         finally:
             await viewer.close()
+
+
+async def test_a_viewer_who_joins_while_the_drone_is_lost_gets_the_slate(
+    start_relay: RelayFactory,
+) -> None:
+    port = free_port(socket.SOCK_DGRAM)  # nobody pushes: the drone is lost
+    lost = {"name": "lost", "source": f"udp://127.0.0.1:{port}", "renditions": ["360p"]}
+    relay = await start_relay([lost])
+    stream = relay.relay.streams["lost"]
+    assert stream.transcoder is not None
+    await asyncio.sleep(1.5)  # the signal counts as lost after 1 s
+    assert stream.transcoder.slate_frames == 0, "a slate nobody watches is not drawn"
+    viewer = relay.viewer("lost", rendition="360p")
+    await viewer.start()
+    try:
+        await viewer.wait_frames(10, timeout=20)
+        assert viewer.received.unmarked >= 10  # the slate carries no frame marks
+        assert viewer.received.sizes[0] == (640, 360)
+    finally:
+        await viewer.close()
