@@ -4,12 +4,10 @@ Each automatic viewer has one small task that looks, twice a second, at its link
 estimate (relay.fanout.estimator: REMB, loss over a window of packets, RTT growth) and at
 its own queue drops. A growing queue or sustained loss moves it down to the rung the
 estimate fits; a clean link moves it up one rung as soon as the estimate allows: at once if
-the receiver's REMB already says so, else after a probe (the pacer sends padding at the
-next rung's rate) or, without a prober, a short trial on the next rung that falls back as
-soon as delay or loss rise. A rung that failed (moved down from, or fell back from) is not
-tried again for a while, longer each time (backing off).
-A silence in the feedback is an outage: nothing moves, and when it ends a keyframe goes out
-at once. docs/congestion-control.md explains the algorithm and its constants.
+REMB says so, else after a probe (padding at the next rung's rate and its FEC) or, without a
+prober, a trial that falls back as soon as delay or loss rise. A rung that failed waits,
+longer each time. A silence in the feedback is an outage: nothing moves, and when it ends a
+keyframe goes out at once. docs/congestion-control.md explains the algorithm and constants.
 """
 
 from __future__ import annotations
@@ -69,7 +67,7 @@ class LadderAdapter:
         start_bps: float | None = None,
         on_estimate: Callable[[float, bool], None] | None = None,
         probe: Callable[[float, float], None] | None = None,
-        protect: Callable[[float], None] | None = None,
+        protect: Callable[[float], float] | None = None,
         memory: EstimateMemory | None = None,
         memory_key: str = "",
     ) -> None:
@@ -77,7 +75,7 @@ class LadderAdapter:
         self.ladder = list(ladder)
         self.feedback = feedback
         self.bitrate_of = bitrate_of
-        self.probe, self.protect = probe, protect
+        self.probe, self.protect, self.fec_share = probe, protect, 0.0
         self.memory, self.memory_key = memory, memory_key
         now = feedback.clock()
         self._estimate_from(start_bps or DEFAULT_BPS, now)
@@ -159,9 +157,9 @@ class LadderAdapter:
             self._probe_failed(now, index, nominal, why)
             return True
         need = self.bitrate_of(self.ladder[index - 1])
-        # The link carried the probe: an outage right after the move resumes up there.
-        self.estimator.carried(need)
-        self._up(now, index, index - 1, f"probe at {need * PROBE_FACTOR / 1000:.0f} kbit/s")
+        self.estimator.carried(need)  # so an outage right after the move resumes up there
+        probed = need * (1 + self.fec_share) * PROBE_FACTOR
+        self._up(now, index, index - 1, f"probe at {probed / 1000:.0f} kbit/s")
         return True
 
     def _probe_failed(self, now: float, index: int, nominal: float, why: str) -> None:
@@ -196,7 +194,9 @@ class LadderAdapter:
 
     def _try_up(self, now: float, index: int) -> None:
         higher = index - 1
-        need = self.bitrate_of(self.ladder[higher])
+        # With its FEC: the edge of a cell (5 % loss: +33 %) passed a probe at 1.1 x 360p's
+        # 500 kbit/s, and 360p with FEC then lost a third of its packets.
+        need = self.bitrate_of(self.ladder[higher]) * (1 + self.fec_share)
         if now < self._retry_at.get(higher, 0.0):
             return
         remb = self.estimator.fresh_remb(now)
@@ -237,8 +237,8 @@ class LadderAdapter:
             # The rung held cleanly is what the link carries, even while REMB still climbs.
             held = nominal if not self.trying and self.feed.pending is None else 0.0
             self.memory.remember(self.memory_key, max(bps, held))
-        if self.protect is not None:
-            self.protect(self.estimator.loss(now)[0])  # FEC as strong as the loss needs
+        if self.protect is not None:  # FEC as strong as the loss needs, on top of the media
+            self.fec_share = self.protect(self.estimator.loss(now)[0])
         self.pacer_target.update(now, self.estimator, bps, nominal, trouble)
 
     def resume(self, now: float | None = None) -> None:

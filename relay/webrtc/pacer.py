@@ -31,16 +31,13 @@ from relay.webrtc.ulpfec import FecGroup, group_for_loss
 log = logging.getLogger(__name__)
 
 PACING_FACTOR = 2.5  # packets leave at this multiple of the target rate (libwebrtc's value)
-# A keyframe's: slower, as a link queues what leaves faster than it carries. Keyframes are
-# capped near 0.2 s of the rung's rate (encoder.VBV_S): at 2x the queue holds what is not
-# yet through (at 2.5x and 0.5 s keyframes, the edge of a cell lost ~10 % to them).
+# A keyframe's: a link queues what leaves faster than it carries (docs/pacing.md: why 2).
 KEYFRAME_PACING_FACTOR = 2.0
 _KEY_SHARE = KEYFRAME_PACING_FACTOR / PACING_FACTOR
 CLEAR_PACING_FACTOR = 10.0  # a clear link's (relay.fanout.clear_link), keyframes too
 BURST_S = 0.005  # an idle pacer sends this long's worth at once (one tick's)
-CATCH_UP_S = MAX_QUEUE_S  # a busy pacer whose tick came late (the loop was busy: our
-# lateness, not the link's) catches up as much; capped at 50 ms, a starved loop paced below
-# the media's rate and dropped a fifth of it (scripts/bench_send.py on a loaded machine)
+CATCH_UP_S = MAX_QUEUE_S  # a pacer whose tick came late (our lateness, not the link's)
+# catches up as much; at 50 ms a starved loop dropped a fifth of the media (bench_send.py)
 MIN_TARGET_BPS = 150_000.0  # the floor while a rung's rate is unknown (passthrough starting)
 RUNG_RATE_EVERY_S = 1.0  # how often the rung's bitrate is read again (passthrough: measured)
 
@@ -118,12 +115,14 @@ class Pacer:
         self._probe.begin(bps, now, seconds)
         self._wake(now)
 
-    def protect(self, loss: float) -> None:
-        """FEC for a link that loses `loss` of its packets (off below ulpfec.MIN_LOSS)."""
-        if self.fec is not None:
-            self.fec.size = group_for_loss(loss)
-            if not self.fec.size:
-                self.fec.reset()  # an open group would span a gap when FEC resumes
+    def protect(self, loss: float) -> float:
+        """FEC for a link losing `loss` of its packets; returns its share of the media's rate."""
+        if self.fec is None:
+            return 0.0
+        self.fec.size = group_for_loss(loss)
+        if not self.fec.size:
+            self.fec.reset()  # an open group would span a gap when FEC resumes
+        return 1 / self.fec.size if self.fec.size else 0.0
 
     @property
     def retransmits_dropped(self) -> int:

@@ -41,7 +41,7 @@ class RelayProcess(BaseRelayProcess):
         return f"{self.base_url}/login?token={self.token}"
 
     async def wait_serving(self, wait_s: float = 60) -> None:
-        """Started and serving, every rung with frames."""
+        """Started and serving, the stream live (its rungs start with their viewers)."""
         self.start()
         deadline = time.monotonic() + wait_s
         async with aiohttp.ClientSession() as http:
@@ -58,7 +58,7 @@ class RelayProcess(BaseRelayProcess):
 
     async def _stream_up(self, http: aiohttp.ClientSession) -> bool:
         status = await self.stream_status(http)
-        return bool(status) and all(r["fps"] > 0 for r in status.get("rendition_stats", []))
+        return bool(status) and status.get("state") == "live"
 
     async def stream_status(self, http: aiohttp.ClientSession) -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {self.token}"}

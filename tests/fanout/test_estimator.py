@@ -535,3 +535,16 @@ def test_an_outage_just_after_a_probed_move_up_resumes_on_the_higher_rung() -> N
     trace.adapter.tick(trace.t)
     trace.second()  # the feedback is back
     assert trace.adapter.resumes == 1 and trace.rung == "720p"
+
+
+def test_a_probe_asks_for_the_next_rung_with_its_fec() -> None:
+    """At 5 % loss FEC adds a third: the edge of a cell passed a probe at 1.1 x 360p's 500
+    kbit/s and then lost a third of 360p's packets. The probe asks for 360p and its FEC."""
+    trace = Trace("240p", start_bps=300_000, probe=True)
+    trace.adapter.protect = lambda loss: 1 / 3  # the pacer's answer at 5 % loss
+    for _ in range(8):
+        trace.second()
+        if trace.probes:
+            break
+    assert trace.probes, "a clean link probes for the rung above"
+    assert trace.probes[0][0] == pytest.approx(500_000 * (1 + 1 / 3) * PROBE_FACTOR)
