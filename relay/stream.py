@@ -226,7 +226,9 @@ class Stream:
     def status(self) -> dict[str, Any]:
         fps, bitrate = self.rate_in.per_second()
         running = {e.rung.name: e.running for e in self.encoders}
-        width, height = self.transcoder.frame_size if self.transcoder else (0, 0)
+        # The size of the last decoded picture: unknown (0) until a rung has run once.
+        t = self.transcoder
+        width, height = t.frame_size if t is not None and t.frames_decoded else (0, 0)
         return {
             "name": self.name,
             "state": self.state,

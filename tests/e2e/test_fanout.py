@@ -85,6 +85,12 @@ async def test_throttled_viewer_lands_on_lowest_rung_others_unaffected(
     steady = relay.viewer("demo", rendition="720p")
     await steady.start()
     weak = relay.viewer("demo", throttle_bps=300_000)  # automatic rung
+    # The 360p rung runs before the weak viewer comes (a viewer that came and went keeps it
+    # running for rung_idle_s): what is compared is the fan-out, not the cost of a rung's start.
+    warm = relay.viewer("demo", rendition="360p")
+    await warm.start()
+    await warm.wait_frames(1)
+    await warm.close()
     try:
         await steady.wait_frames(30)
         mark = len(steady.received.counters)

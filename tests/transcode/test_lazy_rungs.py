@@ -42,6 +42,7 @@ async def test_a_rung_starts_with_its_first_viewer_and_stops_after_the_idle_time
     assert encoder_module.ENCODERS_CREATED == before
     status = await relay.stream_status("demo")
     assert status["encoders"] == 0 and status["decoding"] is False
+    assert (status["width"], status["height"]) == (0, 0)  # unknown: nothing decoded yet
     assert status["rungs"] == {
         "360p": {"running": False, "viewers": 0},
         "240p": {"running": False, "viewers": 0},
@@ -54,6 +55,7 @@ async def test_a_rung_starts_with_its_first_viewer_and_stops_after_the_idle_time
         assert encoder_module.ENCODERS_CREATED - before == 1
         status = await relay.stream_status("demo")
         assert status["rungs"]["360p"] == {"running": True, "viewers": 1}
+        assert (status["width"], status["height"]) == (640, 360)
         assert status["rungs"]["240p"]["running"] is False
         async with relay.http() as http:
             async with http.get(relay.base_url + "/metrics") as resp:
