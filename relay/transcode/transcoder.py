@@ -170,7 +170,10 @@ class Transcoder:
     def _start_if_wanted(self) -> bool:
         """A cold start when a rung is wanted and nothing is decoded yet: the kept units
         from the last IDR on, as fast as they go, only the newest picture handed on."""
-        if self._decoder is not None or not self._gop.units or not self._wanted():
+        # Just the IDR kept: nothing to catch up, it is decoded as it comes. (A rung wanted
+        # from the start, or a benchmark fed as fast as it goes, never entered the catch-up,
+        # which skips the pictures nothing refers to and hands on only the newest.)
+        if self._decoder is not None or len(self._gop.units) < 2 or not self._wanted():
             return False
         t0 = time.perf_counter()
         self.cold_starts += 1
