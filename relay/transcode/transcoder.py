@@ -1,14 +1,12 @@
 """The Transcoder: decode a stream once, run the processors, feed each rung's encoder.
 
 It runs in a thread of its own. Its input is a small bounded queue of access units; when it
-overflows, decoding skips to the next keyframe (a decoder fed a gap shows garbage) and the
-skipped units are counted. When no input arrives for a while, it sends the slate instead,
-so viewers keep a live connection while the drone's link is down.
-
-Lazy rungs: only the rungs somebody consumes get frames (RungEncoder.wanted); the others
-are paused. While no rung is wanted nothing is decoded: the units since the last IDR are
-kept (relay.transcode.gop), and when a rung is wanted again they are decoded at once and
-only the newest picture is handed on (a cold start, docs/lazy-rungs.md).
+overflows, decoding skips to the next keyframe (a decoder fed a gap shows garbage), the
+skipped units counted. Without input for a while it sends the slate: viewers stay connected.
+Lazy rungs: only rungs somebody consumes get frames (RungEncoder.wanted). While none is
+wanted nothing is decoded: the units since the last IDR are kept (relay.transcode.gop) and
+decoded at once when one is wanted again, only the newest picture handed on (a cold start,
+docs/lazy-rungs.md).
 """
 
 from __future__ import annotations
@@ -170,9 +168,8 @@ class Transcoder:
     def _start_if_wanted(self) -> bool:
         """A cold start when a rung is wanted and nothing is decoded yet: the kept units
         from the last IDR on, as fast as they go, only the newest picture handed on."""
-        # Just the IDR kept: nothing to catch up, it is decoded as it comes. (A rung wanted
-        # from the start, or a benchmark fed as fast as it goes, never entered the catch-up,
-        # which skips the pictures nothing refers to and hands on only the newest.)
+        # Just the IDR kept: nothing to catch up (a rung wanted from the start, a file fed
+        # at full speed), it is decoded as it comes.
         if self._decoder is not None or len(self._gop.units) < 2 or not self._wanted():
             return False
         t0 = time.perf_counter()
