@@ -15,11 +15,12 @@ from relay.fanout.link_feedback import LinkFeedback
 
 PROBE_FACTOR = 1.1  # a probe asks the pacer for the next rung's bitrate times this ...
 # ... for long enough that its excess over what is sent now adds up to PROBE_EXCESS_S of
-# that rate (it then overfills a link's 100 ms queue 2.5x over if the link carries no more
+# that rate (it then overfills a link's 100 ms queue 5x over if the link carries no more
 # than what is sent now), within PROBE_MIN_S..PROBE_MAX_S: 360p -> 720p 0.15 s (a 0.5 s
-# probe into weak LTE lost a third of the media in its window), 240p -> 360p 0.38 s (0.15 s
-# passed on the edge of a cell's 400 kbit/s and the move up fell back within a second);
-PROBE_EXCESS_S = 0.25
+# probe into weak LTE lost a third of the media in its window), 240p -> 360p 0.3-0.5 s (at
+# 0.15 s, and at 0.16 s for 360p with FEC at 642 kbit/s, a probe passed on the edge of a
+# cell's 400 kbit/s: its excess fitted the 5 kB queue; the move up fell back a second on);
+PROBE_EXCESS_S = 0.5
 PROBE_MIN_S, PROBE_MAX_S = 0.15, 0.5
 PROBE_VERDICT_S = 0.4  # and the receiver's reports on it arrive within this long after
 # (Chromium sends a report with every NACK: one RTT, <= 0.35 s on LTE); the next tick judges.

@@ -470,9 +470,12 @@ def test_a_far_unknown_link_starts_on_the_lowest_rung(
 
 def test_a_probe_lasts_until_its_excess_would_overfill_a_queue_of_what_is_sent() -> None:
     """360p -> 720p overfills a link that carries only 360p at once; 240p -> 360p takes
-    longer (a 0.15 s probe for 360p passed on a 400 kbit/s link)."""
-    assert probe_seconds(600_000, 2_200_000) == pytest.approx(0.15)
-    assert probe_seconds(330_000, 550_000) == pytest.approx(0.375)
+    longer (probes of 0.15 and 0.16 s for 360p passed on a 400 kbit/s link)."""
+    assert probe_seconds(600_000, 2_640_000) == pytest.approx(0.15)  # 720p with 20 % FEC
+    # 240p (250 kbit/s and FEC) -> 360p with a sixth for FEC: its excess over the edge of a
+    # cell's 400 kbit/s (242 kbit/s over it for 0.42 s: 12.6 kB) overfills its 5 kB queue.
+    assert probe_seconds(292_000, 642_000) == pytest.approx(0.417, abs=0.01)
+    assert probe_seconds(330_000, 550_000) == pytest.approx(0.5)
     assert probe_seconds(500_000, 510_000) == pytest.approx(0.5)
 
 
