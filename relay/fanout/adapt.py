@@ -158,8 +158,7 @@ class LadderAdapter:
             return True
         need = self.bitrate_of(self.ladder[index - 1])
         self.estimator.carried(need)  # so an outage right after the move resumes up there
-        probed = need * (1 + self.fec_share) * PROBE_FACTOR
-        self._up(now, index, index - 1, f"probe at {probed / 1000:.0f} kbit/s")
+        self._up(now, index, index - 1, f"probe at {self._probe.bps / 1000:.0f} kbit/s")
         return True
 
     def _probe_failed(self, now: float, index: int, nominal: float, why: str) -> None:
@@ -209,7 +208,7 @@ class LadderAdapter:
         elif self._probe.until is None:
             bps = need * PROBE_FACTOR
             seconds = probe_seconds(self._sent_bps(self.ladder[index]), bps)
-            self._probe.begin(now, seconds, self.estimator, self.feedback)
+            self._probe.begin(now, seconds, bps, self.estimator, self.feedback)
             self.probe(bps, seconds)
 
     def _up(self, now: float, index: int, higher: int, why: str) -> None:

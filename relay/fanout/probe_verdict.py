@@ -55,11 +55,17 @@ class ProbeWatch:
     mark: tuple[int, int] | None = None  # the media's counts when it began
     loss_before: float = 0.0  # the window's loss when it began
     rtx: tuple[int, int] | None = None  # the RTX stream's counts when it began
+    bps: float = 0.0  # the rate it padded up to
 
     def begin(
-        self, now: float, seconds: float, estimator: LinkEstimator, feedback: LinkFeedback
+        self,
+        now: float,
+        seconds: float,
+        bps: float,
+        estimator: LinkEstimator,
+        feedback: LinkFeedback,
     ) -> None:
-        self.until, self.began = now + seconds + PROBE_VERDICT_S, now
+        self.until, self.began, self.bps = now + seconds + PROBE_VERDICT_S, now, bps
         self.mark, self.loss_before = estimator.mark(), estimator.loss(now)[0]
         self.rtx = feedback.rtx_counts
 

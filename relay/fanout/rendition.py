@@ -44,7 +44,6 @@ class Subscriber:
         self.queue: deque[EncodedPacket] = deque()
         self.waiting_for_keyframe = True
         self.dropped = 0
-        self.skipped = 0  # stale on arrival at the peer (skip_to_live)
         self.delivered = 0
         self.closed = False
 
@@ -68,7 +67,7 @@ class Subscriber:
     def skip_to_live(self, max_age_ns: int) -> int:
         """Drops a backlog whose head is older than `max_age_ns`: up to the newest keyframe
         queued, or, when that is stale too, all of it (a new keyframe is asked for).
-        Returns the frames skipped (counted in `skipped`, not as drops of a slow link)."""
+        Returns the frames skipped (logged by the caller; not drops of a slow link)."""
         queue, now = self.queue, time.monotonic_ns()
         if not queue or now - queue[0].arrival_ns <= max_age_ns:
             return 0
@@ -82,7 +81,6 @@ class Subscriber:
             queue.clear()
             self.waiting_for_keyframe = True
             self.rendition.request_keyframe()
-        self.skipped += skipped
         return skipped
 
     def pop(self) -> EncodedPacket | None:
@@ -159,11 +157,6 @@ class Rendition:
     def viewers(self) -> int:
         """Viewers watching this rung now (not those still moving here from another)."""
         return sum(1 for s in self.subscribers if not s.switching)
-
-    @property
-    def consumers(self) -> int:
-        """Subscribers of every kind, a viewer still moving here included."""
-        return len(self.subscribers)
 
     def in_demand(self, idle_s: float) -> bool:
         """Whether the rung should run: it has consumers, or had some within `idle_s`.
