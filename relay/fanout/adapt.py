@@ -24,11 +24,13 @@ from relay.fanout.probe_verdict import (
     PROBE_BACKOFF_MAX_S,
     PROBE_BACKOFF_S,
     PROBE_FACTOR,
+    PROBE_LOSS_KNOWN_PACKETS,
     ProbeWatch,
+    SentProbe,
     probe_seconds,
 )
 from relay.fanout.rendition import Rendition
-from relay.fanout.start import DEFAULT_BPS, SLOW_HANDSHAKE_S, EstimateMemory
+from relay.fanout.start import DEFAULT_BPS, FAR_RTT_S, SLOW_HANDSHAKE_S, EstimateMemory
 
 __all__ = ["LadderAdapter", "LinkFeedback"]
 
@@ -66,7 +68,7 @@ class LadderAdapter:
         bitrate_of: Callable[[Rendition], float],
         start_bps: float | None = None,
         on_estimate: Callable[[float, bool], None] | None = None,
-        probe: Callable[[float, float], None] | None = None,
+        probe: Callable[[float, float], SentProbe | None] | None = None,
         protect: Callable[[float], float] | None = None,
         memory: EstimateMemory | None = None,
         memory_key: str = "",
@@ -88,6 +90,7 @@ class LadderAdapter:
         self._watch: tuple[int, float] | None = None  # (rung to fall back to, until)
         self._probe = ProbeWatch()
         self._settle_s = SETTLE_S
+        self._far = False  # started on the lowest rung for a slow handshake, RTT unknown yet
         self._failures: dict[int, int] = {}
         self._retry_at: dict[int, float] = {}
 
@@ -123,8 +126,10 @@ class LadderAdapter:
             # either. Kept, a failed trial's loss moved the viewer down twice in 1 s.
             self.estimator.settling()
             return
+        if self._far and self.feedback.rtt_s is not None:
+            self._far_or_not(self.feedback.rtt_s)
         use_remb = now - max(self.moved_at, self.quiet_since) >= REMB_GRACE_S
-        if self._probe.until is not None and now >= self._probe.until:
+        if self._probe.due(now, self.estimator, self.feedback):
             # The probe's verdict comes first: the loss it caused is its own, not the rung's.
             if self._judge_probe(now, index, nominal):
                 return
@@ -148,6 +153,14 @@ class LadderAdapter:
         if index > 0 and now - self.clean_since >= UP_CLEAN_S and self._watch is None:
             self._try_up(now, index)
 
+    def _far_or_not(self, rtt_s: float) -> None:
+        """The first round trip after a slow handshake: a near link (the handshake lost a
+        packet) is an unknown one again, and climbs from the lowest rung at once."""
+        self._far = False
+        if rtt_s < FAR_RTT_S:
+            self.estimator.carried(DEFAULT_BPS)
+            log.info("[viewer %s] not far: RTT %.0f ms", self.feed.name, rtt_s * 1000)
+
     def _judge_probe(self, now: float, index: int, nominal: float) -> bool:
         """The probe for the rung above is over: up if the link took it without loss;
         else back off that rung, keep this one (its padding caused the loss, not the
@@ -158,7 +171,8 @@ class LadderAdapter:
             return True
         need = self.bitrate_of(self.ladder[index - 1])
         self.estimator.carried(need)  # so an outage right after the move resumes up there
-        self._up(now, index, index - 1, f"probe at {self._probe.bps / 1000:.0f} kbit/s")
+        why = f"probe at {self._probe.bps / 1000:.0f} kbit/s: {self._probe.summary}"
+        self._up(now, index, index - 1, why)
         return True
 
     def _probe_failed(self, now: float, index: int, nominal: float, why: str) -> None:
@@ -205,11 +219,17 @@ class LadderAdapter:
             self._up(now, index, higher, f"estimate {self.estimator.estimate_bps / 1000:.0f}")
         elif self.probe is None:
             self._up(now, index, higher, "trial: clean link")
-        elif self._probe.until is None:
+        elif self._probe.until is None and self._loss_known(now):
             bps = need * PROBE_FACTOR
             seconds = probe_seconds(self._sent_bps(self.ladder[index]), bps)
             self._probe.begin(now, seconds, bps, self.estimator, self.feedback)
-            self.probe(bps, seconds)
+            self._probe.sent = self.probe(bps, seconds)
+
+    def _loss_known(self, now: float) -> bool:
+        """Whether the link's loss (and so the FEC a probe must include) is known: a link
+        that lost nothing yet, or enough packets counted (PROBE_LOSS_KNOWN_PACKETS)."""
+        loss, packets = self.estimator.loss(now)
+        return loss == 0.0 or packets >= PROBE_LOSS_KNOWN_PACKETS
 
     def _up(self, now: float, index: int, higher: int, why: str) -> None:
         self.moves_up += 1
@@ -290,6 +310,7 @@ class LadderAdapter:
         if not self.known and handshake_s >= SLOW_HANDSHAKE_S and self._index() < lowest:
             self._estimate_from(self.bitrate_of(self.ladder[lowest]), now)
             self._move(lowest, f"slow link: connected {handshake_s:.1f} s after the answer", now)
+            self._far = True
         self.clean_since = self.quiet_since = now
         # No old rung to settle from: the first tick, a second in, judges the link.
         self.moved_at = now - SETTLE_S

@@ -24,6 +24,11 @@ DEFAULT_BPS = 850_000.0
 # 0.69, the edge of a cell 4.4 and 1.8 in two):
 # the lowest rung then (relay.fanout.adapt.LadderAdapter.start).
 SLOW_HANDSHAKE_S = 1.2
+# A lost handshake packet is resent after a second, so weak LTE (2 % loss) took 1.73 s once
+# and started on 240p as a far link would. The first round trip measured decides: under
+# this (weak LTE 120-200 ms, the edge of a cell 220-380 ms and more) it was not far, and the
+# viewer may climb at once as an unknown link would.
+FAR_RTT_S = 0.21
 MEMORY_S = 600.0  # a client's last estimate is remembered this long
 MEMORY_ENTRIES = 4096  # at most this many clients remembered (oldest forgotten first)
 CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # WHEP ?client=<id>, chosen by the player

@@ -108,12 +108,14 @@ class Pacer:
             if self._target is None:
                 self._rate = self._rung * PACING_FACTOR / 8
 
-    def probe(self, bps: float, seconds: float) -> None:
-        """For `seconds`, pads what goes out up to `bps` (if the pacing rate allows)."""
+    def probe(self, bps: float, seconds: float) -> Probe:
+        """For `seconds`, pads what goes out up to `bps` (if the pacing rate allows);
+        returns the probe, which tells whether the receiver's reports cover it."""
         now = self.clock()
         self._read_rung(now)
-        self._probe.begin(bps, now, seconds)
+        self._probe.begin(bps, now, seconds, self.sequence, self.rtx_sequence)
         self._wake(now)
+        return self._probe
 
     def protect(self, loss: float) -> float:
         """FEC for a link losing `loss` of its packets; returns its share of the media's rate."""
@@ -234,6 +236,7 @@ class Pacer:
                 break
             if probing:
                 self._probe.sent += int(before - budget)
+                self._probe.sent_up_to(self.sequence, self.rtx_sequence)
         self._budget = budget
         return bool(self._frames or self._rtx) or probing
 

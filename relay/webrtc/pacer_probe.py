@@ -24,10 +24,28 @@ class Probe:
         self.sent = 0  # bytes sent (media, retransmissions, padding) since it started
         self.nacks = 0
         self.aborted = 0  # probes ended early, for the counters
+        # The next sequence numbers on the media and RTX streams when it began, and after
+        # the last packet it sent: its verdict waits for reports that cover them.
+        self.media_began = self.media_next = self.rtx_began = self.rtx_next = 0
 
-    def begin(self, bps: float, now: float, seconds: float) -> None:
+    def begin(self, bps: float, now: float, seconds: float, media_next: int, rtx_next: int) -> None:
         self.bps, self.start, self.until = bps, now, now + seconds
         self.sent = self.nacks = 0
+        self.media_began = self.media_next = media_next
+        self.rtx_began = self.rtx_next = rtx_next
+
+    def sent_up_to(self, media_next: int, rtx_next: int) -> None:
+        """The next sequence numbers after what was just sent while probing."""
+        self.media_next, self.rtx_next = media_next, rtx_next
+
+    def covered(self, media_highest: int | None, rtx_highest: int | None) -> bool:
+        """Whether the receiver's reports (extended highest sequence numbers, None: none
+        yet) reach the last packets the probe sent on each stream it sent on. A verdict
+        before the RTX stream's report on its padding judged a probe that overfilled weak
+        LTE on the media alone, and passed it (bench_lte)."""
+        return _reaches(media_highest, self.media_began, self.media_next) and _reaches(
+            rtx_highest, self.rtx_began, self.rtx_next
+        )
 
     def owed(self, now: float) -> float:
         """Bytes still to send to keep up the probe's rate."""
@@ -44,3 +62,12 @@ class Probe:
         self.until = now
         self.aborted += 1
         return True
+
+
+def _reaches(highest: int | None, began: int, after_last: int) -> bool:
+    if after_last == began:
+        return True  # nothing sent on that stream while probing
+    if highest is None:
+        return False
+    # 16-bit sequence numbers: the report reaches the last one if it is not behind it.
+    return (highest - (after_last - 1)) & 0xFFFF < 0x8000

@@ -14,9 +14,15 @@ import pytest
 from relay.fanout.adapt import LadderAdapter, LinkFeedback
 from relay.fanout.estimator import LinkEstimator, Signal
 from relay.fanout.feed import ViewerFeed
-from relay.fanout.probe_verdict import PROBE_FACTOR, probe_seconds
+from relay.fanout.probe_verdict import (
+    PROBE_FACTOR,
+    PROBE_LOSS_KNOWN_PACKETS,
+    PROBE_REPORT_WAIT_S,
+    probe_seconds,
+)
 from relay.fanout.rendition import Rendition
 from relay.fanout.start import EstimateMemory, start_rung
+from relay.webrtc.pacer_probe import Probe
 
 TRACES = Path(__file__).parent / "traces"
 
@@ -253,6 +259,8 @@ def test_a_probe_that_brings_loss_keeps_the_rung_and_backs_off() -> None:
     trace = Trace("360p", probe=True, start_bps=None)
     trace.report(0, 0)
     trace.second(loss=0.02)
+    assert not trace.probes, "a link that lost a packet: its loss known first"
+    trace.second(loss=0.02)
     assert len(trace.probes) == 1
     trace.second(loss=0.2)  # the probe's second: a fifth of the packets lost
     assert trace.rung == "360p" and trace.adapter.moves_down == 0
@@ -442,6 +450,7 @@ def test_the_queue_a_failed_probe_left_is_no_verdict_on_the_rung() -> None:
     trace = Trace("360p", probe=True, start_bps=None)
     trace.report(0, 0)
     trace.second(loss=0.02)
+    trace.second(loss=0.02)
     trace.second(loss=0.2)  # the probe failed
     assert trace.adapter.moves_down == 0 and trace.probes
     for i in range(6):
@@ -464,8 +473,28 @@ def test_a_far_unknown_link_starts_on_the_lowest_rung(
     whose estimate is remembered starts where that says."""
     trace = Trace("360p", probe=True, start_bps=600_000 if known else None, handshake_s=handshake_s)
     assert trace.rung == rung
+    trace.rtt = 0.3  # the edge of a cell: 150 +- 40 ms each way
     trace.second()
     assert trace.rung == rung or trace.probes, "it stays, or probes up from there"
+
+
+@pytest.mark.parametrize(("rtt_s", "climbs"), [(0.16, True), (0.3, False)])
+def test_a_slow_handshake_on_a_near_link_climbs_at_its_first_round_trip(
+    rtt_s: float, climbs: bool
+) -> None:
+    """Weak LTE once took 1.73 s for ICE and DTLS (a lost handshake packet waits a second
+    for its resend) and started on 240p as a far link would, and stayed there (18.6 fps).
+    Its first round trip, 160 ms, says it is near: it climbs to 360p as an unknown link
+    would start; the edge of a cell (300 ms) stays where it started."""
+    trace = Trace("360p", probe=True, start_bps=None, handshake_s=1.73)
+    assert trace.rung == "240p"
+    trace.rtt = rtt_s
+    for _ in range(3):  # the first ticks after the move down settle (SETTLE_DOWN_S)
+        trace.second()
+    if climbs:
+        assert trace.rung == "360p" and not trace.probes, "on its estimate, unprobed"
+    else:
+        assert trace.rung == "240p" or trace.probes, "a far link stays, or probes up"
 
 
 def test_a_probe_lasts_until_its_excess_would_overfill_a_queue_of_what_is_sent() -> None:
@@ -550,4 +579,68 @@ def test_a_probe_asks_for_the_next_rung_with_its_fec() -> None:
         if trace.probes:
             break
     assert trace.probes, "a clean link probes for the rung above"
+    assert trace.probes[0][0] == pytest.approx(500_000 * (1 + 1 / 3) * PROBE_FACTOR)
+
+
+def probe_sent(trace: Trace, media_after: int, padding: int, rtx_began: int = 5_000) -> Probe:
+    """The pacer's account of a probe: media sent up to `media_after` packets past what the
+    receiver has reported, and `padding` packets on the RTX stream from `rtx_began`."""
+    sent = Probe()
+    sent.begin(2.9e6, 0.0, 0.15, (trace.highest + 1) & 0xFFFF, rtx_began)
+    sent.sent_up_to((trace.highest + 1 + media_after) & 0xFFFF, (rtx_began + padding) & 0xFFFF)
+    return sent
+
+
+@pytest.mark.parametrize(("padding_lost", "moves_up"), [(40, False), (2, True)])
+def test_a_probes_verdict_waits_for_the_report_on_its_padding(
+    padding_lost: int, moves_up: bool
+) -> None:
+    """Weak LTE: a probe for 720p overfilled the link, its verdict came before the RTX
+    stream's first report, so it was judged on the media alone and passed (a 1.1 s freeze
+    on 720p followed). The verdict now waits until reports reach the last packets the probe
+    sent on each stream; with no RTX report from before it, its padding's losses count
+    from its first RTX sequence number (here across the 16-bit wrap)."""
+    trace = Trace("360p", probe=True, start_bps=600_000)
+    trace.report(0, 0)
+    sent = probe_sent(trace, media_after=10, padding=160, rtx_began=65_500)
+    trace.adapter.probe = lambda bps, seconds: sent
+    trace.second(remb=0.7e6)
+    assert trace.adapter.trying, "a probe is under way"
+    trace.second(remb=0.75e6)  # the media's report is in, the padding's is not
+    assert trace.rung == "360p" and trace.adapter.trying, "the verdict waits"
+    trace.feedback.rtx_report(65_536 + 123, padding_lost)  # 65,500 .. 65,659: 160 packets
+    trace.second(remb=0.75e6)
+    assert (trace.rung == "720p") is moves_up
+    assert trace.adapter.moves_down == 0
+
+
+def test_a_probe_with_no_report_on_its_padding_fails_after_the_wait() -> None:
+    trace = Trace("360p", probe=True, start_bps=600_000)
+    trace.report(0, 0)
+    sent = probe_sent(trace, media_after=10, padding=160)
+    trace.adapter.probe = lambda bps, seconds: sent
+    trace.second(remb=0.7e6)
+    waited = 0.0
+    while trace.adapter.trying and waited < 5:
+        trace.second(remb=0.75e6)
+        waited += 1
+    assert trace.rung == "360p" and not trace.adapter.trying
+    assert 1 + PROBE_REPORT_WAIT_S - 1 <= waited <= 1 + PROBE_REPORT_WAIT_S + 1
+
+
+def test_a_link_that_lost_a_packet_is_probed_once_its_loss_is_known() -> None:
+    """A lossy link on 240p: one packet lost in the first second's 50 (2 %, no verdict
+    on the rung) and the rung above would need FEC for a loss not
+    known yet. No probe until the window has counted PROBE_LOSS_KNOWN_PACKETS; then the
+    probe asks for 360p with the FEC that loss needs."""
+    trace = Trace("240p", start_bps=300_000, probe=True)
+    trace.adapter.protect = lambda loss: 1 / 3 if loss >= 0.01 else 0.0
+    trace.report(0, 0)
+    counted = 0
+    while not trace.probes and counted < 200:
+        trace.t += 1.0
+        trace.report(50, 1)  # 2 %
+        counted += 50
+        trace.adapter.tick(trace.t)
+    assert counted >= PROBE_LOSS_KNOWN_PACKETS
     assert trace.probes[0][0] == pytest.approx(500_000 * (1 + 1 / 3) * PROBE_FACTOR)
