@@ -65,6 +65,7 @@ GOALS = {
 }
 MEDIAN_KEYS = (
     "fps",
+    "fps_read",
     "delay_p50_ms",
     "delay_p95_ms",
     "freezes",

@@ -35,3 +35,16 @@ def test_rung_shares_and_changes() -> None:
     timeline = [(0.0, None), (1.0, "720p"), (2.0, "720p"), (3.0, "360p"), (4.0, "720p")]
     assert glass.changes(timeline) == [[1.0, "720p"], [3.0, "360p"], [4.0, "720p"]]
     assert glass.rung_shares(timeline, end_s=5.0) == {"720p": 0.75, "360p": 0.25}
+
+
+def test_fps_is_what_the_browser_rendered_not_what_the_reader_saw() -> None:
+    """The frame callback runs on a busy main thread and misses frames the browser put on
+    screen (weak LTE: 661 rendered, 620 read): fps counts the video's own rendered frames,
+    fps_read those the reader saw; without the browser's count fps is fps_read."""
+    seen = frames(0, 300)  # 10 s at 30 fps ...
+    read = [f for i, f in enumerate(seen) if i % 10 != 3]  # ... one in ten missed by the reader
+    with_quality = [[*f, None, None, 1 + f[0] - (f[0] // 15)] for f in read]  # 1 in 15 dropped
+    figures = glass.frame_figures(with_quality, end_ms=seen[-1][2] + 33)
+    assert figures["fps_read"] == 27.0  # 270 read over 10 s
+    assert figures["fps"] == 28.1  # 281 rendered (300 less 19 the browser dropped) in 9.99 s
+    assert glass.frame_figures(read, end_ms=seen[-1][2] + 33)["fps"] == 27.0

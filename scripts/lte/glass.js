@@ -1,10 +1,13 @@
 // Injected into the player page by scripts/bench_lte.py and scripts/bench_glass.py: reads
 // the sim's frame marks from every frame the browser presents (the player's own reader,
 // web/marks.js, as window.frameMarks) and keeps [counter, capture Unix ms, presented Unix
-// ms, width, received Unix ms or null, presentedFrames] per frame in window.__glass.frames.
+// ms, width, received Unix ms or null, presentedFrames, frames rendered] per frame in
+// window.__glass.frames.
 // "received" is requestVideoFrameCallback's receiveTime (the frame's last packet in, where
 // Chromium has it); presentedFrames is the compositor's count (a jump over 1: frames it did
-// not present). A frame whose marks do not read (a picture pieced together, or scaled too
+// not present); "frames rendered" is the video's own count (getVideoPlaybackQuality: total
+// minus dropped, the frames Chromium put on screen), which this callback, run on a busy
+// main thread, undercounts (bench_lte, weak LTE: 661 rendered, 620 read). A frame whose marks do not read (a picture pieced together, or scaled too
 // small) is kept with counter -1: it was presented, but its delay is unknown.
 (() => {
   const glass = { frames: [], states: [], unread: 0 };
@@ -21,6 +24,7 @@
       try {
         const marks = read(video);
         if (!marks) glass.unread++;
+        const quality = video.getVideoPlaybackQuality();
         glass.frames.push([
           marks ? marks[0] : -1,
           marks ? marks[1] : 0,
@@ -28,6 +32,7 @@
           video.videoWidth,
           abs(meta?.receiveTime),
           meta?.presentedFrames ?? null,
+          quality.totalVideoFrames - quality.droppedVideoFrames,
         ]);
       } finally {
         video.requestVideoFrameCallback(loop);

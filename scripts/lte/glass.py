@@ -7,7 +7,9 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
-Frame = Sequence[float]  # counter (-1: marks unread), capture Unix ms, presented Unix ms, width
+# counter (-1: marks unread), capture Unix ms, presented Unix ms, width, received Unix ms,
+# presentedFrames, frames rendered so far (the video's playback quality; glass.js)
+Frame = Sequence[float]
 
 
 def quantile(values: Sequence[float], q: float) -> float | None:
@@ -45,6 +47,7 @@ def frame_figures(frames: Sequence[Frame], end_ms: float) -> dict[str, Any]:
         return {
             "frames": 0,
             "fps": 0.0,
+            "fps_read": 0.0,
             "delay_p50_ms": None,
             "delay_p95_ms": None,
             "freezes": 0,
@@ -57,9 +60,12 @@ def frame_figures(frames: Sequence[Frame], end_ms: float) -> dict[str, Any]:
     gaps = freezes([*presented, end_ms])  # a picture stuck until the end is a freeze too
     span_s = max(0.001, (end_ms - presented[0]) / 1000)
     p50, p95 = quantile(delays, 0.5), quantile(delays, 0.95)
+    shown = rendered(frames)
     return {
         "frames": len(pictures),
-        "fps": round(len(pictures) / span_s, 1),
+        # Frames on screen per second: Chromium's count where it gives one, else those read.
+        "fps": round((shown if shown is not None else len(pictures)) / span_s, 1),
+        "fps_read": round(len(pictures) / span_s, 1),
         "delay_p50_ms": None if p50 is None else round(p50),
         "delay_p95_ms": None if p95 is None else round(p95),
         "freezes": len(gaps),
@@ -67,6 +73,13 @@ def frame_figures(frames: Sequence[Frame], end_ms: float) -> dict[str, Any]:
         "frozen_s": round(sum(gaps), 2),
         "unread": sum(1 for f in pictures if f[0] < 0),
     }
+
+
+def rendered(frames: Sequence[Frame]) -> int | None:
+    """Frames the browser rendered from the first frame read to the last (its playback
+    quality: total minus dropped, counted per frame, not only those the reader saw)."""
+    counts = [f[6] for f in frames if len(f) > 6 and f[6] is not None]
+    return int(counts[-1] - counts[0] + 1) if counts else None
 
 
 def recovery_s(frames: Sequence[Frame], restored_ms: float) -> float | None:
