@@ -1,0 +1,1 @@
+"""Telemetry: where a drone is, where its camera looks (docs/telemetry.md)."""
