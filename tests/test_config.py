@@ -61,6 +61,19 @@ def error_of(toml: str) -> ConfigError:
         (SIM_A + "rung_idle = 30\n", "streams[0].rung_idle", "unknown key"),
         ('[server]\nport = 8080\norigin = "x"\n', "server.origin", "unknown key"),
         ('origin = "x"\n', "origin", "unknown key"),
+        # TURN: viewers need a credential, from one source only.
+        (
+            '[webrtc]\nice_servers = ["turn:10.0.0.1:3478"]\n',
+            "webrtc.ice_servers",
+            "TURN servers need turn_secret or turn_username/password",
+        ),
+        (
+            '[webrtc]\nturn_secret = "s"\nturn_username = "u"\nturn_password = "p"\n',
+            "webrtc.turn_secret",
+            "set either turn_secret or turn_username/turn_password",
+        ),
+        ('[webrtc]\nturn_username = "u"\n', "webrtc.turn_password", "go together"),
+        ("[webrtc]\nturn_ttl_s = 10\n", "webrtc.turn_ttl_s", "must be at least 60"),
     ],
 )
 def test_rules_name_the_key_and_the_reason(toml: str, key: str, reason: str) -> None:

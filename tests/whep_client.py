@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field
 
 import aiohttp
-from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
 from relay.media.frame_marks import read_marks
@@ -92,6 +92,7 @@ class WhepViewer:
         token: str | None = None,
         ssl: ssl_module.SSLContext | None = None,
         headers: dict[str, str] | None = None,
+        configuration: RTCConfiguration | None = None,
     ) -> None:
         # WHEP authenticates with a Bearer token, as the WHEP draft specifies (or, with
         # `headers`, a browser's session cookie and CSRF header).
@@ -103,7 +104,7 @@ class WhepViewer:
         self.lose_every = lose_every
         self.url = f"{base_url}/whep/{stream}" + (f"?rendition={rendition}" if rendition else "")
         self.base_url = base_url
-        self.pc = RTCPeerConnection(rtc_configuration(()))
+        self.pc = RTCPeerConnection(configuration or rtc_configuration(()))
         self.received = Received()
         self.location: str | None = None
         self._task: asyncio.Task[None] | None = None

@@ -38,12 +38,13 @@ const glassDelay = new GlassDelay(video); // measures when the picture carries f
 const stream = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop() || "");
 
 // Test hook and debugging aid; always mirrors the live state.
+const pageQuery = new URLSearchParams(location.search);
 const player = {
   state: "connecting", // "live" | "interrupted" | "connecting" | "lost", as <body data-state>
   quality: null, // while live: "good" | "weak" (low frame rate, late), as <body data-quality>
   pc: null, // current RTCPeerConnection or null between sessions
   reconnects: 0, // retries scheduled after a loss (rendition switches don't count)
-  rendition: new URLSearchParams(location.search).get("rendition"),
+  rendition: pageQuery.get("rendition"),
   currentRung: null, // the rung the relay sends right now (what "auto" resolved to)
   relayDelayMs: null, // the relay's own share of the delay (drone packet in -> sent to us)
   dropped: null, // packets the relay dropped for this viewer (it was too slow)
@@ -167,7 +168,9 @@ function teardown() {
 
 async function connect() {
   teardown();
-  const s = new WhepSession(endpoint());
+  // ?ice=relay: only TURN's relay candidates, to check a TURN set-up from a tablet (as a
+  // network that blocks direct UDP would force).
+  const s = new WhepSession(endpoint(), { relayOnly: pageQuery.get("ice") === "relay" });
   session = s;
   player.pc = s.pc;
   s.pc.addEventListener("track", (ev) => {

@@ -8,6 +8,8 @@ import { csrfHeaders } from "/static/auth.js";
 
 const CLIENT_KEY = "drone-relay.client";
 const GATHER_TIMEOUT_MS = 1000; // LAN host candidates arrive within ms; never wait longer
+const TURN_GATHER_TIMEOUT_MS = 3000; // a relay candidate needs a TURN allocation's round trips
+const OPTIONS_TIMEOUT_MS = 2000; // the ICE servers' question must not hold the join up long
 const POST_TIMEOUT_MS = 8000; // a hanging relay must not stall the reconnect loop forever
 
 /** This browser's id, kept across sessions and reloads (sent as ?client=), so the relay can
@@ -55,7 +57,7 @@ function preferH264(transceiver) {
   }
 }
 
-function waitForIceGathering(pc) {
+function waitForIceGathering(pc, timeoutMs) {
   if (pc.iceGatheringState === "complete") return Promise.resolve();
   return new Promise((resolve) => {
     const done = () => {
@@ -64,9 +66,46 @@ function waitForIceGathering(pc) {
       resolve();
     };
     const onState = () => pc.iceGatheringState === "complete" && done();
-    const timer = setTimeout(done, GATHER_TIMEOUT_MS);
+    const timer = setTimeout(done, timeoutMs);
     pc.addEventListener("icegatheringstatechange", onState);
   });
+}
+
+/** The ICE servers the relay offers this viewer (STUN, TURN with a credential minted for
+ * it), from the Link headers (rel="ice-server") of an OPTIONS on the WHEP endpoint, as WHEP
+ * prescribes; [] when it names none (the offline LAN) or does not answer in time. */
+export async function iceServersFrom(endpoint) {
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), OPTIONS_TIMEOUT_MS);
+  try {
+    const resp = await fetch(endpoint, { method: "OPTIONS", signal: abort.signal, cache: "no-store" });
+    return parseIceLinks(resp.headers.get("Link") || "");
+  } catch {
+    return [];
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** `<turn:h:3478?transport=udp>; rel="ice-server"; username="u"; credential="c", <...>` */
+export function parseIceLinks(header) {
+  const servers = [];
+  for (const link of header.split(/,\s*(?=<)/)) {
+    const url = /^\s*<([^>]*)>/.exec(link);
+    if (!url) continue;
+    const params = {};
+    for (const m of link.matchAll(/;\s*([\w-]+)="((?:[^"\\]|\\.)*)"/g)) {
+      params[m[1].toLowerCase()] = m[2].replace(/\\(.)/g, "$1");
+    }
+    if (params.rel !== "ice-server") continue;
+    const server = { urls: url[1] };
+    if (params.username) {
+      server.username = params.username;
+      server.credential = params.credential || "";
+    }
+    servers.push(server);
+  }
+  return servers;
 }
 
 async function readError(resp) {
@@ -79,10 +118,15 @@ async function readError(resp) {
 }
 
 export class WhepSession {
-  /** @param {string} endpoint e.g. "/whep/demo?rendition=720p" */
-  constructor(endpoint) {
+  /** @param {string} endpoint e.g. "/whep/demo?rendition=720p"
+   * @param {{relayOnly?: boolean}} options relayOnly: TURN's relay candidates only */
+  constructor(endpoint, { relayOnly = false } = {}) {
     this.endpoint = new URL(endpoint, location.href).href;
-    this.pc = new RTCPeerConnection({ iceServers: [] }); // offline LAN: host candidates only
+    // Offline LAN: host candidates only, until the relay names STUN/TURN servers (start()).
+    this.pc = new RTCPeerConnection({
+      iceServers: [],
+      iceTransportPolicy: relayOnly ? "relay" : "all",
+    });
     this.resourceUrl = null; // absolute URL of the session, from the Location header
     this.closed = false;
   }
@@ -90,9 +134,12 @@ export class WhepSession {
   /** Negotiate; resolves once the answer is applied. Throws WhepError on any failure. */
   async start() {
     const pc = this.pc;
+    const iceServers = await iceServersFrom(this.endpoint);
+    if (iceServers.length) pc.setConfiguration({ ...pc.getConfiguration(), iceServers });
+    this.iceServers = iceServers.map((s) => s.urls);
     preferH264(pc.addTransceiver("video", { direction: "recvonly" }));
     await pc.setLocalDescription(await pc.createOffer());
-    await waitForIceGathering(pc);
+    await waitForIceGathering(pc, iceServers.length ? TURN_GATHER_TIMEOUT_MS : GATHER_TIMEOUT_MS);
     if (this.closed) throw new WhepError(0, "closed", "closed before offer was sent");
 
     const abort = new AbortController();

@@ -78,7 +78,7 @@ async def whep_offer(request: web.Request) -> web.Response:
         session=session.id[:8],
         kind=identity.kind,
     )
-    return answer_created("whep", name, session.id, answer)
+    return answer_created(request, "whep", name, session.id, answer)
 
 
 def _over_limits(relay: Relay, who: str, remote: str) -> str:

@@ -48,7 +48,7 @@ async def whip_offer(request: web.Request) -> web.Response:
     relay.audit.append(
         "publish_start", caller_name(request), remote, stream=name, session=session.id[:6]
     )
-    return answer_created("whip", name, session.id, answer)
+    return answer_created(request, "whip", name, session.id, answer)
 
 
 # DELETE needs the same right as publishing: the WHIP draft authenticates DELETE like the

@@ -8,10 +8,12 @@ their own offer handling; session_routes() registers the rest for both.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
+from multidict import CIMultiDict
 
 from relay.api.access import Need, access, identity_of
 from relay.api.body import read_text
@@ -19,6 +21,7 @@ from relay.api.errors import json_error
 from relay.api.keys import RELAY
 from relay.app import Relay
 from relay.auth.ratelimit import retry_after
+from relay.webrtc.ice_servers import link_header, viewer_servers
 from relay.webrtc.peers import BusyError, PeerManager, PeerSession
 
 SDP = "application/sdp"
@@ -53,14 +56,34 @@ async def read_offer(request: web.Request) -> str | web.Response:
     return offer
 
 
-def answer_created(kind: str, stream: str, session_id: str, answer: str) -> web.Response:
-    """201 with the answer; Location is where DELETE ends the session."""
-    return web.Response(
-        status=201,
-        text=answer,
-        content_type=SDP,
-        headers={"Location": f"/{kind}/{stream}/{session_id}", "ETag": f'"{session_id}"'},
+def answer_created(
+    request: web.Request, kind: str, stream: str, session_id: str, answer: str
+) -> web.Response:
+    """201 with the answer; Location is where DELETE ends the session; the ICE servers the
+    caller may use in Link headers (WHIP and WHEP's way)."""
+    headers = CIMultiDict({"Location": f"/{kind}/{stream}/{session_id}", "ETag": f'"{session_id}"'})
+    for link in ice_links(request):
+        headers.add("Link", link)
+    return web.Response(status=201, text=answer, content_type=SDP, headers=headers)
+
+
+def ice_links(request: web.Request) -> list[str]:
+    """Link headers (rel="ice-server") with the STUN/TURN servers for this caller, TURN with
+    its credential (relay.webrtc.ice_servers); none for an anonymous caller."""
+    identity = identity_of(request)
+    webrtc = request.app[RELAY].config.webrtc
+    if identity is None or not webrtc.ice_servers:
+        return []
+    servers = viewer_servers(
+        webrtc.ice_servers,
+        identity.name,
+        time.time(),
+        username=webrtc.turn_username,
+        password=webrtc.turn_password,
+        secret=webrtc.turn_secret,
+        ttl_s=webrtc.turn_ttl_s,
     )
+    return link_header(servers)
 
 
 def busy(exc: BusyError) -> web.Response:
@@ -81,9 +104,14 @@ def trickle_not_supported() -> web.Response:
     )
 
 
-def preflight() -> web.Response:
-    """OPTIONS on the endpoint (public: a browser's CORS preflight carries no credentials)."""
-    return web.Response(status=204, headers={"Accept-Post": SDP, "Allow": "POST, OPTIONS"})
+def preflight(request: web.Request) -> web.Response:
+    """OPTIONS on the endpoint (public: a browser's CORS preflight carries no credentials).
+    A caller who is logged in (the player, before its offer) also gets the ICE servers."""
+    headers = CIMultiDict({"Accept-Post": SDP, "Allow": "POST, OPTIONS"})
+    for link in ice_links(request):
+        headers.add("Link", link)
+    headers["Cache-Control"] = "no-store"  # a credential minted for this caller
+    return web.Response(status=204, headers=headers)
 
 
 def caller_name(request: web.Request) -> str:
@@ -127,4 +155,4 @@ def session_routes(
     @routes.options(f"/{kind}/{{stream}}")
     @access("public")
     async def options(request: web.Request) -> web.Response:
-        return preflight()
+        return preflight(request)

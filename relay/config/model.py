@@ -77,6 +77,12 @@ class ServerConfig(Table, frozen=True):
 class WebRTCConfig(Table, frozen=True):
     ice_addresses: tuple[str, ...] = ()  # host candidates to offer; () = all non-loopback
     ice_servers: tuple[str, ...] = ()  # STUN/TURN URLs; () = none: offline LAN
+    # TURN credentials for the viewers (relay.webrtc.ice_servers): static ones, or coturn's
+    # REST scheme (its static-auth-secret): a credential minted per viewer, valid turn_ttl_s.
+    turn_username: str = ""
+    turn_password: str = ""
+    turn_secret: str = ""
+    turn_ttl_s: Annotated[float, msgspec.Meta(ge=60, le=7 * 86_400)] = 43_200.0
 
     def __post_init__(self) -> None:
         for i, v in enumerate(self.ice_addresses):
@@ -87,6 +93,13 @@ class WebRTCConfig(Table, frozen=True):
         for i, v in enumerate(self.ice_servers):
             if v.split(":", 1)[0] not in ICE_SCHEMES or ":" not in v:
                 raise Invalid(f"ice_servers[{i}]", f"{v!r} is not a stun:/turn: URL")
+        if self.turn_secret and (self.turn_username or self.turn_password):
+            raise Invalid("turn_secret", "set either turn_secret or turn_username/turn_password")
+        if bool(self.turn_username) != bool(self.turn_password):
+            raise Invalid("turn_password", "turn_username and turn_password go together")
+        turn = any(v.split(":", 1)[0] in ("turn", "turns") for v in self.ice_servers)
+        if turn and not (self.turn_secret or self.turn_password):
+            raise Invalid("ice_servers", "TURN servers need turn_secret or turn_username/password")
 
 
 class RungTable(Table, frozen=True):

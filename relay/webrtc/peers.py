@@ -24,6 +24,7 @@ from aiortc.sdp import SessionDescription
 from relay.auth.ratelimit import RateLimiter
 from relay.config import WebRTCConfig
 from relay.webrtc.ice import rtc_configuration
+from relay.webrtc.ice_servers import relay_side
 from relay.webrtc.lean_peer import create_peer
 from relay.webrtc.reclaim import Reclaimer
 
@@ -134,7 +135,7 @@ class PeerManager(Generic[S]):
 
     def new_peer(self) -> RTCPeerConnection:
         """A peer connection for a new session, with the configured ICE servers."""
-        pc = create_peer(rtc_configuration(self.webrtc.ice_servers))
+        pc = create_peer(rtc_configuration(relay_side(self.webrtc.ice_servers)))
         self.peers.add(pc)
         return pc
 

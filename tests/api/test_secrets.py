@@ -28,7 +28,8 @@ from tests.e2e.test_ingest import push_until_live, stop
 KEY = f"rtmpkey{secrets.token_hex(6)}"
 PASSWORD = f"rtsppw{secrets.token_hex(6)}"
 CAM_TOKEN = f"camtoken{secrets.token_hex(6)}"
-SECRETS = (KEY, PASSWORD, CAM_TOKEN)
+TURN_SECRET = f"turnsecret{secrets.token_hex(6)}"  # viewers get credentials minted from it
+SECRETS = (KEY, PASSWORD, CAM_TOKEN, TURN_SECRET)
 
 
 def test_redact_url_hides_key_password_and_tokens_only() -> None:
@@ -138,6 +139,11 @@ async def test_no_secret_leaves_the_relay(
             {"name": "cam", "source": rtsp, "renditions": ["360p"]},
         ],
         recording={"dir": str(tmp_path / "rec")},
+        webrtc={
+            "ice_addresses": ["127.0.0.1"],
+            "ice_servers": ["turn:127.0.0.1:3478?transport=udp"],
+            "turn_secret": TURN_SECRET,
+        },
     )
     seen = Seen()
     drone, cam = relay.relay.streams["drone"], relay.relay.streams["cam"]
@@ -205,6 +211,7 @@ def test_drone_relay_serve_prints_and_logs_no_secret(tmp_path: Path) -> None:
     config.write_text(
         f'[server]\nhost = "127.0.0.1"\nport = {free_port()}\ndata_dir = "{tmp_path}/data"\n'
         f'[webrtc]\nice_addresses = ["127.0.0.1"]\n'
+        f'ice_servers = ["turn:127.0.0.1:3478"]\nturn_secret = "{TURN_SECRET}"\n'
         f'[[streams]]\nname = "drone"\nsource = "rtmp://127.0.0.1:{free_port()}/live/{KEY}"\n'
         f'renditions = ["360p"]\n'
         f'[[streams]]\nname = "cam"\nsource = "{rtsp}"\nrenditions = ["360p"]\n'
