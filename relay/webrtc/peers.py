@@ -23,6 +23,7 @@ from aiortc.sdp import SessionDescription
 
 from relay.auth.ratelimit import RateLimiter
 from relay.config import WebRTCConfig
+from relay.webrtc import dtls_suites  # noqa: F401  (RSA peers: imported for its patch)
 from relay.webrtc.ice import rtc_configuration
 from relay.webrtc.ice_servers import relay_side
 from relay.webrtc.lean_peer import create_peer

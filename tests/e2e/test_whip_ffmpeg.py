@@ -7,6 +7,7 @@ the relay's own process it would stall the event loop that has to answer it.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import shutil
 import subprocess
 import sys
@@ -14,18 +15,24 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.conftest import RelayFactory, wait_for
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "fake_drone.py"
 WHIP = {"name": "cam", "source": "whip:", "renditions": ["360p"]}
 
-# The muxer with its default certificate (RSA): aiortc offers only ECDSA suites.
-RSA_PUSH = """
+# The muxer publishing 30 frames, with its default certificate or (argv[3]) the certificate
+# and key in that folder.
+PUSH = """
 import sys, av, av.logging
 av.logging.set_level(av.logging.ERROR)  # the muxer says why in its error log
+folder = sys.argv[3] if len(sys.argv) > 3 else None
+own = {"cert_file": f"{folder}/cert.pem", "key_file": f"{folder}/key.pem"} if folder else {}
 out = av.open(sys.argv[1], "w", format="whip",
-              options={"handshake_timeout": "5000", "authorization": sys.argv[2]})
+              options={"handshake_timeout": "5000", "authorization": sys.argv[2], **own})
 st = out.add_stream("libx264", rate=30)
 st.width, st.height, st.pix_fmt = 320, 240, "yuv420p"
 st.codec_context.options = {"preset": "ultrafast", "tune": "zerolatency"}
@@ -84,13 +91,61 @@ async def test_pyav_whip_muxer_publishes_with_an_ecdsa_certificate(
         await viewer.close()
 
 
-async def test_pyav_whip_muxer_default_rsa_certificate_fails_and_is_cleaned_up(
+def rsa_certificate(folder: Path) -> Path:
+    """A self-signed RSA-2048 certificate (SHA-256) and its key, as cert.pem and key.pem."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "whip-rsa")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )
+    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (folder / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+    )
+    return folder
+
+
+async def test_pyav_whip_muxer_publishes_with_an_rsa_certificate(
     start_relay: RelayFactory, tmp_path: Path
 ) -> None:
+    """A publisher with an RSA certificate is the DTLS server when the relay answers
+    `active`: aiortc alone offers only ECDHE-ECDSA suites ("No supported cipher suites have
+    been found"); relay.webrtc.dtls_suites adds ECDHE-RSA ones."""
+    relay = await start_relay([WHIP], server={"data_dir": str(tmp_path / "data")})
+    viewer = relay.viewer("cam", rendition="360p")
+    await viewer.start()
+    try:
+        certs = rsa_certificate(Path(tempfile.mkdtemp(dir=tmp_path)))
+        code, stderr = await _run(
+            sys.executable, "-c", PUSH, f"{relay.base_url}/whip/cam", relay.token, str(certs)
+        )
+        assert code == 0, stderr[-2000:]
+        await viewer.wait_frames(5, timeout=20)
+    finally:
+        await viewer.close()
+
+
+async def test_pyav_whip_muxer_default_certificate_fails_and_is_cleaned_up(
+    start_relay: RelayFactory, tmp_path: Path
+) -> None:
+    """The muxer's own certificate (PyAV 18.1's FFmpeg 8.1: an EC key in a SHA-1-signed
+    certificate) still fails its DTLS handshake with aiortc ("A TLS fatal alert has been
+    received"; neither the RSA suites nor security level 0 change it; not yet understood).
+    The relay drops the half-made publisher."""
     relay = await start_relay([WHIP], server={"data_dir": str(tmp_path)})
-    code, stderr = await _run(
-        sys.executable, "-c", RSA_PUSH, f"{relay.base_url}/whip/cam", relay.token
-    )
+    code, stderr = await _run(sys.executable, "-c", PUSH, f"{relay.base_url}/whip/cam", relay.token)
     assert code != 0 and "DTLS" in stderr, stderr[-2000:]
     await wait_for(
         lambda: not relay.relay.publishers.sessions, 10.0, "the relay to drop the failed publisher"
