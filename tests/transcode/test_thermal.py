@@ -13,6 +13,7 @@ import pytest
 
 from relay.config import RUNGS, parse_config
 from relay.config.model import PALETTES, ThermalTable
+from relay.errors import ConfigError
 from relay.transcode.encoder import RungEncoder
 from relay.transcode.palettes import rgb_table
 from relay.transcode.processors.osd import planes
@@ -212,3 +213,28 @@ def test_a_rung_with_its_own_palette_colours_every_rung_after_scaling() -> None:
     control.select("rainbow", None)  # the operator's choice: rungs without their own follow
     assert control.palette_for("720p") == "rainbow"
     assert control.palette_for("360p") == "white-hot"
+
+
+@pytest.mark.parametrize(
+    ("stream", "key", "why"),
+    [
+        ({"thermal": {"palette": "sepia"}}, "streams[0].thermal.palette", "'sepia' is not one of"),
+        ({"thermal": {"isotherm": 300}}, "streams[0].thermal.isotherm", "at most 255"),
+        ({"thermal": {"hue": 1}}, "streams[0].thermal.hue", "unknown key"),
+        (
+            {"renditions": ["720p", {"name": "360p", "palette": "lava"}]},
+            "streams[0].renditions[1].palette",
+            "only a thermal stream",
+        ),
+        (
+            {"thermal": {}, "renditions": [{"name": "360p", "palette": "sepia"}]},
+            "streams[0].renditions[0].palette",
+            "'sepia' is not one of",
+        ),
+        ({"thermal": {}, "renditions": ["source"]}, "streams[0].thermal", "transcoded"),
+    ],
+)
+def test_config_refuses_what_cannot_be_drawn(stream: dict[str, object], key: str, why: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"streams": [{"name": "t", "source": "sim://", **stream}]}, "<test>")
+    assert key in str(caught.value) and why in str(caught.value), str(caught.value)
