@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 import av
 import cv2
@@ -126,27 +126,36 @@ def hotspot_label(celsius: float | None = None, source: str = "") -> str:
     return f"{celsius:.0f} °C ({source})" if source else f"{celsius:.0f} °C"
 
 
-def paint(y: U8, u: U8, v: U8, table: Lut) -> None:
+def block_means(y: U8, u: U8) -> U8:
+    """Each 2x2 block's mean luma, at the chroma planes' size."""
+    return cast(U8, cv2.resize(y, (u.shape[1], u.shape[0]), interpolation=cv2.INTER_AREA))
+
+
+def paint(y: U8, u: U8, v: U8, table: Lut, means: U8 | None = None) -> None:
     """Colours the planes in place: chroma from each 2x2 block's mean luma, then the luma."""
-    mean = cv2.resize(y, (u.shape[1], u.shape[0]), interpolation=cv2.INTER_AREA)
-    cv2.LUT(mean, table.u, dst=u)
-    cv2.LUT(mean, table.v, dst=v)
+    if means is None:
+        means = block_means(y, u)
+    cv2.LUT(means, table.u, dst=u)
+    cv2.LUT(means, table.v, dst=v)
     cv2.LUT(y, table.y, dst=y)
 
 
-def find_hotspot(y: U8) -> tuple[int, int] | None:
-    """The centre (x, y) of the hottest blurred region, or None for a uniform picture."""
-    height, width = y.shape
-    scale = max(1, width // DETECT_WIDTH)
-    small: npt.NDArray[np.integer[Any] | np.floating[Any]] = y
-    if scale > 1:
-        size = (max(1, width // scale), max(1, height // scale))
-        small = cv2.resize(y, size, interpolation=cv2.INTER_AREA)
+def find_hotspot(y: U8, scale: int = 1) -> tuple[int, int] | None:
+    """The centre (x, y) of the hottest blurred region, or None for a uniform picture.
+    `y` may be the luma scaled down by `scale` (the block means); the centre is in full-size
+    pixels."""
+    small = y
+    while small.shape[1] >= 2 * DETECT_WIDTH and small.shape[0] >= 2:
+        # Halving by INTER_AREA has a fast path (0.015 ms at 640x512; a quarter in one
+        # step took 0.16 ms).
+        half = (small.shape[1] // 2, small.shape[0] // 2)
+        small = cast(U8, cv2.resize(small, half, interpolation=cv2.INTER_AREA))
+        scale *= 2
     blurred = cv2.GaussianBlur(small, (0, 0), BLUR_SIGMA)
     _, top, _, (x, at_y) = cv2.minMaxLoc(blurred)
-    if top - float(blurred.mean()) < MIN_CONTRAST:
+    if top - cv2.mean(blurred)[0] < MIN_CONTRAST:
         return None
-    return min(width - 1, int((x + 0.5) * scale)), min(height - 1, int((at_y + 0.5) * scale))
+    return int((x + 0.5) * scale), int((at_y + 0.5) * scale)
 
 
 def draw_marker(y: U8, u: U8, v: U8, spot: tuple[int, int], label: str) -> None:
@@ -189,8 +198,11 @@ class ThermalProcessor:
             return  # the slate stays as it is: "Signal verloren" must be readable
         settings = self.control.settings
         y, u, v = planes(frame)
-        spot = find_hotspot(y) if settings.hotspot else None  # on the camera's own luma
-        paint(y, u, v, lut(self.control.palette_for(self.rung), settings.isotherm))
+        means = block_means(y, u)  # the chroma's luma, and a first halving for the search
+        spot = find_hotspot(means, 2) if settings.hotspot else None  # on the camera's luma
+        if spot is not None:
+            spot = min(frame.width - 1, spot[0]), min(frame.height - 1, spot[1])
+        paint(y, u, v, lut(self.control.palette_for(self.rung), settings.isotherm), means)
         self.frames += 1
         if spot is not None:
             self.hotspots += 1
