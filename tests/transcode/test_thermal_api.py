@@ -132,3 +132,28 @@ async def test_webrtc_viewer_sees_the_palette_and_the_operators_change(
         await wait_for(follows_black_hot, 10, "frames in black-hot")
     finally:
         await viewer.close()
+
+
+async def test_a_rung_with_its_own_palette_keeps_it(
+    start_relay: RelayFactory, tmp_path: Path
+) -> None:
+    """360p follows the stream's palette, 240p its own: coloured per rung after scaling."""
+    clip = band_clip(tmp_path / "bands.mp4")
+    renditions = ["360p", {"name": "240p", "palette": "black-hot"}]
+    thermal = {"palette": "ironbow", "hotspot": False}
+    stream = {"name": "ir", "source": f"file:{clip}", "renditions": renditions, "thermal": thermal}
+    relay = await start_relay([stream], auth=AUTH)
+    viewers = {rung: relay.viewer("ir", rendition=rung) for rung in ("360p", "240p")}
+    try:
+        for viewer in viewers.values():
+            await viewer.start()
+        for viewer in viewers.values():
+            await viewer.wait_frames(10, timeout=30)
+        frames = {rung: v.received.last_frame for rung, v in viewers.items()}
+        assert frames["360p"] is not None and frames["240p"] is not None
+        assert (frames["360p"].height, frames["240p"].height) == (360, 240)
+        assert band_error(frames["360p"], "ironbow") <= 16
+        assert band_error(frames["240p"], "black-hot") <= 16
+    finally:
+        for viewer in viewers.values():
+            await viewer.close()
