@@ -151,6 +151,8 @@ def test_label_is_relative_unless_a_fresh_reading_is_given() -> None:
     assert control.label() == RELATIVE_LABEL
     control.set_temperature(None)
     assert control.label() == RELATIVE_LABEL
+    control.set_temperature(71.0, "dji")  # telemetry's source name, as the label shows it
+    assert control.label() == "71 °C (DJI)"
 
 
 def test_label_text_changes_the_picture() -> None:

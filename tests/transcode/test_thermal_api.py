@@ -44,6 +44,7 @@ async def test_operator_selects_the_palette_audited(start_relay: RelayFactory) -
     assert (body["palette"], body["isotherm"]) == ("rainbow", 200)
     shown = (await relay.stream_status("ir"))["thermal"]
     assert (shown["palette"], shown["isotherm"]) == ("rainbow", 200)
+    assert shown["hotspot_label"] == "heißester Bereich"
     status, body = await post(relay, "ir", {"isotherm": None})  # palette kept, isotherm off
     assert status == 200 and (body["palette"], body["isotherm"]) == ("rainbow", None)
     events = [e for e in relay.relay.audit.read() if e["event"] == "thermal_selected"]

@@ -48,6 +48,8 @@ BLUR_SIGMA = 2.0  # in pixels of the scaled-down luma: about 8 px of a 640-wide 
 MIN_CONTRAST = 24
 RELATIVE_LABEL = "heißester Bereich"  # the OSD speaks German (relay.transcode.processors.osd)
 MARK_Y, OUTLINE_Y, NEUTRAL = 235, 16, 128  # white ring, black edge, no colour
+# Telemetry's source names (relay.telemetry.model.SOURCES) as the label shows them.
+SOURCE_LABELS = {"dji": "DJI", "mavlink": "MAVLink", "klv": "KLV", "push": "Push"}
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,8 @@ class ThermalControl:
     def set_temperature(self, celsius: float | None, source: str = "") -> None:
         """The camera's hottest reading and its source ("DJI"), or None: the label says
         "heißester Bereich" again. A reading older than STALE_S is not shown."""
-        self._reading = None if celsius is None else Reading(celsius, source, time.monotonic())
+        label = SOURCE_LABELS.get(source, source)
+        self._reading = None if celsius is None else Reading(celsius, label, time.monotonic())
 
     def label(self) -> str:
         """The hotspot's label: the fresh reading with its source, else relative."""
@@ -116,7 +119,11 @@ class ThermalControl:
 
     def status(self) -> dict[str, Any]:
         """For GET /api/streams/{name}."""
-        return {**asdict(self.settings), "rung_palettes": dict(self.rung_palettes)}
+        return {
+            **asdict(self.settings),
+            "rung_palettes": dict(self.rung_palettes),
+            "hotspot_label": self.label(),
+        }
 
 
 def hotspot_label(celsius: float | None = None, source: str = "") -> str:
