@@ -17,11 +17,9 @@ from relay.api.errors import json_error
 from relay.api.keys import RELAY
 from relay.api.schemas import Body
 from relay.config.base import Invalid
-from relay.config.model import check_palette
+from relay.config.model import Luma, check_palette
 
 routes = web.RouteTableDef()
-
-Luma = Annotated[int, msgspec.Meta(ge=0, le=255)]
 
 
 class ThermalBody(Body):
