@@ -23,6 +23,7 @@ from relay.sources.supervisor import SourceSupervisor
 from relay.sources.whip import WhipInbox
 from relay.supervise import WorkerThread
 from relay.transcode.encoder import RungEncoder
+from relay.transcode.processors.thermal import install as install_thermal
 from relay.transcode.transcoder import Transcoder
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,8 @@ class Stream:
             if name != PASSTHROUGH
         ]
         self.transcoder = Transcoder(config.name, self.encoders) if self.encoders else None
+        # A thermal camera's stream: palette, isotherm, hotspot (docs/thermal.md).
+        self.thermal = install_thermal(config, self.transcoder)
         if self.transcoder is not None:
             for encoder in self.encoders:
                 # The first viewer of an idle rung wakes the transcoder: a cold start now.
@@ -255,6 +258,7 @@ class Stream:
             "source_has_bframes": self.source_reorders,
             "pts_repaired": self.pts_repaired,
             "source_repairs": dict(self.host.repairs()),
+            "thermal": self.thermal.status() if self.thermal is not None else None,
             "publishing": self.whip is not None and self.whip.publisher is not None,
             # A crashed worker restarts by itself; here it shows that it did and why.
             "workers": {w.worker: w.status() for w in self.workers()},

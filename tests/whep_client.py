@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import aiohttp
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
+from av import VideoFrame
 
 from relay.media.frame_marks import read_marks
 from relay.webrtc.ice import rtc_configuration
@@ -27,6 +28,7 @@ class Received:
     timeline: list[tuple[float, int | None, float | None]] = field(default_factory=list)
     first_frame_s: float | None = None
     started: float = field(default_factory=time.monotonic)
+    last_frame: VideoFrame | None = None  # the newest decoded picture, for pixel checks
 
     @property
     def counters(self) -> list[int]:
@@ -162,6 +164,7 @@ class WhepViewer:
                 if r.first_frame_s is None:
                     r.first_frame_s = time.monotonic() - r.started
                 r.sizes.append((frame.width, frame.height))
+                r.last_frame = frame
                 marks = read_marks(frame.to_ndarray(format="gray"))
                 if marks is None:
                     r.unmarked += 1

@@ -14,6 +14,7 @@ from relay.api import (
     routes_incidents,
     routes_share,
     routes_streams,
+    routes_thermal,
     routes_viewer,
     routes_web,
     routes_whep,
@@ -57,6 +58,7 @@ def create_app(config: Config) -> web.Application:
         routes_incidents,
         routes_incident_files,
         routes_viewer,
+        routes_thermal,
     ):
         app.add_routes(module.routes)
     app.router.add_static("/static", routes_web.web_dir(), show_index=False, follow_symlinks=False)

@@ -59,6 +59,14 @@ RUNGS: dict[str, Rung] = {
     "240p": Rung("240p", 240, 250_000, fps=20),  # for the weakest LTE links
 }
 PASSTHROUGH = "source"
+# Thermal palettes by name (their colours: relay/transcode/palettes.py, docs/thermal.md).
+PALETTES = ("white-hot", "black-hot", "ironbow", "rainbow", "arctic", "lava")
+Luma = Annotated[int, msgspec.Meta(ge=0, le=255)]
+
+
+def check_palette(name: str) -> str | None:
+    """Why `name` is no palette, or None."""
+    return None if name in PALETTES else f"{name!r} is not one of {', '.join(PALETTES)}"
 
 
 class ServerConfig(Table, frozen=True):
@@ -103,16 +111,37 @@ class WebRTCConfig(Table, frozen=True):
 
 
 class RungTable(Table, frozen=True):
-    """renditions = [{name = "360p", bitrate = 400000}]: a built-in rung at another bitrate."""
+    """renditions = [{name = "360p", bitrate = 400000}]: a built-in rung at another bitrate;
+    {name = "360p", palette = "white-hot"}: a thermal stream's rung in its own palette."""
 
     name: str = ""
-    bitrate: int = 0
+    bitrate: int = 0  # 0: the built-in rung's
+    palette: str = ""  # "": the stream's
 
     def __post_init__(self) -> None:
         if self.name not in RUNGS:
             raise Invalid("name", f"{self.name!r} is not one of {', '.join(RUNGS)}")
-        if not 100_000 <= self.bitrate <= 20_000_000:
+        if self.bitrate and not 100_000 <= self.bitrate <= 20_000_000:
             raise Invalid("bitrate", "must be within 100000..20000000 bit/s")
+        if not self.bitrate and not self.palette:
+            raise Invalid("bitrate", "set a bitrate (100000..20000000 bit/s) or a palette")
+        why = check_palette(self.palette) if self.palette else None
+        if why:
+            raise Invalid("palette", why)
+
+
+class ThermalTable(Table, frozen=True):
+    """thermal = {palette = "ironbow", isotherm = 200}: the stream is a thermal camera's
+    (white-hot luma); docs/thermal.md."""
+
+    palette: str = "ironbow"
+    isotherm: Luma | None = None  # luma at or above it in one colour; absent: off
+    hotspot: bool = True  # mark the hottest region
+
+    def __post_init__(self) -> None:
+        why = check_palette(self.palette)
+        if why:
+            raise Invalid("palette", why)
 
 
 class StreamConfig(Table, frozen=True):
@@ -122,6 +151,7 @@ class StreamConfig(Table, frozen=True):
     # and .bitrates (the overrides).
     ladder: tuple[str | RungTable, ...] = msgspec.field(default=("720p",), name="renditions")
     rung_idle_s: IdleSeconds = RUNG_IDLE_S  # a rung nobody watches stops after this long
+    thermal: ThermalTable | None = None  # a thermal camera's stream: palette, hotspot
 
     def __post_init__(self) -> None:
         if not STREAM_NAME.match(self.name):
@@ -139,6 +169,16 @@ class StreamConfig(Table, frozen=True):
                 raise Invalid(f"renditions[{i}]", f"{rung!r} is not one of {known}")
         if len(set(self.renditions)) != len(self.renditions):
             raise Invalid("renditions", "names a rendition twice")
+        self._check_thermal()
+
+    def _check_thermal(self) -> None:
+        """A palette needs a transcoded rung to be drawn on: passthrough is the drone's own."""
+        if self.thermal is None:
+            for i, rung in enumerate(self.ladder):
+                if isinstance(rung, RungTable) and rung.palette:
+                    raise Invalid(f"renditions[{i}].palette", "only a thermal stream has palettes")
+        elif all(name == PASSTHROUGH for name in self.renditions):
+            raise Invalid("thermal", "a thermal stream needs a transcoded rendition (720p, …)")
 
     @property
     def renditions(self) -> tuple[str, ...]:
@@ -147,7 +187,14 @@ class StreamConfig(Table, frozen=True):
     @property
     def bitrates(self) -> tuple[tuple[str, int], ...]:
         """Per-stream overrides of rung bitrates."""
-        return tuple((r.name, r.bitrate) for r in self.ladder if isinstance(r, RungTable))
+        return tuple(
+            (r.name, r.bitrate) for r in self.ladder if isinstance(r, RungTable) and r.bitrate
+        )
+
+    @property
+    def palettes(self) -> dict[str, str]:
+        """Thermal rungs with a palette of their own (rung -> palette)."""
+        return {r.name: r.palette for r in self.ladder if isinstance(r, RungTable) and r.palette}
 
     def rung(self, name: str) -> Rung:
         """The built-in rung `name` with this stream's bitrate for it, if it sets one."""

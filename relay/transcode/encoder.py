@@ -22,7 +22,7 @@ from relay.media.packet import EncodedPacket, encoded_packet
 from relay.metrics import Histogram
 from relay.queues import put_dropping_oldest
 from relay.supervise import WorkerThread
-from relay.transcode.processors.osd import OsdProcessor, private_copy
+from relay.transcode.processors.osd import OsdProcessor, Processor, private_copy
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +115,9 @@ class RungEncoder:
         # The OSD, drawn on this rung's own scaled picture: sized for it, and the shared
         # decoded picture is never written (no 1080p copy per frame).
         self.overlay = OsdProcessor(stream)
+        # This rung's own processors before the OSD, on its scaled picture (a thermal rung
+        # in a palette of its own); the shared ones ran once, in the transcoder.
+        self.processors: list[Processor] = []
         # (frame, arrival, generation, live) or PAUSE
         self._queue: queue.Queue[tuple[av.VideoFrame, int, int, bool] | str | None] = queue.Queue(2)
         # Supervised: a crash restarts the loop with a new x264 (its first frame is an IDR).
@@ -228,6 +231,8 @@ class RungEncoder:
         else:
             out = private_copy(frame)  # the rung's size is the source's: draw on a copy
         t1 = time.perf_counter()
+        for processor in self.processors:
+            processor.process(out, live)
         self.overlay.process(out, live)
         t2 = time.perf_counter()
         if self.want_keyframe():
