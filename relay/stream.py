@@ -17,6 +17,7 @@ from relay.media.h264 import profile_level_id
 from relay.media.packet import EncodedPacket, encoded_packet
 from relay.media.sps import ReorderDetector
 from relay.metrics import Rate
+from relay.outputs.output import Output
 from relay.sources.registry import scheme_for
 from relay.sources.scheme import Audit
 from relay.sources.supervisor import SourceSupervisor
@@ -86,6 +87,16 @@ class Stream:
         self.supervisor = SourceSupervisor(
             config.name, config.source, self._on_unit, self._on_down, self.host.source
         )
+        # The stream handed on to other engines (relay.outputs), each on its own task.
+        self.outputs = [
+            Output(config.name, o.url, self.renditions[o.rendition or self._first_rung()], audit)
+            for o in config.outputs
+        ]
+        self._output_tasks: list[asyncio.Task[None]] = []
+
+    def _first_rung(self) -> str:
+        """The first transcoded rung (the config has made sure there is one for an output)."""
+        return next(name for name in self.config.renditions if name != PASSTHROUGH)
 
     def playable(self, rendition: Rendition) -> bool:
         """False for passthrough while the drone sends B-frames."""
@@ -140,11 +151,16 @@ class Stream:
             self.transcoder.start()
         await self.host.start()
         self.supervisor.start()
+        self._output_tasks = [asyncio.ensure_future(o.run()) for o in self.outputs]
         source = self.scheme.redact(self.config.source)
         log.info("[stream %s] started: %s -> %s", self.name, source, ", ".join(self.renditions))
 
     async def aclose(self) -> None:
         """Stops source, transcoder and encoders; safe to call twice."""
+        for task in self._output_tasks:
+            task.cancel()
+        await asyncio.gather(*self._output_tasks, return_exceptions=True)
+        self._output_tasks = []
         await self.supervisor.aclose()
         await self.host.aclose()
         if self.transcoder is not None:
@@ -259,6 +275,7 @@ class Stream:
             "pts_repaired": self.pts_repaired,
             "source_repairs": dict(self.host.repairs()),
             "thermal": self.thermal.status() if self.thermal is not None else None,
+            "outputs": [o.status() for o in self.outputs],
             "publishing": self.whip is not None and self.whip.publisher is not None,
             # A crashed worker restarts by itself; here it shows that it did and why.
             "workers": {w.worker: w.status() for w in self.workers()},

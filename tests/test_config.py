@@ -74,6 +74,22 @@ def error_of(toml: str) -> ConfigError:
         ),
         ('[webrtc]\nturn_username = "u"\n', "webrtc.turn_password", "go together"),
         ("[webrtc]\nturn_ttl_s = 10\n", "webrtc.turn_ttl_s", "must be at least 60"),
+        # Outputs: a scheme the relay speaks, a host, a transcoded rung; no key in the message.
+        (
+            SIM_A + '[[streams.outputs]]\nurl = "http://cdn/live/k3y"\n',
+            "streams[0].outputs[0].url",
+            "is not one of rtmp, rtmps",
+        ),
+        (
+            SIM_A + '[[streams.outputs]]\nurl = "rtmp:///live/k3y"\n',
+            "streams[0].outputs[0].url",
+            "'rtmp:///live/***' names no host",
+        ),
+        (
+            SIM_A + 'renditions = ["source"]\n[[streams.outputs]]\nurl = "rtmp://cdn/live/k"\n',
+            "streams[0].outputs[0]",
+            "an output needs a transcoded rung",
+        ),
     ],
 )
 def test_rules_name_the_key_and_the_reason(toml: str, key: str, reason: str) -> None:

@@ -12,6 +12,7 @@ import asyncio
 import os
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import (
@@ -120,6 +121,8 @@ class RelayCollector(Collector):
             m.counter(
                 "relay_source_restarts", "source restarts", stream.supervisor.restarts, stream=s
             )
+            for output in stream.outputs:
+                _output(m, s, output.status())
             for r in stream.renditions.values():
                 labels = {"stream": s, "rendition": r.name}
                 m.gauge(
@@ -303,3 +306,14 @@ def _pacer(m: _Families, stream: str, viewer: str, stats: dict[str, float]) -> N
         stream=stream,
         viewer=viewer,
     )
+
+
+def _output(m: _Families, stream: str, st: dict[str, Any]) -> None:
+    """An output's figures (relay.outputs.output), labelled with its redacted URL."""
+    labels = {"stream": stream, "output": str(st["url"])}
+    up = int(st["state"] == "live")
+    m.gauge("relay_output_up", "1 while the output's connection is live", up, **labels)
+    m.counter("relay_output_frames", "frames handed to the output", st["frames"], **labels)
+    m.counter("relay_output_bytes", "bytes handed to the output", st["bytes"], **labels)
+    m.counter("relay_output_dropped", "frames dropped: server behind", st["dropped"], **labels)
+    m.counter("relay_output_reconnects", "connections retried", st["reconnects"], **labels)

@@ -11,11 +11,13 @@ import ipaddress
 import re
 from dataclasses import dataclass
 from typing import Annotated
+from urllib.parse import urlsplit
 
 import msgspec
 
 from relay.config.auth import AuthConfig
 from relay.config.base import Invalid, Table
+from relay.sources.redact import redact_url
 from relay.sources.registry import check_url, scheme_for
 
 STREAM_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
@@ -144,6 +146,30 @@ class ThermalTable(Table, frozen=True):
             raise Invalid("palette", why)
 
 
+OUTPUT_SCHEMES = ("rtmp", "rtmps")
+
+
+class OutputTable(Table, frozen=True):
+    """outputs = [{url = "rtmp://cdn.example/live/KEY", rendition = "720p"}]: a rung handed
+    on to another engine (relay.outputs; README "Outputs"). The URL's secrets are redacted
+    wherever it is shown."""
+
+    url: str = ""
+    rendition: str = ""  # a transcoded rung of the stream; "": its first one
+
+    def __post_init__(self) -> None:
+        scheme = self.url.split(":", 1)[0].lower()
+        if scheme not in OUTPUT_SCHEMES or "://" not in self.url:
+            shown = redact_url(self.url)
+            raise Invalid("url", f"{shown!r} is not one of {', '.join(OUTPUT_SCHEMES)} (://)")
+        try:
+            host = urlsplit(self.url).hostname
+        except ValueError as exc:
+            raise Invalid("url", str(exc)) from None
+        if not host:
+            raise Invalid("url", f"{redact_url(self.url)!r} names no host")
+
+
 class StreamConfig(Table, frozen=True):
     name: str = ""  # a-z 0-9 - _, up to 32
     source: str = ""  # a URL of a registered scheme (relay.sources.registry)
@@ -152,6 +178,7 @@ class StreamConfig(Table, frozen=True):
     ladder: tuple[str | RungTable, ...] = msgspec.field(default=("720p",), name="renditions")
     rung_idle_s: IdleSeconds = RUNG_IDLE_S  # a rung nobody watches stops after this long
     thermal: ThermalTable | None = None  # a thermal camera's stream: palette, hotspot
+    outputs: tuple[OutputTable, ...] = ()  # the stream handed on to other engines
 
     def __post_init__(self) -> None:
         if not STREAM_NAME.match(self.name):
@@ -170,6 +197,18 @@ class StreamConfig(Table, frozen=True):
         if len(set(self.renditions)) != len(self.renditions):
             raise Invalid("renditions", "names a rendition twice")
         self._check_thermal()
+        self._check_outputs()
+
+    def _check_outputs(self) -> None:
+        """An output carries a transcoded rung: its timestamps and keyframes are the relay's
+        (the drone's own packets may have B-frames and keyframes only every few seconds)."""
+        transcoded = [name for name in self.renditions if name != PASSTHROUGH]
+        for i, output in enumerate(self.outputs):
+            if output.rendition and output.rendition not in transcoded:
+                why = f"{output.rendition!r} is not one of this stream's transcoded rungs"
+                raise Invalid(f"outputs[{i}].rendition", f"{why} ({', '.join(transcoded)})")
+            if not transcoded:
+                raise Invalid(f"outputs[{i}]", "an output needs a transcoded rung (720p, …)")
 
     def _check_thermal(self) -> None:
         """A palette needs a transcoded rung to be drawn on: passthrough is the drone's own."""

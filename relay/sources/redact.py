@@ -2,7 +2,7 @@
 audit event and manifest uses before a source URL (or an error text that may embed one) leaves.
 
 The secrets of a source URL are: user and password (rtsp://user:pass@cam), the RTMP stream
-key (the last path segment of rtmp://host:port/app/KEY: whoever knows it may publish), and
+key (the last path segment of rtmp[s]://host:port/app/KEY: whoever knows it may publish), and
 query values other than the few harmless parameters our own schemes define (a camera's
 ``?token=…``). FFmpeg's errors quote the URL they failed on, sometimes percent-decoded, so
 error texts are scrubbed twice: every URL in them is redacted, and every secret of the
@@ -40,7 +40,7 @@ def redact_url(url: str) -> str:
     if "@" in netloc:
         netloc = f"{HIDDEN}@" + (f"{host}:{port}" if port else (host or ""))
     path = parts.path
-    if parts.scheme.lower() == "rtmp":
+    if parts.scheme.lower() in ("rtmp", "rtmps"):
         head, _, key = path.rstrip("/").rpartition("/")
         if key:
             path = f"{head}/{HIDDEN}"
@@ -62,7 +62,7 @@ def secrets_of(url: str) -> frozenset[str]:
         found = {parts.username or "", parts.password or ""}
     except ValueError:
         return frozenset()
-    if parts.scheme.lower() == "rtmp":
+    if parts.scheme.lower() in ("rtmp", "rtmps"):
         found.add(parts.path.rstrip("/").rpartition("/")[2])
     found.update(
         v for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in HARMLESS_QUERY

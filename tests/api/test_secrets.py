@@ -135,7 +135,13 @@ async def test_no_secret_leaves_the_relay(
     rtsp = f"rtsp://brigade:{PASSWORD}@127.0.0.1:{free_port()}/cam?transport=tcp&token={CAM_TOKEN}"
     relay = await start_relay(
         [
-            {"name": "drone", "source": rtmp, "renditions": ["360p"]},
+            {
+                "name": "drone",
+                "source": rtmp,
+                "renditions": ["360p"],
+                # Handed on to a server that is not there: its errors name the URL.
+                "outputs": [{"url": f"rtmp://127.0.0.1:{free_port()}/live/{KEY}"}],
+            },
             {"name": "cam", "source": rtsp, "renditions": ["360p"]},
         ],
         recording={"dir": str(tmp_path / "rec")},

@@ -1,0 +1,85 @@
+"""One connection of an output: a rung's encoded frames muxed onto the wire by FFmpeg
+(PyAV), blocking, in the output's own process (relay.outputs.pusher).
+
+RTMP (FLV) needs the stream's SPS/PPS before the first frame (its AVC sequence header):
+they come from the first keyframe, as for a recording segment (relay.recording.segment).
+Timestamps run on without a step across source restarts and the slate: each frame moves the
+output's clock by its own distance to the one before, or by one frame when that distance is
+not plausible (a new source's clock), so a server never sees time go back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import av
+
+from relay.media.access_unit import CLOCK_RATE, TIME_BASE
+from relay.media.h264 import NAL_PPS, NAL_SPS, nal_type, split_nal_units
+
+FORMATS = {"rtmp": "flv", "rtmps": "flv"}
+OPEN_TIMEOUT_US = "5000000"  # a server that does not answer: the connection fails in 5 s
+MAX_STEP = 2 * CLOCK_RATE  # a frame more than this after the last one: a new source's clock
+FRAME_TICKS = CLOCK_RATE // 30
+
+
+class OutputClock:
+    """The output's 90 kHz clock: monotonic, continuous across the source's restarts."""
+
+    def __init__(self) -> None:
+        self.now = 0
+        self._last_in: int | None = None
+        self._step = FRAME_TICKS
+
+    def advance(self, rtp_timestamp: int) -> int:
+        last, self._last_in = self._last_in, rtp_timestamp
+        if last is not None:
+            step = (rtp_timestamp - last) & 0xFFFFFFFF  # the RTP clock wraps at 32 bits
+            if 0 < step <= MAX_STEP:
+                self._step = step
+            self.now += self._step
+        return self.now
+
+
+class Muxer:
+    """Opens `url` and writes a rung's frames to it; every call blocks (a thread's job)."""
+
+    def __init__(self, url: str, scheme: str, size: tuple[int, int] = (0, 0)) -> None:
+        self.url, self.format, self.size = url, FORMATS[scheme], size
+        self.bytes = 0
+        self._container: Any = None
+        self._stream: Any = None
+
+    def write(self, data: bytes, pts: int, keyframe: bool) -> None:
+        """Muxes one frame (pts on the output's 90 kHz clock); the first must be a keyframe
+        (it opens the connection)."""
+        if self._container is None:
+            self._open(data)
+        packet = av.Packet(data)
+        packet.pts = packet.dts = pts
+        packet.time_base = TIME_BASE
+        packet.stream = self._stream
+        packet.is_keyframe = keyframe
+        self._container.mux(packet)
+        self.bytes += len(data)
+
+    def _open(self, keyframe: bytes) -> None:
+        params = [n for n in split_nal_units(keyframe) if nal_type(n) in (NAL_SPS, NAL_PPS)]
+        options = {"rw_timeout": OPEN_TIMEOUT_US, "timeout": OPEN_TIMEOUT_US}
+        container = av.open(self.url, "w", format=self.format, options=options)
+        stream = container.add_stream("h264")
+        stream.codec_context.extradata = b"".join(b"\x00\x00\x00\x01" + n for n in params)
+        # The container's metadata; a player reads the real size from the SPS.
+        stream.codec_context.width = self.size[0] or 16
+        stream.codec_context.height = self.size[1] or 16
+        stream.time_base = TIME_BASE
+        self._container, self._stream = container, stream
+
+    def close(self) -> None:
+        """Ends the connection (the trailer); safe to call twice and after a failure."""
+        container, self._container = self._container, None
+        if container is not None:
+            try:
+                container.close()
+            except (OSError, av.error.FFmpegError):
+                pass  # the peer is gone already: nothing left to tell it
