@@ -8,6 +8,13 @@ to the standard's own examples.
 from __future__ import annotations
 
 import math
+import time
+from collections.abc import Callable
+from fractions import Fraction
+
+import av
+
+from relay.sources.sim_scene import SimScene
 
 KEY = bytes.fromhex("060E2B34020B01010E01030101000000")
 
@@ -106,3 +113,41 @@ def circle(t: float, centre: tuple[float, float] = (48.137, 11.575)) -> dict[int
         25: 0.0,
         56: 21.0,
     }
+
+
+def push_ts(
+    url: str,
+    seconds: float,
+    klv_for_frame: Callable[[int], bytes | None],
+    fps: int = 30,
+    size: tuple[int, int] = (320, 240),
+) -> int:
+    """Pushes MPEG-TS (H.264 + a KLV data PID, stream type 0x06 with KLVA registration, as
+    FFmpeg's muxer writes it) at real time; frame i carries klv_for_frame(i) if not None, at
+    that frame's pts. udp:// URLs get 1316-byte datagrams. Returns the KLV packets sent."""
+    if url.startswith("udp://"):
+        url += ("&" if "?" in url else "?") + "pkt_size=1316"
+    scene = SimScene(size[0], size[1], fps)
+    sent = 0
+    with av.open(url, "w", format="mpegts") as out:
+        video = out.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = size[0], size[1], "yuv420p"
+        video.codec_context.gop_size = fps // 2
+        video.codec_context.options = {"preset": "ultrafast", "tune": "zerolatency"}
+        data = out.add_mux_stream("klv")  # a data stream of FFmpeg's smpte_klv codec
+        start = time.monotonic()
+        for i in range(int(seconds * fps)):
+            time.sleep(max(0.0, start + i / fps - time.monotonic()))
+            frame = scene.render(i)
+            frame.pts, frame.time_base = i, Fraction(1, fps)
+            out.mux(video.encode(frame))
+            payload = klv_for_frame(i)
+            if payload is not None:
+                packet = av.Packet(payload)
+                packet.stream = data
+                packet.time_base = Fraction(1, 90_000)
+                packet.pts = packet.dts = i * 90_000 // fps
+                out.mux(packet)
+                sent += 1
+        out.mux(video.encode(None))
+    return sent

@@ -1,0 +1,98 @@
+"""KLV in the stream's own MPEG-TS: a pusher sends H.264 with a KLV data PID over UDP; the
+relay's UdpTsSource hands the KLV to KlvFeed while its video keeps flowing."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+
+import av.error
+import pytest
+
+from relay.errors import SourceError
+from relay.media.access_unit import AccessUnit
+from relay.sources.demux import UdpTsSource
+from relay.telemetry.model import Telemetry
+from relay.telemetry.ts_data import KlvFeed
+from tests.conftest import free_port, wait_for
+from tests.telemetry.klv_make import circle, make_packet, push_ts
+from tests.test_fake_drone import _wait_until_bound
+
+EPOCH_US = 1_764_500_000_000_000
+
+
+class Collect:
+    """A Sink that keeps what it gets (and checks it is called on the loop's thread)."""
+
+    def __init__(self) -> None:
+        self.samples: list[Telemetry] = []
+        self.causes: list[str] = []
+        self.thread = threading.get_ident()
+
+    def publish(self, sample: Telemetry) -> None:
+        assert threading.get_ident() == self.thread
+        self.samples.append(sample)
+
+    def bad(self, cause: str) -> None:
+        assert threading.get_ident() == self.thread
+        self.causes.append(cause)
+
+
+def _klv(i: int) -> bytes | None:
+    """Every third frame (10 Hz): the circle at t = i/30 s; frame 45's checksum broken."""
+    if i % 3:
+        return None
+    return make_packet(circle(i / 30), time_us=EPOCH_US + i * 1_000_000 // 30, bad_checksum=i == 45)
+
+
+async def _run_source(on_data: KlvFeed | None, seconds: float) -> tuple[list[AccessUnit], int]:
+    port = free_port(socket.SOCK_DGRAM)
+    source = UdpTsSource(f"udp://127.0.0.1:{port}")
+    source.on_data = on_data
+    units: list[AccessUnit] = []
+    stop = threading.Event()
+
+    def read() -> None:
+        try:
+            source.run(units.append, stop)
+        except (SourceError, av.error.FFmpegError):
+            pass  # the read timeout after the pusher stopped: the normal end
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    await asyncio.to_thread(_wait_until_bound, port)
+    sent = await asyncio.to_thread(push_ts, f"udp://127.0.0.1:{port}", seconds, _klv)
+    await wait_for(lambda: not reader.is_alive(), 10, "the source to end after the push")
+    stop.set()
+    return units, sent
+
+
+@pytest.mark.asyncio
+async def test_klv_from_the_ts_reaches_the_sink_and_video_flows() -> None:
+    sink = Collect()
+    feed = KlvFeed(sink, asyncio.get_running_loop())
+    units, sent = await _run_source(feed, 3.0)
+    await wait_for(lambda: len(sink.samples) + len(sink.causes) >= feed.packets, 2, "hand-over")
+
+    assert sent == 30
+    assert len(units) >= 80, f"only {len(units)} of 90 video frames"  # video undisturbed
+    # The first packets may be lost while the receiver probes; most must arrive.
+    assert feed.packets >= 25 and feed.dropped == 0
+    assert sink.causes == ["klv checksum mismatch"]  # frame 45's, and nothing else
+    assert len(sink.samples) == feed.packets - 1
+    for sample in sink.samples:
+        i = round((sample.time * 1e6 - EPOCH_US) * 30 / 1e6)  # the frame it was sent with
+        want = circle(i / 30)
+        assert sample.source == "klv"
+        assert sample.lat == pytest.approx(want[13], abs=1e-7)
+        assert sample.lon == pytest.approx(want[14], abs=1e-7)
+        assert sample.alt_msl_m == pytest.approx(120.0, abs=0.2)
+        assert sample.heading_deg == pytest.approx(want[5], abs=0.01)
+        assert sample.target_lat == pytest.approx(48.137, abs=1e-7)
+
+
+@pytest.mark.asyncio
+async def test_without_a_hook_the_klv_pid_is_ignored() -> None:
+    units, _ = await _run_source(None, 2.0)
+    assert len(units) >= 50  # the video as before, no data packet in the emit path
