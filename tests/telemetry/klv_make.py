@@ -115,6 +115,25 @@ def circle(t: float, centre: tuple[float, float] = (48.137, 11.575)) -> dict[int
     }
 
 
+def mux_klv(
+    out: av.container.OutputContainer, data: av.stream.Stream, payload: bytes, pts: int
+) -> None:
+    """One KLV packet on the data PID at `pts` (90 kHz, the video's clock)."""
+    packet = av.Packet(payload)
+    packet.stream = data
+    packet.time_base = Fraction(1, 90_000)
+    packet.pts = packet.dts = pts
+    out.mux(packet)
+
+
+def flight_packet(index: int, fps: int, rate_hz: int = 10) -> bytes | None:
+    """The fake drone's KLV for frame `index`: the circle at that moment, `rate_hz` a
+    second (None between), stamped with the wall clock as a drone's GPS time is."""
+    if index % max(1, fps // rate_hz):
+        return None
+    return make_packet(circle(index / fps), time_us=time.time_ns() // 1000)
+
+
 def push_ts(
     url: str,
     seconds: float,
@@ -143,11 +162,7 @@ def push_ts(
             out.mux(video.encode(frame))
             payload = klv_for_frame(i)
             if payload is not None:
-                packet = av.Packet(payload)
-                packet.stream = data
-                packet.time_base = Fraction(1, 90_000)
-                packet.pts = packet.dts = i * 90_000 // fps
-                out.mux(packet)
+                mux_klv(out, data, payload, i * 90_000 // fps)
                 sent += 1
         out.mux(video.encode(None))
     return sent

@@ -4,8 +4,13 @@ relay's UdpTsSource hands the KLV to KlvFeed while its video keeps flowing."""
 from __future__ import annotations
 
 import asyncio
+import math
 import socket
+import subprocess
+import sys
 import threading
+import time
+from collections.abc import Callable
 
 import av.error
 import pytest
@@ -17,7 +22,7 @@ from relay.telemetry.model import Telemetry
 from relay.telemetry.ts_data import KlvFeed
 from tests.conftest import free_port, wait_for
 from tests.telemetry.klv_make import circle, make_packet, push_ts
-from tests.test_fake_drone import _wait_until_bound
+from tests.test_fake_drone import SCRIPT, _wait_until_bound
 
 EPOCH_US = 1_764_500_000_000_000
 
@@ -46,7 +51,20 @@ def _klv(i: int) -> bytes | None:
     return make_packet(circle(i / 30), time_us=EPOCH_US + i * 1_000_000 // 30, bad_checksum=i == 45)
 
 
-async def _run_source(on_data: KlvFeed | None, seconds: float) -> tuple[list[AccessUnit], int]:
+def _push_with_klv_make(url: str, seconds: float) -> int:
+    return push_ts(url, seconds, _klv)
+
+
+def _push_with_fake_drone(url: str, seconds: float) -> int:
+    args = [sys.executable, str(SCRIPT), url, "--klv", "--size", "320x240", "--gop", "15"]
+    done = subprocess.run([*args, "--seconds", str(seconds)], capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return -1
+
+
+async def _run_source(
+    on_data: KlvFeed | None, seconds: float, push: Callable[[str, float], int] = _push_with_klv_make
+) -> tuple[list[AccessUnit], int]:
     port = free_port(socket.SOCK_DGRAM)
     source = UdpTsSource(f"udp://127.0.0.1:{port}")
     source.on_data = on_data
@@ -62,7 +80,7 @@ async def _run_source(on_data: KlvFeed | None, seconds: float) -> tuple[list[Acc
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
     await asyncio.to_thread(_wait_until_bound, port)
-    sent = await asyncio.to_thread(push_ts, f"udp://127.0.0.1:{port}", seconds, _klv)
+    sent = await asyncio.to_thread(push, f"udp://127.0.0.1:{port}", seconds)
     await wait_for(lambda: not reader.is_alive(), 10, "the source to end after the push")
     stop.set()
     return units, sent
@@ -96,3 +114,23 @@ async def test_klv_from_the_ts_reaches_the_sink_and_video_flows() -> None:
 async def test_without_a_hook_the_klv_pid_is_ignored() -> None:
     units, _ = await _run_source(None, 2.0)
     assert len(units) >= 50  # the video as before, no data packet in the emit path
+
+
+@pytest.mark.asyncio
+async def test_fake_drone_flies_a_circle_in_klv() -> None:
+    sink = Collect()
+    feed = KlvFeed(sink, asyncio.get_running_loop())
+    units, _ = await _run_source(feed, 3.0, _push_with_fake_drone)
+    await wait_for(lambda: len(sink.samples) + len(sink.causes) >= feed.packets, 2, "hand-over")
+
+    assert len(units) >= 80 and sink.causes == []
+    assert len(sink.samples) >= 25, f"only {len(sink.samples)} of 30 samples (10 Hz, 3 s)"
+    for sample in sink.samples:
+        assert sample.lat is not None and sample.lon is not None
+        north = (sample.lat - 48.137) * 111_320
+        east = (sample.lon - 11.575) * 111_320 * math.cos(math.radians(48.137))
+        assert math.hypot(north, east) == pytest.approx(200, abs=1)  # on the 200 m circle
+        assert sample.alt_msl_m == pytest.approx(120, abs=0.2)
+        assert abs(sample.time - time.time()) < 30  # stamped with the wall clock
+    headings = [s.heading_deg or 0.0 for s in sorted(sink.samples, key=lambda s: s.time)]
+    assert headings == sorted(headings) and headings[-1] - headings[0] > 10  # it turns: 6 deg/s
