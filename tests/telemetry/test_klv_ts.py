@@ -19,7 +19,7 @@ from relay.errors import SourceError
 from relay.media.access_unit import AccessUnit
 from relay.sources.demux import UdpTsSource
 from relay.telemetry.model import Telemetry
-from relay.telemetry.ts_data import KlvFeed
+from relay.telemetry.ts_data import MAX_PENDING, KlvFeed
 from tests.conftest import free_port, wait_for
 from tests.telemetry.klv_make import circle, make_packet, push_ts
 from tests.test_fake_drone import SCRIPT, _wait_until_bound
@@ -134,3 +134,16 @@ async def test_fake_drone_flies_a_circle_in_klv() -> None:
         assert abs(sample.time - time.time()) < 30  # stamped with the wall clock
     headings = [s.heading_deg or 0.0 for s in sorted(sink.samples, key=lambda s: s.time)]
     assert headings == sorted(headings) and headings[-1] - headings[0] > 10  # it turns: 6 deg/s
+
+
+@pytest.mark.asyncio
+async def test_a_loop_that_falls_behind_loses_the_newest_counted() -> None:
+    sink = Collect()
+    feed = KlvFeed(sink, asyncio.get_running_loop())
+    packet = make_packet(circle(1.0), time_us=EPOCH_US)
+    for _ in range(MAX_PENDING + 6):  # the loop runs none of the hand-overs meanwhile
+        feed(packet, 0)
+    assert feed.dropped == 6
+    await wait_for(lambda: len(sink.samples) == MAX_PENDING, 2, "the queued hand-overs")
+    feed(packet, 0)  # room again
+    await wait_for(lambda: len(sink.samples) == MAX_PENDING + 1, 2, "the next hand-over")
