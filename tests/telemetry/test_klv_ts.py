@@ -11,17 +11,19 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import av.error
 import pytest
 
 from relay.errors import SourceError
 from relay.media.access_unit import AccessUnit
-from relay.sources.demux import UdpTsSource
+from relay.sources.demux import FileSource, UdpTsSource
 from relay.telemetry.model import Telemetry
 from relay.telemetry.ts_data import MAX_PENDING, KlvFeed
 from tests.conftest import free_port, wait_for
 from tests.telemetry.klv_make import circle, make_packet, push_ts
+from tests.telemetry.ts_sync import sync_klv_ts
 from tests.test_fake_drone import SCRIPT, _wait_until_bound
 
 EPOCH_US = 1_764_500_000_000_000
@@ -147,3 +149,26 @@ async def test_a_loop_that_falls_behind_loses_the_newest_counted() -> None:
     await wait_for(lambda: len(sink.samples) == MAX_PENDING, 2, "the queued hand-overs")
     feed(packet, 0)  # room again
     await wait_for(lambda: len(sink.samples) == MAX_PENDING + 1, 2, "the next hand-over")
+
+
+@pytest.mark.asyncio
+async def test_synchronous_klv_stream_type_0x15(tmp_path: Path) -> None:
+    """0x15 metadata with the KLVA metadata descriptor and 5-byte AU cell headers: FFmpeg
+    names the stream "klv" as well; every packet arrives, its values intact."""
+    await asyncio.to_thread(push_ts, str(tmp_path / "v.ts"), 2.0, lambda i: None)
+    klv = [make_packet(circle(i / 10), time_us=EPOCH_US + i * 100_000) for i in range(20)]
+    clip = tmp_path / "sync.ts"
+    clip.write_bytes(sync_klv_ts((tmp_path / "v.ts").read_bytes(), klv, 126_000, 9_000))
+    assert b"\x15\xe1\x01" in clip.read_bytes()[:376]  # the PMT's entry: type 0x15, PID 0x101
+    sink = Collect()
+    feed = KlvFeed(sink, asyncio.get_running_loop())
+    source = FileSource(f"file:{clip}")
+    source.on_data = feed
+    units: list[AccessUnit] = []
+    await asyncio.to_thread(source.run, units.append, threading.Event())
+    await wait_for(lambda: len(sink.samples) + len(sink.causes) >= 20, 2, "hand-over")
+
+    assert len(units) == 60 and sink.causes == []
+    assert [round(s.time * 1e6 - EPOCH_US) // 100_000 for s in sink.samples] == list(range(20))
+    for i, sample in enumerate(sink.samples):
+        assert sample.lat == pytest.approx(circle(i / 10)[13], abs=1e-7)
