@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import shutil
 import subprocess
 import sys
@@ -127,8 +128,11 @@ async def broker_port(tmp_path: Path) -> AsyncIterator[tuple[int, list[subproces
 
 @pytest.mark.asyncio
 async def test_osd_over_mosquitto_survives_a_broker_restart(
-    broker_port: tuple[int, list[subprocess.Popen[bytes]]], tmp_path: Path
+    broker_port: tuple[int, list[subprocess.Popen[bytes]]],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.WARNING, logger="relay.telemetry.dji_mqtt")
     port, brokers = broker_port
     sink = Collect()
     source = DjiMqttSource(f"mqtt://127.0.0.1:{port}/thing/product/{SN}/osd", 0.2, 1.0)
@@ -152,6 +156,8 @@ async def test_osd_over_mosquitto_survives_a_broker_restart(
         await asyncio.sleep(1.0)  # a few reconnect attempts fail while it is away
         assert len(sink.samples) == before
         assert source.losses >= 2
+        lost = [r for r in caplog.records if "broker 127.0.0.1" in r.getMessage()]
+        assert len(lost) == 1  # logged once a minute, not once a retry
 
         brokers.append(_broker(port, tmp_path))  # back on the same port
         await _until(lambda: source.connects == 2, 15, "the source to reconnect")
