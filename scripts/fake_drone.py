@@ -3,12 +3,13 @@
 Usage:
     python scripts/fake_drone.py rtmp://127.0.0.1:1935/live/demo [--size 1280x720] [--fps 30]
         [--gop 30] [--high-bframes] [--seconds N] [--file PATH] [--bitrate 3000000]
-    python scripts/fake_drone.py udp://127.0.0.1:5000 ...      (MPEG-TS over UDP)
+    python scripts/fake_drone.py udp://127.0.0.1:5000 [--klv] ...  (MPEG-TS over UDP)
     python scripts/fake_drone.py http://127.0.0.1:8080/whip/cam [--token T] ...   (WHIP)
     python scripts/fake_drone.py rtmp://… --dji split-pictures,split-nal,…|all   (DJI's RTMP)
 
 rtmp:// pushes FLV (AVC sequence header from the encoder's global header); udp:// sends
-MPEG-TS in 1316-byte datagrams (SPS/PPS in band before each IDR); http(s):// publishes over
+MPEG-TS in 1316-byte datagrams (SPS/PPS in band before each IDR), with --klv also MISB ST 0601
+telemetry (10 Hz, a 200 m circle at 120 m) on a KLV data PID; http(s):// publishes over
 WebRTC with FFmpeg's WHIP muxer (PyAV 18), with a fresh ECDSA certificate for DTLS: aiortc
 (the relay) offers only ECDSA cipher suites, and the muxer's own certificate is RSA (--token
 sends the publish token). The picture is the relay's synthetic aerial scene with burned-in
@@ -48,6 +49,7 @@ from dji_quirks import QUIRKS, parse_quirks, push_dji  # noqa: E402
 
 from relay.media.frame_marks import write_marks  # noqa: E402
 from relay.sources.rtmp_publish import PublishRefused  # noqa: E402
+from tests.telemetry.klv_make import flight_packet, mux_klv  # noqa: E402
 
 log = logging.getLogger("fake_drone")
 
@@ -85,7 +87,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="QUIRK[,QUIRK…]",
         help="RTMP as DJI controllers send it: all, or some of " + ", ".join(QUIRKS),
     )
+    p.add_argument(
+        "--klv",
+        action="store_true",
+        help="udp:// only: MISB ST 0601 telemetry at 10 Hz on a KLV data PID, flying a circle",
+    )
     a = p.parse_args(argv)
+    if a.klv and not a.url.startswith("udp://"):
+        p.error("--klv: udp:// (MPEG-TS) only")
     if a.dji is not None:
         try:
             a.dji = parse_quirks(a.dji)
@@ -205,6 +214,8 @@ def open_output(
     elif a.url.startswith("udp://"):
         url = a.url + ("&" if "?" in a.url else "?") + "pkt_size=1316"
         container = av.open(url, "w", format="mpegts", timeout=10.0)
+        if a.klv:
+            container.add_mux_stream("klv")  # FFmpeg's smpte_klv: stream type 0x06, KLVA
     else:
         container = av.open(a.url, "w", format="flv", timeout=10.0)
     stream = container.add_stream("libx264", rate=a.fps)
@@ -283,6 +294,9 @@ def send(
                 frame = av.VideoFrame.from_ndarray(planes, format="yuv420p")
             frame.pts, frame.time_base = index, Fraction(1, a.fps)
             container.mux(stream.encode(frame))
+            klv = flight_packet(index, a.fps) if a.klv else None
+            if klv is not None:
+                mux_klv(container, container.streams.data[0], klv, index * 90_000 // a.fps)
             index += 1
     except Stop:
         log.info("stopping")

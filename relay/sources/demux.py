@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
@@ -33,6 +34,10 @@ log = logging.getLogger(__name__)
 LIVE_PROBE = {"analyzeduration": "500000", "probesize": "262144"}
 READ_TIMEOUT_S = 4.0  # a stalled LTE link is declared lost after this
 
+# Called from the reading thread with each KLV packet of the input (MISB ST 0601 telemetry in
+# a TS data PID) and its pts on the 90 kHz clock; must not block (relay/telemetry/ts_data.py).
+DataHook = Callable[[bytes, int | None], None]
+
 
 class DemuxSource:
     """One FFmpeg input; subclasses say how to open it."""
@@ -41,6 +46,7 @@ class DemuxSource:
     # FLV, MPEG-TS and files carry a dts, so pts against dts tells B-frames; libavformat leaves
     # it unset on the first packets when the timestamps jitter: taken as "no reorder" then.
     carries_dts = True
+    on_data: DataHook | None = None  # set by the stream when its telemetry is "klv"
 
     def __init__(self, url: str) -> None:
         self.url = url  # to open; never in a message: it may carry a password or token
@@ -88,10 +94,16 @@ class DemuxSource:
         started = time.monotonic()
         last_pts = -1
         self.no_picture = 0  # units without a slice (SEI or parameter sets only): not emitted
-        for packet in container.demux(stream):
+        # KLV streams only when someone listens: otherwise the video is demuxed alone, as
+        # before, and FFmpeg discards a data PID's packets.
+        klv = [s for s in container.streams.data if s.name == "klv"] if self.on_data else []
+        for packet in container.demux(stream, *klv):
             if stop.is_set():
                 return
             if packet.size == 0:
+                continue
+            if packet.stream_index != stream.index:
+                self._hand_data(packet)
                 continue
             for out in to_annexb.filter(packet):
                 data, keyframe = repair.repair(bytes(out))
@@ -118,6 +130,15 @@ class DemuxSource:
                 last_pts = pts
                 emit(AccessUnit(data, pts=pts, keyframe=keyframe or packet.is_keyframe, dts=dts))
         raise self._error("stream ended")
+
+    def _hand_data(self, packet: Any) -> None:
+        """A KLV packet to `on_data`, its pts on the video's 90 kHz clock (to align with frames)."""
+        assert self.on_data is not None
+        raw = packet.pts if packet.pts is not None else packet.dts
+        tb = packet.time_base
+        self.on_data(
+            bytes(packet), None if raw is None or tb is None else int(raw * tb * CLOCK_RATE)
+        )
 
 
 class RtmpPushSource(DemuxSource):

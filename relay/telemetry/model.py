@@ -43,6 +43,8 @@ class Telemetry(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_
     gimbal_pitch_deg: Angle | None = None  # 0: level, -90: straight down
     gimbal_yaw_deg: Angle | None = None  # relative to the aircraft's heading
     hfov_deg: Fov | None = None
+    target_lat: Lat | None = None  # where the camera's centre line meets the ground (KLV
+    target_lon: Lon | None = None  # frame centre): the map's footprint needs no own guess
     battery_pct: Percent | None = None
     temp_max_c: Celsius | None = None  # the thermal payload's hottest reading
     temp_spot_c: Celsius | None = None  # its metering point's reading
