@@ -78,7 +78,7 @@ def error_of(toml: str) -> ConfigError:
         (
             SIM_A + '[[streams.outputs]]\nurl = "http://cdn/live/k3y"\n',
             "streams[0].outputs[0].url",
-            "is not one of rtmp, rtmps",
+            "is not one of rtmp, rtmps, rtp",
         ),
         (
             SIM_A + '[[streams.outputs]]\nurl = "rtmp:///live/k3y"\n',
@@ -89,6 +89,16 @@ def error_of(toml: str) -> ConfigError:
             SIM_A + 'renditions = ["source"]\n[[streams.outputs]]\nurl = "rtmp://cdn/live/k"\n',
             "streams[0].outputs[0]",
             "an output needs a transcoded rung",
+        ),
+        (
+            SIM_A + '[[streams.outputs]]\nurl = "rtp://10.0.0.8?pt=96"\n',
+            "streams[0].outputs[0].url",
+            "rtp:// needs a port",
+        ),
+        (
+            SIM_A + '[[streams.outputs]]\nurl = "rtp://10.0.0.8:5004?pt=8"\n',
+            "streams[0].outputs[0].url",
+            "a dynamic payload type is 96-127",
         ),
     ],
 )

@@ -11,7 +11,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 from typing import Annotated
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import msgspec
 
@@ -146,7 +146,7 @@ class ThermalTable(Table, frozen=True):
             raise Invalid("palette", why)
 
 
-OUTPUT_SCHEMES = ("rtmp", "rtmps")
+OUTPUT_SCHEMES = ("rtmp", "rtmps", "rtp")
 
 
 class OutputTable(Table, frozen=True):
@@ -168,6 +168,22 @@ class OutputTable(Table, frozen=True):
             raise Invalid("url", str(exc)) from None
         if not host:
             raise Invalid("url", f"{redact_url(self.url)!r} names no host")
+        if scheme == "rtp":
+            self._check_rtp()
+
+    def _check_rtp(self) -> None:
+        """rtp://host:port?pt=96: a port for the video (RTCP goes to port + 1), a dynamic
+        payload type (96-127)."""
+        parts = urlsplit(self.url)
+        try:
+            port = parts.port
+        except ValueError as exc:
+            raise Invalid("url", str(exc)) from None
+        if not port or port >= 65535:
+            raise Invalid("url", "rtp:// needs a port (1-65534: RTCP goes to port + 1)")
+        pt = dict(parse_qsl(parts.query)).get("pt", "96")
+        if not pt.isdigit() or not 96 <= int(pt) <= 127:
+            raise Invalid("url", f"pt={pt!r}: a dynamic payload type is 96-127")
 
 
 class StreamConfig(Table, frozen=True):

@@ -11,13 +11,15 @@ not plausible (a new source's clock), so a server never sees time go back.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import av
 
 from relay.media.access_unit import CLOCK_RATE, TIME_BASE
 from relay.media.h264 import NAL_PPS, NAL_SPS, nal_type, split_nal_units
 
-FORMATS = {"rtmp": "flv", "rtmps": "flv"}
+FORMATS = {"rtmp": "flv", "rtmps": "flv", "rtp": "rtp"}
+RTP_PACKET = 1200  # bytes: under a path's MTU with IP, UDP and a tunnel's headers
 OPEN_TIMEOUT_US = "5000000"  # a server that does not answer: the connection fails in 5 s
 MAX_STEP = 2 * CLOCK_RATE  # a frame more than this after the last one: a new source's clock
 FRAME_TICKS = CLOCK_RATE // 30
@@ -65,8 +67,10 @@ class Muxer:
 
     def _open(self, keyframe: bytes) -> None:
         params = [n for n in split_nal_units(keyframe) if nal_type(n) in (NAL_SPS, NAL_PPS)]
-        options = {"rw_timeout": OPEN_TIMEOUT_US, "timeout": OPEN_TIMEOUT_US}
-        container = av.open(self.url, "w", format=self.format, options=options)
+        url, options = self.url, {"rw_timeout": OPEN_TIMEOUT_US, "timeout": OPEN_TIMEOUT_US}
+        if self.format == "rtp":
+            url, options = rtp_target(self.url)
+        container = av.open(url, "w", format=self.format, options=options)
         stream = container.add_stream("h264")
         stream.codec_context.extradata = b"".join(b"\x00\x00\x00\x01" + n for n in params)
         # The container's metadata; a player reads the real size from the SPS.
@@ -83,3 +87,12 @@ class Muxer:
                 container.close()
             except (OSError, av.error.FFmpegError):
                 pass  # the peer is gone already: nothing left to tell it
+
+
+def rtp_target(url: str) -> tuple[str, dict[str, str]]:
+    """rtp://host:port?pt=96 -> FFmpeg's URL (packets of RTP_PACKET bytes; RTCP sender
+    reports to port + 1, as a Janus streaming mountpoint expects) and its muxer options."""
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    options = {"payload_type": query.get("pt", "96")}
+    return f"rtp://{parts.hostname}:{parts.port}?pkt_size={RTP_PACKET}", options

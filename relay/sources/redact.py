@@ -17,8 +17,9 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 HIDDEN = "***"
 
-# Query parameters our schemes define (sim://?size=&fps=&gop=, rtsp://…?transport=): not secret.
-HARMLESS_QUERY = frozenset({"size", "fps", "gop", "transport"})
+# Query parameters our schemes define (sim://?size=&fps=&gop=, rtsp://…?transport=, an RTP
+# output's ?pt=): not secret.
+HARMLESS_QUERY = frozenset({"size", "fps", "gop", "transport", "pt"})
 
 # scheme://rest-of-URL inside free text, up to whitespace or a quote/bracket that ends it;
 # a trailing ':' '.' '!' '?' is the sentence's, not the URL's.
