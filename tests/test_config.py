@@ -78,7 +78,7 @@ def error_of(toml: str) -> ConfigError:
         (
             SIM_A + '[[streams.outputs]]\nurl = "http://cdn/live/k3y"\n',
             "streams[0].outputs[0].url",
-            "is not one of rtmp, rtmps, rtp",
+            "is not one of rtmp, rtmps, rtp, rtsp",
         ),
         (
             SIM_A + '[[streams.outputs]]\nurl = "rtmp:///live/k3y"\n',

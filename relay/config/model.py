@@ -146,7 +146,7 @@ class ThermalTable(Table, frozen=True):
             raise Invalid("palette", why)
 
 
-OUTPUT_SCHEMES = ("rtmp", "rtmps", "rtp")
+OUTPUT_SCHEMES = ("rtmp", "rtmps", "rtp", "rtsp")
 
 
 class OutputTable(Table, frozen=True):
@@ -170,6 +170,9 @@ class OutputTable(Table, frozen=True):
             raise Invalid("url", f"{redact_url(self.url)!r} names no host")
         if scheme == "rtp":
             self._check_rtp()
+        transport = dict(parse_qsl(urlsplit(self.url).query)).get("transport", "tcp")
+        if scheme == "rtsp" and transport not in ("tcp", "udp"):
+            raise Invalid("url", f"transport={transport!r}: tcp or udp")
 
     def _check_rtp(self) -> None:
         """rtp://host:port?pt=96: a port for the video (RTCP goes to port + 1), a dynamic

@@ -18,7 +18,7 @@ import av
 from relay.media.access_unit import CLOCK_RATE, TIME_BASE
 from relay.media.h264 import NAL_PPS, NAL_SPS, nal_type, split_nal_units
 
-FORMATS = {"rtmp": "flv", "rtmps": "flv", "rtp": "rtp"}
+FORMATS = {"rtmp": "flv", "rtmps": "flv", "rtp": "rtp", "rtsp": "rtsp"}
 RTP_PACKET = 1200  # bytes: under a path's MTU with IP, UDP and a tunnel's headers
 OPEN_TIMEOUT_US = "5000000"  # a server that does not answer: the connection fails in 5 s
 MAX_STEP = 2 * CLOCK_RATE  # a frame more than this after the last one: a new source's clock
@@ -70,6 +70,8 @@ class Muxer:
         url, options = self.url, {"rw_timeout": OPEN_TIMEOUT_US, "timeout": OPEN_TIMEOUT_US}
         if self.format == "rtp":
             url, options = rtp_target(self.url)
+        elif self.format == "rtsp":
+            url, options = rtsp_target(self.url)
         container = av.open(url, "w", format=self.format, options=options)
         stream = container.add_stream("h264")
         stream.codec_context.extradata = b"".join(b"\x00\x00\x00\x01" + n for n in params)
@@ -96,3 +98,12 @@ def rtp_target(url: str) -> tuple[str, dict[str, str]]:
     query = dict(parse_qsl(parts.query))
     options = {"payload_type": query.get("pt", "96")}
     return f"rtp://{parts.hostname}:{parts.port}?pkt_size={RTP_PACKET}", options
+
+
+def rtsp_target(url: str) -> tuple[str, dict[str, str]]:
+    """rtsp://host:port/path?transport=tcp|udp -> FFmpeg's URL and options: ANNOUNCE and
+    RECORD (publishing, as to a MediaMTX-style server), over TCP unless the URL says udp."""
+    parts = urlsplit(url)
+    transport = dict(parse_qsl(parts.query)).get("transport", "tcp")
+    options = {"rtsp_transport": transport, "timeout": OPEN_TIMEOUT_US}
+    return parts._replace(query="").geturl(), options

@@ -15,6 +15,7 @@ import pytest
 
 from tests.conftest import RelayFactory, free_port, wait_for
 from tests.media_gen import make_clip
+from tests.rtsp_server import rtsp_server
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -149,39 +150,8 @@ async def test_pusher_dies_viewer_gets_slate_then_live_again(start_relay: RelayF
 async def test_rtsp_pull(start_relay: RelayFactory, tmp_path: Path) -> None:
     """The relay pulls RTSP from a server (as from a DJI controller's RTSP service);
     here Debian's rtsp-server-perl, fed by ffmpeg pushing a High-profile clip."""
-    import shutil
-
-    if not (shutil.which("rtsp-server-perl") and shutil.which("ffmpeg")):
-        pytest.skip("rtsp-server-perl or ffmpeg missing (scripts/test installs them as root)")
     clip = make_clip(tmp_path / "flight.mp4", seconds=4.0, high_bframes=True)
-    client_port, source_port = free_port(), free_port()
-    rtp_port = 20000 + 2 * (free_port(socket.SOCK_DGRAM) % 20000 // 2)
-    server = subprocess.Popen(
-        [
-            "rtsp-server-perl",
-            "-c",
-            str(client_port),
-            "-s",
-            str(source_port),
-            "--client_listen_address",
-            "127.0.0.1",
-            "--source_listen_address",
-            "127.0.0.1",
-            "--rtp_start_port",
-            str(rtp_port),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    feeder: subprocess.Popen[bytes] | None = None
-    try:
-        deadline = time.monotonic() + 10
-        while True:  # wait until the server listens for its source
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", source_port)) == 0:
-                    break
-            assert time.monotonic() < deadline, "rtsp-server-perl did not start"
-            await asyncio.sleep(0.1)
+    async with rtsp_server() as server:
         feeder = subprocess.Popen(
             [
                 "ffmpeg",
@@ -199,34 +169,33 @@ async def test_rtsp_pull(start_relay: RelayFactory, tmp_path: Path) -> None:
                 "rtsp",
                 "-rtsp_transport",
                 "udp",
-                f"rtsp://127.0.0.1:{source_port}/live",
+                f"rtsp://127.0.0.1:{server.source_port}/live",
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        url = f"rtsp://127.0.0.1:{client_port}/live?transport=udp"
-        relay = await start_relay([{"name": "rtsp", "source": url, "renditions": ["360p"]}])
-        stream = relay.relay.streams["rtsp"]
-        await wait_for(lambda: stream.state == "live", 20, "the RTSP pull to go live")
-        viewer = relay.viewer("rtsp")
-        await viewer.start()
         try:
+            url = f"rtsp://127.0.0.1:{server.client_port}/live?transport=udp"
+            relay = await start_relay([{"name": "rtsp", "source": url, "renditions": ["360p"]}])
+            stream = relay.relay.streams["rtsp"]
+            await wait_for(lambda: stream.state == "live", 20, "the RTSP pull to go live")
+            viewer = relay.viewer("rtsp")
+            await viewer.start()
             try:
-                await viewer.wait_frames(95, timeout=20)
-            except AssertionError:
-                raise AssertionError(str(await relay.stream_status("rtsp"))) from None
-            counters = viewer.received.counters
-            steps = list(zip(counters, counters[1:], strict=False))
-            assert len(counters) >= 90
-            assert sum(b < a for a, b in steps) <= 1  # the 4 s clip loops at most once
-            assert all(b != a for a, b in steps)
+                try:
+                    await viewer.wait_frames(95, timeout=20)
+                except AssertionError:
+                    raise AssertionError(str(await relay.stream_status("rtsp"))) from None
+                counters = viewer.received.counters
+                steps = list(zip(counters, counters[1:], strict=False))
+                assert len(counters) >= 90
+                assert sum(b < a for a, b in steps) <= 1  # the 4 s clip loops at most once
+                assert all(b != a for a, b in steps)
+            finally:
+                await viewer.close()
         finally:
-            await viewer.close()
-    finally:
-        for proc in (feeder, server):
-            if proc is not None and proc.poll() is None:
-                proc.kill()
-                proc.wait()
+            feeder.kill()
+            feeder.wait()
 
 
 async def test_garbage_input_never_takes_down_another_stream(start_relay: RelayFactory) -> None:
