@@ -89,7 +89,13 @@ class Stream:
         )
         # The stream handed on to other engines (relay.outputs), each on its own task.
         self.outputs = [
-            Output(config.name, o.url, self.renditions[o.rendition or self._first_rung()], audit)
+            Output(
+                config.name,
+                o.url,
+                self.renditions[o.rendition or self._first_rung()],
+                audit,
+                o.token,
+            )
             for o in config.outputs
         ]
         self._output_tasks: list[asyncio.Task[None]] = []

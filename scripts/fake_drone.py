@@ -48,6 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # dji_quirks beside it
 from dji_quirks import QUIRKS, parse_quirks, push_dji  # noqa: E402
 
 from relay.media.frame_marks import write_marks  # noqa: E402
+from relay.outputs.whip_cert import ecdsa_certificate  # noqa: E402
 from relay.sources.rtmp_publish import PublishRefused  # noqa: E402
 from tests.telemetry.klv_make import flight_packet, mux_klv  # noqa: E402
 
@@ -166,40 +167,6 @@ def sim_frames(width: int, height: int, fps: int) -> Iterator[av.VideoFrame]:
 
     scene = SimScene(width, height, fps)  # now, not at the first frame: it takes ~1 s
     return (scene.render(index) for index in itertools.count())
-
-
-def ecdsa_certificate(folder: str) -> dict[str, str]:
-    """The WHIP muxer's cert_file/key_file options: a self-signed P-256 certificate."""
-    import datetime
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fake-drone")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
-    paths = {"cert_file": f"{folder}/cert.pem", "key_file": f"{folder}/key.pem"}
-    Path(paths["cert_file"]).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    Path(paths["key_file"]).write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return paths
 
 
 def open_output(

@@ -78,7 +78,7 @@ def error_of(toml: str) -> ConfigError:
         (
             SIM_A + '[[streams.outputs]]\nurl = "http://cdn/live/k3y"\n',
             "streams[0].outputs[0].url",
-            "is not one of rtmp, rtmps, rtp, rtsp",
+            "is not one of rtmp, rtmps, rtp, rtsp, whip+http, whip+https",
         ),
         (
             SIM_A + '[[streams.outputs]]\nurl = "rtmp:///live/k3y"\n',
@@ -99,6 +99,11 @@ def error_of(toml: str) -> ConfigError:
             SIM_A + '[[streams.outputs]]\nurl = "rtp://10.0.0.8:5004?pt=8"\n',
             "streams[0].outputs[0].url",
             "a dynamic payload type is 96-127",
+        ),
+        (
+            SIM_A + '[[streams.outputs]]\nurl = "rtmp://cdn/live/k"\ntoken = "t0ken"\n',
+            "streams[0].outputs[0].token",
+            "only a whip+http(s):// output takes a token",
         ),
     ],
 )

@@ -146,7 +146,7 @@ class ThermalTable(Table, frozen=True):
             raise Invalid("palette", why)
 
 
-OUTPUT_SCHEMES = ("rtmp", "rtmps", "rtp", "rtsp")
+OUTPUT_SCHEMES = ("rtmp", "rtmps", "rtp", "rtsp", "whip+http", "whip+https")
 
 
 class OutputTable(Table, frozen=True):
@@ -156,6 +156,7 @@ class OutputTable(Table, frozen=True):
 
     url: str = ""
     rendition: str = ""  # a transcoded rung of the stream; "": its first one
+    token: str = ""  # whip+…: the endpoint's Bearer token (a secret: never shown)
 
     def __post_init__(self) -> None:
         scheme = self.url.split(":", 1)[0].lower()
@@ -168,6 +169,8 @@ class OutputTable(Table, frozen=True):
             raise Invalid("url", str(exc)) from None
         if not host:
             raise Invalid("url", f"{redact_url(self.url)!r} names no host")
+        if self.token and not scheme.startswith("whip"):
+            raise Invalid("token", "only a whip+http(s):// output takes a token")
         if scheme == "rtp":
             self._check_rtp()
         transport = dict(parse_qsl(urlsplit(self.url).query)).get("transport", "tcp")

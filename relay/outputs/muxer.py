@@ -18,7 +18,14 @@ import av
 from relay.media.access_unit import CLOCK_RATE, TIME_BASE
 from relay.media.h264 import NAL_PPS, NAL_SPS, nal_type, split_nal_units
 
-FORMATS = {"rtmp": "flv", "rtmps": "flv", "rtp": "rtp", "rtsp": "rtsp"}
+FORMATS = {
+    "rtmp": "flv",
+    "rtmps": "flv",
+    "rtp": "rtp",
+    "rtsp": "rtsp",
+    "whip+http": "whip",
+    "whip+https": "whip",
+}
 RTP_PACKET = 1200  # bytes: under a path's MTU with IP, UDP and a tunnel's headers
 OPEN_TIMEOUT_US = "5000000"  # a server that does not answer: the connection fails in 5 s
 MAX_STEP = 2 * CLOCK_RATE  # a frame more than this after the last one: a new source's clock
@@ -46,8 +53,9 @@ class OutputClock:
 class Muxer:
     """Opens `url` and writes a rung's frames to it; every call blocks (a thread's job)."""
 
-    def __init__(self, url: str, scheme: str, size: tuple[int, int] = (0, 0)) -> None:
-        self.url, self.format, self.size = url, FORMATS[scheme], size
+    def __init__(self, url: str, scheme: str, size: tuple[int, int] = (0, 0), **extra: str) -> None:
+        """`extra`: what a scheme needs besides the URL (WHIP: token, cert_file, key_file)."""
+        self.url, self.format, self.size, self.extra = url, FORMATS[scheme], size, extra
         self.bytes = 0
         self._container: Any = None
         self._stream: Any = None
@@ -72,12 +80,15 @@ class Muxer:
             url, options = rtp_target(self.url)
         elif self.format == "rtsp":
             url, options = rtsp_target(self.url)
+        elif self.format == "whip":
+            url, options = whip_target(self.url, self.extra)
         container = av.open(url, "w", format=self.format, options=options)
         stream = container.add_stream("h264")
         stream.codec_context.extradata = b"".join(b"\x00\x00\x00\x01" + n for n in params)
         # The container's metadata; a player reads the real size from the SPS.
         stream.codec_context.width = self.size[0] or 16
         stream.codec_context.height = self.size[1] or 16
+        stream.codec_context.max_b_frames = 0  # the rungs have none; WHIP refuses B-frames
         stream.time_base = TIME_BASE
         self._container, self._stream = container, stream
 
@@ -107,3 +118,13 @@ def rtsp_target(url: str) -> tuple[str, dict[str, str]]:
     transport = dict(parse_qsl(parts.query)).get("transport", "tcp")
     options = {"rtsp_transport": transport, "timeout": OPEN_TIMEOUT_US}
     return parts._replace(query="").geturl(), options
+
+
+def whip_target(url: str, extra: dict[str, str]) -> tuple[str, dict[str, str]]:
+    """whip+https://host/whip/endpoint -> the endpoint over https (http for whip+http) and
+    FFmpeg's WHIP muxer options: its certificate, the Bearer token if there is one."""
+    options = {"handshake_timeout": "10000", "cert_file": extra["cert_file"]}
+    options["key_file"] = extra["key_file"]
+    if extra.get("token"):
+        options["authorization"] = extra["token"]
+    return url.removeprefix("whip+"), options

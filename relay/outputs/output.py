@@ -38,8 +38,11 @@ STOP_S = 2.0  # a process that does not end this long after its stdin closed is 
 class Output:
     """A running output: `run()` until cancelled; `status()` for /api/streams and /metrics."""
 
-    def __init__(self, stream: str, url: str, rendition: Rendition, audit: Audit | None) -> None:
+    def __init__(
+        self, stream: str, url: str, rendition: Rendition, audit: Audit | None, token: str = ""
+    ) -> None:
         self.stream, self.url, self.rendition, self.audit = stream, url, rendition, audit
+        self.token = token  # WHIP's Bearer token: secret, never shown
         self.scheme = url.split(":", 1)[0].lower()
         self.shown = redact_url(url)
         self.state = "starting"
@@ -93,8 +96,8 @@ class Output:
             stderr=asyncio.subprocess.PIPE,
         )
         assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
-        size = {"width": self.rendition.width, "height": self.rendition.height}
-        setup: dict[str, Any] = {"url": self.url, "scheme": self.scheme, **size}
+        size = (self.rendition.width, self.rendition.height)
+        setup = {"url": self.url, "scheme": self.scheme, "size": size, "token": self.token}
         proc.stdin.write(json.dumps(setup).encode() + b"\n")
         said = asyncio.ensure_future(proc.stdout.readline())
         told = asyncio.ensure_future(proc.stderr.read())
@@ -167,4 +170,5 @@ class Output:
             self.audit(event, "relay", "-", stream=self.stream, output=self.shown, reason=why)
 
     def _scrub(self, text: str) -> str:
-        return redact_text(text, secrets_of(self.url))[:300]
+        secrets = secrets_of(self.url) | ({self.token} if self.token else set())
+        return redact_text(text, frozenset(secrets))[:300]

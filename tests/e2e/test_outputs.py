@@ -172,3 +172,34 @@ async def test_an_rtsp_output_publishes_to_a_server_that_players_read(
         url = f"rtsp://127.0.0.1:{server.client_port}/drone"
         counters = await asyncio.to_thread(play, url, 30, {"rtsp_transport": "udp"})
         assert len(counters) == 30 and counters == sorted(counters), counters
+
+
+async def test_a_whip_output_publishes_into_another_drone_relay(start_relay: RelayFactory) -> None:
+    """WHIP out (FFmpeg's WHIP muxer in the output's process, with an ECDSA certificate of its
+    own and the endpoint's Bearer token) into a second drone-relay's whip: stream, whose
+    viewer decodes the first relay's frames. The token shows nowhere."""
+    receiver = await start_relay([{"name": "cam", "source": "whip:", "renditions": ["360p"]}])
+    sim = {
+        "name": "demo",
+        "source": "sim://?size=640x360&fps=30&gop=30",
+        "renditions": ["360p"],
+        "outputs": [
+            {"url": f"whip+{receiver.base_url}/whip/cam", "token": receiver.token},
+        ],
+    }
+    sender = await start_relay([sim])
+    try:
+        await wait_until(lambda: _state(sender, "live"), 30, "the WHIP output to go live")
+    except AssertionError:
+        raise AssertionError(str(await output_status(sender))) from None
+    viewer = receiver.viewer("cam", rendition="360p")
+    await viewer.start()
+    try:
+        await viewer.wait_frames(30, timeout=20)
+        counters = viewer.received.counters
+        assert counters and counters[-1] > counters[0], counters
+    finally:
+        await viewer.close()
+    status = await output_status(sender)
+    assert receiver.token not in str(status), status
+    assert status["url"] == f"whip+{receiver.base_url}/whip/cam", status

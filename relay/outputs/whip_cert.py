@@ -1,0 +1,44 @@
+"""The certificate an output's WHIP connection uses: a self-signed ECDSA P-256 one.
+
+FFmpeg's WHIP muxer makes its own certificate when given none, and aiortc's DTLS (another
+drone-relay's, many SFUs') fails the handshake with it ("A TLS fatal alert has been
+received"); with an ECDSA certificate of ours it connects. Made fresh in a private folder
+for each connection of the output's process.
+"""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+
+def ecdsa_certificate(folder: str) -> dict[str, str]:
+    """The WHIP muxer's cert_file/key_file options: a self-signed P-256 certificate."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "drone-relay")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )
+    paths = {"cert_file": f"{folder}/cert.pem", "key_file": f"{folder}/key.pem"}
+    Path(paths["cert_file"]).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    Path(paths["key_file"]).write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return paths
