@@ -16,6 +16,7 @@ import msgspec
 
 from relay.config.auth import AuthConfig
 from relay.config.base import Invalid, Table
+from relay.config.privacy import PrivacyTable
 from relay.sources.registry import check_url, scheme_for
 
 STREAM_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
@@ -38,6 +39,7 @@ class Rung:
     height: int
     bitrate: int  # bit/s
     fps: int = 0  # at most this frame rate (frames are skipped to keep it); 0: the source's
+    privacy: PrivacyTable | None = None  # masks and face anonymisation on this rung's picture
 
     def size_for(self, width: int, height: int) -> tuple[int, int]:
         """The rung's frame size for a source of the given size: same aspect, even numbers."""
@@ -103,15 +105,17 @@ class WebRTCConfig(Table, frozen=True):
 
 
 class RungTable(Table, frozen=True):
-    """renditions = [{name = "360p", bitrate = 400000}]: a built-in rung at another bitrate."""
+    """renditions = [{name = "360p", bitrate = 400000, privacy = {...}}]: a built-in rung at
+    another bitrate (0: its own), with privacy processing (relay.config.privacy)."""
 
     name: str = ""
     bitrate: int = 0
+    privacy: PrivacyTable | None = None
 
     def __post_init__(self) -> None:
         if self.name not in RUNGS:
             raise Invalid("name", f"{self.name!r} is not one of {', '.join(RUNGS)}")
-        if not 100_000 <= self.bitrate <= 20_000_000:
+        if self.bitrate and not 100_000 <= self.bitrate <= 20_000_000:
             raise Invalid("bitrate", "must be within 100000..20000000 bit/s")
 
 
@@ -122,6 +126,11 @@ class StreamConfig(Table, frozen=True):
     # and .bitrates (the overrides).
     ladder: tuple[str | RungTable, ...] = msgspec.field(default=("720p",), name="renditions")
     rung_idle_s: IdleSeconds = RUNG_IDLE_S  # a rung nobody watches stops after this long
+    # What share links (the city hall's screen, the press) get: only this rung, which must
+    # carry privacy processing. Without one the stream cannot be shared, unless the config
+    # says so explicitly (docs/privacy.md).
+    public_rendition: str = ""
+    shareable_without_privacy: bool = False
 
     def __post_init__(self) -> None:
         if not STREAM_NAME.match(self.name):
@@ -139,6 +148,19 @@ class StreamConfig(Table, frozen=True):
                 raise Invalid(f"renditions[{i}]", f"{rung!r} is not one of {known}")
         if len(set(self.renditions)) != len(self.renditions):
             raise Invalid("renditions", "names a rendition twice")
+        if self.public_rendition:
+            if self.public_rendition not in self.renditions:
+                raise Invalid(
+                    "public_rendition",
+                    f"{self.public_rendition!r} is not a rendition of this stream "
+                    f"(it has {', '.join(self.renditions)})",
+                )
+            if self.privacy(self.public_rendition) is None:
+                raise Invalid(
+                    "public_rendition",
+                    f"{self.public_rendition!r} has no privacy processing: give that rung "
+                    "privacy = {masks = [...]} or faces, or name one that has",
+                )
 
     @property
     def renditions(self) -> tuple[str, ...]:
@@ -147,12 +169,20 @@ class StreamConfig(Table, frozen=True):
     @property
     def bitrates(self) -> tuple[tuple[str, int], ...]:
         """Per-stream overrides of rung bitrates."""
-        return tuple((r.name, r.bitrate) for r in self.ladder if isinstance(r, RungTable))
+        return tuple(
+            (r.name, r.bitrate) for r in self.ladder if isinstance(r, RungTable) and r.bitrate
+        )
+
+    def privacy(self, name: str) -> PrivacyTable | None:
+        """The privacy processing of rung `name`, if it has any."""
+        found = (r for r in self.ladder if isinstance(r, RungTable) and r.name == name)
+        return next((r.privacy for r in found), None)
 
     def rung(self, name: str) -> Rung:
-        """The built-in rung `name` with this stream's bitrate for it, if it sets one."""
+        """The built-in rung `name` with this stream's bitrate and privacy for it."""
         base = RUNGS[name]
-        return Rung(base.name, base.height, dict(self.bitrates).get(name, base.bitrate), base.fps)
+        bitrate = dict(self.bitrates).get(name, base.bitrate)
+        return Rung(base.name, base.height, bitrate, base.fps, self.privacy(name))
 
 
 class RecordingConfig(Table, frozen=True):
