@@ -22,7 +22,7 @@ from aiohttp import web
 from relay.api.middleware import decision_for
 from relay.sources.redact import RedactingFilter, redact_text, redact_url, secrets_of
 from tests.api.test_route_table import BODY, route_key
-from tests.conftest import RelayFactory, RunningRelay, free_port, wait_for
+from tests.conftest import SHAREABLE, RelayFactory, RunningRelay, free_port, wait_for
 from tests.e2e.test_ingest import push_until_live, stop
 
 KEY = f"rtmpkey{secrets.token_hex(6)}"
@@ -135,7 +135,7 @@ async def test_no_secret_leaves_the_relay(
     rtsp = f"rtsp://brigade:{PASSWORD}@127.0.0.1:{free_port()}/cam?transport=tcp&token={CAM_TOKEN}"
     relay = await start_relay(
         [
-            {"name": "drone", "source": rtmp, "renditions": ["360p"]},
+            {"name": "drone", "source": rtmp, "renditions": ["360p"], **SHAREABLE},
             {"name": "cam", "source": rtsp, "renditions": ["360p"]},
         ],
         recording={"dir": str(tmp_path / "rec")},
