@@ -35,10 +35,15 @@ def scene_frames(count: int, size: tuple[int, int] = (1280, 720)) -> list[av.Vid
     return frames
 
 
-def encode_rung(rung: Rung, frames: list[av.VideoFrame]) -> list[av.VideoFrame]:
-    """The rung's encoder on `frames` (none dropped), its packets decoded again."""
+def encode_rung(
+    rung: Rung, frames: list[av.VideoFrame], used: list[RungEncoder] | None = None
+) -> list[av.VideoFrame]:
+    """The rung's encoder on `frames` (none dropped; appended to `used`), its packets
+    decoded again."""
     out: queue.Queue[EncodedPacket] = queue.Queue()
     encoder = RungEncoder("test", rung, 30, out.put, lambda: False, lossless=True)
+    if used is not None:
+        used.append(encoder)
     encoder.start()
     try:
         for frame in frames:
