@@ -11,8 +11,9 @@ import pytest
 from relay.config.privacy import PrivacyTable
 from relay.transcode.encoder import RungEncoder
 from relay.transcode.processors import privacy
+from relay.transcode.processors.faces import Box, no_detector
 from relay.transcode.processors.osd import planes, private_copy
-from relay.transcode.processors.privacy import Box, PrivacyStage
+from relay.transcode.processors.privacy import PrivacyStage
 from relay.transcode.processors.privacy_masks import Plane, coarse_block
 from tests.conftest import RelayFactory
 from tests.transcode.test_privacy import TRIANGLE, encode_rung, scene_frames, with_privacy
@@ -61,13 +62,12 @@ def assert_coarse(frames: list, clear: list) -> None:  # type: ignore[type-arg]
 
 @pytest.mark.parametrize(
     ("detector", "reason"),
-    [(Raising, "face detector failed"), (Sleeping, "face detector"), (None, "unavailable")],
+    [(Raising, "face detector failed"), (Sleeping, "face detector"), (no_detector, "unavailable")],
 )
 def test_a_failing_detector_pixelates_the_whole_public_picture(
-    monkeypatch: pytest.MonkeyPatch, detector: type | None, reason: str
+    monkeypatch: pytest.MonkeyPatch, detector: object, reason: str
 ) -> None:
-    if detector is not None:
-        monkeypatch.setattr(privacy, "detector_factory", detector)
+    monkeypatch.setattr(privacy, "detector_factory", detector)
     frames = scene_frames(12)
     rung = with_privacy("360p", masks=(TRIANGLE,), faces="pixelate", budget_ms=20)
     used: list[RungEncoder] = []

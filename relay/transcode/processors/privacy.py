@@ -14,12 +14,13 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Protocol
+from typing import Any
 
 import av
 
 from relay.config.privacy import PrivacyTable
 from relay.metrics import Histogram
+from relay.transcode.processors.faces import Box, CenterFace, Detector, DetectorUnavailable
 from relay.transcode.processors.osd import planes
 from relay.transcode.processors.privacy_masks import (
     BLACK_Y,
@@ -35,27 +36,11 @@ from relay.transcode.processors.privacy_masks import (
 
 log = logging.getLogger(__name__)
 
-Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in pixels of the luma plane
 GROW = 0.25  # a face box grows by this much on each side: hair, ears, a chin below
 
-
-class DetectorUnavailable(Exception):
-    """No face detector can run here (not installed, model missing); the message says why."""
-
-
-class Detector(Protocol):
-    """Finds faces on a luma plane (read only)."""
-
-    def detect(self, y: Plane) -> list[Box]: ...
-
-
-def no_detector() -> Detector:
-    raise DetectorUnavailable("no face detector is installed")
-
-
-# Makes the detector, in the detector's thread (loading a model may take a while); tests
+# Makes the detector, in the detector's thread (loading a model takes a while); tests
 # replace it with a detector that raises or sleeps.
-detector_factory: Callable[[], Detector] = no_detector
+detector_factory: Callable[[], Detector] = CenterFace
 
 
 class PrivacyStage:
