@@ -8,9 +8,11 @@ from typing import Any
 import aiohttp
 import pytest
 
+from relay.api.middleware import decision_for
 from relay.config import parse_config
 from relay.errors import ConfigError
 from tests.api.test_access import call, open_link
+from tests.api.test_route_table import route_key
 from tests.conftest import RelayFactory, RunningRelay
 
 HD = "sim://?size=1280x720&fps=10&gop=10"
@@ -120,3 +122,32 @@ def test_the_public_rendition_must_be_a_rung_with_privacy(
     with pytest.raises(ConfigError) as caught:
         parse_config({"streams": [{"name": "a", "source": HD, **stream}]}, "x.toml")
     assert "streams[0].public_rendition: " in str(caught.value) and words in str(caught.value)
+
+
+# What a share link (a viewer of one stream) can reach; only the WHEP offer carries pictures,
+# and it picks its rendition through relay.api.public_rung.
+SHARE_REACHES = {
+    ("POST", "/api/logout"),
+    ("GET", "/api/me"),
+    ("GET", "/api/streams"),
+    ("GET", "/api/streams/{name}"),
+    ("GET", "/whep/{stream}/{session}"),
+    ("DELETE", "/whep/{stream}/{session}"),
+    ("PATCH", "/whep/{stream}/{session}"),
+    ("GET", "/"),
+    ("GET", "/play/{stream}"),
+    ("POST", "/whep/{stream}"),
+}
+
+
+async def test_a_new_route_for_share_links_is_noticed(start_relay: RelayFactory) -> None:
+    """A route a share link may call, added later, must be judged here: if it shows a
+    stream's pictures it has to pick its rendition through relay.api.public_rung."""
+    relay = await start_relay(STREAMS, auth=AUTH)
+    assert relay.app is not None
+    reached = {
+        route_key(r)
+        for r in relay.app.router.routes()
+        if (decision := decision_for(r)) is not None and decision.need == "viewer"
+    }
+    assert reached == SHARE_REACHES, reached ^ SHARE_REACHES
