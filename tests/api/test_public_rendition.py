@@ -151,3 +151,46 @@ async def test_a_new_route_for_share_links_is_noticed(start_relay: RelayFactory)
         if (decision := decision_for(r)) is not None and decision.need == "viewer"
     }
     assert reached == SHARE_REACHES, reached ^ SHARE_REACHES
+
+
+PIXELS = """(() => {
+  const v = document.querySelector("video");
+  if (!v || !v.videoWidth) return {w: 0};
+  const c = document.createElement("canvas");
+  c.width = v.videoWidth; c.height = v.videoHeight;
+  const g = c.getContext("2d");
+  g.drawImage(v, 0, 0);
+  const mean = (x, y) => {
+    const d = g.getImageData(x, y, 8, 8).data;
+    let s = 0;
+    for (let i = 0; i < d.length; i += 4) s += d[i] + d[i + 1] + d[i + 2];
+    return s / (d.length / 4) / 3;
+  };
+  const q = v.getVideoPlaybackQuality();
+  return {w: v.videoWidth, h: v.videoHeight, presented: q.totalVideoFrames,
+          inside: mean(216, 56), outside: mean(480, 56),
+          options: [...document.querySelectorAll("#rendition-select option")].map(o => o.value)};
+})()"""
+
+
+async def test_a_share_link_in_chromium_plays_the_masked_public_rung(
+    start_relay: RelayFactory,
+) -> None:
+    from tests.e2e.browser import chromium, until
+
+    relay = await start_relay(STREAMS, auth=AUTH)
+    status, link = await share(relay, "public")
+    assert status == 201
+    async with chromium() as context:
+        page = await context.new_page()  # type: ignore[attr-defined]
+        await page.goto(link["url"])
+        await page.wait_for_url(relay.base_url + "/play/public", timeout=10_000)
+        seen = await until(
+            page, PIXELS, lambda s: s["w"] > 0 and s["presented"] > 10, 30, "the public rung"
+        )
+        assert (seen["w"], seen["h"]) == (640, 360), seen
+        # (216, 56) lies inside the masked triangle, (480, 56) in the scene's sky beside it.
+        assert seen["inside"] < 20 and seen["outside"] > 60, seen
+        assert "720p" not in seen["options"], seen
+    rungs = {s.track.rendition.name for s in relay.relay.sessions.sessions.values()}
+    assert rungs <= {"360p"}, rungs
