@@ -20,6 +20,7 @@ import av
 
 from relay.config.privacy import PrivacyTable
 from relay.metrics import Histogram
+from relay.threads import name_native_thread
 from relay.transcode.processors.faces import Box, CenterFace, Detector, DetectorUnavailable
 from relay.transcode.processors.osd import planes
 from relay.transcode.processors.privacy_masks import (
@@ -130,7 +131,9 @@ class PrivacyStage:
         if self._pending is not None and not self._pending.done():
             return "face detector busy (still on an earlier frame)"
         if self._executor is None:
-            self._executor = ThreadPoolExecutor(1, f"faces-{self.rung}-{self.stream}")
+            name = f"faces-{self.rung}-{self.stream}"
+            # Named for `top -H` too: a busy detector shows as its rung's and stream's.
+            self._executor = ThreadPoolExecutor(1, name, initializer=name_native_thread)
         # A copy: on a timeout the stage pixelates the plane while the detector reads.
         self._pending = self._executor.submit(self._detect, y.copy())
         budget = self.config.budget_ms
