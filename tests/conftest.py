@@ -39,6 +39,9 @@ TOKENS = [
     }
 ]
 
+# For tests that share a stream without a public rendition (docs/privacy.md): said explicitly.
+SHAREABLE = {"shareable_without_privacy": True}
+
 
 class RunningRelay:
     def __init__(self, base_url: str, relay: Relay, token: str = ADMIN_TOKEN) -> None:

@@ -26,6 +26,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from relay.app import Relay
 from relay.metrics import Histogram
 from relay.transcode import encoder as encoder_module
+from relay.transcode.processors.privacy import PrivacyStage
 
 STATES = ("live", "connecting", "offline")
 
@@ -221,7 +222,27 @@ class RelayCollector(Collector):
                     e.latency_ms,
                     **labels,
                 )
+                if e.privacy is not None:
+                    _privacy(m, e.privacy, e.privacy_ms, labels)
         yield from m.families.values()
+
+
+def _privacy(m: _Families, stage: PrivacyStage, ms: Histogram, labels: dict[str, str]) -> None:
+    """A rung's privacy stage (docs/privacy.md): its frames, and those that failed closed."""
+    m.counter("relay_privacy_frames", "frames through the privacy stage", stage.frames, **labels)
+    m.counter(
+        "relay_privacy_fail_closed_frames",
+        "frames pixelated whole: the detector late, busy, missing or failing",
+        stage.fail_closed_frames,
+        **labels,
+    )
+    m.gauge(
+        "relay_privacy_fail_closed",
+        "1 while the rung's last frame failed closed",
+        int(stage.state == "fail_closed"),
+        **labels,
+    )
+    m.seconds("relay_stage_privacy_seconds", "privacy stage time per frame", ms, **labels)
 
 
 def render_metrics(relay: Relay) -> bytes:

@@ -8,6 +8,7 @@ from relay.api.access import BY_HANDLER, access, identity_of, in_body
 from relay.api.body import check_body, read_json
 from relay.api.errors import json_error
 from relay.api.keys import AUTH, RELAY
+from relay.api.public_rung import unshareable as why_unshareable
 from relay.api.schemas import ShareBody
 from relay.api.scope import require_streams, visible_streams
 from relay.auth.shares import ShareError
@@ -25,6 +26,9 @@ async def create_share(request: web.Request) -> web.Response:
     stream, expires_in = body.stream, body.expires_in_s
     if stream not in request.app[RELAY].streams:
         return json_error(404, "unknown_stream", f"no stream named {stream!r}")
+    unshareable = why_unshareable(request.app[RELAY].streams[stream].config)
+    if unshareable:
+        return json_error(409, "no_public_rendition", unshareable)
     if not identity.may_watch(stream):
         return json_error(
             403, "forbidden", f"{identity.name} may not watch {stream!r}, so it cannot share it"

@@ -84,6 +84,7 @@ async def get_stream(request: web.Request) -> web.Response:
                     "encode": e.encode_ms.summary(),
                     "scale": e.scale_ms.summary(),
                     "overlay": e.overlay_ms.summary(),  # the OSD, on this rung's picture
+                    "privacy": e.privacy_ms.summary() if e.privacy else None,
                     "latency": e.latency_ms.summary(),
                 }
                 for e in t.encoders

@@ -12,6 +12,7 @@ from aiohttp import web
 from relay.api.access import Identity, Role, access, identity_of
 from relay.api.errors import json_error
 from relay.api.keys import RELAY
+from relay.api.public_rung import renditions_for
 from relay.webrtc.sessions import ViewerSession
 
 routes = web.RouteTableDef()
@@ -29,10 +30,16 @@ async def viewer_state(request: web.Request) -> web.Response:
     relay = request.app[RELAY]
     name = request.match_info["stream"]
     session = relay.sessions.sessions.get(request.match_info["session"])
-    if session is None or session.stream != name or not may_see(identity_of(request), session):
+    identity = identity_of(request)
+    if (
+        identity is None
+        or session is None
+        or session.stream != name
+        or not may_see(identity, session)
+    ):
         return json_error(404, "unknown_session", "no such session (ended already?)")
     stream = relay.streams[name]
     state = session.status()
     state["stream"] = name
-    state["renditions"] = list(stream.renditions)
+    state["renditions"] = renditions_for(stream, identity)  # a share link: the public one
     return web.json_response(state, headers={"Cache-Control": "no-store"})

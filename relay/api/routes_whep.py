@@ -10,11 +10,10 @@ from aiohttp import web
 from relay.api.access import Role, access, identity_of
 from relay.api.errors import json_error
 from relay.api.keys import RELAY
+from relay.api.public_rung import pick_rendition
 from relay.api.sdp_exchange import answer_created, busy, read_offer, session_routes
 from relay.app import Relay
-from relay.fanout.rendition import Rendition
 from relay.fanout.start import client_key, start_rung
-from relay.stream import Stream
 from relay.webrtc.sessions import BusyError, CapacityError, OfferError, ViewerSession
 
 routes = web.RouteTableDef()
@@ -30,7 +29,8 @@ async def whep_offer(request: web.Request) -> web.Response:
     stream = relay.streams.get(name)
     if stream is None:
         return json_error(404, "unknown_stream", f"no stream named {name!r}")
-    picked = _pick_rendition(stream, request.query.get("rendition", "auto"))
+    # Share links get the public rendition only (relay.api.public_rung).
+    picked = pick_rendition(stream, identity, request.query.get("rendition", "auto"))
     if isinstance(picked, web.Response):
         return picked
     rendition, ladder = picked
@@ -111,41 +111,6 @@ def _audit_end(relay: Relay) -> Callable[[ViewerSession, str], None]:
         )
 
     return ended
-
-
-def _pick_rendition(
-    stream: Stream, wanted: str
-) -> tuple[Rendition, list[Rendition]] | web.Response:
-    """The rendition to start on and the ladder to adapt along (empty: the viewer's own
-    choice, which stays), or the error answer. No rendition, or "auto": the first
-    configured rung that browsers can play now."""
-    if wanted == "auto":
-        ladder = stream.ladder()
-        if not ladder:
-            return json_error(
-                409,
-                "no_playable_rendition",
-                f"stream {stream.name!r} has only passthrough and its source "
-                "sends B-frames, which WebRTC cannot carry; configure a rung",
-            )
-        return next(r for r in stream.renditions.values() if r in ladder), ladder
-    rendition = stream.renditions.get(wanted)
-    if rendition is None:
-        return json_error(
-            404,
-            "unknown_rendition",
-            f"stream {stream.name!r} has no rendition {wanted!r}; "
-            f"it has {', '.join(stream.renditions)}",
-        )
-    if not stream.playable(rendition):
-        others = ", ".join(r.name for r in stream.ladder()) or "none"
-        return json_error(
-            409,
-            "not_playable",
-            f"the drone sends B-frames, which WebRTC cannot carry: "
-            f"{rendition.name!r} is not playable now; choose one of {others}",
-        )
-    return rendition, []
 
 
 def _may_end(request: web.Request, session: ViewerSession) -> bool:

@@ -17,6 +17,7 @@ import msgspec
 
 from relay.config.auth import AuthConfig
 from relay.config.base import Invalid, Table
+from relay.config.privacy import PrivacyTable
 from relay.sources.redact import redact_url
 from relay.sources.registry import check_url, scheme_for
 
@@ -40,6 +41,7 @@ class Rung:
     height: int
     bitrate: int  # bit/s
     fps: int = 0  # at most this frame rate (frames are skipped to keep it); 0: the source's
+    privacy: PrivacyTable | None = None  # masks and face anonymisation on this rung's picture
 
     def size_for(self, width: int, height: int) -> tuple[int, int]:
         """The rung's frame size for a source of the given size: same aspect, even numbers."""
@@ -114,19 +116,21 @@ class WebRTCConfig(Table, frozen=True):
 
 class RungTable(Table, frozen=True):
     """renditions = [{name = "360p", bitrate = 400000}]: a built-in rung at another bitrate;
-    {name = "360p", palette = "white-hot"}: a thermal stream's rung in its own palette."""
+    {name = "360p", palette = "white-hot"}: a thermal stream's rung in its own palette;
+    {name = "360p", privacy = {...}}: with privacy processing (relay.config.privacy)."""
 
     name: str = ""
     bitrate: int = 0  # 0: the built-in rung's
     palette: str = ""  # "": the stream's
+    privacy: PrivacyTable | None = None
 
     def __post_init__(self) -> None:
         if self.name not in RUNGS:
             raise Invalid("name", f"{self.name!r} is not one of {', '.join(RUNGS)}")
         if self.bitrate and not 100_000 <= self.bitrate <= 20_000_000:
             raise Invalid("bitrate", "must be within 100000..20000000 bit/s")
-        if not self.bitrate and not self.palette:
-            raise Invalid("bitrate", "set a bitrate (100000..20000000 bit/s) or a palette")
+        if not self.bitrate and not self.palette and self.privacy is None:
+            raise Invalid("bitrate", "set a bitrate (100000..20000000 bit/s), a palette or privacy")
         why = check_palette(self.palette) if self.palette else None
         if why:
             raise Invalid("palette", why)
@@ -201,6 +205,11 @@ class StreamConfig(Table, frozen=True):
     rung_idle_s: IdleSeconds = RUNG_IDLE_S  # a rung nobody watches stops after this long
     thermal: ThermalTable | None = None  # a thermal camera's stream: palette, hotspot
     outputs: tuple[OutputTable, ...] = ()  # the stream handed on to other engines
+    # What share links (the city hall's screen, the press) get: only this rung, which must
+    # carry privacy processing. Without one the stream cannot be shared, unless the config
+    # says so explicitly (docs/privacy.md).
+    public_rendition: str = ""
+    shareable_without_privacy: bool = False
 
     def __post_init__(self) -> None:
         if not STREAM_NAME.match(self.name):
@@ -220,6 +229,7 @@ class StreamConfig(Table, frozen=True):
             raise Invalid("renditions", "names a rendition twice")
         self._check_thermal()
         self._check_outputs()
+        self._check_public()
 
     def _check_outputs(self) -> None:
         """An output carries a transcoded rung: its timestamps and keyframes are the relay's
@@ -241,6 +251,22 @@ class StreamConfig(Table, frozen=True):
         elif all(name == PASSTHROUGH for name in self.renditions):
             raise Invalid("thermal", "a thermal stream needs a transcoded rendition (720p, …)")
 
+    def _check_public(self) -> None:
+        """The rung share links get must carry privacy processing (docs/privacy.md)."""
+        if self.public_rendition:
+            if self.public_rendition not in self.renditions:
+                raise Invalid(
+                    "public_rendition",
+                    f"{self.public_rendition!r} is not a rendition of this stream "
+                    f"(it has {', '.join(self.renditions)})",
+                )
+            if self.privacy(self.public_rendition) is None:
+                raise Invalid(
+                    "public_rendition",
+                    f"{self.public_rendition!r} has no privacy processing: give that rung "
+                    "privacy = {masks = [...]} or faces, or name one that has",
+                )
+
     @property
     def renditions(self) -> tuple[str, ...]:
         return tuple(r if isinstance(r, str) else r.name for r in self.ladder)
@@ -257,10 +283,16 @@ class StreamConfig(Table, frozen=True):
         """Thermal rungs with a palette of their own (rung -> palette)."""
         return {r.name: r.palette for r in self.ladder if isinstance(r, RungTable) and r.palette}
 
+    def privacy(self, name: str) -> PrivacyTable | None:
+        """The privacy processing of rung `name`, if it has any."""
+        found = (r for r in self.ladder if isinstance(r, RungTable) and r.name == name)
+        return next((r.privacy for r in found), None)
+
     def rung(self, name: str) -> Rung:
-        """The built-in rung `name` with this stream's bitrate for it, if it sets one."""
+        """The built-in rung `name` with this stream's bitrate and privacy for it."""
         base = RUNGS[name]
-        return Rung(base.name, base.height, dict(self.bitrates).get(name, base.bitrate), base.fps)
+        bitrate = dict(self.bitrates).get(name, base.bitrate)
+        return Rung(base.name, base.height, bitrate, base.fps, self.privacy(name))
 
 
 class RecordingConfig(Table, frozen=True):

@@ -23,6 +23,7 @@ from relay.metrics import Histogram
 from relay.queues import put_dropping_oldest
 from relay.supervise import WorkerThread
 from relay.transcode.processors.osd import OsdProcessor, Processor, private_copy
+from relay.transcode.processors.privacy import PrivacyStage
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,11 @@ class RungEncoder:
         # This rung's own processors before the OSD, on its scaled picture (a thermal rung
         # in a palette of its own); the shared ones ran once, in the transcoder.
         self.processors: list[Processor] = []
+        # Masks and face anonymisation, on this rung's picture only (docs/privacy.md): after
+        # its palette (the masks cover the coloured picture), before the OSD, which stays
+        # readable.
+        self.privacy = PrivacyStage(stream, rung.name, rung.privacy) if rung.privacy else None
+        self.privacy_ms = Histogram()
         # (frame, arrival, generation, live) or PAUSE
         self._queue: queue.Queue[tuple[av.VideoFrame, int, int, bool] | str | None] = queue.Queue(2)
         # Supervised: a crash restarts the loop with a new x264 (its first frame is an IDR).
@@ -180,6 +186,8 @@ class RungEncoder:
         self.worker.stop()
         put_dropping_oldest(self._queue, None)
         self.worker.join(timeout=2.0)
+        if self.privacy is not None:
+            self.privacy.close()
 
     def _run(self) -> None:
         while True:
@@ -233,6 +241,11 @@ class RungEncoder:
         t1 = time.perf_counter()
         for processor in self.processors:
             processor.process(out, live)
+        if self.privacy is not None:
+            t_privacy = time.perf_counter()
+            self.privacy.process(out, live)
+            self.privacy_ms.observe((time.perf_counter() - t_privacy) * 1000)
+        t_osd = time.perf_counter()
         self.overlay.process(out, live)
         t2 = time.perf_counter()
         if self.want_keyframe():
@@ -248,7 +261,7 @@ class RungEncoder:
                 encoded_packet(bytes(packet), packet.pts or 0, packet.is_keyframe, arrival_ns)
             )
         self.scale_ms.observe((t1 - t0) * 1000)
-        self.overlay_ms.observe((t2 - t1) * 1000)
+        self.overlay_ms.observe((t2 - t_osd) * 1000)
         self.encode_ms.observe((t3 - t2) * 1000)
         if packets:
             self.latency_ms.observe((time.monotonic_ns() - arrival_ns) / 1e6)

@@ -42,6 +42,7 @@ def _streams_toml(rtmp_port: int, udp_port: int, rtmp_key: str) -> str:
 name = "{WATCHED}"
 source = "sim://?size=320x180&fps=30&gop=30"
 renditions = ["source"]
+shareable_without_privacy = true  # the share routes are fuzzed too
 
 [[streams]]
 name = "rtmp"

@@ -12,12 +12,12 @@ import pytest
 from relay.api.keys import AUTH
 from relay.auth import shares
 from relay.auth.passwords import hash_password
-from tests.conftest import RelayFactory, RunningRelay
+from tests.conftest import SHAREABLE, RelayFactory, RunningRelay
 
 SMALL = "sim://?size=320x240&fps=10&gop=10"
 STREAMS = [
-    {"name": "a", "source": SMALL, "renditions": ["360p"]},
-    {"name": "b", "source": SMALL, "renditions": ["360p"]},
+    {"name": "a", "source": SMALL, "renditions": ["360p"], **SHAREABLE},
+    {"name": "b", "source": SMALL, "renditions": ["360p"], **SHAREABLE},
 ]
 VIEWER_A = "viewer-a-token-0000000000"
 OPERATOR = "operator-token-0000000000"

@@ -13,11 +13,11 @@ import pytest
 
 from relay.api.errors import SECURITY_HEADERS
 from relay.logs import FORMAT, SafeFormatter
-from tests.conftest import RelayFactory, RunningRelay, wait_for
+from tests.conftest import SHAREABLE, RelayFactory, RunningRelay, wait_for
 
 SMALL = "sim://?size=320x240&fps=10&gop=10"
 STREAMS = [
-    {"name": "a", "source": SMALL, "renditions": ["360p"]},
+    {"name": "a", "source": SMALL, "renditions": ["360p"], **SHAREABLE},
     {"name": "cam", "source": "whip:", "renditions": ["360p"]},
 ]
 OPERATOR = "operator-token-0000000000"

@@ -13,9 +13,14 @@ from aiohttp import web
 from relay.api.access import BY_HANDLER, access, access_of
 from relay.api.middleware import decision_for
 from relay.api.scope import visible_streams
-from tests.conftest import TOKENS, RelayFactory, RunningRelay, wait_for
+from tests.conftest import SHAREABLE, TOKENS, RelayFactory, RunningRelay, wait_for
 
-SIM = {"name": "demo", "source": "sim://?size=320x240&fps=10&gop=10", "renditions": ["360p"]}
+SIM = {
+    "name": "demo",
+    "source": "sim://?size=320x240&fps=10&gop=10",
+    "renditions": ["360p"],
+    **SHAREABLE,
+}
 
 # The explicit public list: everything else needs an identity.
 PUBLIC = {
@@ -114,7 +119,12 @@ async def test_a_route_without_decision_is_named_and_refused(start_relay: RelayF
 
 # --- Scope: every route decides where its streams are; a route naming another's stream is refused.
 
-ALPHA = {"name": "alpha", "source": "sim://?size=320x240&fps=15&gop=15", "renditions": ["360p"]}
+ALPHA = {
+    "name": "alpha",
+    "source": "sim://?size=320x240&fps=15&gop=15",
+    "renditions": ["360p"],
+    **SHAREABLE,
+}
 BRAVO = {**ALPHA, "name": "bravo"}
 SCOPED_TOKEN = "scoped-to-alpha-token-0123456789"
 # An admin (every role check passes) allowed only alpha: what stops it is scope alone.

@@ -22,7 +22,7 @@ from aiohttp import web
 from relay.api.middleware import decision_for
 from relay.sources.redact import RedactingFilter, redact_text, redact_url, secrets_of
 from tests.api.test_route_table import BODY, route_key
-from tests.conftest import RelayFactory, RunningRelay, free_port, wait_for
+from tests.conftest import SHAREABLE, RelayFactory, RunningRelay, free_port, wait_for
 from tests.e2e.test_ingest import push_until_live, stop
 
 KEY = f"rtmpkey{secrets.token_hex(6)}"
@@ -141,6 +141,7 @@ async def test_no_secret_leaves_the_relay(
                 "renditions": ["360p"],
                 # Handed on to a server that is not there: its errors name the URL.
                 "outputs": [{"url": f"rtmp://127.0.0.1:{free_port()}/live/{KEY}"}],
+                **SHAREABLE,
             },
             {"name": "cam", "source": rtsp, "renditions": ["360p"]},
         ],

@@ -8,12 +8,17 @@ import time
 from typing import Any
 
 from relay.auth.passwords import hash_password
-from tests.conftest import TOKENS, RelayFactory, RunningRelay, wait_for
+from tests.conftest import SHAREABLE, TOKENS, RelayFactory, RunningRelay, wait_for
 from tests.e2e.browser import chromium
 from tests.e2e.test_browser import poll
 from tests.whep_client import WhepViewer
 
-SIM = {"name": "demo", "source": "sim://?size=640x360&fps=30&gop=30", "renditions": ["360p"]}
+SIM = {
+    "name": "demo",
+    "source": "sim://?size=640x360&fps=30&gop=30",
+    "renditions": ["360p"],
+    **SHAREABLE,
+}
 TABLET = "elw-tablet-1-token-000000"
 PASSWORD = "leitstelle-passwort"
 
