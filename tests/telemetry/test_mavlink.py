@@ -144,3 +144,25 @@ async def wait_for_sample(relay: RunningRelay, sender: Any) -> None:
     while await telemetry(relay) is None:
         assert time.monotonic() < deadline, "no MAVLink telemetry at the API"
         send_state(sender)
+
+
+async def test_a_port_in_use_is_counted_and_the_pictures_go_on(
+    start_relay: RelayFactory, mav_port: int
+) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", mav_port))
+        relay = await start(start_relay, mav_port)
+        hub = relay.relay.streams["d"].telemetry
+        await wait_for(lambda: hub.bad_input["source_failed"] == 1, 5, "the failure counted")
+        await wait_for(lambda: relay.relay.streams["d"].state == "live", 10, "live pictures")
+        assert (await relay.stream_status("d"))["telemetry"] is None
+
+
+async def test_the_port_is_released_when_the_relay_stops(
+    start_relay: RelayFactory, mav_port: int, sender: Any
+) -> None:
+    relay = await start(start_relay, mav_port)
+    await wait_for_sample(relay, sender)
+    await relay.relay.aclose()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as again:
+        again.bind(("127.0.0.1", mav_port))  # raises while the source still holds it
