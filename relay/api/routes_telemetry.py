@@ -14,9 +14,9 @@ import logging
 import msgspec
 from aiohttp import web
 
-from relay.api.access import access
+from relay.api.access import access, identity_of
 from relay.api.errors import SECURITY_HEADERS, json_error
-from relay.api.keys import RELAY
+from relay.api.keys import AUTH, RELAY
 from relay.config.messages import explain
 from relay.stream import Stream
 from relay.telemetry.model import Telemetry, parse_push
@@ -90,6 +90,16 @@ async def push_telemetry(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+def _still_allowed(request: web.Request) -> bool:
+    """An event stream outlives the request's check: a browser session that logged out or
+    expired, or a share link that expired or was revoked, stops receiving location data
+    (looked at before every event). A token is valid for the process's lifetime."""
+    identity = identity_of(request)
+    if identity is None or identity.session is None:
+        return identity is not None
+    return request.app[AUTH].by_session(identity.session) is not None
+
+
 def _event(view: object) -> bytes:
     return b"data: " + msgspec.json.encode(view) + b"\n\n"
 
@@ -117,7 +127,7 @@ async def telemetry_events(request: web.Request) -> web.StreamResponse:
         await response.write(_event(hub.latest()))
         while True:
             sample: Telemetry | None = await subscriber.next(HEARTBEAT_S)
-            if subscriber.closed:
+            if subscriber.closed or not _still_allowed(request):
                 break
             view = hub.latest() if sample is None else sample.view(hub.clock())
             if view is not None:

@@ -172,3 +172,25 @@ async def test_sse_shows_the_sample_going_stale(start_relay: RelayFactory) -> No
         hub.clock = lambda: real() + 6  # no new sample for 6 s (without sleeping them)
         event = await read_event(resp)  # the heartbeat repeats the latest, now stale
         assert event["stale"] is True and event["lat"] == pytest.approx(SAMPLE["lat"])
+
+
+async def test_sse_ends_when_the_browser_session_does(start_relay: RelayFactory) -> None:
+    relay = await start(start_relay)
+    assert (await push(relay, SAMPLE))[0] == 204
+    url = relay.base_url + "/api/streams/p/telemetry/events"
+    # A cookie session, as a logged-in page (unsafe: the jar keeps cookies of an IP address).
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as browser:
+        async with browser.get(f"{relay.base_url}/login?token={VIEWER_P}") as resp:
+            assert resp.status == 200
+        async with browser.get(relay.base_url + "/api/me") as resp:
+            csrf = (await resp.json())["csrf"]
+        async with browser.get(url) as events:
+            assert (await read_event(events))["lat"] == pytest.approx(SAMPLE["lat"])
+            async with browser.post(
+                relay.base_url + "/api/logout", headers={"X-CSRF-Token": csrf}
+            ) as resp:
+                assert resp.status == 200
+            # Logged out: no more location data; the stream ends by the next heartbeat.
+            deadline = time.monotonic() + 3
+            while await asyncio.wait_for(events.content.readline(), 3):
+                assert time.monotonic() < deadline, "events still flow after the logout"
