@@ -18,6 +18,7 @@ from relay.api.access import access, identity_of
 from relay.api.errors import SECURITY_HEADERS, json_error
 from relay.api.keys import AUTH, RELAY
 from relay.config.messages import explain
+from relay.sources.redact import redact_url
 from relay.stream import Stream
 from relay.telemetry.model import Telemetry, parse_push
 
@@ -60,7 +61,7 @@ async def push_telemetry(request: web.Request) -> web.Response:
     if isinstance(stream, web.Response):
         return stream
     if stream.config.telemetry != "push":
-        configured = stream.config.telemetry or "none"
+        configured = redact_url(stream.config.telemetry) if stream.config.telemetry else "none"
         return json_error(
             409,
             "not_a_push_stream",

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlsplit
 
+from relay.sources.redact import redact_url
 from relay.telemetry.hub import TelemetryHub
 
 
@@ -54,22 +55,26 @@ def scheme_of(url: str) -> str:
 
 
 def check_url(url: str) -> str | None:
-    """Why a telemetry URL is unusable, or None when it is fine (the config asks this)."""
+    """Why a telemetry URL is unusable, or None when it is fine (the config asks this). The
+    URL is shown redacted: a broker's password must not reach a log or a terminal."""
+    # redact_url shows no more than the scheme of a URL it cannot parse (a bad port), so a
+    # URL without user info or query (nothing secret in it) is shown as written.
+    shown = (redact_url(url) if "@" in url or "?" in url else url)[:64]
     scheme = SCHEMES.get(scheme_of(url))
     if scheme is None:
         known = ", ".join(s.example for s in SCHEMES.values())
-        return f"{url[:64]!r}: unknown telemetry source; use one of {known}"
+        return f"{shown!r}: unknown telemetry source; use one of {known}"
     if not scheme.needs_host_port:
         if scheme.check is None and url != scheme.name:
-            return f"{url[:64]!r}: write just {scheme.name!r}"
+            return f"{shown!r}: write just {scheme.name!r}"
     else:
         try:
             parts = urlsplit(url)
             port = parts.port
         except ValueError:
-            return f"{url[:64]!r}: bad port (1..65535), e.g. {scheme.example}"
+            return f"{shown!r}: bad port (1..65535), e.g. {scheme.example}"
         if not parts.hostname or not port:
-            return f"{url[:64]!r}: needs host and port (1..65535), e.g. {scheme.example}"
+            return f"{shown!r}: needs host and port (1..65535), e.g. {scheme.example}"
     return scheme.check(url) if scheme.check is not None else None
 
 

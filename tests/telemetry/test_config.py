@@ -43,3 +43,9 @@ def test_good_telemetry_loads() -> None:
         "relay.toml",
     )
     assert [s.telemetry for s in config.streams] == ["mavlink://0.0.0.0:14550", "push", ""]
+
+
+def test_a_password_in_a_refused_url_is_not_shown() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config({"streams": [stream("amqp://user:geheim99@broker:5672/x")]}, "relay.toml")
+    assert "geheim99" not in str(caught.value) and "unknown telemetry source" in str(caught.value)
