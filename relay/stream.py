@@ -22,9 +22,7 @@ from relay.sources.scheme import Audit
 from relay.sources.supervisor import SourceSupervisor
 from relay.sources.whip import WhipInbox
 from relay.supervise import WorkerThread
-from relay.tasks import cancel_and_wait
-from relay.telemetry.hub import TelemetryHub
-from relay.telemetry.source import TelemetrySource, source_for
+from relay.telemetry.runner import StreamTelemetry
 from relay.transcode.encoder import RungEncoder
 from relay.transcode.transcoder import Transcoder
 
@@ -87,11 +85,8 @@ class Stream:
             config.name, config.source, self._on_unit, self._on_down, self.host.source
         )
         # Where the drone is (relay.telemetry): its source runs with the stream.
-        self.telemetry = TelemetryHub(config.name)
-        self.telemetry_source: TelemetrySource | None = (
-            source_for(config.telemetry) if config.telemetry else None
-        )
-        self._telemetry_task: asyncio.Task[None] | None = None
+        self.telemetry_runner = StreamTelemetry(config.name, config.telemetry)
+        self.telemetry = self.telemetry_runner.hub
 
     def playable(self, rendition: Rendition) -> bool:
         """False for passthrough while the drone sends B-frames."""
@@ -146,10 +141,7 @@ class Stream:
             self.transcoder.start()
         await self.host.start()
         self.supervisor.start()
-        if self.telemetry_source is not None:
-            self._telemetry_task = asyncio.create_task(
-                self._run_telemetry(self.telemetry_source), name=f"telemetry-{self.name}"
-            )
+        self.telemetry_runner.start()
         source = self.scheme.redact(self.config.source)
         log.info("[stream %s] started: %s -> %s", self.name, source, ", ".join(self.renditions))
 
@@ -157,23 +149,12 @@ class Stream:
         """Stops source, transcoder and encoders; safe to call twice."""
         await self.supervisor.aclose()
         await self.host.aclose()
-        await cancel_and_wait(self._telemetry_task)
-        self._telemetry_task = None
-        self.telemetry.close()
+        await self.telemetry_runner.aclose()
         if self.transcoder is not None:
             await asyncio.to_thread(self.transcoder.close)
         for rendition in self.renditions.values():
             for subscriber in list(rendition.subscribers):
                 subscriber.close()
-
-    async def _run_telemetry(self, source: TelemetrySource) -> None:
-        # A source counts bad input itself; one that fails to start (a port in use) is
-        # logged and counted, and the pictures go on without it.
-        try:
-            await source.run(self.telemetry)
-        except Exception as exc:  # the stream outlives its telemetry
-            log.error("[stream %s] telemetry source stopped: %r", self.name, exc)
-            self.telemetry.bad("source_failed", str(exc))
 
     def _on_unit(self, unit: AccessUnit) -> None:
         """Every access unit from the source, in the source's thread."""
