@@ -23,6 +23,7 @@ from relay.sources.scheme import Audit
 from relay.sources.supervisor import SourceSupervisor
 from relay.sources.whip import WhipInbox
 from relay.supervise import WorkerThread
+from relay.telemetry.runner import StreamTelemetry
 from relay.transcode.encoder import RungEncoder
 from relay.transcode.processors.thermal import install as install_thermal
 from relay.transcode.transcoder import Transcoder
@@ -99,6 +100,9 @@ class Stream:
             for o in config.outputs
         ]
         self._output_tasks: list[asyncio.Task[None]] = []
+        # Where the drone is (relay.telemetry): its source runs with the stream.
+        self.telemetry_runner = StreamTelemetry(config.name, config.telemetry)
+        self.telemetry = self.telemetry_runner.hub
 
     def _first_rung(self) -> str:
         """The first transcoded rung (the config has made sure there is one for an output)."""
@@ -158,6 +162,7 @@ class Stream:
         await self.host.start()
         self.supervisor.start()
         self._output_tasks = [asyncio.ensure_future(o.run()) for o in self.outputs]
+        self.telemetry_runner.start()
         source = self.scheme.redact(self.config.source)
         log.info("[stream %s] started: %s -> %s", self.name, source, ", ".join(self.renditions))
 
@@ -169,6 +174,7 @@ class Stream:
         self._output_tasks = []
         await self.supervisor.aclose()
         await self.host.aclose()
+        await self.telemetry_runner.aclose()
         if self.transcoder is not None:
             await asyncio.to_thread(self.transcoder.close)
         for rendition in self.renditions.values():

@@ -9,6 +9,7 @@
 import { csrfHeaders, initUser, loggedOut } from "/static/auth.js";
 import { browserSample, estimateMs, GlassDelay } from "/static/delay.js";
 import { getLang, initLang, num, onLangChange, t } from "/static/i18n.js";
+import { showTelemetry } from "/static/telemetry.js";
 import { clientId, WhepError, WhepSession } from "/static/whep.js";
 
 const STATS_MS = 500; // stats poll; also drives the freeze watchdog
@@ -404,6 +405,7 @@ async function listShareLinks() {
 }
 
 initLang(document.getElementById("lang-toggle"));
+showTelemetry(stream);
 initUser().then((me) => {
   const mayShare = !!me && ["operator", "admin"].includes(me.role) && me.kind !== "share";
   $("share-box").hidden = !mayShare;

@@ -14,6 +14,7 @@ from relay.api import (
     routes_incidents,
     routes_share,
     routes_streams,
+    routes_telemetry,
     routes_thermal,
     routes_viewer,
     routes_web,
@@ -47,6 +48,7 @@ def create_app(config: Config) -> web.Application:
         await relay.aclose()
 
     app.cleanup_ctx.append(relay_lifetime)
+    app.on_shutdown.append(routes_telemetry.end_subscriptions)
     app.add_routes(routes_streams.routes)
     app.add_routes(routes_whep.routes)
     app.add_routes(routes_whip.routes)
@@ -59,6 +61,7 @@ def create_app(config: Config) -> web.Application:
         routes_incident_files,
         routes_viewer,
         routes_thermal,
+        routes_telemetry,
     ):
         app.add_routes(module.routes)
     app.router.add_static("/static", routes_web.web_dir(), show_index=False, follow_symlinks=False)

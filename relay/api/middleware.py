@@ -44,7 +44,12 @@ def decision_for(route: AbstractRoute) -> Access | None:
 def _limiter_for(request: web.Request, decision: Access) -> str | None:
     if request.method == "POST" and request.path.startswith("/whep/"):
         return "whep"
-    if request.method == "POST" and decision.need == "publish":
+    # WHIP offers only: a ground station pushes telemetry at up to 10 Hz (routes_telemetry).
+    if (
+        request.method == "POST"
+        and decision.need == "publish"
+        and request.path.startswith("/whip/")
+    ):
         return "whip"
     if login_method(request) is not None:
         return "login"

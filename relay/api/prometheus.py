@@ -23,6 +23,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from relay.api.prometheus_telemetry import telemetry_metrics
 from relay.app import Relay
 from relay.metrics import Histogram
 from relay.transcode import encoder as encoder_module
@@ -152,6 +153,7 @@ class RelayCollector(Collector):
                     stream=s,
                     worker=worker.worker,
                 )
+            telemetry_metrics(m, stream)
             t = stream.transcoder
             if t is None:
                 continue

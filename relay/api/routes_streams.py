@@ -19,6 +19,8 @@ routes = web.RouteTableDef()
 
 def _status(relay: Relay, stream: Stream, identity: Identity | None) -> dict[str, Any]:
     status = stream.status()
+    # Location data of an operation: only here, where the caller may watch the stream.
+    status["telemetry"] = stream.telemetry.latest()
     status["rendition_stats"] = []
     for r in stream.renditions.values():
         fps, bitrate = r.rate.per_second()

@@ -20,6 +20,7 @@ from relay.config.base import Invalid, Table
 from relay.config.privacy import PrivacyTable
 from relay.sources.redact import redact_url
 from relay.sources.registry import check_url, scheme_for
+from relay.telemetry import source as telemetry_source
 
 STREAM_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 ICE_SCHEMES = ("stun", "stuns", "turn", "turns")
@@ -210,6 +211,9 @@ class StreamConfig(Table, frozen=True):
     # says so explicitly (docs/privacy.md).
     public_rendition: str = ""
     shareable_without_privacy: bool = False
+    # Where the drone's position comes from (relay.telemetry.source): "" none,
+    # "mavlink://0.0.0.0:14550", "push" (docs/telemetry.md).
+    telemetry: str = ""
 
     def __post_init__(self) -> None:
         if not STREAM_NAME.match(self.name):
@@ -219,6 +223,8 @@ class StreamConfig(Table, frozen=True):
         why = check_url(self.source)
         if why:
             raise Invalid("source", why)
+        if self.telemetry and (why := telemetry_source.check_url(self.telemetry)):
+            raise Invalid("telemetry", why)
         if not self.ladder:
             raise Invalid("renditions", "needs at least one rendition")
         for i, rung in enumerate(self.renditions):
@@ -338,16 +344,20 @@ class Config(Table, frozen=True):
                 raise Invalid(f"streams[{i}].name", f"{stream.name!r} is used twice")
             names[stream.name] = i
             binding = scheme_for(stream.source).binds(stream.source)
-            if binding is None or binding.port == 0:
-                continue
-            socket = (binding.transport, binding.port)
-            if socket in bound:
-                raise Invalid(
-                    f"streams[{i}].source",
-                    f"{binding.transport} port {binding.port} is taken by {bound[socket]}: "
-                    "one listener per port",
-                )
-            bound[socket] = f"stream {stream.name!r} (streams[{i}])"
+            sockets = [("source", (binding.transport, binding.port))] if binding else []
+            if stream.telemetry and (telemetry := telemetry_source.binding(stream.telemetry)):
+                sockets.append(("telemetry", telemetry))
+            for key, socket in sockets:
+                if socket[1] == 0:
+                    continue
+                if socket in bound:
+                    raise Invalid(
+                        f"streams[{i}].{key}",
+                        f"{socket[0]} port {socket[1]} is taken by {bound[socket]}: "
+                        "one listener per port",
+                    )
+                where = f"streams[{i}]" if key == "source" else f"streams[{i}].{key}"
+                bound[socket] = f"stream {stream.name!r} ({where})"
         self.auth.check(set(names))
 
     def stream(self, name: str) -> StreamConfig | None:

@@ -137,6 +137,8 @@ SHARE_REACHES = {
     ("GET", "/"),
     ("GET", "/play/{stream}"),
     ("POST", "/whep/{stream}"),
+    # Where the drone is, no pictures: the same right as watching (docs/telemetry.md).
+    ("GET", "/api/streams/{name}/telemetry/events"),
 }
 
 

@@ -5,6 +5,8 @@ the audit log, every manifest and /metrics are searched for those strings: zero 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import io
 import logging
 import re
@@ -77,6 +79,14 @@ class Seen:
 
 async def _answer(seen: Seen, resp: aiohttp.ClientResponse, what: str) -> None:
     seen.add(f"{what} headers", "\n".join(f"{k}: {v}" for k, v in resp.headers.items()))
+    if resp.content_type == "text/event-stream":  # endless: its first events
+        body = b""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(2.5):
+                while len(body) < 64_000 and (chunk := await resp.content.readany()):
+                    body += chunk
+        seen.add(f"{what} body", body)
+        return
     seen.add(f"{what} body", await resp.read())
 
 
