@@ -18,12 +18,15 @@ from relay.media.packet import EncodedPacket, encoded_packet
 from relay.media.sps import ReorderDetector
 from relay.metrics import Rate
 from relay.outputs.output import Output
+from relay.sources.base import Source
+from relay.sources.demux import DemuxSource
 from relay.sources.registry import scheme_for
 from relay.sources.scheme import Audit
 from relay.sources.supervisor import SourceSupervisor
 from relay.sources.whip import WhipInbox
 from relay.supervise import WorkerThread
 from relay.telemetry.runner import StreamTelemetry
+from relay.telemetry.ts_data import KlvFeed
 from relay.transcode.encoder import RungEncoder
 from relay.transcode.processors.thermal import install as install_thermal
 from relay.transcode.transcoder import Transcoder
@@ -86,7 +89,7 @@ class Stream:
         # A whip: stream is fed by the WHIP publisher that holds its inbox (relay.webrtc.publish).
         self.whip = self.host if isinstance(self.host, WhipInbox) else None
         self.supervisor = SourceSupervisor(
-            config.name, config.source, self._on_unit, self._on_down, self.host.source
+            config.name, config.source, self._on_unit, self._on_down, self._source_factory()
         )
         # The stream handed on to other engines (relay.outputs), each on its own task.
         self.outputs = [
@@ -103,6 +106,21 @@ class Stream:
         # Where the drone is (relay.telemetry): its source runs with the stream.
         self.telemetry_runner = StreamTelemetry(config.name, config.telemetry)
         self.telemetry = self.telemetry_runner.hub
+
+    def _source_factory(self) -> Callable[[str], Source]:
+        """The host's source factory; with telemetry "klv", each source's demux also hands
+        its KLV packets to the stream's KlvFeed (relay.telemetry.ts_data)."""
+        make = self.host.source
+        if self.config.telemetry != "klv":
+            return make
+
+        def with_klv(url: str) -> Source:
+            source = make(url)
+            if isinstance(source, DemuxSource) and self._loop is not None:
+                source.on_data = KlvFeed(self.telemetry, self._loop)
+            return source
+
+        return with_klv
 
     def _first_rung(self) -> str:
         """The first transcoded rung (the config has made sure there is one for an output)."""

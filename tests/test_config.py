@@ -105,6 +105,11 @@ def error_of(toml: str) -> ConfigError:
             "streams[0].outputs[0].token",
             "only a whip+http(s):// output takes a token",
         ),
+        (
+            '[[streams]]\nname = "a"\nsource = "rtmp://0.0.0.0:1935/live/a"\ntelemetry = "klv"\n',
+            "streams[0].telemetry",
+            "klv comes in an MPEG-TS",
+        ),
     ],
 )
 def test_rules_name_the_key_and_the_reason(toml: str, key: str, reason: str) -> None:

@@ -225,6 +225,8 @@ class StreamConfig(Table, frozen=True):
             raise Invalid("source", why)
         if self.telemetry and (why := telemetry_source.check_url(self.telemetry)):
             raise Invalid("telemetry", why)
+        if self.telemetry == "klv" and self.source.split(":", 1)[0] not in ("udp", "file"):
+            raise Invalid("telemetry", "klv comes in an MPEG-TS: a udp:// or file: source")
         if not self.ladder:
             raise Invalid("renditions", "needs at least one rendition")
         for i, rung in enumerate(self.renditions):

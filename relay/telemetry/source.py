@@ -46,8 +46,25 @@ SCHEMES: dict[str, TelemetryScheme] = {
             transport="udp",
         ),
         TelemetryScheme("push", "relay.telemetry.push:from_url", "push"),
+        TelemetryScheme("klv", "relay.telemetry.klv_source:from_url", "klv"),
+        TelemetryScheme(
+            "mqtt",
+            "relay.telemetry.dji_mqtt:DjiMqttSource",
+            "mqtt://broker:1883/thing/product/SN/osd",
+            needs_host_port=True,
+            check=lambda url: _dji_topic(url),
+        ),
     )
 }
+
+
+def _dji_topic(url: str) -> str | None:
+    """DJI Cloud API's OSD topic (relay.telemetry.dji_mqtt): thing/product/{sn}/osd."""
+    from relay.telemetry.dji_mqtt import TOPIC
+
+    if not TOPIC.match(urlsplit(url).path.lstrip("/")):
+        return f"{redact_url(url)[:64]!r}: the topic must be thing/product/{{sn}}/osd"
+    return None
 
 
 def scheme_of(url: str) -> str:

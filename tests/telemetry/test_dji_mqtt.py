@@ -12,12 +12,13 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from relay.telemetry.dji_mqtt import DjiMqttSource, OsdError, parse_osd
 from relay.telemetry.model import Telemetry
-from tests.conftest import free_port, wait_for
+from tests.conftest import RelayFactory, free_port, wait_for
 from tests.telemetry.dji_publish import body, osd
 
 MOSQUITTO = shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin:/usr/bin")
@@ -169,3 +170,42 @@ async def test_osd_over_mosquitto_survives_a_broker_restart(
         if publisher is not None:
             publisher.kill()
             publisher.wait()
+
+
+async def test_a_stream_with_dji_telemetry_shows_it_at_the_api(
+    broker_port: tuple[int, list[subprocess.Popen[bytes]]], start_relay: RelayFactory
+) -> None:
+    """telemetry = "mqtt://…/thing/product/{sn}/osd" on a stream: the relay subscribes, and
+    GET /api/streams/{name} carries the aircraft's normalised position."""
+    port, _ = broker_port
+    relay = await start_relay(
+        [
+            {
+                "name": "m30t",
+                "source": "sim://?size=320x240&fps=10&gop=10",
+                "renditions": ["360p"],
+                "telemetry": f"mqtt://127.0.0.1:{port}/thing/product/{SN}/osd",
+            }
+        ]
+    )
+    publisher = subprocess.Popen(
+        [sys.executable, "-m", "tests.telemetry.dji_publish", str(port), SN, "200", "0.1"],
+        cwd=ROOT,
+    )
+    try:
+        seen: dict[str, Any] = {}
+
+        async def arrived() -> bool:
+            seen.update(await relay.stream_status("m30t"))
+            return bool(seen.get("telemetry"))
+
+        deadline = asyncio.get_running_loop().time() + 20
+        while not await arrived():
+            assert asyncio.get_running_loop().time() < deadline, seen.get("telemetry")
+            await asyncio.sleep(0.2)
+        telemetry = seen["telemetry"]
+        assert telemetry["source"] == "dji" and telemetry["alt_rel_m"] == 85.5, telemetry
+        assert 48.1 <= telemetry["lat"] < 48.2 and telemetry["lon"] == 11.5, telemetry
+    finally:
+        publisher.kill()
+        publisher.wait()

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import av.error
 import pytest
@@ -21,7 +22,7 @@ from relay.media.access_unit import AccessUnit
 from relay.sources.demux import FileSource, UdpTsSource
 from relay.telemetry.model import Telemetry
 from relay.telemetry.ts_data import MAX_PENDING, KlvFeed
-from tests.conftest import free_port, wait_for
+from tests.conftest import RelayFactory, free_port, wait_for
 from tests.telemetry.klv_make import circle, make_packet, push_ts
 from tests.telemetry.ts_sync import sync_klv_ts
 from tests.test_fake_drone import SCRIPT, _wait_until_bound
@@ -172,3 +173,33 @@ async def test_synchronous_klv_stream_type_0x15(tmp_path: Path) -> None:
     assert [round(s.time * 1e6 - EPOCH_US) // 100_000 for s in sink.samples] == list(range(20))
     for i, sample in enumerate(sink.samples):
         assert sample.lat == pytest.approx(circle(i / 10)[13], abs=1e-7)
+
+
+async def test_a_stream_with_klv_telemetry_shows_the_drone_at_the_api(
+    start_relay: RelayFactory,
+) -> None:
+    """telemetry = "klv" on a udp:// stream: the fake drone's MPEG-TS carries MISB ST 0601
+    next to its video; GET /api/streams/{name} shows the position it flies."""
+    port = free_port(socket.SOCK_DGRAM)
+    relay = await start_relay(
+        [
+            {
+                "name": "uas",
+                "source": f"udp://127.0.0.1:{port}",
+                "renditions": ["360p"],
+                "telemetry": "klv",
+            }
+        ]
+    )
+    url = f"udp://127.0.0.1:{port}"
+    pusher = asyncio.ensure_future(asyncio.to_thread(_push_with_fake_drone, url, 8.0))
+    try:
+        telemetry: dict[str, Any] | None = None
+        deadline = asyncio.get_running_loop().time() + 20
+        while telemetry is None or telemetry.get("lat") is None:
+            assert asyncio.get_running_loop().time() < deadline, "no KLV telemetry at the API"
+            await asyncio.sleep(0.2)
+            telemetry = (await relay.stream_status("uas"))["telemetry"]
+        assert telemetry["source"] == "klv" and telemetry["heading_deg"] is not None, telemetry
+    finally:
+        await pusher
