@@ -25,6 +25,7 @@ from relay.sources.scheme import Audit
 from relay.sources.supervisor import SourceSupervisor
 from relay.sources.whip import WhipInbox
 from relay.supervise import WorkerThread
+from relay.telemetry.model import Telemetry
 from relay.telemetry.runner import StreamTelemetry
 from relay.telemetry.ts_data import KlvFeed
 from relay.transcode.encoder import RungEncoder
@@ -106,6 +107,8 @@ class Stream:
         # Where the drone is (relay.telemetry): its source runs with the stream.
         self.telemetry_runner = StreamTelemetry(config.name, config.telemetry)
         self.telemetry = self.telemetry_runner.hub
+        if self.thermal is not None:  # the camera's own hottest reading labels the hotspot
+            self.telemetry.listeners.append(self._thermal_reading)
 
     def _source_factory(self) -> Callable[[str], Source]:
         """The host's source factory; with telemetry "klv", each source's demux also hands
@@ -121,6 +124,11 @@ class Stream:
             return source
 
         return with_klv
+
+    def _thermal_reading(self, sample: Telemetry) -> None:
+        """A temperature the drone sent (never one read from pixels) labels the hotspot."""
+        if self.thermal is not None and sample.temp_max_c is not None:
+            self.thermal.set_temperature(sample.temp_max_c, sample.source)
 
     def _first_rung(self) -> str:
         """The first transcoded rung (the config has made sure there is one for an output)."""

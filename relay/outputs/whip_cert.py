@@ -14,12 +14,18 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.x509.oid import NameOID
 
 
 def ecdsa_certificate(folder: str) -> dict[str, str]:
     """The WHIP muxer's cert_file/key_file options: a self-signed P-256 certificate."""
-    key = ec.generate_private_key(ec.SECP256R1())
+    return self_signed(folder, ec.generate_private_key(ec.SECP256R1()))
+
+
+def self_signed(folder: str, key: CertificateIssuerPrivateKeyTypes) -> dict[str, str]:
+    """A self-signed certificate (SHA-256, 30 days) for `key`, written as cert.pem and
+    key.pem (PKCS#8) in `folder`; returns their paths as the muxer's options."""
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "drone-relay")])
     now = datetime.datetime.now(datetime.UTC)
     cert = (

@@ -84,6 +84,8 @@ class TelemetryHub:
         self.bad_input: Counter[str] = Counter()  # refused input by cause
         self.dropped = 0  # samples replaced in a subscriber's mailbox before it took them
         self._subscribers: set[Subscriber] = set()
+        # Called with every sample on the loop (the thermal hotspot's temperature label).
+        self.listeners: list[Callable[[Telemetry], None]] = []
         self._bad_logged: dict[str, float] = {}
         self._bad_since_log: Counter[str] = Counter()
 
@@ -94,6 +96,8 @@ class TelemetryHub:
         self.received[sample.source] += 1
         for subscriber in self._subscribers:
             subscriber.offer(sample)
+        for listener in self.listeners:
+            listener(sample)
 
     def latest(self, now: float | None = None) -> dict[str, Any] | None:
         """The latest sample as every view shows it (age_s, stale), or None before the first."""

@@ -7,7 +7,6 @@ the relay's own process it would stall the event loop that has to answer it.
 from __future__ import annotations
 
 import asyncio
-import datetime
 import shutil
 import subprocess
 import sys
@@ -15,10 +14,9 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from relay.outputs.whip_cert import self_signed
 from tests.conftest import RelayFactory, wait_for
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "fake_drone.py"
@@ -93,27 +91,7 @@ async def test_pyav_whip_muxer_publishes_with_an_ecdsa_certificate(
 
 def rsa_certificate(folder: Path) -> Path:
     """A self-signed RSA-2048 certificate (SHA-256) and its key, as cert.pem and key.pem."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "whip-rsa")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
-    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (folder / "key.pem").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.TraditionalOpenSSL,
-            serialization.NoEncryption(),
-        )
-    )
+    self_signed(str(folder), rsa.generate_private_key(public_exponent=65537, key_size=2048))
     return folder
 
 

@@ -158,3 +158,17 @@ async def test_a_rung_with_its_own_palette_keeps_it(
     finally:
         for viewer in viewers.values():
             await viewer.close()
+
+
+async def test_the_drones_own_temperature_labels_the_hotspot(start_relay: RelayFactory) -> None:
+    """A thermal stream whose telemetry carries the camera's hottest reading (here pushed, as
+    a ground station would): the hotspot's label says it, with its source; never a value
+    read from the pixels."""
+    relay = await start_relay([{**THERMAL, "telemetry": "push"}])
+    assert (await relay.stream_status("ir"))["thermal"]["hotspot_label"] == "heißester Bereich"
+    async with relay.http() as http:
+        url = f"{relay.base_url}/api/streams/ir/telemetry"
+        async with http.post(url, json={"temp_max_c": 63.4}) as resp:
+            assert resp.status == 204, await resp.text()
+    label = (await relay.stream_status("ir"))["thermal"]["hotspot_label"]
+    assert label == "63 °C (Push)", label  # the source as the label names it
