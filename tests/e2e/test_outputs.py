@@ -16,7 +16,7 @@ import pytest
 
 from relay.media.frame_marks import read_marks
 from relay.outputs.output import CONNECT_S
-from tests.conftest import RelayFactory, RunningRelay
+from tests.conftest import RelayFactory, RunningRelay, wait_for
 from tests.nginx_rtmp import NginxRtmp, nginx_rtmp
 from tests.rtsp_server import rtsp_server
 
@@ -195,9 +195,10 @@ async def test_a_whip_output_publishes_into_another_drone_relay(start_relay: Rel
     viewer = receiver.viewer("cam", rendition="360p")
     await viewer.start()
     try:
-        await viewer.wait_frames(30, timeout=20)
+        # The receiver shows its slate until the publisher's pictures come: wait for marks.
+        await wait_for(lambda: len(viewer.received.counters) >= 30, 20, "the sender's frames")
         counters = viewer.received.counters
-        assert counters and counters[-1] > counters[0], counters
+        assert counters[-1] > counters[0], counters
     finally:
         await viewer.close()
     status = await output_status(sender)
