@@ -56,6 +56,18 @@ def _segment_view(incident: Incident, seg: dict[str, Any]) -> dict[str, Any]:
     return view
 
 
+def _telemetry_view(incident: Incident, stream: str, entry: dict[str, Any]) -> dict[str, Any]:
+    view = {
+        k: entry.get(k)
+        for k in ("file", "sha256", "bytes", "samples", "dropped", "start", "end", "open")
+    }
+    view["url"] = f"/recordings/{incident.id}/{entry['file']}"
+    tlog = incident.telemetry_logs.get(stream)
+    if entry.get("open") and tlog is not None:
+        view["samples"], view["dropped"] = tlog.samples, tlog.dropped
+    return view
+
+
 def incident_view(incident: Incident, full: bool, visible: Collection[str]) -> dict[str, Any]:
     """The JSON answer for one incident, with only the `visible` streams' recordings, clips
     and snapshots; `full` adds segments, clips, snapshots."""
@@ -84,6 +96,8 @@ def incident_view(incident: Incident, full: bool, visible: Collection[str]) -> d
             )
         if full:
             entry["segments"] = [_segment_view(incident, s) for s in rec["segments"]]
+        if full and rec.get("telemetry"):
+            entry["telemetry"] = _telemetry_view(incident, name, rec["telemetry"])
         recordings.append(entry)
     view["recordings"] = recordings
     if full:

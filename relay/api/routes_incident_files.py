@@ -26,7 +26,7 @@ from relay.recording.manifest import FILE_NAME, FOLDER, INCIDENT_ID
 
 routes = web.RouteTableDef()
 
-CONTENT_TYPES = {".mp4": "video/mp4", ".jpg": "image/jpeg"}
+CONTENT_TYPES = {".mp4": "video/mp4", ".jpg": "image/jpeg", ".jsonl": "application/x-ndjson"}
 # The manifest entry's fields that go into the audit line of each kind of export.
 AUDITED = {
     "clip_export": ("file", "sha256", "from_s", "to_s", "manifest_sha256"),

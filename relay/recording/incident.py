@@ -13,6 +13,7 @@ from relay.recording.manifest import iso, write_manifest
 from relay.recording.recorder import GapEvent, SegmentEvent, StreamRecorder
 from relay.recording.recovery import truncate_to_complete
 from relay.recording.segment import probe, sha256_file
+from relay.recording.telemetry_log import TelemetryLog, recover
 from relay.sources.redact import redact_url
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ class Incident:
         self.audit = audit
         self.lock = threading.RLock()
         self.recorders: dict[str, StreamRecorder] = {}
+        self.telemetry_logs: dict[str, TelemetryLog] = {}
         self.last_hash = ""
         # Handlers working on the files in a thread (clip export, snapshot): retention
         # leaves a busy incident for its next sweep. Changed on the event loop only.
@@ -149,7 +151,43 @@ class Incident:
                             seg["file"],
                         )
                 rec["segments"] = kept
+                entry = rec.get("telemetry")
+                if entry is not None and entry.get("open"):
+                    if self._finish_telemetry(entry, recovered):
+                        done.append(entry["file"])
+                    else:
+                        del rec["telemetry"]
         return done
+
+    def seal_telemetry(self) -> None:
+        """Hashes each closed telemetry file into the manifest (blocking; after close)."""
+        with self.lock:
+            for stream, tlog in self.telemetry_logs.items():
+                entry = self.manifest["recordings"][stream].get("telemetry")
+                if entry is None or not entry.get("open"):
+                    continue
+                digest, size = sha256_file(tlog.path)
+                entry.update(
+                    open=False,
+                    sha256=digest,
+                    bytes=size,
+                    samples=tlog.samples,
+                    dropped=tlog.dropped,
+                    error=tlog.error,
+                    end=iso(),
+                )
+
+    def _finish_telemetry(self, entry: dict[str, Any], recovered: bool) -> bool:
+        """A telemetry file a crash left open: its torn last line cut, then hashed."""
+        path = self.folder / entry["file"]
+        try:
+            samples = recover(path)
+        except OSError as exc:
+            log.warning("[incident %s] %s: unrecoverable: %s", self.id, path, exc)
+            return False
+        digest, size = sha256_file(path)
+        entry.update(open=False, recovered=recovered, sha256=digest, bytes=size, samples=samples)
+        return True
 
     def _finish(self, seg: dict[str, Any], recovered: bool) -> bool:
         path = self.folder / seg["file"]

@@ -23,6 +23,8 @@ from relay.recording.manifest import INCIDENT_ID, iso
 from relay.recording.recorder import StreamRecorder
 from relay.recording.retention import Retention
 from relay.recording.tap import StreamTap
+from relay.recording.telemetry_log import FILE_NAME as TELEMETRY_FILE
+from relay.recording.telemetry_log import TelemetryLog
 from relay.stream import Stream
 
 log = logging.getLogger(__name__)
@@ -113,6 +115,14 @@ class IncidentManager:
             },
         }
         incident = Incident(folder, manifest, self.audit)
+        for name in streams:
+            if self.streams[name].config.telemetry:  # the drone's position is evidence too
+                incident.telemetry_logs[name] = TelemetryLog(folder / name)
+                manifest["recordings"][name]["telemetry"] = {
+                    "file": f"{name}/{TELEMETRY_FILE}",
+                    "open": True,
+                    "start": iso(),
+                }
         try:
             await asyncio.to_thread(self._create_folder, incident)
         except OSError as exc:
@@ -133,6 +143,9 @@ class IncidentManager:
             incident.recorders[name] = recorder
             recorder.start()
             self.taps[name].attach(recorder)
+        for name, tlog in incident.telemetry_logs.items():
+            tlog.run()
+            self.streams[name].telemetry.listeners.append(tlog.offer)
         self.audit.append(
             "incident_start",
             who,
@@ -149,6 +162,8 @@ class IncidentManager:
         WORKER.warm()  # ready for the incident's first snapshot or clip
         incident.folder.mkdir(parents=True, mode=0o750)
         try:
+            for tlog in incident.telemetry_logs.values():
+                tlog.start()
             incident.save()
         except BaseException:  # no folder without its manifest stays behind
             shutil.rmtree(incident.folder, ignore_errors=True)
@@ -175,7 +190,14 @@ class IncidentManager:
         incident.manifest["status"] = "stopping"
         for name, recorder in incident.recorders.items():
             self.taps[name].detach(recorder)
-        await asyncio.gather(*(asyncio.to_thread(r.stop) for r in incident.recorders.values()))
+        for name, tlog in incident.telemetry_logs.items():
+            listeners = self.streams[name].telemetry.listeners
+            if tlog.offer in listeners:
+                listeners.remove(tlog.offer)
+        await asyncio.gather(
+            *(asyncio.to_thread(r.stop) for r in incident.recorders.values()),
+            *(tlog.close() for tlog in incident.telemetry_logs.values()),
+        )
         try:
             manifest_hash = await asyncio.to_thread(self._seal, incident)
         except OSError as exc:
@@ -200,6 +222,7 @@ class IncidentManager:
         return incident
 
     def _seal(self, incident: Incident) -> str:
+        incident.seal_telemetry()
         incident.finish_open_segments(recovered=True)  # only a failed writer leaves one
         with incident.lock:
             failed = any(

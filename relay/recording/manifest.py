@@ -20,7 +20,7 @@ from relay.durable import replace_synced
 MANIFEST = "manifest.json"
 INCIDENT_ID = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}$")
 FOLDER = re.compile(r"^(_clips|_snapshots|[a-z0-9][a-z0-9_-]{0,31})$")
-FILE_NAME = re.compile(r"^(seg|clip|snap)-[0-9]{3,6}\.(mp4|jpg)$")
+FILE_NAME = re.compile(r"^((seg|clip|snap)-[0-9]{3,6}\.(mp4|jpg)|telemetry\.jsonl)$")
 MAX_MANIFEST = 8 * 1024 * 1024
 
 
@@ -67,10 +67,12 @@ def manifest_sha256(folder: Path) -> str:
 
 
 def all_files(manifest: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every file entry of a manifest: segments, clips and snapshots."""
+    """Every file entry of a manifest: segments, telemetry, clips and snapshots."""
     entries: list[dict[str, Any]] = []
     for rec in manifest.get("recordings", {}).values():
         entries += rec.get("segments", [])
+        if rec.get("telemetry"):
+            entries.append(rec["telemetry"])
     entries += manifest.get("clips", [])
     entries += manifest.get("snapshots", [])
     return entries

@@ -25,12 +25,14 @@ name = "leitstelle"
 token = "crash-test-operator-token-0123456789"
 role = "operator"
 streams = ["*"]
+publish = ["*"]
 [recording]
 dir = "rec"
 [[streams]]
 name = "demo"
 source = "sim://?size=640x360&fps=30&gop=30"
 renditions = ["360p"]
+telemetry = "push"
 """
 
 
@@ -46,7 +48,8 @@ def http(port: int, method: str, path: str, body: Any = None) -> Any:
         headers={"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"},
     )
     with urllib.request.urlopen(request, timeout=10) as resp:
-        return json.loads(resp.read())
+        data = resp.read()
+        return json.loads(data) if data else None  # 204: no body
 
 
 def _children(pid: int) -> list[str]:
@@ -97,6 +100,8 @@ def test_sigkill_8s_into_recording_recovers_at_restart(tmp_path: Path) -> None:
     with serve(tmp_path, port) as proc:
         started = time.monotonic()
         incident = http(port, "POST", "/api/incidents", {"title": "Crash", "streams": ["demo"]})
+        for alt in (80.5, 81.0, 81.5):
+            http(port, "POST", "/api/streams/demo/telemetry", {"lat": 48.1, "alt_rel_m": alt})
         wait_until(lambda: time.monotonic() - started >= 8.0, 10, "8 s of recording")
         # The export worker process (started with the incident) and its helpers.
         children = wait_until(lambda: _children(proc.pid), 10, "the export worker process")
@@ -108,6 +113,9 @@ def test_sigkill_8s_into_recording_recovers_at_restart(tmp_path: Path) -> None:
     before = json.loads((folder / "manifest.json").read_text())
     assert before["status"] == "recording"
     assert any(s["open"] for s in before["recordings"]["demo"]["segments"])
+    telemetry = folder / before["recordings"]["demo"]["telemetry"]["file"]
+    with open(telemetry, "ab") as f:  # what a kill in the middle of a write leaves
+        f.write(b'{"time":1790000000.0,"source":"push","lat":48.1')
     with serve(tmp_path, port):
         detail = http(port, "GET", f"/api/incidents/{incident['id']}")
     assert detail["status"] == "interrupted"
@@ -121,6 +129,11 @@ def test_sigkill_8s_into_recording_recovers_at_restart(tmp_path: Path) -> None:
     assert played >= 6.0
     assert counters == list(range(counters[0], counters[0] + len(counters)))
     assert sum(s["frames"] for s in segments) == len(counters)
+    # The telemetry file: the torn line cut, the three samples kept and hashed.
+    recorded = json.loads((folder / "manifest.json").read_text())["recordings"]["demo"]
+    assert recorded["telemetry"]["samples"] == 3 and recorded["telemetry"]["recovered"], recorded
+    lines = [json.loads(x) for x in telemetry.read_text().splitlines()]
+    assert [x["alt_rel_m"] for x in lines] == [80.5, 81.0, 81.5]
     result = verify_cli(folder)
     assert result.returncode == 0, result.stdout
     audit = [
