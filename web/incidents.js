@@ -3,12 +3,13 @@
 
 import { csrfHeaders, loggedOut } from "/static/auth.js";
 import { initLang, num, onLangChange, t } from "/static/i18n.js";
+import { loadTrack, showTrackAt } from "/static/track.js";
 
 const POLL_MS = 2000;
 const $ = (id) => document.getElementById(id);
 const video = $("rec-video");
 const view = { selected: decodeURIComponent(location.hash.slice(1)), detail: null,
-  incidents: [], playing: null, queue: [] };
+  incidents: [], playing: null, queue: [], track: null, tracks: new Map() };
 window.__incidents = view; // test hook and debugging aid
 
 function el(tag, className, text) {
@@ -81,13 +82,13 @@ function renderList() {
   $("list-note").textContent = t("inc.empty");
 }
 
-function segmentRow(stream, seg, index, segments) {
+function segmentRow(rec, seg, index) {
   const tr = el("tr");
   tr.dataset.file = seg.file;
   const play = el("button", "btn btn-small", t("inc.play"));
   play.type = "button";
   play.dataset.play = seg.url;
-  play.addEventListener("click", () => playFrom(segments, index));
+  play.addEventListener("click", () => playFrom(rec, index));
   const flags = [seg.open ? t("inc.open") : "", seg.recovered ? t("inc.recovered") : ""];
   tr.append(
     el("td", "", "").appendChild(play).parentNode,
@@ -112,7 +113,7 @@ function renderRecordings(detail) {
     const table = el("table", "segments");
     table.dataset.stream = rec.stream;
     for (const [i, seg] of rec.segments.entries()) {
-      table.append(segmentRow(rec.stream, seg, i, rec.segments));
+      table.append(segmentRow(rec, seg, i));
     }
     wrap.append(table);
   }
@@ -166,12 +167,14 @@ function renderDetail() {
   renderAudit(d);
 }
 
-function playFrom(segments, index) {
+function playFrom(rec, index) {
   // Segments of a stream play one after the other; within one, the <video> seeks freely
   // (the relay answers Range requests, also on the segment still being written).
-  view.queue = segments.slice(index + 1).map((s) => s.url);
+  const segments = rec.segments;
+  view.queue = segments.slice(index + 1);
   view.playing = segments[index].url;
   video.src = view.playing;
+  playTrack(rec, segments[index]);
   $("now-playing").textContent = `${t("inc.playing")}: ${segments[index].file}`;
   video.play().catch(() => {}); // autoplay may be refused; the controls still work
   if (view.detail) renderRecordings(view.detail);
@@ -180,10 +183,34 @@ function playFrom(segments, index) {
 video.addEventListener("ended", () => {
   const next = view.queue.shift();
   if (!next) return;
-  view.playing = next;
-  video.src = next;
+  view.playing = next.url;
+  video.src = next.url;
+  if (view.track) view.track.start = Date.parse(next.start) / 1000;
   video.play().catch(() => {});
 });
+
+// The recorded telemetry of the stream played, at the moment on screen: the segment's
+// start (UTC, from the manifest) plus the video's position.
+async function playTrack(rec, seg) {
+  view.track = null;
+  showTrackAt(null, 0);
+  if (!rec.telemetry) return;
+  const url = rec.telemetry.url;
+  try {
+    if (!view.tracks.has(url) || rec.telemetry.open) view.tracks.set(url, await loadTrack(url));
+  } catch (err) {
+    showError(`${t("inc.unreachable")}: ${err.message}`);
+    return;
+  }
+  view.track = { samples: view.tracks.get(url), start: Date.parse(seg.start) / 1000 };
+  showTrackAt(view.track.samples, view.track.start + video.currentTime);
+}
+
+for (const event of ["timeupdate", "seeked"]) {
+  video.addEventListener(event, () => {
+    if (view.track) showTrackAt(view.track.samples, view.track.start + video.currentTime);
+  });
+}
 
 async function refresh() {
   try {

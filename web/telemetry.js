@@ -6,14 +6,14 @@ import { num, onLangChange, t } from "/static/i18n.js";
 
 const $ = (id) => document.getElementById(id);
 
-function position(s) {
+export function position(s) {
   if (s.lat == null || s.lon == null) return "–";
   const ns = s.lat >= 0 ? "N" : "S";
   const ew = s.lon >= 0 ? "E" : "W";
   return `${num(Math.abs(s.lat), 5)}° ${ns}  ${num(Math.abs(s.lon), 5)}° ${ew}`;
 }
 
-function altitude(s) {
+export function altitude(s) {
   if (s.alt_rel_m != null) return t("tele.altRel", { m: num(s.alt_rel_m, 1) });
   if (s.alt_msl_m != null) return t("tele.altMsl", { m: num(s.alt_msl_m, 1) });
   return "–";

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from relay.recording.manifest import parse_iso
 from tests.conftest import RelayFactory, wait_for
 from tests.e2e.browser import chromium, until
 from tests.recording.api import SIM, call, sections
@@ -90,3 +91,67 @@ async def test_control_room_plays_a_recording_with_a_seek(
             f"went on to {after['t']:.2f} s, {after['frames']} frames presented"
         )
         await page.screenshot(path="/tmp/drone-relay-incidents.png", full_page=True)
+
+
+TRACK = """() => ({hidden: document.getElementById('track').hidden,
+  time: document.getElementById('track').dataset.time,
+  alt: document.getElementById('track-altitude').textContent,
+  now: document.querySelectorAll('#track-svg circle.track-now').length,
+  t: document.getElementById('rec-video').currentTime,
+  seeking: document.getElementById('rec-video').seeking})"""
+
+
+async def test_control_room_plays_the_recorded_track_with_the_video(
+    start_relay: RelayFactory, tmp_path: Path
+) -> None:
+    """Three positions pushed at known moments of the recording: seeking the video shows the
+    altitude the drone sent at that moment, and the marker on the drawn track."""
+    stream = {**SIM, "telemetry": "push"}
+    relay = await start_relay([stream], **sections(tmp_path))
+    await wait_for(lambda: relay.relay.streams["demo"].state == "live", 20, "the sim drone")
+    _, body = await call(
+        relay.base_url, "POST", "/api/incidents", {"title": "Übung", "streams": ["demo"]}
+    )
+    incident_id = body["id"]
+    recorder = relay.relay.incidents.get(incident_id).recorders["demo"]
+    await wait_for(lambda: recorder.written >= 210, 30, "7 s recorded")
+    _, live = await call(relay.base_url, "GET", f"/api/incidents/{incident_id}")
+    start = parse_iso(live["recordings"][0]["segments"][0]["start"])
+    for offset, alt in ((1.0, 10.0), (3.0, 30.0), (5.0, 50.0)):
+        status, _ = await call(
+            relay.base_url,
+            "POST",
+            "/api/streams/demo/telemetry",
+            {"time": start + offset, "lat": 48.1 + offset / 1e4, "lon": 11.5, "alt_rel_m": alt},
+        )
+        assert status == 204
+    await call(relay.base_url, "POST", f"/api/incidents/{incident_id}/stop")
+    async with chromium() as context:
+        page = await context.new_page()  # type: ignore[attr-defined]
+        await page.goto(relay.login_url)
+        await page.goto(f"{relay.base_url}/incidents#{incident_id}")
+        await until(
+            page,
+            "() => document.querySelectorAll('#recordings [data-play]').length",
+            lambda n: n >= 1,
+            10,
+            "the segments of the incident",
+        )
+        await page.click("#recordings [data-play]")
+        for at, alt in ((0.5, "–"), (1.5, "10"), (3.6, "30"), (5.2, "50")):
+            await page.evaluate(
+                f"() => {{ const v = document.getElementById('rec-video');"
+                f" v.pause(); v.currentTime = {at}; }}"
+            )
+            shown = await until(
+                page,
+                TRACK,
+                # The seek's events update the box just after `seeking` turns false.
+                lambda s, at=at, alt=alt: (
+                    not s["seeking"] and abs(s["t"] - at) < 0.1 and s["alt"].startswith(alt)
+                ),
+                10,
+                f"the track at {at} s",
+            )
+            assert not shown["hidden"]
+            assert shown["now"] == (0 if alt == "–" else 1), shown
