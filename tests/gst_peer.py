@@ -11,7 +11,8 @@ Run with Debian's /usr/bin/python3 (python3-gi; the project's venv has no gi):
     gst_peer.py whip URL --token T --seconds 5 --profile main
 
 Prints one JSON line: the HTTP status, the peer connection's last state, the frames decoded
-(whep) or sent (whip), the last picture's size, and the bus's errors (a failed DTLS
+(whep; and the seconds from the POST to the first) or sent (whip), the last picture's size,
+and the bus's errors (a failed DTLS
 handshake shows there as "Fatal SSL error" or similar).
 """
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -55,6 +57,7 @@ class Peer:
         self.result: dict[str, Any] = {"status": None, "frames": 0, "errors": [], "state": None}
         self.location: str | None = None
         self.posted = False
+        self.posted_at = 0.0
         self.last: bytes | None = None
         self.pipe = Gst.Pipeline.new("peer")
         self.webrtc: Any = None
@@ -104,8 +107,6 @@ class Peer:
         self.webrtc.connect("on-negotiation-needed", self.on_negotiation_needed)
         self.pipe.set_state(Gst.State.PLAYING)
         GLib.timeout_add(int(self.args.timeout * 1000), self.finish)
-        if self.args.seconds:
-            GLib.timeout_add(int(self.args.seconds * 1000), self.finish)
         # Gathering may not say "complete" on every network: post what there is by then.
         GLib.timeout_add(3000, self.post)
         self.loop.run()
@@ -135,8 +136,12 @@ class Peer:
         """The WHEP/WHIP request: the whole offer, Bearer token; 201 and the answer back."""
         if self.posted:
             return False
+        local = self.webrtc.get_property("local-description")
+        if local is None:  # no offer yet (a publisher's waits for its encoder's caps)
+            return True  # the fallback timer asks again
         self.posted = True
-        sdp = self.webrtc.get_property("local-description").sdp.as_text()
+        self.posted_at = time.monotonic()
+        sdp = local.sdp.as_text()
         request = urllib.request.Request(
             self.args.url,
             data=sdp.encode(),
@@ -179,6 +184,8 @@ class Peer:
         self.result["width"] = structure.get_value("width")
         self.result["height"] = structure.get_value("height")
         self.result["frames"] += 1
+        if self.result["frames"] == 1:  # the join as a viewer sees it: POST -> first picture
+            self.result["first_frame_s"] = round(time.monotonic() - self.posted_at, 3)
         if self.args.frame_out:
             ok, info = sample.get_buffer().map(Gst.MapFlags.READ)
             if ok:
@@ -194,6 +201,11 @@ class Peer:
     def on_state(self, *_: Any) -> None:
         state = self.webrtc.get_property("connection-state")
         self.result["state"] = state.value_nick
+        if state == GstWebRTC.WebRTCPeerConnectionState.CONNECTED and self.args.seconds:
+            # A publisher publishes this long once connected, however slow its start.
+            GLib.timeout_add(int(self.args.seconds * 1000), self.finish)
+        elif state == GstWebRTC.WebRTCPeerConnectionState.FAILED:
+            GLib.timeout_add(500, self.finish)  # the bus's last errors first
 
     def on_error(self, _: Any, message: Gst.Message) -> None:
         if message.type == Gst.MessageType.ERROR:
@@ -228,7 +240,9 @@ def main() -> int:
     parser.add_argument("url")
     parser.add_argument("--token", default="")
     parser.add_argument("--frames", type=int, default=0, help="whep: stop after this many")
-    parser.add_argument("--seconds", type=float, default=0, help="whip: publish this long")
+    parser.add_argument(
+        "--seconds", type=float, default=0, help="whip: publish this long once connected"
+    )
     parser.add_argument("--timeout", type=float, default=20)
     parser.add_argument("--profile", choices=sorted(PROFILES), default="main")
     parser.add_argument("--frame-out", help="whep: the last decoded picture, raw I420")

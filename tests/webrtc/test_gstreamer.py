@@ -146,7 +146,8 @@ def green(viewer: Any) -> bool:
     return bool(grn > 150 and red < 90 and blue < 90)
 
 
-async def publish(relay: Any, profile: str, seconds: float) -> dict[str, Any]:
+async def publish(relay: Any, profile: str, seconds: float, timeout: float) -> dict[str, Any]:
+    """webrtcbin publishes for `seconds` once connected; gives up after `timeout`."""
     return await run_peer(
         "whip",
         f"{relay.base_url}/whip/cam",
@@ -157,7 +158,7 @@ async def publish(relay: Any, profile: str, seconds: float) -> dict[str, Any]:
         "--seconds",
         str(seconds),
         "--timeout",
-        str(seconds + 10),
+        str(timeout),
     )
 
 
@@ -172,7 +173,7 @@ async def test_webrtcbin_whip_publisher_offering_only_main_or_high(
     viewer = relay.viewer("cam", rendition="360p")
     await viewer.start()
     try:
-        push = asyncio.ensure_future(publish(relay, profile, 6))
+        push = asyncio.ensure_future(publish(relay, profile, 4, timeout=25))
         await wait_for(
             lambda: viewer.received.frames >= 60 and green(viewer) or push.done(),
             30.0,
@@ -192,7 +193,7 @@ async def test_webrtcbin_whip_publisher_fails_without_the_rsa_suites(
 ) -> None:
     without_rsa_suites(monkeypatch)
     relay = await start_relay([WHIP], webrtc={"ice_addresses": [host_address()]})
-    result = await publish(relay, "main", 4)
+    result = await publish(relay, "main", 4, timeout=10)
     assert result["status"] == 201, result
     assert any("Fatal SSL error" in e for e in result["errors"]), result
     stream = relay.relay.streams["cam"]
