@@ -62,13 +62,21 @@ def host_address() -> str | None:
     return None if address.startswith("127.") else address
 
 
-MISSING = _gstreamer() or (None if host_address() else "no non-loopback IPv4 address for libnice")
-pytestmark = pytest.mark.skipif(
-    MISSING is not None,
-    reason=f"GStreamer not installed ({MISSING}); scripts/test installs it as root: "
-    "gstreamer1.0-plugins-bad gstreamer1.0-nice gstreamer1.0-plugins-ugly gstreamer1.0-libav "
-    "python3-gi gir1.2-gst-plugins-bad-1.0",
-)
+def _why_skip() -> str | None:
+    missing = _gstreamer()
+    if missing is not None:
+        return (
+            f"GStreamer not installed ({missing}); scripts/test installs it as root: "
+            "gstreamer1.0-plugins-bad gstreamer1.0-nice gstreamer1.0-plugins-ugly "
+            "gstreamer1.0-libav python3-gi gir1.2-gst-plugins-bad-1.0"
+        )
+    if host_address() is None:
+        return "no non-loopback IPv4 address: libnice (webrtcbin's ICE) offers no loopback"
+    return None
+
+
+SKIP = _why_skip()
+pytestmark = pytest.mark.skipif(SKIP is not None, reason=SKIP or "")
 
 
 async def run_peer(*args: str, timeout: float = 60.0) -> dict[str, Any]:
