@@ -10,8 +10,9 @@ Usage:
 rtmp:// pushes FLV (AVC sequence header from the encoder's global header); udp:// sends
 MPEG-TS in 1316-byte datagrams (SPS/PPS in band before each IDR), with --klv also MISB ST 0601
 telemetry (10 Hz, a 200 m circle at 120 m) on a KLV data PID; http(s):// publishes over
-WebRTC with FFmpeg's WHIP muxer (PyAV 18), with a fresh ECDSA certificate for DTLS: aiortc
-(the relay) offers only ECDSA cipher suites, and the muxer's own certificate is RSA (--token
+WebRTC with FFmpeg's WHIP muxer (PyAV 18), with a fresh ECDSA P-256 certificate for DTLS:
+the muxer's own key is on P-224 (FFmpeg on GnuTLS), which the OpenSSL under aiortc (the
+relay) refuses, docs/interop.md (--token
 sends the publish token). The picture is the relay's synthetic aerial scene with burned-in
 frame marks (relay.media.frame_marks), or with --file the looped video of a file, decoded,
 scaled and re-encoded (never remuxed, so that --gop/--high-bframes apply), with the frame

@@ -1,9 +1,11 @@
 """The certificate an output's WHIP connection uses: a self-signed ECDSA P-256 one.
 
-FFmpeg's WHIP muxer makes its own certificate when given none, and aiortc's DTLS (another
-drone-relay's, many SFUs') fails the handshake with it ("A TLS fatal alert has been
-received"); with an ECDSA certificate of ours it connects. Made fresh in a private folder
-for each connection of the output's process.
+FFmpeg's WHIP muxer makes its own certificate when given none; in PyAV's wheels (FFmpeg on
+GnuTLS) its key is on P-224, and an OpenSSL peer in DTLS 1.2 accepts an ECDSA key only on
+a curve among its own groups: aiortc's (another drone-relay's) has no P-224, so the
+handshake fails ("A TLS fatal alert has been received"; docs/interop.md). P-256 is the
+curve every WebRTC stack offers. Made fresh in a private folder for each connection of the
+output's process.
 """
 
 from __future__ import annotations

@@ -6,7 +6,15 @@ an offer's `actpass` with `active`), the peer's certificate chooses the suite, a
 with an RSA certificate finds none it can use: its handshake fails ("Fatal SSL error" in
 webrtcbin, "DTLS" in FFmpeg's log). The relay adds the ECDHE-RSA suites of the same
 strength after aiortc's own (still preferred): forward secrecy either way, AEAD first.
-aiortc builds its SSL context in one method; it is wrapped once per process.
+aiortc builds its SSL context in one method; it is wrapped once per process. Tested with
+GStreamer's webrtcbin as a WHEP viewer and a WHIP publisher, and FFmpeg's WHIP muxer with an
+RSA certificate (docs/interop.md).
+
+What aiortc cannot do, even so: accept an ECDSA certificate on P-224, which FFmpeg's WHIP
+muxer makes for itself when FFmpeg is built on GnuTLS (PyAV's wheels). In DTLS 1.2 OpenSSL
+takes a peer's ECDSA key only on a curve among its own supported groups, and the OpenSSL 4.0
+inside the cryptography wheel has no P-224 group to add (SSL_CTX_set1_curves_list refuses
+"secp224r1"). Such a publisher must pass its own P-256 certificate (cert_file/key_file).
 """
 
 from __future__ import annotations

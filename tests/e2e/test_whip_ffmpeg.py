@@ -14,10 +14,12 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
+from aiortc.rtcdtlstransport import RTCCertificate
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from relay.outputs.whip_cert import self_signed
-from tests.conftest import RelayFactory, wait_for
+from relay.webrtc import dtls_suites
+from tests.conftest import RelayFactory, RunningRelay, wait_for
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "fake_drone.py"
 WHIP = {"name": "cam", "source": "whip:", "renditions": ["360p"]}
@@ -95,6 +97,12 @@ def rsa_certificate(folder: Path) -> Path:
     return folder
 
 
+async def _push_with(relay: RunningRelay, certs: Path | None) -> tuple[int, str]:
+    """PUSH with the certificate in `certs`, or the muxer's own when None."""
+    own = [str(certs)] if certs else []
+    return await _run(sys.executable, "-c", PUSH, f"{relay.base_url}/whip/cam", relay.token, *own)
+
+
 async def test_pyav_whip_muxer_publishes_with_an_rsa_certificate(
     start_relay: RelayFactory, tmp_path: Path
 ) -> None:
@@ -105,9 +113,8 @@ async def test_pyav_whip_muxer_publishes_with_an_rsa_certificate(
     viewer = relay.viewer("cam", rendition="360p")
     await viewer.start()
     try:
-        certs = rsa_certificate(Path(tempfile.mkdtemp(dir=tmp_path)))
-        code, stderr = await _run(
-            sys.executable, "-c", PUSH, f"{relay.base_url}/whip/cam", relay.token, str(certs)
+        code, stderr = await _push_with(
+            relay, rsa_certificate(Path(tempfile.mkdtemp(dir=tmp_path)))
         )
         assert code == 0, stderr[-2000:]
         await viewer.wait_frames(5, timeout=20)
@@ -115,20 +122,72 @@ async def test_pyav_whip_muxer_publishes_with_an_rsa_certificate(
         await viewer.close()
 
 
+async def test_pyav_whip_muxer_rsa_certificate_fails_without_the_rsa_suites(
+    start_relay: RelayFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The test above can fail: with aiortc's own SSL context the handshake does."""
+    monkeypatch.setattr(RTCCertificate, "_create_ssl_context", dtls_suites._original)
+    relay = await start_relay([WHIP], server={"data_dir": str(tmp_path / "data")})
+    code, stderr = await _push_with(relay, rsa_certificate(Path(tempfile.mkdtemp(dir=tmp_path))))
+    assert code != 0 and "DTLS session failed" in stderr, stderr[-2000:]
+
+
+# The muxer's own certificate, in PyAV's wheels (FFmpeg 8.1 built on GnuTLS 3.8): an ECDSA
+# key on P-224 (GnuTLS's "medium" key size for ECDSA), in a certificate signed with
+# ecdsa-with-SHA256. It offers ECDHE-ECDSA over DTLS 1.2 and X25519, all of which aiortc
+# accepts; but in (D)TLS 1.2 OpenSSL takes a peer's ECDSA key only on a curve among its own
+# supported groups (tls12_check_peer_sigalg: "wrong curve", alert 47 illegal_parameter),
+# and the OpenSSL 4.0 inside the cryptography wheel that aiortc uses has no P-224 group at
+# all (SSL_CTX_set1_curves_list(b"secp224r1") fails), so no setting of aiortc's context can
+# accept it. FFmpeg built on OpenSSL makes a P-256 key instead. docs/interop.md has the
+# evidence; the relay's own WHIP output brings its P-256 certificate (whip_cert).
+FFMPEG_DEFAULT_FAILURE = "A TLS fatal alert has been received"
+
+
 async def test_pyav_whip_muxer_default_certificate_fails_and_is_cleaned_up(
     start_relay: RelayFactory, tmp_path: Path
 ) -> None:
-    """The muxer's own certificate (PyAV 18.1's FFmpeg 8.1: an EC key in a SHA-1-signed
-    certificate) still fails its DTLS handshake with aiortc ("A TLS fatal alert has been
-    received"; neither the RSA suites nor security level 0 change it; not yet understood).
-    The relay drops the half-made publisher."""
+    """The muxer's own P-224 certificate fails its DTLS handshake with aiortc (see above);
+    the relay drops the half-made publisher."""
     relay = await start_relay([WHIP], server={"data_dir": str(tmp_path)})
-    code, stderr = await _run(sys.executable, "-c", PUSH, f"{relay.base_url}/whip/cam", relay.token)
-    assert code != 0 and "DTLS" in stderr, stderr[-2000:]
+    code, stderr = await _push_with(relay, None)
+    assert code != 0 and FFMPEG_DEFAULT_FAILURE in stderr, stderr[-2000:]
     await wait_for(
         lambda: not relay.relay.publishers.sessions, 10.0, "the relay to drop the failed publisher"
     )
     assert relay.relay.streams["cam"].whip.publisher is None  # type: ignore[union-attr]
+
+
+def test_aiortcs_openssl_has_no_p224_group() -> None:
+    """Why the relay cannot simply add P-224 to aiortc's groups (the claim in
+    relay.webrtc.dtls_suites): this OpenSSL refuses the group. If a later cryptography
+    wheel accepts it, adding it to the groups may let the muxer's default certificate in."""
+    from OpenSSL import SSL
+    from OpenSSL._util import lib
+
+    context = SSL.Context(SSL.DTLS_METHOD)
+    assert lib.SSL_CTX_set1_curves_list(context._context, b"X25519:P-256") == 1
+    assert lib.SSL_CTX_set1_curves_list(context._context, b"secp224r1") == 0
+
+
+@pytest.mark.parametrize(("curve", "works"), [(ec.SECP224R1(), False), (ec.SECP256R1(), True)])
+async def test_pyav_whip_muxer_certificate_curve_decides(
+    start_relay: RelayFactory, tmp_path: Path, curve: ec.EllipticCurve, works: bool
+) -> None:
+    """The cause of the failure above, shown with our own certificates that differ from
+    each other only in the curve: P-224 fails as the muxer's default does, P-256 publishes."""
+    relay = await start_relay([WHIP], server={"data_dir": str(tmp_path / "data")})
+    certs = Path(tempfile.mkdtemp(dir=tmp_path))
+    self_signed(str(certs), ec.generate_private_key(curve))
+    code, stderr = await _push_with(relay, certs)
+    if works:
+        assert code == 0, stderr[-2000:]
+        whip = relay.relay.streams["cam"].whip
+        assert whip is not None
+        # Most of the 30 frames: the muxer closes right after its last one.
+        await wait_for(lambda: whip.units_in >= 10, 10.0, "the publisher's frames")
+    else:
+        assert code != 0 and FFMPEG_DEFAULT_FAILURE in stderr, stderr[-2000:]
 
 
 def _cli_has_whip() -> bool:
