@@ -35,50 +35,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from relay.threads import cpu_seconds_by_thread  # noqa: E402
 from scripts.janus_process import MOUNTPOINT, Janus, JanusMissing, JanusWatcher  # noqa: E402
 from scripts.janus_viewers import worker  # noqa: E402
+from scripts.proc_cpu import cpu_s, relay_cpu  # noqa: E402
 from scripts.relay_process import RelayProcess  # noqa: E402
 
 SETTLE_S = 3.0  # after the viewers left (or the start), before a window without them
 JOIN_RATE = 15.0  # viewers a second, as tablets come online
-
-
-def tree_pids(pid: int) -> list[int]:
-    """The process and its descendants (the relay's output runs in a child process)."""
-    pids, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        pids.append(p)
-        try:
-            for task in Path(f"/proc/{p}/task").iterdir():
-                todo += [int(c) for c in (task / "children").read_text().split()]
-        except OSError:
-            continue
-    return pids
-
-
-def relay_cpu(pid: int) -> dict[str, float]:
-    """CPU seconds of the relay's process tree, and of its simulated drone's threads."""
-    total = src = 0.0
-    for p in tree_pids(pid):
-        try:
-            by_thread = cpu_seconds_by_thread(p)
-        except OSError:
-            continue  # a child that just ended
-        total += by_thread.pop("total")
-        src += sum(s for name, s in by_thread.items() if name.startswith("src-"))
-    return {"total": total, "sim": src}
-
-
-def cpu_s(pids: list[int]) -> float:
-    total = 0.0
-    for p in pids:
-        try:
-            total += cpu_seconds_by_thread(p)["total"]
-        except OSError:
-            pass
-    return total
 
 
 def load() -> str:
@@ -169,6 +132,7 @@ def phase(
     span = at1 - at0
     relay_cores = (r1["total"] - r0["total"]) / span
     sim_cores = (r1["sim"] - r0["sim"]) / span
+    output_cores = (r1["children"] - r0["children"]) / span
     counting = [r for r in reports if r["kind"] == "count"]
     sample = [r for r in reports if r["kind"] == "sample"]
     return {
@@ -176,6 +140,7 @@ def phase(
         "load": load_in,
         "relay_cores": round(relay_cores, 4),
         "relay_cores_without_sim": round(relay_cores - sim_cores, 4),
+        "output_process_cores": round(output_cores, 4),
         "janus_cores": round((j1 - j0) / span, 4),
         "viewer_processes_cores": round((c1 - c0) / span, 4),
         "janus_viewers": in_janus,
@@ -194,6 +159,10 @@ def phase(
         # The relay's work in the window: a starved machine lowers the sim's frame rate,
         # and with it the relay's CPU, which would flatter the ratio.
         "output_fps": round((output1["frames"] - output0["frames"]) / span, 2),
+        # CPU per frame sent: the relay's work with the machine's starvation taken out.
+        "relay_ms_per_frame": round(
+            1000 * relay_cores * span / max(1, output1["frames"] - output0["frames"]), 3
+        ),
         "output_dropped": output1["dropped"] - output0["dropped"],
         "output_state": output1["state"],
     }
@@ -201,6 +170,12 @@ def phase(
 
 def median_of(phases: list[dict[str, Any]], key: str) -> float:
     return round(float(statistics.median(p[key] for p in phases)), 4)
+
+
+def pair_ratios(zero: list[dict[str, Any]], many: list[dict[str, Any]], key: str) -> float:
+    """The median over the runs of (N window / the 0 window before it)."""
+    ratios = [m[key] / z[key] for z, m in zip(zero, many, strict=True)]
+    return round(float(statistics.median(ratios)), 4)
 
 
 def summary(n: int, zero: list[dict[str, Any]], many: list[dict[str, Any]]) -> dict[str, Any]:
@@ -220,6 +195,13 @@ def summary(n: int, zero: list[dict[str, Any]], many: list[dict[str, Any]]) -> d
         "relay_cores_without_sim_0": own0,
         f"relay_cores_without_sim_{n}": own_n,
         "relay_ratio_without_sim": round(own_n / own0, 4),
+        "relay_ms_per_frame_0": median_of(zero, "relay_ms_per_frame"),
+        f"relay_ms_per_frame_{n}": median_of(many, "relay_ms_per_frame"),
+        # Each N window against the 0 window just before it: the machine's other load
+        # drifts over minutes, and neighbouring windows share most of it.
+        "relay_ratio_by_pair": pair_ratios(zero, many, "relay_cores"),
+        "relay_ratio_per_frame_by_pair": pair_ratios(zero, many, "relay_ms_per_frame"),
+        "output_process_cores": median_of(zero + many, "output_process_cores"),
         "janus_cores_0": janus0,
         f"janus_cores_{n}": janus_n,
         "janus_ms_cpu_per_viewer_second": round((janus_n - janus0) / n * 1000, 3),
