@@ -23,9 +23,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import math
 import multiprocessing as mp
 import os
+import queue
 import statistics
 import sys
 import time
@@ -40,7 +43,8 @@ from scripts.janus_viewers import worker  # noqa: E402
 from scripts.proc_cpu import cpu_s, relay_cpu  # noqa: E402
 from scripts.relay_process import RelayProcess  # noqa: E402
 
-SETTLE_S = 3.0  # after the viewers left (or the start), before a window without them
+SETTLE_S = 3.0  # from the last join (or the last leave) to the window
+JOIN_WAIT_S = 120.0  # for the workers to start, beyond the joins' own time
 JOIN_RATE = 15.0  # viewers a second, as tablets come online
 
 
@@ -88,23 +92,29 @@ def phase(
 ) -> dict[str, Any]:
     """One window with n Janus viewers (0: none), measured."""
     ctx = mp.get_context("spawn")
-    out = ctx.Queue()
+    out, ready = ctx.Queue(), ctx.Queue()
+    # The window, shared with the workers (monotonic clock, the same in every process):
+    # set once every viewer has joined, however long a loaded machine takes for that.
+    window = ctx.RawArray("d", [math.inf, math.inf])
     procs = []
     if n:
         join_s = n / JOIN_RATE
-        t0 = time.monotonic() + 4.0  # the workers start (imports) and are ready by then
-        window = (t0 + join_s + 4.0, t0 + join_s + 4.0 + seconds)
+        t0 = time.monotonic() + 4.0  # the workers start (imports); late ones join at once
         plan = [("sample", [t0])]
         for i in range(workers):
             share = list(range(i, n - 1, workers))
             if share:
                 plan.append(("count", [t0 + join_s * (j + 1) / n for j in share]))
         for kind, joins in plan:
-            p = ctx.Process(target=worker, args=(kind, engine.url, joins, window, out, nice))
+            args = (kind, engine.url, joins, window, out, ready, nice)
+            p = ctx.Process(target=worker, args=args)
             p.start()
             procs.append(p)
-    else:
-        window = (time.monotonic() + SETTLE_S, time.monotonic() + SETTLE_S + seconds)
+        with contextlib.suppress(queue.Empty):
+            for _ in procs:
+                ready.get(timeout=JOIN_WAIT_S + 3 * join_s)
+    window[0] = time.monotonic() + SETTLE_S
+    window[1] = window[0] + seconds
     clients = [p.pid or 0 for p in procs]
     time.sleep(max(0.0, window[0] - time.monotonic()))
     output0 = output_status(relay)

@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,7 @@ class JanusViewer:
         self.watcher = JanusWatcher(url, self.pc)
         self.decode = decode
         self.packets = self.bytes = self.frames = self.lost = 0
-        self.window: tuple[float, float] = (0.0, 0.0)
+        self.window: Sequence[float] = (0.0, 0.0)  # [start, end], set by the benchmark
         self.marks: list[tuple[int, float]] = []  # (counter, delay ms) of decoded frames
         self.joined_at = 0.0
         self.first_packet_s: float | None = None
@@ -119,7 +120,7 @@ class JanusViewer:
 
 
 async def run_viewers(
-    url: str, decode: bool, join_at: list[float], window: tuple[float, float]
+    url: str, decode: bool, join_at: list[float], window: Sequence[float], ready: Any
 ) -> list[dict[str, Any]]:
     viewers = [JanusViewer(url, decode) for _ in join_at]
     joins = []
@@ -131,15 +132,25 @@ async def run_viewers(
     for result in results:
         if isinstance(result, BaseException):
             log.error("a viewer did not join: %r", result)
+    ready.put(sum(1 for r in results if not isinstance(r, BaseException)))
     # Held past the window so the benchmark can ask Janus how many viewers it has.
-    await asyncio.sleep(max(0.0, window[1] - time.monotonic()) + 1.5)
+    for _ in range(4500):  # 900 s at most: a benchmark that died never sets the window
+        if time.monotonic() > window[1] + 1.5:
+            break
+        await asyncio.sleep(0.2)
     reports = [v.report() for v in viewers]
     await asyncio.gather(*(v.close() for v in viewers), return_exceptions=True)
     return reports
 
 
 def worker(
-    kind: str, url: str, join_at: list[float], window: tuple[float, float], out: Any, nice: int
+    kind: str,
+    url: str,
+    join_at: list[float],
+    window: Sequence[float],
+    out: Any,
+    ready: Any,
+    nice: int,
 ) -> None:
     """A process of viewers of one kind ("count" or "sample"); puts their reports on `out`.
     `nice`: they stand for other machines, so the relay under test may go first."""
@@ -150,4 +161,4 @@ def worker(
     # Janus (libnice) offers no loopback candidates: these peers offer the machine's other
     # addresses (as tests/e2e/test_output_janus.py's viewer does).
     configure_host_addresses(())
-    out.put(asyncio.run(run_viewers(url, kind == "sample", join_at, window)))
+    out.put(asyncio.run(run_viewers(url, kind == "sample", join_at, window, ready)))
