@@ -11,7 +11,7 @@ import asyncio
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -19,7 +19,15 @@ if str(ROOT) not in sys.path:
 
 from tests.whep_client import WhepViewer  # noqa: E402  (after the path is set)
 
-COUNTERS: dict[int, CountingViewer] = {}  # aioice Connection id -> its counting viewer
+
+class RtpCounter(Protocol):
+    """A viewer that counts the RTP datagrams of its connection (here and in
+    scripts/janus_viewers.py)."""
+
+    def _count(self, data: bytes) -> None: ...
+
+
+COUNTERS: dict[int, RtpCounter] = {}  # aioice Connection id -> its counting viewer
 
 
 def count_rtp_at_the_socket() -> None:
