@@ -19,8 +19,14 @@ log = logging.getLogger(__name__)
 
 SAMPLE = "fmp4-sample"  # the transport form built in the producer's thread
 FRAGMENT = "fmp4-fragment"  # moof + mdat, cached in the packet once built
-DEFAULT_STEP = 3000  # 1/30 s on the 90 kHz clock, until two frames tell the rate
-MAX_STEP = 2 * fmp4.TIMESCALE  # a longer gap is a restart or a slate: the clock goes on
+DEFAULT_STEP = 3000.0  # 1/30 s on the 90 kHz clock, until frames tell the rate
+# Each sample's duration is this many average frame steps. MSE takes a decode time more than
+# twice the last duration after the previous one for a discontinuity and drops everything
+# up to the next keyframe (up to a GOP frozen); the rung's timestamps follow the frames'
+# arrival (steps of 53 to 3,333 at 30 fps were seen), and an overloaded encoder drops frames.
+# A longer duration only overlaps the next picture, which replaces it.
+DURATION_STEPS = 2
+MAX_GAP_STEPS = 3  # < 2 * DURATION_STEPS
 
 
 class MseRung:
@@ -38,7 +44,7 @@ class MseRung:
         self._sequence = 0
         self._last_pts: int | None = None
         self._time = 0
-        self._step = DEFAULT_STEP
+        self._step = DEFAULT_STEP  # the average step between frames (90 kHz)
 
     def attach(self) -> None:
         """A viewer joins: from now on the encoder builds the samples."""
@@ -60,20 +66,26 @@ class MseRung:
         if item.keyframe:
             self._parameter_sets(item)
         self._sequence += 1
+        decode_time = self._decode_time(item.rtp_timestamp)
+        duration = round(self._step * DURATION_STEPS)
         header = fmp4.fragment_header(
-            self._sequence, self._decode_time(item.rtp_timestamp), self._step, item.keyframe,
-            len(sample),
-        )  # fmt: skip
+            self._sequence, decode_time, duration, item.keyframe, len(sample)
+        )
         fragment = item.prepared[FRAGMENT] = header + sample
         return fragment
 
     def _decode_time(self, pts: int) -> int:
         last, self._last_pts = self._last_pts, pts
-        if last is not None:
-            step = pts - last
-            if 0 < step <= MAX_STEP:
-                self._step = step
-            self._time += self._step  # a step back or a jump: one frame's time on
+        if last is None:
+            return self._time
+        step, average = pts - last, self._step
+        # A step back (a restart) is one frame on; a gap (frames the loaded encoder dropped,
+        # a stalled source, the slate) is shortened to MAX_GAP_STEPS frames: under twice the
+        # last sample's duration, the browser sees no discontinuity, and a timeline shorter
+        # than the wall clock only makes its buffer wait for the next picture, never lag.
+        self._time += min(step, round(MAX_GAP_STEPS * average)) if step > 0 else round(average)
+        if step > 0:
+            self._step += (min(step, 4 * average) - average) / 8
         return self._time
 
     def _parameter_sets(self, item: EncodedPacket) -> None:
