@@ -278,7 +278,10 @@ async function connectMse() {
 }
 
 function scheduleTrial() {
-  if (!trialTimer) trialTimer = setTimeout(tryWebrtc, WEBRTC_RETRY_MS);
+  // ?webrtc_retry_s=N: sooner (tests, and checking a network from a tablet); at least 1 s.
+  const asked = Number(pageQuery.get("webrtc_retry_s"));
+  const ms = asked >= 1 ? asked * 1000 : WEBRTC_RETRY_MS;
+  if (!trialTimer) trialTimer = setTimeout(tryWebrtc, ms);
 }
 
 /** While on the fallback: a WebRTC session beside it; once its peer connects it takes over
