@@ -7,6 +7,8 @@
 
 const LIVE_EDGE_S = 0.5; // further behind the newest buffered picture than this: jump
 const JUMP_TO_S = 0.05; // ...to this far before it (one or two frames of margin)
+const CATCH_UP_S = 0.15; // behind by more than this (but not LIVE_EDGE_S): play faster
+const CATCH_UP_RATE = 1.1;
 const KEEP_S = 10; // buffered pictures kept behind the playhead (MSE's quota is finite)
 const MAX_PENDING = 60; // fragments waiting to be appended (2 s at 30 fps): then drop
 const MOOF_SIZE = 100; // the relay's moof for one sample (relay/mse/fmp4.py)
@@ -162,9 +164,14 @@ export class MseSession {
     if (!b.length) return;
     const start = b.start(b.length - 1);
     const end = b.end(b.length - 1);
-    if (v.currentTime < start || end - v.currentTime > LIVE_EDGE_S) {
+    const behind = end - v.currentTime;
+    if (v.currentTime < start || behind > LIVE_EDGE_S) {
       v.currentTime = Math.max(start, end - JUMP_TO_S);
       this.jumps += 1;
+    } else {
+      // A little behind: play a little faster until caught up (no jump, no visible skip).
+      const rate = behind > CATCH_UP_S ? CATCH_UP_RATE : 1;
+      if (v.playbackRate !== rate) v.playbackRate = rate;
     }
     if (v.paused) v.play().catch(() => {}); // muted autoplay is allowed; a nudge
   }
