@@ -15,9 +15,11 @@ import pytest
 
 from relay.media.frame_marks import read_marks
 from relay.mse import fmp4
+from tests.api.test_access import call, open_link
 from tests.api.test_public_rendition import AUTH as SHARE_AUTH
+from tests.api.test_public_rendition import OPERATOR as SHARE_OPERATOR
 from tests.api.test_public_rendition import STREAMS as SHARE_STREAMS
-from tests.api.test_public_rendition import share_session
+from tests.api.test_public_rendition import share, share_session
 from tests.conftest import RelayFactory, RunningRelay, wait_for
 
 SIM = {"name": "demo", "source": "sim://?size=640x360&fps=30&gop=60", "renditions": ["360p"]}
@@ -140,3 +142,22 @@ async def test_a_late_viewer_starts_on_a_fresh_keyframe(
             _, _, fragments = await receive(relay, "/api/streams/demo/mse", 1)
             assert time.monotonic() - started < 1.5
             assert fragments[0][fmp4.MOOF_SIZE - 4 : fmp4.MOOF_SIZE] == b"\x02\x00\x00\x00"
+
+
+async def test_a_revoked_share_link_ends_its_socket(start_relay: RelayFactory) -> None:
+    relay = await start_relay(SHARE_STREAMS, auth=SHARE_AUTH)
+    status, link = await share(relay, "public")
+    assert status == 201
+    jar = aiohttp.CookieJar(unsafe=True)
+    assert await open_link(link["url"], jar) == 200
+    async with aiohttp.ClientSession(cookie_jar=jar) as http:
+        async with http.ws_connect(relay.base_url + "/api/streams/public/mse") as ws:
+            assert json.loads(await ws.receive_str(timeout=20))["rendition"] == "360p"
+            revoked = await call(relay, "DELETE", f"/api/share/{link['id']}", SHARE_OPERATOR)
+            assert revoked[0] == 200
+            started = time.monotonic()
+            while (msg := await ws.receive(timeout=5)).type == aiohttp.WSMsgType.BINARY:
+                assert time.monotonic() - started < 3, "still sending 3 s after the revocation"
+            assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+    rendition = relay.relay.streams["public"].renditions["360p"]
+    await wait_for(lambda: rendition.viewers == 0, 5, "the viewer gone")
