@@ -238,13 +238,27 @@ async function connect() {
     return;
   }
   if (session !== s) return;
-  // The relay answered, so HTTP gets through; a peer that has not connected by now will
-  // not (UDP blocked, no TURN): don't wait for the no-picture timeout, fall back.
-  connectTimer = setTimeout(() => {
-    if (session === s && !s.everConnected) fallBack("timeout");
+  // The relay answered, so HTTP gets through; a peer whose ICE checks got no answer at all
+  // by now will not connect (UDP blocked, no TURN): don't wait for the no-picture timeout,
+  // fall back. A slow link (a cell's edge: ICE and DTLS took up to 4.4 s) has answers.
+  connectTimer = setTimeout(async () => {
+    if (session === s && (await webrtcBlocked(s)) && session === s) fallBack("timeout");
   }, WEBRTC_CONNECT_MS);
   watch(s);
   loadOwnState();
+}
+
+/** Not connected, and not one ICE check answered: nothing gets through to the relay. */
+async function webrtcBlocked(s) {
+  if (s.everConnected || ["connected", "completed"].includes(s.pc.iceConnectionState)) {
+    return false; // ICE works (DTLS may still be under way)
+  }
+  const report = await s.pc.getStats().catch(() => null);
+  let answered = false;
+  report?.forEach((r) => {
+    if (r.type === "candidate-pair" && r.responsesReceived > 0) answered = true;
+  });
+  return !answered;
 }
 
 /** WebRTC did not connect: the same rung over the WebSocket, and WebRTC again later. */
