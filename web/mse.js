@@ -131,6 +131,10 @@ export class MseSession {
     this.rendition = message.rendition ?? null;
     const type = `video/mp4; codecs="${message.codec}"`;
     if (!this.sb) {
+      if (!MediaSource.isTypeSupported(type)) {
+        this.onclose?.("no_mse"); // this browser cannot decode the rung: nothing to append to
+        return;
+      }
       this.sb = this.ms.addSourceBuffer(type);
       this.sb.mode = "segments"; // the relay's decode times place every picture
       this.sb.addEventListener("updateend", () => this.#pump());
@@ -152,6 +156,7 @@ export class MseSession {
       // QuotaExceededError: too much kept; free the past and go on from the next keyframe.
       console.warn("MSE append failed", err);
       this.waitKey = true;
+      this.pending = this.pending.filter(isInit); // pictures that refer to the lost one
       this.#trim(true);
     }
   }
