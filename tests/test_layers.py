@@ -25,6 +25,8 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     # WebRTC only carries packets: what a stream is and how it is transcoded is not its
     # business (a publisher sees its stream through a Protocol).
     "relay.webrtc": ("relay.stream", "relay.transcode", "relay.api", "relay.recording"),
+    # The WebSocket/MSE fallback carries a rung's packets as fMP4, like WebRTC as RTP.
+    "relay.mse": ("relay.webrtc", "aiortc", "relay.transcode", "relay.api", "relay.stream"),
     # Sources deliver access units; what happens to them later is none of their business.
     "relay.sources": ("relay.transcode", "relay.fanout", "relay.webrtc", "relay.api"),
 }

@@ -41,6 +41,12 @@ const DICT = {
       "Dekodieren im Browser; ohne die Funkstrecke der Drohne und die Anzeige",
     "player.fps": "Bildrate",
     "player.resolution": "Auflösung",
+    "player.transport": "Übertragung",
+    "player.transport.webrtc": "WebRTC",
+    "player.transport.mse": "WebSocket (MSE)",
+    "player.transport.mse.covers":
+      "WebRTC kommt durch dieses Netz nicht durch (UDP gesperrt); das Bild kommt über " +
+      "die Web-Verbindung. WebRTC wird alle 30 s wieder versucht.",
     "player.rendition": "Qualität",
     "player.fullscreen": "Vollbild",
     "player.exitFullscreen": "Vollbild beenden",
@@ -96,6 +102,7 @@ const DICT = {
     "reason.closed": "Sitzung vom Relay beendet",
     "reason.no_video": "Kein Bild empfangen",
     "reason.failed": "Verbindungsaufbau fehlgeschlagen",
+    "reason.no_mse": "Dieser Browser kann kein Media Source Extensions (kein Ersatzweg)",
     "lang.toggle": "EN",
     "lang.toggleLabel": "Switch to English",
     "login.title": "Anmelden",
@@ -164,6 +171,12 @@ const DICT = {
       "decoding in the browser; without the drone's own link and the display",
     "player.fps": "Frame rate",
     "player.resolution": "Resolution",
+    "player.transport": "Transport",
+    "player.transport.webrtc": "WebRTC",
+    "player.transport.mse": "WebSocket (MSE)",
+    "player.transport.mse.covers":
+      "WebRTC does not get through this network (UDP blocked); the picture comes over the " +
+      "web connection. WebRTC is tried again every 30 s.",
     "player.rendition": "Quality",
     "player.fullscreen": "Fullscreen",
     "player.exitFullscreen": "Exit fullscreen",
@@ -219,6 +232,7 @@ const DICT = {
     "reason.closed": "Session ended by the relay",
     "reason.no_video": "No picture received",
     "reason.failed": "Connection setup failed",
+    "reason.no_mse": "This browser has no Media Source Extensions (no fallback)",
     "lang.toggle": "DE",
     "lang.toggleLabel": "Auf Deutsch umschalten",
     "login.title": "Log in",

@@ -5,11 +5,16 @@
 // longer holds, a relay that refuses us, or 15 s without a picture tear the session down and
 // retry with backoff. The big badge says at a glance whether the picture is live, weak
 // (low frame rate or high delay: still live, but say so) or interrupted.
+// A network that lets no WebRTC through (UDP blocked, no TURN) gets the same rung over a
+// WebSocket into Media Source Extensions (web/mse.js): when the peer has not connected
+// within WEBRTC_CONNECT_MS, or ICE failed before it ever connected. WebRTC is tried again
+// every WEBRTC_RETRY_MS beside the running fallback, and taken over once it connects.
 
 import { csrfHeaders, initUser, loggedOut } from "/static/auth.js";
 import { browserSample, estimateMs, GlassDelay } from "/static/delay.js";
 import { getLang, initLang, num, onLangChange, t } from "/static/i18n.js";
 import { showTelemetry } from "/static/telemetry.js";
+import { MseSession, mseSupported } from "/static/mse.js";
 import { clientId, WhepError, WhepSession } from "/static/whep.js";
 
 const STATS_MS = 500; // stats poll; also drives the freeze watchdog
@@ -23,6 +28,8 @@ const WEAK_DELAY_MS = 1000; // as is a picture this late
 const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 5000;
 const INFO_TIMEOUT_MS = 1500;
+const WEBRTC_CONNECT_MS = 4000; // a peer not connected by then: the WebSocket/MSE fallback
+const WEBRTC_RETRY_MS = 30000; // while on the fallback: try WebRTC again this often
 
 const $ = (id) => document.getElementById(id);
 const video = $("video");
@@ -32,6 +39,7 @@ const detail = $("status-detail");
 const select = $("rendition-select");
 const fsButton = $("fullscreen-button");
 const out = { delay: $("delay-value"), fps: $("fps-value"), res: $("resolution-value") };
+const transportOut = $("transport-value");
 const delayLabel = $("delay-label");
 const glassDelay = new GlassDelay(video); // measures when the picture carries frame marks
 
@@ -43,7 +51,9 @@ const pageQuery = new URLSearchParams(location.search);
 const player = {
   state: "connecting", // "live" | "interrupted" | "connecting" | "lost", as <body data-state>
   quality: null, // while live: "good" | "weak" (low frame rate, late), as <body data-quality>
-  pc: null, // current RTCPeerConnection or null between sessions
+  pc: null, // current RTCPeerConnection or null between sessions (and on the fallback)
+  transport: null, // "webrtc" | "mse" (WebSocket into Media Source Extensions), as <body data-transport>
+  fallbacks: 0, // times WebRTC did not connect and the player went to the fallback
   reconnects: 0, // retries scheduled after a loss (rendition switches don't count)
   rendition: pageQuery.get("rendition"),
   currentRung: null, // the rung the relay sends right now (what "auto" resolved to)
@@ -62,6 +72,9 @@ let backoff = BACKOFF_MIN_MS;
 let retryTimer = null;
 let statsTimer = null;
 let lastErr = null; // the object/code behind player.lastError, for the detail line
+let fallback = false; // on the WebSocket/MSE fallback until a WebRTC trial connects
+let connectTimer = null; // WEBRTC_CONNECT_MS after the answer: connected yet?
+let trialTimer = null; // the next WebRTC trial while on the fallback
 
 function setState(state, quality = null) {
   if (player.state !== state || player.quality !== quality) {
@@ -107,6 +120,19 @@ function renderStats() {
   out.res.textContent = s.width && s.height ? `${s.width}×${s.height}` : "–";
 }
 
+/** Which way the picture comes; the tooltip says why when it is the fallback. */
+function setTransport(transport) {
+  player.transport = transport;
+  document.body.dataset.transport = transport ?? "";
+  renderTransport();
+}
+
+function renderTransport() {
+  const key = player.transport ? `player.transport.${player.transport}` : null;
+  transportOut.textContent = key ? t(key) : "–";
+  transportOut.title = player.transport === "mse" ? t("player.transport.mse.covers") : "";
+}
+
 function fillRenditions(names) {
   // "auto": the relay picks the rung from this viewer's link and moves it as the link
   // changes; the option shows the rung the relay has chosen right now.
@@ -125,6 +151,11 @@ function fillRenditions(names) {
  * now, the relay's own share of the delay, the packets dropped for this viewer. */
 async function loadOwnState() {
   const s = session;
+  if (s instanceof MseSession) {
+    player.currentRung = s.rendition; // the fallback stays on its start rung
+    player.dropped = s.dropped;
+    return fillRenditions([]);
+  }
   if (!s?.resourceUrl) return;
   try {
     const signal = AbortSignal.timeout(INFO_TIMEOUT_MS);
@@ -142,44 +173,113 @@ async function loadOwnState() {
   }
 }
 
-function endpoint() {
+function endpoint(base = `/whep/${encodeURIComponent(stream)}`) {
   const query = new URLSearchParams();
   if (player.rendition && player.rendition !== "auto") query.set("rendition", player.rendition);
   // The relay may remember what this tablet's link carried last time (where to start).
   const client = clientId();
   if (client) query.set("client", client);
-  const base = `/whep/${encodeURIComponent(stream)}`;
   const search = query.toString();
   return search ? `${base}?${search}` : base;
+}
+
+/** The fallback's WebSocket: the same rung choice (and client id) as the WHEP offer. */
+function mseEndpoint() {
+  return endpoint(`/api/streams/${encodeURIComponent(stream)}/mse`);
 }
 
 function teardown() {
   clearTimeout(retryTimer);
   clearInterval(statsTimer);
-  retryTimer = statsTimer = null;
+  clearTimeout(connectTimer);
+  retryTimer = statsTimer = connectTimer = null;
   if (session) session.close(); // DELETEs the WHEP resource with keepalive
   session = null;
   player.pc = null;
   // Drop the last frame: a frozen picture must never pass for the live situation.
   video.srcObject = null;
   glassDelay.reset();
+  player.relayDelayMs = null;
   player.stats = { delayMs: null, delayKind: null, fps: null, width: null, height: null, framesDecoded: 0 };
   renderStats();
 }
 
-async function connect() {
-  teardown();
+/** A WHEP session whose picture goes to the video once it is the player's session. */
+function newWhep() {
   // ?ice=relay: only TURN's relay candidates, to check a TURN set-up from a tablet (as a
   // network that blocks direct UDP would force).
   const s = new WhepSession(endpoint(), { relayOnly: pageQuery.get("ice") === "relay" });
-  session = s;
-  player.pc = s.pc;
+  s.media = null;
+  s.everConnected = false;
   s.pc.addEventListener("track", (ev) => {
-    if (session !== s) return;
-    video.srcObject = ev.streams[0] ?? new MediaStream([ev.track]);
-    video.play().catch(() => {}); // muted autoplay is allowed; play() is just a nudge
+    s.media = ev.streams[0] ?? new MediaStream([ev.track]);
+    if (session === s) showWhep(s);
   });
   s.pc.addEventListener("connectionstatechange", () => onConnectionState(s));
+  return s;
+}
+
+function showWhep(s) {
+  video.srcObject = s.media;
+  video.play().catch(() => {}); // muted autoplay is allowed; play() is just a nudge
+}
+
+async function connect() {
+  teardown();
+  if (fallback) return connectMse();
+  const s = newWhep();
+  session = s;
+  player.pc = s.pc;
+  setTransport("webrtc");
+  try {
+    await s.start();
+  } catch (err) {
+    if (session === s) lose(err);
+    return;
+  }
+  if (session !== s) return;
+  // The relay answered, so HTTP gets through; a peer whose ICE checks got no answer at all
+  // by now will not connect (UDP blocked, no TURN): don't wait for the no-picture timeout,
+  // fall back. A slow link (a cell's edge: ICE and DTLS took up to 4.4 s) has answers.
+  connectTimer = setTimeout(async () => {
+    if (session === s && (await webrtcBlocked(s)) && session === s) fallBack("timeout");
+  }, WEBRTC_CONNECT_MS);
+  watch(s);
+  loadOwnState();
+}
+
+/** Not connected, and not one ICE check answered: nothing gets through to the relay. */
+async function webrtcBlocked(s) {
+  if (s.everConnected || ["connected", "completed"].includes(s.pc.iceConnectionState)) {
+    return false; // ICE works (DTLS may still be under way)
+  }
+  const report = await s.pc.getStats().catch(() => null);
+  let answered = false;
+  report?.forEach((r) => {
+    if (r.type === "candidate-pair" && r.responsesReceived > 0) answered = true;
+  });
+  return !answered;
+}
+
+/** WebRTC did not connect: the same rung over the WebSocket, and WebRTC again later. */
+function fallBack(why) {
+  if (!mseSupported()) return lose(why === "timeout" ? "no_video" : "failed");
+  console.warn(`WebRTC did not connect (${why}): WebSocket/MSE fallback`);
+  fallback = true;
+  player.fallbacks += 1;
+  teardown();
+  connectMse();
+}
+
+async function connectMse() {
+  teardown();
+  if (!mseSupported()) return lose("no_mse");
+  const s = new MseSession(mseEndpoint(), video);
+  session = s;
+  player.pc = null;
+  setTransport("mse");
+  // Reconnects by itself: a closed socket is a loss like any other (backoff, retry).
+  s.onclose = (why) => session === s && lose(why === "closed" ? "closed" : why);
   try {
     await s.start();
   } catch (err) {
@@ -188,7 +288,62 @@ async function connect() {
   }
   if (session !== s) return;
   watch(s);
+  scheduleTrial();
+}
+
+function scheduleTrial() {
+  // ?webrtc_retry_s=N: sooner (tests, and checking a network from a tablet); at least 1 s.
+  const asked = Number(pageQuery.get("webrtc_retry_s"));
+  const ms = asked >= 1 ? asked * 1000 : WEBRTC_RETRY_MS;
+  if (!trialTimer) trialTimer = setTimeout(tryWebrtc, ms);
+}
+
+/** While on the fallback: a WebRTC session beside it; once its peer connects it takes over
+ * (the fallback's picture runs until then), otherwise it is closed and tried again later. */
+async function tryWebrtc() {
+  trialTimer = null;
+  if (!fallback) return;
+  const trial = newWhep();
+  let connected = false;
+  try {
+    await trial.start();
+    connected = await connectedWithin(trial, WEBRTC_CONNECT_MS);
+  } catch {
+    /* the relay refused or is away: the fallback's own watchdog deals with that */
+  }
+  if (!connected || !fallback || !(session instanceof MseSession)) {
+    trial.close();
+    if (fallback) scheduleTrial();
+    return;
+  }
+  console.info("WebRTC connects again: leaving the WebSocket/MSE fallback");
+  fallback = false;
+  teardown(); // the fallback's socket and buffer
+  session = trial;
+  player.pc = trial.pc;
+  setTransport("webrtc");
+  if (trial.media) showWhep(trial);
+  watch(trial);
   loadOwnState();
+}
+
+function connectedWithin(s, ms) {
+  if (s.everConnected) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(s.everConnected), ms);
+    s.pc.addEventListener("connectionstatechange", () => {
+      if (s.pc.connectionState === "connected") {
+        clearTimeout(timer);
+        resolve(true);
+      }
+    });
+  });
+}
+
+/** A refused WebSocket does not say why: a login that ended shows on /api/me (401). */
+async function checkLogin() {
+  const resp = await fetch("/api/me", { cache: "no-store" }).catch(() => null);
+  if (resp?.status === 401) loggedOut();
 }
 
 /** Tear down and schedule the next attempt; backoff doubles up to 5 s, forever. */
@@ -197,6 +352,7 @@ function lose(err) {
   // The login ended (expired, logged out elsewhere, share link revoked): retrying cannot
   // help; the reload shows the login form.
   if (err instanceof WhepError && err.status === 401) return loggedOut();
+  if (session instanceof MseSession) checkLogin(); // a refused socket does not say why
   console.warn("stream lost:", err);
   teardown();
   if (typeof err === "string") player.lastError = err;
@@ -210,15 +366,20 @@ function lose(err) {
 }
 
 // "disconnected" is what a link outage looks like: ICE heals it when the link returns, so
-// only "failed" (ICE gave up) ends the session; the frame watchdog covers the rest.
+// only "failed" (ICE gave up) ends the session; the frame watchdog covers the rest. Failed
+// before it ever connected: this network lets no WebRTC through, fall back.
 function onConnectionState(s) {
-  if (session === s && s.pc.connectionState === "failed") lose("failed");
+  if (s.pc.connectionState === "connected") s.everConnected = true;
+  if (session !== s || s.pc.connectionState !== "failed") return;
+  if (s.everConnected) lose("failed");
+  else fallBack("failed");
 }
 
 /** While interrupted: is the session still there? A 404 (the relay ended it, or restarted)
  * or a refusal at once (the relay's host answered, nothing listens) means no picture will
  * come back on it. No answer at all is the link itself being down: keep waiting. */
 async function probeSession(s) {
+  if (s instanceof MseSession) return; // its socket closing is the relay's word
   if (!s.resourceUrl) return;
   try {
     const signal = AbortSignal.timeout(INFO_TIMEOUT_MS);
@@ -254,10 +415,12 @@ function watch(s) {
   statsTimer = setInterval(async () => {
     if (busy || session !== s) return;
     busy = true;
-    const report = await s.pc.getStats().catch(() => null); // null: pc closed under us
+    const mse = s instanceof MseSession;
+    const report = mse ? null : await s.pc.getStats().catch(() => null); // null: pc closed
     busy = false;
     if (session !== s) return;
-    let inbound = null;
+    let inbound = mse ? s.stats() : null;
+    player.mse = mse ? s.debug() : null;
     let rttS = null;
     report?.forEach((r) => {
       if (r.type === "inbound-rtp" && (r.kind ?? r.mediaType) === "video") inbound = r;
@@ -278,7 +441,7 @@ function watch(s) {
       lose(seenFrame ? "stalled" : "no_video");
       return;
     }
-    if (inbound) prev = updateStats(inbound, prev, now, rttS);
+    if (inbound) prev = updateStats(inbound, prev, now, mse ? null : rttS);
     if (!seenFrame) return;
     samples.push([now, frames]);
     if (player.stalledMs > INTERRUPTED_MS) {
@@ -415,6 +578,7 @@ onLangChange(() => {
   document.title = `${stream} – ${t("list.title")}`;
   renderDetail();
   renderStats();
+  renderTransport();
 });
 document.title = `${stream} – ${t("list.title")}`;
 $("stream-name").textContent = stream;

@@ -12,6 +12,7 @@ from relay.api import (
     routes_auth,
     routes_incident_files,
     routes_incidents,
+    routes_mse,
     routes_share,
     routes_streams,
     routes_telemetry,
@@ -53,6 +54,7 @@ def create_app(config: Config) -> web.Application:
     app.add_routes(routes_whep.routes)
     app.add_routes(routes_whip.routes)
     app.add_routes(routes_web.routes)
+    routes_mse.install(app)  # the WebSocket/MSE fallback (docs/fallback.md)
     for module in (
         routes_auth,
         routes_share,

@@ -129,6 +129,11 @@ class Rendition:
         if transport not in self._forms:
             self._forms = {**self._forms, transport: build}
 
+    def unwant(self, transport: str) -> None:
+        """No more packets in `transport`'s form (its last viewer left): copy on write."""
+        if transport in self._forms:
+            self._forms = {k: v for k, v in self._forms.items() if k != transport}
+
     def publish_from_thread(self, loop: asyncio.AbstractEventLoop, item: EncodedPacket) -> None:
         """Called in the producer's thread (an encoder, the source): builds the wanted
         transport forms here, off the event loop, then publishes on the loop."""

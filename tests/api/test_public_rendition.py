@@ -137,6 +137,8 @@ SHARE_REACHES = {
     ("GET", "/"),
     ("GET", "/play/{stream}"),
     ("POST", "/whep/{stream}"),
+    # The WebSocket/MSE fallback: picks its rendition through public_rung too (tests/mse).
+    ("GET", "/api/streams/{name}/mse"),
     # Where the drone is, no pictures: the same right as watching (docs/telemetry.md).
     ("GET", "/api/streams/{name}/telemetry/events"),
 }
