@@ -139,6 +139,12 @@ SHARE_REACHES = {
     ("POST", "/whep/{stream}"),
     # Where the drone is, no pictures: the same right as watching (docs/telemetry.md).
     ("GET", "/api/streams/{name}/telemetry/events"),
+    # The map (docs/telemetry.md "Map"): positions of the streams it may watch, tiles.
+    ("GET", "/map"),
+    ("GET", "/api/map"),
+    ("GET", "/api/map/events"),
+    ("GET", "/api/streams/{name}/telemetry/track"),
+    ("GET", "/map/tiles/{z}/{x}/{y}"),
 }
 
 
