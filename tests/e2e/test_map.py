@@ -6,7 +6,12 @@ altitude the sender sent."""
 from __future__ import annotations
 
 import math
+import struct
+import zlib
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.conftest import ADMIN_TOKEN, RelayFactory
 from tests.e2e.browser import chromium, until
@@ -124,3 +129,58 @@ async def test_map_shows_only_the_drones_the_viewer_may_watch(start_relay: Relay
         state = await until(page, MAP, lambda s: len(s["markers"]) >= 1, 10, "p's marker")
         assert list(state["markers"]) == ["p"] and "q" not in state["note"]
         assert_at(state, "p", P)
+
+
+def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
+    """A one-colour PNG (no imaging library needed)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    rows = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
+
+
+def tile_of(lat: float, lon: float, zoom: int) -> tuple[int, int]:
+    n, phi = 2**zoom, math.radians(lat)
+    return int((lon + 180) / 360 * n), int((1 - math.asinh(math.tan(phi)) / math.pi) / 2 * n)
+
+
+TILES = """() => {
+  const map = document.getElementById('map');
+  const r = map.getBoundingClientRect();
+  return {zoom: Number(map.dataset.zoom), ox: Number(map.dataset.originX),
+          oy: Number(map.dataset.originY), grid: document.querySelectorAll('.grid-label').length,
+          tiles: [...document.querySelectorAll('#map-tiles img')].filter(i => i.naturalWidth)
+            .map(i => ({src: new URL(i.src).pathname, w: i.naturalWidth,
+                        x: i.getBoundingClientRect().left - r.left,
+                        y: i.getBoundingClientRect().top - r.top}))};
+}"""
+
+
+async def test_map_draws_the_configured_tiles_in_place(
+    start_relay: RelayFactory, tmp_path: Path
+) -> None:
+    for zoom in range(12, 20):  # the tile under p at every zoom the view may fit
+        x, y = tile_of(P["lat"], P["lon"], zoom)
+        (tmp_path / str(zoom) / str(x)).mkdir(parents=True)
+        (tmp_path / str(zoom) / str(x) / f"{y}.png").write_bytes(png(256, 256, (40, 160, 60)))
+    tiles = {"tiles": f"{tmp_path}/{{z}}/{{x}}/{{y}}.png", "attribution": "Testkarte"}
+    relay = await start_relay(STREAMS, auth=AUTH, map=tiles)
+    assert (await push(relay, P, ADMIN_TOKEN, "p"))[0] == 204
+    async with chromium() as context:
+        page = await context.new_page()  # type: ignore[attr-defined]
+        await page.goto(relay.login_url)
+        await page.goto(relay.base_url + "/map")
+        state = await until(page, TILES, lambda s: len(s["tiles"]) == 1, 10, "p's tile")
+        [shown] = state["tiles"]
+        x, y = tile_of(P["lat"], P["lon"], state["zoom"])
+        assert shown["src"] == f"/map/tiles/{state['zoom']}/{x}/{y}" and shown["w"] == 256
+        # Where Web Mercator puts it: the same frame as the markers.
+        assert shown["x"] == pytest.approx(x * 256 - state["ox"], abs=0.5)
+        assert shown["y"] == pytest.approx(y * 256 - state["oy"], abs=0.5)
+        assert state["grid"] == 0  # tiles instead of the grid
+        text = "() => document.getElementById('map-attribution').textContent"
+        assert await page.evaluate(text) == "Testkarte"
