@@ -94,24 +94,38 @@ function fit() {
   view.cy = (Math.min(...ys) + Math.max(...ys)) / 2;
 }
 
+const shownTiles = new Map(); // "z/x/y" -> <img>: kept while in view, so no reload
+
 function drawTiles(o, w, h) {
-  tilesEl.replaceChildren();
-  if (!tiles?.url) return;
-  const n = 2 ** view.zoom;
-  for (let ty = Math.floor(o.y / TILE); ty * TILE < o.y + h; ty++) {
-    if (ty < 0 || ty >= n) continue;
-    for (let tx = Math.floor(o.x / TILE); tx * TILE < o.x + w; tx++) {
-      const img = document.createElement("img");
-      const wrapped = ((tx % n) + n) % n;
-      img.src = tiles.url
-        .replace("{z}", view.zoom)
-        .replace("{x}", wrapped)
-        .replace("{y}", ty);
-      img.alt = "";
-      img.style.left = `${tx * TILE - o.x}px`;
-      img.style.top = `${ty * TILE - o.y}px`;
-      img.onerror = () => img.remove(); // no tile there: the background shows
-      tilesEl.append(img);
+  const wanted = new Set();
+  if (tiles?.url) {
+    const n = 2 ** view.zoom;
+    for (let ty = Math.floor(o.y / TILE); ty * TILE < o.y + h; ty++) {
+      if (ty < 0 || ty >= n) continue;
+      for (let tx = Math.floor(o.x / TILE); tx * TILE < o.x + w; tx++) {
+        const key = `${view.zoom}/${tx}/${ty}`;
+        wanted.add(key);
+        let img = shownTiles.get(key);
+        if (!img) {
+          img = document.createElement("img");
+          img.alt = "";
+          img.onerror = () => (img.hidden = true); // no tile there: the background shows
+          img.src = tiles.url
+            .replace("{z}", view.zoom)
+            .replace("{x}", ((tx % n) + n) % n)
+            .replace("{y}", ty);
+          shownTiles.set(key, img);
+          tilesEl.append(img);
+        }
+        img.style.left = `${tx * TILE - o.x}px`;
+        img.style.top = `${ty * TILE - o.y}px`;
+      }
+    }
+  }
+  for (const [key, img] of shownTiles) {
+    if (!wanted.has(key)) {
+      img.remove();
+      shownTiles.delete(key);
     }
   }
 }
