@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import struct
+import time
 import zlib
 from pathlib import Path
 from typing import Any
@@ -120,7 +121,8 @@ async def test_map_places_both_drones_and_opens_the_player(start_relay: RelayFac
 
 async def test_map_shows_only_the_drones_the_viewer_may_watch(start_relay: RelayFactory) -> None:
     relay = await start_relay(STREAMS, auth=AUTH)
-    assert (await push(relay, P, ADMIN_TOKEN, "p"))[0] == 204
+    # p's last word is half a minute old: drawn where it was, marked stale with its age.
+    assert (await push(relay, {**P, "time": time.time() - 30}, ADMIN_TOKEN, "p"))[0] == 204
     assert (await push(relay, Q, ADMIN_TOKEN, "q"))[0] == 204
     async with chromium() as context:
         page = await context.new_page()  # type: ignore[attr-defined]
@@ -129,6 +131,8 @@ async def test_map_shows_only_the_drones_the_viewer_may_watch(start_relay: Relay
         state = await until(page, MAP, lambda s: len(s["markers"]) >= 1, 10, "p's marker")
         assert list(state["markers"]) == ["p"] and "q" not in state["note"]
         assert_at(state, "p", P)
+        assert state["markers"]["p"]["stale"] == "true"
+        assert "veraltet (3" in state["markers"]["p"]["text"]
 
 
 def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
