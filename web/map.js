@@ -7,16 +7,15 @@
 // the map's top-left corner): a position's screen point is project(lat, lon, zoom) - origin.
 
 import { initUser, loggedOut } from "/static/auth.js";
-import { footprint, metresPerPixel, project, TILE, unproject } from "/static/geo.js";
+import { footprint, project, TILE, unproject } from "/static/geo.js";
 import { initLang, num, onLangChange, t } from "/static/i18n.js";
+import { drawGrid, drawScale, drawTiles, SVG, svg } from "/static/map_background.js";
+import { wireControls } from "/static/map_controls.js";
 
-const SVG = "http://www.w3.org/2000/svg";
 const TRACK_S = 300; // the track of the last five minutes (the relay keeps the last minute)
 const TRACK_MAX = 3000; // points per drone: bounded memory for a page left open all day
 const FIT_PAD = 80; // px kept free around the drones when the view fits them
 const FIT_MAX_ZOOM = 17; // one drone alone: a few hundred metres around it
-const GRID_PX = 110; // about this far apart, grid lines at a round number of degrees
-const STEPS = [10, 5, 2, 1, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01, 0.005, 0.002, 0.001, 0.0005, 0.0002];
 
 const $ = (id) => document.getElementById(id);
 const mapEl = $("map");
@@ -30,13 +29,6 @@ let tiles = null; // {url, min_zoom, max_zoom, attribution}
 const drones = new Map(); // name -> {sample, track: [[lat, lon, time]], marker}
 let noTelemetry = [];
 let frame = 0;
-
-function svg(tag, attrs, parent) {
-  const node = document.createElementNS(SVG, tag);
-  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
-  parent.append(node);
-  return node;
-}
 
 function size() {
   return { w: mapEl.clientWidth, h: mapEl.clientHeight };
@@ -92,78 +84,6 @@ function fit() {
   view.zoom = zoom;
   view.cx = (Math.min(...xs) + Math.max(...xs)) / 2;
   view.cy = (Math.min(...ys) + Math.max(...ys)) / 2;
-}
-
-const shownTiles = new Map(); // "z/x/y" -> <img>: kept while in view, so no reload
-
-function drawTiles(o, w, h) {
-  const wanted = new Set();
-  if (tiles?.url) {
-    const n = 2 ** view.zoom;
-    for (let ty = Math.floor(o.y / TILE); ty * TILE < o.y + h; ty++) {
-      if (ty < 0 || ty >= n) continue;
-      for (let tx = Math.floor(o.x / TILE); tx * TILE < o.x + w; tx++) {
-        const key = `${view.zoom}/${tx}/${ty}`;
-        wanted.add(key);
-        let img = shownTiles.get(key);
-        if (!img) {
-          img = document.createElement("img");
-          img.alt = "";
-          img.onerror = () => (img.hidden = true); // no tile there: the background shows
-          img.src = tiles.url
-            .replace("{z}", view.zoom)
-            .replace("{x}", ((tx % n) + n) % n)
-            .replace("{y}", ty);
-          shownTiles.set(key, img);
-          tilesEl.append(img);
-        }
-        img.style.left = `${tx * TILE - o.x}px`;
-        img.style.top = `${ty * TILE - o.y}px`;
-      }
-    }
-  }
-  for (const [key, img] of shownTiles) {
-    if (!wanted.has(key)) {
-      img.remove();
-      shownTiles.delete(key);
-    }
-  }
-}
-
-function degrees(value, step) {
-  const digits = Math.max(0, Math.ceil(-Math.log10(step) - 1e-9));
-  return `${num(value, digits)}°`;
-}
-
-function drawGrid(o, w, h) {
-  const perPx = 360 / (TILE * 2 ** view.zoom); // degrees of longitude per pixel
-  const step = [...STEPS].reverse().find((s) => s / perPx >= GRID_PX) ?? STEPS[0];
-  const nw = unproject(o.x, o.y, view.zoom);
-  const se = unproject(o.x + w, o.y + h, view.zoom);
-  const g = svg("g", { class: "grid" }, overlay);
-  for (let lon = Math.ceil(nw.lon / step) * step; lon <= se.lon; lon += step) {
-    const x = project(0, lon, view.zoom).x - o.x;
-    svg("line", { class: "grid-line", x1: x, y1: 0, x2: x, y2: h }, g);
-    const label = svg("text", { class: "grid-label", x: x + 4, y: h - 40 }, g);
-    label.textContent = `${degrees(Math.abs(lon), step)} ${lon >= 0 ? "E" : "W"}`;
-  }
-  for (let lat = Math.ceil(se.lat / step) * step; lat <= nw.lat; lat += step) {
-    const y = project(lat, 0, view.zoom).y - o.y;
-    svg("line", { class: "grid-line", x1: 0, y1: y, x2: w, y2: y }, g);
-    const label = svg("text", { class: "grid-label", x: 6, y: y - 4 }, g);
-    label.textContent = `${degrees(Math.abs(lat), step)} ${lat >= 0 ? "N" : "S"}`;
-  }
-}
-
-function drawScale(o, h) {
-  const lat = unproject(o.x, o.y + h / 2, view.zoom).lat;
-  const mpp = metresPerPixel(lat, view.zoom);
-  const max = 150 * mpp;
-  const p = 10 ** Math.floor(Math.log10(max));
-  const metres = [5, 2, 1].map((f) => f * p).find((m) => m <= max);
-  $("map-scale").style.width = `${metres / mpp}px`;
-  $("map-scale-label").textContent =
-    metres >= 1000 ? `${num(metres / 1000, metres >= 10000 ? 0 : 1)} km` : `${num(metres)} m`;
 }
 
 function altitude(s) {
@@ -244,9 +164,9 @@ function render() {
   mapEl.dataset.originY = String(o.y);
   overlay.setAttribute("viewBox", `0 0 ${w} ${h}`);
   overlay.replaceChildren();
-  drawTiles(o, w, h);
-  if (!tiles?.url) drawGrid(o, w, h);
-  drawScale(o, h);
+  drawTiles(tilesEl, tiles?.url, view.zoom, o, w, h);
+  if (!tiles?.url) drawGrid(overlay, view.zoom, o, w, h);
+  drawScale($("map-scale"), $("map-scale-label"), view.zoom, o, h);
   const g = svg("g", {}, overlay);
   for (const [name, d] of drones) drawDrone(name, d, g);
   const waiting = [...drones.keys()].filter((n) => drones.get(n).sample?.lat == null);
@@ -288,58 +208,6 @@ function follow(names) {
   };
 }
 
-function wireControls() {
-  $("zoom-in").addEventListener("click", () => ((view.auto = false), setZoom(view.zoom + 1)));
-  $("zoom-out").addEventListener("click", () => ((view.auto = false), setZoom(view.zoom - 1)));
-  $("zoom-fit").addEventListener("click", () => ((view.auto = true), schedule()));
-  mapEl.addEventListener(
-    "wheel",
-    (e) => {
-      e.preventDefault();
-      view.auto = false;
-      const r = mapEl.getBoundingClientRect();
-      setZoom(view.zoom + (e.deltaY < 0 ? 1 : -1), { x: e.clientX - r.left, y: e.clientY - r.top });
-    },
-    { passive: false },
-  );
-  // Pan with one finger or the mouse, zoom by pinching with two.
-  const pointers = new Map();
-  let pinch = null;
-  mapEl.addEventListener("pointerdown", (e) => {
-    if (e.target.closest(".marker, .btn")) return; // a tap on a drone opens its player
-    mapEl.setPointerCapture(e.pointerId);
-    pointers.set(e.pointerId, { x: e.clientX, y: e.clientY });
-    pinch = null;
-  });
-  mapEl.addEventListener("pointermove", (e) => {
-    const last = pointers.get(e.pointerId);
-    if (!last) return;
-    if (pointers.size === 2) {
-      pointers.set(e.pointerId, { x: e.clientX, y: e.clientY });
-      const [a, b] = [...pointers.values()];
-      const dist = Math.hypot(a.x - b.x, a.y - b.y);
-      pinch ??= dist;
-      if (dist / pinch > 1.6 || dist / pinch < 0.6) {
-        const r = mapEl.getBoundingClientRect();
-        const mid = { x: (a.x + b.x) / 2 - r.left, y: (a.y + b.y) / 2 - r.top };
-        view.auto = false;
-        setZoom(view.zoom + (dist > pinch ? 1 : -1), mid);
-        pinch = dist;
-      }
-      return;
-    }
-    view.auto = false;
-    view.cx -= e.clientX - last.x;
-    view.cy -= e.clientY - last.y;
-    pointers.set(e.pointerId, { x: e.clientX, y: e.clientY });
-    schedule();
-  });
-  const up = (e) => pointers.delete(e.pointerId);
-  mapEl.addEventListener("pointerup", up);
-  mapEl.addEventListener("pointercancel", up);
-  window.addEventListener("resize", schedule);
-}
-
 async function load() {
   let resp;
   try {
@@ -368,6 +236,6 @@ async function load() {
 
 initLang($("lang-toggle"));
 onLangChange(schedule);
-wireControls();
+wireControls(mapEl, view, setZoom, schedule);
 initUser();
 load();
