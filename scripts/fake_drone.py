@@ -6,6 +6,7 @@ Usage:
     python scripts/fake_drone.py udp://127.0.0.1:5000 [--klv] ...  (MPEG-TS over UDP)
     python scripts/fake_drone.py http://127.0.0.1:8080/whip/cam [--token T] ...   (WHIP)
     python scripts/fake_drone.py rtmp://… --dji split-pictures,split-nal,…|all   (DJI's RTMP)
+    python scripts/fake_drone.py [URL] --mavlink udp://127.0.0.1:14550  (no URL: telemetry only)
 
 rtmp:// pushes FLV (AVC sequence header from the encoder's global header); udp:// sends
 MPEG-TS in 1316-byte datagrams (SPS/PPS in band before each IDR), with --klv also MISB ST 0601
@@ -18,7 +19,9 @@ frame marks (relay.media.frame_marks), or with --file the looped video of a file
 scaled and re-encoded (never remuxed, so that --gop/--high-bframes apply), with the frame
 marks burned in as well. Encoding: libx264, baseline-like (ultrafast, zerolatency, no
 B-frames) or, with --high-bframes, High profile with a fixed I B B P pattern (veryfast, no
-lookahead). --dji pushes RTMP with DJI controllers' quirks through our own RTMP publisher
+lookahead). --mavlink sends the same flight as MAVLink 2 over UDP at 10 Hz (scripts/mavlink_out.py;
+scripts/flight_path.py is the flight of both), beside the video or, without a URL, alone.
+--dji pushes RTMP with DJI controllers' quirks through our own RTMP publisher
 (scripts/dji_quirks.py lists them). The stream is paced at real time; --seconds N stops
 after N s. Exit status: 0 on a clean stop (--seconds, Ctrl-C, SIGTERM), 1 if the RTMP or
 WHIP server refuses or drops the connection (UDP cannot tell), 2 for bad arguments.
@@ -28,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
 import logging
 import signal
 import sys
@@ -47,11 +49,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run without i
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # dji_quirks beside it
 
 from dji_quirks import QUIRKS, parse_quirks, push_dji  # noqa: E402
+from drone_frames import file_frames, probe_file, sim_frames  # noqa: E402
+from klv_make import flight_packet, mux_klv  # noqa: E402
+from mavlink_out import MavlinkOut, parse_udp  # noqa: E402
 
 from relay.media.frame_marks import write_marks  # noqa: E402
 from relay.outputs.whip_cert import ecdsa_certificate  # noqa: E402
 from relay.sources.rtmp_publish import PublishRefused  # noqa: E402
-from tests.telemetry.klv_make import flight_packet, mux_klv  # noqa: E402
 
 log = logging.getLogger("fake_drone")
 
@@ -68,8 +72,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Push a live H.264 stream like a drone does.")
     p.add_argument(
         "url",
+        nargs="?",
         help="rtmp://HOST:PORT/APP/KEY (FLV), udp://HOST:PORT (MPEG-TS) or "
-        "http://HOST:PORT/whip/STREAM (WHIP)",
+        "http://HOST:PORT/whip/STREAM (WHIP); none: only the --mavlink telemetry",
     )
     p.add_argument("--size", default=None, help="WxH (default 1280x720, or the file's)")
     p.add_argument("--fps", type=int, default=None, help="frame rate (default 30, or the file's)")
@@ -94,7 +99,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="udp:// only: MISB ST 0601 telemetry at 10 Hz on a KLV data PID, flying a circle",
     )
+    p.add_argument("--mavlink", default=None, metavar="udp://HOST:PORT", help="MAVLink at 10 Hz")
     a = p.parse_args(argv)
+    if a.mavlink is not None:
+        try:
+            parse_udp(a.mavlink)
+        except ValueError as exc:
+            p.error(f"--mavlink: {exc}")
+    if a.url is None:
+        if a.mavlink is None:
+            p.error("give a URL to push video to, or --mavlink udp://HOST:PORT (or both)")
+        if a.seconds is not None and a.seconds <= 0:
+            p.error("--seconds must be positive")
+        return a
     if a.klv and not a.url.startswith("udp://"):
         p.error("--klv: udp:// (MPEG-TS) only")
     if a.dji is not None:
@@ -138,36 +155,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         a.width, a.height = width, height
     a.fps = a.fps or fps
     return a
-
-
-def file_frames(path: Path, width: int, height: int) -> Iterator[av.VideoFrame]:
-    """The file's pictures, scaled to width x height yuv420p, looped for ever."""
-    while True:
-        decoded = False
-        with av.open(str(path)) as container:
-            for frame in container.decode(video=0):
-                decoded = True
-                yield frame.reformat(width, height, "yuv420p")
-        if not decoded:
-            raise OSError(f"--file {path}: no picture decodes")
-
-
-def probe_file(path: Path) -> tuple[int, int, int]:
-    """(width, height, fps) of the file's first video track."""
-    with av.open(str(path)) as container:
-        if not container.streams.video:
-            raise ValueError("no video track")
-        stream = container.streams.video[0]
-        rate = stream.average_rate or stream.guessed_rate or 30
-        return stream.width & ~1, stream.height & ~1, max(1, min(120, round(rate)))
-
-
-def sim_frames(width: int, height: int, fps: int) -> Iterator[av.VideoFrame]:
-    """The sim scene; frame marks: counter = index, capture time = when rendered."""
-    from relay.sources.sim_scene import SimScene
-
-    scene = SimScene(width, height, fps)  # now, not at the first frame: it takes ~1 s
-    return (scene.render(index) for index in itertools.count())
 
 
 def open_output(
@@ -279,7 +266,13 @@ def main(argv: list[str] | None = None) -> int:
     # SIGINT too: a shell that starts us in the background would have it ignored.
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _on_signal)
+    mavlink = MavlinkOut(a.mavlink) if a.mavlink else None
     try:
+        if mavlink is not None and a.url is None:
+            mavlink.run(a.seconds)  # telemetry only
+            return 0
+        if mavlink is not None:
+            mavlink.start()
         if a.dji is not None:
             asyncio.run(push_dji(a, a.dji))
         else:
@@ -292,6 +285,10 @@ def main(argv: list[str] | None = None) -> int:
     except (av.error.FFmpegError, OSError) as exc:
         print(f"fake_drone: cannot push to {a.url}: {exc}", file=sys.stderr)
         return 1
+    finally:
+        if mavlink is not None:
+            mavlink.stop()
+            log.info("sent MAVLink %d times", mavlink.sent)
     return 0
 
 

@@ -12,6 +12,7 @@ from relay.api import (
     routes_auth,
     routes_incident_files,
     routes_incidents,
+    routes_map,
     routes_mse,
     routes_share,
     routes_streams,
@@ -64,6 +65,7 @@ def create_app(config: Config) -> web.Application:
         routes_viewer,
         routes_thermal,
         routes_telemetry,
+        routes_map,
     ):
         app.add_routes(module.routes)
     app.router.add_static("/static", routes_web.web_dir(), show_index=False, follow_symlinks=False)

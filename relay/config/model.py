@@ -17,6 +17,7 @@ import msgspec
 
 from relay.config.auth import AuthConfig
 from relay.config.base import Invalid, Table
+from relay.config.map import MapConfig
 from relay.config.privacy import PrivacyTable
 from relay.sources.redact import redact_url
 from relay.sources.registry import check_url, scheme_for
@@ -333,6 +334,7 @@ class Config(Table, frozen=True):
     recording: RecordingConfig = msgspec.field(default_factory=RecordingConfig)
     limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
     auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
+    map: MapConfig = msgspec.field(default_factory=MapConfig)  # the map page's tiles
     origin: str = "<built-in default>"  # the file, for messages; set by load, not a key
 
     def __post_init__(self) -> None:

@@ -141,6 +141,12 @@ SHARE_REACHES = {
     ("GET", "/api/streams/{name}/mse"),
     # Where the drone is, no pictures: the same right as watching (docs/telemetry.md).
     ("GET", "/api/streams/{name}/telemetry/events"),
+    # The map (docs/telemetry.md "Map"): positions of the streams it may watch, tiles.
+    ("GET", "/map"),
+    ("GET", "/api/map"),
+    ("GET", "/api/map/events"),
+    ("GET", "/api/streams/{name}/telemetry/track"),
+    ("GET", "/map/tiles/{z}/{x}/{y}"),
 }
 
 

@@ -16,7 +16,7 @@ from relay.telemetry.klv import (
     decode_payload,
     parse_local_set,
 )
-from tests.telemetry.klv_make import KEY, ber, circle, make_packet, st0601_sum
+from scripts.klv_make import KEY, ber, circle, make_packet, st0601_sum
 
 # The standard's example items (ST 0601, "conversions and mappings"): raw bytes -> value.
 EXAMPLES = {

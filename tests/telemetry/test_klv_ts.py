@@ -22,8 +22,8 @@ from relay.media.access_unit import AccessUnit
 from relay.sources.demux import FileSource, UdpTsSource
 from relay.telemetry.model import Telemetry
 from relay.telemetry.ts_data import MAX_PENDING, KlvFeed
+from scripts.klv_make import circle, make_packet, push_ts
 from tests.conftest import RelayFactory, free_port, wait_for
-from tests.telemetry.klv_make import circle, make_packet, push_ts
 from tests.telemetry.ts_sync import sync_klv_ts
 from tests.test_fake_drone import SCRIPT, _wait_until_bound
 

@@ -1,4 +1,4 @@
-"""MISB ST 0601 packets with known values, for tests and the fake drone's TS.
+"""MISB ST 0601 packets with known values, for the fake drone's TS and the tests.
 
 Written from the standard's tables on its own (not from relay.telemetry.klv's), so that a
 wrong mapping in the parser shows up against it; the known vectors in test_klv.py pin both
@@ -7,14 +7,20 @@ to the standard's own examples.
 
 from __future__ import annotations
 
-import math
+import sys
 import time
 from collections.abc import Callable
 from fractions import Fraction
+from pathlib import Path
 
 import av
 
-from relay.sources.sim_scene import SimScene
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # flight_path beside it
+
+import flight_path  # noqa: E402
+from flight_path import CENTRE  # noqa: E402
+
+from relay.sources.sim_scene import SimScene  # noqa: E402
 
 KEY = bytes.fromhex("060E2B34020B01010E01030101000000")
 
@@ -92,26 +98,22 @@ def make_packet(
     return head + total.to_bytes(2, "big")
 
 
-def circle(t: float, centre: tuple[float, float] = (48.137, 11.575)) -> dict[int, float | None]:
-    """A plausible flight: 200 m circle at 120 m MSL, one lap a minute, camera 45 deg down
-    looking at the centre."""
-    angle = 2 * math.pi * t / 60.0
-    lat = centre[0] + 200 / 111_320 * math.cos(angle)
-    lon = centre[1] + 200 / (111_320 * math.cos(math.radians(centre[0]))) * math.sin(angle)
-    heading = (math.degrees(angle) + 90.0) % 360.0
+def circle(t: float, centre: tuple[float, float] = CENTRE) -> dict[int, float | None]:
+    """The fake drone's flight (scripts/flight_path.py) at `t` s as ST 0601 values by tag."""
+    p = flight_path.circle(t, centre)
     return {
-        5: heading,
-        13: lat,
-        14: lon,
-        15: 120.0,
-        16: 62.0,
-        17: 36.0,
-        18: 90.0,
-        19: -45.0,
-        23: centre[0],
-        24: centre[1],
-        25: 0.0,
-        56: 21.0,
+        5: p.heading_deg,
+        13: p.lat,
+        14: p.lon,
+        15: p.alt_msl_m,
+        16: p.hfov_deg,
+        17: p.vfov_deg,
+        18: p.gimbal_yaw_deg % 360.0,
+        19: p.gimbal_pitch_deg,
+        23: p.target_lat,
+        24: p.target_lon,
+        25: p.target_msl_m,
+        56: p.ground_speed_mps,
     }
 
 
