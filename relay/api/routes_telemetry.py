@@ -31,6 +31,7 @@ routes = web.RouteTableDef()
 MAX_PUSH = 4096  # one sample is ~300 bytes of JSON
 FUTURE_S = 60.0  # a sender's clock may be off by a little; a sample from the future is not
 MAX_DELAY_MS = 10_000  # a picture later than this is no live picture
+MIN_DELAY_MS = -1_000  # views ahead of now are estimates: not far
 HEARTBEAT_S = 1.0  # without new samples the latest is sent again: its age grows, it goes stale
 JSON = "application/json"
 
@@ -109,11 +110,14 @@ def _event(view: object) -> bytes:
 
 
 def _delay_s(request: web.Request) -> float | None:
-    """`?delay_ms=`: how far the viewer's picture lags (its glass delay), 0..MAX_DELAY_MS."""
+    """`?delay_ms=`: the moment the views are for, before now (the viewer's glass delay, less
+    a lead: a player holds views until their frame comes; negative: ahead of now)."""
     raw = request.query.get("delay_ms", "0")
-    if not raw.isdigit() or int(raw) > MAX_DELAY_MS:
+    try:
+        ms = int(raw)
+    except ValueError:
         return None
-    return int(raw) / 1000.0
+    return ms / 1000.0 if MIN_DELAY_MS <= ms <= MAX_DELAY_MS else None
 
 
 def _view(hub: TelemetryHub, delay: float) -> dict[str, Any] | None:
@@ -135,7 +139,9 @@ async def telemetry_events(request: web.Request) -> web.StreamResponse:
     delay = _delay_s(request)
     if delay is None:
         return json_error(
-            400, "bad_delay", f"delay_ms must be a whole number of ms, 0-{MAX_DELAY_MS}"
+            400,
+            "bad_delay",
+            f"delay_ms must be a whole number of ms, {MIN_DELAY_MS} to {MAX_DELAY_MS}",
         )
     hub = stream.telemetry
     response = web.StreamResponse(
