@@ -89,6 +89,9 @@ class TelemetryHub:
         # The newest measurements in time order: a sample older than the one before (a
         # sender's clock set back) starts it anew, so that the newest is always its end.
         self._track: deque[Telemetry] = deque(maxlen=TRACK)
+        # Its immutable copy, replaced whole: the encoder threads read it without a lock
+        # (relay.telemetry.osd_line) while the loop publishes.
+        self.track: tuple[Telemetry, ...] = ()
         self.received: Counter[str] = Counter()  # samples by source
         self.bad_input: Counter[str] = Counter()  # refused input by cause
         self.dropped = 0  # samples replaced in a subscriber's mailbox before it took them
@@ -105,6 +108,7 @@ class TelemetryHub:
         if self._track and sample.time <= self._track[-1].time:
             self._track.clear()
         self._track.append(sample)
+        self.track = tuple(self._track)
         self.received[sample.source] += 1
         for subscriber in self._subscribers:
             subscriber.offer(sample)
@@ -120,7 +124,7 @@ class TelemetryHub:
     def view_at(self, t: float, now: float | None = None) -> dict[str, Any] | None:
         """The view for the moment `t` (a viewer's frame on screen: now minus its delay):
         measured, interpolated or estimated (relay.telemetry.interpolate), or None."""
-        sample = view_at(self._track, t)
+        sample = view_at(self.track, t)
         if sample is None:
             return None
         return sample.view(self.clock() if now is None else now)
@@ -128,7 +132,7 @@ class TelemetryHub:
     def resampling(self, t: float) -> bool:
         """Whether views around `t` come from between measurements (a source slower than
         MAX_HZ, within the estimate's horizon): an event stream then sends them at MAX_HZ."""
-        track = self._track
+        track = self.track
         return (
             len(track) >= 2
             and track[-1].time - track[-2].time > 2 * EXACT_S
