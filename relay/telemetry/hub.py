@@ -15,7 +15,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 from typing import Any
 
-from relay.telemetry.interpolate import EXACT_S, HORIZON_S, view_at
+from relay.telemetry.interpolate import HORIZON_S, RATE_OVER_S, view_at
 from relay.telemetry.model import Telemetry
 
 log = logging.getLogger(__name__)
@@ -135,7 +135,7 @@ class TelemetryHub:
         track = self.track
         return (
             len(track) >= 2
-            and track[-1].time - track[-2].time > 2 * EXACT_S
+            and track[-1].time - track[-2].time > RATE_OVER_S
             and t - track[-1].time <= HORIZON_S
         )
 

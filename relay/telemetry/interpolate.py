@@ -7,8 +7,9 @@ every 2 s. To show the position of the frame on screen, the view for a time `t` 
 - **interpolated** (`"interpolated": true`): between the measurements just before and just
   after `t`, linearly (headings along the shorter arc), when they are at most MAX_GAP_S apart;
 - **estimated** (`"estimated": true`): after the newest measurement, position and altitude
-  carried on at the rate between the last two measurements, for at most HORIZON_S; the other
-  fields held. Further on, the newest measurement itself, its age growing until it is stale.
+  carried on at their rate since a measurement at least RATE_OVER_S before it, for at most
+  HORIZON_S; the other fields held. Further on, the newest measurement itself, its age
+  growing until it is stale.
 
 An interpolated or estimated view is never shown as measured: it is marked, and its
 `measured_time` is the newest measurement it rests on (its age, and whether it is stale,
@@ -26,6 +27,7 @@ from relay.telemetry.model import Telemetry
 
 EXACT_S = 0.1  # a measurement this close to `t` is within the 100 ms a viewer is promised
 MAX_GAP_S = 10.0  # further apart (a link that was down), nothing is drawn between them
+RATE_OVER_S = 2 * EXACT_S  # an estimate's rate is taken over at least this long
 HORIZON_S = 2.5  # DJI's OSD period (2 s) and its way here: an estimate goes no further
 # Carried on after the newest measurement (where the drone goes); the rest is held.
 MOVING = ("lat", "lon", "alt_msl_m", "alt_rel_m")
@@ -80,14 +82,16 @@ def view_at(samples: Sequence[Telemetry], t: float) -> Telemetry | None:
         return msgspec.structs.replace(
             base, time=t, interpolated=True, measured_time=after.time, **fields
         )
-    # After the newest measurement: carried on at the last two's rate, for a short while.
-    if t - before.time > HORIZON_S or i < 2:
+    # After the newest measurement: carried on at the rate since one at least RATE_OVER_S
+    # earlier (messages of one burst, a millisecond apart, give no rate), for a short while.
+    if t - before.time > HORIZON_S:
         return before
-    prev = samples[i - 2]
-    gap = before.time - prev.time
-    if gap <= 0 or gap > MAX_GAP_S:
+    j = bisect.bisect_right(times, before.time - RATE_OVER_S)
+    if j == 0 or before.time - samples[j - 1].time > MAX_GAP_S:
         return before
-    moved = _mixed(prev, before, 1.0 + (t - before.time) / gap, MOVING)
+    prev = samples[j - 1]
+    f = 1.0 + (t - before.time) / (before.time - prev.time)
+    moved = _mixed(prev, before, f, MOVING)
     return msgspec.structs.replace(
         before, time=t, estimated=True, measured_time=before.time, **moved
     )

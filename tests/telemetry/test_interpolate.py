@@ -81,6 +81,19 @@ def test_after_the_newest_measurement_an_estimate_for_a_short_while_then_the_mea
     assert hub.resampling(T0 + 3.0) and not hub.resampling(T0 + 5.0)
 
 
+def test_a_burst_of_messages_gives_no_rate() -> None:
+    """MAVLink's messages of one moment arrive a millisecond apart, each a sample: a rate
+    over that millisecond would throw the estimate kilometres off."""
+    hub = TelemetryHub("d", clock=lambda: T0 + 1.0)
+    hub.publish(Telemetry(time=T0 - 1.0, source="mavlink", lat=48.0, alt_rel_m=50.0))
+    hub.publish(Telemetry(time=T0, source="mavlink", lat=48.0, alt_rel_m=60.0))
+    hub.publish(Telemetry(time=T0 + 0.001, source="mavlink", lat=48.0001, alt_rel_m=60.1))
+    est = hub.view_at(T0 + 1.0)
+    assert est is not None and est["estimated"] is True
+    assert est["alt_rel_m"] == pytest.approx(70.1, abs=0.1)  # 10 m/s, over the last second
+    assert est["lat"] == pytest.approx(48.0002, abs=1e-6)
+
+
 def test_a_sender_whose_clock_steps_back_starts_a_new_track() -> None:
     hub = TelemetryHub("p", clock=lambda: T0 + 30.0)
     hub.publish(dji(0, T0 + 20))
