@@ -6,8 +6,8 @@
 // (web/delay.js: measured from frame marks, or the labelled estimate). The relay is asked
 // for views a little ahead of that frame (delay_ms = delay - LEAD_MS: interpolated between
 // measurements, or estimated after the newest, and marked so); they wait here until their
-// time comes, and the one nearest the frame's capture time is shown. Views come at 10 Hz, so
-// the one shown is within 50 ms of the frame, inside the 100 ms promised.
+// time comes, and the one within 100 ms of the frame's capture time is shown (views come at
+// 10 Hz), or, across a gap the relay left, one bridged between the two around it, marked.
 
 import { num, onLangChange, t } from "/static/i18n.js";
 
@@ -26,7 +26,8 @@ function altitude(s) {
   return "–";
 }
 
-const LEAD_MS = 300; // views are asked for this far ahead of the frame: they wait here
+const LEAD_MS = 500; // views are asked for this far ahead of the frame: they wait here (a loaded
+// relay's event loop stalls for a few hundred ms)
 const REASK_MS = 150; // asked afresh when the picture's delay moved by more than this
 const KEEP_MS = 5000; // views kept for the frames still to come
 const SHOW_EVERY_MS = 50;
@@ -50,6 +51,38 @@ export function pick(views, atMs) {
     }
   }
   return best;
+}
+
+const EXACT_MS = 100; // a view this close to the frame is shown as it is
+const BRIDGE_S = 1; // two views further apart are not bridged (the relay sent none between)
+// Bridged between two views (a relay's event loop that stalled for a few hundred ms leaves a
+// gap): as relay/telemetry/interpolate.py does between measurements.
+const LINEAR = ["lat", "lon", "alt_msl_m", "alt_rel_m", "target_lat", "target_lon",
+  "ground_speed_mps", "gimbal_pitch_deg", "gimbal_yaw_deg", "hfov_deg", "battery_pct"];
+
+/** The view for the frame captured at `atMs` (Unix ms) from `views` (time order): the
+ * nearest within EXACT_MS as it is, else bridged between the two around it and marked (an
+ * estimate if either is one), else the nearest. */
+export function viewFor(views, atMs) {
+  const near = pick(views, atMs);
+  if (near == null || Math.abs(near.time * 1000 - atMs) <= EXACT_MS) return near;
+  const at = atMs / 1000;
+  const after = views.findIndex((v) => v.time > at);
+  if (after < 1 || views[after].time - views[after - 1].time > BRIDGE_S) return near;
+  const a = views[after - 1];
+  const b = views[after];
+  const f = (at - a.time) / (b.time - a.time);
+  const out = { ...(f < 0.5 ? a : b), time: at };
+  for (const k of LINEAR) {
+    if (a[k] != null && b[k] != null) out[k] = a[k] + (b[k] - a[k]) * f;
+  }
+  if (a.heading_deg != null && b.heading_deg != null) {
+    const turn = ((b.heading_deg - a.heading_deg + 540) % 360) - 180; // the shorter arc
+    out.heading_deg = (a.heading_deg + turn * f + 360) % 360;
+  }
+  out.estimated = Boolean(a.estimated || b.estimated);
+  out.interpolated = !out.estimated;
+  return out;
 }
 
 /** Shows `stream`'s telemetry in the #telemetry box (hidden while there is none), aligned to
@@ -94,7 +127,7 @@ export function showTelemetry(stream, delayMs = () => null) {
   function ask(ms) {
     events?.close();
     state.askedMs = ms;
-    state.views = [];
+    // The views held stay: the frames on screen until the new ones arrive still need them.
     const url = `/api/streams/${encodeURIComponent(stream)}/telemetry/events?delay_ms=${ms}`;
     events = new EventSource(url);
     events.onmessage = (e) => {
@@ -118,7 +151,7 @@ export function showTelemetry(stream, delayMs = () => null) {
     state.views = state.views.filter((v, i, all) => i === all.length - 1 || v.time * 1000 >= oldest);
     // Without a known delay: the newest view (asked for the present).
     state.frameMs = delay == null ? null : now - delay;
-    const shown = delay == null ? state.views.at(-1) ?? null : pick(state.views, now - delay);
+    const shown = delay == null ? state.views.at(-1) ?? null : viewFor(state.views, now - delay);
     if (shown !== state.sample) {
       state.sample = shown;
       render();

@@ -28,7 +28,7 @@ from relay.telemetry.model import Telemetry
 EXACT_S = 0.1  # a measurement this close to `t` is within the 100 ms a viewer is promised
 MAX_GAP_S = 10.0  # further apart (a link that was down), nothing is drawn between them
 RATE_OVER_S = 2 * EXACT_S  # an estimate's rate is taken over at least this long
-HORIZON_S = 2.5  # DJI's OSD period (2 s) and its way here: an estimate goes no further
+HORIZON_S = 3.0  # DJI's OSD period (2 s), its way here, a player's lead: no estimate further
 # Carried on after the newest measurement (where the drone goes); the rest is held.
 MOVING = ("lat", "lon", "alt_msl_m", "alt_rel_m")
 LINEAR = (
