@@ -26,6 +26,7 @@ from relay.sources.supervisor import SourceSupervisor
 from relay.sources.whip import WhipInbox
 from relay.supervise import WorkerThread
 from relay.telemetry.model import Telemetry
+from relay.telemetry.osd_line import TelemetryLine
 from relay.telemetry.runner import StreamTelemetry
 from relay.telemetry.ts_data import KlvFeed
 from relay.transcode.encoder import RungEncoder
@@ -109,6 +110,9 @@ class Stream:
         self.telemetry = self.telemetry_runner.hub
         if self.thermal is not None:  # the camera's own hottest reading labels the hotspot
             self.telemetry.listeners.append(self._thermal_reading)
+        hub = self.telemetry
+        for encoder in self.encoders if config.osd_telemetry else ():  # burnt into the rungs
+            encoder.overlay.telemetry = TelemetryLine(lambda: hub.track, config.osd_telemetry)
 
     def _source_factory(self) -> Callable[[str], Source]:
         """The host's source factory; with telemetry "klv", each source's demux also hands

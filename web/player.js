@@ -568,7 +568,7 @@ async function listShareLinks() {
 }
 
 initLang(document.getElementById("lang-toggle"));
-showTelemetry(stream);
+showTelemetry(stream, () => player.stats.delayMs);
 initUser().then((me) => {
   const mayShare = !!me && ["operator", "admin"].includes(me.role) && me.kind !== "share";
   $("share-box").hidden = !mayShare;

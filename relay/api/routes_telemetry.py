@@ -10,6 +10,7 @@ browser's EventSource reconnects by itself, and the viewer's peer connection sta
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import msgspec
 from aiohttp import web
@@ -20,7 +21,8 @@ from relay.api.keys import AUTH, RELAY
 from relay.config.messages import explain
 from relay.sources.redact import redact_url
 from relay.stream import Stream
-from relay.telemetry.model import Telemetry, parse_push
+from relay.telemetry.hub import MAX_HZ, TelemetryHub
+from relay.telemetry.model import parse_push
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +30,8 @@ routes = web.RouteTableDef()
 
 MAX_PUSH = 4096  # one sample is ~300 bytes of JSON
 FUTURE_S = 60.0  # a sender's clock may be off by a little; a sample from the future is not
+MAX_DELAY_MS = 10_000  # a picture later than this is no live picture
+MIN_DELAY_MS = -1_000  # views ahead of now are estimates: not far
 HEARTBEAT_S = 1.0  # without new samples the latest is sent again: its age grows, it goes stale
 JSON = "application/json"
 
@@ -105,14 +109,40 @@ def _event(view: object) -> bytes:
     return b"data: " + msgspec.json.encode(view) + b"\n\n"
 
 
+def _delay_s(request: web.Request) -> float | None:
+    """`?delay_ms=`: the moment the views are for, before now (the viewer's glass delay, less
+    a lead: a player holds views until their frame comes; negative: ahead of now)."""
+    raw = request.query.get("delay_ms", "0")
+    try:
+        ms = int(raw)
+    except ValueError:
+        return None
+    return ms / 1000.0 if MIN_DELAY_MS <= ms <= MAX_DELAY_MS else None
+
+
+def _view(hub: TelemetryHub, delay: float) -> dict[str, Any] | None:
+    """The view for the viewer's frame on screen; the newest sample when the frame is older
+    than the first one the relay has."""
+    return hub.view_at(hub.clock() - delay) or hub.latest()
+
+
 @routes.get("/api/streams/{name}/telemetry/events")
 @access("viewer", stream_key="name")
 async def telemetry_events(request: web.Request) -> web.StreamResponse:
-    """text/event-stream: the latest view now, then each new sample (at most 10 Hz), and the
-    latest again every second without one (age_s, stale); `null` before the first."""
+    """text/event-stream: the view for the viewer's frame on screen (now minus `delay_ms`),
+    on each new sample and, for a source slower than 10 Hz, interpolated or estimated views
+    between them (at most 10 Hz); the latest again every second without one (age_s, stale);
+    `null` before the first."""
     stream = _stream(request)
     if isinstance(stream, web.Response):
         return stream
+    delay = _delay_s(request)
+    if delay is None:
+        return json_error(
+            400,
+            "bad_delay",
+            f"delay_ms must be a whole number of ms, {MIN_DELAY_MS} to {MAX_DELAY_MS}",
+        )
     hub = stream.telemetry
     response = web.StreamResponse(
         headers={
@@ -125,14 +155,17 @@ async def telemetry_events(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     subscriber = hub.subscribe()
     try:
-        await response.write(_event(hub.latest()))
+        await response.write(_event(_view(hub, delay)))
         while True:
-            sample: Telemetry | None = await subscriber.next(HEARTBEAT_S)
+            resampling = hub.resampling(hub.clock() - delay)
+            sample = await subscriber.next(1.0 / MAX_HZ if resampling else HEARTBEAT_S)
             if subscriber.closed or not _still_allowed(request):
                 break
-            view = hub.latest() if sample is None else sample.view(hub.clock())
+            view = _view(hub, delay)
             if view is not None:
                 await response.write(_event(view))
+                if sample is None:
+                    subscriber.sent()  # resampled views count for the 10 Hz too
     except ConnectionError:  # the viewer went away
         pass
     finally:

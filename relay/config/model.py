@@ -21,6 +21,7 @@ from relay.config.map import MapConfig
 from relay.config.privacy import PrivacyTable
 from relay.sources.redact import redact_url
 from relay.sources.registry import check_url, scheme_for
+from relay.telemetry import osd_line
 from relay.telemetry import source as telemetry_source
 
 STREAM_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
@@ -215,6 +216,9 @@ class StreamConfig(Table, frozen=True):
     # Where the drone's position comes from (relay.telemetry.source): "" none,
     # "mavlink://0.0.0.0:14550", "push" (docs/telemetry.md).
     telemetry: str = ""
+    # Telemetry fields the OSD burns into every rung (relay.telemetry.osd_line), e.g.
+    # ["alt_rel_m", "ground_speed_mps", "heading_deg", "lat", "lon"]; needs `telemetry`.
+    osd_telemetry: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not STREAM_NAME.match(self.name):
@@ -228,6 +232,10 @@ class StreamConfig(Table, frozen=True):
             raise Invalid("telemetry", why)
         if self.telemetry == "klv" and self.source.split(":", 1)[0] not in ("udp", "file"):
             raise Invalid("telemetry", "klv comes in an MPEG-TS: a udp:// or file: source")
+        if bad := osd_line.check_fields(self.osd_telemetry):
+            raise Invalid(f"osd_telemetry{bad[0]}", bad[1])
+        if self.osd_telemetry and not self.telemetry:
+            raise Invalid("osd_telemetry", "needs a telemetry source (the stream's telemetry key)")
         if not self.ladder:
             raise Invalid("renditions", "needs at least one rendition")
         for i, rung in enumerate(self.renditions):

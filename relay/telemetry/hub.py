@@ -15,10 +15,12 @@ from collections import Counter, deque
 from collections.abc import Callable
 from typing import Any
 
+from relay.telemetry.interpolate import HORIZON_S, RATE_OVER_S, view_at
 from relay.telemetry.model import Telemetry
 
 log = logging.getLogger(__name__)
 
+TRACK = 64  # measurements in time order that views between them are drawn from
 HISTORY = 600  # a minute at 10 Hz: enough for a track; older samples are the recording's job
 MAX_HZ = 10.0  # per subscriber: a viewer's screen gains nothing from more
 BAD_LOG_EVERY_S = 60.0  # a sender that keeps sending garbage must not fill the log
@@ -36,7 +38,7 @@ class Subscriber:
         self._interval = 1.0 / max_hz
         self._pending: Telemetry | None = None
         self._ready = asyncio.Event()
-        self._last_sent = -1e9  # time.monotonic() of the last delivery
+        self._last_sent = -1e9  # time.monotonic() of the last delivery (or resampled view)
         self.closed = False
         self.delivered = 0
         self.dropped = 0
@@ -51,6 +53,10 @@ class Subscriber:
     def close(self) -> None:
         self.closed = True
         self._ready.set()
+
+    def sent(self) -> None:
+        """A view the consumer made itself (a resampled one) went out: it counts for the rate."""
+        self._last_sent = time.monotonic()
 
     async def next(self, wait_s: float) -> Telemetry | None:
         """The newest sample not yet delivered, no sooner than 1/max_hz after the last one;
@@ -80,6 +86,12 @@ class TelemetryHub:
         self.clock = clock
         self.last: Telemetry | None = None
         self.history: deque[Telemetry] = deque(maxlen=HISTORY)
+        # The newest measurements in time order: a sample older than the one before (a
+        # sender's clock set back) starts it anew, so that the newest is always its end.
+        self._track: deque[Telemetry] = deque(maxlen=TRACK)
+        # Its immutable copy, replaced whole: the encoder threads read it without a lock
+        # (relay.telemetry.osd_line) while the loop publishes.
+        self.track: tuple[Telemetry, ...] = ()
         self.received: Counter[str] = Counter()  # samples by source
         self.bad_input: Counter[str] = Counter()  # refused input by cause
         self.dropped = 0  # samples replaced in a subscriber's mailbox before it took them
@@ -93,6 +105,10 @@ class TelemetryHub:
         """A new sample (on the event loop): the latest, in the history, to every subscriber."""
         self.last = sample
         self.history.append(sample)
+        if self._track and sample.time <= self._track[-1].time:
+            self._track.clear()
+        self._track.append(sample)
+        self.track = tuple(self._track)
         self.received[sample.source] += 1
         for subscriber in self._subscribers:
             subscriber.offer(sample)
@@ -104,6 +120,24 @@ class TelemetryHub:
         if self.last is None:
             return None
         return self.last.view(self.clock() if now is None else now)
+
+    def view_at(self, t: float, now: float | None = None) -> dict[str, Any] | None:
+        """The view for the moment `t` (a viewer's frame on screen: now minus its delay):
+        measured, interpolated or estimated (relay.telemetry.interpolate), or None."""
+        sample = view_at(self.track, t)
+        if sample is None:
+            return None
+        return sample.view(self.clock() if now is None else now)
+
+    def resampling(self, t: float) -> bool:
+        """Whether views around `t` come from between measurements (a source slower than
+        MAX_HZ, within the estimate's horizon): an event stream then sends them at MAX_HZ."""
+        track = self.track
+        return (
+            len(track) >= 2
+            and track[-1].time - track[-2].time > RATE_OVER_S
+            and t - track[-1].time <= HORIZON_S
+        )
 
     def bad(self, cause: str, detail: str = "") -> None:
         """Input a source refused (a corrupt packet, JSON out of schema): counted per cause,

@@ -48,12 +48,18 @@ class Telemetry(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_
     battery_pct: Percent | None = None
     temp_max_c: Celsius | None = None  # the thermal payload's hottest reading
     temp_spot_c: Celsius | None = None  # its metering point's reading
-    interpolated: bool = False  # between two samples (DJI's 0.5 Hz positions)
+    # Views for a moment between or after measurements (relay.telemetry.interpolate), never
+    # shown as measured: between two samples (DJI's 0.5 Hz positions), or carried on after
+    # the newest; `measured_time` is the newest measurement the view rests on.
+    interpolated: bool = False
+    estimated: bool = False
+    measured_time: UnixTime | None = None
 
     def view(self, now: float) -> dict[str, Any]:
         """The sample as every view shows it: its fields, its age and whether it is stale."""
         out: dict[str, Any] = msgspec.to_builtins(self)
-        age = max(0.0, now - self.time)
+        # An interpolated or estimated view is as old as the newest measurement it rests on.
+        age = max(0.0, now - (self.time if self.measured_time is None else self.measured_time))
         out["age_s"] = round(age, 2)
         out["stale"] = age > STALE_S
         return out

@@ -20,6 +20,7 @@ from relay.telemetry.dji_mqtt import DjiMqttSource, OsdError, parse_osd
 from relay.telemetry.model import Telemetry
 from tests.conftest import RelayFactory, free_port, wait_for
 from tests.telemetry.dji_publish import body, osd
+from tests.telemetry.viewer_sse import viewer_auth, viewer_event
 
 MOSQUITTO = shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin:/usr/bin")
 SN = "1581F5BKD225D00A0001"
@@ -186,7 +187,8 @@ async def test_a_stream_with_dji_telemetry_shows_it_at_the_api(
                 "renditions": ["360p"],
                 "telemetry": f"mqtt://127.0.0.1:{port}/thing/product/{SN}/osd",
             }
-        ]
+        ],
+        auth=viewer_auth("m30t"),
     )
     publisher = subprocess.Popen(
         [sys.executable, "-m", "tests.telemetry.dji_publish", str(port), SN, "200", "0.1"],
@@ -206,6 +208,10 @@ async def test_a_stream_with_dji_telemetry_shows_it_at_the_api(
         telemetry = seen["telemetry"]
         assert telemetry["source"] == "dji" and telemetry["alt_rel_m"] == 85.5, telemetry
         assert 48.1 <= telemetry["lat"] < 48.2 and telemetry["lon"] == 11.5, telemetry
+        # At a viewer (not an admin), in the event stream the player reads.
+        seen = await viewer_event(relay, "m30t", lambda e: e.get("source") == "dji")
+        assert seen["alt_rel_m"] == 85.5 and seen["lon"] == 11.5, seen
+        assert 48.1 <= seen["lat"] < 48.2, seen
     finally:
         publisher.kill()
         publisher.wait()

@@ -25,6 +25,7 @@ from relay.telemetry.ts_data import MAX_PENDING, KlvFeed
 from scripts.klv_make import circle, make_packet, push_ts
 from tests.conftest import RelayFactory, free_port, wait_for
 from tests.telemetry.ts_sync import sync_klv_ts
+from tests.telemetry.viewer_sse import viewer_auth, viewer_event
 from tests.test_fake_drone import SCRIPT, _wait_until_bound
 
 EPOCH_US = 1_764_500_000_000_000
@@ -189,7 +190,8 @@ async def test_a_stream_with_klv_telemetry_shows_the_drone_at_the_api(
                 "renditions": ["360p"],
                 "telemetry": "klv",
             }
-        ]
+        ],
+        auth=viewer_auth("uas"),
     )
     url = f"udp://127.0.0.1:{port}"
     pusher = asyncio.ensure_future(asyncio.to_thread(_push_with_fake_drone, url, 8.0))
@@ -201,5 +203,11 @@ async def test_a_stream_with_klv_telemetry_shows_the_drone_at_the_api(
             await asyncio.sleep(0.2)
             telemetry = (await relay.stream_status("uas"))["telemetry"]
         assert telemetry["source"] == "klv" and telemetry["heading_deg"] is not None, telemetry
+        # At a viewer (not an admin), in the event stream the player reads: the drone's
+        # position on the fake drone's circle, its heading and altitude.
+        seen = await viewer_event(relay, "uas", lambda e: e.get("source") == "klv")
+        for key in ("lat", "lon", "heading_deg", "alt_msl_m"):
+            assert seen.get(key) is not None, (key, seen)
+        assert seen["lat"] == pytest.approx(telemetry["lat"], abs=0.01), seen
     finally:
         await pusher

@@ -14,6 +14,7 @@ from pymavlink import mavutil
 from pymavlink.dialects.v20 import common as mavlink2
 
 from tests.conftest import RelayFactory, RunningRelay, free_port, wait_for
+from tests.telemetry.viewer_sse import viewer_auth, viewer_event
 
 SMALL = "sim://?size=320x240&fps=10&gop=10"
 
@@ -66,7 +67,7 @@ async def start(start_relay: RelayFactory, port: int) -> RunningRelay:
         "renditions": ["360p"],
         "telemetry": f"mavlink://127.0.0.1:{port}",
     }
-    return await start_relay([stream])
+    return await start_relay([stream], auth=viewer_auth("d"))
 
 
 async def test_mavlink_values_at_the_api(
@@ -98,6 +99,13 @@ async def test_mavlink_values_at_the_api(
     assert t["hfov_deg"] == pytest.approx(62.5)
     assert t["battery_pct"] == 76
     assert t["stale"] is False and t["age_s"] < 2
+    # The same values at a viewer (not an admin), in the event stream the player reads.
+    send_state(sender)
+    seen = await viewer_event(relay, "d", lambda e: "hfov_deg" in e and "battery_pct" in e)
+    for key in ("lat", "lon", "alt_msl_m", "alt_rel_m", "heading_deg", "ground_speed_mps"):
+        assert seen[key] == pytest.approx(t[key], abs=1e-7), (key, seen)
+    for key in ("gimbal_pitch_deg", "gimbal_yaw_deg", "hfov_deg", "battery_pct", "source"):
+        assert seen[key] == t[key], (key, seen)
 
     # Unknowns stay absent: battery -1 keeps the last known value, never 0 or -1.
     before = hub.received["mavlink"]

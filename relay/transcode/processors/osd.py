@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 import av
@@ -40,13 +41,20 @@ def private_copy(frame: av.VideoFrame) -> av.VideoFrame:
     return copy
 
 
+STALE_TINT = (40, 170)  # amber (U, V), as the KEIN SIGNAL badge: not current
+
+
 class OsdProcessor:
-    """Bottom bar: "<stream> · <date time> UTC" on the left, a LIVE badge on the right."""
+    """Bottom bar: "<stream> · <date time> UTC" on the left, a LIVE badge on the right; above
+    it the stream's chosen telemetry (config `osd_telemetry`), amber when stale."""
 
     name = "osd"
 
     def __init__(self, stream: str) -> None:
         self.stream = stream
+        # (text, stale) for the frame encoded now, or None: nothing drawn. Set by the stream
+        # (relay.telemetry.osd_line.TelemetryLine): it reads the hub without locks.
+        self.telemetry: Callable[[], tuple[str, bool] | None] | None = None
 
     def process(self, frame: av.VideoFrame, live: bool) -> None:
         y, u, v = planes(frame)
@@ -64,3 +72,11 @@ class OsdProcessor:
             cu, cv = (90, 220) if live else (40, 170)
             u[by // 2 : (by + h) // 2, x // 2 : (x + w) // 2] = cu
             v[by // 2 : (by + h) // 2, x // 2 : (x + w) // 2] = cv
+        line = self.telemetry() if self.telemetry is not None else None
+        if line is not None:
+            text, stale = line
+            mask = text_mask(text, px)
+            x, ty, w, h = blend_label(y, mask, margin, top - mask.shape[0] - margin // 2)
+            if stale and w and h:
+                u[ty // 2 : (ty + h) // 2, x // 2 : (x + w) // 2] = STALE_TINT[0]
+                v[ty // 2 : (ty + h) // 2, x // 2 : (x + w) // 2] = STALE_TINT[1]
