@@ -12,11 +12,13 @@ from relay.api import (
     routes_auth,
     routes_incident_files,
     routes_incidents,
+    routes_kiosk,
     routes_share,
     routes_streams,
     routes_telemetry,
     routes_thermal,
     routes_viewer,
+    routes_wall,
     routes_web,
     routes_whep,
     routes_whip,
@@ -62,6 +64,8 @@ def create_app(config: Config) -> web.Application:
         routes_viewer,
         routes_thermal,
         routes_telemetry,
+        routes_kiosk,
+        routes_wall,
     ):
         app.add_routes(module.routes)
     app.router.add_static("/static", routes_web.web_dir(), show_index=False, follow_symlinks=False)

@@ -139,6 +139,10 @@ SHARE_REACHES = {
     ("POST", "/whep/{stream}"),
     # Where the drone is, no pictures: the same right as watching (docs/telemetry.md).
     ("GET", "/api/streams/{name}/telemetry/events"),
+    # The screens' page and a kiosk's settings: no pictures; their tiles play through
+    # POST /whep/{stream} (public rung only for a share or kiosk link).
+    ("GET", "/wall"),
+    ("GET", "/api/kiosk"),
 }
 
 
