@@ -37,6 +37,7 @@ const kiosk = {
   index: 0,
   cycles: 0,
   tile: null,
+  glass, // the delay's readings
 };
 window.__kiosk = kiosk; // test hook
 

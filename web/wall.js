@@ -82,7 +82,11 @@ function rungs(status) {
   return [...(status?.renditions ?? [])].sort((a, b) => height(a) - height(b));
 }
 
+// ?rung=NAME puts every tile on that rung (scripts/bench_wall.py compares the browser's cost).
+const FORCED = new URLSearchParams(location.search).get("rung");
+
 function smallest(status) {
+  if (FORCED && rungs(status).includes(FORCED)) return FORCED;
   return rungs(status)[0] ?? "auto";
 }
 
