@@ -24,8 +24,12 @@ async def create_share(request: web.Request) -> web.Response:
     identity = identity_of(request)
     assert identity is not None
     body = check_body(await read_json(request), ShareBody)
-    require_streams(request, body.streams)  # a kiosk's other streams, beyond "stream"
     relay = request.app[RELAY]
+    denied = [s for s in body.streams if not identity.may_watch(s)]
+    if denied:  # a kiosk's other streams (the scope check saw "stream" only)
+        return json_error(
+            403, "forbidden", f"{identity.name} may not watch {denied[0]!r}, so it cannot share it"
+        )
     for stream in body.streams:
         if stream not in relay.streams:
             return json_error(404, "unknown_stream", f"no stream named {stream!r}")

@@ -131,3 +131,21 @@ async def test_a_revoked_kiosk_link_ends_its_screen(start_relay: RelayFactory) -
     # Reloading the page cannot log the screen in again.
     status, _ = await land(link["url"], jar)
     assert status == 401
+
+
+async def test_a_kiosk_link_shares_only_streams_its_maker_may_watch(
+    start_relay: RelayFactory,
+) -> None:
+    scoped = {"name": "nord-elw", "token": "nord-operator-token-0000", "role": "operator"}
+    auth = {"tokens": [*AUTH["tokens"], {**scoped, "streams": ["nord"]}]}
+    relay = await start_relay(STREAMS, auth=auth)
+    body = {"kind": "kiosk", "streams": ["nord", "sued"]}
+    status, answer = await call(relay, "POST", "/api/share", scoped["token"], json=body)
+    assert status == 403 and answer["error"] == "forbidden" and "'sued'" in answer["reason"]
+    status, answer = await call(relay, "POST", "/api/share", OPERATOR, json=body)
+    assert status == 201, answer
+    # Its maker's colleague scoped to one of them neither sees nor revokes it.
+    status, listed = await call(relay, "GET", "/api/share", scoped["token"])
+    assert status == 200 and listed["links"] == []
+    status, _ = await call(relay, "DELETE", f"/api/share/{answer['id']}", scoped["token"])
+    assert status == 403
