@@ -14,11 +14,13 @@ from relay.api import (
     routes_incidents,
     routes_map,
     routes_mse,
+    routes_kiosk,
     routes_share,
     routes_streams,
     routes_telemetry,
     routes_thermal,
     routes_viewer,
+    routes_wall,
     routes_web,
     routes_whep,
     routes_whip,
@@ -66,6 +68,8 @@ def create_app(config: Config) -> web.Application:
         routes_thermal,
         routes_telemetry,
         routes_map,
+        routes_kiosk,
+        routes_wall,
     ):
         app.add_routes(module.routes)
     app.router.add_static("/static", routes_web.web_dir(), show_index=False, follow_symlinks=False)

@@ -194,6 +194,8 @@ async def share_landing(request: web.Request) -> web.StreamResponse:
         auth.failures.failed("share", request.remote or "?", str(exc), who="share:?")
         return json_error(401, "share_link_invalid", str(exc))
     auth.limits["login"].refund(request.remote or "?")  # only failures count
+    if link.kind == "kiosk":  # the kiosk's own address mints its sessions (routes_kiosk)
+        return _landing(link.path(request.match_info["token"]))
     response = _landing(f"/play/{link.stream}")
     try:
         await _start_session(

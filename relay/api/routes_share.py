@@ -19,39 +19,59 @@ routes = web.RouteTableDef()
 @routes.post("/api/share")
 @access("operator", streams=in_body("stream"))
 async def create_share(request: web.Request) -> web.Response:
-    """{"stream", "expires_in_s"} → 201 {"id", "url", "expires"}."""
+    """{"stream", "expires_in_s"} → 201 {"id", "url", "expires"}; {"kind": "kiosk", "streams":
+    [...], "title"?, "cycle_s"?} makes a kiosk link (relay/api/routes_kiosk.py)."""
     identity = identity_of(request)
     assert identity is not None
     body = check_body(await read_json(request), ShareBody)
-    stream, expires_in = body.stream, body.expires_in_s
-    if stream not in request.app[RELAY].streams:
-        return json_error(404, "unknown_stream", f"no stream named {stream!r}")
-    unshareable = why_unshareable(request.app[RELAY].streams[stream].config)
-    if unshareable:
-        return json_error(409, "no_public_rendition", unshareable)
-    if not identity.may_watch(stream):
+    relay = request.app[RELAY]
+    denied = [s for s in body.streams if not identity.may_watch(s)]
+    if denied:  # a kiosk's other streams (the scope check saw "stream" only)
         return json_error(
-            403, "forbidden", f"{identity.name} may not watch {stream!r}, so it cannot share it"
+            403, "forbidden", f"{identity.name} may not watch {denied[0]!r}, so it cannot share it"
         )
+    for stream in body.streams:
+        if stream not in relay.streams:
+            return json_error(404, "unknown_stream", f"no stream named {stream!r}")
+        unshareable = why_unshareable(relay.streams[stream].config)
+        if unshareable:
+            return json_error(409, "no_public_rendition", unshareable)
     shares = request.app[AUTH].shares
     try:
-        link = shares.create(stream, expires_in, identity.name)
+        link = shares.create(
+            body.streams[0],
+            body.expires_in_s,
+            identity.name,
+            kind=body.kind,
+            streams=tuple(body.streams),
+            title=body.title,
+            cycle_s=body.cycle_s,
+        )
     except ShareError as exc:
         return json_error(409, "too_many_links", str(exc))
     if not await shares.save():
         return json_error(500, "not_saved", "the link could not be stored; try again")
-    await request.app[RELAY].audit.record(
+    await relay.audit.record(
         "share_created",
         identity.name,
         request.remote or "?",
         share=link.id,
-        stream=stream,
+        kind=link.kind,
+        stream=link.stream,
+        streams=list(link.watches()),
         expires=link.expires,
     )
-    token = shares.token(link)
-    url = f"{request.url.origin()}/s/{token}"
+    url = f"{request.url.origin()}{link.path(shares.token(link))}"
     return web.json_response(
-        {"id": link.id, "url": url, "expires": link.expires, "stream": stream}, status=201
+        {
+            "id": link.id,
+            "kind": link.kind,
+            "url": url,
+            "expires": link.expires,
+            "stream": link.stream,
+            "streams": list(link.watches()),
+        },
+        status=201,
     )
 
 
@@ -63,8 +83,8 @@ async def list_shares(request: web.Request) -> web.Response:
     assert identity is not None
     shares = request.app[AUTH].shares
     active = shares.active()
-    allowed = set(visible_streams(request, {x.stream for x in active}))
-    links = [x.public(shares.token(x)) for x in active if x.stream in allowed]
+    allowed = set(visible_streams(request, {s for x in active for s in x.watches()}))
+    links = [x.public(shares.token(x)) for x in active if allowed.issuperset(x.watches())]
     return web.json_response({"links": links}, headers={"Cache-Control": "no-store"})
 
 
@@ -78,7 +98,7 @@ async def revoke_share(request: web.Request) -> web.Response:
     link = auth.shares.get(request.match_info["id"])
     if link is None:
         return json_error(404, "unknown_share", "no such share link")
-    require_streams(request, [link.stream])
+    require_streams(request, link.watches())
     auth.shares.revoke(link.id)
     if not await auth.shares.save():
         return json_error(500, "not_saved", "the revocation could not be stored; try again")
@@ -93,6 +113,7 @@ async def revoke_share(request: web.Request) -> web.Response:
         request.remote or "?",
         share=link.id,
         stream=link.stream,
+        streams=list(link.watches()),
         sessions_ended=ended,
     )
     return web.json_response({"id": link.id, "revoked": True})

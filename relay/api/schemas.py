@@ -10,11 +10,16 @@ client may send more).
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar
+from typing import Annotated, ClassVar, Literal
 
 import msgspec
 
-from relay.auth.shares import MAX_EXPIRY_S, MIN_EXPIRY_S
+from relay.auth.shares import (
+    DEFAULT_KIOSK_EXPIRY_S,
+    MAX_EXPIRY_S,
+    MAX_KIOSK_EXPIRY_S,
+    MIN_EXPIRY_S,
+)
 from relay.config.base import Invalid
 
 MAX_TITLE = 200
@@ -87,11 +92,33 @@ class HoldBody(Body):
 
 
 class ShareBody(Body):
-    """POST /api/share."""
+    """POST /api/share: {"stream", "expires_in_s"}, or a kiosk: {"kind": "kiosk", "streams":
+    [...], "title"?, "cycle_s"?, "expires_in_s"? (30 days)}."""
 
     codes: ClassVar[dict[str, str]] = {"expires_in_s": "bad_expiry"}
-    stream: StreamName
-    expires_in_s: Annotated[int, msgspec.Meta(ge=MIN_EXPIRY_S, le=MAX_EXPIRY_S)]
+    stream: StreamName | None = None
+    expires_in_s: Annotated[int, msgspec.Meta(ge=MIN_EXPIRY_S, le=MAX_KIOSK_EXPIRY_S)] = (
+        DEFAULT_KIOSK_EXPIRY_S
+    )
+    kind: Literal["watch", "kiosk"] = "watch"
+    streams: Annotated[list[StreamName], msgspec.Meta(max_length=MAX_STREAMS)] = []
+    title: Annotated[str, msgspec.Meta(max_length=MAX_TITLE)] = ""
+    cycle_s: Annotated[int, msgspec.Meta(ge=5, le=3600)] = 20
+
+    def __post_init__(self) -> None:
+        if self.kind == "watch" and self.expires_in_s > MAX_EXPIRY_S:
+            raise Invalid("expires_in_s", f"a share link lasts at most {MAX_EXPIRY_S} s")
+        if self.stream is not None and self.stream not in self.streams:
+            self.streams.insert(0, self.stream)
+        if not self.streams:
+            raise Invalid("stream", "name the stream to share")
+        if self.kind == "watch" and len(self.streams) > 1:
+            raise Invalid("streams", "a share link shares one stream; a kiosk link several")
+        if len(set(self.streams)) != len(self.streams):
+            raise Invalid("streams", "names a stream twice")
+        _plain_text("title", self.title)
+        self.title = self.title.strip()
+        self.stream = self.streams[0]
 
 
 class LoginBody(msgspec.Struct):

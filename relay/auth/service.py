@@ -146,7 +146,7 @@ class Auth:
         return Identity(
             name=f"share:{link.id}",
             role=Role.VIEWER,
-            streams=frozenset({link.stream}),
+            streams=frozenset(link.watches()),
             kind="share",
             share_id=link.id,
         )

@@ -1,8 +1,10 @@
-"""Share links: a signed, expiring, revocable right to watch one stream.
+"""Share links: a signed, expiring, revocable right to watch one stream, or (kind "kiosk", a
+screen in public: relay/api/routes_kiosk.py) several streams' public renditions for months.
 
 A link's token is ``STREAM.ID.EXPIRES.SIGNATURE``, the signature HMAC-SHA256 over the rest
 with a secret kept in ``<data_dir>/share-secret`` (0600). Links and revocations are kept in
-``<data_dir>/shares.json`` so that a revocation survives a restart.
+``<data_dir>/shares.json`` so that a revocation survives a restart. A kiosk link's token names
+its first stream; the others, its title and cycle are kept in the store under its signed id.
 """
 
 from __future__ import annotations
@@ -26,6 +28,10 @@ SECRET_FILE = "share-secret"
 STORE_FILE = "shares.json"
 MIN_EXPIRY_S = 60
 MAX_EXPIRY_S = 30 * 24 * 3600
+# A kiosk is a screen on a wall: made once, it should not go dark every month.
+MAX_KIOSK_EXPIRY_S = 365 * 24 * 3600
+DEFAULT_KIOSK_EXPIRY_S = 30 * 24 * 3600
+KINDS = ("watch", "kiosk")
 MAX_LINKS = 1000  # unexpired ones; expired links are forgotten a day after their end
 KEEP_EXPIRED_S = 24 * 3600
 
@@ -43,17 +49,32 @@ class ShareLink:
     created_by: str
     created: int
     revoked: bool = False
+    kind: str = "watch"  # one of KINDS
+    streams: tuple[str, ...] = ()  # a kiosk's streams, the first one being `stream`
+    title: str = ""  # a kiosk's heading (the brigade's name when empty)
+    cycle_s: int = 20  # a kiosk showing several streams moves on after this long
+
+    def watches(self) -> tuple[str, ...]:
+        """The streams this link lets its holder watch."""
+        return self.streams or (self.stream,)
 
     def public(self, token: str) -> dict[str, object]:
         return {
             "id": self.id,
+            "kind": self.kind,
             "stream": self.stream,
+            "streams": list(self.watches()),
+            "title": self.title,
             "expires": self.expires,
             "created_by": self.created_by,
             "created": self.created,
             "revoked": self.revoked,
-            "url": f"/s/{token}",
+            "url": self.path(token),
         }
+
+    def path(self, token: str) -> str:
+        """Where the link's holder goes: a kiosk opens its screen at once."""
+        return f"/kiosk/{token}" if self.kind == "kiosk" else f"/s/{token}"
 
 
 class ShareError(Exception):
@@ -70,8 +91,8 @@ class ShareLinks:
         self._links: dict[str, ShareLink] = {}
         for raw in read_json(self.path, []):
             try:
-                link = ShareLink(**raw)
-            except TypeError:
+                link = ShareLink(**{**raw, "streams": tuple(raw.get("streams", ()))})
+            except (TypeError, AttributeError):
                 continue
             self._links[link.id] = link
         self._lock = asyncio.Lock()
@@ -84,12 +105,32 @@ class ShareLinks:
         signature = self._sign(link.stream, link.id, link.expires)
         return f"{link.stream}.{link.id}.{link.expires}.{signature}"
 
-    def create(self, stream: str, expires_in_s: int, created_by: str) -> ShareLink:
+    def create(
+        self,
+        stream: str,
+        expires_in_s: int,
+        created_by: str,
+        *,
+        kind: str = "watch",
+        streams: tuple[str, ...] = (),
+        title: str = "",
+        cycle_s: int = 20,
+    ) -> ShareLink:
         self._prune()
         if sum(1 for link in self._links.values() if link.expires > now()) >= MAX_LINKS:
             raise ShareError(f"{MAX_LINKS} share links are active: revoke some first")
         at = int(now())
-        link = ShareLink(secrets.token_hex(8), stream, at + expires_in_s, created_by, at)
+        link = ShareLink(
+            secrets.token_hex(8),
+            stream,
+            at + expires_in_s,
+            created_by,
+            at,
+            kind=kind,
+            streams=streams if kind == "kiosk" else (),
+            title=title,
+            cycle_s=cycle_s,
+        )
         self._links[link.id] = link
         return link
 

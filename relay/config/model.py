@@ -82,6 +82,8 @@ class ServerConfig(Table, frozen=True):
     data_dir: str = "data"  # audit log, generated secrets; relative to the working directory
     tls_cert: str = ""  # PEM files; both or neither; relative to the working directory
     tls_key: str = ""
+    # The brigade's name on the kiosk screen and the wall (a kiosk link may name its own).
+    brigade: Annotated[str, msgspec.Meta(max_length=120)] = ""
 
     def __post_init__(self) -> None:
         if bool(self.tls_cert) != bool(self.tls_key):

@@ -147,6 +147,10 @@ SHARE_REACHES = {
     ("GET", "/api/map/events"),
     ("GET", "/api/streams/{name}/telemetry/track"),
     ("GET", "/map/tiles/{z}/{x}/{y}"),
+    # The screens' page and a kiosk's settings: no pictures; their tiles play through
+    # POST /whep/{stream} (public rung only for a share or kiosk link).
+    ("GET", "/wall"),
+    ("GET", "/api/kiosk"),
 }
 
 

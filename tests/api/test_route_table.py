@@ -28,6 +28,7 @@ PUBLIC = {
     ("GET", "/login"),  # the login form, and ?token= (the URL the relay prints)
     ("POST", "/api/login"),
     ("GET", "/s/{token}"),  # a share link's landing checks the link itself
+    ("GET", "/kiosk/{token}"),  # a kiosk link's screen: checks the link itself, like /s/
     ("OPTIONS", "/whep/{stream}"),  # a CORS preflight never carries credentials
     ("OPTIONS", "/whip/{stream}"),
 }

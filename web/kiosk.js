@@ -1,0 +1,154 @@
+// The kiosk screen (relay/api/routes_kiosk.py): the public rendition of the link's streams,
+// one at a time (cycling), a large state, the measured delay, a clock, the brigade's name.
+// It recovers by itself: the relay's status is polled, a lost picture is retried forever
+// (web/tile.js), and a 401 (the browser session ran out) asks the kiosk's own address for a
+// new session; only a link that no longer holds (revoked, expired) makes the screen go dark.
+
+import { GlassDelay } from "/static/delay.js";
+import { getLang, num } from "/static/i18n.js";
+import { Tile } from "/static/tile.js";
+
+const POLL_MS = 2000;
+const TEXT = {
+  de: {
+    live: "LIVE",
+    lost: "Signal verloren",
+    noconn: "Keine Verbindung",
+    connecting: "Verbinde…",
+    gone: "Dieser Link gilt nicht mehr",
+    delay: "Verzögerung {v} s",
+  },
+  en: {
+    live: "LIVE",
+    lost: "Signal lost",
+    noconn: "No connection",
+    connecting: "Connecting…",
+    gone: "This link is no longer valid",
+    delay: "Delay {v} s",
+  },
+};
+const $ = (id) => document.getElementById(id);
+const video = $("video");
+const glass = new GlassDelay(video);
+const kiosk = {
+  state: "connecting", // "live" | "lost" | "noconn" | "connecting" | "gone", as <body data-state>
+  reachable: true, // the relay answered the last status poll
+  streams: [], // [{name, rendition}] from /api/kiosk
+  index: 0,
+  cycles: 0,
+  tile: null,
+  glass, // the delay's readings
+};
+window.__kiosk = kiosk; // test hook
+
+function text(key, vars = {}) {
+  const s = (TEXT[getLang()] ?? TEXT.de)[key];
+  return s.replace(/\{(\w+)\}/g, (_, k) => vars[k] ?? "");
+}
+
+function render() {
+  let state = "connecting";
+  if (kiosk.state === "gone") state = "gone";
+  else if (!kiosk.reachable) state = "noconn";
+  else if (kiosk.tile?.state === "live") state = "live";
+  else if (kiosk.tile && kiosk.tile.state !== "connecting") state = "lost";
+  kiosk.state = state;
+  document.body.dataset.state = state;
+  $("state").textContent = text(state);
+  const current = kiosk.streams[kiosk.index];
+  $("stream").textContent = current ? current.name : "";
+  const ms = state === "live" ? glass.measuredMs() : null;
+  $("delay").textContent = ms == null ? "" : text("delay", { v: num(ms / 1000, 1) });
+}
+
+function tick() {
+  const now = new Date();
+  $("clock").textContent = now.toLocaleTimeString(getLang() === "en" ? "en-GB" : "de-DE");
+  render();
+}
+
+/** A 401 somewhere: does the link still hold? Its own address mints a new session if so
+ * (the fetch stores the cookie); if not, the screen goes dark and asks again later. */
+async function relogin() {
+  try {
+    const resp = await fetch(location.pathname, { cache: "no-store" });
+    if (resp.ok) return true;
+    if (resp.status === 401 || resp.status === 404) goDark();
+  } catch {
+    kiosk.reachable = false;
+  }
+  return false;
+}
+
+function goDark() {
+  kiosk.state = "gone";
+  kiosk.tile?.stop();
+  render();
+}
+
+async function load() {
+  const resp = await fetch("/api/kiosk", { cache: "no-store" });
+  if (resp.status === 401 && (await relogin())) return load();
+  if (!resp.ok) throw new Error(`HTTP ${resp.status}`);
+  return resp.json();
+}
+
+async function poll() {
+  try {
+    const resp = await fetch("/api/streams", { cache: "no-store" });
+    kiosk.reachable = true;
+    if (resp.status === 401) {
+      if (kiosk.state !== "gone" && (await relogin()) && kiosk.tile?.state !== "live") {
+        kiosk.tile?.start();
+      }
+    } else if (kiosk.state === "gone" && resp.ok) {
+      location.reload(); // only after a re-issued link landed here: start afresh
+    }
+  } catch {
+    kiosk.reachable = false;
+  }
+  render();
+}
+
+function next() {
+  if (kiosk.streams.length < 2 || kiosk.state === "gone") return;
+  kiosk.index = (kiosk.index + 1) % kiosk.streams.length;
+  kiosk.cycles += 1;
+  const s = kiosk.streams[kiosk.index];
+  glass.reset();
+  kiosk.tile.show(s.name, s.rendition);
+  render();
+}
+
+async function main() {
+  setInterval(tick, 1000);
+  tick();
+  let config = null;
+  while (config == null && kiosk.state !== "gone") {
+    try {
+      config = await load();
+    } catch {
+      kiosk.reachable = false; // the relay restarts, or the network is down: try again
+      render();
+      await new Promise((r) => setTimeout(r, POLL_MS));
+    }
+  }
+  if (!config) return;
+  kiosk.reachable = true;
+  kiosk.streams = config.streams;
+  $("brigade").textContent = config.title || config.brigade || "";
+  const first = kiosk.streams[0];
+  kiosk.tile = new Tile(video, first.name, first.rendition, {
+    onState: render,
+    onUnauthorized: async () => {
+      if (await relogin()) kiosk.tile.start();
+    },
+  });
+  kiosk.tile.start();
+  glass.start();
+  setInterval(poll, POLL_MS);
+  setInterval(next, Math.max(5, config.cycle_s) * 1000);
+  render();
+}
+
+main();
