@@ -139,6 +139,10 @@ SHARE_REACHES = {
     ("POST", "/whep/{stream}"),
     # Where the drone is, no pictures: the same right as watching (docs/telemetry.md).
     ("GET", "/api/streams/{name}/telemetry/events"),
+    # Marks over the picture, no pictures; share links get only the public marks
+    # (relay.api.routes_annotations, docs/annotations.md).
+    ("GET", "/api/streams/{name}/annotations"),
+    ("GET", "/api/streams/{name}/annotations/events"),
 }
 
 
