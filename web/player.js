@@ -6,6 +6,7 @@
 // retry with backoff. The big badge says at a glance whether the picture is live, weak
 // (low frame rate or high delay: still live, but say so) or interrupted.
 
+import { showAnnotations } from "/static/annotations.js";
 import { csrfHeaders, initUser, loggedOut } from "/static/auth.js";
 import { browserSample, estimateMs, GlassDelay } from "/static/delay.js";
 import { getLang, initLang, num, onLangChange, t } from "/static/i18n.js";
@@ -406,7 +407,9 @@ async function listShareLinks() {
 
 initLang(document.getElementById("lang-toggle"));
 showTelemetry(stream);
+const annotations = showAnnotations(stream, video);
 initUser().then((me) => {
+  annotations.allowMarking(me);
   const mayShare = !!me && ["operator", "admin"].includes(me.role) && me.kind !== "share";
   $("share-box").hidden = !mayShare;
   if (mayShare) listShareLinks();
