@@ -71,7 +71,7 @@ class AnnotationBody(Body):
             raise Invalid("label", "a pin needs a label")
 
 
-class Annotation(msgspec.Struct, frozen=True, omit_defaults=True):
+class Annotation(msgspec.Struct, frozen=True):
     """One mark on the board (and, as it was made, in a running incident's manifest)."""
 
     id: str

@@ -48,7 +48,7 @@ async def test_operators_mark_viewers_read_and_may_not_mark(start_relay: RelayFa
     relay = await start(start_relay)
     created = await mark(relay, CIRCLE)
     assert created["author"] == "elw-operator" and created["expires_in_s"] == pytest.approx(60, 1)
-    assert created["rgb"] == "#ff2d2d" and "ground" not in created  # no projection wired
+    assert created["rgb"] == "#ff2d2d" and created["ground"] is None  # no projection wired
     status, body = await call(relay, "POST", MARKS, VIEWER_A, json=CIRCLE)
     assert status == 403 and "operator" in body["reason"]
     status, body = await call(relay, "GET", MARKS, VIEWER_A)
@@ -206,7 +206,7 @@ async def test_a_mark_stores_the_ground_position_the_hook_gives(
     relay = await start(start_relay)
     assert relay.app is not None
     board = relay.app[BOARD]
-    assert "ground" not in await mark(relay, CIRCLE)  # no projection wired: none
+    assert (await mark(relay, CIRCLE))["ground"] is None  # no projection wired: none
     asked: list[tuple[float, float]] = []
 
     def project(sample: Telemetry, x: float, y: float) -> tuple[float, float] | None:
@@ -215,7 +215,7 @@ async def test_a_mark_stores_the_ground_position_the_hook_gives(
         return (sample.lat + (0.5 - y) * 1e-3, sample.lon + (x - 0.5) * 1e-3)
 
     board.ground_position = project
-    assert "ground" not in await mark(relay, CIRCLE)  # no telemetry yet
+    assert (await mark(relay, CIRCLE))["ground"] is None  # no telemetry yet
     hub = relay.relay.streams["a"].telemetry
     hub.publish(Telemetry(time=time.time(), source="push", lat=52.5, lon=13.4))
     arrow = {"kind": "arrow", "x": 0.1, "y": 0.1, "x2": 0.7, "y2": 0.5}
@@ -223,4 +223,4 @@ async def test_a_mark_stores_the_ground_position_the_hook_gives(
     assert asked == [(0.7, 0.5)]  # an arrow points with its tip
     assert created["ground"] == [pytest.approx(52.5), pytest.approx(13.4002)]
     hub.publish(Telemetry(time=time.time() - 60, source="push", lat=52.5, lon=13.4))
-    assert "ground" not in await mark(relay, CIRCLE)  # a stale sample: no guess
+    assert (await mark(relay, CIRCLE))["ground"] is None  # a stale sample: no guess
