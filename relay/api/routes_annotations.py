@@ -9,7 +9,9 @@ as it is. Share links (the city's screen, kiosks) get only the marks made `publi
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
@@ -52,13 +54,21 @@ def install(app: web.Application) -> AnnotationBoard:
     return board
 
 
-def _board(request: web.Request) -> AnnotationBoard | web.Response:
-    """The board, or the 404 answer when the path names no stream of this relay."""
-    board = request.app[BOARD]
-    name = request.match_info["name"]
-    if not board.knows(name):
-        return json_error(404, "unknown_stream", f"no stream named {name!r}")
-    return board
+OnBoard = Callable[[web.Request, AnnotationBoard, str], Awaitable[web.StreamResponse]]
+
+
+def on_board(handler: OnBoard) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """Calls `handler` with the board and the path's stream; 404 for a stream this relay
+    does not have (under @access: the scope check comes first)."""
+
+    @functools.wraps(handler)
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        board, name = request.app[BOARD], request.match_info["name"]
+        if not board.knows(name):
+            return json_error(404, "unknown_stream", f"no stream named {name!r}")
+        return await handler(request, board, name)
+
+    return wrapped
 
 
 def _views(request: web.Request, board: AnnotationBoard, stream: str) -> list[dict[str, Any]]:
@@ -71,12 +81,12 @@ def _views(request: web.Request, board: AnnotationBoard, stream: str) -> list[di
 
 @routes.post("/api/streams/{name}/annotations")
 @access("operator", streams=in_path("name"))
-async def create_annotation(request: web.Request) -> web.Response:
+@on_board
+async def create_annotation(
+    request: web.Request, board: AnnotationBoard, stream: str
+) -> web.Response:
     """A mark (relay.annotations.model.AnnotationBody) -> 201 with it; 409 when the stream
     has its maximum of marks."""
-    board, stream = _board(request), request.match_info["name"]
-    if isinstance(board, web.Response):
-        return board
     body = check_body(await read_json(request), AnnotationBody)
     name, where = who(request)
     try:
@@ -94,19 +104,19 @@ async def create_annotation(request: web.Request) -> web.Response:
 
 @routes.get("/api/streams/{name}/annotations")
 @access("viewer", streams=in_path("name"))
-async def list_annotations(request: web.Request) -> web.Response:
-    board, stream = _board(request), request.match_info["name"]
-    if isinstance(board, web.Response):
-        return board
+@on_board
+async def list_annotations(
+    request: web.Request, board: AnnotationBoard, stream: str
+) -> web.Response:
     return web.json_response({"annotations": _views(request, board, stream), "max": MAX_PER_STREAM})
 
 
 @routes.delete("/api/streams/{name}/annotations/{id}")
 @access("operator", streams=in_path("name"))
-async def delete_annotation(request: web.Request) -> web.Response:
-    board, stream = _board(request), request.match_info["name"]
-    if isinstance(board, web.Response):
-        return board
+@on_board
+async def delete_annotation(
+    request: web.Request, board: AnnotationBoard, stream: str
+) -> web.Response:
     mark_id = request.match_info["id"][:64]
     mark = board.remove(stream, mark_id)
     if mark is None:
@@ -117,11 +127,11 @@ async def delete_annotation(request: web.Request) -> web.Response:
 
 @routes.delete("/api/streams/{name}/annotations")
 @access("operator", streams=in_path("name"))
-async def clear_annotations(request: web.Request) -> web.Response:
+@on_board
+async def clear_annotations(
+    request: web.Request, board: AnnotationBoard, stream: str
+) -> web.Response:
     """Removes every live mark of the stream -> 200 {"cleared": n}."""
-    board, stream = _board(request), request.match_info["name"]
-    if isinstance(board, web.Response):
-        return board
     removed = board.clear(stream)
     await _changed(request, "clear", "annotation_cleared", stream, removed)
     return web.json_response({"cleared": len(removed)})
@@ -142,12 +152,12 @@ def _event(marks: list[dict[str, Any]]) -> bytes:
 
 @routes.get("/api/streams/{name}/annotations/events")
 @access("viewer", streams=in_path("name"))
-async def annotation_events(request: web.Request) -> web.StreamResponse:
+@on_board
+async def annotation_events(
+    request: web.Request, board: AnnotationBoard, stream: str
+) -> web.StreamResponse:
     """text/event-stream: the stream's visible marks now, then again on every change (a
     new mark, a deletion, a clear, an expiry), each event the whole set."""
-    board, stream = _board(request), request.match_info["name"]
-    if isinstance(board, web.Response):
-        return board
     try:
         follower = board.follow(stream)
     except BoardFull as exc:

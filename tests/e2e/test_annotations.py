@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from relay.recording.manifest import read_manifest
+from tests.api.test_access import call
 from tests.conftest import ADMIN_TOKEN, TOKENS, RelayFactory
 from tests.e2e.browser import chromium, until
 from tests.e2e.test_browser import poll
@@ -71,11 +72,10 @@ async def test_an_operators_mark_shows_on_a_viewers_page_within_200_ms(
     start_relay: RelayFactory, tmp_path: Path
 ) -> None:
     relay = await start_relay([SIM], auth=AUTH, recording={"dir": str(tmp_path / "rec")})
-    async with relay.http() as http:
-        body = {"title": "Brand Lagerhalle", "streams": ["demo"]}
-        async with http.post(relay.base_url + "/api/incidents", json=body) as resp:
-            assert resp.status == 201
-            incident = (await resp.json())["id"]
+    body = {"title": "Brand Lagerhalle", "streams": ["demo"]}
+    status, made = await call(relay, "POST", "/api/incidents", ADMIN_TOKEN, json=body)
+    assert status == 201, made
+    incident = made["id"]
     # Two browsers (two logins): the viewer's window is tall, so its picture is letterboxed
     # above and below; the operator's is wide.
     async with chromium() as operator_browser, chromium() as viewer_browser:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.api.test_access import call
 from tests.conftest import ADMIN_TOKEN, SHAREABLE, RelayFactory
 from tests.e2e.browser import chromium, until
 from tests.e2e.test_annotations import AUTH, PICTURE, SIM, at, colour_near, open_player
@@ -63,11 +64,10 @@ async def test_a_tablet_pins_by_touch_and_share_links_see_only_public_marks(
     start_relay: RelayFactory,
 ) -> None:
     relay = await start_relay([{**SIM, **SHAREABLE}], auth=AUTH)
-    async with relay.http() as http:
-        body = {"stream": "demo", "expires_in_s": 3600}
-        async with http.post(relay.base_url + "/api/share", json=body) as resp:
-            assert resp.status == 201
-            link = (await resp.json())["url"]
+    body = {"stream": "demo", "expires_in_s": 3600}
+    status, made = await call(relay, "POST", "/api/share", ADMIN_TOKEN, json=body)
+    assert status == 201, made
+    link = made["url"]
     async with chromium() as tablet_browser, chromium() as screen_browser:
         tablet = await open_player(
             tablet_browser, relay.base_url, ADMIN_TOKEN, {"width": 800, "height": 1100}
