@@ -339,6 +339,11 @@ export function setLang(lang) {
   for (const fn of listeners) fn(current);
 }
 
+/** A module's own labels ({de: {...}, en: {...}}), kept beside the module that shows them. */
+export function addStrings(dicts) {
+  for (const [lang, entries] of Object.entries(dicts)) Object.assign(DICT[lang], entries);
+}
+
 /** Register a re-render callback for the dynamic parts of a page. */
 export function onLangChange(fn) {
   listeners.add(fn);

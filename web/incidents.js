@@ -1,6 +1,7 @@
 // Control room: start and stop incidents, play their recordings (seekable), export clips,
 // save snapshots, and show every file's SHA-256 and the incident's audit trail.
 
+import { listIncidentMarks } from "/static/annotations.js";
 import { csrfHeaders, loggedOut } from "/static/auth.js";
 import { initLang, num, onLangChange, t } from "/static/i18n.js";
 import { loadTrack, showTrackAt } from "/static/track.js";
@@ -164,6 +165,7 @@ function renderDetail() {
   $("snapshot-button").hidden = d.status !== "recording";
   renderRecordings(d);
   renderFiles(d);
+  listIncidentMarks($("files"), d.id);
   renderAudit(d);
 }
 

@@ -10,6 +10,7 @@
 // within WEBRTC_CONNECT_MS, or ICE failed before it ever connected. WebRTC is tried again
 // every WEBRTC_RETRY_MS beside the running fallback, and taken over once it connects.
 
+import { showAnnotations } from "/static/annotations.js";
 import { csrfHeaders, initUser, loggedOut } from "/static/auth.js";
 import { browserSample, estimateMs, GlassDelay } from "/static/delay.js";
 import { getLang, initLang, num, onLangChange, t } from "/static/i18n.js";
@@ -569,7 +570,9 @@ async function listShareLinks() {
 
 initLang(document.getElementById("lang-toggle"));
 showTelemetry(stream, () => player.stats.delayMs);
+const annotations = showAnnotations(stream, video);
 initUser().then((me) => {
+  annotations.allowMarking(me);
   const mayShare = !!me && ["operator", "admin"].includes(me.role) && me.kind !== "share";
   $("share-box").hidden = !mayShare;
   if (mayShare) listShareLinks();

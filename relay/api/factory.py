@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from relay.api import (
+    routes_annotations,
     routes_audit,
     routes_auth,
     routes_incident_files,
@@ -72,5 +73,6 @@ def create_app(config: Config) -> web.Application:
         routes_wall,
     ):
         app.add_routes(module.routes)
+    routes_annotations.install(app)
     app.router.add_static("/static", routes_web.web_dir(), show_index=False, follow_symlinks=False)
     return app

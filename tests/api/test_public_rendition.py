@@ -151,6 +151,10 @@ SHARE_REACHES = {
     # POST /whep/{stream} (public rung only for a share or kiosk link).
     ("GET", "/wall"),
     ("GET", "/api/kiosk"),
+    # Marks over the picture, no pictures; share links get only the public marks
+    # (relay.api.routes_annotations, docs/annotations.md).
+    ("GET", "/api/streams/{name}/annotations"),
+    ("GET", "/api/streams/{name}/annotations/events"),
 }
 
 
