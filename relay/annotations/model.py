@@ -13,7 +13,6 @@ from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 
-from relay.api.schemas import Body
 from relay.config.base import Invalid
 
 KINDS = ("circle", "arrow", "pin")
@@ -34,7 +33,7 @@ Unit = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]  # also refuses NaN and In
 Radius = Annotated[float, msgspec.Meta(ge=MIN_RADIUS, le=MAX_RADIUS)]
 
 
-class AnnotationBody(Body):
+class AnnotationBody(msgspec.Struct):
     """POST /api/streams/{name}/annotations.
 
     circle: centre (x, y) and radius r (a fraction of the picture's width); arrow: from
