@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from relay.recording.telemetry_log import TelemetryLog
+from scripts.klv_make import circle
 from tests.conftest import RelayFactory, RunningRelay, free_port, wait_for
 from tests.recording.api import call, sections, verify_cli
-from tests.telemetry.klv_make import circle
 from tests.telemetry.test_dji_mqtt import ROOT, SN, broker_port  # noqa: F401 (a fixture)
 from tests.telemetry.test_klv_ts import _push_with_fake_drone
 from tests.telemetry.test_mavlink import mav_port, send_state, sender  # noqa: F401 (fixtures)
