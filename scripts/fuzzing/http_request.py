@@ -60,7 +60,12 @@ async def request(
             allow_redirects=False,
             timeout=aiohttp.ClientTimeout(total=30),
         ) as resp:
-            answer = await resp.read()
+            # An event stream (telemetry, annotations) answers and then never ends: its
+            # answer is its status and headers.
+            if resp.content_type == "text/event-stream":
+                answer = b""
+            else:
+                answer = await resp.read()
             status, location = resp.status, resp.headers.get("Location", "")
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise Failure(f"{method} {path}: no answer ({type(exc).__name__}: {exc})") from None

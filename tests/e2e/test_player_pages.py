@@ -57,7 +57,9 @@ async def test_player_asks_for_its_own_session_only(start_relay: RelayFactory) -
         assert own, requests
         session = next(iter(relay.relay.sessions.sessions))
         assert own[-1].endswith(f"/whep/demo/{session}")
-        assert not [u for _, u in requests if "/api/streams" in u], requests
+        # No polling of the stream list: only the stream's own event streams (telemetry,
+        # marks), which the player reopens when its delay moves.
+        assert not [u for _, u in requests if "/api/streams" in u and "/events" not in u], requests
 
 
 async def test_incidents_page_returns_to_login_after_logout(start_relay: RelayFactory) -> None:
