@@ -62,22 +62,10 @@ def _hrd(bits: _Bits) -> None:
     bits.u(20)
 
 
-def max_reorder(sps: bytes) -> int | None:
-    """Pictures the decoder may hold for reordering: 0 for no B-frames, None when the SPS
-    does not say (no VUI bitstream restriction) or cannot be read."""
-    try:
-        return _max_reorder(_Bits(_rbsp(sps)))
-    except (IndexError, ValueError):
-        return None
-
-
-def _max_reorder(bits: _Bits) -> int | None:
-    profile = bits.u(8)
-    constraints = bits.u(8)
-    bits.u(8)  # level
-    if profile == 66 or (profile == 77 and constraints & 0x40 and constraints & 0x10):
-        return 0  # Baseline (and Main constrained to Baseline's tools): no B slices
+def _to_size(bits: _Bits, profile: int) -> int:
+    """Reads from seq_parameter_set_id up to the picture size; returns chroma_format_idc."""
     bits.ue()  # seq_parameter_set_id
+    chroma = 1
     if profile in HIGH_PROFILES:
         chroma = bits.ue()
         if chroma == 3:
@@ -94,6 +82,53 @@ def _max_reorder(bits: _Bits) -> int | None:
         for _ in range(bits.ue()):
             bits.se()
     bits.ue(), bits.u(1)  # max_num_ref_frames, gaps_in_frame_num_allowed
+    return chroma
+
+
+def picture_size(sps: bytes) -> tuple[int, int] | None:
+    """(width, height) in pixels after cropping (7.4.2.1.1), or None for an SPS that cannot
+    be read: an MSE init segment's avc1 entry and track header carry it."""
+    try:
+        return _size(_Bits(_rbsp(sps)))
+    except (IndexError, ValueError):
+        return None
+
+
+def _size(bits: _Bits) -> tuple[int, int]:
+    profile = bits.u(8)
+    bits.u(16)  # constraint flags, level
+    chroma = _to_size(bits, profile)
+    width_mbs, height_units = bits.ue() + 1, bits.ue() + 1
+    frame_mbs_only = bits.u(1)
+    if not frame_mbs_only:
+        bits.u(1)
+    bits.u(1)
+    width, height = width_mbs * 16, height_units * 16 * (2 - frame_mbs_only)
+    if bits.u(1):  # frame cropping, in chroma samples (4:2:0: two pixels each way)
+        left, right, top, bottom = bits.ue(), bits.ue(), bits.ue(), bits.ue()
+        crop_x = 1 if chroma in (0, 3) else 2
+        crop_y = (1 if chroma in (0, 2, 3) else 2) * (2 - frame_mbs_only)
+        width -= (left + right) * crop_x
+        height -= (top + bottom) * crop_y
+    return width, height
+
+
+def max_reorder(sps: bytes) -> int | None:
+    """Pictures the decoder may hold for reordering: 0 for no B-frames, None when the SPS
+    does not say (no VUI bitstream restriction) or cannot be read."""
+    try:
+        return _max_reorder(_Bits(_rbsp(sps)))
+    except (IndexError, ValueError):
+        return None
+
+
+def _max_reorder(bits: _Bits) -> int | None:
+    profile = bits.u(8)
+    constraints = bits.u(8)
+    bits.u(8)  # level
+    if profile == 66 or (profile == 77 and constraints & 0x40 and constraints & 0x10):
+        return 0  # Baseline (and Main constrained to Baseline's tools): no B slices
+    _to_size(bits, profile)
     bits.ue(), bits.ue()  # width, height in macroblocks
     if not bits.u(1):  # frame_mbs_only
         bits.u(1)

@@ -12,8 +12,8 @@ import logging
 
 from relay.fanout.rendition import Rendition
 from relay.media.packet import EncodedPacket
+from relay.media.sps import picture_size
 from relay.mse import fmp4
-from relay.mse.sps_size import picture_size
 
 log = logging.getLogger(__name__)
 
