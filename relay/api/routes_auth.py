@@ -172,6 +172,22 @@ async def me(request: web.Request) -> web.Response:
     return web.json_response(describe(identity), headers={"Cache-Control": "no-store"})
 
 
+def landing_throttled(request: web.Request) -> web.Response | None:
+    """429 when this address lands on share links too often (each landing mints a session
+    and writes the session store), else None."""
+    auth = request.app[AUTH]
+    wait = auth.limits["share"].take(request.remote or "?")
+    if not wait:
+        return None
+    auth.failures.throttled("share", request.remote or "?")
+    return json_error(
+        429,
+        "rate_limited",
+        "too many share-link landings from this address; retry later",
+        headers={"Retry-After": retry_after(wait)},
+    )
+
+
 @routes.get("/s/{token}")
 @access("public")
 async def share_landing(request: web.Request) -> web.StreamResponse:
@@ -179,15 +195,9 @@ async def share_landing(request: web.Request) -> web.StreamResponse:
     auth = request.app[AUTH]
     # Every landing mints a session and writes the session store: limited per address
     # (failures also spend the address's failed-login budget, in the auth middleware).
-    wait = auth.limits["share"].take(request.remote or "?")
-    if wait:
-        auth.failures.throttled("share", request.remote or "?")
-        return json_error(
-            429,
-            "rate_limited",
-            "too many share-link landings from this address; retry later",
-            headers={"Retry-After": retry_after(wait)},
-        )
+    throttled = landing_throttled(request)
+    if throttled is not None:
+        return throttled
     try:
         link = auth.shares.verify(request.match_info["token"])
     except ShareError as exc:

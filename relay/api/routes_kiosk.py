@@ -14,10 +14,9 @@ from aiohttp import web
 from relay.api.access import NO_STREAM, access, identity_of
 from relay.api.errors import json_error
 from relay.api.keys import AUTH, RELAY
-from relay.api.routes_auth import _landing, _start_session
+from relay.api.routes_auth import _landing, _start_session, landing_throttled
 from relay.api.routes_web import web_dir
 from relay.auth.logins import SessionsFull
-from relay.auth.ratelimit import retry_after
 from relay.auth.shares import ShareError, ShareLink
 
 routes = web.RouteTableDef()
@@ -40,15 +39,9 @@ async def kiosk_page(request: web.Request) -> web.StreamResponse:
     identity = identity_of(request)
     if identity is not None and identity.kind == "share" and identity.share_id == link.id:
         return web.FileResponse(web_dir() / "kiosk.html", headers={"Cache-Control": "no-store"})
-    wait = auth.limits["share"].take(request.remote or "?")
-    if wait:
-        auth.failures.throttled("share", request.remote or "?")
-        return json_error(
-            429,
-            "rate_limited",
-            "too many share-link landings from this address; retry later",
-            headers={"Retry-After": retry_after(wait)},
-        )
+    throttled = landing_throttled(request)
+    if throttled is not None:
+        return throttled
     response = _landing(link.path(token))
     try:
         await _start_session(
