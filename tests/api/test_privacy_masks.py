@@ -5,6 +5,7 @@ rung masked."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -218,7 +219,9 @@ async def test_a_drawn_mask_is_on_the_next_encoded_frame(start_relay: RelayFacto
         _, first = public.frames[-1]
         rows, cols = square_region(first.shape[1], first.shape[0])
         assert all(y[rows, cols].std() > 10 for _, y in public.frames), "texture there"
+        asked = time.perf_counter()
         await draw(relay, {"points": SQUARE})
+        answer_ms = (time.perf_counter() - asked) * 1000
         answered = public.count()
         await wait_for(lambda: public.count() >= answered + 8, 20, "eight frames more")
         plain.count()
@@ -228,6 +231,7 @@ async def test_a_drawn_mask_is_on_the_next_encoded_frame(start_relay: RelayFacto
     after = public.frames[answered:]
     masked = [bool(y[rows, cols].mean() < 25 and y[rows, cols].std() < 4) for _, y in after]
     late = masked.index(True)
+    print(f"POST answered in {answer_ms:.1f} ms; unmasked frames after the answer: {late}")
     assert late <= 1, f"{late} frames after the answer still unmasked"
     assert all(masked[late:]), masked
     outside = np.ones(first.shape, bool)
