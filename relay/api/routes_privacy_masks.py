@@ -1,16 +1,17 @@
 """Privacy masks drawn by operators in the player (docs/privacy.md): list, draw, delete.
 
 A POST names one rung with privacy processing, or none: then the mask covers every such
-rung of the stream (the public screen and any other privacy rung alike), now and any rung's
-privacy stage that later runs. The answer comes after the mask is on disk and handed to the
-rungs' privacy stages, so the next frame each of them processes is masked. Every change is
-audited (mask_created, mask_deleted).
+rung of the stream (the public screen and any other privacy rung alike). The mask is handed
+to the rungs' privacy stages first (the next frame each of them processes is masked), then
+written to the data folder; the answer comes after both. Every change is audited
+(mask_created, mask_deleted).
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import math
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -29,6 +30,8 @@ from relay.config.base import Invalid
 from relay.config.privacy import MAX_MASKS, MAX_POINTS
 from relay.privacy_store import DrawnMask, MaskStore, new_id
 from relay.stream import Stream
+
+log = logging.getLogger(__name__)
 
 routes = web.RouteTableDef()
 
@@ -96,11 +99,19 @@ def on_stream(handler: OnStream) -> Callable[[web.Request], Awaitable[web.Respon
     return wrapped
 
 
-async def _save(request: web.Request) -> None:
-    """The store on disk, snapshots in the order of the changes (one writer at a time)."""
+async def _saved(request: web.Request, stream: Stream, answer: web.Response) -> web.Response:
+    """`answer` once the store is on disk (snapshots in the order of the changes, one writer
+    at a time); 500 not_saved when the data folder cannot be written. The change applies
+    either way: a mask hides from the next frame even when it cannot be kept."""
     store = request.app[STORE]
     async with request.app[WRITING]:
-        await asyncio.to_thread(store.save, store.snapshot())
+        try:
+            await asyncio.to_thread(store.save, store.snapshot())
+        except OSError as exc:
+            log.error("[stream %s] privacy masks not saved to %s: %s", stream.name, store.path, exc)
+            why = f"applied now, but not saved ({exc.strerror or exc}): a restart would undo it"
+            return json_error(500, "not_saved", why)
+    return answer
 
 
 @routes.get("/api/streams/{name}/privacy/masks")
@@ -147,10 +158,9 @@ async def create_mask(request: web.Request, stream: Stream) -> web.Response:
     points = tuple((x, y) for x, y in body.points)
     mask = DrawnMask(new_id(), stream.name, body.rung, author, created, points)
     store.add(mask)
-    await _save(request)
     hand_over(store, stream)
     _audit(request, "mask_created", mask, author, where)
-    return web.json_response(mask.view(), status=201)
+    return await _saved(request, stream, web.json_response(mask.view(), status=201))
 
 
 @routes.delete("/api/streams/{name}/privacy/masks/{id}")
@@ -162,11 +172,10 @@ async def delete_mask(request: web.Request, stream: Stream) -> web.Response:
     mask = store.remove(stream.name, mask_id)
     if mask is None:
         return json_error(404, "unknown_mask", f"no drawn mask {mask_id!r} on {stream.name!r}")
-    await _save(request)
     hand_over(store, stream)
     author, where = who(request)
     _audit(request, "mask_deleted", mask, author, where)
-    return web.Response(status=204)
+    return await _saved(request, stream, web.Response(status=204))
 
 
 def _audit(request: web.Request, event: str, mask: DrawnMask, author: str, where: str) -> None:

@@ -167,6 +167,18 @@ async def test_masks_survive_a_restart_and_are_audited(
     assert status == 200 and body["masks"] == [kept]
 
 
+async def test_a_mask_that_cannot_be_saved_masks_anyway_and_says_so(
+    start_relay: RelayFactory, tmp_path: Path
+) -> None:
+    relay = await start(start_relay, tmp_path)
+    (tmp_path / FILE).mkdir()  # a folder where the file goes: the rename over it fails
+    (tmp_path / FILE / "x").write_text("x")
+    status, answer = await call(relay, "POST", MASKS, OPERATOR, json={"points": SQUARE})
+    assert status == 500 and answer["error"] == "not_saved", answer
+    assert "restart" in answer["reason"]
+    assert drawn(relay) == 1  # on the public rung all the same
+
+
 async def test_a_hand_edited_file_cannot_smuggle_in_bad_masks(
     start_relay: RelayFactory, tmp_path: Path
 ) -> None:
