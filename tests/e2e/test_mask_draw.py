@@ -1,6 +1,7 @@
-"""Privacy masks drawn in Chromium (docs/privacy.md): an operator taps a polygon over the live
-picture in the player, and a share-link viewer (aiortc, so the public rung) decodes black
-there from then on while the rest of its picture goes on; a viewer's player has no tools."""
+"""Privacy masks drawn in Chromium (docs/privacy.md): an operator taps a polygon over the
+live picture in the player with a finger (touch events), and a share-link viewer (aiortc,
+so the public rung) decodes black there from then on while the rest of its picture goes on;
+a viewer's player has no tools."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from tests.api.test_public_rendition import share_session
 from tests.conftest import ADMIN_TOKEN, TOKENS, RelayFactory
 from tests.e2e.browser import chromium, until
 from tests.e2e.test_annotations import PICTURE, at
+from tests.e2e.test_annotations_touch import Finger
 from tests.e2e.test_browser import poll
 
 TABLET = "tablet-token-000000000000"
@@ -71,12 +73,14 @@ async def test_an_operator_draws_a_mask_the_public_rung_is_black_there(
             assert await viewer.locator(".mask-draw").count() == 0
             await viewer.close()
             page = await open_player(browser, relay.base_url, ADMIN_TOKEN)
-            await page.click("text=Maske zeichnen")
+            finger = Finger(page)  # a tablet's touches, not a mouse
+            await finger.start()
+            await finger.tap("text=Maske zeichnen")
             rect = await page.evaluate(PICTURE)
             for corner in CORNERS:
-                await page.mouse.click(*at(rect, *corner))
+                await finger.tap_at(*at(rect, *corner))
             await until(page, "() => window.__masks.points", lambda p: len(p) == 4, 5, "corners")
-            await page.mouse.click(*at(rect, *CORNERS[0]))  # the first corner again closes it
+            await finger.tap_at(*at(rect, *CORNERS[0]))  # the first corner again closes it
             await until(page, "() => window.__masks.posted", lambda n: n == 1, 10, "the POST")
             masks = await until(page, "() => window.__masks.masks", lambda m: m, 10, "the list")
             assert len(masks) == 1 and masks[0]["author"] == "test-admin"
