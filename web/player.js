@@ -13,6 +13,7 @@
 import { showAnnotations } from "/static/annotations.js";
 import { csrfHeaders, initUser, loggedOut } from "/static/auth.js";
 import { browserSample, estimateMs, GlassDelay } from "/static/delay.js";
+import { allowMaskDrawing } from "/static/mask_draw.js";
 import { getLang, initLang, num, onLangChange, t } from "/static/i18n.js";
 import { showTelemetry } from "/static/telemetry.js";
 import { MseSession, mseSupported } from "/static/mse.js";
@@ -573,6 +574,7 @@ showTelemetry(stream, () => player.stats.delayMs);
 const annotations = showAnnotations(stream, video);
 initUser().then((me) => {
   annotations.allowMarking(me);
+  allowMaskDrawing(stream, video, me); // operators of a stream with a privacy rung
   const mayShare = !!me && ["operator", "admin"].includes(me.role) && me.kind !== "share";
   $("share-box").hidden = !mayShare;
   if (mayShare) listShareLinks();

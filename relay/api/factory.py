@@ -16,6 +16,7 @@ from relay.api import (
     routes_kiosk,
     routes_map,
     routes_mse,
+    routes_privacy_masks,
     routes_share,
     routes_streams,
     routes_telemetry,
@@ -74,5 +75,6 @@ def create_app(config: Config) -> web.Application:
     ):
         app.add_routes(module.routes)
     routes_annotations.install(app)
+    routes_privacy_masks.install(app)  # operator-drawn masks (docs/privacy.md)
     app.router.add_static("/static", routes_web.web_dir(), show_index=False, follow_symlinks=False)
     return app

@@ -28,6 +28,7 @@ from relay.transcode.processors.privacy_masks import (
     NEUTRAL_C,
     Plane,
     PlaneMasks,
+    Polygon,
     blur_box,
     coarse,
     fill,
@@ -52,6 +53,11 @@ class PrivacyStage:
     def __init__(self, stream: str, rung: str, config: PrivacyTable) -> None:
         self.stream, self.rung, self.config = stream, rung, config
         self._masks: dict[tuple[int, int], PlaneMasks] = {}
+        # Masks drawn by operators (relay.privacy_store): the loop hands a new tuple to
+        # draw(), the encoder thread takes it at the start of its next frame. A reference
+        # swap is atomic, so the hot path needs no lock.
+        self._drawn: tuple[Polygon, ...] = ()
+        self._next_drawn: tuple[Polygon, ...] = ()
         self.frames = 0
         self.fail_closed_frames = 0
         self.faces_found = 0
@@ -63,7 +69,14 @@ class PrivacyStage:
         self._detector: Detector | None = None
         self._unavailable: DetectorUnavailable | None = None
 
+    def draw(self, polygons: tuple[Polygon, ...]) -> None:
+        """Operator-drawn polygons (0..1) from the next frame on, with the config's."""
+        self._next_drawn = polygons
+
     def process(self, frame: av.VideoFrame, live: bool) -> None:
+        drawn = self._next_drawn
+        if drawn is not self._drawn:  # new drawn masks: rasterise again for every size
+            self._drawn, self._masks = drawn, {}
         views = planes(frame)
         self.frames += 1
         try:
@@ -105,7 +118,9 @@ class PrivacyStage:
             found = result
         masks = self._masks.get((width, height))
         if masks is None:
-            masks = self._masks[(width, height)] = polygon_masks(self.config.masks, width, height)
+            masks = self._masks[(width, height)] = polygon_masks(
+                (*self.config.masks, *self._drawn), width, height
+            )
         solid = self.config.fill == "solid"
         block = self.config.strength
         fill(y, masks.luma, BLACK_Y if solid else None, block)
@@ -176,6 +191,7 @@ class PrivacyStage:
             "frames": self.frames,
             "fail_closed_frames": self.fail_closed_frames,
             "masks": len(self.config.masks),
+            "drawn_masks": len(self._next_drawn),
             "fill": self.config.fill,
             "faces": self.config.faces,
             "faces_found": self.faces_found,
