@@ -2,10 +2,14 @@
 """Fleet benchmark: three drones on one small box, recorded and watched.
 
     .venv/bin/python scripts/bench_fleet.py [--drones 3] [--viewers 20] [--seconds 20]
-        [--runs 1] [--load-nice 10]
+        [--runs 1] [--load-nice 10] [--live-encode]
 
 The relay runs as its own process (`python -m relay serve`) with up to three streams, each
-pushed by a fake drone in a process of its own, as a remote controller would:
+pushed in a process of its own, as a remote controller would. The drones' clips are rendered
+ahead (scripts/fake_drone.py --at: the sim scene with frame marks that carry the time each
+frame will be pushed) and pushed packet by packet at those times (scripts/clip_push.py), so
+the box pays a few percent of a core for the drones instead of their live encoders (which
+took 0.7 cores and still missed 30 fps); --live-encode pushes from live fake drones instead:
   alpha: RTMP, 1920x1080 30 fps High profile with B-frames, 6 Mbit/s -> 720p + 360p
   bravo: MPEG-TS over UDP, 1280x720 30 fps, 3 Mbit/s               -> 720p + 360p
   ir:    MPEG-TS over UDP, 640x512 30 fps (a thermal camera's size) -> 360p
@@ -34,6 +38,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -46,6 +51,9 @@ from scripts.fanout_viewers import worker  # noqa: E402
 from scripts.relay_process import RelayProcess, free_port  # noqa: E402
 
 GOALS = {"fps_min": 29.0, "delay_p95_ms": 150.0, "relay_cores": 1.5}
+# A run's time besides joining and its window: the relay's start, the drones' first
+# keyframes (4 s GOP), the settling before the window, the teardown.
+RUN_OVERHEAD_S = 30.0
 WORKERS_PER_STREAM = 2  # counting viewers' processes per stream (plus one per sample viewer)
 
 
@@ -83,8 +91,14 @@ def drones(count: int) -> list[dict[str, Any]]:
 class Fleet:
     """The relay with the fleet's streams, and the fake drones pushing them."""
 
-    def __init__(self, fleet: list[dict[str, Any]], viewers: int, load_nice: int) -> None:
-        self.fleet, self.load_nice = fleet, load_nice
+    def __init__(
+        self,
+        fleet: list[dict[str, Any]],
+        viewers: int,
+        load_nice: int,
+        clips: Clips | None = None,
+    ) -> None:
+        self.fleet, self.load_nice, self.clips = fleet, load_nice, clips
         rtmp_port = free_port()
         tables = []
         for drone in fleet:
@@ -113,19 +127,11 @@ class Fleet:
         self.relay.start()
         self.relay.wait_ready(60)
         for drone in self.fleet:
-            command = [
-                sys.executable,
-                str(ROOT / "scripts" / "fake_drone.py"),
-                drone["push"],
-                "--size",
-                drone["size"],
-                "--bitrate",
-                str(drone["bitrate"]),
-                "--gop",
-                "120",  # 4 s, as drones send
-            ]
-            if drone["high_bframes"]:
-                command.append("--high-bframes")
+            if self.clips is not None:
+                command = self.clips.push_command(drone)
+            else:
+                command = [sys.executable, str(ROOT / "scripts" / "fake_drone.py"), drone["push"]]
+                command += drone_options(drone)
             self.pushers.append(
                 subprocess.Popen(
                     command,
@@ -178,6 +184,55 @@ class Fleet:
         self.relay.close()
 
 
+def drone_options(drone: dict[str, Any]) -> list[str]:
+    """fake_drone.py's options for this drone's picture and encoder."""
+    options = ["--size", drone["size"], "--bitrate", str(drone["bitrate"])]
+    options += ["--gop", "120"]  # 4 s, as drones send
+    return options + (["--high-bframes"] if drone["high_bframes"] else [])
+
+
+class Clips:
+    """The drones' clips, rendered ahead for pushing from `at` (Unix time) on: one clip per
+    drone, long enough for every run; each run's pushers start where the clip's time is."""
+
+    def __init__(self, fleet: list[dict[str, Any]], folder: Path, seconds: float) -> None:
+        self.folder = folder
+        # How much slower than real time the three render side by side here: 2 s of each.
+        began = time.monotonic()
+        self._render(fleet, time.time(), 2.0, "probe-")
+        slowdown = (time.monotonic() - began) / 2.0
+        self.at = time.time() + slowdown * seconds * 1.2 + 5.0
+        began = time.monotonic()
+        self._render(fleet, self.at, seconds, "")
+        self.render_s = round(time.monotonic() - began, 1)
+        self.late_s = round(max(0.0, time.time() - self.at), 1)  # the first run skips that
+
+    def _render(self, fleet: list[dict[str, Any]], at: float, seconds: float, prefix: str) -> None:
+        renders = []
+        for drone in fleet:
+            command = [sys.executable, str(ROOT / "scripts" / "fake_drone.py"), self.path(drone)]
+            command += drone_options(drone) + ["--at", repr(at), "--seconds", str(seconds)]
+            if prefix:
+                command[2] = str(self.folder / f"{prefix}{Path(self.path(drone)).name}")
+            renders.append(subprocess.Popen(command, stderr=subprocess.PIPE))
+        for render in renders:
+            _, err = render.communicate()
+            if render.returncode != 0:
+                raise RuntimeError(f"rendering a clip failed: {err.decode()[-500:]}")
+
+    def path(self, drone: dict[str, Any]) -> str:
+        suffix = ".flv" if drone["scheme"] == "rtmp" else ".ts"
+        return str(self.folder / f"{drone['name']}{suffix}")
+
+    def push_command(self, drone: dict[str, Any]) -> list[str]:
+        skip = max(0.0, time.time() - self.at + 0.5)  # from the clip's present on
+        script = str(ROOT / "scripts" / "clip_push.py")
+        return [sys.executable, script, self.path(drone), drone["push"], "--at", repr(self.at)] + [
+            "--from",
+            f"{skip:.2f}",
+        ]
+
+
 def stage_cores(
     before: dict[str, float], after: dict[str, float], seconds: float, names: list[str]
 ) -> dict[str, Any]:
@@ -205,8 +260,10 @@ def processes_cpu(pids: list[int]) -> float:
     return sum(cpu_seconds_by_thread(pid).get("total", 0.0) for pid in pids if pid)
 
 
-def one_run(fleet: list[dict[str, Any]], viewers: int, seconds: float, nice: int) -> dict[str, Any]:
-    setup = Fleet(fleet, viewers, nice)
+def one_run(
+    fleet: list[dict[str, Any]], viewers: int, seconds: float, nice: int, clips: Clips | None
+) -> dict[str, Any]:
+    setup = Fleet(fleet, viewers, nice, clips)
     try:
         setup.start()
         incident = setup.record()
@@ -317,13 +374,24 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=20.0, help="the measured window")
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--load-nice", type=int, default=10, help="pushers' and viewers' nice")
+    parser.add_argument(
+        "--live-encode", action="store_true", help="live fake drones instead of clips"
+    )
     args = parser.parse_args()
     if not 1 <= args.drones <= 3 or not 1 <= args.viewers <= 100 or not 5 <= args.seconds <= 300:
         parser.error("--drones 1..3, --viewers 1..100 and --seconds 5..300")
     if args.runs < 1 or not 0 <= args.load_nice <= 19:
         parser.error("--runs >= 1 and --load-nice 0..19")
     fleet = drones(args.drones)
-    runs = [one_run(fleet, args.viewers, args.seconds, args.load_nice) for _ in range(args.runs)]
+    with tempfile.TemporaryDirectory(prefix="bench-fleet-clips-") as folder:
+        clips = None
+        if not args.live_encode:
+            per_run = RUN_OVERHEAD_S + max(1.0, args.viewers * len(fleet) / 15) + args.seconds
+            clips = Clips(fleet, Path(folder), args.runs * per_run + 10.0)
+        runs = [
+            one_run(fleet, args.viewers, args.seconds, args.load_nice, clips)
+            for _ in range(args.runs)
+        ]
     result: dict[str, Any] = {
         "drones": [
             {k: d[k] for k in ("name", "scheme", "size", "bitrate", "rungs")} for d in fleet
@@ -331,6 +399,8 @@ def main() -> int:
         "viewers_per_drone": args.viewers,
         "window_s": args.seconds,
         "runs": len(runs),
+        "pushers": "live fake drones" if clips is None else "clips rendered ahead",
+        "clips_render_s": None if clips is None else clips.render_s,
         "relay_cores_median": round(statistics.median(r["relay_cores"] for r in runs), 3),
         "goals": GOALS,
         "pass": [verdict(r) for r in runs],

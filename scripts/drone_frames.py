@@ -32,9 +32,19 @@ def probe_file(path: Path) -> tuple[int, int, int]:
         return stream.width & ~1, stream.height & ~1, max(1, min(120, round(rate)))
 
 
-def sim_frames(width: int, height: int, fps: int) -> Iterator[av.VideoFrame]:
-    """The sim scene; frame marks: counter = index, capture time = when rendered."""
+def sim_frames(
+    width: int, height: int, fps: int, at: float | None = None
+) -> Iterator[av.VideoFrame]:
+    """The sim scene; frame marks: counter = index, capture time = when rendered, or with
+    `at` (Unix seconds) at + index / fps: a clip rendered ahead to be pushed at that time."""
     from relay.sources.sim_scene import SimScene
 
     scene = SimScene(width, height, fps)  # now, not at the first frame: it takes ~1 s
-    return (scene.render(index) for index in itertools.count())
+    if at is None:
+        return (scene.render(index) for index in itertools.count())
+    return (scene.render(i, mark_ms(at, i, fps)) for i in itertools.count())
+
+
+def mark_ms(at: float, index: int, fps: int) -> int:
+    """The capture time frame `index` of a clip rendered ahead for `at` carries."""
+    return round((at + index / fps) * 1000)

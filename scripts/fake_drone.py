@@ -7,24 +7,28 @@ Usage:
     python scripts/fake_drone.py http://127.0.0.1:8080/whip/cam [--token T] ...   (WHIP)
     python scripts/fake_drone.py rtmp://… --dji split-pictures,split-nal,…|all   (DJI's RTMP)
     python scripts/fake_drone.py [URL] --mavlink udp://127.0.0.1:14550  (no URL: telemetry only)
+    python scripts/fake_drone.py clip.flv|clip.ts --at UNIX_S --seconds N ...  (render ahead)
 
 rtmp:// pushes FLV (AVC sequence header from the encoder's global header); udp:// sends
-MPEG-TS in 1316-byte datagrams (SPS/PPS in band before each IDR), with --klv also MISB ST 0601
-telemetry (10 Hz, a 200 m circle at 120 m) on a KLV data PID; http(s):// publishes over
+MPEG-TS in 1316-byte datagrams (SPS/PPS in band before each IDR), with --klv also MISB ST
+0601 telemetry (10 Hz, a 200 m circle at 120 m) on a KLV data PID; http(s):// publishes over
 WebRTC with FFmpeg's WHIP muxer (PyAV 18), with a fresh ECDSA P-256 certificate for DTLS:
 the muxer's own key is on P-224 (FFmpeg on GnuTLS), which the OpenSSL under aiortc (the
-relay) refuses, docs/interop.md (--token
-sends the publish token). The picture is the relay's synthetic aerial scene with burned-in
-frame marks (relay.media.frame_marks), or with --file the looped video of a file, decoded,
-scaled and re-encoded (never remuxed, so that --gop/--high-bframes apply), with the frame
-marks burned in as well. Encoding: libx264, baseline-like (ultrafast, zerolatency, no
-B-frames) or, with --high-bframes, High profile with a fixed I B B P pattern (veryfast, no
-lookahead). --mavlink sends the same flight as MAVLink 2 over UDP at 10 Hz (scripts/mavlink_out.py;
-scripts/flight_path.py is the flight of both), beside the video or, without a URL, alone.
---dji pushes RTMP with DJI controllers' quirks through our own RTMP publisher
-(scripts/dji_quirks.py lists them). The stream is paced at real time; --seconds N stops
-after N s. Exit status: 0 on a clean stop (--seconds, Ctrl-C, SIGTERM), 1 if the RTMP or
-WHIP server refuses or drops the connection (UDP cannot tell), 2 for bad arguments.
+relay) refuses, docs/interop.md (--token sends the publish token). The picture is the
+relay's synthetic aerial scene with burned-in frame marks (relay.media.frame_marks), or with
+--file the looped video of a file, decoded, scaled and re-encoded (never remuxed, so that
+--gop/--high-bframes apply), with the frame marks burned in as well. Encoding: libx264,
+baseline-like (ultrafast, zerolatency, no B-frames) or, with --high-bframes, High profile
+with a fixed I B B P pattern (veryfast, no lookahead). --mavlink sends the same flight as
+MAVLink 2 over UDP at 10 Hz (scripts/mavlink_out.py; scripts/flight_path.py is the flight of
+both), beside the video or, without a URL, alone. --dji pushes RTMP with DJI controllers'
+quirks through our own RTMP publisher (scripts/dji_quirks.py lists them). The stream is
+paced at real time; --seconds N stops after N s. With a file name (.flv or .ts) and --at, it
+renders a clip ahead instead, as fast as it encodes, whose frame n carries the capture time
+at + n/fps: scripts/clip_push.py pushes it at that time, so a benchmark's box does not pay
+for the drones' encoders. Exit status: 0 on a clean stop (--seconds, Ctrl-C, SIGTERM), 1 if
+the RTMP or WHIP server refuses or drops the connection (UDP cannot tell), 2 for bad
+arguments.
 """
 
 from __future__ import annotations
@@ -100,7 +104,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="udp:// only: MISB ST 0601 telemetry at 10 Hz on a KLV data PID, flying a circle",
     )
     p.add_argument("--mavlink", default=None, metavar="udp://HOST:PORT", help="MAVLink at 10 Hz")
+    p.add_argument(
+        "--at",
+        type=float,
+        default=None,
+        metavar="UNIX_S",
+        help="render ahead into the file given as URL (.flv, .ts): frame n's marks say at + n/fps",
+    )
     a = p.parse_args(argv)
+    if a.at is not None:
+        if not (a.url or "").endswith((".flv", ".ts")) or "://" in (a.url or ""):
+            p.error("--at renders into a file: give a path ending .flv or .ts as URL")
+        if a.seconds is None or a.klv or a.dji or a.mavlink or a.file:
+            p.error("--at needs --seconds and works without --klv, --dji, --mavlink and --file")
     if a.mavlink is not None:
         try:
             parse_udp(a.mavlink)
@@ -121,7 +137,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             p.error(f"--dji: {exc}")
         if not a.url.startswith("rtmp://") or a.high_bframes or a.file:
             p.error("--dji: rtmp:// only, without --high-bframes and --file")
-    if not a.url.startswith(("rtmp://", "rtmps://", "udp://", "http://", "https://")):
+    if a.at is None and not a.url.startswith(
+        ("rtmp://", "rtmps://", "udp://", "http://", "https://")
+    ):
         p.error("url must start with rtmp://, rtmps://, udp://, http:// or https:// (WHIP)")
     if a.high_bframes and a.url.startswith("http"):
         p.error("--high-bframes: WebRTC (WHIP) carries no B-frames")
@@ -166,6 +184,8 @@ def open_output(
         if a.token:
             options["authorization"] = a.token
         container = av.open(a.url, "w", format="whip", options=options)
+    elif a.at is not None:  # a clip rendered ahead (scripts/clip_push.py pushes it)
+        container = av.open(a.url, "w", format="flv" if a.url.endswith(".flv") else "mpegts")
     elif a.url.startswith("udp://"):
         url = a.url + ("&" if "?" in a.url else "?") + "pkt_size=1316"
         container = av.open(url, "w", format="mpegts", timeout=10.0)
@@ -206,7 +226,9 @@ def open_output(
 
 def push(a: argparse.Namespace) -> None:
     frames = (
-        file_frames(a.file, a.width, a.height) if a.file else sim_frames(a.width, a.height, a.fps)
+        file_frames(a.file, a.width, a.height)
+        if a.file
+        else sim_frames(a.width, a.height, a.fps, a.at)
     )
     # The WHIP muxer reads its certificate when it connects: the folder lives as long.
     with tempfile.TemporaryDirectory(prefix="fake-drone-") as folder:
@@ -237,7 +259,9 @@ def send(
     try:
         while a.seconds is None or index < a.seconds * a.fps:
             delay = start + index / a.fps - time.monotonic()
-            if delay > 0:
+            if a.at is not None:
+                pass  # rendering ahead: as fast as it encodes, the marks say when
+            elif delay > 0:
                 time.sleep(delay)
             elif delay < -1.0:  # stalled for more than 1 s: skip ahead, do not burst
                 log.warning("%.1f s behind, skipping ahead", -delay)

@@ -104,3 +104,49 @@ def test_udp_push_decodes_and_counter_advances() -> None:
     # the read timeout, as a PES ends only where the next begins, so look at the median.)
     delays = sorted(now - captured for _, captured, now in marks)
     assert 0 <= delays[len(delays) // 2] < 1000, delays
+
+
+def test_clip_rendered_ahead_is_pushed_at_its_capture_times(tmp_path: Path) -> None:
+    """fake_drone --at renders a clip whose marks carry the times clip_push sends it at: a
+    viewer measures a true delay (not the rendering's time) from a drone that costs no
+    encoder; a clip with nothing left to start from is refused with exit 2."""
+    clip = tmp_path / "clip.ts"
+    at = time.time() + 12.0  # rendering 3 s of 640x360 takes a few seconds, loaded
+    options = ["--size", "640x360", "--gop", "30", "--seconds", "3"]
+    render = [sys.executable, str(SCRIPT), str(clip), "--at", repr(at), *options]
+    rendered = subprocess.run(render, capture_output=True, text=True, timeout=60)
+    assert rendered.returncode == 0, rendered.stderr
+    assert time.time() < at, "rendering took longer than the test allows"
+
+    port = _free_udp_port()
+    marks: list[tuple[int, int, int]] = []
+    errors: list[BaseException] = []
+    receiver = threading.Thread(target=_receive, args=(port, marks, errors), daemon=True)
+    receiver.start()
+    _wait_until_bound(port)
+    push = [sys.executable, str(SCRIPT.parent / "clip_push.py"), str(clip)]
+    pushed = subprocess.run(
+        [*push, f"udp://127.0.0.1:{port}", "--at", repr(at)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    receiver.join(timeout=15)
+    assert pushed.returncode == 0, pushed.stderr
+    assert not errors, errors
+    counters = [counter for counter, _, _ in marks]
+    assert len(counters) >= 60 and counters[0] == 0, counters
+    assert all(b == a + 1 for a, b in itertools.pairwise(counters)), counters
+    # Frame n carries at + n/30 and leaves then: the median delay is the loopback's and the
+    # decoder's, not the ~10 s between rendering and pushing (or minus that if it burst).
+    assert all(captured == round((at + n / 30) * 1000) for n, captured, _ in marks)
+    delays = sorted(now - captured for _, captured, now in marks)
+    assert 0 <= delays[len(delays) // 2] < 500, delays
+
+    late = subprocess.run(
+        [*push, f"udp://127.0.0.1:{port}", "--at", repr(at), "--from", "2.5"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert late.returncode == 2 and "no keyframe left" in late.stderr, late.stderr
