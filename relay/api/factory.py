@@ -33,6 +33,7 @@ from relay.api.share_expiry import watch_share_viewers
 from relay.app import Relay
 from relay.auth.service import Auth
 from relay.config import Config
+from relay.telemetry.footprint import ground_point
 
 MAX_BODY = 64 * 1024  # an SDP offer is a few KiB; nothing we accept is larger
 
@@ -73,6 +74,7 @@ def create_app(config: Config) -> web.Application:
         routes_wall,
     ):
         app.add_routes(module.routes)
-    routes_annotations.install(app)
+    # A mark made with telemetry stores where on the ground it points (docs/annotations.md).
+    routes_annotations.install(app).ground_position = ground_point
     app.router.add_static("/static", routes_web.web_dir(), show_index=False, follow_symlinks=False)
     return app
