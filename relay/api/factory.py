@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from relay.api import (
+    routes_annotation_feed,
     routes_annotations,
     routes_audit,
     routes_auth,
@@ -72,6 +73,7 @@ def create_app(config: Config) -> web.Application:
         routes_map,
         routes_kiosk,
         routes_wall,
+        routes_annotation_feed,
     ):
         app.add_routes(module.routes)
     # A mark made with telemetry stores where on the ground it points (docs/annotations.md).
