@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 from aiohttp import web
@@ -79,15 +80,13 @@ async def annotation_feed(request: web.Request) -> web.StreamResponse:
     sent: dict[str, list[dict[str, Any]]] = {}
     try:
         await response.prepare(request)
-        quiet = 0.0
+        written = time.monotonic()  # a comment line after KEEPALIVE_S without an event
         while not any(f.closed for f in followers.values()):
-            wrote = False
             for name in names:
                 marks = views(request, board, name)
                 if name not in sent or ids(marks) != ids(sent[name]):
                     await response.write(event({"stream": name, "annotations": marks}))
-                    sent[name], wrote = marks, True
-            started = board.clock()
+                    sent[name], written = marks, time.monotonic()
             try:
                 await asyncio.wait_for(wake.wait(), _wait_s(board, names))
             except TimeoutError:
@@ -95,10 +94,9 @@ async def annotation_feed(request: web.Request) -> web.StreamResponse:
             wake.clear()
             if not still_allowed(request):
                 break
-            quiet = 0.0 if wrote else quiet + board.clock() - started
-            if quiet >= KEEPALIVE_S:
+            if time.monotonic() - written >= KEEPALIVE_S:
                 await response.write(b": keepalive\n\n")
-                quiet = 0.0
+                written = time.monotonic()
     except ConnectionError:  # the viewer went away
         pass
     finally:

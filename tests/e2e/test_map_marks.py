@@ -15,7 +15,7 @@ from tests.conftest import ADMIN_TOKEN, RelayFactory
 from tests.e2e.browser import chromium, until
 from tests.e2e.test_annotations import colour_near
 from tests.e2e.test_annotations_touch import YELLOW
-from tests.e2e.test_map import AUTH, MAP, STREAMS, TOLERANCE_PX, P, Q, expected_screen
+from tests.e2e.test_map import AUTH, MAP, STREAMS, TOLERANCE_PX, P, Q, expected_screen, open_map
 from tests.telemetry.test_push import push
 
 PINS = """() => {
@@ -40,10 +40,7 @@ async def test_marks_with_a_ground_position_are_pins_on_the_map(
     assert (await push(relay, P, ADMIN_TOKEN, "p"))[0] == 204
     assert (await push(relay, Q, ADMIN_TOKEN, "q"))[0] == 204  # q says no gimbal: no ground
     async with chromium() as context:
-        page = await context.new_page()  # type: ignore[attr-defined]
-        await page.set_viewport_size({"width": 1000, "height": 700})
-        await page.goto(relay.login_url)
-        await page.goto(relay.base_url + "/map")
+        page = await open_map(context, relay)
         await until(page, MAP, lambda s: len(s["markers"]) == 2, 10, "two drones")
         await page.wait_for_timeout(300)  # the marks' first events have come
         assert await page.evaluate(PINS) == {}
