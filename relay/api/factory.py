@@ -76,7 +76,8 @@ def create_app(config: Config) -> web.Application:
         routes_annotation_feed,
     ):
         app.add_routes(module.routes)
-    # A mark made with telemetry stores where on the ground it points (docs/annotations.md).
-    routes_annotations.install(app).ground_position = ground_point
+    routes_annotations.install(app)
     app.router.add_static("/static", routes_web.web_dir(), show_index=False, follow_symlinks=False)
+    # A mark made with telemetry stores where on the ground it points (docs/annotations.md).
+    app[routes_annotations.BOARD].ground_position = ground_point
     return app
