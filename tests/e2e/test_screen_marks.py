@@ -124,3 +124,6 @@ async def test_a_kiosk_shows_only_public_marks(start_relay: RelayFactory) -> Non
         rect = await page.evaluate(video)
         assert await colour_near(page, at(rect, *EDGE), YELLOW), rect
         assert not await colour_near(page, at(rect, *team_edge), GREEN)
+        # Cleared by the operator: the city's screen loses it too.
+        assert (await call(relay, "DELETE", "/api/streams/nord/annotations", OPERATOR))[0] == 200
+        await until(page, shown, lambda ids: ids == [], 5, "the kiosk's mark cleared")
