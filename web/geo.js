@@ -43,39 +43,57 @@ export function offset(lat, lon, north, east) {
   };
 }
 
-/**
- * Where the picture's four corners meet flat ground, as [{lat, lon}] in the order top-left,
- * top-right, bottom-right, bottom-left of the picture; null unless the sample says the
- * position, the height above ground (alt_rel_m > 0), the heading, the gimbal's pitch and the
- * horizontal FOV. The gimbal's yaw is relative to the aircraft (0 when absent: a fixed
- * camera looks ahead). A corner ray above the horizon, or meeting the ground further than
- * maxM away, is cut at maxM along its direction over the ground.
- */
-export function footprint(s, maxM = FOOTPRINT_MAX_M, aspect = ASPECT) {
+/** Where the ray through picture point (x, y) (0..1 from the picture's top-left corner)
+ * runs: {north, east} metres over the ground per unit and the distance over the ground at
+ * which it meets flat ground (Infinity at or above the horizon); null unless the sample says
+ * the position, the height above ground (alt_rel_m > 0), the heading, the gimbal's pitch and
+ * the horizontal FOV. The gimbal's yaw is relative to the aircraft (0 when absent: a fixed
+ * camera looks ahead); the gimbal holds the picture level (no roll). relay/telemetry/
+ * footprint.py is the same maths in Python (tests/telemetry/test_footprint.py compares). */
+function ray(s, x, y, aspect) {
   const known = ["lat", "lon", "alt_rel_m", "heading_deg", "gimbal_pitch_deg", "hfov_deg"];
   if (known.some((k) => s[k] == null) || !(s.alt_rel_m > 0)) return null;
-  const h = s.alt_rel_m;
   const az = rad(s.heading_deg + (s.gimbal_yaw_deg ?? 0)); // from north, clockwise
   const pitch = rad(s.gimbal_pitch_deg); // 0 level, -90 straight down
   const tx = Math.tan(rad(s.hfov_deg) / 2);
   const ty = tx / aspect;
+  const a = (2 * x - 1) * tx; // right of the centre line
+  const b = (1 - 2 * y) * ty; // above it
   // The camera's axes in north/east/up: forward, right, and the picture's up.
   const fwd = [Math.cos(pitch) * Math.cos(az), Math.cos(pitch) * Math.sin(az), Math.sin(pitch)];
   const right = [-Math.sin(az), Math.cos(az), 0];
   const up = [-Math.sin(pitch) * Math.cos(az), -Math.sin(pitch) * Math.sin(az), Math.cos(pitch)];
+  const d = [0, 1, 2].map((i) => fwd[i] + a * right[i] + b * up[i]);
+  const ground = Math.hypot(d[0], d[1]);
+  const dist = d[2] < 0 ? (s.alt_rel_m * ground) / -d[2] : Infinity;
+  const [north, east] = ground > 0 ? [d[0] / ground, d[1] / ground] : [0, 0];
+  return { north, east, dist };
+}
+
+/**
+ * Where the picture's four corners meet flat ground, as [{lat, lon}] in the order top-left,
+ * top-right, bottom-right, bottom-left of the picture; null when the sample lacks what ray()
+ * needs. A corner ray above the horizon, or meeting the ground further than maxM away, is
+ * cut at maxM along its direction over the ground.
+ */
+export function footprint(s, maxM = FOOTPRINT_MAX_M, aspect = ASPECT) {
   const corners = [
-    [-tx, ty],
-    [tx, ty],
-    [tx, -ty],
-    [-tx, -ty],
-  ];
-  return corners.map(([a, b]) => {
-    const d = [0, 1, 2].map((i) => fwd[i] + a * right[i] + b * up[i]);
-    const ground = Math.hypot(d[0], d[1]);
-    // Distance over the ground where the ray meets it; Infinity at or above the horizon.
-    let dist = d[2] < 0 ? (h * ground) / -d[2] : Infinity;
-    if (dist > maxM) dist = maxM;
-    const [n, e] = ground > 0 ? [(d[0] / ground) * dist, (d[1] / ground) * dist] : [0, 0];
-    return offset(s.lat, s.lon, n, e);
+    [0, 0],
+    [1, 0],
+    [1, 1],
+    [0, 1],
+  ].map(([x, y]) => ray(s, x, y, aspect));
+  if (corners[0] == null) return null;
+  return corners.map((r) => {
+    const dist = Math.min(r.dist, maxM);
+    return offset(s.lat, s.lon, r.north * dist, r.east * dist);
   });
+}
+
+/** Where picture point (x, y) meets flat ground, {lat, lon}; null above the horizon, further
+ * than maxM away (flat ground is no guess there), or when the sample lacks what ray() needs. */
+export function groundPoint(s, x, y, maxM = FOOTPRINT_MAX_M, aspect = ASPECT) {
+  const r = ray(s, x, y, aspect);
+  if (r == null || !(r.dist <= maxM)) return null;
+  return offset(s.lat, s.lon, r.north * r.dist, r.east * r.dist);
 }

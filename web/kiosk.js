@@ -3,7 +3,11 @@
 // It recovers by itself: the relay's status is polled, a lost picture is retried forever
 // (web/tile.js), and a 401 (the browser session ran out) asks the kiosk's own address for a
 // new session; only a link that no longer holds (revoked, expired) makes the screen go dark.
+// The shown stream's marks are drawn over the picture as in the player: the relay sends a
+// kiosk (a share link) only the marks an operator made public (docs/annotations.md).
 
+import { followMarksOf } from "/static/annotations_feed.js";
+import { markLayer } from "/static/annotations_overlay.js";
 import { GlassDelay } from "/static/delay.js";
 import { getLang, num } from "/static/i18n.js";
 import { Tile } from "/static/tile.js";
@@ -38,7 +42,12 @@ const kiosk = {
   cycles: 0,
   tile: null,
   glass, // the delay's readings
+  // The marks shown now (test hook: when each was first drawn), and every stream's.
+  marks: { marks: [], drawnAt: {} },
+  marksOf: {},
+  marksFeed: null,
 };
+const overlay = markLayer(video, kiosk.marks);
 window.__kiosk = kiosk; // test hook
 
 function text(key, vars = {}) {
@@ -59,6 +68,27 @@ function render() {
   $("stream").textContent = current ? current.name : "";
   const ms = state === "live" ? glass.measuredMs() : null;
   $("delay").textContent = ms == null ? "" : text("delay", { v: num(ms / 1000, 1) });
+  overlay.layer.style.visibility = state === "gone" || state === "noconn" ? "hidden" : "";
+}
+
+/** The marks of the stream shown now, drawn again. */
+function showMarks() {
+  kiosk.marks.marks = kiosk.marksOf[kiosk.streams[kiosk.index]?.name] ?? [];
+  overlay.render();
+}
+
+/** Every stream's marks on one event stream; opened again after the relay refused it (a
+ * session that ran out: EventSource retries a lost connection by itself, not a 401). */
+function followMarks() {
+  const open = kiosk.marksFeed && kiosk.marksFeed.readyState !== EventSource.CLOSED;
+  if (open || kiosk.state === "gone" || !kiosk.streams.length) return;
+  kiosk.marksFeed = followMarksOf(
+    kiosk.streams.map((s) => s.name),
+    (stream, marks) => {
+      kiosk.marksOf[stream] = marks;
+      showMarks();
+    },
+  );
 }
 
 function tick() {
@@ -83,6 +113,7 @@ async function relogin() {
 function goDark() {
   kiosk.state = "gone";
   kiosk.tile?.stop();
+  kiosk.marksFeed?.close();
   render();
 }
 
@@ -104,6 +135,7 @@ async function poll() {
     } else if (kiosk.state === "gone" && resp.ok) {
       location.reload(); // only after a re-issued link landed here: start afresh
     }
+    followMarks();
   } catch {
     kiosk.reachable = false;
   }
@@ -117,6 +149,7 @@ function next() {
   const s = kiosk.streams[kiosk.index];
   glass.reset();
   kiosk.tile.show(s.name, s.rendition);
+  showMarks();
   render();
 }
 
@@ -146,6 +179,7 @@ async function main() {
   });
   kiosk.tile.start();
   glass.start();
+  followMarks();
   setInterval(poll, POLL_MS);
   setInterval(next, Math.max(5, config.cycle_s) * 1000);
   render();

@@ -2,6 +2,7 @@
 // track and its camera's ground footprint, live from one event stream (/api/map/events).
 // Plain DOM + SVG on Web Mercator (web/geo.js): no map library, nothing from the internet;
 // the background is the configured tiles, or a grid with coordinates and a scale bar.
+// The operators' marks that know their ground position are pins on it (web/map_marks.js).
 //
 // Test hook: #map carries data-zoom and data-origin-x/-y (the world pixel, at that zoom, of
 // the map's top-left corner): a position's screen point is project(lat, lon, zoom) - origin.
@@ -11,6 +12,7 @@ import { footprint, project, TILE, unproject } from "/static/geo.js";
 import { initLang, num, onLangChange, t } from "/static/i18n.js";
 import { drawGrid, drawScale, drawTiles, SVG, svg } from "/static/map_background.js";
 import { wireControls } from "/static/map_controls.js";
+import { MapMarks } from "/static/map_marks.js";
 
 const TRACK_S = 300; // the track of the last five minutes (the relay keeps the last minute)
 const TRACK_MAX = 3000; // points per drone: bounded memory for a page left open all day
@@ -29,6 +31,7 @@ let tiles = null; // {url, min_zoom, max_zoom, attribution}
 const drones = new Map(); // name -> {sample, track: [[lat, lon, time]], marker}
 let noTelemetry = [];
 let frame = 0;
+const marks = new MapMarks(() => schedule());
 
 function size() {
   return { w: mapEl.clientWidth, h: mapEl.clientHeight };
@@ -169,6 +172,7 @@ function render() {
   drawScale($("map-scale"), $("map-scale-label"), view.zoom, o, h);
   const g = svg("g", {}, overlay);
   for (const [name, d] of drones) drawDrone(name, d, g);
+  marks.draw(svg("g", { class: "map-marks" }, overlay), toScreen);
   const waiting = [...drones.keys()].filter((n) => drones.get(n).sample?.lat == null);
   const notes = [];
   if (!drones.size && !noTelemetry.length) notes.push(t("map.none"));
@@ -231,6 +235,7 @@ async function load() {
   const followed = data.drones.filter((d) => d.has_telemetry);
   for (const d of followed) drones.set(d.name, { sample: d.telemetry, track: d.track, marker: null });
   if (followed.length) follow(followed.map((d) => d.name));
+  marks.follow(followed.map((d) => d.name));
   schedule();
 }
 

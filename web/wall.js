@@ -5,8 +5,11 @@
 // whether an incident records it. Operators start and stop an incident for the shown streams.
 // Status comes from polling /api/streams (telemetry included) and /api/incidents: one request
 // each every few seconds, where an event stream per tile would hold six of the browser's
-// connections to the relay.
+// connections to the relay. The streams' live marks (docs/annotations.md) come over one event
+// stream for all tiles and are drawn over each tile's picture as in the player.
 
+import { followMarksOf } from "/static/annotations_feed.js";
+import { markLayer } from "/static/annotations_overlay.js";
 import { csrfHeaders, initUser, loggedOut } from "/static/auth.js";
 import { getLang, initLang, num, onLangChange } from "/static/i18n.js";
 import { Tile } from "/static/tile.js";
@@ -54,6 +57,7 @@ const wall = {
   recording: [], // incidents that record now: [{id, title, streams}]
   operator: false,
   lastError: null,
+  marksFeed: null, // one EventSource for every tile's marks
 };
 window.__wall = wall;
 
@@ -126,6 +130,9 @@ function makeTile(name) {
     onUnauthorized: loggedOut,
   });
   tile.el = el;
+  // Test hook: the marks as received, when each was first drawn (web/annotations_overlay.js).
+  tile.marks = { marks: [], drawnAt: {} };
+  tile.overlay = markLayer(tile.video, tile.marks);
   el.addEventListener("click", () => (wall.enlarged === name ? history.back() : enlarge(name)));
   wall.tiles[name] = tile;
   tile.start();
@@ -195,6 +202,23 @@ function shrink() {
   render();
 }
 
+/** The tiles' marks: one event stream for all, opened again when the tiles change or it was
+ * refused (EventSource retries a lost connection by itself, but not an HTTP error). */
+function followMarks() {
+  const names = Object.keys(wall.tiles);
+  const feed = wall.marksFeed;
+  const same = feed?.names.join("\n") === names.join("\n");
+  if (!names.length || (same && feed.events.readyState !== EventSource.CLOSED)) return;
+  feed?.events.close();
+  const events = followMarksOf(names, (stream, marks) => {
+    const tile = wall.tiles[stream];
+    if (!tile) return;
+    tile.marks.marks = marks;
+    tile.overlay.render();
+  });
+  wall.marksFeed = { names, events };
+}
+
 async function api(method, path, body) {
   const init = { method, cache: "no-store", headers: method === "GET" ? {} : csrfHeaders() };
   if (body !== undefined) {
@@ -213,6 +237,7 @@ async function poll() {
     const { streams } = await api("GET", "/api/streams");
     wall.status = Object.fromEntries(streams.map((s) => [s.name, s]));
     for (const s of streams.slice(0, MAX_TILES)) if (!wall.tiles[s.name]) makeTile(s.name);
+    followMarks();
     if (wall.operator) {
       const { incidents } = await api("GET", "/api/incidents");
       wall.recording = incidents.filter((i) => i.status === "recording");

@@ -1,10 +1,10 @@
 """Where on the ground a mark points: the hook for the camera footprint's projection.
 
-The projection itself (camera pose + field of view + terrain -> the footprint) belongs to
-the map's code; the board only asks it. Until it is wired (relay.api.factory sets the
-board's `ground_position`), no mark carries a ground position. A sample older than the
-telemetry's stale limit is not used: a mark must not point where the drone was a minute ago.
-"""
+The projection itself (camera pose + field of view -> a point on flat ground) is
+relay.telemetry.footprint.ground_point, the same maths as the map's web/geo.js; the board
+only asks it, through this hook, which relay.api.factory wires (a board made without it gives
+no mark a ground position). A sample older than the telemetry's stale limit is not used: a
+mark must not point where the drone was a minute ago."""
 
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from relay.api import (
+    routes_annotation_feed,
     routes_annotations,
     routes_audit,
     routes_auth,
@@ -34,6 +35,7 @@ from relay.api.share_expiry import watch_share_viewers
 from relay.app import Relay
 from relay.auth.service import Auth
 from relay.config import Config
+from relay.telemetry.footprint import ground_point
 
 MAX_BODY = 64 * 1024  # an SDP offer is a few KiB; nothing we accept is larger
 
@@ -72,9 +74,12 @@ def create_app(config: Config) -> web.Application:
         routes_map,
         routes_kiosk,
         routes_wall,
+        routes_annotation_feed,
     ):
         app.add_routes(module.routes)
     routes_annotations.install(app)
     routes_privacy_masks.install(app)  # operator-drawn masks (docs/privacy.md)
     app.router.add_static("/static", routes_web.web_dir(), show_index=False, follow_symlinks=False)
+    # A mark made with telemetry stores where on the ground it points (docs/annotations.md).
+    app[routes_annotations.BOARD].ground_position = ground_point
     return app

@@ -48,7 +48,7 @@ async def test_operators_mark_viewers_read_and_may_not_mark(start_relay: RelayFa
     relay = await start(start_relay)
     created = await mark(relay, CIRCLE)
     assert created["author"] == "elw-operator" and created["expires_in_s"] == pytest.approx(60, 1)
-    assert created["rgb"] == "#ff2d2d" and created["ground"] is None  # no projection wired
+    assert created["rgb"] == "#ff2d2d" and created["ground"] is None  # no telemetry
     status, body = await call(relay, "POST", MARKS, VIEWER_A, json=CIRCLE)
     assert status == 403 and "operator" in body["reason"]
     status, body = await call(relay, "GET", MARKS, VIEWER_A)
@@ -206,7 +206,7 @@ async def test_a_mark_stores_the_ground_position_the_hook_gives(
     relay = await start(start_relay)
     assert relay.app is not None
     board = relay.app[BOARD]
-    assert (await mark(relay, CIRCLE))["ground"] is None  # no projection wired: none
+    assert (await mark(relay, CIRCLE))["ground"] is None  # no telemetry: none
     asked: list[tuple[float, float]] = []
 
     def project(sample: Telemetry, x: float, y: float) -> tuple[float, float] | None:

@@ -155,6 +155,7 @@ SHARE_REACHES = {
     # (relay.api.routes_annotations, docs/annotations.md).
     ("GET", "/api/streams/{name}/annotations"),
     ("GET", "/api/streams/{name}/annotations/events"),
+    ("GET", "/api/annotations/events"),  # several streams' (relay.api.routes_annotation_feed)
 }
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ADMIN_TOKEN, RelayFactory
+from tests.conftest import ADMIN_TOKEN, RelayFactory, RunningRelay
 from tests.e2e.browser import chromium, until
 from tests.telemetry.test_push import SMALL, VIEWER_P, push
 
@@ -85,15 +85,21 @@ def assert_at(state: dict[str, Any], name: str, sample: dict[str, float]) -> Non
     assert off <= TOLERANCE_PX, f"{name} drawn at {got}, belongs at {want} ({off:.1f} px off)"
 
 
+async def open_map(context: Any, relay: RunningRelay) -> Any:
+    """The map page at 1000x700, logged in as the admin."""
+    page = await context.new_page()
+    await page.set_viewport_size({"width": 1000, "height": 700})
+    await page.goto(relay.login_url)
+    await page.goto(relay.base_url + "/map")
+    return page
+
+
 async def test_map_places_both_drones_and_opens_the_player(start_relay: RelayFactory) -> None:
     relay = await start_relay(STREAMS, auth=AUTH)
     assert (await push(relay, P, ADMIN_TOKEN, "p"))[0] == 204
     assert (await push(relay, {**Q, "lat": Q["lat"] - 0.001}, ADMIN_TOKEN, "q"))[0] == 204
     async with chromium() as context:
-        page = await context.new_page()  # type: ignore[attr-defined]
-        await page.set_viewport_size({"width": 1000, "height": 700})
-        await page.goto(relay.login_url)
-        await page.goto(relay.base_url + "/map")
+        page = await open_map(context, relay)
         await until(page, MAP, lambda s: len(s["markers"]) == 2, 10, "two markers")
         # q moves on: live over the event stream, and its track has two points.
         assert (await push(relay, Q, ADMIN_TOKEN, "q"))[0] == 204
