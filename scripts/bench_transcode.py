@@ -127,12 +127,15 @@ def run_relay(units: list[AccessUnit], paced: bool) -> dict[str, Any]:
 
 
 def x264_args(rung: str) -> list[str]:
-    """The relay's own x264 settings for `rung` (preset, tune, profile, GOP, VBV, ...), read
+    """The relay's own x264 settings for `rung` (preset, tune, profile, GOP, VBV, threads), read
     from the encoder it would open, as FFmpeg's command line options: the same job."""
     width, height = RUNGS[rung].size_for(1920, 1080)
-    options = make_rung_encoder(width, height, 30, RUNGS[rung].bitrate).options
+    encoder = make_rung_encoder(width, height, 30, RUNGS[rung].bitrate)
+    options = encoder.options
     bitrate = f"{RUNGS[rung].bitrate // 1000}k"
-    args = ["-c:v", "libx264", "-b:v", bitrate, "-bf", "0"]
+    # Its threads too: x264 splits each picture into one slice per thread (zerolatency), which
+    # costs bits and CPU; FFmpeg's default (auto) gave the 360p rung two where ours has one.
+    args = ["-c:v", "libx264", "-b:v", bitrate, "-bf", "0", "-threads", str(encoder.thread_count)]
     for key in ("preset", "tune", "x264-params"):
         args += [f"-{key}", options[key]]
     return [*args, "-profile:v", options["profile"]]
