@@ -102,6 +102,11 @@ def run_relay(units: list[AccessUnit], paced: bool) -> dict[str, Any]:
             by_stage[stage] = by_stage.get(stage, 0.0) + spent / content_s
     transcoder.close()
     frames = min(e.frames_out for e in encoders)
+    # A relay that falls behind drops frames (FFmpeg's -re takes longer instead): what it did
+    # not encode it did not pay for. Its cores are scaled up to all frames encoded, which
+    # overstates them a little (the dropped frames were decoded): never in its favour.
+    decoded = max(1, transcoder.frames_decoded * len(encoders))  # the decoder keeps the last 2
+    encoded = sum(e.frames_out for e in encoders) / decoded
     latency = sorted(v for e in encoders for v in e.latency_ms.recent)
     return {
         "fps": frames / wall,
@@ -109,7 +114,7 @@ def run_relay(units: list[AccessUnit], paced: bool) -> dict[str, Any]:
         # CPU seconds per second of video: what the job costs at 30 fps. Over the wall time
         # instead, a side that falls behind on a loaded machine (FFmpeg's -re took 18.6 s
         # for a 10 s clip once) or starts slowly would look cheaper than it is.
-        "cores": cpu / content_s,
+        "cores": cpu / content_s / max(encoded, 0.01),
         "cores_over_wall": cpu / wall,
         "wall_s": wall,
         "latency_p50_ms": latency[len(latency) // 2] if latency else None,
