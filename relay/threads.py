@@ -28,14 +28,24 @@ def _cpu_s(stat_path: Path) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_seconds_by_task(pid: int | str = "self") -> dict[int, tuple[str, float]]:
+    """CPU seconds (user + system) of each live thread of a process: {tid: (name, s)}.
+    For a difference over a window in which threads of the same name end and start (a
+    benchmark's runs one after the other): a thread that ended takes its seconds with it,
+    so sums by name can go down; per thread id they cannot."""
+    out: dict[int, tuple[str, float]] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            out[int(task.name)] = ((task / "comm").read_text().strip(), _cpu_s(task / "stat"))
+        except OSError:
+            continue  # the thread ended meanwhile
+    return out
+
+
 def cpu_seconds_by_thread(pid: int | str = "self") -> dict[str, float]:
     """CPU seconds (user + system) of a process's threads, summed by OS thread name, plus
     "total" for the whole process. Benchmarks use it to say which stage spends the CPU."""
     out = {"total": _cpu_s(Path(f"/proc/{pid}/stat"))}
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            name = (task / "comm").read_text().strip()
-            out[name] = out.get(name, 0.0) + _cpu_s(task / "stat")
-        except OSError:
-            continue  # the thread ended meanwhile
+    for name, seconds in cpu_seconds_by_task(pid).values():
+        out[name] = out.get(name, 0.0) + seconds
     return out
