@@ -54,6 +54,8 @@ GOALS = {"fps_min": 29.0, "delay_p95_ms": 150.0, "relay_cores": 1.5}
 # A run's time besides joining and its window: the relay's start, the drones' first
 # keyframes (4 s GOP), the settling before the window, the teardown.
 RUN_OVERHEAD_S = 30.0
+# The render's time is guessed from rendering 2 s of each clip; a loaded box varies that much.
+RENDER_MARGIN = 1.6
 WORKERS_PER_STREAM = 2  # counting viewers' processes per stream (plus one per sample viewer)
 
 
@@ -143,7 +145,8 @@ class Fleet:
         deadline = time.monotonic() + 60
         while not self.all_live():
             if time.monotonic() > deadline:
-                raise RuntimeError("the fleet's streams did not all go live within 60 s")
+                trouble = self.pusher_trouble()
+                raise RuntimeError(f"the streams did not all go live within 60 s: {trouble}")
             time.sleep(0.5)
 
     def all_live(self) -> bool:
@@ -192,8 +195,8 @@ def drone_options(drone: dict[str, Any]) -> list[str]:
 
 
 class Clips:
-    """The drones' clips, rendered ahead for pushing from `at` (Unix time) on: one clip per
-    drone, long enough for every run; each run's pushers start where the clip's time is."""
+    """The drones' clips for one run, rendered ahead for pushing from `at` (Unix time) on;
+    the pushers start where the clip's time is (a render that ended late skips ahead)."""
 
     def __init__(self, fleet: list[dict[str, Any]], folder: Path, seconds: float) -> None:
         self.folder = folder
@@ -201,7 +204,7 @@ class Clips:
         began = time.monotonic()
         self._render(fleet, time.time(), 2.0, "probe-")
         slowdown = (time.monotonic() - began) / 2.0
-        self.at = time.time() + slowdown * seconds * 1.2 + 5.0
+        self.at = time.time() + slowdown * seconds * RENDER_MARGIN + 5.0
         began = time.monotonic()
         self._render(fleet, self.at, seconds, "")
         self.render_s = round(time.monotonic() - began, 1)
@@ -261,6 +264,25 @@ def processes_cpu(pids: list[int]) -> float:
 
 
 def one_run(
+    fleet: list[dict[str, Any]], viewers: int, seconds: float, nice: int, live_encode: bool
+) -> dict[str, Any]:
+    """One run, its clips rendered for it (the marks carry this run's times); a run that
+    fails says why in its place and leaves the other runs' figures standing."""
+    with tempfile.TemporaryDirectory(prefix="bench-fleet-clips-") as folder:
+        clips = None
+        if not live_encode:
+            span = RUN_OVERHEAD_S + max(1.0, viewers * len(fleet) / 15) + seconds
+            clips = Clips(fleet, Path(folder), span + 10.0)
+        try:
+            run = measured_run(fleet, viewers, seconds, nice, clips)
+        except (RuntimeError, OSError) as exc:
+            return {"error": str(exc)}
+        run["clips_render_s"] = None if clips is None else clips.render_s
+        run["clips_started_late_s"] = None if clips is None else clips.late_s
+        return run
+
+
+def measured_run(
     fleet: list[dict[str, Any]], viewers: int, seconds: float, nice: int, clips: Clips | None
 ) -> dict[str, Any]:
     setup = Fleet(fleet, viewers, nice, clips)
@@ -383,15 +405,11 @@ def main() -> int:
     if args.runs < 1 or not 0 <= args.load_nice <= 19:
         parser.error("--runs >= 1 and --load-nice 0..19")
     fleet = drones(args.drones)
-    with tempfile.TemporaryDirectory(prefix="bench-fleet-clips-") as folder:
-        clips = None
-        if not args.live_encode:
-            per_run = RUN_OVERHEAD_S + max(1.0, args.viewers * len(fleet) / 15) + args.seconds
-            clips = Clips(fleet, Path(folder), args.runs * per_run + 10.0)
-        runs = [
-            one_run(fleet, args.viewers, args.seconds, args.load_nice, clips)
-            for _ in range(args.runs)
-        ]
+    every = [
+        one_run(fleet, args.viewers, args.seconds, args.load_nice, args.live_encode)
+        for _ in range(args.runs)
+    ]
+    runs = [r for r in every if "error" not in r]
     result: dict[str, Any] = {
         "drones": [
             {k: d[k] for k in ("name", "scheme", "size", "bitrate", "rungs")} for d in fleet
@@ -399,9 +417,11 @@ def main() -> int:
         "viewers_per_drone": args.viewers,
         "window_s": args.seconds,
         "runs": len(runs),
-        "pushers": "live fake drones" if clips is None else "clips rendered ahead",
-        "clips_render_s": None if clips is None else clips.render_s,
-        "relay_cores_median": round(statistics.median(r["relay_cores"] for r in runs), 3),
+        "pushers": "live fake drones" if args.live_encode else "clips rendered ahead",
+        "failed_runs": [r["error"] for r in every if "error" in r],
+        "relay_cores_median": (
+            round(statistics.median(r["relay_cores"] for r in runs), 3) if runs else None
+        ),
         "goals": GOALS,
         "pass": [verdict(r) for r in runs],
         "each_run": runs,
