@@ -26,6 +26,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -177,11 +178,61 @@ def detect_ms(detector: CenterFace, frames: int) -> dict[str, float]:
     }
 
 
+def rung_fps(seconds: float) -> dict[str, object]:
+    """The public 360p rung (faces = "pixelate", budget 150 ms) fed the 1280x720 sim at 30
+    fps in real time through the real encoder (dropping when busy, as live): its fps out."""
+    import queue
+
+    from relay.media.access_unit import TIME_BASE
+    from relay.transcode.encoder import RungEncoder
+    from tests.transcode.test_privacy import with_privacy
+
+    sim = SimScene(1280, 720, 30)
+    frames = [sim.render(i) for i in range(30)]
+    out: queue.Queue[object] = queue.Queue()
+    encoder = RungEncoder(
+        "bench", with_privacy("360p", faces="pixelate"), 30, out.put, lambda: False
+    )
+    encoder.start()
+    try:
+        warm_until = time.monotonic() + 3  # the model loads on the first frame
+        i = 0
+        while time.monotonic() < warm_until:
+            i = feed(encoder, frames, i, TIME_BASE)
+        stage = encoder.privacy
+        assert stage is not None
+        out0, closed0, frames0 = encoder.frames_out, stage.fail_closed_frames, stage.frames
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < seconds:
+            i = feed(encoder, frames, i, TIME_BASE)
+        spent = time.monotonic() - t0
+        return {
+            "seconds": round(spent, 1),
+            "fps_in": 30,
+            "fps_out": round((encoder.frames_out - out0) / spent, 1),
+            "through_stage": stage.frames - frames0,
+            "failed_closed": stage.fail_closed_frames - closed0,
+            "detector_ms": stage.detect_ms.summary(),
+        }
+    finally:
+        encoder.close()
+
+
+def feed(encoder: Any, frames: list[Any], i: int, time_base: Any) -> int:
+    """Submits frame i at its time (30 fps); returns i + 1."""
+    frame = frames[i % len(frames)]
+    frame.pts, frame.time_base = i * 3000, time_base
+    encoder.submit(frame, time.monotonic_ns())
+    time.sleep(1 / 30)
+    return i + 1
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frames", type=int, default=40, help="frames timed per variant")
     parser.add_argument("--lfw", type=int, default=40, help="faces of lfw_subset (<= 100)")
     parser.add_argument("--no-haar", action="store_true", help="skip the Haar cross-check")
+    parser.add_argument("--rung-s", type=float, default=15, help="seconds of the live rung")
     args = parser.parse_args()
     if photos() is None:
         print("bench_privacy: scikit-image's photographs are missing", file=sys.stderr)
@@ -194,6 +245,7 @@ def main() -> None:
         "sets": {name: recall(detector, name, args.lfw) for name in ("photos", "lfw")},
         "detect_ms": detect_ms(CenterFace(), args.frames),
         "detect_ms_upright_only": detect_ms(CenterFace(tilts=()), args.frames),
+        "rung_360p": rung_fps(args.rung_s),
     }
     if not args.no_haar:
         from scripts.haar_faces import cross_check
