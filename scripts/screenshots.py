@@ -111,6 +111,19 @@ def face_clip(path: Path, seconds: float = 4.0, fps: int = 15) -> Path:
     return path
 
 
+async def ready(page: Any, script: str) -> bool:
+    """The page's readiness script; False while the page is still navigating (the kiosk's
+    link lands on /s/… and moves on to its page, which destroys the first one's context)."""
+    from playwright.async_api import Error
+
+    try:
+        return bool(await page.evaluate(script))
+    except Error as exc:
+        if "context was destroyed" not in str(exc):
+            raise
+        return False
+
+
 async def shoot(shots: list[Shot], out: Path) -> None:
     from playwright.async_api import async_playwright
 
@@ -128,7 +141,7 @@ async def shoot(shots: list[Shot], out: Path) -> None:
             for shot in shots:
                 await page.goto(shot.url(relay))
                 deadline = time.monotonic() + 120
-                while not await page.evaluate(shot.ready):
+                while not await ready(page, shot.ready):
                     if time.monotonic() > deadline:
                         raise SystemExit(f"screenshots: {shot.file}: the page never got ready")
                     await asyncio.sleep(0.5)
@@ -201,7 +214,7 @@ async def rung_pages(relay: RelayProcess, folder: Path) -> list[Path]:
             await page.goto(f"{relay.base_url}/login?token={relay.token}")
             await page.goto(f"{relay.base_url}/play/drohne-privat?rendition={rung}")
             deadline = time.monotonic() + 120
-            while not await page.evaluate(PLAYER_READY):
+            while not await ready(page, PLAYER_READY):
                 if time.monotonic() > deadline:
                     raise SystemExit(f"screenshots: {PRIVACY}: the {rung} player never got ready")
                 await asyncio.sleep(0.5)
