@@ -49,7 +49,7 @@ class Transcoder(ColdStart):
     ) -> None:
         self.stream = stream
         # While no rung runs, decode the pictures others refer to (not the third nothing
-        # refers to, no OSD, no copy): about 0.09 cores for a 1080p30 High+B drone, and a
+        # refers to, no OSD, no copy): 0.21-0.26 cores for a 1080p30 High+B drone, and a
         # cold start hands on the newest of them at once instead of decoding up to a GOP.
         self.idle_decode = idle_decode
         self._newest: tuple[av.VideoFrame, int] | None = None  # idle_decode's newest picture
