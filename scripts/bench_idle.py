@@ -25,7 +25,9 @@ unless --clip is given), looped at real-time pace by the relay's `file:` source;
    of idle, the streams one after the other: no other rung runs during a cold start (the
    rung stops all the same; about 2 minutes).
 --idle-decode: the streams set `idle_decode = true` (reference pictures decoded while idle:
-the idle cost rises, a cold start hands on the newest of them at once).
+the idle cost rises, a cold start hands on the newest of them at once). Every stream then
+decodes all the time, about 0.25 cores each: use --streams 3 (the brigade's two or three
+drones) on a 2-core box, ten overload it.
 Prints ONE JSON object: per run and the medians over --runs.
 """
 
