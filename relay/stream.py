@@ -77,7 +77,11 @@ class Stream:
             for name in config.renditions
             if name != PASSTHROUGH
         ]
-        self.transcoder = Transcoder(config.name, self.encoders) if self.encoders else None
+        self.transcoder = (
+            Transcoder(config.name, self.encoders, idle_decode=config.idle_decode)
+            if self.encoders
+            else None
+        )
         # A thermal camera's stream: palette, isotherm, hotspot (docs/thermal.md).
         self.thermal = install_thermal(config, self.transcoder)
         if self.transcoder is not None:

@@ -2,7 +2,7 @@
 """Lazy rungs: what a drone nobody watches costs, and how soon a viewer of an idle rung sees it.
 
     .venv/bin/python scripts/bench_idle.py [--runs 1] [--seconds 10] [--streams 10]
-        [--quick] [--clip FILE]
+        [--quick] [--clip FILE] [--idle-decode]
 
 The source: a 1080p30 High-profile clip with B-frames and a 4 s GOP (made with the sim scene
 unless --clip is given), looped at real-time pace by the relay's `file:` source; the rungs
@@ -24,6 +24,10 @@ unless --clip is given), looped at real-time pace by the relay's `file:` source;
    cold start: the box is overloaded by the bench itself. --quick: rung_idle_s 2 s and 3 s
    of idle, the streams one after the other: no other rung runs during a cold start (the
    rung stops all the same; about 2 minutes).
+--idle-decode: the streams set `idle_decode = true` (reference pictures decoded while idle:
+the idle cost rises, a cold start hands on the newest of them at once). Every stream then
+decodes all the time, about 0.25 cores each: use --streams 3 (the brigade's two or three
+drones) on a 2-core box, ten overload it.
 Prints ONE JSON object: per run and the medians over --runs.
 """
 
@@ -52,8 +56,9 @@ IDLE_GAP_S = 35.5  # the goal's "idle >= 35 s": past the default 30 s idle stop
 STAGGER_S = 3.5  # between streams: one cold start at a time, another GOP phase each
 
 
-def start_relay(clip: Path, streams: int, idle_s: float | None) -> RelayProcess:
+def start_relay(clip: Path, streams: int, idle_s: float | None, decode: bool) -> RelayProcess:
     idle = f"rung_idle_s = {idle_s}\n" if idle_s is not None else ""
+    idle += "idle_decode = true\n" if decode else ""
     tables = "".join(
         f'[[streams]]\nname = "d{i}"\nsource = "file:{clip}"\nrenditions = ["720p", "360p"]\n{idle}'
         for i in range(streams)
@@ -86,8 +91,8 @@ def cores(relay: RelayProcess, seconds: float) -> dict[str, float]:
     return out
 
 
-async def cost_and_warm(clip: Path, seconds: float, joins: int) -> dict[str, Any]:
-    relay = start_relay(clip, 1, None)
+async def cost_and_warm(clip: Path, seconds: float, joins: int, decode: bool) -> dict[str, Any]:
+    relay = start_relay(clip, 1, None, decode)
     try:
         await asyncio.sleep(3.0)  # past the start's own work
         idle = await asyncio.to_thread(cores, relay, seconds)
@@ -122,9 +127,9 @@ async def cost_and_warm(clip: Path, seconds: float, joins: int) -> dict[str, Any
     }
 
 
-async def cold(clip: Path, streams: int, quick: bool) -> dict[str, Any]:
+async def cold(clip: Path, streams: int, quick: bool, decode: bool) -> dict[str, Any]:
     idle_s, gap_s = (2.0, 3.0) if quick else (None, IDLE_GAP_S)
-    relay = start_relay(clip, streams, idle_s)
+    relay = start_relay(clip, streams, idle_s, decode)
     times: list[float] = []
     failed: list[str] = []  # joins without a picture within 10 s (counted, not fatal)
 
@@ -188,6 +193,7 @@ def main() -> int:
     parser.add_argument("--warm-joins", type=int, default=20)
     parser.add_argument("--quick", action="store_true", help="cold: rung_idle_s 2, 3 s idle")
     parser.add_argument("--clip", type=Path, help="a 1080p H.264 clip instead of the made one")
+    parser.add_argument("--idle-decode", action="store_true", help="streams set idle_decode")
     args = parser.parse_args()
     if args.runs < 1 or args.streams < 1 or not 2 <= args.seconds <= 120:
         parser.error("--runs and --streams must be >= 1, --seconds within 2..120")
@@ -203,13 +209,15 @@ def main() -> int:
         )
         runs = []
         for _ in range(args.runs):
-            run = asyncio.run(cost_and_warm(clip.resolve(), args.seconds, args.warm_joins))
-            run.update(asyncio.run(cold(clip.resolve(), args.streams, args.quick)))
+            decode = args.idle_decode
+            run = asyncio.run(cost_and_warm(clip.resolve(), args.seconds, args.warm_joins, decode))
+            run.update(asyncio.run(cold(clip.resolve(), args.streams, args.quick, decode)))
             runs.append(run)
     print(
         json.dumps(
             {
                 "source": "1080p30 High+B, 4 s GOP, file: looped; rungs 720p + 360p",
+                "idle_decode": args.idle_decode,
                 "goals": {"ratio": 0.25, "cold_p95_ms": 400, "warm_p95_ms": 150},
                 "median": median_of(runs),
                 "runs": runs,

@@ -208,6 +208,9 @@ class StreamConfig(Table, frozen=True):
     # and .bitrates (the overrides).
     ladder: tuple[str | RungTable, ...] = msgspec.field(default=("720p",), name="renditions")
     rung_idle_s: IdleSeconds = RUNG_IDLE_S  # a rung nobody watches stops after this long
+    # While no rung runs, decode the reference pictures (about 0.25 cores for a 1080p30
+    # drone) so that a viewer's cold start costs one picture, not a GOP (docs/lazy-rungs.md).
+    idle_decode: bool = False
     thermal: ThermalTable | None = None  # a thermal camera's stream: palette, hotspot
     outputs: tuple[OutputTable, ...] = ()  # the stream handed on to other engines
     # What share links (the city hall's screen, the press) get: only this rung, which must

@@ -105,3 +105,73 @@ def test_the_gop_buffer_starts_at_an_idr_and_is_bounded(tmp_path: Path) -> None:
         gop.add(unit)
     assert gop.units == units[10:15] and gop.units[0].keyframe
     assert gop.bytes == sum(len(u.data) for u in units[10:15])
+
+
+def test_idle_decoding_keeps_the_references_and_starts_on_the_newest_at_once(
+    tmp_path: Path,
+) -> None:
+    units = access_units(make_clip(tmp_path / "i.mp4", seconds=2.0, gop=60, high_bframes=True))
+    references = sum(is_reference(u.data) for u in units[:50])
+    assert references < 50, "the clip needs non-reference B-frames"
+    wanted = {"on": False}
+    out: queue.Queue[EncodedPacket] = queue.Queue()
+    encoder = RungEncoder(
+        "test", RUNGS["360p"], 30, out.put, lambda: False, wanted=lambda: wanted["on"]
+    )
+    transcoder = Transcoder("test", [encoder], idle_decode=True)
+    transcoder.start()
+    try:
+        for unit in units[:50]:
+            transcoder.feed(unit)
+            time.sleep(0.005)
+        _wait(lambda: transcoder.decode_ms.count >= references, 10, "the idle decoding")
+        # Nobody watches: the reference pictures are decoded, nothing is encoded.
+        assert transcoder.decode_ms.count == references and encoder.frames_in == 0
+        assert not encoder.running and transcoder.decoding
+        decoded = transcoder.decode_ms.count
+        wanted["on"] = True
+        transcoder.wake()
+        _wait(lambda: out.qsize() >= 1, 10, "the newest picture")
+        time.sleep(0.2)
+        # Handed on without decoding anything more: the newest picture was ready.
+        assert out.qsize() == 1 and transcoder.decode_ms.count == decoded
+        assert transcoder.cold_starts == 1
+        first = out.get()
+        assert first.keyframe, "a joining viewer's first frame is an IDR"
+        (frame,) = decode([first])
+        marks = read_marks(frame.to_ndarray(format="gray"))
+        assert marks is not None
+        # The newest reference picture out of the decoder: reordering holds back a few.
+        assert 44 <= marks[0] <= 49, marks
+        for unit in units[50:]:  # live: every unit decoded and encoded
+            transcoder.feed(unit)
+            time.sleep(0.005)
+        _wait(lambda: encoder.frames_out >= 1 + len(units) - 50 - 3, 10, "live frames")
+    finally:
+        transcoder.close()
+
+
+def test_idle_decoding_hands_on_nothing_from_before_a_gap(tmp_path: Path) -> None:
+    units = access_units(make_clip(tmp_path / "g.mp4", seconds=1.0, gop=30, high_bframes=True))
+    wanted = {"on": False}
+    out: queue.Queue[EncodedPacket] = queue.Queue()
+    encoder = RungEncoder(
+        "test", RUNGS["360p"], 30, out.put, lambda: False, wanted=lambda: wanted["on"]
+    )
+    transcoder = Transcoder("test", [encoder], idle_decode=True)
+    transcoder.start()
+    try:
+        for unit in units[:20]:
+            transcoder.feed(unit)
+            time.sleep(0.005)
+        time.sleep(1.3)  # the input stops: the kept picture is no longer live
+        wanted["on"] = True
+        transcoder.feed(units[20])  # the input resumes without an IDR
+        _wait(lambda: out.qsize() >= 1, 10, "a live picture")
+        time.sleep(0.2)
+        frames = decode([out.get() for _ in range(out.qsize())])
+        marks = read_marks(frames[0].to_ndarray(format="gray"))
+        assert marks is not None and marks[0] >= 17, marks  # not the kept picture (<= 16)
+        assert transcoder.cold_starts == 0
+    finally:
+        transcoder.close()

@@ -1,0 +1,148 @@
+"""The transcoder's cold start (docs/lazy-rungs.md): what a rung wanted after idling gets first.
+
+Without idle decoding, the units kept since the source's last IDR (relay.transcode.gop) are
+decoded as fast as the thread goes, the pictures nothing refers to skipped, and only the
+newest picture is handed on. With idle decoding (StreamConfig.idle_decode) the reference
+pictures were decoded all along, and the newest of them is handed on at once.
+A mixin of relay.transcode.transcoder.Transcoder, which owns the state named below.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import time
+
+import av
+
+from relay.media.access_unit import AccessUnit, Discontinuity
+from relay.metrics import Histogram
+from relay.transcode.encoder import RungEncoder
+from relay.transcode.gop import GopBuffer, is_reference
+
+log = logging.getLogger(__name__)
+
+SIGNAL_LOST_S = 1.0  # no input this long: the slate goes out, a kept picture is not live
+INPUT_QUEUE = 30  # one second of input at 30 fps; more would only add delay
+
+
+class ColdStart:
+    """The cold-start half of the Transcoder (see the module's text)."""
+
+    stream: str
+    cold_starts: int
+    cold_start_ms: Histogram
+    cold_start_skipped: int
+    dropped_units: int
+    _gop: GopBuffer
+    _queue: queue.Queue[AccessUnit | Discontinuity | str | None]
+    _decoder: av.VideoCodecContext | None
+    _newest: tuple[av.VideoFrame, int] | None
+    _skip_to_keyframe: bool
+    _closing: bool
+    _last_input: float
+
+    def _wanted(self) -> list[RungEncoder]:
+        raise NotImplementedError
+
+    def _restart(self) -> None:
+        raise NotImplementedError
+
+    def _decode_frames(self, unit: AccessUnit) -> list[av.VideoFrame]:
+        raise NotImplementedError
+
+    def _process_and_encode(self, frame: av.VideoFrame, arrival_ns: int, live: bool = True) -> None:
+        raise NotImplementedError
+
+    def _start_if_wanted(self) -> bool:
+        """A cold start when a rung is wanted and nothing is decoded yet: the kept units
+        from the last IDR on, as fast as they go, only the newest picture handed on."""
+        if self._newest is not None and self._decoder is not None:
+            self._hand_on_newest()
+            return False  # the unit in hand (if any) is decoded live, as the next ones
+        # Just the IDR kept: nothing to catch up (a rung wanted from the start, a file fed
+        # at full speed), it is decoded as it comes.
+        if self._decoder is not None or len(self._gop.units) < 2 or not self._wanted():
+            return False
+        t0 = time.perf_counter()
+        self.cold_starts += 1
+        self._skip_to_keyframe = False
+        newest: tuple[av.VideoFrame, int] | None = None
+        pending = list(self._gop.units)
+        done, kept = 0, len(pending)
+        while done < len(pending):
+            # Units arriving meanwhile join in at once: the input queue holds one second,
+            # and a slow machine's cold start may take longer than that.
+            arrived = self._arrived_meanwhile()
+            if arrived is None:
+                return True  # the source restarted, or the transcoder closes
+            for unit in arrived:
+                if unit.keyframe:  # a fresh IDR arrived: the older units are not needed
+                    pending, done, kept = [], 0, 0
+                pending.append(unit)
+            unit = pending[done]
+            done += 1
+            if done < len(pending) and not is_reference(unit.data):
+                self.cold_start_skipped += 1
+                continue
+            frames = self._decode_frames(unit)
+            if frames:
+                newest = (frames[-1], unit.arrival_ns)
+            if len(pending) - max(done, kept) > 2 * INPUT_QUEUE:
+                # Two seconds of units arrived meanwhile are still waiting: decoding is slower
+                # than the source sends (an overloaded machine). As on an input overflow, the
+                # rest is dropped and decoding resumes at the next IDR.
+                self.dropped_units += len(pending) - done
+                self._restart()
+                break
+        elapsed_ms = (time.perf_counter() - t0) * 1000
+        self.cold_start_ms.observe(elapsed_ms)
+        if newest is not None:
+            log.info(
+                "[stream %s] cold start: %d units from the last IDR in %.0f ms",
+                self.stream,
+                done,
+                elapsed_ms,
+            )
+            self._process_and_encode(*newest)
+        return True
+
+    def _decode_idle(self, unit: AccessUnit) -> None:
+        """No rung runs (idle_decode): keep the decoder current on the reference pictures
+        only, and the newest picture for the next viewer."""
+        if is_reference(unit.data):
+            frames = self._decode_frames(unit)
+            if frames:
+                self._newest = (frames[-1], unit.arrival_ns)
+
+    def _hand_on_newest(self) -> None:
+        """A rung is wanted again after idle decoding: its first picture is the newest
+        decoded one (a few frames behind the newest unit: B-frame reordering and the pictures
+        nothing refers to), not one from before a gap in the input."""
+        if self._newest is None or not self._wanted():
+            return
+        (frame, arrival_ns), self._newest = self._newest, None
+        if time.monotonic_ns() - arrival_ns > SIGNAL_LOST_S * 1e9:
+            return
+        self.cold_starts += 1
+        self.cold_start_ms.observe(0.0)  # nothing to catch up
+        self._process_and_encode(frame, arrival_ns)
+
+    def _arrived_meanwhile(self) -> list[AccessUnit] | None:
+        """Units queued while a cold start decodes; None when a Discontinuity ends it."""
+        units: list[AccessUnit] = []
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return units
+            if item is None:
+                self._closing = True
+                return None
+            if isinstance(item, Discontinuity):
+                self._restart()
+                return None
+            if isinstance(item, AccessUnit):
+                self._last_input = time.monotonic()
+                self._gop.add(item)
+                units.append(item)
