@@ -56,6 +56,7 @@ GOALS = {"fps_min": 29.0, "delay_p95_ms": 150.0, "relay_cores": 1.5}
 RUN_OVERHEAD_S = 30.0
 # The render's time is guessed from rendering 2 s of each clip; a loaded box varies that much.
 RENDER_MARGIN = 1.6
+RELAY_START_S = 5.0  # the relay's start before the clips' first frame is due
 WORKERS_PER_STREAM = 2  # counting viewers' processes per stream (plus one per sample viewer)
 
 
@@ -273,6 +274,8 @@ def one_run(
         if not live_encode:
             span = RUN_OVERHEAD_S + max(1.0, viewers * len(fleet) / 15) + seconds
             clips = Clips(fleet, Path(folder), span + 10.0)
+            # Rendered early: the clips begin at `at`, so the relay starts just before.
+            time.sleep(max(0.0, clips.at - RELAY_START_S - time.time()))
         try:
             run = measured_run(fleet, viewers, seconds, nice, clips)
         except (RuntimeError, OSError) as exc:
