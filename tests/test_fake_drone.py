@@ -61,13 +61,19 @@ def _receive(port: int, marks: list[tuple[int, int, int]], errors: list[BaseExce
         errors.append(exc)
 
 
-def test_udp_push_decodes_and_counter_advances() -> None:
+def _listening() -> tuple[int, list[tuple[int, int, int]], list[BaseException], threading.Thread]:
+    """A receiver decoding MPEG-TS on a free UDP port, bound before it returns."""
     port = _free_udp_port()
     marks: list[tuple[int, int, int]] = []
     errors: list[BaseException] = []
     receiver = threading.Thread(target=_receive, args=(port, marks, errors), daemon=True)
     receiver.start()
     _wait_until_bound(port)
+    return port, marks, errors, receiver
+
+
+def test_udp_push_decodes_and_counter_advances() -> None:
+    port, marks, errors, receiver = _listening()
 
     started = time.monotonic()
     sender = subprocess.run(
@@ -118,12 +124,7 @@ def test_clip_rendered_ahead_is_pushed_at_its_capture_times(tmp_path: Path) -> N
     assert rendered.returncode == 0, rendered.stderr
     assert time.time() < at, "rendering took longer than the test allows"
 
-    port = _free_udp_port()
-    marks: list[tuple[int, int, int]] = []
-    errors: list[BaseException] = []
-    receiver = threading.Thread(target=_receive, args=(port, marks, errors), daemon=True)
-    receiver.start()
-    _wait_until_bound(port)
+    port, marks, errors, receiver = _listening()
     push = [sys.executable, str(SCRIPT.parent / "clip_push.py"), str(clip)]
     pushed = subprocess.run(
         [*push, f"udp://127.0.0.1:{port}", "--at", repr(at)],
