@@ -28,6 +28,21 @@ export function pictureRect(video) {
   };
 }
 
+/** Lays `layer` over the picture's displayed rect inside `video` and hides it before the
+ * first frame; returns the rect (null then). */
+export function fitLayer(layer, video) {
+  const rect = pictureRect(video);
+  layer.hidden = rect == null;
+  if (rect == null) return null;
+  Object.assign(layer.style, {
+    left: `${rect.left}px`,
+    top: `${rect.top}px`,
+    width: `${rect.width}px`,
+    height: `${rect.height}px`,
+  });
+  return rect;
+}
+
 /** An element (SVG unless `ns` is null) with its attributes. */
 export function el(name, attrs = {}, ns = SVG) {
   const node = ns ? document.createElementNS(ns, name) : document.createElement(name);
@@ -86,15 +101,8 @@ export function markLayer(video, state) {
 
   function render(more = extra) {
     extra = more;
-    rect = pictureRect(video);
-    layer.hidden = rect == null;
+    rect = fitLayer(layer, video);
     if (rect == null) return;
-    Object.assign(layer.style, {
-      left: `${rect.left}px`,
-      top: `${rect.top}px`,
-      width: `${rect.width}px`,
-      height: `${rect.height}px`,
-    });
     const now = Date.now();
     const live = state.marks.filter((m) => m.until > now);
     layer.replaceChildren(...[...live, ...extra].map((m) => drawMark(m, rect.width, rect.height)));

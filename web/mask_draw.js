@@ -4,12 +4,12 @@
 // those marks are drawn for the viewers to see; a mask hides.
 //
 // Points are in picture coordinates (0..1 of the picture, not of the element): the layer
-// lies over the picture's displayed rect (pictureRect, as the annotations' layer) and
+// lies over the picture's displayed rect (fitLayer, as the annotations' layer) and
 // follows it on every resize and rung change. Taps, not drags: a finger on a tablet in a
 // moving vehicle places a corner more surely than it traces a line. Big targets: the
 // corners are drawn 14 px wide, and a tap near the first corner closes the polygon.
 
-import { pictureRect } from "/static/annotations.js";
+import { fitLayer } from "/static/annotations_overlay.js";
 import { csrfHeaders } from "/static/auth.js";
 import { addStrings, getLang, onLangChange, t } from "/static/i18n.js";
 
@@ -79,16 +79,9 @@ export async function allowMaskDrawing(stream, video, me) {
   }
 
   function render() {
-    const rect = pictureRect(video);
-    layer.hidden = rect == null;
+    const rect = fitLayer(layer, video);
     tools.update();
     if (rect == null) return;
-    Object.assign(layer.style, {
-      left: `${rect.left}px`,
-      top: `${rect.top}px`,
-      width: `${rect.width}px`,
-      height: `${rect.height}px`,
-    });
     const at = ([x, y]) => `${x * rect.width},${y * rect.height}`;
     const shapes = state.masks.map((m) =>
       el("polygon", { class: "mask-shape", "data-id": m.id, points: m.points.map(at).join(" ") }),
