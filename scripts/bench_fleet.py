@@ -214,27 +214,24 @@ class Clips:
     def _render(self, fleet: list[dict[str, Any]], at: float, seconds: float, prefix: str) -> None:
         renders = []
         for drone in fleet:
-            command = [sys.executable, str(ROOT / "scripts" / "fake_drone.py"), self.path(drone)]
+            out = self.path(drone, prefix)
+            command = [sys.executable, str(ROOT / "scripts" / "fake_drone.py"), out]
             command += drone_options(drone) + ["--at", repr(at), "--seconds", str(seconds)]
-            if prefix:
-                command[2] = str(self.folder / f"{prefix}{Path(self.path(drone)).name}")
             renders.append(subprocess.Popen(command, stderr=subprocess.PIPE))
         for render in renders:
             _, err = render.communicate()
             if render.returncode != 0:
                 raise RuntimeError(f"rendering a clip failed: {err.decode()[-500:]}")
 
-    def path(self, drone: dict[str, Any]) -> str:
+    def path(self, drone: dict[str, Any], prefix: str = "") -> str:
         suffix = ".flv" if drone["scheme"] == "rtmp" else ".ts"
-        return str(self.folder / f"{drone['name']}{suffix}")
+        return str(self.folder / f"{prefix}{drone['name']}{suffix}")
 
     def push_command(self, drone: dict[str, Any]) -> list[str]:
         skip = max(0.0, time.time() - self.at + 0.5)  # from the clip's present on
         script = str(ROOT / "scripts" / "clip_push.py")
-        return [sys.executable, script, self.path(drone), drone["push"], "--at", repr(self.at)] + [
-            "--from",
-            f"{skip:.2f}",
-        ]
+        times = ["--at", repr(self.at), "--from", f"{skip:.2f}"]
+        return [sys.executable, script, self.path(drone), drone["push"], *times]
 
 
 def stage_cores(

@@ -32,16 +32,11 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from lte import glass  # noqa: E402
 from lte.player_run import GLASS_JS  # noqa: E402
 
+from scripts.bench_glass import STREAMS  # noqa: E402  (the same 720p sim, the same rungs)
 from scripts.relay_process import RelayProcess  # noqa: E402
 from tests.e2e.browser import CHROMIUM, FLAGS  # noqa: E402
 from tests.e2e.test_player_mse import NO_UDP  # noqa: E402
 
-STREAMS = """
-[[streams]]
-name = "demo"
-source = "sim://?size=1280x720&fps=30&gop=30"
-renditions = ["720p", "360p"]
-"""
 SETTLE_S = 3.0
 # The newest counter read, and how many frames glass.js recorded (the window's edges).
 EDGE = """() => {
