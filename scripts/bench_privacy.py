@@ -8,10 +8,10 @@
   `photos`: astronaut.png and camera.png, turned by -20, 0 and +20 degrees, with and without
   the lower fifth of the face hidden; `lfw`: faces of scikit-image's lfw_subset.npy (tight
   25x25 crops of Labeled Faces in the Wild; the width is the crop's), turned likewise.
-  `steady`: a face on the picture for len(TILTS) frames (every turned pass has looked at it);
-  `one_frame`: the worst turn on a face's first frame alone;
+  `steady`: a face on the picture for len(ORIENTATIONS) frames (every pass has looked at it);
+  `one_frame`: the worst orientation of the small-face pass on a face's first frame alone;
 - boxes on no face (`false_boxes`, per set, steady);
-- the detector's ms per 640x360 frame (median, p95), with its turned pass and without;
+- the detector's ms per 640x360 frame (median, p95), both networks and CenterFace alone;
 - the Haar cross-check (scripts/haar_faces.py, OpenCV 4's bundled cascades, in a process of
   its own): faces Haar finds in the unmasked rung's decoded frames, and in the public rung's.
 
@@ -36,7 +36,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from relay.sources.sim_scene import SimScene  # noqa: E402
-from relay.transcode.processors.faces import TILTS, Box, CenterFace  # noqa: E402
+from relay.transcode.processors.face_passes import ORIENTATIONS, FacePasses  # noqa: E402
+from relay.transcode.processors.faces import Box  # noqa: E402
 
 Gray = npt.NDArray[np.uint8]
 
@@ -116,38 +117,55 @@ def found_at(boxes: list[Box], point: tuple[int, int]) -> bool:
     return any(x0 <= point[0] <= x1 and y0 <= point[1] <= y1 for x0, y0, x1, y1 in boxes)
 
 
-def pictures(name: str, lfw: int) -> Iterator[tuple[int, Gray, tuple[int, int]]]:
-    """(face width, picture, face centre) of one photo set."""
+def overlaps_face(box: Box, centre: tuple[int, int], width: int) -> bool:
+    """Whether a box overlaps the face (a square of `width` around its centre): a box on a
+    part of a large face is no false box, it masks the face too."""
+    half = width / 2
+    x0, y0, x1, y1 = box
+    return (
+        x0 < centre[0] + half
+        and x1 > centre[0] - half
+        and y0 < centre[1] + half
+        and y1 > centre[1] - half
+    )
+
+
+def pictures(
+    name: str, lfw: int, widths: tuple[int, ...] | None = None
+) -> Iterator[tuple[int, Gray, tuple[int, int]]]:
+    """(face width, picture, face centre) of one photo set, all its widths or `widths`."""
     if name == "photos":
         for photo in FACES:
-            for size in SIZES:
+            for size in widths or SIZES:
                 for angle in ANGLES:
                     for occluded in (False, True):
                         yield size, *composite(photo, size, angle, occluded)
         return
     for face in lfw_faces(lfw):
-        for size in LFW_SIZES:
+        for size in widths or LFW_SIZES:
             interpolation = cv2.INTER_AREA if size < face.shape[1] else cv2.INTER_LINEAR
             patch: Gray = cv2.resize(face, (size, size), interpolation=interpolation)
             for angle in ANGLES:
                 yield size, *place(patch, angle)
 
 
-def recall(detector: CenterFace, name: str, lfw: int = 40) -> dict[str, object]:
+def recall(
+    detector: FacePasses, name: str, lfw: int = 40, widths: tuple[int, ...] | None = None
+) -> dict[str, object]:
     """Recall per width of one set, steady and on a face's first frame, and false boxes."""
     steady: dict[int, list[bool]] = {}
     one_frame: dict[int, list[bool]] = {}
     false_boxes = count = 0
-    for size, y, centre in pictures(name, lfw):
-        # What detect() does over len(TILTS) frames, each pass once: the upright pass
-        # every frame, one turned pass per frame in turn.
-        upright = detector.upright(y)
-        turned = [detector.turned(y, angle) for angle in detector.tilts]
-        every = upright + [box for boxes in turned for box in boxes]
+    for size, y, centre in pictures(name, lfw, widths):
+        # What detect() does over len(ORIENTATIONS) frames: CenterFace every frame, the
+        # small-face pass in one orientation per frame in turn.
+        whole = detector.whole.detect(y)
+        small = [detector.small_pass(y, angle) for angle in detector.orientations]
+        every = whole + [box for boxes in small for box in boxes]
         steady.setdefault(size, []).append(found_at(every, centre))
-        worst = min((found_at(upright + boxes, centre) for boxes in turned), default=False)
-        one_frame.setdefault(size, []).append(worst or found_at(upright, centre))
-        false_boxes += sum(1 for box in set(every) if not found_at([box], centre))
+        worst = min((found_at(whole + boxes, centre) for boxes in small), default=False)
+        one_frame.setdefault(size, []).append(worst or found_at(whole, centre))
+        false_boxes += sum(1 for box in set(every) if not overlaps_face(box, centre, size))
         count += 1
 
     def table(hits: dict[int, list[bool]]) -> dict[str, float]:
@@ -162,7 +180,7 @@ def recall(detector: CenterFace, name: str, lfw: int = 40) -> dict[str, object]:
     }
 
 
-def detect_ms(detector: CenterFace, frames: int) -> dict[str, float]:
+def detect_ms(detector: FacePasses, frames: int) -> dict[str, float]:
     """The detector's time per 640x360 frame of the moving sim scene (after a warm-up)."""
     sim = SimScene(W, H, 30)
     lumas = [sim.render(i).to_ndarray(format="gray") for i in range(frames + 3)]
@@ -237,14 +255,13 @@ def main() -> None:
     if photos() is None:
         print("bench_privacy: scikit-image's photographs are missing", file=sys.stderr)
         sys.exit(2)
-    detector = CenterFace()
+    detector = FacePasses()
     report: dict[str, object] = {
         "size": f"{W}x{H}",
-        "tilts": list(TILTS),
-        "threshold": detector.threshold,
+        "orientations": list(ORIENTATIONS),
         "sets": {name: recall(detector, name, args.lfw) for name in ("photos", "lfw")},
-        "detect_ms": detect_ms(CenterFace(), args.frames),
-        "detect_ms_upright_only": detect_ms(CenterFace(tilts=()), args.frames),
+        "detect_ms": detect_ms(FacePasses(), args.frames),
+        "detect_ms_centerface_only": detect_ms(FacePasses(orientations=()), args.frames),
         "rung_360p": rung_fps(args.rung_s),
     }
     if not args.no_haar:

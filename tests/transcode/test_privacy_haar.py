@@ -1,5 +1,5 @@
 """An independent check of the public rung: OpenCV 4's bundled Haar cascade (a detector that
-shares nothing with CenterFace) finds the face in the unmasked rung's decoded frames and
+shares nothing with CenterFace or MTCNN) finds the face in the unmasked rung's decoded frames and
 none in the public rung's. The cascade runs in a process of its own (scripts/haar_faces.py):
 OpenCV 4 and the relay's OpenCV 5 cannot share one."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from relay.transcode.processors import faces
+from relay.transcode.processors import faces, small_faces
 from scripts.haar_faces import (
     SIZES,
     HaarUnavailable,
@@ -22,6 +22,7 @@ from scripts.haar_faces import (
 def installed() -> None:
     try:
         faces.model_path()
+        small_faces.model_folder()
         haar_boxes([])
     except (faces.DetectorUnavailable, HaarUnavailable) as exc:
         pytest.skip(str(exc))

@@ -7,18 +7,16 @@ would bring a second OpenCV). Without it the stage fails closed (docs/privacy.md
 It looks at the luma plane only (three equal channels): no BGR conversion on the live
 path (rule 5), and a face is found by its shape, not its colour.
 
-The network finds upright faces; a small face tilted by 20 degrees (a head turned while
-walking, a drone banking) it often misses. So each frame has a second pass on the picture
-turned by one of TILTS, in turn, and a frame's boxes stay masked on the next len(TILTS) - 1
-frames: once a face has been seen for len(TILTS) frames, every turn has looked at it
-(measured in scripts/bench_privacy.py, docs/privacy.md).
+It finds upright faces of every size; the small and the tilted ones are left to a second
+detector (relay.transcode.processors.small_faces) that the privacy stage runs beside it
+(relay.transcode.processors.face_passes).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import logging
-from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -36,13 +34,6 @@ OUTPUTS = ["537", "538", "539", "540"]  # heatmap, scale, offset, landmarks
 # tests/transcode/test_privacy_faces.py, 0.3 lost a quarter of the 32 px faces it finds.
 THRESHOLD = 0.2
 NMS_IOU = 0.3
-# Turned passes, one per frame in turn (degrees, counter-clockwise): a face tilted by -20
-# is upright in the picture turned by +20. They look for the small faces the upright pass
-# misses; from TILTED_MAX_PX wide on, the upright pass found every tilted face of the test
-# set by itself, so a turned pass keeps only boxes up to that width (fewer false ones).
-TILTS = (20.0, -20.0)
-TILTED_MAX_PX = 64
-
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in pixels of the luma plane
 
 
@@ -77,64 +68,16 @@ def model_path() -> Path:
 class CenterFace:
     """Face boxes in pixels of the plane it is given; keeps the last frames' boxes."""
 
-    def __init__(
-        self,
-        path: Path | None = None,
-        threshold: float = THRESHOLD,
-        tilts: tuple[float, ...] = TILTS,
-    ) -> None:
+    def __init__(self, path: Path | None = None, threshold: float = THRESHOLD) -> None:
         path = path or model_path()
         try:
             self.net = cv2.dnn.readNetFromONNX(str(path))
         except cv2.error as exc:
             raise DetectorUnavailable(f"{path} does not load: {exc}") from None
         self.threshold = threshold
-        self.tilts = tilts
-        self._turn = 0
-        self._held: deque[list[Box]] = deque(maxlen=max(0, len(tilts) - 1))
-        log.info("[privacy] face detector: CenterFace from %s, tilts %s", path, tilts)
-
-    def forget(self) -> None:
-        """Drops the held boxes and starts the turns again (a new scene, a test picture)."""
-        self._held.clear()
-        self._turn = 0
+        log.info("[privacy] face detector: CenterFace from %s", path)
 
     def detect(self, y: Plane) -> list[Box]:
-        found = self.upright(y)
-        if self.tilts:
-            angle = self.tilts[self._turn % len(self.tilts)]
-            self._turn += 1
-            found += self.turned(y, angle)
-        # A box held from the last frame may be this frame's too: once is enough.
-        boxes = list(dict.fromkeys(found + [box for held in self._held for box in held]))
-        if self._held.maxlen:
-            self._held.append(found)
-        return boxes
-
-    def turned(self, y: Plane, angle: float) -> list[Box]:
-        """The faces on the picture turned by `angle` degrees, as boxes of the plane itself."""
-        h, w = y.shape
-        turn = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
-        # Black corners, not reflected ones: a mirrored face there would be a false box.
-        picture = np.asarray(
-            cv2.warpAffine(y, turn, (w, h), borderMode=cv2.BORDER_CONSTANT), np.uint8
-        )
-        back = cv2.invertAffineTransform(turn)
-        boxes: list[Box] = []
-        for x0, y0, x1, y1 in self.upright(picture):
-            if x1 - x0 > TILTED_MAX_PX:
-                continue
-            corners = np.array([[x0, y0, 1], [x1, y0, 1], [x0, y1, 1], [x1, y1, 1]], float)
-            points = corners @ back.T
-            bx0, by0 = np.floor(points.min(axis=0)).astype(int)
-            bx1, by1 = np.ceil(points.max(axis=0)).astype(int)
-            # The bounding box of the turned box: a little larger than the face, never less.
-            box = (max(0, int(bx0)), max(0, int(by0)), min(w, int(bx1)), min(h, int(by1)))
-            if box[2] > box[0] and box[3] > box[1]:
-                boxes.append(box)
-        return boxes
-
-    def upright(self, y: Plane) -> list[Box]:
         """One pass of the network over the picture as it is."""
         h, w = y.shape
         # The network's sides are multiples of 32; the picture is stretched to them.
@@ -164,3 +107,26 @@ class CenterFace:
             x, yy, bw, bh = rects[int(i)]
             boxes.append((int(x), int(yy), int(np.ceil(x + bw)), int(np.ceil(yy + bh))))
         return boxes
+
+
+def turned(find: Callable[[Plane], list[Box]], y: Plane, angle: float, max_px: int) -> list[Box]:
+    """The faces `find` sees on the picture turned by `angle` degrees (counter-clockwise),
+    as boxes of the plane itself; boxes wider than `max_px` are dropped."""
+    h, w = y.shape
+    turn = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+    # Black corners, not reflected ones: a mirrored face there would be a false box.
+    picture = np.asarray(cv2.warpAffine(y, turn, (w, h), borderMode=cv2.BORDER_CONSTANT), np.uint8)
+    back = cv2.invertAffineTransform(turn)
+    boxes: list[Box] = []
+    for x0, y0, x1, y1 in find(picture):
+        if x1 - x0 > max_px:
+            continue
+        corners = np.array([[x0, y0, 1], [x1, y0, 1], [x0, y1, 1], [x1, y1, 1]], float)
+        points = corners @ back.T
+        bx0, by0 = np.floor(points.min(axis=0)).astype(int)
+        bx1, by1 = np.ceil(points.max(axis=0)).astype(int)
+        # The bounding box of the turned box: a little larger than the face, never less.
+        box = (max(0, int(bx0)), max(0, int(by0)), min(w, int(bx1)), min(h, int(by1)))
+        if box[2] > box[0] and box[3] > box[1]:
+            boxes.append(box)
+    return boxes

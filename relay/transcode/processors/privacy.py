@@ -21,7 +21,8 @@ import av
 from relay.config.privacy import PrivacyTable
 from relay.metrics import Histogram
 from relay.threads import name_native_thread
-from relay.transcode.processors.faces import Box, CenterFace, Detector, DetectorUnavailable
+from relay.transcode.processors.face_passes import FacePasses
+from relay.transcode.processors.faces import Box, Detector, DetectorUnavailable
 from relay.transcode.processors.osd import planes
 from relay.transcode.processors.privacy_masks import (
     BLACK_Y,
@@ -42,7 +43,7 @@ GROW = 0.25  # a face box grows by this much on each side: hair, ears, a chin be
 
 # Makes the detector, in the detector's thread (loading a model takes a while); tests
 # replace it with a detector that raises or sleeps.
-detector_factory: Callable[[], Detector] = CenterFace
+detector_factory: Callable[[], Detector] = FacePasses
 
 
 class PrivacyStage:
