@@ -88,14 +88,22 @@ export function viewFor(views, atMs) {
 }
 
 /** `view`, the nearest to the frame captured at `atMs` but more than EXACT_MS from it with
- * nothing to bridge: a measurement as it is (the newest there is, as the relay holds it: a
- * drone gone quiet says so by its age once stale), else marked with how far it is from the
- * frame (`off_s`, positive: newer). The relay made that view for another moment; the one for
- * this frame is late (a re-ask connecting, a relay's stalled event loop), and an estimate for
- * another moment must not pass for this frame's. */
+ * nothing to bridge: as it is when the relay held it (a measurement it had nothing better
+ * than for the moment asked: a drone gone quiet says so by its age once stale), else marked
+ * with how far it is from the frame (`off_s`, positive: newer). The relay made that view for
+ * another moment and the one for this frame is late (a re-ask connecting, a relay's stalled
+ * event loop): a value of another moment must not pass for this frame's. */
 function offFrame(view, atMs) {
-  if (!view.estimated && !view.interpolated) return view;
+  if (view.held) return view;
   return { ...view, off_s: (view.time * 1000 - atMs) / 1000 };
+}
+
+/** Whether `view`, sent for the moment `delayMs` before the relay's now, is a measurement
+ * the relay held (further than EXACT_MS from that moment: it had nothing nearer), not one of
+ * that moment. By the relay's clock alone: its age is counted from its own now. */
+export function held(view, delayMs) {
+  if (view.estimated || view.interpolated) return false;
+  return Math.abs(view.age_s * 1000 - delayMs) > EXACT_MS;
 }
 
 /** Shows `stream`'s telemetry in the #telemetry box (hidden while there is none), aligned to
@@ -159,7 +167,9 @@ export function showTelemetry(stream, delayMs = () => null) {
         events = next;
         asking = null;
       }
-      receive(JSON.parse(e.data));
+      const view = JSON.parse(e.data);
+      if (view != null) view.held = held(view, ms);
+      receive(view);
     };
   }
 
