@@ -127,15 +127,27 @@ export async function allowMaskDrawing(stream, video, me) {
     render();
   });
 
+  // While corners are tapped the picture stays where it is: the status bar below it grows
+  // and shrinks on its own (a badge saying the link is weak, a line saying the picture
+  // stopped), and the video, which takes the height left, would move the picture under the
+  // finger between the operator's aim and the tap. Laid afresh when the window changes.
+  const wrap = video.parentElement;
+  function pinPicture() {
+    wrap.style.flex = "";
+    wrap.style.flex = `0 0 ${wrap.getBoundingClientRect().height}px`;
+  }
+
   function begin() {
     state.points = [];
     layer.classList.add("drawing");
-    render();
+    render(); // the tools for drawing first: they are part of the layout pinned
+    pinPicture();
   }
 
   function stop() {
     state.points = null;
     layer.classList.remove("drawing");
+    wrap.style.flex = "";
     render();
   }
 
@@ -246,7 +258,10 @@ export async function allowMaskDrawing(stream, video, me) {
   new ResizeObserver(render).observe(video);
   video.addEventListener("resize", render); // a new rung: another picture size
   video.addEventListener("loadedmetadata", render);
-  window.addEventListener("resize", render);
+  window.addEventListener("resize", () => {
+    if (state.points) pinPicture();
+    render();
+  });
   setInterval(() => !document.hidden && !state.points && refresh(), REFRESH_MS);
   render();
 }

@@ -68,7 +68,9 @@ export function viewFor(views, atMs) {
   if (near == null || Math.abs(near.time * 1000 - atMs) <= EXACT_MS) return near;
   const at = atMs / 1000;
   const after = views.findIndex((v) => v.time > at);
-  if (after < 1 || views[after].time - views[after - 1].time > BRIDGE_S) return near;
+  if (after < 1 || views[after].time - views[after - 1].time > BRIDGE_S) {
+    return offFrame(near, atMs);
+  }
   const a = views[after - 1];
   const b = views[after];
   const f = (at - a.time) / (b.time - a.time);
@@ -85,6 +87,25 @@ export function viewFor(views, atMs) {
   return out;
 }
 
+/** `view`, the nearest to the frame captured at `atMs` but more than EXACT_MS from it with
+ * nothing to bridge: as it is when the relay held it (a measurement it had nothing better
+ * than for the moment asked: a drone gone quiet says so by its age once stale), else marked
+ * with how far it is from the frame (`off_s`, positive: newer). The relay made that view for
+ * another moment and the one for this frame is late (a re-ask connecting, a relay's stalled
+ * event loop): a value of another moment must not pass for this frame's. */
+function offFrame(view, atMs) {
+  if (view.held) return view;
+  return { ...view, off_s: (view.time * 1000 - atMs) / 1000 };
+}
+
+/** Whether `view`, sent for the moment `delayMs` before the relay's now, is a measurement
+ * the relay held (further than EXACT_MS from that moment: it had nothing nearer), not one of
+ * that moment. By the relay's clock alone: its age is counted from its own now. */
+export function held(view, delayMs) {
+  if (view.estimated || view.interpolated) return false;
+  return Math.abs(view.age_s * 1000 - delayMs) > EXACT_MS;
+}
+
 /** Shows `stream`'s telemetry in the #telemetry box (hidden while there is none), aligned to
  * the picture `delayMs()` late (ms, or null while unknown). */
 export function showTelemetry(stream, delayMs = () => null) {
@@ -96,7 +117,8 @@ export function showTelemetry(stream, delayMs = () => null) {
     spd: $("tele-speed"),
     age: $("tele-age"),
   };
-  // Test hook: the view shown, the frame time it was chosen for, the delay asked for.
+  // Test hook: the view shown (off_s: how far from the frame, when marked so), the frame time
+  // it was chosen for, the delay asked for.
   const state = { sample: null, frameMs: null, askedMs: null, views: [] };
   window.__telemetry = state;
 
@@ -114,33 +136,52 @@ export function showTelemetry(stream, delayMs = () => null) {
     // Never an estimate shown as measured: between measurements, or carried on after one.
     box.dataset.kind = s.interpolated ? "interpolated" : s.estimated ? "estimated" : "measured";
     const age = { s: num(s.age_s, 0) };
-    out.age.textContent = s.stale
+    const kind = s.stale
       ? t("tele.stale", age)
       : s.interpolated
         ? t("tele.interpolated", age)
         : s.estimated
           ? t("tele.estimated", age)
           : "";
+    // A view for another moment than the frame's says by how much, in words too.
+    box.dataset.aligned = String(s.off_s == null);
+    const off = { s: num(Math.abs(s.off_s ?? 0), 1) };
+    const apart = s.off_s == null ? "" : t(s.off_s < 0 ? "tele.older" : "tele.newer", off);
+    out.age.textContent = [kind, apart].filter(Boolean).join(" · ");
   }
 
-  let events = null;
+  let events = null; // the stream whose views are coming in
+  let asking = null; // a stream asked for since, until its first view
   function ask(ms) {
-    events?.close();
     state.askedMs = ms;
-    // The views held stay: the frames on screen until the new ones arrive still need them.
+    // The stream asked before goes on until this one's first view: connecting takes a few
+    // hundred ms on a loaded machine, and without views the frames on screen would outrun
+    // the last one held. The views held stay too: the frames on screen still need them.
     const url = `/api/streams/${encodeURIComponent(stream)}/telemetry/events?delay_ms=${ms}`;
-    events = new EventSource(url);
-    events.onmessage = (e) => {
-      const view = JSON.parse(e.data);
-      if (view == null) {
-        state.views = [];
-      } else {
-        // A newer view replaces those it overtakes (a sender's clock set back, a re-ask).
-        state.views = state.views.filter((v) => v.time < view.time);
-        state.views.push(view);
+    const next = new EventSource(url);
+    asking?.close();
+    asking = next;
+    next.onmessage = (e) => {
+      if (next !== events) {
+        events?.close();
+        events = next;
+        asking = null;
       }
-      show();
+      const view = JSON.parse(e.data);
+      if (view != null) view.held = held(view, ms);
+      receive(view);
     };
+  }
+
+  function receive(view) {
+    if (view == null) {
+      state.views = [];
+    } else {
+      // A newer view replaces those it overtakes (a sender's clock set back, a re-ask).
+      state.views = state.views.filter((v) => v.time < view.time);
+      state.views.push(view);
+    }
+    show();
   }
 
   function show() {

@@ -17,6 +17,19 @@ from tests.e2e.test_annotations import PICTURE, at
 from tests.e2e.test_annotations_touch import Finger
 from tests.e2e.test_browser import poll
 
+DRAWING = "() => document.querySelector('.mask-layer.drawing') != null"
+# The line the player shows under its status bar when the picture stops (a real operator's
+# status bar grows like this, or with a badge saying the link is weak, while drawing).
+STALLED = """() => {
+  const line = document.getElementById('status-detail');
+  line.textContent = 'Kein neues Bild seit 3 s – warte auf das Netz';
+  return line.getBoundingClientRect().height;
+}"""
+# Nothing of the player cut off below the window: the stage's content fits it.
+FITS = """() => {
+  const stage = document.getElementById('stage');
+  return stage.scrollHeight <= stage.clientHeight;
+}"""
 TABLET = "tablet-token-000000000000"
 SIM = {
     "name": "demo",
@@ -33,6 +46,11 @@ AUTH = {
     ]
 }
 CORNERS = [(0.55, 0.45), (0.9, 0.45), (0.9, 0.9), (0.55, 0.9)]
+
+
+def placed(rect: dict[str, float]) -> tuple[float, ...]:
+    """Where the picture is on the page, to a tenth of a pixel."""
+    return tuple(round(rect[k], 1) for k in ("left", "top", "width", "height"))
 
 
 def square(frame: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -76,12 +94,18 @@ async def test_an_operator_draws_a_mask_the_public_rung_is_black_there(
             finger = Finger(page)  # a tablet's touches, not a mouse
             await finger.start()
             await finger.tap("text=Maske zeichnen")
+            await until(page, DRAWING, bool, 5, "the drawing tools")
             rect = await page.evaluate(PICTURE)
-            for corner in CORNERS:
+            for k, corner in enumerate(CORNERS):
+                if k == 2:  # the status bar grows while drawing: the picture stays put
+                    assert await page.evaluate(STALLED) > 10
+                    assert placed(await page.evaluate(PICTURE)) == placed(rect)
                 await finger.tap_at(*at(rect, *corner))
             await until(page, "() => window.__masks.points", lambda p: len(p) == 4, 5, "corners")
             await finger.tap_at(*at(rect, *CORNERS[0]))  # the first corner again closes it
             await until(page, "() => window.__masks.posted", lambda n: n == 1, 10, "the POST")
+            # Drawing done: the picture takes the height left again, nothing is cut off.
+            await until(page, FITS, bool, 5, "the page laid out again")
             masks = await until(page, "() => window.__masks.masks", lambda m: m, 10, "the list")
             assert len(masks) == 1 and masks[0]["author"] == "test-admin"
             assert masks[0]["rung"] is None  # every privacy rung
