@@ -32,8 +32,9 @@ class PrivacyTable(Table, frozen=True):
     # Pixelation block (and blur kernel) in pixels of the rung's picture.
     strength: Annotated[int, msgspec.Meta(ge=4, le=64)] = 16
     # Time the face detector may take per frame; later, the frame is pixelated whole.
-    # CenterFace takes 70-100 ms for a 640x360 picture on a loaded 2-core machine
-    # (docs/privacy.md): the public rung then runs at about 10 fps.
+    # CenterFace and one MTCNN pass take 52 ms for a 640x360 picture on a quiet 2-core
+    # machine, 100 ms and more on a loaded one (docs/privacy.md): the public rung then runs
+    # at 10-18 fps.
     budget_ms: Annotated[float, msgspec.Meta(ge=1, le=1000)] = 150.0
 
     def __post_init__(self) -> None:
