@@ -78,4 +78,7 @@ def test_the_public_rung_shows_no_face(detector: FacePasses) -> None:
         detector.forget()
         assert found_at(detector.detect(unmasked), centre)
         detector.forget()
-        assert detector.detect(masked) == []
+        # Not on the face; MTCNN's low thresholds may put a box on the scenery's blocks now
+        # and then (seen once in CI at (100, 8), far from the face): that is no face shown.
+        # The independent Haar check (test_privacy_haar.py) looks at the whole picture.
+        assert not found_at(detector.detect(masked), centre)
