@@ -9,8 +9,8 @@
 
 A frame's boxes stay masked on the next len(ORIENTATIONS) - 1 frames, so once a face has been
 on the picture for len(ORIENTATIONS) frames (0.1 s at 30 fps), every pass has looked at it.
-Both networks cost about the same (50 ms a 640x360 frame), so a frame costs two passes,
-not four (measured in scripts/bench_privacy.py, docs/privacy.md).
+A frame costs CenterFace and one MTCNN pass, 52 ms a 640x360 frame (CenterFace alone 29 ms),
+not all four passes (measured in scripts/bench_privacy.py, docs/privacy.md).
 """
 
 from __future__ import annotations

@@ -66,7 +66,7 @@ def model_path() -> Path:
 
 
 class CenterFace:
-    """Face boxes in pixels of the plane it is given; keeps the last frames' boxes."""
+    """Face boxes in pixels of the plane it is given, one frame at a time."""
 
     def __init__(self, path: Path | None = None, threshold: float = THRESHOLD) -> None:
         path = path or model_path()

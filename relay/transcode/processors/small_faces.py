@@ -57,12 +57,15 @@ def model_folder() -> Path:
 
 def normalised(picture: npt.NDArray[Any]) -> Float:
     """The networks' input scale: -1..1."""
-    return ((picture.astype(np.float32) - 127.5) * 0.0078125).astype(np.float32)
+    out: Float = (picture.astype(np.float32) - np.float32(127.5)) * np.float32(0.0078125)
+    return out
 
 
 def nms(boxes: Boxes, overlap: float, smaller: bool = False) -> npt.NDArray[np.intp]:
     """Indices of the boxes kept, best first: a box goes when it overlaps a better one by
-    more than `overlap` (of the union, or of the smaller box when `smaller`)."""
+    more than `overlap` (of the union, or of the smaller box when `smaller`). Not OpenCV's
+    NMSBoxes (CenterFace's): O-Net's last step needs the overlap of the smaller box, and
+    the networks were trained with these inclusive pixel sizes."""
     if len(boxes) == 0:
         return np.empty(0, np.intp)
     x0, y0, x1, y1, score = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3], boxes[:, 4]
@@ -92,11 +95,12 @@ def squared(boxes: Boxes) -> Boxes:
     return out
 
 
-def refined(boxes: Boxes, shift: npt.NDArray[np.float32]) -> Boxes:
-    """Boxes moved by a network's regression (fractions of the box's width and height)."""
+def refined(boxes: Boxes, shift: npt.NDArray[Any], inclusive: bool = True) -> Boxes:
+    """Boxes moved by a network's regression, in fractions of the box's width and height
+    (counted with both edge pixels by R-Net and O-Net, without by P-Net, as trained)."""
     out = boxes.copy()
-    w = boxes[:, 2] - boxes[:, 0] + 1
-    h = boxes[:, 3] - boxes[:, 1] + 1
+    w = boxes[:, 2] - boxes[:, 0] + inclusive
+    h = boxes[:, 3] - boxes[:, 1] + inclusive
     out[:, 0] += shift[:, 0] * w
     out[:, 1] += shift[:, 1] * h
     out[:, 2] += shift[:, 2] * w
@@ -201,13 +205,7 @@ class MTCNN:
             return np.empty((0, 5))
         found = np.concatenate(every)
         found = found[nms(found, 0.7)]
-        # A window's regression is in fractions of its size (x1 - x0 here, as trained).
-        boxes = found[:, :5].copy()
-        w, h = found[:, 2] - found[:, 0], found[:, 3] - found[:, 1]
-        boxes[:, 0] += found[:, 5] * w
-        boxes[:, 1] += found[:, 6] * h
-        boxes[:, 2] += found[:, 7] * w
-        boxes[:, 3] += found[:, 8] * h
+        boxes = refined(found[:, :5], found[:, 5:9], inclusive=False)
         return np.asarray(np.fix(squared(boxes)), np.float64)
 
     def checked(self, y: Plane, boxes: Boxes, stage: int, side: int) -> Boxes:
