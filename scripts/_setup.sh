@@ -18,6 +18,11 @@ if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ] \
   || [ "${BASH_SOURCE[0]}" -nt "$stamp" ]; then
   echo "==> installing drone-relay ($1) into $VENV"
   "$VENV/bin/python" -m pip install --quiet --upgrade pip
+  # Both OpenCV builds install the same cv2 package: the plain one (before the people
+  # detector) must go first, or the two overwrite each other's files.
+  if "$VENV/bin/python" -m pip show --quiet opencv-python-headless >/dev/null 2>&1; then
+    "$VENV/bin/python" -m pip uninstall --quiet --yes opencv-python-headless
+  fi
   if [ "$1" = "test" ]; then
     "$VENV/bin/python" -m pip install --quiet -e "$ROOT[test]"
   else
