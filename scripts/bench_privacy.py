@@ -196,9 +196,10 @@ def detect_ms(detector: FacePasses, frames: int) -> dict[str, float]:
     }
 
 
-def rung_fps(seconds: float) -> dict[str, object]:
-    """The public 360p rung (faces = "pixelate", budget 150 ms) fed the 1280x720 sim at 30
-    fps in real time through the real encoder (dropping when busy, as live): its fps out."""
+def rung_fps(seconds: float, people: str = "off") -> dict[str, object]:
+    """The public 360p rung (faces = "pixelate", budget 150 ms, `people` as given) fed the
+    1280x720 sim at 30 fps in real time through the real encoder (dropping when busy, as
+    live): its fps out."""
     import queue
 
     from relay.media.access_unit import TIME_BASE
@@ -209,7 +210,11 @@ def rung_fps(seconds: float) -> dict[str, object]:
     frames = [sim.render(i) for i in range(30)]
     out: queue.Queue[object] = queue.Queue()
     encoder = RungEncoder(
-        "bench", with_privacy("360p", faces="pixelate"), 30, out.put, lambda: False
+        "bench",
+        with_privacy("360p", faces="pixelate", people=people),
+        30,
+        out.put,
+        lambda: False,
     )
     encoder.start()
     try:
@@ -230,7 +235,8 @@ def rung_fps(seconds: float) -> dict[str, object]:
             "fps_out": round((encoder.frames_out - out0) / spent, 1),
             "through_stage": stage.frames - frames0,
             "failed_closed": stage.fail_closed_frames - closed0,
-            "detector_ms": stage.detect_ms.summary(),
+            "detector_ms": stage.faces.detect_ms.summary(),
+            "people_detector_ms": stage.people.detect_ms.summary(),
         }
     finally:
         encoder.close()

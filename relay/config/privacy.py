@@ -24,11 +24,14 @@ Point = tuple[float, float]
 
 
 class PrivacyTable(Table, frozen=True):
-    """privacy = {masks = [...], fill = "solid", faces = "off", strength = 16, budget_ms = 150}."""
+    """privacy = {masks = [...], fill = "solid", faces = "off", people = "off", strength = 16,
+    budget_ms = 150}."""
 
     masks: tuple[tuple[Point, ...], ...] = ()
     fill: str = "solid"
     faces: str = "off"  # automatic anonymisation of faces: off, pixelate or blur
+    # ... and of whole people (body, clothes: known without a face), same modes.
+    people: str = "off"
     # Pixelation block (and blur kernel) in pixels of the rung's picture.
     strength: Annotated[int, msgspec.Meta(ge=4, le=64)] = 16
     # Time the face detector may take per frame; later, the frame is pixelated whole.
@@ -54,9 +57,11 @@ class PrivacyTable(Table, frozen=True):
             raise Invalid("fill", f"{self.fill!r} is not one of {', '.join(FILLS)}")
         if self.faces not in FACE_MODES:
             raise Invalid("faces", f"{self.faces!r} is not one of {', '.join(FACE_MODES)}")
-        if not self.masks and self.faces == "off":
-            raise Invalid("masks", "privacy needs masks, or faces other than 'off'")
+        if self.people not in FACE_MODES:
+            raise Invalid("people", f"{self.people!r} is not one of {', '.join(FACE_MODES)}")
+        if not self.masks and self.faces == "off" and self.people == "off":
+            raise Invalid("masks", "privacy needs masks, or faces or people other than 'off'")
 
     @property
     def detects(self) -> bool:
-        return self.faces != "off"
+        return self.faces != "off" or self.people != "off"

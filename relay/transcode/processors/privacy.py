@@ -1,11 +1,12 @@
-"""The privacy stage: static masks and face anonymisation on one rung's own planes.
+"""The privacy stage: static masks, face and people anonymisation on one rung's own planes.
 
 It runs in the rung's encoder thread, after scaling and before the OSD, so other rungs do
-not pay for it and the decoded picture is never written. It fails closed: when the face
-detector is late (over budget_ms), busy with an earlier frame, unavailable or raises, or the
-stage itself raises, the frame goes out pixelated whole in coarse blocks, never unmasked
-(docs/privacy.md). The detector runs in a thread of its own (faces-RUNG-STREAM), one frame
-at a time, so a slow detector costs the rung its budget per frame at most.
+not pay for it and the decoded picture is never written. It fails closed: when a detector
+(faces, people) is late (over budget_ms), busy with an earlier frame, unavailable or raises,
+or the stage itself raises, the frame goes out pixelated whole in coarse blocks, never
+unmasked (docs/privacy.md). Each detector runs in a thread of its own (faces-RUNG-STREAM,
+people-RUNG-STREAM, relay.transcode.processors.detector_lane), one frame at a time, both
+on the same frame side by side, so slow detectors cost the rung its budget per frame at most.
 """
 
 from __future__ import annotations
@@ -13,17 +14,16 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import av
 
 from relay.config.privacy import PrivacyTable
-from relay.metrics import Histogram
-from relay.threads import name_native_thread
+from relay.transcode.processors.detector_lane import DetectorLane
 from relay.transcode.processors.face_passes import FacePasses
-from relay.transcode.processors.faces import Box, Detector, DetectorUnavailable
+from relay.transcode.processors.faces import Box, Detector
 from relay.transcode.processors.osd import planes
+from relay.transcode.processors.people import PeoplePasses
 from relay.transcode.processors.privacy_masks import (
     BLACK_Y,
     NEUTRAL_C,
@@ -40,10 +40,15 @@ from relay.transcode.processors.privacy_masks import (
 log = logging.getLogger(__name__)
 
 GROW = 0.25  # a face box grows by this much on each side: hair, ears, a chin below
+# A person's box grows sideways by this much on each side: HOG's box is tight around the
+# body, and the boxes are held for the frames between people passes while people walk.
+PEOPLE_GROW_X = 0.25
+PEOPLE_GROW_Y = 0.05
 
-# Makes the detector, in the detector's thread (loading a model takes a while); tests
-# replace it with a detector that raises or sleeps.
+# Make the detectors, in their threads (loading a model takes a while); tests replace them
+# with detectors that raise or sleep.
 detector_factory: Callable[[], Detector] = FacePasses
+people_factory: Callable[[], Detector] = PeoplePasses
 
 
 class PrivacyStage:
@@ -61,14 +66,20 @@ class PrivacyStage:
         self._next_drawn: tuple[Polygon, ...] = ()
         self.frames = 0
         self.fail_closed_frames = 0
-        self.faces_found = 0
         self.state = "ok"  # of the last frame: "ok" or "fail_closed"
         self.reason = ""
-        self.detect_ms = Histogram()
-        self._executor: ThreadPoolExecutor | None = None
-        self._pending: Future[list[Box]] | None = None
-        self._detector: Detector | None = None
-        self._unavailable: DetectorUnavailable | None = None
+        # The module's factories are looked up when a lane makes its detector (tests patch them).
+        self.faces = DetectorLane("face", f"faces-{rung}-{stream}", lambda: detector_factory())
+        self.people = DetectorLane("people", f"people-{rung}-{stream}", lambda: people_factory())
+        self._lanes = [
+            (lane, mode)
+            for lane, mode in ((self.faces, config.faces), (self.people, config.people))
+            if mode != "off"
+        ]
+
+    @property
+    def faces_found(self) -> int:
+        return self.faces.found
 
     def draw(self, polygons: tuple[Polygon, ...]) -> None:
         """Operator-drawn polygons (0..1) from the next frame on, with the config's."""
@@ -111,12 +122,9 @@ class PrivacyStage:
     def _apply(self, views: tuple[Plane, Plane, Plane], width: int, height: int) -> str:
         """Masks the planes; returns why it cannot ("" when done)."""
         y, u, v = views
-        found: list[Box] = []
-        if self.config.detects:
-            result = self._faces(y)
-            if isinstance(result, str):
-                return result
-            found = result
+        found = self._detect(y)
+        if isinstance(found, str):
+            return found
         masks = self._masks.get((width, height))
         if masks is None:
             masks = self._masks[(width, height)] = polygon_masks(
@@ -127,63 +135,50 @@ class PrivacyStage:
         fill(y, masks.luma, BLACK_Y if solid else None, block)
         fill(u, masks.chroma, NEUTRAL_C if solid else None, block // 2)
         fill(v, masks.chroma, NEUTRAL_C if solid else None, block // 2)
-        for box in found:
-            self._anonymise(views, box)
+        for lane, mode, boxes in found:
+            grow = (GROW, GROW) if lane is self.faces else (PEOPLE_GROW_X, PEOPLE_GROW_Y)
+            for box in boxes:
+                self._anonymise(views, box, mode, grow)
         return ""
 
-    def _anonymise(self, views: tuple[Plane, Plane, Plane], box: Box) -> None:
+    def _detect(self, y: Plane) -> list[tuple[DetectorLane, str, list[Box]]] | str:
+        """Each detector's boxes on this frame within the budget, or why not."""
+        if not self._lanes:
+            return []
+        # One copy for all lanes (read only there): on a timeout the stage pixelates the
+        # plane while a detector may still read.
+        picture = y.copy()
+        deadline = time.perf_counter() + self.config.budget_ms / 1000
+        for lane, _mode in self._lanes:
+            if why := lane.start(picture):
+                return why
+        found: list[tuple[DetectorLane, str, list[Box]]] = []
+        for lane, mode in self._lanes:
+            boxes = lane.boxes(deadline)
+            if isinstance(boxes, str):
+                if boxes.endswith("late"):
+                    boxes += f" (over {self.config.budget_ms:g} ms)"
+                return boxes
+            found.append((lane, mode, boxes))
+        return found
+
+    def _anonymise(
+        self, views: tuple[Plane, Plane, Plane], box: Box, mode: str, grow: tuple[float, float]
+    ) -> None:
         x0, y0, x1, y1 = box
-        dx, dy = int((x1 - x0) * GROW), int((y1 - y0) * GROW)
+        dx, dy = int((x1 - x0) * grow[0]), int((y1 - y0) * grow[1])
         x0, y0, x1, y1 = x0 - dx, y0 - dy, x1 + dx, y1 + dy
-        op = pixelate_box if self.config.faces == "pixelate" else blur_box
-        # A face must not stay readable: blocks at least a fifth of the face wide.
+        op = pixelate_box if mode == "pixelate" else blur_box
+        # A face (a person) must not stay readable: blocks at least a fifth of it wide.
         size = max(self.config.strength, (x1 - x0) // 5)
         op(views[0], x0, y0, x1, y1, size)
         for chroma in views[1:]:
             op(chroma, x0 // 2, y0 // 2, (x1 + 1) // 2, (y1 + 1) // 2, max(2, size // 2))
 
-    def _faces(self, y: Plane) -> list[Box] | str:
-        """The faces on this frame within the budget, or why not."""
-        if self._pending is not None and not self._pending.done():
-            return "face detector busy (still on an earlier frame)"
-        if self._executor is None:
-            name = f"faces-{self.rung}-{self.stream}"
-            # Named for `top -H` too: a busy detector shows as its rung's and stream's.
-            self._executor = ThreadPoolExecutor(1, name, initializer=name_native_thread)
-        # A copy: on a timeout the stage pixelates the plane while the detector reads.
-        self._pending = self._executor.submit(self._detect, y.copy())
-        budget = self.config.budget_ms
-        try:
-            found = self._pending.result(timeout=budget / 1000)
-        except TimeoutError:
-            return f"face detector late (over {budget:g} ms)"
-        except DetectorUnavailable as exc:
-            return f"face detector unavailable: {exc}"
-        except Exception as exc:
-            return f"face detector failed: {exc!r}"
-        self.faces_found += len(found)
-        return found
-
-    def _detect(self, y: Plane) -> list[Box]:
-        """In the detector's thread."""
-        if self._unavailable is not None:
-            raise self._unavailable
-        if self._detector is None:
-            try:
-                self._detector = detector_factory()
-            except DetectorUnavailable as exc:
-                self._unavailable = exc
-                raise
-        t0 = time.perf_counter()
-        found = self._detector.detect(y)
-        self.detect_ms.observe((time.perf_counter() - t0) * 1000)
-        return found
-
     def close(self) -> None:
-        """Lets the detector's thread go; safe to call twice."""
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = None
+        """Lets the detectors' threads go; safe to call twice."""
+        self.faces.close()
+        self.people.close()
 
     def status(self) -> dict[str, Any]:
         return {
@@ -195,6 +190,9 @@ class PrivacyStage:
             "drawn_masks": len(self._next_drawn),
             "fill": self.config.fill,
             "faces": self.config.faces,
-            "faces_found": self.faces_found,
-            "detect": self.detect_ms.summary(),
+            "faces_found": self.faces.found,
+            "detect": self.faces.detect_ms.summary(),
+            "people": self.config.people,
+            "people_found": self.people.found,
+            "people_detect": self.people.detect_ms.summary(),
         }
