@@ -39,13 +39,22 @@ class FacePasses:
         whole: Detector | None = None,
         small: Detector | None = None,
         orientations: tuple[float, ...] = ORIENTATIONS,
+        every_frame: bool = False,
     ) -> None:
         self.whole = whole or CenterFace()
         self.small = small or MTCNN()
         self.orientations = orientations
+        # Every orientation on every frame: a small tilted face would be found on its first
+        # frame, but a 640x360 frame took 163 ms, not 60 (scripts/bench_privacy.py), over
+        # the stage's default budget: only the benchmark uses it.
+        self.every_frame = every_frame
         self._turn = 0
         self._held: deque[list[Box]] = deque(maxlen=max(0, len(orientations) - 1))
-        log.info("[privacy] small faces: MTCNN, orientations %s", orientations)
+        log.info(
+            "[privacy] small faces: MTCNN, orientations %s, %s",
+            orientations,
+            "all on every frame" if every_frame else "one per frame",
+        )
 
     def forget(self) -> None:
         """Drops the held boxes and starts the turns again (a new scene, a test picture)."""
@@ -54,7 +63,10 @@ class FacePasses:
 
     def detect(self, y: Plane) -> list[Box]:
         found = self.whole.detect(y)
-        if self.orientations:
+        if self.every_frame:
+            for angle in self.orientations:
+                found += self.small_pass(y, angle)
+        elif self.orientations:
             angle = self.orientations[self._turn % len(self.orientations)]
             self._turn += 1
             found += self.small_pass(y, angle)
