@@ -3,7 +3,7 @@
 The stage starts every lane on a frame, then waits for each until the frame's deadline, so
 two detectors (faces, people) run side by side on two cores and a slow one costs the rung
 its budget per frame at most. A lane answers boxes, or why it has none (late, busy,
-unavailable, failed): the stage then fails closed.
+unavailable, failed, not yet covering a new picture): the stage then fails closed.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from relay.metrics import Histogram
 from relay.threads import name_native_thread
 from relay.transcode.processors.faces import Box, Detector, DetectorUnavailable
+from relay.transcode.processors.new_pictures import NotCovered
 from relay.transcode.processors.privacy_masks import Plane
 
 
@@ -51,6 +52,8 @@ class DetectorLane:
             return f"{self.what} detector late"
         except DetectorUnavailable as exc:
             return f"{self.what} detector unavailable: {exc}"
+        except NotCovered:
+            return f"{self.what} detector: a new picture, not every pass has looked at it yet"
         except Exception as exc:
             return f"{self.what} detector failed: {exc!r}"
         self.found += len(found)

@@ -48,6 +48,8 @@ class FacePasses:
         # frame, but a 640x360 frame took 163 ms, not 60 (scripts/bench_privacy.py), over
         # the stage's default budget: only the benchmark uses it.
         self.every_frame = every_frame
+        # Frames until every pass has looked at a picture (new_pictures.Covering).
+        self.passes = 1 if every_frame or not orientations else len(orientations)
         self._turn = 0
         self._held: deque[list[Box]] = deque(maxlen=max(0, len(orientations) - 1))
         log.info(

@@ -84,6 +84,8 @@ class PeoplePasses:
     def __init__(self, detector: Detector | None = None, every: int = EVERY) -> None:
         self.detector = detector or HogPeople()
         self.every = max(1, every)
+        # After forget() the next frame gets a pass: one frame covers a new picture.
+        self.passes = 1
         self._turn = 0
         self._held: list[Box] = []
         log.info("[privacy] people: HOG (Daimler), every %d frames", self.every)

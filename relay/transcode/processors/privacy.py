@@ -22,6 +22,7 @@ from relay.config.privacy import PrivacyTable
 from relay.transcode.processors.detector_lane import DetectorLane
 from relay.transcode.processors.face_passes import FacePasses
 from relay.transcode.processors.faces import Box, Detector
+from relay.transcode.processors.new_pictures import Covering
 from relay.transcode.processors.osd import planes
 from relay.transcode.processors.people import PeoplePasses
 from relay.transcode.processors.privacy_masks import (
@@ -45,10 +46,21 @@ GROW = 0.25  # a face box grows by this much on each side: hair, ears, a chin be
 PEOPLE_GROW_X = 0.25
 PEOPLE_GROW_Y = 0.05
 
+
+def covered_faces() -> Detector:
+    """The face passes; a new picture fails closed until every pass has looked at it."""
+    return Covering(FacePasses())
+
+
+def covered_people() -> Detector:
+    """The people passes; a new picture gets a pass at once, not the last picture's boxes."""
+    return Covering(PeoplePasses())
+
+
 # Make the detectors, in their threads (loading a model takes a while); tests replace them
 # with detectors that raise or sleep.
-detector_factory: Callable[[], Detector] = FacePasses
-people_factory: Callable[[], Detector] = PeoplePasses
+detector_factory: Callable[[], Detector] = covered_faces
+people_factory: Callable[[], Detector] = covered_people
 
 
 class PrivacyStage:
