@@ -2,7 +2,7 @@
 """Fleet benchmark: three drones on one small box, recorded and watched.
 
     .venv/bin/python scripts/bench_fleet.py [--drones 3] [--viewers 20] [--seconds 20]
-        [--runs 1] [--load-nice 10] [--live-encode]
+        [--runs 1] [--load-nice 10] [--live-encode] [--alpha-without-bframes]
 
 The relay runs as its own process (`python -m relay serve`) with up to three streams, each
 pushed in a process of its own, as a remote controller would. The drones' clips are rendered
@@ -399,12 +399,19 @@ def main() -> int:
     parser.add_argument(
         "--live-encode", action="store_true", help="live fake drones instead of clips"
     )
+    parser.add_argument(
+        "--alpha-without-bframes",
+        action="store_true",
+        help="alpha baseline-like, no B-frames: what its B-frames cost in delay",
+    )
     args = parser.parse_args()
     if not 1 <= args.drones <= 3 or not 1 <= args.viewers <= 100 or not 5 <= args.seconds <= 300:
         parser.error("--drones 1..3, --viewers 1..100 and --seconds 5..300")
     if args.runs < 1 or not 0 <= args.load_nice <= 19:
         parser.error("--runs >= 1 and --load-nice 0..19")
     fleet = drones(args.drones)
+    if args.alpha_without_bframes:
+        fleet[0]["high_bframes"] = False
     every = [
         one_run(fleet, args.viewers, args.seconds, args.load_nice, args.live_encode)
         for _ in range(args.runs)
@@ -412,7 +419,8 @@ def main() -> int:
     runs = [r for r in every if "error" not in r]
     result: dict[str, Any] = {
         "drones": [
-            {k: d[k] for k in ("name", "scheme", "size", "bitrate", "rungs")} for d in fleet
+            {k: d[k] for k in ("name", "scheme", "size", "bitrate", "high_bframes", "rungs")}
+            for d in fleet
         ],
         "viewers_per_drone": args.viewers,
         "window_s": args.seconds,
