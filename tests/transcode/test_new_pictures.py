@@ -19,6 +19,7 @@ from relay.transcode.processors.privacy import PrivacyStage
 from relay.transcode.processors.privacy_masks import Plane
 from scripts.bench_people import people_video, read_video
 from tests.transcode.test_privacy import scene_frames
+from tests.transcode.test_privacy_people import Counting
 
 
 def sim_lumas(count: int) -> list[Plane]:
@@ -78,15 +79,6 @@ def test_covering_fails_a_new_picture_until_every_pass_has_looked() -> None:
     with pytest.raises(NotCovered):
         covering.detect(black)
     assert covering.detect(black) == [(7, 0, 17, 10)]
-
-
-class Counting:
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def detect(self, y: Plane) -> list[Box]:
-        self.calls += 1
-        return [(self.calls, 0, self.calls + 10, 20)]
 
 
 def test_a_cut_gets_a_people_pass_at_once_not_the_last_pictures_boxes() -> None:
