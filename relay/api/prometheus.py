@@ -234,7 +234,7 @@ def _privacy(m: _Families, stage: PrivacyStage, ms: Histogram, labels: dict[str,
     m.counter("relay_privacy_frames", "frames through the privacy stage", stage.frames, **labels)
     m.counter(
         "relay_privacy_fail_closed_frames",
-        "frames pixelated whole: the detector late, busy, missing or failing",
+        "frames pixelated whole: a detector late, busy, missing or failing, or a new picture",
         stage.fail_closed_frames,
         **labels,
     )
