@@ -43,13 +43,14 @@ class DetectorLane:
         self._pending = self._executor.submit(self._detect, y)
         return ""
 
-    def boxes(self, deadline: float) -> list[Box] | str:
-        """The boxes of the frame started last, waiting until `deadline` (perf_counter)."""
+    def boxes(self, deadline: float, budget_ms: float) -> list[Box] | str:
+        """The boxes of the frame started last, waiting until `deadline` (perf_counter, the
+        end of the frame's `budget_ms`)."""
         assert self._pending is not None, "start() first"
         try:
             found = self._pending.result(timeout=max(0.0, deadline - time.perf_counter()))
         except TimeoutError:
-            return f"{self.what} detector late"
+            return f"{self.what} detector late (over {budget_ms:g} ms)"
         except DetectorUnavailable as exc:
             return f"{self.what} detector unavailable: {exc}"
         except NotCovered:

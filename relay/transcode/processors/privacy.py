@@ -166,10 +166,8 @@ class PrivacyStage:
                 return why
         found: list[tuple[DetectorLane, str, list[Box]]] = []
         for lane, mode in self._lanes:
-            boxes = lane.boxes(deadline)
+            boxes = lane.boxes(deadline, self.config.budget_ms)
             if isinstance(boxes, str):
-                if boxes.endswith("late"):
-                    boxes += f" (over {self.config.budget_ms:g} ms)"
                 return boxes
             found.append((lane, mode, boxes))
         return found
