@@ -17,7 +17,9 @@ unless --clip is given), looped at real-time pace by the relay's `file:` source;
 3. cold: --streams streams (same clip, 720p + 360p, default rung_idle_s 30 s). Each gets one
    viewer that leaves after its first frame; the stream's next viewer joins after the rung
    has been idle 35.5 s (so it really stopped), twice: 2 x --streams joins, POST -> first
-   decoded frame p50/p95 (goal p95 <= 400 ms); a join without a picture in 10 s is
+   decoded frame p50/p95 (goal p95 <= 400 ms), and POST -> the second picture (the first
+   live one when the first was a still: the kept IDR, labelled with its age, shown while
+   the catch-up decodes); a join without a picture in 10 s is
    counted apart (`cold_joins_without_picture`), not in the times. The streams are 3.5 s
    apart, each cold start at another phase of the 4 s GOP; but each joined rung runs on for
    its 30 s idle time, so about 8 streams' rungs (decode + 720p + 360p) run during every
@@ -131,6 +133,7 @@ async def cold(clip: Path, streams: int, quick: bool, decode: bool) -> dict[str,
     idle_s, gap_s = (2.0, 3.0) if quick else (None, IDLE_GAP_S)
     relay = start_relay(clip, streams, idle_s, decode)
     times: list[float] = []
+    live: list[float] = []  # POST -> the second picture: the first live one after a still
     failed: list[str] = []  # joins without a picture within 10 s (counted, not fatal)
 
     async def one_stream(i: int, stagger_s: float) -> None:
@@ -148,6 +151,12 @@ async def cold(clip: Path, streams: int, quick: bool, decode: bool) -> dict[str,
                 failed.append(f"{name}: {exc}")
                 continue
             times.append((viewer.received.first_frame_s or 0) * 1000)
+            try:
+                await viewer.wait_frames(2, timeout=10)
+                received = viewer.received
+                live.append((received.timeline[1][0] - received.started) * 1000)
+            except AssertionError as exc:
+                failed.append(f"{name}, second picture: {exc}")
             await viewer.close()
 
     try:
@@ -156,10 +165,10 @@ async def cold(clip: Path, streams: int, quick: bool, decode: bool) -> dict[str,
                 await one_stream(i, 0.0)
         else:  # 35.5 s idle each: the streams' 30 s tails overlap (docs/lazy-rungs.md)
             await asyncio.gather(*(one_stream(i, STAGGER_S) for i in range(streams)))
-        decode = [
-            json.loads(relay.get(f"/api/streams/d{i}"))["transcoder"]["cold_start"]
-            for i in range(streams)
-        ]
+        starts = []
+        for i in range(streams):
+            transcoder = json.loads(relay.get(f"/api/streams/d{i}"))["transcoder"]
+            starts.append({**transcoder["cold_start"], "stills": transcoder["cold_start_stills"]})
     finally:
         relay.close()
     return {
@@ -169,9 +178,15 @@ async def cold(clip: Path, streams: int, quick: bool, decode: bool) -> dict[str,
         "cold_first_frame_ms_p50": quantile(times, 0.5),
         "cold_first_frame_ms_p95": quantile(times, 0.95),
         "cold_first_frame_ms_max": quantile(times, 1.0),
+        # The first picture may be a still (the kept IDR, labelled with its age) when the
+        # catch-up is long; the second is the first live one.
+        "cold_live_frame_ms_p50": quantile(live, 0.5),
+        "cold_live_frame_ms_p95": quantile(live, 0.95),
+        "cold_live_frame_ms_max": quantile(live, 1.0),
+        "cold_start_stills": sum(d["stills"] for d in starts),
         # The relay's own part: decoding the kept units (the rest is ICE, DTLS, x264's
         # first frame, the viewer's decoder).
-        "cold_start_decode_ms_p50_by_stream": [d["p50_ms"] for d in decode],
+        "cold_start_decode_ms_p50_by_stream": [d["p50_ms"] for d in starts],
         "cold_failures": failed,
     }
 

@@ -185,6 +185,12 @@ class RelayCollector(Collector):
                 t.cold_starts,
                 stream=s,
             )
+            m.counter(
+                "relay_transcoder_cold_start_stills",
+                "cold starts that showed the kept IDR's picture first, labelled as a still",
+                t.cold_start_stills,
+                stream=s,
+            )
             m.seconds(
                 "relay_stage_cold_start_seconds",
                 "decoding the kept units up to the newest picture, per cold start",

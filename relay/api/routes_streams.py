@@ -72,6 +72,7 @@ async def get_stream(request: web.Request) -> web.Response:
             "cold_starts": t.cold_starts,
             "cold_start": t.cold_start_ms.summary(),
             "cold_start_skipped": t.cold_start_skipped,
+            "cold_start_stills": t.cold_start_stills,  # the kept IDR shown first, labelled
             "decode": t.decode_ms.summary(),
             "process": t.process_ms.summary(),
             "encoders": [

@@ -2,8 +2,11 @@
 
 Without idle decoding, the units kept since the source's last IDR (relay.transcode.gop) are
 decoded as fast as the thread goes, the pictures nothing refers to skipped, and only the
-newest picture is handed on. With idle decoding (StreamConfig.idle_decode) the reference
-pictures were decoded all along, and the newest of them is handed on at once.
+newest picture is handed on. When that catch-up is long, the IDR's own picture goes first,
+decoded apart and labelled as a still with its age: the viewer sees the scene after one
+picture's decoding and x264's start, while the catch-up runs, then the live picture.
+With idle decoding (StreamConfig.idle_decode) the reference pictures were decoded all
+along, and the newest of them is handed on at once.
 A mixin of relay.transcode.transcoder.Transcoder, which owns the state named below.
 """
 
@@ -14,6 +17,7 @@ import queue
 import time
 
 import av
+import av.error
 
 from relay.media.access_unit import AccessUnit, Discontinuity
 from relay.metrics import Histogram
@@ -24,6 +28,10 @@ log = logging.getLogger(__name__)
 
 SIGNAL_LOST_S = 1.0  # no input this long: the slate goes out, a kept picture is not live
 INPUT_QUEUE = 30  # one second of input at 30 fps; more would only add delay
+# A catch-up over more units than this shows the IDR's picture first (a still): about 0.1 s
+# of decoding on the 2-core box, less than a still's own decoding and x264 frame are worth.
+STILL_AFTER_UNITS = 10
+STILL_MAX_AGE_S = 10.0  # an older IDR (a long GOP) is not shown: the catch-up is the wait
 
 
 class ColdStart:
@@ -33,6 +41,7 @@ class ColdStart:
     cold_starts: int
     cold_start_ms: Histogram
     cold_start_skipped: int
+    cold_start_stills: int
     dropped_units: int
     _gop: GopBuffer
     _queue: queue.Queue[AccessUnit | Discontinuity | str | None]
@@ -51,7 +60,13 @@ class ColdStart:
     def _decode_frames(self, unit: AccessUnit) -> list[av.VideoFrame]:
         raise NotImplementedError
 
-    def _process_and_encode(self, frame: av.VideoFrame, arrival_ns: int, live: bool = True) -> None:
+    def _process_and_encode(
+        self,
+        frame: av.VideoFrame,
+        arrival_ns: int,
+        live: bool = True,
+        still_s: float | None = None,
+    ) -> None:
         raise NotImplementedError
 
     def _start_if_wanted(self) -> bool:
@@ -70,6 +85,8 @@ class ColdStart:
         newest: tuple[av.VideoFrame, int] | None = None
         pending = list(self._gop.units)
         done, kept = 0, len(pending)
+        if kept > STILL_AFTER_UNITS:
+            self._hand_on_still(pending[0])
         while done < len(pending):
             # Units arriving meanwhile join in at once: the input queue holds one second,
             # and a slow machine's cold start may take longer than that.
@@ -106,6 +123,26 @@ class ColdStart:
             )
             self._process_and_encode(*newest)
         return True
+
+    def _hand_on_still(self, idr: AccessUnit) -> None:
+        """The kept IDR's picture, at once, labelled as a still of its age. Decoded by a
+        decoder of its own that is drained at once: the stream's decoder would hold it back
+        behind the B-frames' reordering. Its pts and arrival are now: it is sent now, and the
+        fan-out must not skip it as a backlog (the OSD says how old the scene is)."""
+        age_s = (time.monotonic_ns() - idr.arrival_ns) / 1e9
+        if age_s > STILL_MAX_AGE_S:
+            return
+        decoder = av.CodecContext.create("h264", "r")
+        packet = av.Packet(idr.data)
+        packet.pts = idr.pts
+        try:
+            frames = decoder.decode(packet) + decoder.decode(None)
+        except av.error.FFmpegError as exc:
+            log.debug("[stream %s] the still did not decode: %s", self.stream, exc)
+            return
+        if frames:
+            self.cold_start_stills += 1
+            self._process_and_encode(frames[0], time.monotonic_ns(), still_s=age_s)
 
     def _decode_idle(self, unit: AccessUnit) -> None:
         """No rung runs (idle_decode): keep the decoder current on the reference pictures

@@ -37,6 +37,8 @@ KEYFRAME_INTERVAL_S = 4
 VBV_S = 0.2
 ENCODERS_CREATED = 0  # process-wide: tests assert "one encoder per rung, not per viewer"
 PAUSE = "pause"  # queued by pause(): the encoder thread lets its x264 go
+# A frame queued for the encoder thread: (frame, arrival_ns, generation, live, still_s).
+Submitted = tuple[av.VideoFrame, int, int, bool, float | None]
 
 
 def always() -> bool:
@@ -124,8 +126,8 @@ class RungEncoder:
         # readable.
         self.privacy = PrivacyStage(stream, rung.name, rung.privacy) if rung.privacy else None
         self.privacy_ms = Histogram()
-        # (frame, arrival, generation, live) or PAUSE
-        self._queue: queue.Queue[tuple[av.VideoFrame, int, int, bool] | str | None] = queue.Queue(2)
+        # (frame, arrival, generation, live, still_s) or PAUSE
+        self._queue: queue.Queue[Submitted | str | None] = queue.Queue(2)
         # Supervised: a crash restarts the loop with a new x264 (its first frame is an IDR).
         self.worker = WorkerThread(
             stream, f"encoder-{rung.name}", f"enc-{rung.name}-{stream}", self._run, self._reset
@@ -138,10 +140,13 @@ class RungEncoder:
         self._started = True
         self.worker.start()
 
-    def submit(self, frame: av.VideoFrame, arrival_ns: int, live: bool = True) -> None:
+    def submit(
+        self, frame: av.VideoFrame, arrival_ns: int, live: bool = True, still_s: float | None = None
+    ) -> None:
         """Queues a processed frame (pts on the 90 kHz output clock; never written here);
-        drops the oldest if full. `live` False: the slate (the OSD says so). The first
-        frame after a pause starts a fresh x264, so it is encoded as an IDR."""
+        drops the oldest if full. `live` False: the slate; `still_s`: a cold start's still,
+        that old (the OSD says so). The first frame after a pause starts a fresh x264, so it
+        is encoded as an IDR."""
         if not self.running:
             self.running = True
             self.starts += 1
@@ -150,7 +155,7 @@ class RungEncoder:
         if self._interval and not self._due(frame.pts):
             self.skipped += 1
             return
-        item = (frame, arrival_ns, self._generation, live)
+        item = (frame, arrival_ns, self._generation, live, still_s)
         if self.lossless:
             self._queue.put(item)
             return
@@ -197,11 +202,11 @@ class RungEncoder:
             if isinstance(item, str):  # PAUSE
                 self._encoder = None
                 continue
-            frame, arrival_ns, generation, live = item
+            frame, arrival_ns, generation, live, still_s = item
             if generation != self._encoded_generation:
                 self._encoded_generation = generation
                 self._encoder = None  # paused since the last frame: a new run, a new IDR
-            self._encode(frame, arrival_ns, live)
+            self._encode(frame, arrival_ns, live, still_s)
 
     def _reset(self) -> None:
         """After a crash: the encoder may be in any state; the next frame opens a new one."""
@@ -225,7 +230,9 @@ class RungEncoder:
             )
         return self._encoder
 
-    def _encode(self, frame: av.VideoFrame, arrival_ns: int, live: bool) -> None:
+    def _encode(
+        self, frame: av.VideoFrame, arrival_ns: int, live: bool, still_s: float | None = None
+    ) -> None:
         encoder = self._encoder_for(frame)
         width, height = encoder.width, encoder.height
         t0 = time.perf_counter()
@@ -246,7 +253,7 @@ class RungEncoder:
             self.privacy.process(out, live)
             self.privacy_ms.observe((time.perf_counter() - t_privacy) * 1000)
         t_osd = time.perf_counter()
-        self.overlay.process(out, live)
+        self.overlay.process(out, live, still_s)
         t2 = time.perf_counter()
         if self.want_keyframe():
             out.pict_type = av.video.frame.PictureType.I

@@ -70,6 +70,7 @@ class Transcoder(ColdStart):
         self.cold_starts = 0
         self.cold_start_ms = Histogram()  # decoding the kept units up to the newest picture
         self.cold_start_skipped = 0  # pictures nothing refers to, not decoded on a cold start
+        self.cold_start_stills = 0  # cold starts that showed the kept IDR's picture first
         self._gop = GopBuffer()
         self._last_input = 0.0
         self._queue: queue.Queue[AccessUnit | Discontinuity | str | None] = queue.Queue(INPUT_QUEUE)
@@ -220,7 +221,13 @@ class Transcoder(ColdStart):
             slate_frame(*self._last_size, self.stream), time.monotonic_ns(), live=False
         )
 
-    def _process_and_encode(self, frame: av.VideoFrame, arrival_ns: int, live: bool = True) -> None:
+    def _process_and_encode(
+        self,
+        frame: av.VideoFrame,
+        arrival_ns: int,
+        live: bool = True,
+        still_s: float | None = None,
+    ) -> None:
         if frame.format.name != "yuv420p":
             frame = frame.reformat(format="yuv420p")
         elif self.processors:
@@ -243,4 +250,4 @@ class Transcoder(ColdStart):
         frame.pts = pts
         frame.time_base = TIME_BASE
         for encoder in self._wanted():
-            encoder.submit(frame, arrival_ns, live)
+            encoder.submit(frame, arrival_ns, live, still_s)

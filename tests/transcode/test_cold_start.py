@@ -1,11 +1,15 @@
 """The transcoder's lazy side on real encoded input: nothing decoded or encoded while no rung
-is wanted, a cold start from the kept units hands on only the newest picture as an IDR."""
+is wanted, a cold start shows the kept IDR's picture as a still at once, then hands on only
+the newest picture of the kept units."""
 
 from __future__ import annotations
 
 import queue
 import time
 from pathlib import Path
+
+import av
+import numpy as np
 
 from relay.config import RUNGS
 from relay.media.frame_marks import read_marks
@@ -24,7 +28,13 @@ def _wait(condition: object, timeout: float, what: str) -> None:
         time.sleep(0.02)
 
 
-def test_a_cold_start_decodes_the_kept_units_and_hands_on_only_the_newest(
+def _badge_u(frame: av.VideoFrame) -> float:
+    """The U plane's mean under the right end of the OSD's badge (360p: 12 px text)."""
+    u = np.frombuffer(memoryview(frame.planes[1]), np.uint8).reshape(180, -1)[:, :320]
+    return float(u[171:176, 300:314].mean())
+
+
+def test_a_cold_start_shows_the_idr_as_a_still_then_only_the_newest_picture(
     tmp_path: Path,
 ) -> None:
     # High profile with B-frames, one IDR per 60 frames: a cold start at frame 50 has 50
@@ -53,19 +63,25 @@ def test_a_cold_start_decodes_the_kept_units_and_hands_on_only_the_newest(
         assert not encoder.running and not transcoder.decoding
         wanted["on"] = True
         transcoder.wake()
-        _wait(lambda: out.qsize() >= 1, 10, "the cold start's picture")
+        _wait(lambda: out.qsize() >= 2, 10, "the cold start's pictures")
         time.sleep(0.2)
-        assert out.qsize() == 1, "only the newest picture is handed on"
+        assert out.qsize() == 2, "the still, then only the newest picture"
         assert transcoder.cold_starts == 1 and transcoder.cold_start_skipped > 0
-        # Every reference picture decoded; the pictures nothing refers to were not.
-        assert transcoder.frames_decoded < 50
-        first = out.get()
-        assert first.keyframe, "a joining viewer's first frame is an IDR"
-        (frame,) = decode([first])
-        marks = read_marks(frame.to_ndarray(format="gray"))
-        assert marks is not None
+        assert transcoder.cold_start_stills == 1
+        # The still decoded one picture; the catch-up every reference picture, not the
+        # pictures nothing refers to.
+        assert transcoder.frames_decoded < 1 + 50
+        still, newest = out.get(), out.get()
+        assert still.keyframe, "a joining viewer's first frame is an IDR"
+        frames = decode([still, newest])
+        still_marks = read_marks(frames[0].to_ndarray(format="gray"))
+        marks = read_marks(frames[1].to_ndarray(format="gray"))
+        assert still_marks is not None and marks is not None
+        assert still_marks[0] == 0, "the still is the kept IDR's picture"
         # The newest picture the decoder gave out: B-frame reordering holds back <= 3.
         assert 46 <= marks[0] <= 49, marks
+        # The OSD's badge (bottom right) is amber on the still (low U), red when live.
+        assert _badge_u(frames[0]) < 60 < 80 < _badge_u(frames[1]), "the still's badge"
         for unit in units[50:]:  # live again: every unit decoded and encoded
             transcoder.feed(unit)
             time.sleep(0.005)

@@ -44,6 +44,12 @@ def private_copy(frame: av.VideoFrame) -> av.VideoFrame:
 STALE_TINT = (40, 170)  # amber (U, V), as the KEIN SIGNAL badge: not current
 
 
+def _badge(live: bool, still_s: float | None) -> str:
+    if still_s is not None:
+        return f"● STANDBILD −{still_s:.1f} s".replace(".", ",")
+    return "● LIVE" if live else "● KEIN SIGNAL"
+
+
 class OsdProcessor:
     """Bottom bar: "<stream> · <date time> UTC" on the left, a LIVE badge on the right; above
     it the stream's chosen telemetry (config `osd_telemetry`), amber when stale."""
@@ -56,7 +62,9 @@ class OsdProcessor:
         # (relay.telemetry.osd_line.TelemetryLine): it reads the hub without locks.
         self.telemetry: Callable[[], tuple[str, bool] | None] | None = None
 
-    def process(self, frame: av.VideoFrame, live: bool) -> None:
+    def process(self, frame: av.VideoFrame, live: bool, still_s: float | None = None) -> None:
+        """`still_s`: the picture is a still this many seconds old (a cold start's first
+        picture, relay.transcode.cold_start), labelled so, in amber, not as live."""
         y, u, v = planes(frame)
         px = max(12, frame.height // 30)
         margin = px // 2
@@ -64,12 +72,12 @@ class OsdProcessor:
         label = text_mask(f"{self.stream} · {now} UTC", px)
         top = frame.height - label.shape[0] - margin
         blend_label(y, label, margin, top)
-        badge = text_mask("● LIVE" if live else "● KEIN SIGNAL", px, 700)
+        badge = text_mask(_badge(live, still_s), px, 700)
         bx = frame.width - badge.shape[1] - margin
         x, by, w, h = blend_label(y, badge, bx, top, ink=200)
         if w and h:
-            # Red (live) or amber (no signal) tint: chroma is a quarter of the area.
-            cu, cv = (90, 220) if live else (40, 170)
+            # Red (live) or amber (no signal, a still) tint: chroma is a quarter of the area.
+            cu, cv = (90, 220) if live and still_s is None else STALE_TINT
             u[by // 2 : (by + h) // 2, x // 2 : (x + w) // 2] = cu
             v[by // 2 : (by + h) // 2, x // 2 : (x + w) // 2] = cv
         line = self.telemetry() if self.telemetry is not None else None
