@@ -19,10 +19,11 @@ import time
 import av
 import av.error
 
-from relay.media.access_unit import AccessUnit, Discontinuity
+from relay.media.access_unit import TIME_BASE, AccessUnit, Discontinuity
 from relay.metrics import Histogram
 from relay.transcode.encoder import RungEncoder
 from relay.transcode.gop import GopBuffer, is_reference
+from relay.transcode.processors.osd import private_copy
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,11 @@ INPUT_QUEUE = 30  # one second of input at 30 fps; more would only add delay
 # of decoding on the 2-core box, less than a still's own decoding and x264 frame are worth.
 STILL_AFTER_UNITS = 10
 STILL_MAX_AGE_S = 10.0  # an older IDR (a long GOP) is not shown: the catch-up is the wait
+# The still is repeated until the live picture comes (x264 makes tiny P-frames of it): soon
+# once, as a receiver may know a frame is whole only when the next one begins (aiortc), then
+# seldom, as each showing costs a scale and an x264 frame that the catch-up waits for.
+STILL_FIRST_REPEAT_S = 1 / 15
+STILL_REPEAT_S = 0.25
 
 
 class ColdStart:
@@ -85,8 +91,8 @@ class ColdStart:
         newest: tuple[av.VideoFrame, int] | None = None
         pending = list(self._gop.units)
         done, kept = 0, len(pending)
-        if kept > STILL_AFTER_UNITS:
-            self._hand_on_still(pending[0])
+        still = self._hand_on_still(pending[0]) if kept > STILL_AFTER_UNITS else None
+        next_still = time.monotonic() + STILL_FIRST_REPEAT_S
         while done < len(pending):
             # Units arriving meanwhile join in at once: the input queue holds one second,
             # and a slow machine's cold start may take longer than that.
@@ -105,6 +111,9 @@ class ColdStart:
             frames = self._decode_frames(unit)
             if frames:
                 newest = (frames[-1], unit.arrival_ns)
+            if still is not None and time.monotonic() >= next_still:
+                next_still = time.monotonic() + STILL_REPEAT_S
+                self._show_still(private_copy(still[0]), still[1])
             if len(pending) - max(done, kept) > 2 * INPUT_QUEUE:
                 # Two seconds of units arrived meanwhile are still waiting: decoding is slower
                 # than the source sends (an overloaded machine). As on an input overflow, the
@@ -124,25 +133,35 @@ class ColdStart:
             self._process_and_encode(*newest)
         return True
 
-    def _hand_on_still(self, idr: AccessUnit) -> None:
-        """The kept IDR's picture, at once, labelled as a still of its age. Decoded by a
-        decoder of its own that is drained at once: the stream's decoder would hold it back
-        behind the B-frames' reordering. Its pts and arrival are now: it is sent now, and the
-        fan-out must not skip it as a backlog (the OSD says how old the scene is)."""
-        age_s = (time.monotonic_ns() - idr.arrival_ns) / 1e9
-        if age_s > STILL_MAX_AGE_S:
-            return
+    def _hand_on_still(self, idr: AccessUnit) -> tuple[av.VideoFrame, int] | None:
+        """The kept IDR's picture, at once, labelled as a still of its age; returned with
+        the IDR's arrival for the repeats. Decoded by a decoder of its own that is drained at
+        once: the stream's decoder would hold it back behind the B-frames' reordering."""
+        if (time.monotonic_ns() - idr.arrival_ns) / 1e9 > STILL_MAX_AGE_S:
+            return None
         decoder = av.CodecContext.create("h264", "r")
         packet = av.Packet(idr.data)
         packet.pts = idr.pts
+        packet.time_base = TIME_BASE
         try:
             frames = decoder.decode(packet) + decoder.decode(None)
         except av.error.FFmpegError as exc:
             log.debug("[stream %s] the still did not decode: %s", self.stream, exc)
-            return
-        if frames:
-            self.cold_start_stills += 1
-            self._process_and_encode(frames[0], time.monotonic_ns(), still_s=age_s)
+            return None
+        if not frames:
+            return None
+        still = frames[0]
+        still.time_base = TIME_BASE  # a bare context leaves it unset; copies carry it
+        self.cold_start_stills += 1
+        self._show_still(private_copy(still), idr.arrival_ns)
+        return still, idr.arrival_ns
+
+    def _show_still(self, frame: av.VideoFrame, idr_arrival_ns: int) -> None:
+        """One showing of the still (a picture of its own: the encoders hold it while the
+        next is made). Its pts and arrival are now: it is sent now, and the fan-out must not
+        skip it as a backlog; the OSD says how old the scene is."""
+        now = time.monotonic_ns()
+        self._process_and_encode(frame, now, still_s=(now - idr_arrival_ns) / 1e9)
 
     def _decode_idle(self, unit: AccessUnit) -> None:
         """No rung runs (idle_decode): keep the decoder current on the reference pictures
