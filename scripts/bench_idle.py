@@ -2,7 +2,7 @@
 """Lazy rungs: what a drone nobody watches costs, and how soon a viewer of an idle rung sees it.
 
     .venv/bin/python scripts/bench_idle.py [--runs 1] [--seconds 10] [--streams 10]
-        [--quick] [--clip FILE] [--idle-decode]
+        [--cold-joins 2] [--quick] [--clip FILE] [--idle-decode]
 
 The source: a 1080p30 High-profile clip with B-frames and a 4 s GOP (made with the sim scene
 unless --clip is given), looped at real-time pace by the relay's `file:` source; the rungs
@@ -16,7 +16,8 @@ unless --clip is given), looped at real-time pace by the relay's `file:` source;
    runs; each join forces an IDR): POST -> first decoded frame, p50/p95 (goal p95 <= 150 ms).
 3. cold: --streams streams (same clip, 720p + 360p, default rung_idle_s 30 s). Each gets one
    viewer that leaves after its first frame; the stream's next viewer joins after the rung
-   has been idle 35.5 s (so it really stopped), twice: 2 x --streams joins, POST -> first
+   has been idle 35.5 s (so it really stopped), --cold-joins times (default 2): that many
+   x --streams joins (--streams 3 --cold-joins 7: the brigade's three drones, 21), POST -> first
    decoded frame p50/p95 (goal p95 <= 400 ms), and POST -> the first live picture (the
    first whose frame mark differs: the first picture may be a still, the kept IDR labelled
    with its age, repeated while the catch-up decodes); a join without a picture in 10 s is
@@ -143,7 +144,9 @@ async def cost_and_warm(clip: Path, seconds: float, joins: int, decode: bool) ->
     }
 
 
-async def cold(clip: Path, streams: int, quick: bool, decode: bool) -> dict[str, Any]:
+async def cold(
+    clip: Path, streams: int, quick: bool, decode: bool, joins_per_stream: int = 2
+) -> dict[str, Any]:
     idle_s, gap_s = (2.0, 3.0) if quick else (None, IDLE_GAP_S)
     relay = start_relay(clip, streams, idle_s, decode)
     times: list[float] = []
@@ -155,7 +158,7 @@ async def cold(clip: Path, streams: int, quick: bool, decode: bool) -> dict[str,
         name = f"d{i}"
         viewer = await join(relay, name, wait_s=20)  # the rung runs once ...
         await viewer.close()
-        for _ in range(2):
+        for _ in range(joins_per_stream):
             await asyncio.sleep(gap_s)  # ... and has been idle this long
             status = json.loads(relay.get(f"/api/streams/{name}"))
             assert not status["rungs"]["720p"]["running"], status["rungs"]
@@ -217,14 +220,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--seconds", type=float, default=10.0, help="each CPU window")
-    parser.add_argument("--streams", type=int, default=10, help="cold: 2 joins per stream")
+    parser.add_argument("--streams", type=int, default=10, help="cold: the streams joined")
+    parser.add_argument("--cold-joins", type=int, default=2, help="cold: joins per stream")
     parser.add_argument("--warm-joins", type=int, default=20)
     parser.add_argument("--quick", action="store_true", help="cold: rung_idle_s 2, 3 s idle")
     parser.add_argument("--clip", type=Path, help="a 1080p H.264 clip instead of the made one")
     parser.add_argument("--idle-decode", action="store_true", help="streams set idle_decode")
     args = parser.parse_args()
-    if args.runs < 1 or args.streams < 1 or not 2 <= args.seconds <= 120:
-        parser.error("--runs and --streams must be >= 1, --seconds within 2..120")
+    if args.runs < 1 or args.streams < 1 or args.cold_joins < 1 or not 2 <= args.seconds <= 120:
+        parser.error("--runs, --streams and --cold-joins must be >= 1, --seconds within 2..120")
     if args.clip is not None and not args.clip.is_file():
         parser.error(f"--clip {args.clip}: no such file")
     with tempfile.TemporaryDirectory(prefix="bench-idle-") as tmp:
@@ -239,7 +243,8 @@ def main() -> int:
         for _ in range(args.runs):
             decode = args.idle_decode
             run = asyncio.run(cost_and_warm(clip.resolve(), args.seconds, args.warm_joins, decode))
-            run.update(asyncio.run(cold(clip.resolve(), args.streams, args.quick, decode)))
+            cold_run = cold(clip.resolve(), args.streams, args.quick, decode, args.cold_joins)
+            run.update(asyncio.run(cold_run))
             runs.append(run)
     print(
         json.dumps(
