@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass, field
 
 import aiohttp
+import numpy as np
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 from av import VideoFrame
@@ -16,6 +17,22 @@ from relay.media.frame_marks import read_marks
 from relay.webrtc.ice import rtc_configuration
 
 FEC_MIMES = ("video/red", "video/ulpfec")
+
+
+def shows_still(frame: VideoFrame) -> bool:
+    """Whether the OSD's badge (bottom right, relay.transcode.processors.osd) is amber (U 40)
+    rather than the live red (U 90) or no badge at all (the drone's own picture, ~128)."""
+    if frame.format.name != "yuv420p" or frame.height < 48:
+        return False
+    px = max(12, frame.height // 30)
+    margin = px // 2
+    plane = frame.planes[1]
+    u = np.frombuffer(memoryview(plane), np.uint8).reshape(-1, plane.line_size)
+    rows = slice(
+        (frame.height - margin - px * 9 // 10) // 2, (frame.height - margin - px // 3) // 2
+    )
+    cols = slice((frame.width - margin - 2 * px) // 2, (frame.width - margin - px // 2) // 2)
+    return bool(u[rows, cols].mean() < 65)
 
 
 @dataclass
@@ -29,16 +46,23 @@ class Received:
     first_frame_s: float | None = None
     started: float = field(default_factory=time.monotonic)
     last_frame: VideoFrame | None = None  # the newest decoded picture, for pixel checks
+    # Timeline indexes of a cold start's still (the OSD's amber "STANDBILD" badge on a marked
+    # picture): an old picture shown on purpose, not a live one, so not among the counters.
+    stills: set[int] = field(default_factory=set)
 
     @property
     def counters(self) -> list[int]:
-        """Burned-in frame counters of the marked frames, in arrival order."""
-        return [c for _, c, _ in self.timeline if c is not None]
+        """Burned-in frame counters of the marked live frames, in arrival order."""
+        return [
+            c for i, (_, c, _) in enumerate(self.timeline) if c is not None and i not in self.stills
+        ]
 
     @property
     def delays_ms(self) -> list[float]:
-        """Capture -> decoded delay of the marked frames, in arrival order."""
-        return [d for _, _, d in self.timeline if d is not None]
+        """Capture -> decoded delay of the marked live frames, in arrival order."""
+        return [
+            d for i, (_, _, d) in enumerate(self.timeline) if d is not None and i not in self.stills
+        ]
 
     @property
     def frames(self) -> int:
@@ -170,6 +194,8 @@ class WhepViewer:
                     r.unmarked += 1
                     r.timeline.append((time.monotonic(), None, None))
                 else:
+                    if shows_still(frame):
+                        r.stills.add(len(r.timeline))
                     r.timeline.append((time.monotonic(), marks[0], now_ms - marks[1]))
         except MediaStreamError:
             pass

@@ -51,6 +51,11 @@ class Subscriber:
         if self.waiting_for_keyframe:
             if not item.keyframe:
                 return
+            if item.still and self.switching:
+                # A viewer moving here has a live picture on screen: a cold start's older
+                # still would take it back in time. It waits for an IDR of the live picture.
+                self.rendition.request_keyframe()
+                return
             self.waiting_for_keyframe = False
         if len(self.queue) >= SUBSCRIBER_QUEUE:
             # Too slow: discard the backlog, resume at the next keyframe.

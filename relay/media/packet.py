@@ -29,6 +29,8 @@ class EncodedPacket:
     rtp_timestamp: int  # the 90 kHz media clock (the RTP clock of H.264)
     # Transport forms of `data`, by transport name: built once, shared by every viewer.
     prepared: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # A cold start's still (relay.transcode.cold_start): an older picture shown on purpose.
+    still: bool = False
 
     def form(self, transport: str, build: Callable[[bytes], T]) -> T:
         """This packet in a transport's form: the cached one, or built now and cached."""
@@ -38,8 +40,10 @@ class EncodedPacket:
         return cast(T, cached)
 
 
-def encoded_packet(data: bytes, pts: int, keyframe: bool, arrival_ns: int) -> EncodedPacket:
+def encoded_packet(
+    data: bytes, pts: int, keyframe: bool, arrival_ns: int, still: bool = False
+) -> EncodedPacket:
     """Wraps one Annex B access unit (pts on the 90 kHz clock) for the viewers."""
     packet = av.Packet(data)
     packet.pts, packet.time_base = pts, TIME_BASE
-    return EncodedPacket(packet, keyframe, arrival_ns, pts)
+    return EncodedPacket(packet, keyframe, arrival_ns, pts, still=still)

@@ -264,8 +264,11 @@ class RungEncoder:
         t3 = time.perf_counter()
         for packet in packets:
             self.frames_out += 1
+            still = still_s is not None
             self.publish(
-                encoded_packet(bytes(packet), packet.pts or 0, packet.is_keyframe, arrival_ns)
+                encoded_packet(
+                    bytes(packet), packet.pts or 0, packet.is_keyframe, arrival_ns, still
+                )
             )
         self.scale_ms.observe((t1 - t0) * 1000)
         self.overlay_ms.observe((t2 - t_osd) * 1000)

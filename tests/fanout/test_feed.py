@@ -110,3 +110,28 @@ def test_a_passthrough_backlog_keeps_its_newest_keyframe() -> None:
     feed = ViewerFeed(source, "far")
     queued(source, feed, [(2.0, True), (1.5, True), (0.5, False)])
     assert feed.catch_up() == 1 and len(feed.subscriber.queue) == 2
+
+
+async def test_a_viewer_moving_to_a_cold_rung_skips_its_still_a_new_viewer_starts_on_it() -> None:
+    high, low = Rendition("s", "720p", 2_000_000), Rendition("s", "360p", 500_000)
+    mover = ViewerFeed(high, "mover", {})
+    publish(high, 0, True)
+    await asyncio.sleep(0)
+    assert await mover.next() is not None
+    mover.switch_to(low)
+    newcomer = ViewerFeed(low, "newcomer", {})
+    requests = low.keyframe_requests
+    # The cold rung's first IDR is a still (an older picture): the newcomer starts on it, the
+    # mover, who has a live picture, stays where it is and asks for an IDR of the live one.
+    loop = asyncio.get_running_loop()
+    low.publish_from_thread(loop, encoded_packet(FRAME, 90_000, True, 2_000_000, still=True))
+    await asyncio.sleep(0)
+    first = await newcomer.next()
+    assert first is not None and first[0].still
+    assert mover.pending is not None and not mover.pending.queue
+    assert low.keyframe_requests == requests + 1
+    publish(low, 93_000, True)  # the live picture's IDR
+    publish(high, 3000, False)
+    await asyncio.sleep(0)
+    got = await mover.next()
+    assert got is not None and mover.rendition is low and not got[0].still

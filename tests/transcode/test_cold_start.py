@@ -72,6 +72,8 @@ def test_a_cold_start_shows_the_idr_as_a_still_then_only_the_newest_picture(
         assert transcoder.frames_decoded < 1 + 50
         packets = [out.get() for _ in range(out.qsize())]
         assert packets[0].keyframe, "a joining viewer's first frame is an IDR"
+        # Flagged, so that a viewer moving here from a live rung does not start on it.
+        assert packets[0].still and not packets[-1].still
         frames = decode(packets)
         counters = [read_marks(f.to_ndarray(format="gray")) for f in frames]
         assert None not in counters, counters

@@ -81,7 +81,8 @@ async def test_a_rung_starts_with_its_first_viewer_and_stops_after_the_idle_time
         assert encoder_module.ENCODERS_CREATED - before == 2
         assert transcoder.cold_starts == 2
         assert again.received.sizes[0] == (640, 360)
-        assert len(again.received.counters) >= 9  # real pictures, not a slate
+        # Real pictures, not a slate: live ones, and the still a cold start may show first.
+        assert len(again.received.counters) + len(again.received.stills) >= 9
     finally:
         await again.close()
 
