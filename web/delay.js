@@ -57,6 +57,11 @@ export class GlassDelay {
     // is monotonic, Date.now() follows NTP; their offset is taken afresh each time.
     const delay = Date.now() - (performance.now() - now) - marks[1];
     if (delay < MIN_MS || delay > MAX_MS) return;
+    // A picture far fresher than those before it (a cold start's still, labelled on the
+    // picture, then the live one; a backlog drained): the older readings are of pictures no
+    // longer shown, and would hide the figure as "wandering" for FRESH_MS.
+    const best = Math.min(...this.readings.map(([, d]) => d));
+    if (delay < best - MAX_SPREAD_MS / 2) this.readings = [];
     this.readings.push([performance.now(), delay]);
     if (this.readings.length > KEEP) this.readings.shift();
   }
