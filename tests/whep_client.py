@@ -19,20 +19,25 @@ from relay.webrtc.ice import rtc_configuration
 FEC_MIMES = ("video/red", "video/ulpfec")
 
 
-def shows_still(frame: VideoFrame) -> bool:
-    """Whether the OSD's badge (bottom right, relay.transcode.processors.osd) is amber (U 40)
-    rather than the live red (U 90) or no badge at all (the drone's own picture, ~128)."""
-    if frame.format.name != "yuv420p" or frame.height < 48:
-        return False
+def badge_u(frame: VideoFrame) -> float:
+    """The U plane's mean under the right end of the OSD's badge (bottom right, drawn by
+    relay.transcode.processors.osd): amber about 40, the live red about 90, no badge ~128."""
     px = max(12, frame.height // 30)
     margin = px // 2
     plane = frame.planes[1]
     u = np.frombuffer(memoryview(plane), np.uint8).reshape(-1, plane.line_size)
-    rows = slice(
-        (frame.height - margin - px * 9 // 10) // 2, (frame.height - margin - px // 3) // 2
-    )
-    cols = slice((frame.width - margin - 2 * px) // 2, (frame.width - margin - px // 2) // 2)
-    return bool(u[rows, cols].mean() < 65)
+    bottom, right = frame.height - margin, frame.width - margin
+    rows = slice((bottom - px * 9 // 10) // 2, (bottom - px // 3) // 2)
+    cols = slice((right - 2 * px) // 2, (right - px // 2) // 2)
+    return float(u[rows, cols].mean())
+
+
+def shows_still(frame: VideoFrame) -> bool:
+    """Whether the OSD's badge is amber (a cold start's still) rather than the live red or no
+    badge at all (the drone's own picture)."""
+    if frame.format.name != "yuv420p" or frame.height < 48:
+        return False
+    return badge_u(frame) < 65
 
 
 @dataclass

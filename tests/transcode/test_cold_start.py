@@ -8,9 +8,6 @@ import queue
 import time
 from pathlib import Path
 
-import av
-import numpy as np
-
 from relay.config import RUNGS
 from relay.media.frame_marks import read_marks
 from relay.media.packet import EncodedPacket
@@ -19,6 +16,7 @@ from relay.transcode.gop import GopBuffer, is_reference
 from relay.transcode.transcoder import Transcoder
 from tests.media_gen import access_units, make_clip
 from tests.transcode.test_transcoder import decode
+from tests.whep_client import badge_u
 
 
 def _wait(condition: object, timeout: float, what: str) -> None:
@@ -26,12 +24,6 @@ def _wait(condition: object, timeout: float, what: str) -> None:
     while not condition():  # type: ignore[operator]
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.02)
-
-
-def _badge_u(frame: av.VideoFrame) -> float:
-    """The U plane's mean under the right end of the OSD's badge (360p: 12 px text)."""
-    u = np.frombuffer(memoryview(frame.planes[1]), np.uint8).reshape(180, -1)[:, :320]
-    return float(u[171:176, 300:314].mean())
 
 
 def test_a_cold_start_shows_the_idr_as_a_still_then_only_the_newest_picture(
@@ -83,7 +75,7 @@ def test_a_cold_start_shows_the_idr_as_a_still_then_only_the_newest_picture(
         assert still and set(still) == {0}, counters
         assert 46 <= newest <= 49, counters
         # The OSD's badge (bottom right) is amber on the still (low U), red when live.
-        assert _badge_u(frames[0]) < 60 < 80 < _badge_u(frames[-1]), "the still's badge"
+        assert badge_u(frames[0]) < 60 < 80 < badge_u(frames[-1]), "the still's badge"
         for unit in units[50:]:  # live again: every unit decoded and encoded
             transcoder.feed(unit)
             time.sleep(0.005)
