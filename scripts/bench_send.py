@@ -2,7 +2,7 @@
 """CPU of the lean send path per viewer, in process: feed -> send loop (-> pacer) -> SRTP ->
 sendto, without ICE, DTLS or viewers to decode:
 
-    .venv/bin/python scripts/bench_send.py [--viewers 100] [--seconds 5] [--runs 3]
+    .venv/bin/python scripts/bench_send.py [--viewers 100] [--seconds 5] [--runs 3] [--clear]
 
 One 2 Mbit/s rung at 30 fps (a 60 kB keyframe every second, ~8 kB frames between), N tracks,
 each sent by rtp_send's loop to a real UDP socket through its own SRTP session (aiortc's
@@ -92,7 +92,7 @@ def fake_sender(udp: Any, sink: tuple[str, int], track: RenditionTrack) -> Any:
     return sender
 
 
-async def run(viewers: int, seconds: float) -> dict[str, float]:
+async def run(viewers: int, seconds: float, clear: bool) -> dict[str, float]:
     loop = asyncio.get_running_loop()
     sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sink.bind(("127.0.0.1", 0))  # never read: the kernel drops what overflows, as a peer
@@ -106,6 +106,8 @@ async def run(viewers: int, seconds: float) -> dict[str, float]:
         )
         transports.append(udp)
         track = RenditionTrack(rendition, f"v{i}")
+        if clear:  # what the link watcher says of a LAN without loss (docs/pacing.md)
+            track.pacer.set_target_bps(rendition.bitrate, clear=True)
         tracks.append(track)
         sender = fake_sender(udp, sink.getsockname(), track)
         senders.append(sender)
@@ -143,11 +145,12 @@ def main() -> int:
     parser.add_argument("--viewers", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--clear", action="store_true", help="pace as on a clear link (10x)")
     args = parser.parse_args()
     if args.viewers < 1 or args.seconds <= 0 or args.runs < 1:
         parser.error("--viewers, --seconds and --runs must be positive")
-    results = [asyncio.run(run(args.viewers, args.seconds)) for _ in range(args.runs)]
-    summary: dict[str, Any] = {"viewers": args.viewers, "runs": args.runs}
+    results = [asyncio.run(run(args.viewers, args.seconds, args.clear)) for _ in range(args.runs)]
+    summary: dict[str, Any] = {"viewers": args.viewers, "runs": args.runs, "clear": args.clear}
     for key in results[0]:
         summary[key] = statistics.median(r[key] for r in results)
         summary[key + "_all"] = [r[key] for r in results]

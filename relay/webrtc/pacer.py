@@ -149,6 +149,7 @@ class Pacer:
             "padding_packets": self.padding_packets,
             "probes_aborted": self._probe.aborted,
             "fec_packets": self.fec.packets if self.fec is not None else 0,
+            "segmented_packets": self.wire.segmented if self.wire is not None else 0,
             "queue_delay_ms": round(self.queue_delay_ms, 1),
             "target_bps": round(self.target_bps),
             "clear": self.clear,

@@ -1,6 +1,7 @@
 """The pacer's per-packet loops: a frame's packets go out while the pacing budget lasts.
 
-`send_plain` is the fan-out's hot loop, kept to a header, a history slot, SRTP and sendto.
+`send_plain` is the fan-out's hot loop, kept to a header, a history slot and SRTP; what it
+sends in one call leaves together (Wire.send_all: one system call for a run, udp_batch.py).
 `send_protected` is for a viewer whose FEC is on (ulpfec.py): each media packet goes out
 wrapped in RED, and after a frame's last packet the FEC packets of the groups closed.
 Both take a FrameSlice and return their Progress through it."""
@@ -28,21 +29,25 @@ def send_plain(wire: Wire, history: list[Sent | None], todo: FrameSlice) -> Prog
     """Sends the frame's packets from the slice's index while its budget lasts."""
     payloads, index, rest, tail, sequence, now, budget = todo
     pack, first, payload_type = _FIRST_MARKER_PT_SEQ.pack, wire.first_byte, wire.payload_type
-    protect, sendto, address = wire.protect, wire.sendto, wire.address
+    protect = wire.protect
     overhead = len(tail) + 4
     last, octets = len(payloads) - 1, 0
+    out: list[bytes] = []
+    add = out.append
     while budget > 0 and index <= last:
         payload = payloads[index]
         head = pack(first, payload_type | 0x80 if index == last else payload_type, sequence)
         # The payload is shared by all viewers: the history keeps a reference to it
         # and this viewer's 12 header bytes, not a copy of the packet.
         history[sequence % HISTORY_SIZE] = (sequence, head, rest, payload, now)
-        sendto(protect(head + tail + payload), address)
+        add(protect(head + tail + payload))
         size = len(payload)
         octets += size
         budget -= overhead + size
         sequence = (sequence + 1) & 0xFFFF
         index += 1
+    if out:
+        wire.send_all(out)
     return index, sequence, octets, budget
 
 

@@ -45,6 +45,10 @@ class Wire:
     rtx_payload_type: int | None = None
     rtx_ssrc: int = 0
     rtt_s: Callable[[], float | None] = lambda: None
+    # Sends a list of protected packets and says how many went in runs of one system call
+    # each (udp_batch.BatchSender); None: one sendto each.
+    batch: Callable[[list[bytes]], int] | None = None
+    segmented: int = 0  # packets sent in such runs, over every ICE pair this viewer had
     first_byte: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -53,6 +57,14 @@ class Wire:
     def send(self, packet: bytes) -> None:
         """Encrypts and sends one clear RTP packet."""
         self.sendto(self.protect(packet), self.address)
+
+    def send_all(self, packets: list[bytes]) -> None:
+        """Sends protected packets, in order, together where the way out allows."""
+        if self.batch is not None:
+            self.segmented += self.batch(packets)
+        else:
+            for packet in packets:
+                self.sendto(packet, self.address)
 
 
 def rtx_packet(wire: Wire, head: bytes, payload: bytes, rtx_sequence: int, ext: bytes) -> bytes:

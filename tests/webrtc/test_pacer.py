@@ -5,6 +5,7 @@ aiortc viewer that decodes what the paced relay sends."""
 from __future__ import annotations
 
 import struct
+import sys
 
 from aiortc.rtp import RtpPacket
 
@@ -282,5 +283,7 @@ async def test_a_real_viewer_decodes_what_the_pacer_sends(start_relay: RelayFact
         assert shared_ticker().ticks > 0, "no frame was spread over ticks"
         listed = (await relay.stream_status("demo"))["viewer_sessions"][0]["pacer"]
         assert listed["video_packets"] > 0 and listed["media_dropped"] == 0
+        if sys.platform.startswith("linux"):  # the frames above left in GSO runs, decoded
+            assert listed["segmented_packets"] > listed["video_packets"] / 2
     finally:
         await viewer.close()
