@@ -3,9 +3,17 @@
 frames it presents, alone and beside many other viewers of the same rung.
 
     .venv/bin/python scripts/bench_glass.py [--runs 3] [--seconds 15] [--rungs 720p,360p]
-        [--pages 1,4] [--others 0,100] [--workers 3] [--load-nice 10]
+        [--pages 1,4] [--others 0,100] [--workers 3] [--load-nice 10] [--drone sim|clip]
 
-One relay (`python -m relay serve`, the sim at 1280x720 30 fps, rungs 720p and 360p). For
+One relay (`python -m relay serve`, rungs 720p and 360p) of a 1280x720 30 fps drone: with
+--drone sim (the default) the relay's own sim source, which renders and encodes the picture
+inside the relay's process (its GIL, its event loop's cores); with --drone clip a clip of the
+same scene rendered ahead (scripts/fake_drone.py --at, GOP 4 s as drones send) and pushed
+over RTMP at its frames' capture times by scripts/clip_push.py: the drone is another device,
+and the box pays a few percent of a core for it. The pusher runs at normal priority (at
+nice 10 on a full box it pushed frames late, a delay no drone adds). The frame marks carry
+the capture time either way; with --drone clip that is when the frame is pushed, so the
+drone's own encoder is outside the figure, where the sim's is inside it. For
 each rung, number of Chromium pages and number of other viewers: the others join first
 (aiortc peers on 720p that count RTP without decoding, scripts/fanout_viewers.py, in
 --workers processes at nice --load-nice: on a flight they are other tablets, here they share
@@ -26,9 +34,12 @@ import asyncio
 import json
 import multiprocessing as mp
 import os
+import shutil
 import signal
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -41,8 +52,9 @@ from lte import glass  # noqa: E402
 from lte.player_run import BROWSER_STATS, GLASS_JS  # noqa: E402
 from lte.relay_proc import rung_counts, rung_sample  # noqa: E402
 
+from scripts.bench_fleet import Clips  # noqa: E402
 from scripts.bench_looplag import niced_worker  # noqa: E402
-from scripts.relay_process import RelayProcess  # noqa: E402
+from scripts.relay_process import RelayProcess, free_port  # noqa: E402
 from tests.e2e.browser import CHROMIUM, FLAGS  # noqa: E402
 
 STREAMS = """
@@ -78,15 +90,67 @@ async def edge(page: Any) -> list[Any]:
     return list(readings[2])
 
 
-def start_relay(viewers: int) -> RelayProcess:
+CASE_OVERHEAD_S = 40.0  # a case's run beyond its window: joins, first frames, settling, leaving
+
+
+class ClipDrone:
+    """--drone clip: the scene rendered ahead to a clip long enough for every run, then
+    pushed over RTMP from its start time on (scripts/clip_push.py). RTMP, as DJI's
+    controllers push: MPEG-TS's video PES carries no length (FFmpeg's muxer leaves it out),
+    so a demuxer knows a frame is whole only when the next one begins, a frame later."""
+
+    def __init__(self, folder: Path, seconds: float) -> None:
+        self.source = f"rtmp://127.0.0.1:{free_port()}/live/demo"
+        self.drone: dict[str, Any] = {
+            "name": "demo",
+            "scheme": "rtmp",
+            "size": "1280x720",
+            "bitrate": 3_000_000,
+            "high_bframes": False,
+            "push": self.source,
+        }
+        self.clips = Clips([self.drone], folder, seconds)
+        self.pusher: subprocess.Popen[bytes] | None = None
+
+    def start(self, log: Path) -> None:
+        time.sleep(max(0.0, self.clips.at - 5.0 - time.time()))  # the clip begins at `at`
+        self.pusher = subprocess.Popen(
+            self.clips.push_command(self.drone),
+            stdout=subprocess.DEVNULL,
+            stderr=log.open("wb"),
+        )
+
+    def close(self) -> None:
+        if self.pusher is not None:
+            self.pusher.send_signal(signal.SIGTERM)
+            try:
+                self.pusher.wait(10)
+            except subprocess.TimeoutExpired:
+                self.pusher.kill()
+
+
+def start_relay(viewers: int, drone: ClipDrone | None) -> RelayProcess:
     limits = ("max_viewers_per_stream", "max_viewers", "max_viewers_per_identity")
+    streams = STREAMS
+    if drone is not None:
+        streams = STREAMS.replace("sim://?size=1280x720&fps=30&gop=30", drone.source)
     relay = RelayProcess(
-        STREAMS,
+        streams,
         limits=dict.fromkeys((*limits, "max_unconnected_per_address"), viewers + 20),
         prefix="bench-glass-",
         log_level="warning",
     )
-    relay.launch("bench_glass", 60, live=True)
+    if drone is None:
+        relay.launch("bench_glass", 60, live=True)
+        return relay
+    relay.start()
+    drone.start(relay.folder / "pusher.log")
+    try:
+        relay.wait_ready(60, True)
+    except RuntimeError as exc:
+        relay.close()
+        drone.close()
+        raise SystemExit(f"bench_glass: {exc}") from None
     return relay
 
 
@@ -220,7 +284,13 @@ def goal(rung: str, pages: int, others: int, m: dict[str, Any]) -> dict[str, Any
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
     from playwright.async_api import async_playwright
 
-    relay = start_relay(max(args.others) + max(args.pages))
+    drone = None
+    if args.drone == "clip":
+        cases = len(args.others) * len(args.rungs) * len(args.pages) * args.runs
+        per_case = args.seconds + CASE_OVERHEAD_S + max(args.others) / JOINS_PER_S
+        folder = Path(tempfile.mkdtemp(prefix="bench-glass-clip-"))
+        drone = await asyncio.to_thread(ClipDrone, folder, cases * per_case + 20)
+    relay = await asyncio.to_thread(start_relay, max(args.others) + max(args.pages), drone)
     task = asyncio.current_task()
     assert task is not None
     for sig in (signal.SIGINT, signal.SIGTERM):  # end through the finally: relay closed
@@ -255,6 +325,10 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             await browser.close()
     finally:
         relay.close()
+        if drone is not None:
+            drone.close()
+            shutil.rmtree(drone.clips.folder, ignore_errors=True)
+            result["clip_render_s"] = drone.clips.render_s
     result["load_after"] = os.getloadavg()
     return result
 
@@ -268,6 +342,9 @@ def main() -> int:
     parser.add_argument("--others", default="0,100", help="aiortc viewers of 720p beside them")
     parser.add_argument("--workers", type=int, default=3, help="processes of other viewers")
     parser.add_argument("--load-nice", type=int, default=10, help="nice of the other viewers")
+    parser.add_argument(
+        "--drone", choices=("sim", "clip"), default="sim", help="the relay's sim, or a pushed clip"
+    )
     args = parser.parse_args()
     try:
         args.pages = [int(x) for x in args.pages.split(",") if x]
