@@ -149,7 +149,8 @@ class DjiShaper:
 
 
 def encoder(width: int, height: int, a: argparse.Namespace) -> av.CodecContext:
-    """libx264, baseline-like, 4 slices per picture, SPS/PPS before each IDR (in band)."""
+    """libx264, baseline-like, 4 slices per picture (or a.slices), SPS/PPS before each IDR
+    (in band)."""
     enc = av.CodecContext.create("libx264", "w")
     enc.width, enc.height, enc.pix_fmt = width, height, "yuv420p"
     enc.time_base = Fraction(1, a.fps)
@@ -157,7 +158,8 @@ def encoder(width: int, height: int, a: argparse.Namespace) -> av.CodecContext:
     enc.bit_rate = a.bitrate
     enc.gop_size = a.gop
     enc.max_b_frames = 0
-    x264 = f"keyint={a.gop}:min-keyint={a.gop}:scenecut=0:slices={SLICES}"
+    slices = getattr(a, "slices", SLICES)
+    x264 = f"keyint={a.gop}:min-keyint={a.gop}:scenecut=0:slices={slices}"
     enc.options = {"preset": "ultrafast", "tune": "zerolatency", "x264-params": x264}
     return enc
 

@@ -16,6 +16,13 @@ picture, `fps_in` doubled) and a NAL running past its message ended the publishe
   empty messages are counted and dropped.
 The price: a picture is handed on when the next message shows it complete, one frame
 interval later (33 ms at 30 fps); at the end of the push the held picture is flushed.
+
+That frame is paid only while needed. Once a publisher's first LEARN_PICTURES pictures each
+came in one message, as FLV means it (one video message, one picture: FFmpeg, OBS and most
+encoders), each picture is handed on with its message. A publisher that splits them (DJI's)
+keeps the wait. Should a picture handed on early get a further part after all, that part is
+dropped (counted in `early_misses`: the picture shows with a slice concealed, once) and the
+publisher is joined the old way from then on.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ AVC_SEQUENCE_HEADER, AVC_NALU, AVC_END_OF_SEQUENCE = 0, 1, 2
 FRAME_KEY = 1
 MAX_NAL = 8 * 1024 * 1024  # a length beyond this is garbage, not a NAL unit
 MAX_HELD_NALS = 64  # non-picture NAL units held for the next picture; more are dropped
+LEARN_PICTURES = 30  # one-message pictures in a row before pictures are handed on early
 
 
 def _is_vcl(nal: bytes) -> bool:
@@ -49,6 +57,7 @@ class _Picture:
     key: bool = False
     nals: list[bytes] = field(default_factory=list)
     has_slice: bool = False
+    parts: int = 0  # messages that brought slices, or a slice cut at their end
     rest: bytes = b""  # bytes after the last whole NAL unit: a NAL cut by the message's end
     rest_timestamp: int = 0  # the timestamp of the message that ended in `rest`
 
@@ -60,6 +69,10 @@ class PictureJoiner:
         self.length_size = 4  # from the AVC sequence header's lengthSizeMinusOne
         self.counts: Counter[str] = Counter()
         self._held = _Picture()
+        self.early = False  # hand each picture on with its message (see above)
+        self._whole_run = 0  # pictures in a row that came in one message, while learning
+        self._splits = False  # a picture in parts seen: never early again for this publisher
+        self._missed_at: int | None = None  # the timestamp of a picture handed on too early
 
     def push(self, timestamp: int, payload: bytes) -> list[tuple[int, bytes]]:
         """(timestamp, FLV video tag payload) of every picture this message completed."""
@@ -90,7 +103,7 @@ class PictureJoiner:
                 self.counts["nal_units_completed"] += 1
                 held.rest = b""
                 self._add(held, timestamp, cts, key, nals, rest, joined=True)
-                return out
+                return self._hand_on_early()
             self.counts["nal_units_dropped"] += 1
             log.debug("a NAL unit cut at its message's end had no rest: dropped")
             held.rest = b""
@@ -105,11 +118,31 @@ class PictureJoiner:
         new_picture = timestamp != held.timestamp or (
             first_slice is not None and _starts_picture(first_slice)
         )
+        if (self.early or timestamp == self._missed_at) and first_slice is not None:
+            if not held.has_slice and not new_picture:
+                return self._missed(timestamp, nals)  # more of a picture handed on already
         if held.has_slice and new_picture:
             out += self.flush()
             held = self._held
         self._add(held, timestamp, cts, key, nals, rest, joined=held.has_slice)
-        return out
+        return out + self._hand_on_early()
+
+    def _hand_on_early(self) -> list[tuple[int, bytes]]:
+        """The held picture now, if this publisher sends one picture a message."""
+        held = self._held
+        if self.early and held.has_slice and not held.rest:
+            self.counts["pictures_early"] += 1
+            return self.flush()
+        return []
+
+    def _missed(self, timestamp: int, nals: list[bytes]) -> list[tuple[int, bytes]]:
+        """Further parts of a picture handed on early: dropped; joined as before from now."""
+        if self.early:
+            self.counts["early_misses"] += 1
+            log.info("a picture handed on early had another part: pictures are joined again")
+        self.counts["nal_units_dropped"] += sum(1 for n in nals if _is_vcl(n))
+        self.early, self._splits, self._missed_at = False, True, timestamp
+        return []
 
     def _add(
         self,
@@ -128,6 +161,8 @@ class PictureJoiner:
         elif not held.nals and not held.has_slice:
             held.timestamp, held.cts = timestamp, cts
         held.key = held.key or key or any(n[0] & 0x1F == 5 for n in nals)
+        if rest or any(_is_vcl(n) for n in nals):
+            held.parts += 1
         held.nals += nals
         held.rest, held.rest_timestamp = rest, timestamp
         if not held.has_slice and len(held.nals) > MAX_HELD_NALS:
@@ -142,12 +177,24 @@ class PictureJoiner:
         if held.rest:
             self.counts["nal_units_dropped"] += 1
         self._held = _Picture(timestamp=held.timestamp)
+        self._learn(held.parts)
         size = self.length_size
         body = b"".join(len(n).to_bytes(size, "big") + n for n in held.nals)
         header = bytes(((FRAME_KEY if held.key else 2) << 4 | CODEC_AVC, AVC_NALU))
         cts = (held.cts & 0xFFFFFF).to_bytes(3, "big")
         self.counts["pictures"] += 1
         return [(held.timestamp, header + cts + body)]
+
+    def _learn(self, parts: int) -> None:
+        """Counts pictures in a row that came in one message; one in parts ends early mode."""
+        if self._splits:
+            return
+        if parts != 1:
+            self._splits, self.early = True, False
+            return
+        if not self.early:
+            self._whole_run += 1
+            self.early = self._whole_run >= LEARN_PICTURES
 
     def _split(self, body: bytes) -> tuple[list[bytes], bytes, bool]:
         """(whole NAL units, the cut rest at the end, whether garbage was skipped)."""

@@ -14,20 +14,22 @@ import pytest
 
 from relay.media.frame_marks import read_marks
 from relay.sources import rtmp_chunks as rc
-from relay.sources.flv_joiner import PictureJoiner
+from relay.sources.flv_joiner import LEARN_PICTURES, PictureJoiner
 from relay.sources.flv_pipe import FLV_HEADER, flv_tag
 from relay.sources.rtmp_publish import chunks
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 
-from dji_quirks import QUIRKS, DjiShaper, encoder, pictures  # noqa: E402
+from dji_quirks import QUIRKS, SLICES, DjiShaper, encoder, pictures  # noqa: E402
 
 PICTURES = 45
 
 
-def shaped(quirks: set[str]) -> list[tuple[int, bytes]]:
-    """The messages the fake drone sends for PICTURES pictures with these quirks."""
+def shaped(quirks: set[str], slices: int = SLICES) -> list[tuple[int, bytes]]:
+    """The messages the fake drone sends for PICTURES pictures with these quirks (its
+    encoder makes SLICES slices a picture, as DJI's do, unless told otherwise)."""
     a = argparse.Namespace(width=320, height=192, fps=30, gop=15, bitrate=400_000, seconds=1.0)
+    a.slices = slices
     shaper = DjiShaper(quirks, a.fps)
     out: list[tuple[int, bytes]] = []
     enc = None
@@ -114,3 +116,55 @@ async def test_extended_timestamps_read_back() -> None:
     got = [await incoming.read_message() for _ in range(3)]
     assert [m.timestamp for m in got] == [0xFFFFFE, 0x1000000, 0x1000021]
     assert all(m.payload == payload for m in got)
+
+
+def joined(messages: list[tuple[int, bytes]]) -> tuple[PictureJoiner, list[tuple[int, bytes]], int]:
+    """The joiner after `messages`, its tags, and how many pictures left with the message
+    that completed them (the tag's timestamp is the message's: not one message later)."""
+    joiner = PictureJoiner()
+    tags: list[tuple[int, bytes]] = []
+    at_once = 0
+    for timestamp, payload in messages:
+        out = joiner.push(timestamp, payload)
+        at_once += sum(1 for t, tag in out if t == timestamp and tag[1] == 1)  # a picture
+        tags += out
+    return joiner, tags + joiner.flush(), at_once
+
+
+@pytest.mark.parametrize("slices", [1, SLICES])
+def test_pictures_in_one_message_leave_without_waiting_once_learned(slices: int) -> None:
+    """One frame interval less delay: after LEARN_PICTURES pictures that each came in one
+    message (as FLV means it), each picture leaves with its message."""
+    joiner, tags, at_once = joined(shaped(set(), slices=slices))
+    assert joiner.early
+    assert joiner.counts["pictures_early"] == PICTURES - LEARN_PICTURES
+    assert at_once == PICTURES - LEARN_PICTURES
+    packets, counters = demux_decode(tags)
+    assert packets == PICTURES and counters == list(range(PICTURES))
+
+
+@pytest.mark.parametrize("quirk", ["split-pictures", "split-nal"])
+def test_pictures_in_parts_still_wait_for_the_next_message(quirk: str) -> None:
+    """DJI's messages carry parts of pictures (a slice each, or a slice cut in two): nothing
+    tells the last part, so each picture waits for the next message."""
+    joiner, _, at_once = joined(shaped({quirk}))
+    assert not joiner.early and at_once == 0
+    assert joiner.counts["pictures"] == PICTURES and joiner.counts["pictures_early"] == 0
+
+
+def test_a_further_part_after_an_early_picture_is_dropped_and_ends_early_mode() -> None:
+    """A publisher that starts splitting its pictures over messages after it was learned as
+    one that does not: that picture's further slices are dropped (it left already), counted,
+    and its later pictures are joined whole again, each a message later."""
+    switch_at = LEARN_PICTURES + 5
+    one_slice = [m for m in shaped(set(), slices=1) if m[0] < switch_at * 1000 // 30]
+    sliced = [m for m in shaped({"split-pictures"}) if m[0] >= switch_at * 1000 // 30]
+    joiner, tags, at_once = joined(one_slice + sliced)
+    assert joiner.counts["early_misses"] == 1 and not joiner.early
+    assert joiner.counts["nal_units_dropped"] >= 1  # the switching picture's further slices
+    assert joiner.counts["pictures_early"] == switch_at - LEARN_PICTURES + 1
+    assert at_once == switch_at - LEARN_PICTURES + 1  # none after the switch
+    assert tags[0][1][1] == 0  # the AVC sequence header, then one tag a picture
+    assert len(tags) - 1 == joiner.counts["pictures"] == PICTURES
+    _, counters = demux_decode(tags[: switch_at + 1])
+    assert counters == list(range(switch_at))
