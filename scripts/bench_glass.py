@@ -10,8 +10,8 @@ One relay (`python -m relay serve`, rungs 720p and 360p) of a 1280x720 30 fps dr
 inside the relay's process (its GIL, its event loop's cores); with --drone clip a clip of the
 same scene rendered ahead (scripts/fake_drone.py --at, GOP 4 s as drones send) and pushed
 over RTMP at its frames' capture times by scripts/clip_push.py: the drone is another device,
-and the box pays a few percent of a core for it. The pusher runs at normal priority (at
-nice 10 on a full box it pushed frames late, a delay no drone adds). The frame marks carry
+and the box pays a few percent of a core for it. The pusher runs at normal priority, as a
+device of its own would (not at --load-nice like the other viewers). The frame marks carry
 the capture time either way; with --drone clip that is when the frame is pushed, so the
 drone's own encoder is outside the figure, where the sim's is inside it. For
 each rung, number of Chromium pages and number of other viewers: the others join first
