@@ -178,14 +178,19 @@ class Fleet:
         return out
 
     def close(self) -> None:
-        for pusher in self.pushers:
-            pusher.send_signal(signal.SIGTERM)
-        for pusher in self.pushers:
-            try:
-                pusher.wait(10)
-            except subprocess.TimeoutExpired:
-                pusher.kill()
+        stop_pushers(self.pushers)
         self.relay.close()
+
+
+def stop_pushers(pushers: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM (a pusher's clean stop), then kill whatever has not ended within 10 s."""
+    for pusher in pushers:
+        pusher.send_signal(signal.SIGTERM)
+    for pusher in pushers:
+        try:
+            pusher.wait(10)
+        except subprocess.TimeoutExpired:
+            pusher.kill()
 
 
 def drone_options(drone: dict[str, Any]) -> list[str]:

@@ -52,7 +52,7 @@ from lte import glass  # noqa: E402
 from lte.player_run import BROWSER_STATS, GLASS_JS  # noqa: E402
 from lte.relay_proc import rung_counts, rung_sample  # noqa: E402
 
-from scripts.bench_fleet import Clips  # noqa: E402
+from scripts.bench_fleet import Clips, stop_pushers  # noqa: E402
 from scripts.bench_looplag import niced_worker  # noqa: E402
 from scripts.relay_process import RelayProcess, free_port  # noqa: E402
 from tests.e2e.browser import CHROMIUM, FLAGS  # noqa: E402
@@ -122,11 +122,7 @@ class ClipDrone:
 
     def close(self) -> None:
         if self.pusher is not None:
-            self.pusher.send_signal(signal.SIGTERM)
-            try:
-                self.pusher.wait(10)
-            except subprocess.TimeoutExpired:
-                self.pusher.kill()
+            stop_pushers([self.pusher])
 
 
 def start_relay(viewers: int, drone: ClipDrone | None) -> RelayProcess:

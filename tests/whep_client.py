@@ -55,19 +55,23 @@ class Received:
     # picture): an old picture shown on purpose, not a live one, so not among the counters.
     stills: set[int] = field(default_factory=set)
 
+    def _marked_live(self) -> list[tuple[int, float]]:
+        """(counter, delay) of the marked frames that are not stills, in arrival order."""
+        return [
+            (c, d)
+            for i, (_, c, d) in enumerate(self.timeline)
+            if c is not None and d is not None and i not in self.stills
+        ]
+
     @property
     def counters(self) -> list[int]:
         """Burned-in frame counters of the marked live frames, in arrival order."""
-        return [
-            c for i, (_, c, _) in enumerate(self.timeline) if c is not None and i not in self.stills
-        ]
+        return [c for c, _ in self._marked_live()]
 
     @property
     def delays_ms(self) -> list[float]:
         """Capture -> decoded delay of the marked live frames, in arrival order."""
-        return [
-            d for i, (_, _, d) in enumerate(self.timeline) if d is not None and i not in self.stills
-        ]
+        return [d for _, d in self._marked_live()]
 
     @property
     def frames(self) -> int:

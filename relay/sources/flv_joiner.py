@@ -69,10 +69,14 @@ class PictureJoiner:
         self.length_size = 4  # from the AVC sequence header's lengthSizeMinusOne
         self.counts: Counter[str] = Counter()
         self._held = _Picture()
-        self.early = False  # hand each picture on with its message (see above)
-        self._whole_run = 0  # pictures in a row that came in one message, while learning
+        self._whole_run = 0  # pictures in a row that came in one message
         self._splits = False  # a picture in parts seen: never early again for this publisher
         self._missed_at: int | None = None  # the timestamp of a picture handed on too early
+
+    @property
+    def early(self) -> bool:
+        """Each picture is handed on with its message (see above)."""
+        return not self._splits and self._whole_run >= LEARN_PICTURES
 
     def push(self, timestamp: int, payload: bytes) -> list[tuple[int, bytes]]:
         """(timestamp, FLV video tag payload) of every picture this message completed."""
@@ -118,9 +122,9 @@ class PictureJoiner:
         new_picture = timestamp != held.timestamp or (
             first_slice is not None and _starts_picture(first_slice)
         )
-        if (self.early or timestamp == self._missed_at) and first_slice is not None:
-            if not held.has_slice and not new_picture:
-                return self._missed(timestamp, nals)  # more of a picture handed on already
+        handed_on = self.early or timestamp == self._missed_at
+        if handed_on and first_slice is not None and not held.has_slice and not new_picture:
+            return self._missed(timestamp, nals)  # more of a picture handed on already
         if held.has_slice and new_picture:
             out += self.flush()
             held = self._held
@@ -141,7 +145,7 @@ class PictureJoiner:
             self.counts["early_misses"] += 1
             log.info("a picture handed on early had another part: pictures are joined again")
         self.counts["nal_units_dropped"] += sum(1 for n in nals if _is_vcl(n))
-        self.early, self._splits, self._missed_at = False, True, timestamp
+        self._splits, self._missed_at = True, timestamp
         return []
 
     def _add(
@@ -187,14 +191,10 @@ class PictureJoiner:
 
     def _learn(self, parts: int) -> None:
         """Counts pictures in a row that came in one message; one in parts ends early mode."""
-        if self._splits:
-            return
         if parts != 1:
-            self._splits, self.early = True, False
-            return
-        if not self.early:
+            self._splits = True
+        elif not self._splits:
             self._whole_run += 1
-            self.early = self._whole_run >= LEARN_PICTURES
 
     def _split(self, body: bytes) -> tuple[list[bytes], bytes, bool]:
         """(whole NAL units, the cut rest at the end, whether garbage was skipped)."""

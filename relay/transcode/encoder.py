@@ -262,9 +262,9 @@ class RungEncoder:
             out.pict_type = av.video.frame.PictureType.NONE
         packets = encoder.encode(out)
         t3 = time.perf_counter()
+        still = still_s is not None
         for packet in packets:
             self.frames_out += 1
-            still = still_s is not None
             self.publish(
                 encoded_packet(
                     bytes(packet), packet.pts or 0, packet.is_keyframe, arrival_ns, still
