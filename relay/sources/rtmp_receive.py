@@ -74,7 +74,12 @@ class Publisher:
     async def _relay(self, chunks: rc.ChunkReader, send: Sender) -> str:
         """Reads messages until the publisher unpublishes (or the demuxer is gone): why."""
         while True:
-            msg = await asyncio.wait_for(chunks.read_message(), READ_TIMEOUT_S)
+            # Not wait_for: on Python 3.11 it runs each read as a task of its own, two or three
+            # event-loop turns a message even when its bytes are already here; with 100
+            # viewers a turn lasts tens of ms and 30 fps video queued before the relay saw it
+            # (p50 143 ms late in one bench_glass run, 61 ms with this).
+            async with asyncio.timeout(READ_TIMEOUT_S):
+                msg = await chunks.read_message()
             if msg.type == rc.VIDEO:
                 if not self._video(self.joiner.push(msg.timestamp, msg.payload)):
                     return "the relay dropped it (source closed or too far behind)"

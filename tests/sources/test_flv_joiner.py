@@ -49,8 +49,13 @@ def demux_decode(tags: list[tuple[int, bytes]]) -> tuple[int, list[int | None]]:
     flv = bytearray(FLV_HEADER)
     for timestamp, payload in tags:
         flv += flv_tag(rc.VIDEO, timestamp, payload)
+    return decode_flv(bytes(flv))
+
+
+def decode_flv(flv: bytes) -> tuple[int, list[int | None]]:
+    """(packets FFmpeg's FLV demuxer found in `flv`, the counter read from each picture)."""
     packets, counters = 0, []
-    with av.open(io.BytesIO(bytes(flv)), format="flv") as container:
+    with av.open(io.BytesIO(flv), format="flv") as container:
         for packet in container.demux(video=0):
             if packet.size:
                 packets += 1
