@@ -242,16 +242,17 @@ class Clips:
 def stage_cores(
     before: dict[str, float], after: dict[str, float], seconds: float, names: list[str]
 ) -> dict[str, Any]:
-    """Cores per stream and stage from the relay's thread names (relay.threads: src-<stream>,
-    dec-<stream>, enc-<rung>-<stream> with the x264 threads it starts; OS names are cut at 15
-    characters); what no stream claims is the fan-out, the recording and the event loop."""
+    """Cores per stream and stage from the relay's thread names (relay.threads: src-<stream>
+    and an RTMP publisher's rtmp-<stream>, dec-<stream>, enc-<rung>-<stream> with the x264
+    threads it starts; OS names are cut at 15 characters); what no stream claims is the
+    fan-out, the recording and the event loop."""
     delta = {k: (after.get(k, 0.0) - before.get(k, 0.0)) / seconds for k in after}
     total = delta.pop("total", 0.0)
     per_stream: dict[str, dict[str, float]] = {name: {} for name in names}
     claimed = 0.0
     for thread, cores in delta.items():
         parts = thread.split("-")
-        stages = {"src": "ingest", "dec": "decode"}
+        stages = {"src": "ingest", "rtmp": "ingest", "dec": "decode"}
         stage = f"encode_{parts[1]}" if parts[0] == "enc" else stages.get(parts[0], "")
         stream = parts[-1] if stage else ""
         owner = next((n for n in names if stream and n.startswith(stream)), None)

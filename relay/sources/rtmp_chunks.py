@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 HANDSHAKE_SIZE = 1536
 RTMP_VERSION = 3
 MAX_CHUNK_SIZE = 1 << 24
 MAX_CHUNK_STREAMS = 32
+READ_SIZE = 64 * 1024  # what one read takes from the connection at most
 
 # Message types (RTMP spec 5.4, 7.1)
 SET_CHUNK_SIZE, ABORT, ACK, USER_CONTROL, WINDOW_ACK_SIZE, PEER_BANDWIDTH = 1, 2, 3, 4, 5, 6
@@ -60,19 +62,55 @@ async def server_handshake(reader: asyncio.StreamReader, writer: asyncio.StreamW
 
 
 class ChunkReader:
-    """Reads whole messages; `max_message` bounds one message's size (settable)."""
+    """Reads whole messages; `max_message` bounds one message's size (settable).
 
-    def __init__(self, reader: asyncio.StreamReader, max_message: int) -> None:
+    The parsing takes only bytes already received (a chunk is taken once all of it is there),
+    so one reader serves the event loop while a publisher negotiates (read_message) and then,
+    with whatever it has read ahead, the publisher's media thread (read_message_from)."""
+
+    def __init__(self, reader: asyncio.StreamReader | None, max_message: int) -> None:
         self.reader = reader
         self.max_message = max_message
         self.chunk_size = 128
-        self.bytes_read = 0
+        self.bytes_read = 0  # bytes of the chunks taken so far (what acknowledgements count)
         self._streams: dict[int, _ChunkStream] = {}
+        self._buf = bytearray()
+        self._at = 0  # where the next chunk starts in _buf
 
-    async def _take(self, n: int) -> bytes:
-        data = await self.reader.readexactly(n)
-        self.bytes_read += n
-        return data
+    def feed(self, data: bytes) -> None:
+        """Bytes received, in order."""
+        if self._at:
+            del self._buf[: self._at]
+            self._at = 0
+        self._buf += data
+
+    def next_message(self) -> Message | None:
+        """The next whole message among the bytes fed so far, or None until more arrive."""
+        while True:
+            taken = self._take_chunk()
+            if taken is False:
+                return None
+            if taken is not True:
+                return taken
+
+    async def read_message(self) -> Message:
+        """The next whole message (control messages included; the caller handles them)."""
+        while (message := self.next_message()) is None:
+            assert self.reader is not None, "a reader without a StreamReader is fed by hand"
+            data = await self.reader.read(READ_SIZE)
+            if not data:
+                raise asyncio.IncompleteReadError(bytes(self._buf[self._at :]), None)
+            self.feed(data)
+        return message
+
+    def read_message_from(self, recv: Callable[[int], bytes]) -> Message:
+        """read_message for a thread: `recv` (a socket's, with its timeout) blocks."""
+        while (message := self.next_message()) is None:
+            data = recv(READ_SIZE)
+            if not data:
+                raise asyncio.IncompleteReadError(bytes(self._buf[self._at :]), None)
+            self.feed(data)
+        return message
 
     def set_chunk_size(self, payload: bytes) -> None:
         if len(payload) < 4:
@@ -88,54 +126,79 @@ class ChunkReader:
             if stream is not None:
                 stream.buf.clear()
 
-    async def read_message(self) -> Message:
-        """The next whole message (control messages included; the caller handles them)."""
-        while True:
-            message = await self._read_chunk()
-            if message is not None:
-                return message
-
-    async def _read_chunk(self) -> Message | None:
-        first = (await self._take(1))[0]
+    def _take_chunk(self) -> Message | bool:
+        """Takes one chunk: the message it completes, True when it completes none, False
+        (nothing taken) while the whole chunk has not arrived."""
+        buf, end = self._buf, len(self._buf)
+        at = self._at
+        if at >= end:
+            return False
+        first = buf[at]
         fmt, csid = first >> 6, first & 0x3F
+        pos = at + 1
         if csid == 0:
-            csid = 64 + (await self._take(1))[0]
+            if end < pos + 1:
+                return False
+            csid, pos = 64 + buf[pos], pos + 1
         elif csid == 1:
-            extra = await self._take(2)
-            csid = 64 + extra[0] + extra[1] * 256
+            if end < pos + 2:
+                return False
+            csid, pos = 64 + buf[pos] + buf[pos + 1] * 256, pos + 2
         stream = self._streams.get(csid)
-        if stream is None:
-            if len(self._streams) >= MAX_CHUNK_STREAMS:
-                raise RtmpProtocolError("too many chunk streams")
-            stream = self._streams[csid] = _ChunkStream()
+        if stream is None and len(self._streams) >= MAX_CHUNK_STREAMS:
+            raise RtmpProtocolError("too many chunk streams")
+        known = stream if stream is not None else _ChunkStream()
+        size = (11, 7, 3, 0)[fmt]
+        if end < pos + size:
+            return False
+        header, pos = bytes(buf[pos : pos + size]), pos + size
         if fmt < 3:
-            header = await self._take((11, 7, 3)[fmt])
-            stream.ts_field = int.from_bytes(header[0:3], "big")
+            ts_field = int.from_bytes(header[0:3], "big")
+            extended = ts_field == 0xFFFFFF
+            length = int.from_bytes(header[3:6], "big") if fmt < 2 else known.length
+            have = 0  # a new header always starts a new message
+        else:
+            ts_field, extended, length, have = (
+                known.ts_field,
+                known.extended,
+                known.length,
+                len(known.buf),
+            )
+        ext = 0
+        if extended:
+            if end < pos + 4:
+                return False
+            ext, pos = int.from_bytes(buf[pos : pos + 4], "big"), pos + 4
+        if length > self.max_message:
+            raise RtmpProtocolError(f"message of {length} bytes (limit {self.max_message})")
+        want = min(self.chunk_size, length - have)
+        if end < pos + want:
+            return False
+        # The whole chunk is here: from now on it is taken.
+        if stream is None:
+            stream = self._streams[csid] = known
+        if fmt < 3:
+            stream.ts_field = ext if extended else ts_field
             if fmt < 2:
-                stream.length = int.from_bytes(header[3:6], "big")
-                stream.type = header[6]
+                stream.length, stream.type = length, header[6]
             if fmt == 0:
                 stream.stream_id = int.from_bytes(header[7:11], "little")
-            stream.extended = stream.ts_field == 0xFFFFFF
-            if stream.extended:
-                stream.ts_field = int.from_bytes(await self._take(4), "big")
-            stream.buf.clear()  # a new header always starts a new message
-        elif stream.extended:
-            ext = int.from_bytes(await self._take(4), "big")
-            if not stream.buf:
-                stream.ts_field = ext
+            stream.extended = extended
+            stream.buf.clear()
+        elif extended and not stream.buf:
+            stream.ts_field = ext
         if not stream.buf:
             if fmt == 0:
                 stream.timestamp = stream.ts_field
             else:
                 stream.timestamp = (stream.timestamp + stream.ts_field) & 0xFFFFFFFF
-        if stream.length > self.max_message:
-            raise RtmpProtocolError(f"message of {stream.length} bytes (limit {self.max_message})")
-        want = min(self.chunk_size, stream.length - len(stream.buf))
-        if want:
-            stream.buf += await self._take(want)
+        with memoryview(buf) as view:
+            stream.buf += view[pos : pos + want]
+        pos += want
+        self.bytes_read += pos - at
+        self._at = pos
         if len(stream.buf) < stream.length:
-            return None
+            return True
         payload = bytes(stream.buf)
         stream.buf.clear()
         return Message(stream.type, stream.stream_id, stream.timestamp, payload)

@@ -4,16 +4,22 @@ until it leaves, falls silent or the relay stops it (relay.sources.rtmp_ingest a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import socket
+import threading
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from relay.sources import amf0
 from relay.sources import rtmp_chunks as rc
 from relay.sources.flv_joiner import PictureJoiner
 from relay.sources.flv_pipe import FlvPipe, flv_tag
-from relay.sources.rtmp_server import STREAM_ID, Sender, command_of, control, status
+from relay.sources.rtmp_server import STREAM_ID, Sender, apply_control, command_of, status
+from relay.threads import name_native_thread
 
 log = logging.getLogger(__name__)
 
@@ -72,14 +78,59 @@ class Publisher:
             raise asyncio.CancelledError
 
     async def _relay(self, chunks: rc.ChunkReader, send: Sender) -> str:
-        """Reads messages until the publisher unpublishes (or the demuxer is gone): why."""
+        """Reads the media in a thread of its own until the publisher unpublishes (or the
+        demuxer is gone): why it ended. Beside 100 viewers an event-loop turn lasts tens of
+        ms, and 30 fps video read on the loop queued behind them before the relay saw it (one
+        bench_glass run: p50/p95 61/152 ms late when read by the session's task, 143/414 with
+        a task per message); the thread takes the GIL within the switch interval instead."""
+        transport = send.writer.transport
+        raw = transport.get_extra_info("socket")
+        if raw is None or not isinstance(transport, asyncio.Transport):
+            raise OSError("the RTMP connection has no socket")
+        transport.pause_reading()
+        if chunks.reader is not None:  # what the loop received after `publish`
+            chunks.reader.feed_eof()
+            chunks.feed(await chunks.reader.read())
+        # A socket of its own on the same connection: a timeout keeps it non-blocking, as the
+        # transport's is (the two share the file's flags).
+        sock = socket.socket(raw.family, raw.type, fileno=os.dup(raw.fileno()))
+        sock.settimeout(READ_TIMEOUT_S)
+        loop = asyncio.get_running_loop()
+        ended: asyncio.Future[str] = loop.create_future()
+        args = (chunks, send, sock, loop, ended)
+        threading.Thread(target=self._media_thread, args=args, name=f"rtmp-{self.stream}").start()
+        try:
+            return await asyncio.shield(ended)
+        except asyncio.CancelledError:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)  # the thread's read ends at once
+            with contextlib.suppress(Exception):
+                await ended  # the joiner and the pipe are the thread's until it is done
+            raise
+        finally:
+            sock.close()
+
+    def _media_thread(
+        self,
+        chunks: rc.ChunkReader,
+        send: Sender,
+        sock: socket.socket,
+        loop: asyncio.AbstractEventLoop,
+        ended: asyncio.Future[str],
+    ) -> None:
+        name_native_thread()
+        try:
+            why = self._read_media(chunks, send, sock)
+        except Exception as exc:  # the session's task says what it means
+            settle = partial(_settle, ended, "", exc)
+        else:
+            settle = partial(_settle, ended, why, None)
+        with contextlib.suppress(RuntimeError):  # the loop is closed: the relay is gone
+            loop.call_soon_threadsafe(settle)
+
+    def _read_media(self, chunks: rc.ChunkReader, send: Sender, sock: socket.socket) -> str:
         while True:
-            # Not wait_for: on Python 3.11 it runs each read as a task of its own, two or three
-            # event-loop turns a message even when its bytes are already here; with 100
-            # viewers a turn lasts tens of ms and 30 fps video queued before the relay saw it
-            # (p50 143 ms late in one bench_glass run, 61 ms with this).
-            async with asyncio.timeout(READ_TIMEOUT_S):
-                msg = await chunks.read_message()
+            msg = chunks.read_message_from(sock.recv)
             if msg.type == rc.VIDEO:
                 if not self._video(self.joiner.push(msg.timestamp, msg.payload)):
                     return "the relay dropped it (source closed or too far behind)"
@@ -87,8 +138,10 @@ class Publisher:
                 if command_of(msg)[0] in ("FCUnpublish", "deleteStream", "closeStream"):
                     return "publisher left"
             else:
-                control(chunks, send, msg)  # audio and metadata are not relayed
-            send.maybe_ack(chunks.bytes_read)
+                apply_control(chunks, send, msg)  # audio and metadata are not relayed
+            ack = send.ack_due(chunks.bytes_read)
+            if ack is not None:
+                sock.sendall(ack)  # the loop writes nothing on this connection meanwhile
 
     def _video(self, tags: list[tuple[int, bytes]]) -> bool:
         """Feeds the joiner's whole pictures to the demuxer; False when it is gone."""
@@ -114,3 +167,12 @@ class Publisher:
         )
         details: dict[str, Any] = {"seconds": seconds, "reason": ended_by}
         await self._audit("publish_stop", "rtmp stream key", self.where, **details)
+
+
+def _settle(ended: asyncio.Future[str], why: str, exc: Exception | None) -> None:
+    if ended.done():
+        return
+    if exc is not None:
+        ended.set_exception(exc)
+    else:
+        ended.set_result(why)

@@ -80,7 +80,16 @@ async def negotiate(
 
 
 def control(chunks: rc.ChunkReader, send: Sender, msg: rc.Message) -> bool:
-    """Handles protocol control messages; True when `msg` was one."""
+    """Handles protocol control messages (on the event loop); True when `msg` was one."""
+    if not apply_control(chunks, send, msg):
+        return False
+    send.maybe_ack(chunks.bytes_read)
+    return True
+
+
+def apply_control(chunks: rc.ChunkReader, send: Sender, msg: rc.Message) -> bool:
+    """What a protocol control message changes, without writing anything (the publisher's
+    media thread writes its own acknowledgements); True when `msg` was one."""
     if msg.type == rc.SET_CHUNK_SIZE:
         chunks.set_chunk_size(msg.payload)
     elif msg.type == rc.ABORT:
@@ -89,7 +98,6 @@ def control(chunks: rc.ChunkReader, send: Sender, msg: rc.Message) -> bool:
         send.ack_window = max(4096, int.from_bytes(msg.payload[:4], "big"))
     elif msg.type not in (rc.ACK, rc.USER_CONTROL, rc.PEER_BANDWIDTH):
         return False
-    send.maybe_ack(chunks.bytes_read)
     return True
 
 
@@ -161,10 +169,15 @@ class Sender:
 
     def maybe_ack(self, received: int) -> None:
         """Acknowledges received bytes once per window, for publishers that wait for it."""
-        if self.ack_window and received - self._acked >= self.ack_window:
-            self._acked = received
-            self.writer.write(
-                rc.encode_message(
-                    2, rc.ACK, (received & 0xFFFFFFFF).to_bytes(4, "big"), self.chunk_size
-                )
-            )
+        ack = self.ack_due(received)
+        if ack is not None:
+            self.writer.write(ack)
+
+    def ack_due(self, received: int) -> bytes | None:
+        """The acknowledgement to write for `received` bytes, once per window; else None."""
+        if not self.ack_window or received - self._acked < self.ack_window:
+            return None
+        self._acked = received
+        return rc.encode_message(
+            2, rc.ACK, (received & 0xFFFFFFFF).to_bytes(4, "big"), self.chunk_size
+        )

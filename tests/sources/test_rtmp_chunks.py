@@ -73,14 +73,25 @@ async def test_interleaved_chunks_deltas_and_extended_timestamps() -> None:
         b"\xff\xff\xff" + (2).to_bytes(3, "big") + b"\x09" + bytes(4),
         (0x1234567).to_bytes(4, "big") + b"xy",
     )
-    messages = await read_all(data)
-    assert [(m.type, m.timestamp, m.payload) for m in messages] == [
+    expected = [
         (rc.COMMAND_AMF0, 0, amf0.encode("FCPublish", 2.0, None, "k")),
         (rc.VIDEO, 1000, video),
         (rc.VIDEO, 1033, b"abc"),
         (rc.VIDEO, 1066, b"def"),
         (rc.VIDEO, 0x1234567, b"xy"),
     ]
+    messages = await read_all(data)
+    assert [(m.type, m.timestamp, m.payload) for m in messages] == expected
+    # The same bytes a byte at a time (TCP may cut anywhere): a chunk is taken only whole,
+    # so nothing is taken twice or lost, and every byte is counted once for the acks.
+    bytewise = rc.ChunkReader(None, 1 << 20)
+    messages = []
+    for i in range(len(data)):
+        bytewise.feed(data[i : i + 1])
+        while (msg := bytewise.next_message()) is not None:
+            messages.append(msg)
+    assert [(m.type, m.timestamp, m.payload) for m in messages] == expected
+    assert bytewise.bytes_read == len(data)
 
 
 async def test_chunk_stream_limits() -> None:
