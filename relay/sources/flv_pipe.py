@@ -1,8 +1,8 @@
-"""FlvPipe: hands one publisher's FLV bytes from the event loop to the demuxer thread.
+"""FlvPipe: hands one publisher's FLV bytes from its media thread to the demuxer thread.
 
-The RTMP ingest (event loop) feeds FLV tags; PyAV reads them as a file object in the
-source's thread. The buffer is bounded: a demuxer that stops reading costs the publisher
-its connection, never the relay its memory.
+The RTMP publisher's media thread (relay.sources.rtmp_receive) feeds FLV tags; PyAV reads
+them as a file object in the source's thread. The buffer is bounded: a demuxer that stops
+reading costs the publisher its connection, never the relay its memory.
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ class FlvPipe:
         self._stop: threading.Event | None = None
 
     def feed(self, data: bytes) -> bool:
-        """Appends data (event loop); False when the reader is gone or too far behind."""
+        """Appends data (the publisher's thread); False when the reader is gone or too far
+        behind."""
         with self._cond:
             if self._reader_gone or self._ended:
                 return False

@@ -1,5 +1,6 @@
-"""One admitted RTMP publisher's media: its video goes to the demuxer as whole FLV pictures,
-until it leaves, falls silent or the relay stops it (relay.sources.rtmp_ingest admits it)."""
+"""One admitted RTMP publisher's media: read in a thread of its own, its video goes to the
+demuxer as whole FLV pictures, until it leaves, falls silent or the relay stops it
+(relay.sources.rtmp_ingest admits it on the event loop)."""
 
 from __future__ import annotations
 
