@@ -121,5 +121,10 @@ def rung_counts(relay: BaseRelayProcess, rung: str) -> dict[str, Any]:
         "transcoder_dropped_units": t.get("dropped_units"),
         "encoder_dropped": e.get("dropped"),
         "encoder_frames": e.get("frames"),
-        "stages_ms": {k: e.get(k) or t.get(k) for k in ("decode", "process", "scale", "encode")},
+        "stages_ms": {
+            **{k: e.get(k) or t.get(k) for k in ("decode", "process", "scale", "encode")},
+            # The source's arrival to the encoded packet, in the encoder's thread: the rung's
+            # relay delay less this is the packet's wait for the event loop to publish it.
+            "arrival_to_encoded": e.get("latency"),
+        },
     }
