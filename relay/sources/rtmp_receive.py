@@ -99,8 +99,9 @@ class Publisher:
         loop = asyncio.get_running_loop()
         ended: asyncio.Future[str] = loop.create_future()
         args = (chunks, send, sock, loop, ended)
-        threading.Thread(target=self._media_thread, args=args, name=f"rtmp-{self.stream}").start()
         try:
+            name = f"rtmp-{self.stream}"
+            threading.Thread(target=self._media_thread, args=args, name=name).start()
             return await asyncio.shield(ended)
         except asyncio.CancelledError:
             with contextlib.suppress(OSError):
