@@ -97,20 +97,20 @@ class ChunkReader:
         """The next whole message (control messages included; the caller handles them)."""
         while (message := self.next_message()) is None:
             assert self.reader is not None, "a reader without a StreamReader is fed by hand"
-            data = await self.reader.read(READ_SIZE)
-            if not data:
-                raise asyncio.IncompleteReadError(bytes(self._buf[self._at :]), None)
-            self.feed(data)
+            self._feed_read(await self.reader.read(READ_SIZE))
         return message
 
     def read_message_from(self, recv: Callable[[int], bytes]) -> Message:
         """read_message for a thread: `recv` (a socket's, with its timeout) blocks."""
         while (message := self.next_message()) is None:
-            data = recv(READ_SIZE)
-            if not data:
-                raise asyncio.IncompleteReadError(bytes(self._buf[self._at :]), None)
-            self.feed(data)
+            self._feed_read(recv(READ_SIZE))
         return message
+
+    def _feed_read(self, data: bytes) -> None:
+        """What one read returned; nothing means the peer closed mid-message."""
+        if not data:
+            raise asyncio.IncompleteReadError(bytes(self._buf[self._at :]), None)
+        self.feed(data)
 
     def set_chunk_size(self, payload: bytes) -> None:
         if len(payload) < 4:
