@@ -1,7 +1,8 @@
 """The pacer's per-packet loops: a frame's packets go out while the pacing budget lasts.
 
-`send_plain` is the fan-out's hot loop, kept to a header, a history slot and SRTP; what it
-sends in one call leaves together (Wire.send_all: one system call for a run, udp_batch.py).
+`send_plain` is the fan-out's hot loop, kept to a header, a history slot and SRTP (sealed
+into a scratch buffer, srtp_out.py); what it sends in one call leaves together
+(Wire.send_all: one system call for a run, udp_batch.py).
 `send_protected` is for a viewer whose FEC is on (ulpfec.py): each media packet goes out
 wrapped in RED, and after a frame's last packet the FEC packets of the groups closed.
 Both take a FrameSlice and return their Progress through it."""
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import struct
 from collections import deque
+from collections.abc import Callable
 
 from relay.webrtc.rtp_wire import Wire
 from relay.webrtc.rtx_budget import HISTORY_SIZE, Sent
@@ -29,10 +31,10 @@ def send_plain(wire: Wire, history: list[Sent | None], todo: FrameSlice) -> Prog
     """Sends the frame's packets from the slice's index while its budget lasts."""
     payloads, index, rest, tail, sequence, now, budget = todo
     pack, first, payload_type = _FIRST_MARKER_PT_SEQ.pack, wire.first_byte, wire.payload_type
-    protect = wire.protect
+    seal: Callable[[bytes, bytes, bytes], bytes | memoryview] = wire.seal or _concat(wire)
     overhead = len(tail) + 4
     last, octets = len(payloads) - 1, 0
-    out: list[bytes] = []
+    out: list[bytes | memoryview] = []
     add = out.append
     while budget > 0 and index <= last:
         payload = payloads[index]
@@ -40,7 +42,7 @@ def send_plain(wire: Wire, history: list[Sent | None], todo: FrameSlice) -> Prog
         # The payload is shared by all viewers: the history keeps a reference to it
         # and this viewer's 12 header bytes, not a copy of the packet.
         history[sequence % HISTORY_SIZE] = (sequence, head, rest, payload, now)
-        add(protect(head + tail + payload))
+        add(seal(head, tail, payload))
         size = len(payload)
         octets += size
         budget -= overhead + size
@@ -49,6 +51,12 @@ def send_plain(wire: Wire, history: list[Sent | None], todo: FrameSlice) -> Prog
     if out:
         wire.send_all(out)
     return index, sequence, octets, budget
+
+
+def _concat(wire: Wire) -> Callable[[bytes, bytes, bytes], bytes]:
+    """Sealing without a Sealer: the packet as one bytes, through `protect`."""
+    protect = wire.protect
+    return lambda head, tail, payload: protect(head + tail + payload)
 
 
 def send_protected(

@@ -8,12 +8,12 @@ the fan-out's CPU; SRTP encryption and the syscall, which must stay per viewer, 
 
 This loop does per *frame* what does not change within a frame (timestamp, the way out) and
 hands the frame to the viewer's pacer (pacer.py), which sends its packets spread over time,
-per *packet* only: 3 header bytes and SRTP protect; what one pacing slot sends leaves in one
-system call where the kernel allows (udp_batch.py). NACKs go to the pacer too, which
-resends within a budget (rtx_budget.py). The loop keeps the sender's state that RTCP sender
-reports read. It relies on aiortc internals (pinned in pyproject.toml); `install` checks they are
-there and otherwise leaves aiortc's own loop in place, so an aiortc update degrades speed,
-never correctness.
+per *packet* only: 3 header bytes and SRTP, in place (srtp_out.py); what one pacing slot
+sends leaves in one system call where the kernel allows (udp_batch.py). NACKs go to the
+pacer too, which resends within a budget (rtx_budget.py). The loop keeps the sender's state
+that RTCP sender reports read. It relies on aiortc internals (pinned in pyproject.toml);
+`install` checks they are there and otherwise leaves aiortc's own loop in place, so an
+aiortc update degrades speed, never correctness.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from aiortc.utils import random32
 
 from relay.webrtc.codecs import FEC_MIME_TYPES, fec_payload_types, playout_delay_id
 from relay.webrtc.rtp_wire import Wire, ntp_now
+from relay.webrtc.srtp_out import Sealer
 from relay.webrtc.udp_batch import BatchSender
 from relay.webrtc.ulpfec import FecGroup
 
@@ -168,7 +169,10 @@ async def _run_rtp(sender: Any, codec: Any, track: RenditionTrack) -> None:
                 wire.protect = dtls._tx_srtp.protect
                 wire.sendto = pair.protocol.transport.sendto
                 wire.address = pair.remote_addr
-                wire.batch = BatchSender(pair.protocol.transport, pair.remote_addr)
+                wire.batch = batch = BatchSender(pair.protocol.transport, pair.remote_addr)
+                # Sealed packets are views of a buffer the next viewer's reuse: only for a
+                # way out that is done with them when the send returns.
+                wire.seal = Sealer.of(dtls._tx_srtp) if batch.done_on_return else None
                 pacer.wire = wire
             timestamp = (timestamp_origin + rtp_timestamp) & 0xFFFFFFFF
             pacer.push(payloads, timestamp, keyframe)

@@ -7,7 +7,10 @@ import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from relay.webrtc.srtp_out import Sealer
 
 PADDING = 255  # bytes of one padding-only packet (RTP padding counts in one byte)
 NTP_UNIX_OFFSET = 2_208_988_800  # seconds from 1900 (NTP epoch) to 1970 (Unix epoch)
@@ -47,8 +50,12 @@ class Wire:
     rtt_s: Callable[[], float | None] = lambda: None
     # Sends a list of protected packets and says how many went in runs of one system call
     # each (udp_batch.BatchSender); None: one sendto each.
-    batch: Callable[[list[bytes]], int] | None = None
+    batch: Callable[[list[bytes | memoryview]], int] | None = None
     segmented: int = 0  # packets sent in such runs, over every ICE pair this viewer had
+    # SRTP straight into a scratch buffer (srtp_out.py) for the pacer's first sends of
+    # media; None: `protect` of the packet as bytes. Only with a way out that is done with
+    # a packet when its send returns (udp_batch.BatchSender.done_on_return).
+    seal: Sealer | None = None
     first_byte: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -58,13 +65,18 @@ class Wire:
         """Encrypts and sends one clear RTP packet."""
         self.sendto(self.protect(packet), self.address)
 
-    def send_all(self, packets: list[bytes]) -> None:
-        """Sends protected packets, in order, together where the way out allows."""
-        if self.batch is not None:
-            self.segmented += self.batch(packets)
-        else:
-            for packet in packets:
-                self.sendto(packet, self.address)
+    def send_all(self, packets: list[bytes | memoryview]) -> None:
+        """Sends protected packets, in order, together where the way out allows; then the
+        sealer's scratch space is free again (what was not sent at once has been copied)."""
+        try:
+            if self.batch is not None:
+                self.segmented += self.batch(packets)
+            else:
+                for packet in packets:
+                    self.sendto(packet, self.address)  # type: ignore[arg-type]
+        finally:
+            if self.seal is not None:
+                self.seal.rewind()
 
 
 def rtx_packet(wire: Wire, head: bytes, payload: bytes, rtx_sequence: int, ext: bytes) -> bytes:

@@ -37,7 +37,7 @@ MAX_BYTES = 60_000  # one call's datagrams together, under UDP's 64 KiB
 _GSO_SIZE = struct.Struct("=H")  # the option's value: the segment size, a native u16
 
 
-def runs(packets: Sequence[bytes]) -> Iterator[tuple[int, int]]:
+def runs(packets: Sequence[bytes | memoryview]) -> Iterator[tuple[int, int]]:
     """[start, end) of each run one GSO call may carry: packets of one size, at most the
     last one shorter, within MAX_SEGMENTS and MAX_BYTES."""
     start, count = 0, len(packets)
@@ -75,7 +75,7 @@ class BatchSender:
 
     def __init__(self, transport: Any, address: Any) -> None:
         self._transport = transport
-        self._sendto: Callable[[bytes, Any], None] = transport.sendto
+        self._sendto: Callable[[bytes | memoryview, Any], None] = transport.sendto
         self._address = address
         sock = gso_socket(transport)
         self._sendmsg = sock.sendmsg if sock is not None else None
@@ -84,7 +84,17 @@ class BatchSender:
     def segmenting(self) -> bool:
         return self._sendmsg is not None
 
-    def __call__(self, packets: list[bytes]) -> int:
+    @property
+    def done_on_return(self) -> bool:
+        """Whether the way out is done with a packet once a send returns: asyncio's own
+        datagram transports send it or queue a copy; a TURN allocation's transport sends it
+        later, from a task, so a view of a reused buffer (srtp_out.py) must not go there."""
+        transport = self._transport
+        return isinstance(transport, asyncio.BaseTransport) and type(
+            transport
+        ).__module__.startswith("asyncio.")
+
+    def __call__(self, packets: list[bytes | memoryview]) -> int:
         """Sends `packets` in order; returns how many went in runs (one system call each)."""
         sendmsg, sendto, address = self._sendmsg, self._sendto, self._address
         if sendmsg is None or len(packets) < 2 or self._transport.get_write_buffer_size():
