@@ -170,8 +170,8 @@ async def _run_rtp(sender: Any, codec: Any, track: RenditionTrack) -> None:
                 wire.sendto = pair.protocol.transport.sendto
                 wire.address = pair.remote_addr
                 wire.batch = batch = BatchSender(pair.protocol.transport, pair.remote_addr)
-                # Sealed packets are views of a buffer the next viewer's reuse: only for a
-                # way out that is done with them when the send returns.
+                # Sealed packets are views of a buffer the next viewer's packets reuse: only
+                # for a way out that is done with them when the send returns.
                 wire.seal = Sealer.of(dtls._tx_srtp) if batch.done_on_return else None
                 pacer.wire = wire
             timestamp = (timestamp_origin + rtp_timestamp) & 0xFFFFFFFF

@@ -27,9 +27,10 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from pylibsrtp import SRTP_MAX_TRAILER_LEN  # what libsrtp may append: the tag and an MKI
+
 SCRATCH_BYTES = 256 * 1024  # a pacing slot's run at the fastest pace fits many times over
-MAX_CLEAR = 1500 - (16 + 128)  # the longest packet pylibsrtp protects (its buffer, trailer)
-TRAILER_ROOM = 16 + 128  # what libsrtp may append: the tag and an MKI (SRTP_MAX_TRAILER_LEN)
+MAX_CLEAR = 1500 - SRTP_MAX_TRAILER_LEN  # the longest packet protect takes (its 1500 bytes)
 _ALIGN = 8
 
 try:
@@ -66,9 +67,8 @@ class Sealer:
     thread that made it (the event loop's)."""
 
     def __init__(self, session: Any) -> None:
-        self._session = session  # keeps its srtp_t alive
+        self._protect = session.protect  # for what does not fit; keeps its srtp_t alive
         self._context = session._srtp[0]
-        self._protect = session.protect  # for what does not fit
         self._length = ffi.new("int *")
         self._scratch = _scratch()
 
@@ -88,7 +88,7 @@ class Sealer:
         body = start + len(head)
         at = body + len(tail)
         end = at + len(payload)
-        if end - start > MAX_CLEAR or end + TRAILER_ROOM > SCRATCH_BYTES:
+        if end - start > MAX_CLEAR or end + SRTP_MAX_TRAILER_LEN > SCRATCH_BYTES:
             whole: bytes = self._protect(head + tail + payload)
             return whole
         buffer = scratch.buffer
