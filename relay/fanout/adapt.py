@@ -30,7 +30,13 @@ from relay.fanout.probe_verdict import (
     probe_seconds,
 )
 from relay.fanout.rendition import Rendition
-from relay.fanout.start import DEFAULT_BPS, FAR_RTT_S, SLOW_HANDSHAKE_S, EstimateMemory
+from relay.fanout.start import (
+    DEFAULT_BPS,
+    FAR_RTT_S,
+    NEAR_HANDSHAKE_S,
+    SLOW_HANDSHAKE_S,
+    EstimateMemory,
+)
 
 __all__ = ["LadderAdapter", "LinkFeedback"]
 
@@ -152,6 +158,18 @@ class LadderAdapter:
             self._failures.pop(index, None)
         if index > 0 and now - self.clean_since >= UP_CLEAN_S and self._watch is None:
             self._try_up(now, index)
+
+    def _far_or_near(self, now: float, handshake_s: float) -> None:
+        """What the handshake's length says of the link (docs/congestion-control.md)."""
+        lowest = len(self.ladder) - 1
+        if handshake_s >= SLOW_HANDSHAKE_S and not self.known and self._index() < lowest:
+            self._estimate_from(self.bitrate_of(self.ladder[lowest]), now)
+            self._move(lowest, f"slow link: connected {handshake_s:.1f} s after the answer", now)
+            self._far = True
+        elif handshake_s < NEAR_HANDSHAKE_S:
+            self.pacer_target.clear_link.start_clear(now)
+            ms = handshake_s * 1000
+            log.info("[viewer %s] near: connected %.0f ms after the answer", self.feed.name, ms)
 
     def _far_or_not(self, rtt_s: float) -> None:
         """The first round trip after a slow handshake: a near link (the handshake lost a
@@ -292,7 +310,7 @@ class LadderAdapter:
         # 720p paced for a second at 360p's rate queued 50 kB that then overran good LTE.
         self._report(self.estimator.estimate_bps, self.bitrate_of(rendition), now)
 
-    async def run(self, handshake_s: float = 0.0) -> None:
+    async def run(self, handshake_s: float | None = None) -> None:
         """Ticks until the feed ends; started once the peer connects: what happened
         before (a queue that filled while ICE and DTLS were under way) is no verdict on
         the link."""
@@ -302,15 +320,13 @@ class LadderAdapter:
             await asyncio.sleep(TICK_S)
             self.tick()
 
-    def start(self, now: float, handshake_s: float = 0.0) -> None:
-        """The peer is connected, ICE and DTLS `handshake_s` after the answer: feedback
-        describes the link from now on. An unknown link that slow is a far one: it starts
-        on the lowest rung (docs/congestion-control.md, where a viewer starts)."""
-        lowest = len(self.ladder) - 1
-        if not self.known and handshake_s >= SLOW_HANDSHAKE_S and self._index() < lowest:
-            self._estimate_from(self.bitrate_of(self.ladder[lowest]), now)
-            self._move(lowest, f"slow link: connected {handshake_s:.1f} s after the answer", now)
-            self._far = True
+    def start(self, now: float, handshake_s: float | None = None) -> None:
+        """The peer is connected, ICE and DTLS `handshake_s` after the answer (None: not
+        measured): feedback describes the link from now on. An unknown link that slow is a
+        far one: it starts on the lowest rung; one that quick is near and starts clear
+        (docs/congestion-control.md, where a viewer starts)."""
+        if handshake_s is not None:
+            self._far_or_near(now, handshake_s)
         self.clean_since = self.quiet_since = now
         # No old rung to settle from: the first tick, a second in, judges the link.
         self.moved_at = now - SETTLE_S

@@ -8,7 +8,8 @@ A link that lost no packet for CLEAR_AFTER_S, with no sign of a growing queue, h
 frames, keyframes included, leave faster (relay.webrtc.pacer.CLEAR_PACING_FACTOR). A loss
 while clear may be the bursts' own doing: back to normal pacing, and not clear again for
 CLEAR_BACKOFF_S, doubling up to CLEAR_BACKOFF_MAX_S. LTE's random loss (0.5-5 %) keeps a
-tablet's link from ever being clear: this is for the LAN and the control room.
+tablet's link from ever being clear: this is for the LAN and the control room. A link whose
+handshake was quick is near (a LAN) and starts clear (start_clear).
 """
 
 from __future__ import annotations
@@ -29,6 +30,11 @@ class ClearLink:
         self._clear_since = now
         self._retry_at = now
         self._failures = 0
+
+    def start_clear(self, now: float) -> None:
+        """A near link (a quick handshake, relay.fanout.start.NEAR_HANDSHAKE_S) is clear from
+        the start: nothing was lost yet, and a loss ends it as any clear spell."""
+        self.clear, self._clear_since = True, now
 
     def update(self, now: float, cumulative_lost: int | None, trouble: bool) -> bool:
         """`cumulative_lost`: the receiver's count in its newest report (None before one);

@@ -8,6 +8,9 @@ import asyncio
 import time
 from typing import Any
 
+import pytest
+
+from relay.fanout import adapt
 from relay.fanout.estimator import Signal
 from tests.conftest import RelayFactory, wait_for
 
@@ -116,10 +119,12 @@ def ladder_of(session: Any) -> list[Any]:
 
 
 async def test_a_fixed_rung_viewers_link_is_watched_and_paced_fast_once_clear(
-    start_relay: RelayFactory,
+    start_relay: RelayFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A viewer that chose 720p never moves, but its link is watched like an Auto viewer's:
-    loopback loses nothing, so after 5 s its pacer sends at the clear link's rate."""
+    loopback loses nothing, so after 5 s its pacer sends at the clear link's rate. (Its
+    quick handshake would make it near, clear at once: no handshake counts as quick here.)"""
+    monkeypatch.setattr(adapt, "NEAR_HANDSHAKE_S", 0.0)
     relay = await start_relay([SIM])
     viewer = relay.viewer("demo", rendition="720p")
     await viewer.start()
@@ -133,6 +138,30 @@ async def test_a_fixed_rung_viewers_link_is_watched_and_paced_fast_once_clear(
         await wait_for(lambda: viewer.received.frames >= frames + 30, 10, "frames after it")
         assert viewer.received.sizes[-1] == (1280, 720)
         assert session.track.rendition.name == "720p" and session.adapter.moves_down == 0
+        assert session.status()["pacer"]["clear"] is True
+    finally:
+        await viewer.close()
+
+
+async def test_a_viewer_whose_handshake_was_quick_is_paced_fast_from_its_first_keyframe(
+    start_relay: RelayFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A near link (ICE and DTLS done within NEAR_HANDSHAKE_S of the answer, a LAN) starts
+    clear: its first keyframe leaves at the clear rate, not after 5 s without loss. The
+    bound is raised here so that a loaded test machine's loopback counts as near."""
+    monkeypatch.setattr(adapt, "NEAR_HANDSHAKE_S", 5.0)
+    relay = await start_relay([SIM])
+    viewer = relay.viewer("demo", rendition="720p")
+    await viewer.start()
+    try:
+        session = next(iter(relay.relay.sessions.sessions.values()))
+        assert session.adapter is not None
+        pacer = session.track.pacer
+        # Clear well before the 5 s without loss a link needs to earn it.
+        await wait_for(lambda: pacer.clear, 3, "the near link to be clear")
+        assert session.adapter.pacer_target.clear_link.lapses == 0
+        await viewer.wait_frames(30, timeout=15)
+        assert viewer.received.sizes[-1] == (1280, 720)
         assert session.status()["pacer"]["clear"] is True
     finally:
         await viewer.close()

@@ -21,7 +21,7 @@ from relay.fanout.probe_verdict import (
     probe_seconds,
 )
 from relay.fanout.rendition import Rendition
-from relay.fanout.start import EstimateMemory, start_rung
+from relay.fanout.start import NEAR_HANDSHAKE_S, EstimateMemory, start_rung
 from relay.webrtc.pacer_probe import Probe
 
 TRACES = Path(__file__).parent / "traces"
@@ -44,7 +44,7 @@ class Trace:
         start: str = "720p",
         probe: bool = False,
         start_bps: float | None = 3e6,
-        handshake_s: float = 0.0,
+        handshake_s: float | None = None,
     ) -> None:
         self.reported: list[tuple[float, bool]] = []  # the pacer's (target, clear) calls
         self.t = 100.0
@@ -531,6 +531,26 @@ def test_a_link_that_loses_nothing_becomes_clear_and_a_loss_ends_it_with_a_back_
     for _ in range(3):
         trace.second(remb=2.6e6)
     assert clear()
+
+
+def test_a_quick_handshake_is_a_near_link_that_starts_clear_until_its_first_loss() -> None:
+    """ICE and DTLS within NEAR_HANDSHAKE_S of the answer: a LAN. Its pacer hears "clear"
+    when the peer connects, so the first keyframe leaves at the clear rate; a loss ends it
+    with the usual back-off. Good LTE's handshake (0.40 s) and an unmeasured one start as
+    an unknown link, clear only after 5 s without loss."""
+    near = Trace("720p", handshake_s=NEAR_HANDSHAKE_S - 0.01)
+    assert near.reported == [(2_000_000, True)]  # 720p's rate, clear, before any report
+    near.second(remb=2.6e6)
+    assert near.reported[-1][1]
+    near.second(nack_rr=1, remb=2.6e6)
+    assert not near.reported[-1][1] and near.adapter.pacer_target.clear_link.lapses == 1
+    for _ in range(10):
+        near.second(remb=2.6e6)
+    assert not near.reported[-1][1]  # backing off, as any clear link after a loss
+    for handshake_s in (NEAR_HANDSHAKE_S, 0.40, None):
+        other = Trace("720p", handshake_s=handshake_s)
+        other.second(remb=2.6e6)
+        assert not any(clear for _, clear in other.reported), handshake_s
 
 
 def test_a_link_with_lte_random_loss_is_never_clear() -> None:
