@@ -30,8 +30,8 @@ SLOW_HANDSHAKE_S = 1.2
 # viewer may climb at once as an unknown link would.
 FAR_RTT_S = 0.21
 # ... and one this quick is near, a LAN: Chromium on loopback took 0.14 s (most of it its
-# own), through bench_lte's clean link 0.18, aiortc 0.05-0.08; good LTE (40 ms each way)
-# 0.40. Its link starts clear (relay.fanout.clear_link): the first keyframe leaves at the
+# own), through bench_lte's clean link 0.12-0.19, aiortc 0.05-0.08; good LTE (40 ms each
+# way) 0.40. Its link starts clear (relay.fanout.clear_link): the first keyframe leaves at the
 # clear rate, not at 2x the rung's (a 720p one, 25 kB, took 50 ms), until a loss ends it.
 NEAR_HANDSHAKE_S = 0.25
 MEMORY_S = 600.0  # a client's last estimate is remembered this long
