@@ -67,9 +67,11 @@ async def test_the_sim_shows_the_delay_measured_at_the_glass(start_relay: RelayF
     shown = await shown_delay(relay, "demo", "measured")
     assert shown["label"] == "Verzögerung (gemessen)" and shown["label_en"] == "Delay (measured)"
     # Capture -> presented on this machine: the sim's encoder, the relay, decode and display
-    # take some milliseconds; on loopback far below a second. (Not compared with the relay's
-    # share: its p50 still holds the relay's first seconds, when the machine was busiest.)
-    assert 5 < shown["ms"] < 1000, shown
+    # take a few milliseconds (4 once a near link's pacer sent at the clear rate from the
+    # start); on loopback far below a second. Nothing real is 0 or less: that would be the
+    # marks or the clocks misread. (Not compared with the relay's share: its p50 still
+    # holds the relay's first seconds, when the machine was busiest.)
+    assert 0 < shown["ms"] < 1000, shown
     assert shown["text"].endswith(" ms"), shown
 
 
