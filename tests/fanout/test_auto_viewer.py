@@ -5,7 +5,9 @@ fits ~1 Mbit/s, climbs to the top rung on a clean link within seconds, and its n
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -118,6 +120,20 @@ def ladder_of(session: Any) -> list[Any]:
     return list(session.adapter.ladder)
 
 
+@contextlib.asynccontextmanager
+async def fixed_720p_viewer(start_relay: RelayFactory) -> AsyncIterator[tuple[Any, Any]]:
+    """A relay with the sim and one aiortc viewer that chose 720p: (viewer, its session)."""
+    relay = await start_relay([SIM])
+    viewer = relay.viewer("demo", rendition="720p")
+    await viewer.start()
+    try:
+        session = next(iter(relay.relay.sessions.sessions.values()))
+        assert session.adapter is not None
+        yield viewer, session
+    finally:
+        await viewer.close()
+
+
 async def test_a_fixed_rung_viewers_link_is_watched_and_paced_fast_once_clear(
     start_relay: RelayFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -125,12 +141,8 @@ async def test_a_fixed_rung_viewers_link_is_watched_and_paced_fast_once_clear(
     loopback loses nothing, so after 5 s its pacer sends at the clear link's rate. (Its
     quick handshake would make it near, clear at once: no handshake counts as quick here.)"""
     monkeypatch.setattr(adapt, "NEAR_HANDSHAKE_S", 0.0)
-    relay = await start_relay([SIM])
-    viewer = relay.viewer("demo", rendition="720p")
-    await viewer.start()
-    try:
-        session = next(iter(relay.relay.sessions.sessions.values()))
-        assert session.adapter is not None and session.status()["auto"] is False
+    async with fixed_720p_viewer(start_relay) as (viewer, session):
+        assert session.status()["auto"] is False
         pacer = session.track.pacer
         assert not pacer.clear
         await wait_for(lambda: pacer.clear, 15, "the loss-free link to be clear")
@@ -139,8 +151,6 @@ async def test_a_fixed_rung_viewers_link_is_watched_and_paced_fast_once_clear(
         assert viewer.received.sizes[-1] == (1280, 720)
         assert session.track.rendition.name == "720p" and session.adapter.moves_down == 0
         assert session.status()["pacer"]["clear"] is True
-    finally:
-        await viewer.close()
 
 
 async def test_a_viewer_whose_handshake_was_quick_is_paced_fast_from_its_first_keyframe(
@@ -150,12 +160,7 @@ async def test_a_viewer_whose_handshake_was_quick_is_paced_fast_from_its_first_k
     clear: its first keyframe leaves at the clear rate, not after 5 s without loss. The
     bound is raised here so that a loaded test machine's loopback counts as near."""
     monkeypatch.setattr(adapt, "NEAR_HANDSHAKE_S", 5.0)
-    relay = await start_relay([SIM])
-    viewer = relay.viewer("demo", rendition="720p")
-    await viewer.start()
-    try:
-        session = next(iter(relay.relay.sessions.sessions.values()))
-        assert session.adapter is not None
+    async with fixed_720p_viewer(start_relay) as (viewer, session):
         pacer = session.track.pacer
         await viewer.wait_frames(1, timeout=15)
         # Clear by the first picture (its keyframe left at the clear rate after at most the
@@ -164,5 +169,3 @@ async def test_a_viewer_whose_handshake_was_quick_is_paced_fast_from_its_first_k
         await viewer.wait_frames(30, timeout=15)
         assert viewer.received.sizes[-1] == (1280, 720)
         assert session.status()["pacer"]["clear"] is True
-    finally:
-        await viewer.close()
