@@ -73,6 +73,7 @@ async def get_stream(request: web.Request) -> web.Response:
             "cold_start": t.cold_start_ms.summary(),
             "cold_start_skipped": t.cold_start_skipped,
             "cold_start_stills": t.cold_start_stills,  # the kept IDR shown first, labelled
+            "stills_decoded_ahead": t.stills_decoded_ahead,  # while idle, one per source GOP
             "decode": t.decode_ms.summary(),
             "process": t.process_ms.summary(),
             "encoders": [

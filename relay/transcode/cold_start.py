@@ -3,8 +3,10 @@
 Without idle decoding, the units kept since the source's last IDR (relay.transcode.gop) are
 decoded as fast as the thread goes, the pictures nothing refers to skipped, and only the
 newest picture is handed on. When that catch-up is long, the IDR's own picture goes first,
-decoded apart and labelled as a still with its age: the viewer sees the scene after one
-picture's decoding and x264's start, while the catch-up runs, then the live picture.
+labelled as a still with its age: the viewer sees the scene after x264's start, while the
+catch-up runs, then the live picture. The IDR's picture is decoded apart (the stream's
+decoder would hold it behind the B-frames' reordering), ahead while no rung runs, once per
+source GOP; the catch-up lets the encoders get the still out first.
 With idle decoding (StreamConfig.idle_decode) the reference pictures were decoded all
 along, and the newest of them is handed on at once.
 A mixin of relay.transcode.transcoder.Transcoder, which owns the state named below.
@@ -33,17 +35,22 @@ INPUT_QUEUE = 30  # one second of input at 30 fps; more would only add delay
 # of decoding on the 2-core box, less than a still's own decoding and x264 frame are worth.
 STILL_AFTER_UNITS = 10
 STILL_MAX_AGE_S = 10.0  # an older IDR (a long GOP) is not shown: the catch-up is the wait
-# The still is repeated until the live picture comes (x264 makes tiny P-frames of it): soon
-# once, as a receiver may know a frame is whole only when the next one begins (aiortc), then
-# seldom, as each showing costs a scale and an x264 frame that the catch-up waits for.
-STILL_FIRST_REPEAT_S = 1 / 15
+# The still is repeated until the live picture comes (x264 makes tiny P-frames of it): once
+# as soon as it is encoded, as a receiver may know a frame is whole only when the next one
+# begins (aiortc), then seldom, as each showing costs a scale and an x264 frame that the
+# catch-up waits for.
 STILL_REPEAT_S = 0.25
+# The catch-up waits this long at most for the wanted encoders to have the still's first
+# picture out: on a busy box the two compete for the cores, and the still is what the
+# viewer waits for (x264's start and IDR: 8-16 ms alone for 360p and 720p).
+STILL_ENCODE_WAIT_S = 0.15
 
 
 class ColdStart:
     """The cold-start half of the Transcoder (see the module's text)."""
 
     stream: str
+    encoders: list[RungEncoder]
     cold_starts: int
     cold_start_ms: Histogram
     cold_start_skipped: int
@@ -56,6 +63,10 @@ class ColdStart:
     _skip_to_keyframe: bool
     _closing: bool
     _last_input: float
+    # The IDR whose picture is decoded ahead (while no rung runs) and that picture (None: it
+    # did not decode, and is not tried again for every unit).
+    _still_ahead: tuple[AccessUnit, av.VideoFrame | None] | None
+    stills_decoded_ahead: int
 
     def _wanted(self) -> list[RungEncoder]:
         raise NotImplementedError
@@ -92,7 +103,11 @@ class ColdStart:
         pending = list(self._gop.units)
         done, kept = 0, len(pending)
         still = self._hand_on_still(pending[0]) if kept > STILL_AFTER_UNITS else None
-        next_still = time.monotonic() + STILL_FIRST_REPEAT_S
+        self._still_ahead = None  # shown, or not worth showing: the catch-up is short
+        if still is not None:
+            self._await_still_encoded()
+            self._show_still(private_copy(still[0]), still[1])  # the first repeat: at once
+        next_still = time.monotonic() + STILL_REPEAT_S
         while done < len(pending):
             # Units arriving meanwhile join in at once: the input queue holds one second,
             # and a slow machine's cold start may take longer than that.
@@ -135,10 +150,38 @@ class ColdStart:
 
     def _hand_on_still(self, idr: AccessUnit) -> tuple[av.VideoFrame, int] | None:
         """The kept IDR's picture, at once, labelled as a still of its age; returned with
-        the IDR's arrival for the repeats. Decoded by a decoder of its own that is drained at
-        once: the stream's decoder would hold it back behind the B-frames' reordering."""
+        the IDR's arrival for the repeats. Decoded ahead while idle, or now."""
         if (time.monotonic_ns() - idr.arrival_ns) / 1e9 > STILL_MAX_AGE_S:
             return None
+        ahead, self._still_ahead = self._still_ahead, None
+        if ahead is not None and ahead[0] is idr:
+            still = ahead[1]
+        else:
+            still = self._decode_alone(idr)
+        if still is None:
+            return None
+        self.cold_start_stills += 1
+        for encoder in self.encoders:
+            encoder.still_encoded.clear()
+        self._show_still(private_copy(still), idr.arrival_ns)
+        return still, idr.arrival_ns
+
+    def _decode_still_ahead(self) -> None:
+        """No rung runs: decode the kept IDR's picture now, once per source GOP (a 1080p IDR:
+        19-22 ms of CPU, 38-40 on the loaded box; every 4 s, 0.005-0.01 cores), so that a
+        cold start shows it without decoding first. Called for every unit while idle; only
+        a new IDR is decoded, and one that fails is not tried again."""
+        units = self._gop.units
+        if not units or (self._still_ahead is not None and self._still_ahead[0] is units[0]):
+            return
+        picture = self._decode_alone(units[0])
+        self._still_ahead = (units[0], picture)
+        if picture is not None:
+            self.stills_decoded_ahead += 1
+
+    def _decode_alone(self, idr: AccessUnit) -> av.VideoFrame | None:
+        """The IDR's picture from a decoder of its own, drained at once: the stream's
+        decoder would hold it back behind the B-frames' reordering."""
         decoder = av.CodecContext.create("h264", "r")
         packet = av.Packet(idr.data)
         packet.pts = idr.pts
@@ -150,11 +193,17 @@ class ColdStart:
             return None
         if not frames:
             return None
-        still = frames[0]
-        still.time_base = TIME_BASE  # a bare context leaves it unset; copies carry it
-        self.cold_start_stills += 1
-        self._show_still(private_copy(still), idr.arrival_ns)
-        return still, idr.arrival_ns
+        picture = frames[0]
+        picture.time_base = TIME_BASE  # a bare context leaves it unset; copies carry it
+        return picture
+
+    def _await_still_encoded(self) -> None:
+        """Let the wanted encoders get the still out before the catch-up takes the cores
+        (bounded: a rung that skips the frame or an encoder that is slow holds nothing)."""
+        deadline = time.monotonic() + STILL_ENCODE_WAIT_S
+        for encoder in self._wanted():
+            if not encoder.still_encoded.wait(max(0.0, deadline - time.monotonic())):
+                return
 
     def _show_still(self, frame: av.VideoFrame, idr_arrival_ns: int) -> None:
         """One showing of the still (a picture of its own: the encoders hold it while the

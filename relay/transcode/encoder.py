@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import threading
 import time
 from collections.abc import Callable
 from fractions import Fraction
@@ -110,6 +111,8 @@ class RungEncoder:
         self.frames_out = 0
         self.dropped = 0
         self.forced_keyframes = 0
+        # Set when a cold start's still is encoded: the catch-up waits for it (cold_start).
+        self.still_encoded = threading.Event()
         self.size: tuple[int, int] | None = None
         self.scale_ms = Histogram()
         self.encode_ms = Histogram()
@@ -275,3 +278,5 @@ class RungEncoder:
         self.encode_ms.observe((t3 - t2) * 1000)
         if packets:
             self.latency_ms.observe((time.monotonic_ns() - arrival_ns) / 1e6)
+        if still:
+            self.still_encoded.set()

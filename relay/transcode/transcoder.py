@@ -71,6 +71,8 @@ class Transcoder(ColdStart):
         self.cold_start_ms = Histogram()  # decoding the kept units up to the newest picture
         self.cold_start_skipped = 0  # pictures nothing refers to, not decoded on a cold start
         self.cold_start_stills = 0  # cold starts that showed the kept IDR's picture first
+        self.stills_decoded_ahead = 0  # IDR pictures decoded while idle, for the next still
+        self._still_ahead: tuple[AccessUnit, av.VideoFrame | None] | None = None
         self._gop = GopBuffer()
         self._last_input = 0.0
         self._queue: queue.Queue[AccessUnit | Discontinuity | str | None] = queue.Queue(INPUT_QUEUE)
@@ -158,11 +160,14 @@ class Transcoder(ColdStart):
                 self._decode(item)
             elif self.idle_decode:
                 self._decode_idle(item)
+            else:
+                self._decode_still_ahead()
 
     def _restart(self) -> None:
         """A restarted source may bring another SPS and size: decode from its next IDR."""
         self._decoder = None
         self._newest = None
+        self._still_ahead = None
         self._skip_to_keyframe = True
         self._gop.clear()
 

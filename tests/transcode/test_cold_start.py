@@ -1,6 +1,6 @@
-"""The transcoder's lazy side on real encoded input: nothing decoded or encoded while no rung
-is wanted, a cold start shows the kept IDR's picture as a still at once, then hands on only
-the newest picture of the kept units."""
+"""The transcoder's lazy side on real encoded input: nothing decoded (but the IDR's picture,
+once) or encoded while no rung is wanted, a cold start shows the kept IDR's picture as a
+still at once, then hands on only the newest picture of the kept units."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ import queue
 import time
 from pathlib import Path
 
+import av
+
 from relay.config import RUNGS
+from relay.media.access_unit import AccessUnit
 from relay.media.frame_marks import read_marks
 from relay.media.packet import EncodedPacket
 from relay.transcode.encoder import RungEncoder
@@ -50,18 +53,32 @@ def test_a_cold_start_shows_the_idr_as_a_still_then_only_the_newest_picture(
             transcoder.feed(unit)
             time.sleep(0.005)
         time.sleep(0.3)
-        # Nobody watches: nothing decoded, nothing encoded, no slate either.
+        # Nobody watches: nothing decoded but the IDR's picture for a still (once, not per
+        # unit), nothing encoded, no slate either.
         assert transcoder.frames_decoded == 0 and encoder.frames_in == 0
+        assert transcoder.stills_decoded_ahead == 1
         assert not encoder.running and not transcoder.decoding
+        # What the still's encoder has out when the catch-up decodes its first unit.
+        out_at_catch_up: list[int] = []
+        decode_frames = transcoder._decode_frames
+
+        def noting_decode_frames(unit: AccessUnit) -> list[av.VideoFrame]:
+            out_at_catch_up.append(encoder.frames_out)
+            return decode_frames(unit)
+
+        transcoder._decode_frames = noting_decode_frames  # type: ignore[method-assign]
         wanted["on"] = True
         transcoder.wake()
         _wait(lambda: transcoder.cold_start_ms.count == 1, 10, "the cold start")
         time.sleep(0.3)
         assert transcoder.cold_starts == 1 and transcoder.cold_start_skipped > 0
         assert transcoder.cold_start_stills == 1
-        # The still decoded one picture; the catch-up every reference picture, not the
-        # pictures nothing refers to.
-        assert transcoder.frames_decoded < 1 + 50
+        # The still was the picture decoded ahead (not decoded again), and it was encoded
+        # before the catch-up took the cores.
+        assert transcoder.stills_decoded_ahead == 1
+        assert out_at_catch_up[0] >= 1, out_at_catch_up[:3]
+        # The catch-up decoded every reference picture, not the pictures nothing refers to.
+        assert transcoder.frames_decoded < 50
         packets = [out.get() for _ in range(out.qsize())]
         assert packets[0].keyframe, "a joining viewer's first frame is an IDR"
         # Flagged, so that a viewer moving here from a live rung does not start on it.
@@ -185,3 +202,35 @@ def test_idle_decoding_hands_on_nothing_from_before_a_gap(tmp_path: Path) -> Non
         assert transcoder.cold_starts == 0
     finally:
         transcoder.close()
+
+
+def test_an_idr_that_does_not_decode_is_tried_once_while_idle(tmp_path: Path) -> None:
+    # A broken drone: its IDR is noise behind an IDR slice header. The still decoded ahead
+    # must not turn into a full decode attempt for every unit after it.
+    units = access_units(make_clip(tmp_path / "n.mp4", seconds=1.0, gop=30, high_bframes=False))
+    broken = AccessUnit(b"\x00\x00\x00\x01\x65" + bytes(range(256)) * 40, pts=0, keyframe=True)
+    encoder = RungEncoder("test", RUNGS["360p"], 30, lambda p: None, lambda: False, wanted=never)
+    transcoder = Transcoder("test", [encoder])
+    tries: list[AccessUnit] = []
+    decode_alone = transcoder._decode_alone
+
+    def counting_decode_alone(idr: AccessUnit) -> av.VideoFrame | None:
+        tries.append(idr)
+        return decode_alone(idr)
+
+    transcoder._decode_alone = counting_decode_alone  # type: ignore[method-assign]
+    transcoder.start()
+    try:
+        transcoder.feed(broken)
+        for unit in units[1:20]:
+            transcoder.feed(unit)
+        transcoder.feed(units[0])  # a good IDR: its picture is decoded ahead
+        _wait(lambda: transcoder.stills_decoded_ahead == 1, 5, "the good IDR's picture")
+        assert len(tries) == 2 and tries[0] is broken and tries[1] is units[0], len(tries)
+        assert encoder.frames_in == 0 and transcoder.frames_decoded == 0
+    finally:
+        transcoder.close()
+
+
+def never() -> bool:
+    return False
