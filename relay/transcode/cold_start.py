@@ -106,7 +106,7 @@ class ColdStart:
         self._still_ahead = None  # shown, or not worth showing: the catch-up is short
         if still is not None:
             self._await_still_encoded()
-            self._show_still(private_copy(still[0]), still[1])  # the first repeat: at once
+            self._show_still(*still)  # the first repeat: at once
         next_still = time.monotonic() + STILL_REPEAT_S
         while done < len(pending):
             # Units arriving meanwhile join in at once: the input queue holds one second,
@@ -128,7 +128,7 @@ class ColdStart:
                 newest = (frames[-1], unit.arrival_ns)
             if still is not None and time.monotonic() >= next_still:
                 next_still = time.monotonic() + STILL_REPEAT_S
-                self._show_still(private_copy(still[0]), still[1])
+                self._show_still(*still)
             if len(pending) - max(done, kept) > 2 * INPUT_QUEUE:
                 # Two seconds of units arrived meanwhile are still waiting: decoding is slower
                 # than the source sends (an overloaded machine). As on an input overflow, the
@@ -153,22 +153,19 @@ class ColdStart:
         the IDR's arrival for the repeats. Decoded ahead while idle, or now."""
         if (time.monotonic_ns() - idr.arrival_ns) / 1e9 > STILL_MAX_AGE_S:
             return None
-        ahead, self._still_ahead = self._still_ahead, None
-        if ahead is not None and ahead[0] is idr:
-            still = ahead[1]
-        else:
-            still = self._decode_alone(idr)
+        ahead = self._still_ahead  # the caller lets it go: one still per cold start
+        still = ahead[1] if ahead is not None and ahead[0] is idr else self._decode_alone(idr)
         if still is None:
             return None
         self.cold_start_stills += 1
         for encoder in self.encoders:
             encoder.still_encoded.clear()
-        self._show_still(private_copy(still), idr.arrival_ns)
+        self._show_still(still, idr.arrival_ns)
         return still, idr.arrival_ns
 
     def _decode_still_ahead(self) -> None:
         """No rung runs: decode the kept IDR's picture now, once per source GOP (a 1080p IDR:
-        19-22 ms of CPU, 38-40 on the loaded box; every 4 s, 0.005-0.01 cores), so that a
+        19-22 ms alone, 38-40 ms of CPU on the loaded box; every 4 s, 0.005-0.01 cores), so a
         cold start shows it without decoding first. Called for every unit while idle; only
         a new IDR is decoded, and one that fails is not tried again."""
         units = self._gop.units
@@ -205,12 +202,12 @@ class ColdStart:
             if not encoder.still_encoded.wait(max(0.0, deadline - time.monotonic())):
                 return
 
-    def _show_still(self, frame: av.VideoFrame, idr_arrival_ns: int) -> None:
-        """One showing of the still (a picture of its own: the encoders hold it while the
+    def _show_still(self, still: av.VideoFrame, idr_arrival_ns: int) -> None:
+        """One showing of the still, on a copy of its own (the encoders hold it while the
         next is made). Its pts and arrival are now: it is sent now, and the fan-out must not
         skip it as a backlog; the OSD says how old the scene is."""
         now = time.monotonic_ns()
-        self._process_and_encode(frame, now, still_s=(now - idr_arrival_ns) / 1e9)
+        self._process_and_encode(private_copy(still), now, still_s=(now - idr_arrival_ns) / 1e9)
 
     def _decode_idle(self, unit: AccessUnit) -> None:
         """No rung runs (idle_decode): keep the decoder current on the reference pictures

@@ -58,15 +58,23 @@ def test_a_cold_start_shows_the_idr_as_a_still_then_only_the_newest_picture(
         assert transcoder.frames_decoded == 0 and encoder.frames_in == 0
         assert transcoder.stills_decoded_ahead == 1
         assert not encoder.running and not transcoder.decoding
-        # What the still's encoder has out when the catch-up decodes its first unit.
+        # What the still's encoder has out when the catch-up decodes its first unit, and
+        # every decoding of an IDR apart (ahead or at the join).
         out_at_catch_up: list[int] = []
         decode_frames = transcoder._decode_frames
+        decode_alone = transcoder._decode_alone
+        apart: list[AccessUnit] = []
+
+        def noting_decode_alone(idr: AccessUnit) -> av.VideoFrame | None:
+            apart.append(idr)
+            return decode_alone(idr)
 
         def noting_decode_frames(unit: AccessUnit) -> list[av.VideoFrame]:
             out_at_catch_up.append(encoder.frames_out)
             return decode_frames(unit)
 
         transcoder._decode_frames = noting_decode_frames  # type: ignore[method-assign]
+        transcoder._decode_alone = noting_decode_alone  # type: ignore[method-assign]
         wanted["on"] = True
         transcoder.wake()
         _wait(lambda: transcoder.cold_start_ms.count == 1, 10, "the cold start")
@@ -75,7 +83,7 @@ def test_a_cold_start_shows_the_idr_as_a_still_then_only_the_newest_picture(
         assert transcoder.cold_start_stills == 1
         # The still was the picture decoded ahead (not decoded again), and it was encoded
         # before the catch-up took the cores.
-        assert transcoder.stills_decoded_ahead == 1
+        assert transcoder.stills_decoded_ahead == 1 and apart == [], len(apart)
         assert out_at_catch_up[0] >= 1, out_at_catch_up[:3]
         # The catch-up decoded every reference picture, not the pictures nothing refers to.
         assert transcoder.frames_decoded < 50
@@ -209,7 +217,9 @@ def test_an_idr_that_does_not_decode_is_tried_once_while_idle(tmp_path: Path) ->
     # must not turn into a full decode attempt for every unit after it.
     units = access_units(make_clip(tmp_path / "n.mp4", seconds=1.0, gop=30, high_bframes=False))
     broken = AccessUnit(b"\x00\x00\x00\x01\x65" + bytes(range(256)) * 40, pts=0, keyframe=True)
-    encoder = RungEncoder("test", RUNGS["360p"], 30, lambda p: None, lambda: False, wanted=never)
+    encoder = RungEncoder(
+        "test", RUNGS["360p"], 30, lambda p: None, lambda: False, wanted=lambda: False
+    )
     transcoder = Transcoder("test", [encoder])
     tries: list[AccessUnit] = []
     decode_alone = transcoder._decode_alone
@@ -230,7 +240,3 @@ def test_an_idr_that_does_not_decode_is_tried_once_while_idle(tmp_path: Path) ->
         assert encoder.frames_in == 0 and transcoder.frames_decoded == 0
     finally:
         transcoder.close()
-
-
-def never() -> bool:
-    return False
