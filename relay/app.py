@@ -12,6 +12,7 @@ from relay.config import Config
 from relay.looplag import LoopLag
 from relay.recording.manager import IncidentManager
 from relay.stream import Stream
+from relay.threads import set_codec_nice
 from relay.webrtc.publish import PublishManager
 from relay.webrtc.sessions import SessionManager
 
@@ -25,6 +26,7 @@ class Relay:
         self.config = config
         self.data_dir = Path(config.server.data_dir)
         self.audit = AuditLog(self.data_dir / "audit.jsonl")
+        set_codec_nice(config.server.codec_nice)  # before the streams start their codecs
         self.streams = {s.name: Stream(s, audit=self.audit.append) for s in config.streams}
         self.sessions = SessionManager(config.webrtc, config.limits)
         self.publishers = PublishManager(config.webrtc, self.audit)

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from relay.threads import name_native_thread
+from relay.threads import lower_priority, name_native_thread
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +35,10 @@ class WorkerThread:
         thread_name: str,
         run: Callable[[], None],
         reset: Callable[[], None] | None = None,
+        nice: int = 0,
     ) -> None:
         self.stream, self.worker = stream, worker
+        self.nice = nice  # steps nicer than the main thread (relay.threads.lower_priority)
         self.run, self.reset = run, reset
         self.state = "idle"  # idle | running | restarting | stopped
         self.restarts = 0
@@ -70,6 +72,7 @@ class WorkerThread:
 
     def _supervise(self) -> None:
         name_native_thread()
+        lower_priority(self.nice)
         attempt = 0
         crashed = False
         while not self._stop.is_set():

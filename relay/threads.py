@@ -1,13 +1,27 @@
 """Names worker threads for the operating system too, so `top -H` and /proc show which
-stream and stage a busy thread belongs to (Python's thread names stay inside Python)."""
+stream and stage a busy thread belongs to (Python's thread names stay inside Python), reads
+their CPU and nice from /proc, and can run the codec threads below the event loop."""
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import logging
 import os
+import sys
 import threading
 from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+# How much nicer than the event loop the codec threads run (decoders, rung encoders and the
+# x264/FFmpeg workers they start); [server] codec_nice sets it. With steps, on a box full of
+# other work the loop, which sends every viewer's packets, gets a core first and the
+# encoders drop frames (counted); on a box with room but other processes beside the relay,
+# the encoders lose to those and drop frames needlessly. Measured both ways (README, "Who
+# gets a core first"), so the default leaves them alike.
+CODEC_NICE = 0
+_codec_nice = CODEC_NICE
 
 _PR_SET_NAME = 15
 try:
@@ -48,4 +62,45 @@ def cpu_seconds_by_thread(pid: int | str = "self") -> dict[str, float]:
     out = {"total": _cpu_s(Path(f"/proc/{pid}/stat"))}
     for name, seconds in cpu_seconds_by_task(pid).values():
         out[name] = out.get(name, 0.0) + seconds
+    return out
+
+
+def set_codec_nice(steps: int) -> None:
+    """The relay's setting for codec threads started from now on (0: as the event loop)."""
+    global _codec_nice
+    _codec_nice = steps
+
+
+def codec_nice() -> int:
+    return _codec_nice
+
+
+def lower_priority(steps: int) -> None:
+    """Runs the calling thread `steps` nicer than the process's main thread (the event
+    loop). On Linux nice is per thread and a thread starts with its creator's, so this sets
+    it, not adds to it: an encoder started by the (niced) decoder's thread is no nicer than
+    the decoder. The threads it starts afterwards inherit it (x264's, FFmpeg's). Raising
+    nice needs no privilege; elsewhere the call does nothing (PRIO_PROCESS would name the
+    process there)."""
+    if steps <= 0 or not sys.platform.startswith("linux"):
+        return
+    target = min(19, os.getpriority(os.PRIO_PROCESS, os.getpid()) + steps)
+    tid = threading.get_native_id()
+    try:
+        if os.getpriority(os.PRIO_PROCESS, tid) < target:
+            os.setpriority(os.PRIO_PROCESS, tid, target)
+    except OSError as exc:  # a sandbox that forbids it: the thread keeps the loop's priority
+        log.warning("could not lower %s's priority: %s", threading.current_thread().name, exc)
+
+
+def nice_by_thread(pid: int | str = "self") -> dict[str, set[int]]:
+    """The nice values of a process's live threads, by OS thread name (tests, /proc)."""
+    out: dict[str, set[int]] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            name = (task / "comm").read_text().strip()
+        except OSError:
+            continue  # the thread ended meanwhile
+        out.setdefault(name, set()).add(int(fields[16]))  # stat's 19th field
     return out

@@ -110,6 +110,8 @@ def error_of(toml: str) -> ConfigError:
             "streams[0].telemetry",
             "klv comes in an MPEG-TS",
         ),
+        ("[server]\ncodec_nice = 20\n", "server.codec_nice", "must be at most 19"),
+        ("[server]\ncodec_nice = -1\n", "server.codec_nice", "must be at least 0"),
     ],
 )
 def test_rules_name_the_key_and_the_reason(toml: str, key: str, reason: str) -> None:
@@ -131,6 +133,7 @@ def test_defaults_are_those_of_the_readme() -> None:
     assert config.limits.max_viewers_per_stream == 200 and config.limits.max_viewers == 500
     assert config.recording.retention_days == 60.0 and config.auth.session_hours == 12.0
     assert config.origin == "<test>" and config.streams == ()
+    assert config.server.codec_nice == 0
     stream = parse_config(tomllib.loads(SIM_A), "<test>").streams[0]
     assert stream.rung_idle_s == 30.0
 

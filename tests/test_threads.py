@@ -1,11 +1,18 @@
-"""Per-thread CPU as the benchmarks read it from /proc."""
+"""Per-thread CPU as the benchmarks read it from /proc, and the codec threads' priority."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
-from relay.threads import cpu_seconds_by_task, cpu_seconds_by_thread, name_native_thread
+from relay.supervise import WorkerThread
+from relay.threads import (
+    cpu_seconds_by_task,
+    cpu_seconds_by_thread,
+    lower_priority,
+    name_native_thread,
+)
 
 
 def test_a_busy_thread_is_found_by_id_and_name_and_an_ended_one_is_gone() -> None:
@@ -36,3 +43,32 @@ def test_a_busy_thread_is_found_by_id_and_name_and_an_ended_one_is_gone() -> Non
     while tids[0] in cpu_seconds_by_task() and time.monotonic() < deadline:
         time.sleep(0.01)
     assert tids[0] not in cpu_seconds_by_task()  # what a sum by name would lose
+
+
+def _nice(tid: int) -> int:
+    return os.getpriority(os.PRIO_PROCESS, tid)
+
+
+def test_a_worker_runs_nicer_than_the_main_thread_and_the_threads_it_starts_too() -> None:
+    base = _nice(os.getpid())
+    seen: dict[str, int] = {}
+
+    def note(name: str) -> None:
+        seen[name] = _nice(threading.get_native_id())
+
+    def started_by_the_worker() -> None:
+        note("inherited")  # as x264's and FFmpeg's own threads are started
+        lower_priority(3)  # the same steps again: set from the main thread's, not added
+        note("again")
+
+    def work() -> None:
+        note("worker")
+        child = threading.Thread(target=started_by_the_worker)
+        child.start()
+        child.join(10)
+
+    worker = WorkerThread("test", "nice", "nice-test", work, nice=3)
+    worker.start()
+    worker.join(10)
+    assert seen == {"worker": base + 3, "inherited": base + 3, "again": base + 3}
+    assert _nice(os.getpid()) == base  # the event loop's thread is left as it was

@@ -23,6 +23,7 @@ from relay.sources.redact import redact_url
 from relay.sources.registry import check_url, scheme_for
 from relay.telemetry import osd_line
 from relay.telemetry import source as telemetry_source
+from relay.threads import CODEC_NICE
 
 STREAM_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 ICE_SCHEMES = ("stun", "stuns", "turn", "turns")
@@ -84,6 +85,10 @@ class ServerConfig(Table, frozen=True):
     tls_key: str = ""
     # The brigade's name on the kiosk screen and the wall (a kiosk link may name its own).
     brigade: Annotated[str, msgspec.Meta(max_length=120)] = ""
+    # Steps of nice the decoders and encoders run below the event loop (0: alike). On a box
+    # full of other work the loop then sends first and the encoders drop frames (README
+    # "Who gets a core first").
+    codec_nice: Annotated[int, msgspec.Meta(ge=0, le=19)] = CODEC_NICE
 
     def __post_init__(self) -> None:
         if bool(self.tls_cert) != bool(self.tls_key):

@@ -23,6 +23,7 @@ from relay.media.packet import EncodedPacket, encoded_packet
 from relay.metrics import Histogram
 from relay.queues import put_dropping_oldest
 from relay.supervise import WorkerThread
+from relay.threads import codec_nice
 from relay.transcode.processors.osd import OsdProcessor, Processor, private_copy
 from relay.transcode.processors.privacy import PrivacyStage
 
@@ -133,7 +134,12 @@ class RungEncoder:
         self._queue: queue.Queue[Submitted | str | None] = queue.Queue(2)
         # Supervised: a crash restarts the loop with a new x264 (its first frame is an IDR).
         self.worker = WorkerThread(
-            stream, f"encoder-{rung.name}", f"enc-{rung.name}-{stream}", self._run, self._reset
+            stream,
+            f"encoder-{rung.name}",
+            f"enc-{rung.name}-{stream}",
+            self._run,
+            self._reset,
+            nice=codec_nice(),
         )
         self._encoder: av.VideoCodecContext | None = None
         self._scaler = VideoReformatter()

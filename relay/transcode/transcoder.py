@@ -25,6 +25,7 @@ from relay.media.access_unit import CLOCK_RATE, TIME_BASE, AccessUnit, Discontin
 from relay.metrics import Histogram
 from relay.queues import drain
 from relay.supervise import WorkerThread
+from relay.threads import codec_nice
 from relay.transcode.cold_start import INPUT_QUEUE, SIGNAL_LOST_S, ColdStart
 from relay.transcode.encoder import RungEncoder
 from relay.transcode.gop import GopBuffer
@@ -83,7 +84,9 @@ class Transcoder(ColdStart):
         self._last_out_pts = -1
         # Supervised: a crash restarts the loop with a fresh decoder (relay.supervise), which
         # starts at a keyframe: the old one may be in any state.
-        self.worker = WorkerThread(stream, "transcoder", f"dec-{stream}", self._loop, self._restart)
+        self.worker = WorkerThread(
+            stream, "transcoder", f"dec-{stream}", self._loop, self._restart, nice=codec_nice()
+        )
         self._closing = False
 
     @property

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import socket
 import time
 from pathlib import Path
 
 from relay.stream import Stream
+from relay.threads import CODEC_NICE, nice_by_thread, set_codec_nice
 from relay.transcode import encoder as encoder_module
 from tests.conftest import RelayFactory, free_port, wait_for
 from tests.recording.api import call, decode_counters, sections, verify_cli
@@ -186,3 +188,24 @@ async def test_a_viewer_who_joins_while_the_drone_is_lost_gets_the_slate(
         assert viewer.received.sizes[0] == (640, 360)
     finally:
         await viewer.close()
+
+
+async def test_the_relay_runs_its_codecs_as_nice_as_its_config_says(
+    start_relay: RelayFactory,
+) -> None:
+    try:
+        relay = await start_relay([{**SIM, "name": "nc"}], server={"codec_nice": 2})
+        viewer = relay.viewer("nc", rendition="360p")
+        await viewer.start()
+        try:
+            await viewer.wait_frames(3, timeout=20)
+            base = os.getpriority(os.PRIO_PROCESS, os.getpid())
+            nice = nice_by_thread()
+        finally:
+            await viewer.close()
+    finally:
+        set_codec_nice(CODEC_NICE)  # the setting is the process's: later tests get the default
+    # A stream name of its own: other tests' relays may still be ending their threads.
+    assert nice["enc-360p-nc"] == {base + 2}, nice  # its x264 too: one thread at 360p
+    assert nice["dec-nc"] == {base + 2}, nice
+    assert nice["src-nc"] == {base}, nice  # the source's reader is no codec

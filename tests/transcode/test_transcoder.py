@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import queue
 import time
 from pathlib import Path
@@ -13,6 +14,7 @@ from relay.config import RUNGS
 from relay.media.access_unit import AccessUnit
 from relay.media.frame_marks import read_marks
 from relay.media.packet import EncodedPacket
+from relay.threads import CODEC_NICE, cpu_seconds_by_task, nice_by_thread, set_codec_nice
 from relay.transcode.encoder import KEYFRAME_INTERVAL_S, RungEncoder
 from relay.transcode.transcoder import Transcoder
 from tests.media_gen import access_units, make_clip
@@ -169,3 +171,34 @@ def test_a_rung_wanted_from_the_start_encodes_every_frame_fed_as_fast_as_it_goes
         transcoder.close()
     assert transcoder.cold_starts == 0
     assert rung.frames_out >= len(units) - 3, (rung.frames_out, len(units))
+
+
+def test_the_codec_threads_and_x264s_own_run_nicer_than_the_event_loop(tmp_path: Path) -> None:
+    # With codec_nice set, the loop (every viewer's sends) gets a core first (relay.threads).
+    units = access_units(make_clip(tmp_path / "n.mp4", seconds=1.0, size=(1280, 720)))
+    out: queue.Queue[EncodedPacket] = queue.Queue()
+    set_codec_nice(3)
+    try:
+        encoder = RungEncoder(
+            "nice", RUNGS["720p"], 30, publish=out.put, want_keyframe=lambda: False
+        )
+        transcoder = Transcoder("nice", [encoder])
+    finally:
+        set_codec_nice(CODEC_NICE)  # the process's setting: later tests get the default
+    transcoder.start()
+    try:
+        for unit in units:
+            transcoder.feed(unit)
+        deadline = time.monotonic() + 10
+        while encoder.frames_out < 5:
+            assert time.monotonic() < deadline, encoder.frames_out
+            time.sleep(0.05)
+        base = os.getpriority(os.PRIO_PROCESS, os.getpid())
+        nice = nice_by_thread()
+        # x264's threads carry the name of the thread that started them.
+        encoder_threads = [n for n, _ in cpu_seconds_by_task().values() if n == "enc-720p-nice"]
+    finally:
+        transcoder.close()
+    assert len(encoder_threads) >= 2, encoder_threads  # the encoder's and x264's own
+    assert nice["enc-720p-nice"] == {base + 3}, nice
+    assert nice["dec-nice"] == {base + 3}, nice
