@@ -207,6 +207,9 @@ class RungEncoder:
         while True:
             item = self._queue.get()
             if item is None:
+                # Closed: x264's threads end with its context, not when the garbage
+                # collector finds this encoder.
+                self._encoder = None
                 return
             if isinstance(item, str):  # PAUSE
                 self._encoder = None

@@ -202,3 +202,30 @@ def test_the_codec_threads_and_x264s_own_run_nicer_than_the_event_loop(tmp_path:
     assert len(encoder_threads) >= 2, encoder_threads  # the encoder's and x264's own
     assert nice["enc-720p-nice"] == {base + 3}, nice
     assert nice["dec-nice"] == {base + 3}, nice
+
+
+def test_closing_an_encoder_ends_x264s_threads_too(tmp_path: Path) -> None:
+    # x264's threads live as long as its context: a closed encoder (still referenced here,
+    # as by a stream) must let it go, not leave them parked until the stream is collected.
+    units = access_units(make_clip(tmp_path / "x.mp4", seconds=1.0, size=(1280, 720)))
+    out: queue.Queue[EncodedPacket] = queue.Queue()
+    encoder = RungEncoder(
+        "x264end", RUNGS["720p"], 30, publish=out.put, want_keyframe=lambda: False
+    )
+    transcoder = Transcoder("x264end", [encoder])
+    transcoder.start()
+    try:
+        for unit in units:
+            transcoder.feed(unit)
+        deadline = time.monotonic() + 10
+        while encoder.frames_out < 5:
+            assert time.monotonic() < deadline, encoder.frames_out
+            time.sleep(0.05)
+        name = "enc-720p-x264en"  # the OS keeps 15 characters
+        assert sum(1 for n, _ in cpu_seconds_by_task().values() if n == name) >= 2
+    finally:
+        transcoder.close()
+    deadline = time.monotonic() + 5
+    while any(n == name for n, _ in cpu_seconds_by_task().values()):
+        assert time.monotonic() < deadline, "x264's threads outlived the closed encoder"
+        time.sleep(0.05)
