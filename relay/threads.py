@@ -10,6 +10,7 @@ import logging
 import os
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -42,18 +43,24 @@ def _cpu_s(stat_path: Path) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _tasks(pid: int | str) -> Iterator[tuple[int, str, list[str]]]:
+    """(tid, OS name, /proc stat fields from the state on) of a process's live threads."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name = (task / "comm").read_text().strip()
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the thread ended meanwhile
+        yield int(task.name), name, fields
+
+
 def cpu_seconds_by_task(pid: int | str = "self") -> dict[int, tuple[str, float]]:
     """CPU seconds (user + system) of each live thread of a process: {tid: (name, s)}.
     For a difference over a window in which threads of the same name end and start (a
     benchmark's runs one after the other): a thread that ended takes its seconds with it,
     so sums by name can go down; per thread id they cannot."""
-    out: dict[int, tuple[str, float]] = {}
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            out[int(task.name)] = ((task / "comm").read_text().strip(), _cpu_s(task / "stat"))
-        except OSError:
-            continue  # the thread ended meanwhile
-    return out
+    tick = os.sysconf("SC_CLK_TCK")
+    return {tid: (name, (int(f[11]) + int(f[12])) / tick) for tid, name, f in _tasks(pid)}
 
 
 def cpu_seconds_by_thread(pid: int | str = "self") -> dict[str, float]:
@@ -96,11 +103,6 @@ def lower_priority(steps: int) -> None:
 def nice_by_thread(pid: int | str = "self") -> dict[str, set[int]]:
     """The nice values of a process's live threads, by OS thread name (tests, /proc)."""
     out: dict[str, set[int]] = {}
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-            name = (task / "comm").read_text().strip()
-        except OSError:
-            continue  # the thread ended meanwhile
+    for _, name, fields in _tasks(pid):
         out.setdefault(name, set()).add(int(fields[16]))  # stat's 19th field
     return out

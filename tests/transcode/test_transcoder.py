@@ -173,26 +173,33 @@ def test_a_rung_wanted_from_the_start_encodes_every_frame_fed_as_fast_as_it_goes
     assert rung.frames_out >= len(units) - 3, (rung.frames_out, len(units))
 
 
+def encoding_720p(stream: str, tmp_path: Path) -> tuple[Transcoder, RungEncoder]:
+    """A started transcoder with one 720p rung that has encoded a few frames of a real clip
+    (x264's threads are up); the caller closes it."""
+    units = access_units(make_clip(tmp_path / f"{stream}.mp4", seconds=1.0, size=(1280, 720)))
+    out: queue.Queue[EncodedPacket] = queue.Queue()
+    encoder = RungEncoder(stream, RUNGS["720p"], 30, publish=out.put, want_keyframe=lambda: False)
+    transcoder = Transcoder(stream, [encoder])
+    transcoder.start()
+    for unit in units:
+        transcoder.feed(unit)
+    deadline = time.monotonic() + 10
+    while encoder.frames_out < 5:
+        if time.monotonic() > deadline:
+            transcoder.close()
+            raise AssertionError(f"{encoder.frames_out} frames encoded in 10 s")
+        time.sleep(0.05)
+    return transcoder, encoder
+
+
 def test_the_codec_threads_and_x264s_own_run_nicer_than_the_event_loop(tmp_path: Path) -> None:
     # With codec_nice set, the loop (every viewer's sends) gets a core first (relay.threads).
-    units = access_units(make_clip(tmp_path / "n.mp4", seconds=1.0, size=(1280, 720)))
-    out: queue.Queue[EncodedPacket] = queue.Queue()
-    set_codec_nice(3)
+    set_codec_nice(3)  # read when the encoder and transcoder are made
     try:
-        encoder = RungEncoder(
-            "nice", RUNGS["720p"], 30, publish=out.put, want_keyframe=lambda: False
-        )
-        transcoder = Transcoder("nice", [encoder])
+        transcoder, _ = encoding_720p("nice", tmp_path)
     finally:
         set_codec_nice(CODEC_NICE)  # the process's setting: later tests get the default
-    transcoder.start()
     try:
-        for unit in units:
-            transcoder.feed(unit)
-        deadline = time.monotonic() + 10
-        while encoder.frames_out < 5:
-            assert time.monotonic() < deadline, encoder.frames_out
-            time.sleep(0.05)
         base = os.getpriority(os.PRIO_PROCESS, os.getpid())
         nice = nice_by_thread()
         # x264's threads carry the name of the thread that started them.
@@ -207,21 +214,9 @@ def test_the_codec_threads_and_x264s_own_run_nicer_than_the_event_loop(tmp_path:
 def test_closing_an_encoder_ends_x264s_threads_too(tmp_path: Path) -> None:
     # x264's threads live as long as its context: a closed encoder (still referenced here,
     # as by a stream) must let it go, not leave them parked until the stream is collected.
-    units = access_units(make_clip(tmp_path / "x.mp4", seconds=1.0, size=(1280, 720)))
-    out: queue.Queue[EncodedPacket] = queue.Queue()
-    encoder = RungEncoder(
-        "x264end", RUNGS["720p"], 30, publish=out.put, want_keyframe=lambda: False
-    )
-    transcoder = Transcoder("x264end", [encoder])
-    transcoder.start()
+    transcoder, encoder = encoding_720p("x264end", tmp_path)
+    name = "enc-720p-x264en"  # the OS keeps 15 characters
     try:
-        for unit in units:
-            transcoder.feed(unit)
-        deadline = time.monotonic() + 10
-        while encoder.frames_out < 5:
-            assert time.monotonic() < deadline, encoder.frames_out
-            time.sleep(0.05)
-        name = "enc-720p-x264en"  # the OS keeps 15 characters
         assert sum(1 for n, _ in cpu_seconds_by_task().values() if n == name) >= 2
     finally:
         transcoder.close()
