@@ -2,16 +2,19 @@
 """Transcode benchmark: the relay's tight path against FFmpeg's command line, same job.
 
     .venv/bin/python scripts/bench_transcode.py [--runs 5] [--seconds 10] [--clip FILE]
+        [--ffmpeg-x264 issue|relay]
 
 The job: a 1080p30 High-profile clip with B-frames and sensor-like noise (made with the sim
 scene unless --clip is given) is decoded once, gets an overlay, and is encoded into 720p and
-360p at 2 Mbit/s and 0.5 Mbit/s with the relay's own x264 settings (veryfast, zerolatency,
-Constrained Baseline, its GOP and VBV: read from relay.transcode.encoder, so both sides do
-the same job).
+360p at 2 Mbit/s and 0.5 Mbit/s with x264 veryfast, zerolatency, Constrained Baseline, the
+relay's GOP, VBV and threads (read from relay.transcode.encoder).
 - relay: relay.transcode.Transcoder with two RungEncoders;
 - ffmpeg: Debian's ffmpeg with drawbox+drawtext drawing the same boxes and about the same text
   as the relay's OSD (sharp text costs bits: a smaller overlay alone moved PSNR by 0.3 dB),
-  split and two scales, the same x264 options.
+  split and two scales, the same x264 options but for one: the relay refines motion vectors
+  one step less than veryfast does (SUBPIXEL_REFINEMENT, subme 1), FFmpeg runs the issue's
+  plain veryfast (--ffmpeg-x264 issue, the default) or the relay's exact options
+  (--ffmpeg-x264 relay: how much of the difference is that one option).
 Each side runs twice: as fast as it goes (fps, CPU-seconds per frame) and at real time (the
 relay fed at 30 fps, FFmpeg with -re), where the cores each uses (CPU seconds per second of
 video; over wall time too) are compared: the goal is FFmpeg's cores / the relay's >= 1.25.
@@ -45,7 +48,11 @@ from relay.config import RUNGS  # noqa: E402
 from relay.media.access_unit import AccessUnit  # noqa: E402
 from relay.media.packet import EncodedPacket  # noqa: E402
 from relay.threads import cpu_seconds_by_task  # noqa: E402
-from relay.transcode.encoder import RungEncoder, make_rung_encoder  # noqa: E402
+from relay.transcode.encoder import (  # noqa: E402
+    SUBPIXEL_REFINEMENT,
+    RungEncoder,
+    make_rung_encoder,
+)
 from relay.transcode.transcoder import Transcoder  # noqa: E402
 from tests.media_gen import access_units, make_clip  # noqa: E402
 
@@ -131,12 +138,16 @@ def run_relay(units: list[AccessUnit], paced: bool) -> dict[str, Any]:
     }
 
 
-def x264_args(rung: str) -> list[str]:
+def x264_args(rung: str, relay_refinement: bool = False) -> list[str]:
     """The relay's own x264 settings for `rung` (preset, tune, profile, GOP, VBV, threads), read
-    from the encoder it would open, as FFmpeg's command line options: the same job."""
+    from the encoder it would open, as FFmpeg's command line options; without the relay's
+    lower sub-pixel refinement unless `relay_refinement`: the issue's plain veryfast."""
     width, height = RUNGS[rung].size_for(1920, 1080)
     encoder = make_rung_encoder(width, height, 30, RUNGS[rung].bitrate)
-    options = encoder.options
+    options = dict(encoder.options)
+    if not relay_refinement:
+        params = options["x264-params"].split(":")
+        options["x264-params"] = ":".join(p for p in params if p != SUBPIXEL_REFINEMENT)
     bitrate = f"{RUNGS[rung].bitrate // 1000}k"
     # Its threads too: x264 splits each picture into one slice per thread (zerolatency), which
     # costs bits and CPU; FFmpeg's default (auto) gave the 360p rung two where ours has one.
@@ -146,7 +157,9 @@ def x264_args(rung: str) -> list[str]:
     return [*args, "-profile:v", options["profile"]]
 
 
-def run_ffmpeg(clip: Path, workdir: Path, realtime: bool = False) -> dict[str, Any]:
+def run_ffmpeg(
+    clip: Path, workdir: Path, realtime: bool = False, relay_refinement: bool = False
+) -> dict[str, Any]:
     # The relay's OSD at 1080p, as near as drawbox/drawtext get: a 651x37 box darkened to a
     # quarter with the stream name, date and UTC time 18 px from the bottom-left, and a
     # red "LIVE" badge (120x35) bottom-right. Same area of sharp text: same bits spent on it.
@@ -179,7 +192,8 @@ def run_ffmpeg(clip: Path, workdir: Path, realtime: bool = False) -> dict[str, A
         graph,
     ]
     for rung, label in zip(LADDER, ("[o1]", "[o2]"), strict=True):
-        cmd += ["-map", label, *x264_args(rung), "-f", "h264", str(workdir / f"ff{rung}.h264")]
+        x264 = x264_args(rung, relay_refinement)
+        cmd += ["-map", label, *x264, "-f", "h264", str(workdir / f"ff{rung}.h264")]
     cpu0, t0 = children_cpu(), time.monotonic()
     subprocess.run(cmd, check=True)
     wall, cpu = time.monotonic() - t0, children_cpu() - cpu0
@@ -228,11 +242,14 @@ def decode_every(data: bytes | Path, step: int) -> list[np.ndarray]:
     return [f.to_ndarray(format="gray") for i, f in enumerate(frames) if i % step == 0]
 
 
-def one_run(clip: Path, units: list[AccessUnit], workdir: Path) -> dict[str, Any]:
+def one_run(
+    clip: Path, units: list[AccessUnit], workdir: Path, relay_refinement: bool
+) -> dict[str, Any]:
     relay = run_relay(units, paced=False)
-    ffmpeg = run_ffmpeg(clip, workdir)
+    ffmpeg = run_ffmpeg(clip, workdir, relay_refinement=relay_refinement)
     realtime = run_relay(units, paced=True)
-    ffmpeg_realtime = run_ffmpeg(clip, workdir, realtime=True)  # -re: at 30 fps, like a drone
+    # -re: at 30 fps, like a drone
+    ffmpeg_realtime = run_ffmpeg(clip, workdir, True, relay_refinement)
     quality: dict[str, Any] = {}
     for rung in LADDER:
         refs = references(clip, rung, step=10)
@@ -288,6 +305,12 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=10.0, help="length of the made clip")
     parser.add_argument("--clip", type=Path, help="use this 1080p H.264 clip instead")
+    parser.add_argument(
+        "--ffmpeg-x264",
+        choices=("issue", "relay"),
+        default="issue",
+        help="FFmpeg's x264: the issue's plain veryfast, or the relay's exact options",
+    )
     args = parser.parse_args()
     if args.runs < 1 or not 1 <= args.seconds <= 120:
         parser.error("--runs must be >= 1 and --seconds within 1..120")
@@ -302,13 +325,16 @@ def main() -> int:
         if not clip.exists():
             parser.error(f"{clip}: no such file")
         units = access_units(clip)
-        runs = [one_run(clip, units, workdir) for _ in range(args.runs)]
+        same = args.ffmpeg_x264 == "relay"
+        runs = [one_run(clip, units, workdir, same) for _ in range(args.runs)]
     result = median_of(runs)
     result.update(
         {
             "job": "1080p30 High+B in -> overlay -> 720p 2M + 360p 0.5M, x264 veryfast "
             "zerolatency, no B-frames",
             "frames": len(units),
+            "relay_x264": f"veryfast, {SUBPIXEL_REFINEMENT}",
+            "ffmpeg_x264": f"veryfast, {SUBPIXEL_REFINEMENT}" if same else "veryfast",
         }
     )
     print(json.dumps(result))
