@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Transcode benchmark: the relay's tight path against FFmpeg's command line, same job.
+"""Transcode benchmark: the relay's tight path against FFmpeg's command line, issue 13's job.
 
     .venv/bin/python scripts/bench_transcode.py [--runs 5] [--seconds 10] [--clip FILE]
         [--ffmpeg-x264 issue|relay]
