@@ -38,8 +38,13 @@ def name_native_thread(name: str | None = None) -> None:
         _libc.prctl(_PR_SET_NAME, ctypes.c_char_p(label), 0, 0, 0)
 
 
-def _cpu_s(stat_path: Path) -> float:
-    fields = stat_path.read_text().rsplit(")", 1)[1].split()
+def _stat_fields(stat_path: Path) -> list[str]:
+    """A /proc stat file's fields from the state on (the name in parentheses may hold spaces)."""
+    return stat_path.read_text().rsplit(")", 1)[1].split()
+
+
+def _cpu_s(fields: list[str]) -> float:
+    """User + system CPU seconds from _stat_fields (stat's 14th and 15th fields)."""
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -48,7 +53,7 @@ def _tasks(pid: int | str) -> Iterator[tuple[int, str, list[str]]]:
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
             name = (task / "comm").read_text().strip()
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            fields = _stat_fields(task / "stat")
         except OSError:
             continue  # the thread ended meanwhile
         yield int(task.name), name, fields
@@ -59,14 +64,13 @@ def cpu_seconds_by_task(pid: int | str = "self") -> dict[int, tuple[str, float]]
     For a difference over a window in which threads of the same name end and start (a
     benchmark's runs one after the other): a thread that ended takes its seconds with it,
     so sums by name can go down; per thread id they cannot."""
-    tick = os.sysconf("SC_CLK_TCK")
-    return {tid: (name, (int(f[11]) + int(f[12])) / tick) for tid, name, f in _tasks(pid)}
+    return {tid: (name, _cpu_s(fields)) for tid, name, fields in _tasks(pid)}
 
 
 def cpu_seconds_by_thread(pid: int | str = "self") -> dict[str, float]:
     """CPU seconds (user + system) of a process's threads, summed by OS thread name, plus
     "total" for the whole process. Benchmarks use it to say which stage spends the CPU."""
-    out = {"total": _cpu_s(Path(f"/proc/{pid}/stat"))}
+    out = {"total": _cpu_s(_stat_fields(Path(f"/proc/{pid}/stat")))}
     for name, seconds in cpu_seconds_by_task(pid).values():
         out[name] = out.get(name, 0.0) + seconds
     return out

@@ -249,7 +249,7 @@ def one_run(
     ffmpeg = run_ffmpeg(clip, workdir, relay_refinement=relay_refinement)
     realtime = run_relay(units, paced=True)
     # -re: at 30 fps, like a drone
-    ffmpeg_realtime = run_ffmpeg(clip, workdir, True, relay_refinement)
+    ffmpeg_realtime = run_ffmpeg(clip, workdir, realtime=True, relay_refinement=relay_refinement)
     quality: dict[str, Any] = {}
     for rung in LADDER:
         refs = references(clip, rung, step=10)
