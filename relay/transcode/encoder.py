@@ -37,11 +37,14 @@ KEYFRAME_INTERVAL_S = 4
 # largest frames take to arrive, so big keyframes cost all frames delay (bench_lte's clean
 # link, median of two 18 s runs each: p95 270 ms at 0.5 s, 192 ms at 0.2 s).
 VBV_S = 0.2
-# x264's sub-pixel refinement one step below veryfast's 2: a quarter to a third less CPU per
-# frame for 0.16 dB of luma PSNR at 720p (2 Mbit/s) and 0.04 dB at 360p (0.5 Mbit/s), measured
-# on the 1080p sim clip scaled down (docs/tight-path.md). On a box for three drones the
-# encoders are most of the relay's CPU; subme 0 (whole pixels) would cost 1.8-2.6 dB.
-SUBPIXEL_REFINEMENT = "subme=1"
+# Where the rungs' x264 departs from veryfast, each measured on the 1080p sim clip scaled down
+# to the rungs and encoded at their rates (docs/tight-path.md). On a box for three drones the
+# encoders are most of the relay's CPU.
+# - subme=1: one quarter-pixel refinement step, not two: a quarter to a third less CPU a frame
+#   for 0.16 dB of luma PSNR at 720p and 0.04 dB at 360p; subme 0 (whole pixels) 1.8-2.6 dB.
+# - me=dia: the small diamond motion search, not the hexagon: 8-12 % fewer instructions a
+#   frame (counted, not timed) for 0.04-0.07 dB, and as little at three times the pace.
+CHEAPER_THAN_VERYFAST = ("subme=1", "me=dia")
 ENCODERS_CREATED = 0  # process-wide: tests assert "one encoder per rung, not per viewer"
 PAUSE = "pause"  # queued by pause(): the encoder thread lets its x264 go
 # A frame queued for the encoder thread: (frame, arrival_ns, generation, live, still_s).
@@ -74,7 +77,7 @@ def make_rung_encoder(width: int, height: int, fps: int, bitrate: int) -> av.Vid
         "x264-params": (
             f"keyint={keyint}:min-keyint={keyint}:scenecut=0:repeat-headers=1"
             f":vbv-maxrate={bitrate // 1000}:vbv-bufsize={int(bitrate * VBV_S) // 1000}"
-            f":nal-hrd=none:aud=0:{SUBPIXEL_REFINEMENT}"
+            f":nal-hrd=none:aud=0:{':'.join(CHEAPER_THAN_VERYFAST)}"
         ),
     }
     # Small rungs encode fast on one thread; slices (zerolatency threads) cost them quality.
