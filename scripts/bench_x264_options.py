@@ -253,7 +253,10 @@ def main() -> int:
         if problem:
             parser.error(f"x264 does not take variant {variant!r}: {problem}")
     if args.instructions and not shutil.which("valgrind"):
-        print("bench_x264_options: --instructions needs valgrind", file=sys.stderr)
+        print(
+            "bench_x264_options: --instructions needs valgrind (Debian: apt-get install valgrind)",
+            file=sys.stderr,
+        )
         return 2
     print(json.dumps(measure(args)))
     return 0
