@@ -42,8 +42,9 @@ VBV_S = 0.2
 # encoders are most of the relay's CPU.
 # - subme=1: one quarter-pixel refinement step, not two: a quarter to a third less CPU a frame
 #   for 0.16 dB of luma PSNR at 720p and 0.04 dB at 360p; subme 0 (whole pixels) 1.8-2.6 dB.
-# - me=dia: the small diamond motion search, not the hexagon: 8-12 % fewer instructions a
-#   frame (counted, not timed) for 0.04-0.07 dB, and as little at three times the pace.
+# - me=dia: the small diamond motion search, not the hexagon: 8-9 % fewer x264 instructions
+#   a frame (counted under valgrind: timing on a shared box cannot see it) for 0.05 dB; at
+#   three times the sim's pace 0.07-0.11 dB, and no saving two timed runs could show.
 CHEAPER_THAN_VERYFAST = ("subme=1", "me=dia")
 ENCODERS_CREATED = 0  # process-wide: tests assert "one encoder per rung, not per viewer"
 PAUSE = "pause"  # queued by pause(): the encoder thread lets its x264 go
