@@ -22,7 +22,10 @@ The pushers and the viewers run at nice --load-nice: on a flight they are other 
 Measured over a window of --seconds once everyone has joined: the relay's CPU in cores, in
 all and per stream and stage (decode, each rung's scale + encode, and the rest: fan-out and
 the event loop), from its threads' names; the pushers' and the viewers' CPU apart; per
-stream and rung the viewers' fps (min, median), frames lost, and delay p50/p95. Goal on the
+stream and rung the viewers' fps (min, median), frames lost, and delay p50/p95, and beside
+it the relay's own share (read from /api/streams every 2 s: the rung's source packet in ->
+ready p50/p95, the viewers' send queues p95), so a delay is placed in the relay or outside
+it (the push and ingest framing, the viewer's jitter buffer, decoder and CPU). Goal on the
 2-core box (issue 13): every viewer >= 29 fps, delay p95 <= 150 ms, the relay <= 1.5 cores.
 Prints ONE JSON object (medians over --runs where a figure has one).
 """
@@ -58,6 +61,9 @@ RUN_OVERHEAD_S = 30.0
 RENDER_MARGIN = 1.6
 RELAY_START_S = 5.0  # the relay's start before the clips' first frame is due
 WORKERS_PER_STREAM = 2  # counting viewers' processes per stream (plus one per sample viewer)
+# How often the relay's own delay figures are read in the window: one GET of /api/streams,
+# a few milliseconds of the event loop's time, so the reading does not weigh on what it reads.
+RELAY_SAMPLE_EVERY_S = 2.0
 
 
 def drones(count: int) -> list[dict[str, Any]]:
@@ -328,7 +334,10 @@ def measured_run(
         pushers = [p.pid for p in setup.pushers]
         relay0, at0 = cpu_seconds_by_thread(setup.relay.pid), time.monotonic()
         push0, view0 = processes_cpu(pushers), processes_cpu([p.pid or 0 for p in procs])
-        time.sleep(max(0.0, window[1] - time.monotonic()))
+        relay_shares = RelayShares()
+        while window[1] - time.monotonic() > 0:
+            relay_shares.read(setup.relay)
+            time.sleep(max(0.0, min(RELAY_SAMPLE_EVERY_S, window[1] - time.monotonic())))
         relay1, at1 = cpu_seconds_by_thread(setup.relay.pid), time.monotonic()
         push1, view1 = processes_cpu(pushers), processes_cpu([p.pid or 0 for p in procs])
         streams = json.loads(setup.relay.call("GET", "/api/streams")[1])
@@ -357,6 +366,7 @@ def measured_run(
                 "frames_lost": sum(r["lost_frames"] for r in mine),
                 "delay_p50_ms": quantile(delays, 0.5),
                 "delay_p95_ms": quantile(delays, 0.95),
+                **relay_shares.figures(drone["name"], rung),
             }
     listed = streams.get("streams", streams) if isinstance(streams, dict) else streams
     return {
@@ -370,6 +380,48 @@ def measured_run(
         "streams_fps_in": {s["name"]: s.get("fps_in") for s in listed},
         "pushers_ended": trouble,  # a starved or refused pusher: the run says little
     }
+
+
+class RelayShares:
+    """The relay's own share of each rung's delay, read from /api/streams during the window
+    (docs/delay.md): source packet in -> ready for the viewers (the rung's p50 and p95 over
+    its last 300 packets), then each viewer's wait in its pacer's queue. Beside the viewers'
+    capture -> decoded it says whether a delay arose in the relay or outside it (the push,
+    the network, the viewer's own jitter buffer and decoder)."""
+
+    def __init__(self) -> None:
+        self.rung: dict[str, list[tuple[float, float]]] = {}  # stream/rung -> (p50, p95)
+        self.queue: dict[str, list[float]] = {}  # stream/rung -> send queue readings (ms)
+
+    def read(self, relay: RelayProcess) -> None:
+        try:
+            listed = json.loads(relay.call("GET", "/api/streams")[1])["streams"]
+        except (OSError, ValueError, KeyError):
+            return  # a reading missed is a reading fewer, not a failed run
+        for stream in listed:
+            for r in stream.get("rendition_stats", []):
+                p50, p95 = r["relay_delay"]["p50_ms"], r["relay_delay"]["p95_ms"]
+                if p50 is not None and p95 is not None:
+                    self.rung.setdefault(f"{stream['name']}/{r['name']}", []).append((p50, p95))
+            for s in stream.get("viewer_sessions") or []:
+                if s.get("send_queue_ms") is not None:
+                    key = f"{stream['name']}/{s['rendition']}"
+                    self.queue.setdefault(key, []).append(float(s["send_queue_ms"]))
+
+    def figures(self, stream: str, rung: str) -> dict[str, float | int | None]:
+        key = f"{stream}/{rung}"
+        rung_readings = self.rung.get(key, [])
+        queue = sorted(self.queue.get(key, []))
+        return {
+            "relay_readings": len(rung_readings),
+            "relay_rung_p50_ms": round(statistics.median(p for p, _ in rung_readings), 1)
+            if rung_readings
+            else None,
+            "relay_rung_p95_ms": round(statistics.median(p for _, p in rung_readings), 1)
+            if rung_readings
+            else None,
+            "relay_send_queue_p95_ms": quantile(queue, 0.95),
+        }
 
 
 def niced_worker(nice: int, *args: Any) -> None:
