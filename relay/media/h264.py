@@ -43,6 +43,18 @@ def has_slice(unit: bytes) -> bool:
     return any(1 <= nal_type(nal) <= 5 for nal in split_nal_units(unit))
 
 
+def picture_starts(unit: bytes) -> int:
+    """How many coded pictures begin in an Annex B buffer: slices whose first_mb_in_slice is
+    0 (its ue(v) code is the single bit 1, the first bit after the NAL header). One for a
+    whole picture, none for a continuation, two for two pictures (or a frame's two fields)."""
+    return sum(
+        1
+        for nal in split_nal_units(unit)
+        # Types 1 and 5, and 2 (data partition A; B and C begin with slice_id instead).
+        if nal_type(nal) in (1, 2, 5) and len(nal) > 1 and nal[1] & 0x80
+    )
+
+
 def first_sps(unit: bytes) -> bytes | None:
     """The first SPS NAL unit of an Annex B access unit, or None."""
     return next((n for n in split_nal_units(unit) if nal_type(n) == NAL_SPS), None)

@@ -20,7 +20,7 @@ import av.error
 
 from relay.errors import SourceError
 from relay.media.access_unit import CLOCK_RATE, AccessUnit
-from relay.media.h264 import AnnexBRepair, has_slice
+from relay.media.h264 import AnnexBRepair, has_slice, picture_starts
 from relay.sources.base import Emit
 from relay.sources.redact import redact_text, redact_url, secrets_of
 from relay.sources.rtmp_ingest import RtmpIngest
@@ -107,6 +107,7 @@ class DemuxSource:
                 continue
             for out in to_annexb.filter(packet):
                 data, keyframe = repair.repair(bytes(out))
+                self.check_framing(data)
                 if not has_slice(data):
                     # An access unit is a picture: an SEI-only or empty unit would count as
                     # a frame in fps_in, the transcoder's drops and the recording's manifest.
@@ -130,6 +131,10 @@ class DemuxSource:
                 last_pts = pts
                 emit(AccessUnit(data, pts=pts, keyframe=keyframe or packet.is_keyframe, dts=dts))
         raise self._error("stream ended")
+
+    def check_framing(self, unit: bytes) -> None:
+        """Raises when `unit` is not one whole picture and the input is opened so that it
+        must be (UdpTsSource without FFmpeg's parser); the base trusts FFmpeg's framing."""
 
     def _hand_data(self, packet: Any) -> None:
         """A KLV packet to `on_data`, its pts on the video's 90 kHz clock (to align with frames)."""
@@ -192,14 +197,49 @@ class RtspSource(DemuxSource):
         return url, {**LIVE_PROBE, "rtsp_transport": transport}, "rtsp"
 
 
+class SplitPictures(Exception):
+    """A PES packet that is not one whole picture: the sender splits or joins pictures."""
+
+
 class UdpTsSource(DemuxSource):
-    """udp://HOST:PORT: receives MPEG-TS (HOST 0.0.0.0 to listen on every interface)."""
+    """udp://HOST:PORT: receives MPEG-TS (HOST 0.0.0.0 to listen on every interface).
+
+    FFmpeg's H.264 parser finds a picture's end only when the next picture begins: one frame
+    interval (33 ms at 30 fps) more on every frame (scripts/bench_ts_ingest.py: 67 ms with
+    it, 34 without, 0.5 when the sender writes PES lengths). Drones' muxers put each picture
+    in a PES packet of its own, so the PES packet is the picture and the parser is left out
+    (fflags noparse). The first unit that is not exactly one picture (a sender that splits a
+    picture over PES packets or joins two) opens the input again with the parser.
+    """
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.whole_pes_pictures = True  # each PES packet taken as one picture
 
     def open_args(self) -> tuple[str, dict[str, str], str | None]:
         parts = urlsplit(self.url)
         url = f"udp://{parts.netloc}?overrun_nonfatal=1&fifo_size=50000&timeout=4000000"
         # MPEG-TS needs a little more probing than FLV to find the first SPS.
-        return url, {"analyzeduration": "1000000", "probesize": "1000000"}, "mpegts"
+        options = {"analyzeduration": "1000000", "probesize": "1000000"}
+        if self.whole_pes_pictures:
+            options["fflags"] = "nofillin+noparse"  # FFmpeg: noparse needs nofillin
+        return url, options, "mpegts"
+
+    def check_framing(self, unit: bytes) -> None:
+        if self.whole_pes_pictures and picture_starts(unit) != 1:
+            raise SplitPictures
+
+    def run(self, emit: Emit, stop: threading.Event) -> None:
+        try:
+            super().run(emit, stop)
+        except SplitPictures:
+            log.warning(
+                "%s: the sender does not put one picture in each PES packet; framing with "
+                "FFmpeg's parser from now on (one frame interval later)",
+                self.public_url,
+            )
+            self.whole_pes_pictures = False
+            super().run(emit, stop)
 
 
 class FileSource(DemuxSource):
