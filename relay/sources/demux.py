@@ -206,10 +206,11 @@ class UdpTsSource(DemuxSource):
 
     FFmpeg's H.264 parser finds a picture's end only when the next picture begins: one frame
     interval (33 ms at 30 fps) more on every frame (scripts/bench_ts_ingest.py: 67 ms with
-    it, 34 without, 0.5 when the sender writes PES lengths). Drones' muxers put each picture
-    in a PES packet of its own, so the PES packet is the picture and the parser is left out
-    (fflags noparse). The first unit that is not exactly one picture (a sender that splits a
-    picture over PES packets or joins two) opens the input again with the parser.
+    it, 34 without, 0.5 when the sender writes PES lengths). FFmpeg's muxer puts each picture
+    in a PES packet of its own, so the PES packet is taken as the picture and the parser is
+    left out (fflags noparse). MPEG-TS allows other framing: the first unit that is not
+    exactly one picture (a sender that splits a picture over PES packets or joins two) opens
+    the input again with the parser.
     """
 
     def __init__(self, url: str) -> None:
