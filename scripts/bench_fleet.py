@@ -410,17 +410,13 @@ class RelayShares:
 
     def figures(self, stream: str, rung: str) -> dict[str, float | int | None]:
         key = f"{stream}/{rung}"
-        rung_readings = self.rung.get(key, [])
-        queue = sorted(self.queue.get(key, []))
+        readings = self.rung.get(key, [])
+        p50s, p95s = ([r[i] for r in readings] for i in (0, 1))
         return {
-            "relay_readings": len(rung_readings),
-            "relay_rung_p50_ms": round(statistics.median(p for p, _ in rung_readings), 1)
-            if rung_readings
-            else None,
-            "relay_rung_p95_ms": round(statistics.median(p for _, p in rung_readings), 1)
-            if rung_readings
-            else None,
-            "relay_send_queue_p95_ms": quantile(queue, 0.95),
+            "relay_readings": len(readings),
+            "relay_rung_p50_ms": round(statistics.median(p50s), 1) if readings else None,
+            "relay_rung_p95_ms": round(statistics.median(p95s), 1) if readings else None,
+            "relay_send_queue_p95_ms": quantile(sorted(self.queue.get(key, [])), 0.95),
         }
 
 

@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from relay.media.frame_marks import read_marks  # noqa: E402
 from relay.sources.demux import UdpTsSource  # noqa: E402
+from scripts.relay_process import free_port  # noqa: E402
 
 FPS = 30
 SKIP_S = 1.0  # the demuxer's probing hands the first packets on in a burst
@@ -73,10 +74,7 @@ def one_run(a: argparse.Namespace, folder: Path) -> dict[str, Any]:
     subprocess.run(render, check=True, stderr=subprocess.DEVNULL)
     if time.time() > at:
         raise RuntimeError("rendering the clip took longer than its lead: a loaded machine")
-    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()
+    port = free_port(socket.SOCK_DGRAM)
     url, options, fmt = UdpTsSource(f"udp://127.0.0.1:{port}").open_args()
     push = [sys.executable, str(ROOT / "scripts" / "clip_push.py"), str(clip)]
     pusher = subprocess.Popen(

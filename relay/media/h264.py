@@ -38,9 +38,19 @@ def nal_type(nal: bytes) -> int:
     return nal[0] & 0x1F
 
 
+def _nal_headers(data: bytes) -> Iterator[int]:
+    """The offset of each NAL unit's header byte in an Annex B buffer, without copying the
+    units (the checks below run on every picture a source hands on)."""
+    start = data.find(b"\x00\x00\x01")
+    while start != -1:
+        if start + 3 < len(data):
+            yield start + 3
+        start = data.find(b"\x00\x00\x01", start + 3)
+
+
 def has_slice(unit: bytes) -> bool:
     """True when an Annex B access unit holds a coded slice (NAL types 1-5): a picture."""
-    return any(1 <= nal_type(nal) <= 5 for nal in split_nal_units(unit))
+    return any(1 <= unit[at] & 0x1F <= 5 for at in _nal_headers(unit))
 
 
 def picture_starts(unit: bytes) -> int:
@@ -49,9 +59,9 @@ def picture_starts(unit: bytes) -> int:
     whole picture, none for a continuation, two for two pictures (or a frame's two fields)."""
     return sum(
         1
-        for nal in split_nal_units(unit)
+        for at in _nal_headers(unit)
         # Types 1 and 5, and 2 (data partition A; B and C begin with slice_id instead).
-        if nal_type(nal) in (1, 2, 5) and len(nal) > 1 and nal[1] & 0x80
+        if unit[at] & 0x1F in (1, 2, 5) and at + 1 < len(unit) and unit[at + 1] & 0x80
     )
 
 
