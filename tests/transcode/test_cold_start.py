@@ -100,7 +100,10 @@ def test_a_cold_start_shows_the_idr_as_a_still_then_only_the_newest_picture(
         assert still and set(still) == {0}, counters
         assert 46 <= newest <= 49, counters
         # The OSD's badge (bottom right) is amber on the still (low U), red when live.
-        assert badge_u(frames[0]) < 60 < 80 < badge_u(frames[-1]), "the still's badge"
+        # Amber reads about 40, red about 90 (79.6 was seen once after an encoder's first
+        # seconds), no badge about 128: the bands keep each one apart from the other two.
+        still_u, live_u = badge_u(frames[0]), badge_u(frames[-1])
+        assert still_u < 60 and 70 < live_u < 110, ("the still's badge", still_u, live_u)
         for unit in units[50:]:  # live again: every unit decoded and encoded
             transcoder.feed(unit)
             time.sleep(0.005)
