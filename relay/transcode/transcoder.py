@@ -16,6 +16,7 @@ import contextlib
 import logging
 import queue
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 
 import av
@@ -36,6 +37,10 @@ log = logging.getLogger(__name__)
 
 SLATE_FPS = 15
 WAKE = "wake"  # queued by wake(): a rung is wanted now, do not wait for the next unit
+# Units whose arrival is kept until the decoder gives out their picture: a B-frame drone's
+# decoder holds a few (FFmpeg: its reorder depth, 2 for x264's pyramid); a picture it never
+# gives out (a broken unit) leaves its entry to be pushed out by newer ones.
+ARRIVALS_KEPT = 32
 
 
 class Transcoder(ColdStart):
@@ -79,6 +84,7 @@ class Transcoder(ColdStart):
         self._queue: queue.Queue[AccessUnit | Discontinuity | str | None] = queue.Queue(INPUT_QUEUE)
         self._skip_to_keyframe = True
         self._decoder: av.VideoCodecContext | None = None
+        self._arrivals: OrderedDict[int, int] = OrderedDict()  # unit pts -> arrival_ns
         self._last_size = (1280, 720)
         self._out_origin_ns = time.monotonic_ns()
         self._last_out_pts = -1
@@ -187,8 +193,15 @@ class Transcoder(ColdStart):
         return wanted
 
     def _decode(self, unit: AccessUnit) -> None:
+        # A picture is timed from the arrival of the unit that carried it, found by its pts,
+        # not of the unit that made the decoder give it out: with B-frames that is up to
+        # three frames later, and the wait is the relay's delay too (docs/delay.md).
+        self._arrivals[unit.pts] = unit.arrival_ns
+        if len(self._arrivals) > ARRIVALS_KEPT:
+            self._arrivals.popitem(last=False)
         for frame in self._decode_frames(unit):
-            self._process_and_encode(frame, unit.arrival_ns)
+            arrival = None if frame.pts is None else self._arrivals.pop(frame.pts, None)
+            self._process_and_encode(frame, unit.arrival_ns if arrival is None else arrival)
 
     def _decode_frames(self, unit: AccessUnit) -> list[av.VideoFrame]:
         if not unit.data:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import queue
 import time
@@ -69,6 +70,28 @@ def test_bframe_input_comes_out_in_order_with_monotonic_timestamps(tmp_path: Pat
     assert counters == sorted(counters) and len(set(counters)) == len(counters)
     # No B-frames on the wire: every packet decodes to exactly one frame at once.
     assert len(frames) == len(out)
+
+
+def test_a_reordered_picture_is_timed_from_the_unit_that_carried_it(tmp_path: Path) -> None:
+    """With B-frames the decoder gives a picture out a few units after the one that carried
+    it; the relay's delay counts from that unit's arrival, the wait in the decoder included."""
+    clip = make_clip(tmp_path / "b.mp4", seconds=1.0, size=(320, 240), high_bframes=True)
+    # Each unit "arrived" at a time of its own, so that a picture timed from another shows.
+    units = [
+        dataclasses.replace(u, arrival_ns=1_000_000 * (i + 1))
+        for i, u in enumerate(access_units(clip))
+    ]
+    assert any(b.pts < a.pts for a, b in zip(units, units[1:], strict=False)), "no B-frames"
+    carried_in = {u.pts: u.arrival_ns for u in units}
+    transcoder = Transcoder("test", [])
+    timed: list[tuple[int, int]] = []
+    transcoder._process_and_encode = (  # type: ignore[method-assign]
+        lambda frame, arrival_ns, *rest, **named: timed.append((frame.pts, arrival_ns))
+    )
+    for unit in units:
+        transcoder._decode(unit)
+    assert len(timed) >= len(units) - 3  # the decoder's reorder depth still held back
+    assert [arrival for _, arrival in timed] == [carried_in[pts] for pts, _ in timed]
 
 
 def test_rung_sizes_and_bitrates(tmp_path: Path) -> None:
