@@ -1,0 +1,187 @@
+#!/usr/bin/env python3
+"""What a drone's B-frames cost in delay before the relay can do anything, and how much of it
+FFmpeg's H.264 decoder adds: the floor under a B-frame drone's glass-to-glass delay.
+
+    .venv/bin/python scripts/bench_reorder.py [--size 1920x1080] [--bitrate 6000000]
+        [--seconds 4] [--without-bframes]
+
+The fleet's alpha clip (scripts/fake_drone.py --high-bframes: x264 High, a fixed I B B P
+pattern without lookahead, as bench_fleet renders it) is rendered and read back packet by
+packet in its file's order. Each packet is timed as scripts/clip_push.py sends it: when the
+drone's encoder would have had it, at the latest capture time among the packets so far (a
+P-frame once it is captured, the B-frames that refer to it just after it). Every time below
+is counted in the clip's own frame times, not on the wall clock, so the figures are exact
+and do not depend on the machine's load: no encoding, sending or decoding *time* is in them,
+only the waits that the stream's structure and the decoder's rule impose.
+
+For each picture it reports, from its capture:
+- `sent`: when it leaves the drone;
+- `ffmpeg`: when the relay's decoder (FFmpeg's h264, one thread per picture as the relay's
+  transcoder opens it) gives it out, each packet decoded at its send time;
+- `display_order`: the earliest any decoder could give it out in display order: once it has
+  arrived and every picture before it has been given out.
+and `ffmpeg_wait`, its wait in the decoder from its own packet's arrival (what the relay's
+`rung_delay_ms` includes since the transcoder times a picture from its own packet).
+Prints one JSON object: p50/p95/max in ms per figure, the reorder depth that the stream's
+SPS declares (FFmpeg holds that many pictures) and the depth it actually needs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+import av
+import av.error
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from relay.media.h264 import first_sps  # noqa: E402
+from relay.media.sps import max_reorder  # noqa: E402
+
+FPS = 30
+if TYPE_CHECKING:
+    Packet: TypeAlias = av.Packet[Any]  # generic only in PyAV's type stubs
+SKIP_S = 1.0  # the first second: the decoder's start, not its steady rule
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--size", default="1920x1080", help="WxH of the drone's picture")
+    p.add_argument("--bitrate", type=int, default=6_000_000, help="the drone's bit/s")
+    p.add_argument("--seconds", type=float, default=4.0, help="of clip (>= 2)")
+    p.add_argument("--without-bframes", action="store_true", help="the same drone without B-frames")
+    a = p.parse_args(argv)
+    try:
+        width, height = (int(v) for v in a.size.split("x"))
+    except ValueError:
+        p.error("--size must be WxH, such as 1920x1080")
+    if not (64 <= width <= 3840 and 64 <= height <= 2160):
+        p.error("--size must be between 64x64 and 3840x2160")
+    if not 2.0 <= a.seconds <= 60.0:
+        p.error("--seconds must be between 2 and 60")
+    if not 100_000 <= a.bitrate <= 50_000_000:
+        p.error("--bitrate must be between 100000 and 50000000")
+    return a
+
+
+def render(a: argparse.Namespace, clip: Path) -> None:
+    command = [sys.executable, str(ROOT / "scripts" / "fake_drone.py"), str(clip)]
+    command += ["--at", repr(time.time()), "--seconds", str(a.seconds), "--size", a.size]
+    command += ["--bitrate", str(a.bitrate), "--gop", str(4 * FPS)]
+    command += [] if a.without_bframes else ["--high-bframes"]
+    subprocess.run(command, check=True, stderr=subprocess.DEVNULL)
+
+
+def packets(clip: Path) -> tuple[list[tuple[Fraction, Packet]], bytes | None]:
+    """The clip's packets in file (decoding) order with their capture times (pts) in s, and
+    the stream's extradata (its SPS and PPS: FLV carries them once, in its header)."""
+    out = []
+    with av.open(str(clip)) as container:
+        stream = container.streams.video[0]
+        extradata = stream.codec_context.extradata
+        for packet in container.demux(stream):
+            if packet.pts is None or packet.time_base is None:
+                continue
+            copy = av.Packet(bytes(packet))
+            copy.pts, copy.dts, copy.time_base = packet.pts, packet.dts, packet.time_base
+            out.append((Fraction(packet.pts * packet.time_base), copy))
+    return out, extradata
+
+
+def timeline(units: list[tuple[Fraction, Packet]], extradata: bytes | None) -> dict[str, Any]:
+    """Per picture (by capture time): sent, FFmpeg's output and the display-order floor."""
+    decoder = av.CodecContext.create("h264", "r")
+    decoder.extradata = extradata
+    decoder.thread_type = "SLICE"  # as relay.transcode.transcoder opens it
+    sent: dict[Fraction, Fraction] = {}
+    ffmpeg: dict[Fraction, Fraction] = {}
+    latest = Fraction(0)
+    needed_depth = 0
+    for k, (capture, packet) in enumerate(units):
+        latest = max(latest, capture)  # clip_push.py's rule
+        sent[capture] = latest
+        needed_depth = max(needed_depth, sum(1 for c, _ in units[:k] if c > capture))
+        for frame in decoder.decode(packet):
+            if frame.pts is None or frame.time_base is None:
+                continue  # not seen: FFmpeg times every picture it decodes from a timed packet
+            ffmpeg[Fraction(frame.pts * frame.time_base)] = latest
+    floor: dict[Fraction, Fraction] = {}
+    previous = Fraction(0)
+    for capture in sorted(sent):
+        previous = floor[capture] = max(sent[capture], previous)
+    return {
+        "sent": sent,
+        "ffmpeg": ffmpeg,
+        "display_order": floor,
+        "declared_depth": declared_reorder(extradata),
+        "needed_depth": needed_depth,
+    }
+
+
+def declared_reorder(extradata: bytes | None) -> int | None:
+    """max_num_reorder_frames of the SPS in the stream's extradata (avcC, as FLV carries it,
+    or Annex B): how many pictures FFmpeg's decoder holds back."""
+    if not extradata:
+        return None
+    if extradata[0] == 1 and len(extradata) > 8 and extradata[5] & 0x1F:
+        length = int.from_bytes(extradata[6:8], "big")
+        sps: bytes | None = extradata[8 : 8 + length]
+    else:
+        sps = first_sps(extradata)
+    return None if sps is None else max_reorder(sps)
+
+
+def quantiles(values: list[float]) -> dict[str, float | None]:
+    if not values:
+        return {"p50_ms": None, "p95_ms": None, "max_ms": None}
+    ordered = sorted(values)
+
+    def at(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
+
+    return {"p50_ms": at(0.5), "p95_ms": at(0.95), "max_ms": round(ordered[-1], 1)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="bench-reorder-") as folder:
+        clip = Path(folder) / "alpha.flv"
+        render(a, clip)
+        units, extradata = packets(clip)
+    line = timeline(units, extradata)
+    start = units[0][0] + Fraction(SKIP_S)
+    # Only the pictures FFmpeg gave out while the clip ran (the last few wait for a flush).
+    pictures = [c for c in sorted(line["ffmpeg"]) if c >= start]
+    ms = 1000.0
+
+    def since_capture(kind: str) -> dict[str, float | None]:
+        return quantiles([float(line[kind][c] - c) * ms for c in pictures])
+
+    result = {
+        "clip": {"size": a.size, "bframes": not a.without_bframes, "fps": FPS},
+        "pictures": len(pictures),
+        "frame_interval_ms": round(ms / FPS, 1),
+        "capture_to_sent": since_capture("sent"),
+        "capture_to_ffmpeg_out": since_capture("ffmpeg"),
+        "capture_to_display_order_floor": since_capture("display_order"),
+        "ffmpeg_wait_after_arrival": quantiles(
+            [float(line["ffmpeg"][c] - line["sent"][c]) * ms for c in pictures]
+        ),
+        "reorder_depth_declared": line["declared_depth"],
+        "reorder_depth_needed": line["needed_depth"],
+    }
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
