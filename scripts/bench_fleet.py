@@ -2,7 +2,8 @@
 """Fleet benchmark: three drones on one small box, recorded and watched.
 
     .venv/bin/python scripts/bench_fleet.py [--drones 3] [--viewers 20] [--seconds 20]
-        [--runs 1] [--load-nice 10] [--live-encode] [--alpha-without-bframes]
+        [--runs 1] [--load-nice 10] [--meter-nice 0] [--live-encode]
+        [--alpha-without-bframes]
 
 The relay runs as its own process (`python -m relay serve`) with up to three streams, each
 pushed in a process of its own, as a remote controller would. The drones' clips are rendered
@@ -17,7 +18,12 @@ An incident records all of them (the original bitstreams). --viewers per drone j
 evenly over its rungs: per stream and rung one "sample" viewer decodes and reads the frame
 marks the fake drones burn in (delay capture -> decoded), the rest are "counting" viewers
 (full ICE + DTLS peers that count frames from the clear RTP headers, scripts/fanout_viewers.py).
-The pushers and the viewers run at nice --load-nice: on a flight they are other machines.
+On a flight the drones and the viewers are other machines with their own CPUs; here they
+share the relay's two cores. The counting viewers are load: they run at nice --load-nice and
+take what the relay leaves. The pushers and the sample viewers are the instruments whose
+clocks the delay is read from (the pusher sends each packet at its capture time, the sample
+viewer times each picture decoded): they run at nice --meter-nice, by default the relay's
+own, so that a delay is not their wait behind 50-odd counting peers for the CPU.
 
 Measured over a window of --seconds once everyone has joined: the relay's CPU in cores, in
 all and per stream and stage (decode, each rung's scale + encode, and the rest: fan-out and
@@ -44,7 +50,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -64,6 +70,14 @@ WORKERS_PER_STREAM = 2  # counting viewers' processes per stream (plus one per s
 # How often the relay's own delay figures are read in the window: one GET of /api/streams,
 # a few milliseconds of the event loop's time, so the reading does not weigh on what it reads.
 RELAY_SAMPLE_EVERY_S = 2.0
+
+
+class Nices(NamedTuple):
+    """The nice of the bench's load (counting viewers) and of its instruments (pushers,
+    sample viewers); the relay runs at 0."""
+
+    load: int
+    meter: int
 
 
 def drones(count: int) -> list[dict[str, Any]]:
@@ -104,10 +118,10 @@ class Fleet:
         self,
         fleet: list[dict[str, Any]],
         viewers: int,
-        load_nice: int,
+        meter_nice: int,
         clips: Clips | None = None,
     ) -> None:
-        self.fleet, self.load_nice, self.clips = fleet, load_nice, clips
+        self.fleet, self.meter_nice, self.clips = fleet, meter_nice, clips
         rtmp_port = free_port()
         tables = []
         for drone in fleet:
@@ -146,7 +160,7 @@ class Fleet:
                     command,
                     stdout=subprocess.DEVNULL,
                     stderr=(self.relay.folder / f"pusher-{drone['name']}.log").open("wb"),
-                    preexec_fn=lambda: os.nice(self.load_nice),
+                    preexec_fn=lambda: os.nice(self.meter_nice),
                 )
             )
         deadline = time.monotonic() + 60
@@ -274,7 +288,7 @@ def processes_cpu(pids: list[int]) -> float:
 
 
 def one_run(
-    fleet: list[dict[str, Any]], viewers: int, seconds: float, nice: int, live_encode: bool
+    fleet: list[dict[str, Any]], viewers: int, seconds: float, nices: Nices, live_encode: bool
 ) -> dict[str, Any]:
     """One run, its clips rendered for it (the marks carry this run's times); a run that
     fails says why in its place and leaves the other runs' figures standing."""
@@ -286,7 +300,7 @@ def one_run(
             # Rendered early: the clips begin at `at`, so the relay starts just before.
             time.sleep(max(0.0, clips.at - RELAY_START_S - time.time()))
         try:
-            run = measured_run(fleet, viewers, seconds, nice, clips)
+            run = measured_run(fleet, viewers, seconds, nices, clips)
         except (RuntimeError, OSError) as exc:
             return {"error": str(exc)}
         run["clips_render_s"] = None if clips is None else clips.render_s
@@ -295,9 +309,13 @@ def one_run(
 
 
 def measured_run(
-    fleet: list[dict[str, Any]], viewers: int, seconds: float, nice: int, clips: Clips | None
+    fleet: list[dict[str, Any]],
+    viewers: int,
+    seconds: float,
+    nices: Nices,
+    clips: Clips | None,
 ) -> dict[str, Any]:
-    setup = Fleet(fleet, viewers, nice, clips)
+    setup = Fleet(fleet, viewers, nices.meter, clips)
     try:
         setup.start()
         incident = setup.record()
@@ -326,6 +344,7 @@ def measured_run(
         for kind, stream, rung, count in plan:
             joins = [t0 + join_s * (offset + i) / total for i in range(count)]
             offset += count
+            nice = nices.meter if kind == "sample" else nices.load
             args = (nice, kind, setup.relay.base_url, setup.relay.token, count, joins, window)
             p = ctx.Process(target=niced_worker, args=(*args, out, stream, rung))
             p.start()
@@ -421,7 +440,7 @@ class RelayShares:
 
 
 def niced_worker(nice: int, *args: Any) -> None:
-    """The viewers, at `nice`: on a flight they run on the tablets, not on the relay's box."""
+    """Viewers at `nice`: on a flight they run on the tablets, not on the relay's box."""
     os.nice(nice)
     worker(*args)
 
@@ -449,7 +468,10 @@ def main() -> int:
     parser.add_argument("--viewers", type=int, default=20, help="per drone")
     parser.add_argument("--seconds", type=float, default=20.0, help="the measured window")
     parser.add_argument("--runs", type=int, default=1)
-    parser.add_argument("--load-nice", type=int, default=10, help="pushers' and viewers' nice")
+    parser.add_argument("--load-nice", type=int, default=10, help="counting viewers' nice")
+    parser.add_argument(
+        "--meter-nice", type=int, default=0, help="pushers' and sample viewers' nice"
+    )
     parser.add_argument(
         "--live-encode", action="store_true", help="live fake drones instead of clips"
     )
@@ -461,13 +483,14 @@ def main() -> int:
     args = parser.parse_args()
     if not 1 <= args.drones <= 3 or not 1 <= args.viewers <= 100 or not 5 <= args.seconds <= 300:
         parser.error("--drones 1..3, --viewers 1..100 and --seconds 5..300")
-    if args.runs < 1 or not 0 <= args.load_nice <= 19:
-        parser.error("--runs >= 1 and --load-nice 0..19")
+    if args.runs < 1 or not (0 <= args.load_nice <= 19 and 0 <= args.meter_nice <= 19):
+        parser.error("--runs >= 1, --load-nice and --meter-nice 0..19")
     fleet = drones(args.drones)
     if args.alpha_without_bframes:
         fleet[0]["high_bframes"] = False
+    nices = Nices(load=args.load_nice, meter=args.meter_nice)
     every = [
-        one_run(fleet, args.viewers, args.seconds, args.load_nice, args.live_encode)
+        one_run(fleet, args.viewers, args.seconds, nices, args.live_encode)
         for _ in range(args.runs)
     ]
     runs = [r for r in every if "error" not in r]
@@ -478,6 +501,7 @@ def main() -> int:
         ],
         "viewers_per_drone": args.viewers,
         "window_s": args.seconds,
+        "nice": nices._asdict(),
         "runs": len(runs),
         "pushers": "live fake drones" if args.live_encode else "clips rendered ahead",
         "failed_runs": [r["error"] for r in every if "error" in r],
