@@ -16,8 +16,9 @@ only the waits that the stream's structure and the decoder's rule impose.
 
 For each picture it reports, from its capture:
 - `sent`: when it leaves the drone;
-- `ffmpeg`: when the relay's decoder (FFmpeg's h264, one thread per picture as the relay's
-  transcoder opens it) gives it out, each packet decoded at its send time;
+- `ffmpeg`: when the relay's decoder (FFmpeg's h264 with slice threads and no frame
+  threads, as the relay's transcoder opens it) gives it out, each packet decoded at its
+  send time;
 - `display_order`: the earliest any decoder could give it out in display order: once it has
   arrived and every picture before it has been given out.
 and `ffmpeg_wait`, its wait in the decoder from its own packet's arrival (what the relay's
@@ -36,20 +37,18 @@ import tempfile
 import time
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import Any
 
 import av
-import av.error
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from relay.media.h264 import first_sps  # noqa: E402
+from relay.media.h264 import NAL_SPS, nal_type, parameter_sets  # noqa: E402
 from relay.media.sps import max_reorder  # noqa: E402
+from scripts.lte.glass import quantile  # noqa: E402
 
 FPS = 30
-if TYPE_CHECKING:
-    Packet: TypeAlias = av.Packet[Any]  # generic only in PyAV's type stubs
 SKIP_S = 1.0  # the first second: the decoder's start, not its steady rule
 
 
@@ -81,39 +80,29 @@ def render(a: argparse.Namespace, clip: Path) -> None:
     subprocess.run(command, check=True, stderr=subprocess.DEVNULL)
 
 
-def packets(clip: Path) -> tuple[list[tuple[Fraction, Packet]], bytes | None]:
-    """The clip's packets in file (decoding) order with their capture times (pts) in s, and
-    the stream's extradata (its SPS and PPS: FLV carries them once, in its header)."""
-    out = []
-    with av.open(str(clip)) as container:
-        stream = container.streams.video[0]
-        extradata = stream.codec_context.extradata
-        for packet in container.demux(stream):
-            if packet.pts is None or packet.time_base is None:
-                continue
-            copy = av.Packet(bytes(packet))
-            copy.pts, copy.dts, copy.time_base = packet.pts, packet.dts, packet.time_base
-            out.append((Fraction(packet.pts * packet.time_base), copy))
-    return out, extradata
-
-
-def timeline(units: list[tuple[Fraction, Packet]], extradata: bytes | None) -> dict[str, Any]:
-    """Per picture (by capture time): sent, FFmpeg's output and the display-order floor."""
+def timeline(clip: Path) -> dict[str, Any]:
+    """Per picture (by capture time, its pts in s): sent, FFmpeg's output and the
+    display-order floor; the packets are read and decoded in the clip's (decoding) order."""
     decoder = av.CodecContext.create("h264", "r")
-    decoder.extradata = extradata
     decoder.thread_type = "SLICE"  # as relay.transcode.transcoder opens it
     sent: dict[Fraction, Fraction] = {}
     ffmpeg: dict[Fraction, Fraction] = {}
     latest = Fraction(0)
     needed_depth = 0
-    for k, (capture, packet) in enumerate(units):
-        latest = max(latest, capture)  # clip_push.py's rule
-        sent[capture] = latest
-        needed_depth = max(needed_depth, sum(1 for c, _ in units[:k] if c > capture))
-        for frame in decoder.decode(packet):
-            if frame.pts is None or frame.time_base is None:
-                continue  # not seen: FFmpeg times every picture it decodes from a timed packet
-            ffmpeg[Fraction(frame.pts * frame.time_base)] = latest
+    with av.open(str(clip)) as container:
+        stream = container.streams.video[0]
+        extradata = stream.codec_context.extradata  # FLV: the SPS and PPS, once
+        decoder.extradata = extradata
+        for packet in container.demux(stream):
+            if packet.pts is None or packet.time_base is None:
+                continue  # the demuxer's flush packet
+            capture = Fraction(packet.pts * packet.time_base)
+            # Pictures sent earlier that are shown after this one: the reorder it needs.
+            needed_depth = max(needed_depth, sum(1 for c in sent if c > capture))
+            latest = sent[capture] = max(latest, capture)  # clip_push.py's rule
+            for frame in decoder.decode(packet):
+                if frame.pts is not None and frame.time_base is not None:
+                    ffmpeg[Fraction(frame.pts * frame.time_base)] = latest
     floor: dict[Fraction, Fraction] = {}
     previous = Fraction(0)
     for capture in sorted(sent):
@@ -128,27 +117,17 @@ def timeline(units: list[tuple[Fraction, Packet]], extradata: bytes | None) -> d
 
 
 def declared_reorder(extradata: bytes | None) -> int | None:
-    """max_num_reorder_frames of the SPS in the stream's extradata (avcC, as FLV carries it,
-    or Annex B): how many pictures FFmpeg's decoder holds back."""
-    if not extradata:
-        return None
-    if extradata[0] == 1 and len(extradata) > 8 and extradata[5] & 0x1F:
-        length = int.from_bytes(extradata[6:8], "big")
-        sps: bytes | None = extradata[8 : 8 + length]
-    else:
-        sps = first_sps(extradata)
+    """max_num_reorder_frames of the stream's SPS: how many pictures FFmpeg's decoder holds."""
+    sps = next((n for n in parameter_sets(extradata) if nal_type(n) == NAL_SPS), None)
     return None if sps is None else max_reorder(sps)
 
 
 def quantiles(values: list[float]) -> dict[str, float | None]:
-    if not values:
-        return {"p50_ms": None, "p95_ms": None, "max_ms": None}
-    ordered = sorted(values)
+    def at(q: float) -> float | None:
+        value = quantile(values, q)
+        return None if value is None else round(value, 1)
 
-    def at(q: float) -> float:
-        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
-
-    return {"p50_ms": at(0.5), "p95_ms": at(0.95), "max_ms": round(ordered[-1], 1)}
+    return {"p50_ms": at(0.5), "p95_ms": at(0.95), "max_ms": at(1.0)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -156,9 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-reorder-") as folder:
         clip = Path(folder) / "alpha.flv"
         render(a, clip)
-        units, extradata = packets(clip)
-    line = timeline(units, extradata)
-    start = units[0][0] + Fraction(SKIP_S)
+        line = timeline(clip)
+    start = min(line["sent"]) + Fraction(SKIP_S)
     # Only the pictures FFmpeg gave out while the clip ran (the last few wait for a flush).
     pictures = [c for c in sorted(line["ffmpeg"]) if c >= start]
     ms = 1000.0
