@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import itertools
 import socket
 import subprocess
@@ -26,17 +25,35 @@ def _free_udp_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _wait_until_bound(port: int, timeout: float = 5.0) -> None:
-    """Waits until someone (the PyAV receiver) holds 127.0.0.1:port, so no datagram is lost."""
+def _udp_port_bound(port: int) -> bool:
+    """Whether a UDP socket of this machine is bound to `port`, read from the kernel's table.
+
+    Binding the port to find out would hold it for an instant: the receiver's own bind
+    (FFmpeg's, without SO_REUSEADDR) could fail in that instant, and it did once in CI."""
+    for table in ("/proc/net/udp", "/proc/net/udp6"):
+        with open(table, encoding="ascii") as lines:
+            next(lines)  # the header
+            for line in lines:
+                local = line.split()[1]  # HEXADDR:HEXPORT
+                if int(local.rsplit(":", 1)[1], 16) == port:
+                    return True
+    return False
+
+
+def _wait_until_bound(
+    port: int, timeout: float = 15.0, holder: threading.Thread | None = None
+) -> None:
+    """Waits until someone (the PyAV receiver) holds port `port`, so no datagram is lost.
+
+    The timeout is generous because a CI machine under load can take seconds to schedule
+    the receiver's thread; `holder`, the thread that is to bind, ends the wait early if it
+    has ended without binding."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError as exc:
-                if exc.errno == errno.EADDRINUSE:
-                    return
-                raise
+        if _udp_port_bound(port):
+            return
+        if holder is not None and not holder.is_alive():
+            raise AssertionError(f"receiver ended before it bound udp port {port}")
         time.sleep(0.02)
     raise AssertionError(f"receiver did not bind udp port {port}")
 
@@ -68,7 +85,7 @@ def _listening() -> tuple[int, list[tuple[int, int, int]], list[BaseException], 
     errors: list[BaseException] = []
     receiver = threading.Thread(target=_receive, args=(port, marks, errors), daemon=True)
     receiver.start()
-    _wait_until_bound(port)
+    _wait_until_bound(port, holder=receiver)
     return port, marks, errors, receiver
 
 

@@ -31,20 +31,29 @@ class Reader:
     """A UdpTsSource on a free port, read in a thread; keeps what it hands on."""
 
     def __init__(self) -> None:
-        self.port = free_port(socket.SOCK_DGRAM)
-        self.source = UdpTsSource(f"udp://127.0.0.1:{self.port}")
         self.units: list[AccessUnit] = []
         self.parsed: list[AccessUnit] = []  # those framed by FFmpeg's parser
         self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._read, daemon=True)
-        self.thread.start()
-        _wait_until_bound(self.port)
+        self.error: BaseException | None = None
+        # A free port can be taken by another process before the source binds it; the
+        # source then fails at once, and a fresh port is tried (a CI run failed this way).
+        for _attempt in range(3):
+            self.port = free_port(socket.SOCK_DGRAM)
+            self.source = UdpTsSource(f"udp://127.0.0.1:{self.port}")
+            self.thread = threading.Thread(target=self._read, daemon=True)
+            self.thread.start()
+            try:
+                _wait_until_bound(self.port, holder=self.thread)
+                return
+            except AssertionError:
+                self.close()
+        raise AssertionError(f"the UDP source never bound a port; last error: {self.error!r}")
 
     def _read(self) -> None:
         try:
             self.source.run(self._keep, self.stop)
-        except (SourceError, av.error.FFmpegError):
-            pass  # the read timeout after the sender stopped
+        except (SourceError, av.error.FFmpegError) as exc:
+            self.error = exc  # at the end: the read timeout after the sender stopped
 
     def _keep(self, unit: AccessUnit) -> None:
         self.units.append(unit)

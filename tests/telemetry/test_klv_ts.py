@@ -83,7 +83,7 @@ async def _run_source(
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
-    await asyncio.to_thread(_wait_until_bound, port)
+    await asyncio.to_thread(_wait_until_bound, port, 15.0, reader)
     sent = await asyncio.to_thread(push, f"udp://127.0.0.1:{port}", seconds)
     await wait_for(lambda: not reader.is_alive(), 10, "the source to end after the push")
     stop.set()
