@@ -127,8 +127,9 @@ class TsMuxer:
             first = False
         return out
 
-    def unit(self, annexb: bytes, pts: int, keyframe: bool) -> bytes:
-        """TS packets of one access unit (90 kHz pts)."""
+    def unit(self, annexb: bytes, pts: int, keyframe: bool, aud: bool = True) -> bytes:
+        """TS packets of one PES packet holding `annexb` (90 kHz pts): an access unit, led by
+        an access unit delimiter, or with `aud` False the rest of one split over PES packets."""
         packets = []
         if keyframe:
             packets += self._packets(0, PAT) + self._packets(PMT_PID, PMT)
@@ -142,7 +143,9 @@ class TsMuxer:
                 0x01 | ((p << 1) & 0xFE),
             )
         )
-        pes = b"\x00\x00\x01\xe0\x00\x00\x80\x80\x05" + pts_field + b"\x00\x00\x00\x01\x09\xf0"
+        pes = b"\x00\x00\x01\xe0\x00\x00\x80\x80\x05" + pts_field
+        if aud:
+            pes += b"\x00\x00\x00\x01\x09\xf0"
         packets += self._packets(VIDEO_PID, pes + annexb, pcr=pts)
         return b"".join(packets)
 

@@ -5,6 +5,7 @@ parser)."""
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 import time
@@ -20,6 +21,7 @@ from relay.errors import SourceError
 from relay.media.access_unit import AccessUnit
 from relay.media.h264 import picture_starts
 from relay.sources.demux import UdpTsSource
+from scripts.fuzzing.media import TsMuxer, datagrams
 from tests.conftest import free_port
 from tests.test_fake_drone import _wait_until_bound
 
@@ -129,9 +131,8 @@ def test_a_picture_is_handed_on_before_the_next_is_sent() -> None:
 def test_two_pictures_in_one_pes_packet_come_out_one_by_one() -> None:
     """A sender that puts two pictures in each PES packet: the source sees a unit that
     starts two pictures, opens the input again with FFmpeg's parser, and hands on one
-    picture per unit from then on. (Splitting a picture over PES packets is caught the same
-    way, by a unit that starts none; FFmpeg's muxer cannot make such a stream for a test:
-    it puts an access unit delimiter at the head of every PES packet.)"""
+    picture per unit from then on. (A picture split over PES packets is caught by a unit
+    that starts none: the next test.)"""
     reader = Reader()
     output = ts_output(reader.port, pes_lengths=True)
     stream = output.add_stream("h264", rate=FPS)
@@ -161,6 +162,67 @@ def test_two_pictures_in_one_pes_packet_come_out_one_by_one() -> None:
     decoded = [f for u in whole for f in decoder.decode(av.Packet(u.data))]
     assert len(decoded) == len(whole)  # Constrained Baseline: a picture in, a picture out
     assert (decoded[-1].width, decoded[-1].height) == (320, 240)
+
+
+def _second_slice_at(picture: bytes) -> int:
+    """Where the second slice of a two-slice picture begins (its start code)."""
+    slices = [
+        m.start() for m in re.finditer(b"\x00\x00\x01[\x01\x21\x41\x61\x05\x25\x45\x65]", picture)
+    ]
+    assert len(slices) == 2, len(slices)
+    return slices[1] - 1 if picture[slices[1] - 1] == 0 else slices[1]
+
+
+@pytest.mark.parametrize("cut", ["between_slices", "inside_a_slice"])
+def test_a_picture_split_over_pes_packets_comes_out_whole(cut: str) -> None:
+    """A sender that splits each picture over two PES packets (MPEG-TS allows it; FFmpeg's
+    muxer never does it, so the TS is written here): the first half is handed on alone, the
+    second half starts no picture, the source opens the input again with FFmpeg's parser,
+    and from then on each unit is a whole picture, decoding to exactly what was sent."""
+    reader = Reader()
+    muxer = TsMuxer()
+    frames = 5 * FPS
+    sent: list[bytes] = []
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            for i, packet in enumerate(pictures(frames, slices=2)):
+                picture = bytes(packet)
+                sent.append(picture)
+                at = _second_slice_at(picture) if cut == "between_slices" else len(picture) // 2
+                pts = i * 90_000 // FPS
+                ts = muxer.unit(picture[:at], pts, packet.is_keyframe)
+                ts += muxer.unit(picture[at:], pts, keyframe=False, aud=False)
+                for datagram in datagrams(ts):
+                    udp.sendto(datagram, ("127.0.0.1", reader.port))
+                time.sleep(1 / FPS)
+        # The parser hands on a picture when the next begins: the last one stays held.
+        last = (frames - 2) * 90_000 // FPS
+        deadline = time.monotonic() + 5
+        while not any(u.pts == last for u in reader.parsed) and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        reader.close()
+    assert not reader.source.whole_pes_pictures, "the split pictures went unnoticed"
+    # Before the fallback exactly one unit went out: the first half of the first picture.
+    assert len(reader.units) - len(reader.parsed) == 1
+    assert len(reader.parsed) >= 2 * FPS, len(reader.parsed)
+    # The parser's first unit may be a picture's tail (datagrams are lost while the input
+    # is opened again); from then on one whole picture per unit.
+    assert all(picture_starts(u.data) == 1 for u in reader.parsed[1:])
+    reference = av.CodecContext.create("h264", "r")
+    expected = [f.to_ndarray(format="gray") for p in sent for f in reference.decode(av.Packet(p))]
+    first_key = next(i for i, u in enumerate(reader.parsed) if u.keyframe and i > 0)
+    decoder = av.CodecContext.create("h264", "r")
+    compared = 0
+    for unit in reader.parsed[first_key:]:
+        packet = av.Packet(unit.data)
+        packet.pts = unit.pts
+        for frame in decoder.decode(packet):
+            assert frame.pts is not None
+            index = frame.pts * FPS // 90_000
+            assert np.array_equal(frame.to_ndarray(format="gray"), expected[index]), index
+            compared += 1
+    assert compared == len(reader.parsed) - first_key
 
 
 @pytest.mark.parametrize(
