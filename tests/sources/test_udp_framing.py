@@ -35,11 +35,11 @@ class Reader:
     def __init__(self) -> None:
         self.units: list[AccessUnit] = []
         self.parsed: list[AccessUnit] = []  # those framed by FFmpeg's parser
-        self.stop = threading.Event()
         self.error: BaseException | None = None
         # A free port can be taken by another process before the source binds it; the
-        # source then fails at once, and a fresh port is tried (a CI run failed this way).
+        # source then fails at once, and a fresh port is tried.
         for _attempt in range(3):
+            self.stop = threading.Event()  # the failed attempt's close() set the last one
             self.port = free_port(socket.SOCK_DGRAM)
             self.source = UdpTsSource(f"udp://127.0.0.1:{self.port}")
             self.thread = threading.Thread(target=self._read, daemon=True)
