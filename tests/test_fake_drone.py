@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import os
 import socket
 import subprocess
 import sys
@@ -16,63 +15,10 @@ import av.error
 import numpy as np
 
 from relay.media.frame_marks import read_marks
+from tests.conftest import free_port
+from tests.udp_bind import wait_until_bound
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "fake_drone.py"
-
-
-def _free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _socket_inodes_here() -> set[str]:
-    """The inodes of this process's open sockets."""
-    inodes = set()
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:
-            continue  # closed meanwhile
-        if target.startswith("socket:["):
-            inodes.add(target[len("socket:[") : -1])
-    return inodes
-
-
-def _udp_port_bound_here(port: int) -> bool:
-    """Whether a UDP socket of this process is bound to `port`, read from the kernel's table.
-
-    Binding the port to find out would hold it for an instant: the receiver's own bind
-    (FFmpeg's, without SO_REUSEADDR) could fail in that instant, and it did once in CI. A
-    socket of another process on the port is not the receiver's."""
-    bound = set()
-    for table in ("/proc/net/udp", "/proc/net/udp6"):
-        with open(table, encoding="ascii") as lines:
-            next(lines)  # the header
-            for line in lines:
-                fields = line.split()  # [1] is HEXADDR:HEXPORT, [9] the inode
-                if int(fields[1].rsplit(":", 1)[1], 16) == port:
-                    bound.add(fields[9])
-    return bool(bound & _socket_inodes_here())
-
-
-def _wait_until_bound(
-    port: int, timeout: float = 15.0, holder: threading.Thread | None = None
-) -> None:
-    """Waits until the PyAV receiver, a thread of this process, holds `port`, so no datagram
-    is lost.
-
-    The timeout is generous because a CI machine under load can take seconds to schedule
-    the receiver's thread; `holder`, the thread that is to bind, ends the wait early if it
-    has ended without binding."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if _udp_port_bound_here(port):
-            return
-        if holder is not None and not holder.is_alive():
-            raise AssertionError(f"receiver ended before it bound udp port {port}")
-        time.sleep(0.02)
-    raise AssertionError(f"receiver did not bind udp port {port}")
 
 
 def _receive(port: int, marks: list[tuple[int, int, int]], errors: list[BaseException]) -> None:
@@ -97,12 +43,12 @@ def _receive(port: int, marks: list[tuple[int, int, int]], errors: list[BaseExce
 
 def _listening() -> tuple[int, list[tuple[int, int, int]], list[BaseException], threading.Thread]:
     """A receiver decoding MPEG-TS on a free UDP port, bound before it returns."""
-    port = _free_udp_port()
+    port = free_port(socket.SOCK_DGRAM)
     marks: list[tuple[int, int, int]] = []
     errors: list[BaseException] = []
     receiver = threading.Thread(target=_receive, args=(port, marks, errors), daemon=True)
     receiver.start()
-    _wait_until_bound(port, holder=receiver)
+    wait_until_bound(port, holder=receiver)
     return port, marks, errors, receiver
 
 

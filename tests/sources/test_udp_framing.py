@@ -5,7 +5,6 @@ parser)."""
 
 from __future__ import annotations
 
-import re
 import socket
 import threading
 import time
@@ -19,11 +18,11 @@ import pytest
 
 from relay.errors import SourceError
 from relay.media.access_unit import AccessUnit
-from relay.media.h264 import picture_starts
+from relay.media.h264 import has_slice, picture_starts
 from relay.sources.demux import UdpTsSource
 from scripts.fuzzing.media import TsMuxer, datagrams
 from tests.conftest import free_port
-from tests.test_fake_drone import _wait_until_bound
+from tests.udp_bind import wait_until_bound
 
 FPS = 30
 PROBE_FRAMES = 45  # 1.5 s: more than the source's analyzeduration (1 s) needs
@@ -45,7 +44,7 @@ class Reader:
             self.thread = threading.Thread(target=self._read, daemon=True)
             self.thread.start()
             try:
-                _wait_until_bound(self.port, holder=self.thread)
+                wait_until_bound(self.port, holder=self.thread)
                 return
             except AssertionError:
                 self.close()
@@ -165,12 +164,11 @@ def test_two_pictures_in_one_pes_packet_come_out_one_by_one() -> None:
 
 
 def _second_slice_at(picture: bytes) -> int:
-    """Where the second slice of a two-slice picture begins (its start code)."""
-    slices = [
-        m.start() for m in re.finditer(b"\x00\x00\x01[\x01\x21\x41\x61\x05\x25\x45\x65]", picture)
-    ]
-    assert len(slices) == 2, len(slices)
-    return slices[1] - 1 if picture[slices[1] - 1] == 0 else slices[1]
+    """Where the second (and last) slice of a two-slice picture begins: a unit from there on
+    holds a slice but starts no picture."""
+    at = picture.rfind(b"\x00\x00\x01")
+    assert has_slice(picture[at:]) and picture_starts(picture[at:]) == 0
+    return at
 
 
 @pytest.mark.parametrize("cut", ["between_slices", "inside_a_slice"])

@@ -26,7 +26,8 @@ from scripts.klv_make import circle, make_packet, push_ts
 from tests.conftest import RelayFactory, free_port, wait_for
 from tests.telemetry.ts_sync import sync_klv_ts
 from tests.telemetry.viewer_sse import viewer_auth, viewer_event
-from tests.test_fake_drone import SCRIPT, _wait_until_bound
+from tests.test_fake_drone import SCRIPT
+from tests.udp_bind import wait_until_bound
 
 EPOCH_US = 1_764_500_000_000_000
 
@@ -83,7 +84,7 @@ async def _run_source(
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
-    await asyncio.to_thread(_wait_until_bound, port, 15.0, reader)
+    await asyncio.to_thread(wait_until_bound, port, holder=reader)
     sent = await asyncio.to_thread(push, f"udp://127.0.0.1:{port}", seconds)
     await wait_for(lambda: not reader.is_alive(), 10, "the source to end after the push")
     stop.set()
