@@ -16,13 +16,15 @@ only the waits that the stream's structure and the decoder's rule impose.
 
 For each picture it reports, from its capture:
 - `sent`: when it leaves the drone;
-- `ffmpeg`: when the relay's decoder (FFmpeg's h264 with slice threads and no frame
-  threads, as the relay's transcoder opens it) gives it out, each packet decoded at its
-  send time;
+- `ffmpeg`: when FFmpeg's h264 decoder alone (slice threads, no frame threads) gives it
+  out, each packet decoded at its send time;
+- `relay`: when the relay's decoder (relay.transcode.prompt_decoder: FFmpeg's, told with
+  skip pictures when a picture may come out) gives it out;
 - `display_order`: the earliest any decoder could give it out in display order: once it has
   arrived and every picture before it has been given out.
-and `ffmpeg_wait`, its wait in the decoder from its own packet's arrival (what the relay's
-`rung_delay_ms` includes since the transcoder times a picture from its own packet).
+and `*_wait_after_arrival`, its wait in the decoder from its own packet's arrival (what
+the relay's `rung_delay_ms` includes since the transcoder times a picture from its own
+packet), and how many skip pictures the relay's decoder fed.
 Prints one JSON object: p50/p95/max in ms per figure, the reorder depth that the stream's
 SPS declares (FFmpeg holds that many pictures) and the depth it actually needs.
 """
@@ -44,8 +46,10 @@ import av
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from relay.media.access_unit import CLOCK_RATE, TIME_BASE  # noqa: E402
 from relay.media.h264 import NAL_SPS, nal_type, parameter_sets  # noqa: E402
 from relay.media.sps import max_reorder  # noqa: E402
+from relay.transcode.prompt_decoder import PromptDecoder  # noqa: E402
 from scripts.lte.glass import quantile  # noqa: E402
 
 FPS = 30
@@ -81,28 +85,36 @@ def render(a: argparse.Namespace, clip: Path) -> None:
 
 
 def timeline(clip: Path) -> dict[str, Any]:
-    """Per picture (by capture time, its pts in s): sent, FFmpeg's output and the
-    display-order floor; the packets are read and decoded in the clip's (decoding) order."""
+    """Per picture (by capture time, its pts in s): sent, FFmpeg's output, the relay's
+    decoder's output and the display-order floor; the packets are read and decoded in the
+    clip's (decoding) order, in Annex B as the relay's sources hand them on."""
     decoder = av.CodecContext.create("h264", "r")
-    decoder.thread_type = "SLICE"  # as relay.transcode.transcoder opens it
+    decoder.thread_type = "SLICE"  # as FFmpeg's decoder alone would run in the relay
+    relay = PromptDecoder(TIME_BASE)
     sent: dict[Fraction, Fraction] = {}
     ffmpeg: dict[Fraction, Fraction] = {}
+    prompt: dict[Fraction, Fraction] = {}
     latest = Fraction(0)
     needed_depth = 0
     with av.open(str(clip)) as container:
         stream = container.streams.video[0]
         extradata = stream.codec_context.extradata  # FLV: the SPS and PPS, once
-        decoder.extradata = extradata
+        annex_b = av.bitstream.BitStreamFilterContext("h264_mp4toannexb", stream)
         for packet in container.demux(stream):
-            if packet.pts is None or packet.time_base is None:
-                continue  # the demuxer's flush packet
-            capture = Fraction(packet.pts * packet.time_base)
-            # Pictures sent earlier that are shown after this one: the reorder it needs.
-            needed_depth = max(needed_depth, sum(1 for c in sent if c > capture))
-            latest = sent[capture] = max(latest, capture)  # clip_push.py's rule
-            for frame in decoder.decode(packet):
-                if frame.pts is not None and frame.time_base is not None:
-                    ffmpeg[Fraction(frame.pts * frame.time_base)] = latest
+            for unit in annex_b.filter(packet):
+                if unit.pts is None or unit.time_base is None:
+                    continue
+                capture = Fraction(unit.pts * unit.time_base)
+                # Pictures sent earlier that are shown after this one: the reorder it needs.
+                needed_depth = max(needed_depth, sum(1 for c in sent if c > capture))
+                latest = sent[capture] = max(latest, capture)  # clip_push.py's rule
+                data, pts = bytes(unit), int(capture * CLOCK_RATE)
+                packet = av.Packet(data)
+                packet.pts, packet.time_base = pts, TIME_BASE
+                for frame in decoder.decode(packet):
+                    ffmpeg[Fraction(frame.pts or 0, CLOCK_RATE)] = latest
+                for frame in relay.decode(data, pts):
+                    prompt[Fraction(frame.pts or 0, CLOCK_RATE)] = latest
     floor: dict[Fraction, Fraction] = {}
     previous = Fraction(0)
     for capture in sorted(sent):
@@ -110,9 +122,12 @@ def timeline(clip: Path) -> dict[str, Any]:
     return {
         "sent": sent,
         "ffmpeg": ffmpeg,
+        "relay": prompt,
         "display_order": floor,
         "declared_depth": declared_reorder(extradata),
         "needed_depth": needed_depth,
+        "skip_pictures": relay.skip_pictures,
+        "relay_prompt": relay.prompt,
     }
 
 
@@ -154,6 +169,12 @@ def main(argv: list[str] | None = None) -> int:
         "ffmpeg_wait_after_arrival": quantiles(
             [float(line["ffmpeg"][c] - line["sent"][c]) * ms for c in pictures]
         ),
+        "capture_to_relay_out": since_capture("relay"),
+        "relay_wait_after_arrival": quantiles(
+            [float(line["relay"][c] - line["sent"][c]) * ms for c in pictures]
+        ),
+        "relay_skip_pictures": line["skip_pictures"],
+        "relay_prompt": line["relay_prompt"],
         "reorder_depth_declared": line["declared_depth"],
         "reorder_depth_needed": line["needed_depth"],
     }

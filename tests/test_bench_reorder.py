@@ -1,5 +1,6 @@
 """bench_reorder (scripts/bench_reorder.py): on a real clip from the fake drone, a B-frame's
-send time, FFmpeg's output and the display-order floor in frame intervals, and bad input."""
+send time, FFmpeg's output, the relay's decoder's output and the display-order floor in frame
+intervals, and bad input."""
 
 from __future__ import annotations
 
@@ -39,6 +40,10 @@ def test_an_i_b_b_p_drone_in_frame_intervals() -> None:
     assert intervals(result["ffmpeg_wait_after_arrival"]) == (3.0, 3.0)
     # In display order each picture could go as soon as it has arrived.
     assert intervals(result["capture_to_display_order_floor"]) == (1.0, 2.0)
+    # The relay's decoder gives each out then: no wait after its arrival.
+    assert result["relay_prompt"] and result["relay_skip_pictures"] > 0
+    assert intervals(result["capture_to_relay_out"]) == (1.0, 2.0)
+    assert intervals(result["relay_wait_after_arrival"]) == (0.0, 0.0)
 
 
 def test_without_b_frames_nothing_waits() -> None:
@@ -48,6 +53,8 @@ def test_without_b_frames_nothing_waits() -> None:
     assert result["reorder_depth_declared"] == 0 and result["reorder_depth_needed"] == 0
     for figure in ("capture_to_sent", "capture_to_ffmpeg_out", "ffmpeg_wait_after_arrival"):
         assert intervals(result[figure]) == (0.0, 0.0), figure
+    assert intervals(result["capture_to_relay_out"]) == (0.0, 0.0)
+    assert result["relay_skip_pictures"] == 0
 
 
 @pytest.mark.parametrize(

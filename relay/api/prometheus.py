@@ -165,6 +165,12 @@ class RelayCollector(Collector):
             )
             m.counter("relay_transcoder_decode_errors", "decode errors", t.decode_errors, stream=s)
             m.counter(
+                "relay_transcoder_skip_pictures",
+                "pictures fed to the decoder only to let B-frame-reordered pictures out",
+                t.skip_pictures,
+                stream=s,
+            )
+            m.counter(
                 "relay_transcoder_slate_frames", "slate frames sent", t.slate_frames, stream=s
             )
             m.seconds(

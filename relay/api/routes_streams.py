@@ -68,6 +68,8 @@ async def get_stream(request: web.Request) -> web.Response:
             "slate_frames": t.slate_frames,
             "dropped_units": t.dropped_units,
             "decode_errors": t.decode_errors,
+            # B-frame sources: pictures fed to let the waiting ones out at once.
+            "skip_pictures": t.skip_pictures,
             # Lazy rungs: decoding from the last IDR when a rung starts with none running.
             "cold_starts": t.cold_starts,
             "cold_start": t.cold_start_ms.summary(),

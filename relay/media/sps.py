@@ -9,42 +9,14 @@ Baseline have no B-frames, and the VUI's bitstream_restriction carries max_num_r
 from __future__ import annotations
 
 from relay.media.access_unit import AccessUnit
+from relay.media.bits import BitReader, unescape
 from relay.media.h264 import first_sps
 
 HIGH_PROFILES = {100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135}
 
 
-class _Bits:
-    def __init__(self, rbsp: bytes) -> None:
-        self.data, self.pos = rbsp, 0
-
-    def u(self, n: int) -> int:
-        value = 0
-        for _ in range(n):
-            byte = self.data[self.pos >> 3]  # IndexError past the end: a truncated SPS
-            value = value << 1 | (byte >> (7 - (self.pos & 7))) & 1
-            self.pos += 1
-        return value
-
-    def ue(self) -> int:
-        zeros = 0
-        while self.u(1) == 0:
-            zeros += 1
-            if zeros > 31:
-                raise ValueError("bad exp-Golomb code")
-        return (1 << zeros) - 1 + self.u(zeros)
-
-    def se(self) -> int:
-        k = self.ue()
-        return (k + 1) // 2 if k & 1 else -(k // 2)
-
-
-def _rbsp(nal: bytes) -> bytes:
-    """The NAL payload without its header and emulation-prevention bytes (00 00 03)."""
-    return nal[1:].replace(b"\x00\x00\x03", b"\x00\x00")
-
-
-def _scaling_lists(bits: _Bits, count: int) -> None:
+def skip_scaling_lists(bits: BitReader, count: int) -> None:
+    """Reads past an SPS's (or PPS's) scaling lists (7.3.2.1.1.1)."""
     for i in range(count):
         if bits.u(1):
             last = nxt = 8
@@ -54,7 +26,7 @@ def _scaling_lists(bits: _Bits, count: int) -> None:
                 last = nxt or last
 
 
-def _hrd(bits: _Bits) -> None:
+def _hrd(bits: BitReader) -> None:
     count = bits.ue() + 1
     bits.u(8)  # bit_rate_scale, cpb_size_scale
     for _ in range(count):
@@ -62,7 +34,7 @@ def _hrd(bits: _Bits) -> None:
     bits.u(20)
 
 
-def _to_size(bits: _Bits, profile: int) -> int:
+def _to_size(bits: BitReader, profile: int) -> int:
     """Reads from seq_parameter_set_id up to the picture size; returns chroma_format_idc."""
     bits.ue()  # seq_parameter_set_id
     chroma = 1
@@ -72,7 +44,7 @@ def _to_size(bits: _Bits, profile: int) -> int:
             bits.u(1)
         bits.ue(), bits.ue(), bits.u(1)  # bit depths, qpprime_y_zero_transform_bypass
         if bits.u(1):
-            _scaling_lists(bits, 12 if chroma == 3 else 8)
+            skip_scaling_lists(bits, 12 if chroma == 3 else 8)
     bits.ue()  # log2_max_frame_num
     poc_type = bits.ue()
     if poc_type == 0:
@@ -89,12 +61,12 @@ def picture_size(sps: bytes) -> tuple[int, int] | None:
     """(width, height) in pixels after cropping (7.4.2.1.1), or None for an SPS that cannot
     be read: an MSE init segment's avc1 entry and track header carry it."""
     try:
-        return _size(_Bits(_rbsp(sps)))
+        return _size(BitReader(unescape(sps)))
     except (IndexError, ValueError):
         return None
 
 
-def _size(bits: _Bits) -> tuple[int, int]:
+def _size(bits: BitReader) -> tuple[int, int]:
     profile = bits.u(8)
     bits.u(16)  # constraint flags, level
     chroma = _to_size(bits, profile)
@@ -117,12 +89,12 @@ def max_reorder(sps: bytes) -> int | None:
     """Pictures the decoder may hold for reordering: 0 for no B-frames, None when the SPS
     does not say (no VUI bitstream restriction) or cannot be read."""
     try:
-        return _max_reorder(_Bits(_rbsp(sps)))
+        return _max_reorder(BitReader(unescape(sps)))
     except (IndexError, ValueError):
         return None
 
 
-def _max_reorder(bits: _Bits) -> int | None:
+def _max_reorder(bits: BitReader) -> int | None:
     profile = bits.u(8)
     constraints = bits.u(8)
     bits.u(8)  # level

@@ -26,6 +26,7 @@ from relay.metrics import Histogram
 from relay.transcode.encoder import RungEncoder
 from relay.transcode.gop import GopBuffer, is_reference
 from relay.transcode.processors.osd import private_copy
+from relay.transcode.prompt_decoder import PromptDecoder
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ class ColdStart:
     dropped_units: int
     _gop: GopBuffer
     _queue: queue.Queue[AccessUnit | Discontinuity | str | None]
-    _decoder: av.VideoCodecContext | None
+    _decoder: PromptDecoder | None
     _newest: tuple[av.VideoFrame, int] | None
     _skip_to_keyframe: bool
     _closing: bool
@@ -74,7 +75,7 @@ class ColdStart:
     def _restart(self) -> None:
         raise NotImplementedError
 
-    def _decode_frames(self, unit: AccessUnit) -> list[av.VideoFrame]:
+    def _decode_frames(self, unit: AccessUnit, prompt: bool = False) -> list[av.VideoFrame]:
         raise NotImplementedError
 
     def _process_and_encode(

@@ -31,6 +31,7 @@ from relay.transcode.cold_start import INPUT_QUEUE, SIGNAL_LOST_S, ColdStart
 from relay.transcode.encoder import RungEncoder
 from relay.transcode.gop import GopBuffer
 from relay.transcode.processors.osd import Processor
+from relay.transcode.prompt_decoder import PromptDecoder
 from relay.transcode.slate import slate_frame
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,8 @@ class Transcoder(ColdStart):
         self.slate_frames = 0
         self.dropped_units = 0
         self.decode_errors = 0
+        # B-frame sources: pictures fed only to let waiting ones out (prompt_decoder).
+        self.skip_pictures = 0
         self.cold_starts = 0
         self.cold_start_ms = Histogram()  # decoding the kept units up to the newest picture
         self.cold_start_skipped = 0  # pictures nothing refers to, not decoded on a cold start
@@ -83,7 +86,7 @@ class Transcoder(ColdStart):
         self._last_input = 0.0
         self._queue: queue.Queue[AccessUnit | Discontinuity | str | None] = queue.Queue(INPUT_QUEUE)
         self._skip_to_keyframe = True
-        self._decoder: av.VideoCodecContext | None = None
+        self._decoder: PromptDecoder | None = None
         self._arrivals: OrderedDict[int, int] = OrderedDict()  # unit pts -> arrival_ns
         self._last_size = (1280, 720)
         self._out_origin_ns = time.monotonic_ns()
@@ -199,11 +202,14 @@ class Transcoder(ColdStart):
         self._arrivals[unit.pts] = unit.arrival_ns
         if len(self._arrivals) > ARRIVALS_KEPT:
             self._arrivals.popitem(last=False)
-        for frame in self._decode_frames(unit):
+        for frame in self._decode_frames(unit, prompt=True):
             arrival = None if frame.pts is None else self._arrivals.pop(frame.pts, None)
             self._process_and_encode(frame, unit.arrival_ns if arrival is None else arrival)
 
-    def _decode_frames(self, unit: AccessUnit) -> list[av.VideoFrame]:
+    def _decode_frames(self, unit: AccessUnit, prompt: bool = False) -> list[av.VideoFrame]:
+        """The pictures this unit lets out of the decoder. `prompt`: each as soon as every
+        picture before it in display order is in (the live path; a catch-up or idle decoding
+        skips pictures and has nobody waiting)."""
         if not unit.data:
             # An empty packet would put FFmpeg's decoder into draining mode for good (every
             # later packet: "End of file"); browsers' padding probes reassemble to these.
@@ -215,15 +221,11 @@ class Transcoder(ColdStart):
                 return []
             self._skip_to_keyframe = False
         if self._decoder is None:
-            self._decoder = av.CodecContext.create("h264", "r")
-            # Slice threads only: frame threads would hold frames back and add delay.
-            self._decoder.thread_type = "SLICE"
-        packet = av.Packet(unit.data)
-        packet.pts = unit.pts
-        packet.time_base = TIME_BASE
+            self._decoder = PromptDecoder(TIME_BASE)
+        skips = self._decoder.skip_pictures
         t0 = time.perf_counter()
         try:
-            frames = self._decoder.decode(packet)
+            frames = self._decoder.decode(unit.data, unit.pts, prompt)
         except av.error.FFmpegError as exc:
             # A broken unit from the drone: note it and resynchronise at the next keyframe.
             self.decode_errors += 1
@@ -232,6 +234,7 @@ class Transcoder(ColdStart):
             return []
         self.decode_ms.observe((time.perf_counter() - t0) * 1000)
         self.frames_decoded += len(frames)
+        self.skip_pictures += self._decoder.skip_pictures - skips
         return frames
 
     def _send_slate(self) -> None:

@@ -69,9 +69,9 @@ def test_a_cold_start_shows_the_idr_as_a_still_then_only_the_newest_picture(
             apart.append(idr)
             return decode_alone(idr)
 
-        def noting_decode_frames(unit: AccessUnit) -> list[av.VideoFrame]:
+        def noting_decode_frames(unit: AccessUnit, prompt: bool = False) -> list[av.VideoFrame]:
             out_at_catch_up.append(encoder.frames_out)
-            return decode_frames(unit)
+            return decode_frames(unit, prompt)
 
         transcoder._decode_frames = noting_decode_frames  # type: ignore[method-assign]
         transcoder._decode_alone = noting_decode_alone  # type: ignore[method-assign]
