@@ -24,7 +24,9 @@ For each picture it reports, from its capture:
   arrived and every picture before it has been given out.
 and `*_wait_after_arrival`, its wait in the decoder from its own packet's arrival (what
 the relay's `rung_delay_ms` includes since the transcoder times a picture from its own
-packet), and how many skip pictures the relay's decoder fed.
+packet), and how many skip pictures the relay's decoder fed. The one figure in machine time
+is each decoder's CPU per picture over the whole clip (process time in its calls; both run
+in the same process, one after the other for each packet): what the skip pictures cost.
 Prints one JSON object: p50/p95/max in ms per figure, the reorder depth that the stream's
 SPS declares (FFmpeg holds that many pictures) and the depth it actually needs.
 """
@@ -96,25 +98,37 @@ def timeline(clip: Path) -> dict[str, Any]:
     prompt: dict[Fraction, Fraction] = {}
     latest = Fraction(0)
     needed_depth = 0
+    cpu = {"ffmpeg": 0.0, "relay": 0.0}  # process CPU s in each decoder's calls
+    units: list[tuple[Fraction, bytes]] = []  # capture time, Annex B, in decoding order
     with av.open(str(clip)) as container:
         stream = container.streams.video[0]
         extradata = stream.codec_context.extradata  # FLV: the SPS and PPS, once
         annex_b = av.bitstream.BitStreamFilterContext("h264_mp4toannexb", stream)
         for packet in container.demux(stream):
             for unit in annex_b.filter(packet):
-                if unit.pts is None or unit.time_base is None:
-                    continue
-                capture = Fraction(unit.pts * unit.time_base)
-                # Pictures sent earlier that are shown after this one: the reorder it needs.
-                needed_depth = max(needed_depth, sum(1 for c in sent if c > capture))
-                latest = sent[capture] = max(latest, capture)  # clip_push.py's rule
-                data, pts = bytes(unit), int(capture * CLOCK_RATE)
-                packet = av.Packet(data)
-                packet.pts, packet.time_base = pts, TIME_BASE
-                for frame in decoder.decode(packet):
-                    ffmpeg[Fraction(frame.pts or 0, CLOCK_RATE)] = latest
-                for frame in relay.decode(data, pts):
-                    prompt[Fraction(frame.pts or 0, CLOCK_RATE)] = latest
+                if unit.pts is not None and unit.time_base is not None:
+                    units.append((Fraction(unit.pts * unit.time_base), bytes(unit)))
+    for capture, _ in units:
+        # Pictures sent earlier that are shown after this one: the reorder it needs.
+        needed_depth = max(needed_depth, sum(1 for c in sent if c > capture))
+        latest = sent[capture] = max(latest, capture)  # clip_push.py's rule
+    for index, (capture, data) in enumerate(units):
+        pts, at = int(capture * CLOCK_RATE), sent[capture]
+        packet = av.Packet(data)
+        packet.pts, packet.time_base = pts, TIME_BASE
+        # As the transcoder: told to let pictures out only when no unit waits behind this
+        # one (one sent at the same time: the B-frames just after their P-frame).
+        last = index + 1 == len(units) or sent[units[index + 1][0]] > at
+        t0 = time.process_time()
+        frames = decoder.decode(packet)
+        t1 = time.process_time()
+        shown = relay.decode(data, pts, prompt=last)
+        cpu["ffmpeg"] += t1 - t0
+        cpu["relay"] += time.process_time() - t1
+        for frame in frames:
+            ffmpeg[Fraction(frame.pts or 0, CLOCK_RATE)] = at
+        for frame in shown:
+            prompt[Fraction(frame.pts or 0, CLOCK_RATE)] = at
     floor: dict[Fraction, Fraction] = {}
     previous = Fraction(0)
     for capture in sorted(sent):
@@ -128,6 +142,7 @@ def timeline(clip: Path) -> dict[str, Any]:
         "needed_depth": needed_depth,
         "skip_pictures": relay.skip_pictures,
         "relay_prompt": relay.prompt,
+        "cpu_s": cpu,
     }
 
 
@@ -175,6 +190,11 @@ def main(argv: list[str] | None = None) -> int:
         ),
         "relay_skip_pictures": line["skip_pictures"],
         "relay_prompt": line["relay_prompt"],
+        # The one machine-time figure: what the skip pictures cost (the whole clip).
+        "decode_cpu_ms_per_picture": {
+            kind: round(seconds * ms / len(line["sent"]), 2)
+            for kind, seconds in line["cpu_s"].items()
+        },
         "reorder_depth_declared": line["declared_depth"],
         "reorder_depth_needed": line["needed_depth"],
     }

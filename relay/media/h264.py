@@ -38,7 +38,7 @@ def nal_type(nal: bytes) -> int:
     return nal[0] & 0x1F
 
 
-def _nal_headers(data: bytes) -> Iterator[int]:
+def nal_header_offsets(data: bytes) -> Iterator[int]:
     """The offset of each NAL unit's header byte in an Annex B buffer, without copying the
     units (the checks below run on every picture a source hands on)."""
     start = data.find(b"\x00\x00\x01")
@@ -50,7 +50,7 @@ def _nal_headers(data: bytes) -> Iterator[int]:
 
 def has_slice(unit: bytes) -> bool:
     """True when an Annex B access unit holds a coded slice (NAL types 1-5): a picture."""
-    return any(1 <= unit[at] & 0x1F <= 5 for at in _nal_headers(unit))
+    return any(1 <= unit[at] & 0x1F <= 5 for at in nal_header_offsets(unit))
 
 
 def picture_starts(unit: bytes) -> int:
@@ -59,7 +59,7 @@ def picture_starts(unit: bytes) -> int:
     whole picture, none for a continuation, two for two pictures (or a frame's two fields)."""
     return sum(
         1
-        for at in _nal_headers(unit)
+        for at in nal_header_offsets(unit)
         # Types 1 and 5, and 2 (data partition A; B and C begin with slice_id instead).
         if unit[at] & 0x1F in (1, 2, 5) and at + 1 < len(unit) and unit[at + 1] & 0x80
     )

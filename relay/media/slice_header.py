@@ -10,6 +10,10 @@ from dataclasses import dataclass
 from relay.media.bits import BitReader, unescape
 from relay.media.sps import HIGH_PROFILES, skip_scaling_lists
 
+# Every slice header field up to delta_pic_order_cnt_bottom fits in this many bytes (at
+# most about 25), emulation prevention included: a caller need not copy a whole slice.
+SLICE_HEADER_BYTES = 48
+
 
 @dataclass(frozen=True, slots=True)
 class SeqParams:
@@ -100,9 +104,7 @@ def read_slice_header(
     """The fields of a frame's slice header up to its order count, or None when the slice
     refers to parameter sets not seen, or is a field (fields are not handled)."""
     try:
-        # 40 bytes hold every field up to delta_pic_order_cnt_bottom: no need to unescape
-        # a whole 1080p slice.
-        bits = BitReader(unescape(nal[:48]))
+        bits = BitReader(unescape(nal[:SLICE_HEADER_BYTES]))
         bits.ue()  # first_mb_in_slice
         bits.ue()  # slice_type
         pps_id = bits.ue()

@@ -17,6 +17,12 @@ counts frames in steps of 2 (x264, FFmpeg, hardware encoders), so a stream whose
 are all even has a gap where a picture is still to come. A stream with an odd count, a
 field, POC type 1, or a picture lost after a skip picture, is decoded as FFmpeg alone would,
 from then on. POC type 2 is shown in decoding order: nothing waits, nothing is fed.
+
+The cost: between bursts the decoder holds as many skip pictures as its reorder depth, so
+an I B B P drone (depth 2) needs two per group of three when the caller lets a unit already
+waiting push the pictures out (`prompt=False`). On the fleet's 1080p alpha clip: 82 skip
+pictures for 120 pictures, 0.9 ms of CPU more per picture (7.0-7.6 ms to 7.9-8.6 ms,
+scripts/bench_reorder.py), for pictures out 67 ms sooner.
 """
 
 from __future__ import annotations
@@ -27,9 +33,10 @@ from fractions import Fraction
 
 import av
 
-from relay.media.h264 import NAL_PPS, NAL_SPS, nal_type, split_nal_units
+from relay.media.h264 import NAL_PPS, NAL_SPS, nal_header_offsets
 from relay.media.skip_picture import skip_picture
 from relay.media.slice_header import (
+    SLICE_HEADER_BYTES,
     PicParams,
     SeqParams,
     SliceHeader,
@@ -74,7 +81,9 @@ class PromptDecoder:
         self.pictures_lost = 0
 
     def decode(self, data: bytes, pts: int, prompt: bool = True) -> list[av.VideoFrame]:
-        """The pictures this unit lets out; raises av.error.FFmpegError as FFmpeg does."""
+        """The pictures this unit lets out; raises av.error.FFmpegError as FFmpeg does.
+        `prompt`: feed skip pictures for what can come out now (False when another unit is
+        about to be fed, which lets one out by itself, or when nobody waits for pictures)."""
         header = self._read(data)
         if header is not None and not header.decode_order:
             self._note(pts, header)
@@ -91,20 +100,25 @@ class PromptDecoder:
     # -- what the stream says --------------------------------------------------------------
 
     def _read(self, data: bytes) -> SliceHeader | None:
-        for nal in split_nal_units(data):
-            kind = nal_type(nal)
-            if kind == NAL_SPS:
-                seq = read_sps(nal)
-                if seq is not None:
-                    self._sps[seq.sps_id] = seq
-            elif kind == NAL_PPS:
+        """Parameter sets are noted; the first slice's header is read from its first bytes
+        (no copy of a whole slice: this runs on every unit)."""
+        for at in nal_header_offsets(data):
+            kind = data[at] & 0x1F
+            if kind in (NAL_SPS, NAL_PPS):
+                end = data.find(b"\x00\x00\x01", at)
+                nal = data[at : len(data) if end == -1 else end]
+                if kind == NAL_SPS:
+                    seq = read_sps(nal)
+                    if seq is not None:
+                        self._sps[seq.sps_id] = seq
+                    continue
                 pic = read_pps(nal)
                 if pic is not None:
                     self._pps[pic.pps_id] = pic
                     if pic.pps_id == self._skip_pps_id:
                         self._skip_pps_id = min(set(range(256)) - set(self._pps))
             elif kind in (1, 5):
-                header = read_slice_header(nal, self._pps, self._sps)
+                header = read_slice_header(data[at : at + SLICE_HEADER_BYTES], self._pps, self._sps)
                 if header is None:
                     self._give_up("a field, POC type 1, or unknown parameter sets")
                 else:

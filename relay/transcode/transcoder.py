@@ -202,7 +202,9 @@ class Transcoder(ColdStart):
         self._arrivals[unit.pts] = unit.arrival_ns
         if len(self._arrivals) > ARRIVALS_KEPT:
             self._arrivals.popitem(last=False)
-        for frame in self._decode_frames(unit, prompt=True):
+        # A unit already waiting behind this one (a drone sends a P-frame's B-frames just
+        # after it) lets the pictures out itself: skip pictures only when none waits.
+        for frame in self._decode_frames(unit, prompt=self._queue.empty()):
             arrival = None if frame.pts is None else self._arrivals.pop(frame.pts, None)
             self._process_and_encode(frame, unit.arrival_ns if arrival is None else arrival)
 
