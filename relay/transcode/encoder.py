@@ -87,6 +87,14 @@ def make_rung_encoder(width: int, height: int, fps: int, bitrate: int) -> av.Vid
     return enc
 
 
+# Frames waiting for this rung's encoder; more are dropped, oldest first (a slow encoder
+# must not build up delay). Three: a B-frame drone's pictures leave the decoder in groups,
+# the P-frame and the two B-frames shown before it at once (relay.transcode.prompt_decoder),
+# and with two the group's first was dropped whenever the encoder thread had not yet
+# taken it (a third of alpha's pictures in bench_fleet, 3 December).
+QUEUE_FRAMES = 3
+
+
 class RungEncoder:
     """Scales and encodes frames for one rung; hands packets to `publish` (any thread)."""
 
@@ -140,7 +148,7 @@ class RungEncoder:
         self.privacy = PrivacyStage(stream, rung.name, rung.privacy) if rung.privacy else None
         self.privacy_ms = Histogram()
         # (frame, arrival, generation, live, still_s) or PAUSE
-        self._queue: queue.Queue[Submitted | str | None] = queue.Queue(2)
+        self._queue: queue.Queue[Submitted | str | None] = queue.Queue(QUEUE_FRAMES)
         # Supervised: a crash restarts the loop with a new x264 (its first frame is an IDR).
         self.worker = WorkerThread(
             stream,
