@@ -115,8 +115,11 @@ class PromptDecoder:
                 pic = read_pps(nal)
                 if pic is not None:
                     self._pps[pic.pps_id] = pic
-                    if pic.pps_id == self._skip_pps_id:
-                        self._skip_pps_id = min(set(range(256)) - set(self._pps))
+                    if pic.pps_id == self._skip_pps_id:  # the stream uses it: take another
+                        free = [i for i in range(255, -1, -1) if i not in self._pps]
+                        if not free:
+                            self._give_up("the stream uses every PPS id")
+                        self._skip_pps_id = free[0] if free else 255
             elif kind in (1, 5):
                 header = read_slice_header(data[at : at + SLICE_HEADER_BYTES], self._pps, self._sps)
                 if header is None:
