@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from relay.media.bits import BitReader, unescape
-from relay.media.sps import HIGH_PROFILES, skip_scaling_lists
+from relay.media.sps import read_head
 
 # Every slice header field up to delta_pic_order_cnt_bottom fits in this many bytes (at
 # most about 25), emulation prevention included: a caller need not copy a whole slice.
@@ -49,39 +49,21 @@ def read_sps(nal: bytes) -> SeqParams | None:
         bits = BitReader(unescape(nal))
         profile = bits.u(8)
         bits.u(16)  # constraint flags, level
-        sps_id = bits.ue()
-        separate = False
-        if profile in HIGH_PROFILES:
-            chroma = bits.ue()
-            if chroma == 3:
-                separate = bool(bits.u(1))
-            bits.ue(), bits.ue(), bits.u(1)  # bit depths, qpprime_y_zero_transform_bypass
-            if bits.u(1):
-                skip_scaling_lists(bits, 12 if chroma == 3 else 8)
-        log2_max_frame_num = bits.ue() + 4
-        poc_type = bits.ue()
-        log2_max_poc_lsb = 0
-        if poc_type == 0:
-            log2_max_poc_lsb = bits.ue() + 4
-        elif poc_type == 1:
-            bits.u(1), bits.se(), bits.se()
-            for _ in range(bits.ue()):
-                bits.se()
-        bits.ue(), bits.u(1)  # max_num_ref_frames, gaps_in_frame_num_allowed
+        head = read_head(bits, profile)
         width_mbs, height_units = bits.ue() + 1, bits.ue() + 1
         frame_mbs_only = bool(bits.u(1))
     except (IndexError, ValueError):
         return None
-    if sps_id > 31 or not 4 <= log2_max_frame_num <= 16 or poc_type > 2:
+    if head.sps_id > 31 or not 4 <= head.log2_max_frame_num <= 16 or head.poc_type > 2:
         return None
     return SeqParams(
-        sps_id,
-        log2_max_frame_num,
-        poc_type,
-        log2_max_poc_lsb,
+        head.sps_id,
+        head.log2_max_frame_num,
+        head.poc_type,
+        head.log2_max_poc_lsb,
         frame_mbs_only,
         width_mbs * height_units * (2 - frame_mbs_only),
-        separate,
+        head.separate_colour_planes,
     )
 
 

@@ -8,6 +8,8 @@ Baseline have no B-frames, and the VUI's bitstream_restriction carries max_num_r
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from relay.media.access_unit import AccessUnit
 from relay.media.bits import BitReader, unescape
 from relay.media.h264 import first_sps
@@ -15,7 +17,7 @@ from relay.media.h264 import first_sps
 HIGH_PROFILES = {100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135}
 
 
-def skip_scaling_lists(bits: BitReader, count: int) -> None:
+def _skip_scaling_lists(bits: BitReader, count: int) -> None:
     """Reads past an SPS's (or PPS's) scaling lists (7.3.2.1.1.1)."""
     for i in range(count):
         if bits.u(1):
@@ -34,27 +36,40 @@ def _hrd(bits: BitReader) -> None:
     bits.u(20)
 
 
-def _to_size(bits: BitReader, profile: int) -> int:
-    """Reads from seq_parameter_set_id up to the picture size; returns chroma_format_idc."""
-    bits.ue()  # seq_parameter_set_id
-    chroma = 1
+@dataclass(frozen=True, slots=True)
+class SpsHead:
+    """The SPS fields before the picture size (7.3.2.1.1)."""
+
+    sps_id: int
+    chroma_format_idc: int
+    separate_colour_planes: bool
+    log2_max_frame_num: int
+    poc_type: int
+    log2_max_poc_lsb: int  # 0 unless poc_type is 0
+
+
+def read_head(bits: BitReader, profile: int) -> SpsHead:
+    """Reads from seq_parameter_set_id up to the picture size."""
+    sps_id = bits.ue()
+    chroma, separate = 1, False
     if profile in HIGH_PROFILES:
         chroma = bits.ue()
         if chroma == 3:
-            bits.u(1)
+            separate = bool(bits.u(1))
         bits.ue(), bits.ue(), bits.u(1)  # bit depths, qpprime_y_zero_transform_bypass
         if bits.u(1):
-            skip_scaling_lists(bits, 12 if chroma == 3 else 8)
-    bits.ue()  # log2_max_frame_num
+            _skip_scaling_lists(bits, 12 if chroma == 3 else 8)
+    log2_max_frame_num = bits.ue() + 4
     poc_type = bits.ue()
+    log2_max_poc_lsb = 0
     if poc_type == 0:
-        bits.ue()
+        log2_max_poc_lsb = bits.ue() + 4
     elif poc_type == 1:
         bits.u(1), bits.se(), bits.se()
         for _ in range(bits.ue()):
             bits.se()
     bits.ue(), bits.u(1)  # max_num_ref_frames, gaps_in_frame_num_allowed
-    return chroma
+    return SpsHead(sps_id, chroma, separate, log2_max_frame_num, poc_type, log2_max_poc_lsb)
 
 
 def picture_size(sps: bytes) -> tuple[int, int] | None:
@@ -69,7 +84,7 @@ def picture_size(sps: bytes) -> tuple[int, int] | None:
 def _size(bits: BitReader) -> tuple[int, int]:
     profile = bits.u(8)
     bits.u(16)  # constraint flags, level
-    chroma = _to_size(bits, profile)
+    chroma = read_head(bits, profile).chroma_format_idc
     width_mbs, height_units = bits.ue() + 1, bits.ue() + 1
     frame_mbs_only = bits.u(1)
     if not frame_mbs_only:
@@ -100,7 +115,7 @@ def _max_reorder(bits: BitReader) -> int | None:
     bits.u(8)  # level
     if profile == 66 or (profile == 77 and constraints & 0x40 and constraints & 0x10):
         return 0  # Baseline (and Main constrained to Baseline's tools): no B slices
-    _to_size(bits, profile)
+    read_head(bits, profile)
     bits.ue(), bits.ue()  # width, height in macroblocks
     if not bits.u(1):  # frame_mbs_only
         bits.u(1)

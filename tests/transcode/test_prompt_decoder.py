@@ -5,7 +5,6 @@ order has been fed, where FFmpeg alone holds it back for its reorder depth."""
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 import av
 import pytest
@@ -118,7 +117,7 @@ def test_a_missing_picture_holds_the_later_ones_until_ffmpeg_lets_them_out(
 
 
 def test_a_broken_slice_header_leaves_ffmpeg_in_charge(
-    clips: dict[str, list[AccessUnit]], tmp_path: Path
+    clips: dict[str, list[AccessUnit]],
 ) -> None:
     """A slice whose parameter set was never seen: the decoder stops telling and decodes as
     FFmpeg would (the unit itself is FFmpeg's to refuse)."""
