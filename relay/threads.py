@@ -76,6 +76,25 @@ def cpu_seconds_by_thread(pid: int | str = "self") -> dict[str, float]:
     return out
 
 
+def core_wait_seconds_by_thread(pid: int | str = "self") -> dict[str, float]:
+    """Seconds a process's live threads spent ready to run but waiting for a core (the
+    kernel's schedstat, its second field), summed by OS thread name, plus "total" over
+    them. Beside their CPU seconds it says whether a box had room: on one with room a
+    thread runs as soon as it is woken; on a full one a decoder's wait is its pictures'
+    delay. Empty where the kernel keeps no such figures."""
+    out: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name = (task / "comm").read_text().strip()
+            waited_ns = int((task / "schedstat").read_text().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # the thread ended meanwhile, or no schedstat in this kernel
+        out[name] = out.get(name, 0.0) + waited_ns / 1e9
+    if out:
+        out["total"] = sum(out.values())
+    return out
+
+
 def set_codec_nice(steps: int) -> None:
     """The relay's setting for codec threads started from now on (0: as the event loop)."""
     global _codec_nice

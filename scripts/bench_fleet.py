@@ -31,7 +31,10 @@ the event loop), from its threads' names; the pushers' and the viewers' CPU apar
 stream and rung the viewers' fps (min, median), frames lost, and delay p50/p95, and beside
 it the relay's own share (read from /api/streams every 2 s: the rung's source packet in ->
 ready p50/p95, the viewers' send queues p95), so a delay is placed in the relay or outside
-it (the push and ingest framing, the viewer's jitter buffer, decoder and CPU). Goal on the
+it (the push and ingest framing, the viewer's jitter buffer, decoder and CPU). And whether
+the box had room: its idle and stolen (steal) shares, and how long the relay's threads,
+ready to run, waited for a core (kernel schedstat), so a missed goal is placed in the relay
+or in a box too full for it. Goal on the
 2-core box (issue 13): every viewer >= 29 fps, delay p95 <= 150 ms, the relay <= 1.5 cores.
 Prints ONE JSON object (medians over --runs where a figure has one).
 """
@@ -55,7 +58,7 @@ from typing import Any, NamedTuple
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from relay.threads import cpu_seconds_by_thread  # noqa: E402
+from relay.threads import core_wait_seconds_by_thread, cpu_seconds_by_thread  # noqa: E402
 from scripts.fanout_viewers import worker  # noqa: E402
 from scripts.relay_process import RelayProcess, free_port  # noqa: E402
 
@@ -283,6 +286,39 @@ def stage_cores(
     return {"total": round(total, 3), "fanout_and_loop": round(total - claimed, 3), **per_stream}
 
 
+def box_cpu_ticks() -> list[int]:
+    """The whole box's CPU time by kind since boot (/proc/stat's first line: user, nice,
+    system, idle, iowait, irq, softirq, steal, ...), in clock ticks."""
+    with open("/proc/stat") as stat:
+        return [int(field) for field in stat.readline().split()[1:9]]
+
+
+def box_room(
+    ticks: tuple[list[int], list[int]],
+    waits: tuple[dict[str, float], dict[str, float]],
+    relay_cores: dict[str, Any],
+    seconds: float,
+    names: list[str],
+) -> dict[str, Any]:
+    """Whether the box had room in the window: its idle and stolen shares (steal: time the
+    host gave our virtual CPUs to others), and how long the relay's threads, ready to run,
+    waited for a core, in all (seconds per second) and per second of their own CPU. On a box
+    with room a woken thread runs at once; on a full one a decoder's or an encoder's wait
+    is its pictures' delay, whatever the relay's code does."""
+    spent = [b - a for a, b in zip(*ticks, strict=True)]
+    total = sum(spent) or 1
+    waited = stage_cores(waits[0], waits[1], seconds, names)
+    return {
+        "idle_share": round((spent[3] + spent[4]) / total, 3),
+        "steal_share": round(spent[7] / total, 3),
+        "relay_waited_for_a_core_s_per_s": waited["total"],
+        "relay_wait_per_cpu_s": (
+            round(waited["total"] / relay_cores["total"], 2) if relay_cores["total"] else None
+        ),
+        "relay_wait_by_stream_s_per_s": {n: waited[n] for n in names},
+    }
+
+
 def processes_cpu(pids: list[int]) -> float:
     return sum(cpu_seconds_by_thread(pid).get("total", 0.0) for pid in pids if pid)
 
@@ -292,6 +328,7 @@ def one_run(
 ) -> dict[str, Any]:
     """One run, its clips rendered for it (the marks carry this run's times); a run that
     fails says why in its place and leaves the other runs' figures standing."""
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-fleet-clips-") as folder:
         clips = None
         if not live_encode:
@@ -303,6 +340,7 @@ def one_run(
             run = measured_run(fleet, viewers, seconds, nices, clips)
         except (RuntimeError, OSError) as exc:
             return {"error": str(exc)}
+        run["box"]["load_1min_before"] = round(load_before, 2)
         run["clips_render_s"] = None if clips is None else clips.render_s
         run["clips_started_late_s"] = None if clips is None else clips.late_s
         return run
@@ -352,12 +390,14 @@ def measured_run(
         time.sleep(max(0.0, window[0] - time.monotonic()))
         pushers = [p.pid for p in setup.pushers]
         relay0, at0 = cpu_seconds_by_thread(setup.relay.pid), time.monotonic()
+        wait0, ticks0 = core_wait_seconds_by_thread(setup.relay.pid), box_cpu_ticks()
         push0, view0 = processes_cpu(pushers), processes_cpu([p.pid or 0 for p in procs])
         relay_shares = RelayShares()
         while window[1] - time.monotonic() > 0:
             relay_shares.read(setup.relay)
             time.sleep(max(0.0, min(RELAY_SAMPLE_EVERY_S, window[1] - time.monotonic())))
         relay1, at1 = cpu_seconds_by_thread(setup.relay.pid), time.monotonic()
+        wait1, ticks1 = core_wait_seconds_by_thread(setup.relay.pid), box_cpu_ticks()
         push1, view1 = processes_cpu(pushers), processes_cpu([p.pid or 0 for p in procs])
         streams = json.loads(setup.relay.call("GET", "/api/streams")[1])
         trouble = setup.pusher_trouble()
@@ -396,6 +436,7 @@ def measured_run(
         "viewers_cores": round((view1 - view0) / span, 3),
         "reporting": len(reports),
         "by_rung": by_rung,
+        "box": box_room((ticks0, ticks1), (wait0, wait1), cores, span, names),
         "streams_fps_in": {s["name"]: s.get("fps_in") for s in listed},
         "pushers_ended": trouble,  # a starved or refused pusher: the run says little
     }

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 import time
+from pathlib import Path
+
+import pytest
 
 from relay.supervise import WorkerThread
 from relay.threads import (
+    core_wait_seconds_by_thread,
     cpu_seconds_by_task,
     cpu_seconds_by_thread,
     lower_priority,
@@ -43,6 +48,33 @@ def test_a_busy_thread_is_found_by_id_and_name_and_an_ended_one_is_gone() -> Non
     while tids[0] in cpu_seconds_by_task() and time.monotonic() < deadline:
         time.sleep(0.01)
     assert tids[0] not in cpu_seconds_by_task()  # what a sum by name would lose
+
+
+@pytest.mark.skipif(not Path("/proc/self/schedstat").exists(), reason="no schedstat here")
+def test_threads_that_outnumber_the_cores_are_seen_waiting_for_one() -> None:
+    # Hashing a large buffer releases the GIL: these threads all want a core at once.
+    cores = len(os.sched_getaffinity(0))
+    data = bytes(1 << 20)
+    before = core_wait_seconds_by_thread().get("crowd-test", 0.0)
+    done = threading.Barrier(cores + 3)
+
+    def crowd() -> None:
+        name_native_thread("crowd-test")
+        deadline = time.monotonic() + 0.5
+        while time.monotonic() < deadline:
+            hashlib.sha256(data).digest()
+        done.wait(30)  # still alive when read: an ended thread takes its figures along
+
+    workers = [threading.Thread(target=crowd) for _ in range(cores + 2)]
+    for worker in workers:
+        worker.start()
+    time.sleep(0.6)
+    waited = core_wait_seconds_by_thread()
+    done.wait(30)
+    for worker in workers:
+        worker.join()
+    assert waited["crowd-test"] - before > 0.05  # cores + 2 runnable for 0.5 s: a wait
+    assert waited["total"] >= waited["crowd-test"]
 
 
 def _nice(tid: int) -> int:
