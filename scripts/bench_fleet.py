@@ -3,14 +3,18 @@
 
     .venv/bin/python scripts/bench_fleet.py [--drones 3] [--viewers 20] [--seconds 20]
         [--runs 1] [--load-nice 10] [--meter-nice 0] [--live-encode]
-        [--alpha-without-bframes]
+        [--phases aligned|independent] [--alpha-without-bframes]
 
 The relay runs as its own process (`python -m relay serve`) with up to three streams, each
 pushed in a process of its own, as a remote controller would. The drones' clips are rendered
 ahead (scripts/fake_drone.py --at: the sim scene with frame marks that carry the time each
 frame will be pushed) and pushed packet by packet at those times (scripts/clip_push.py), so
 the box pays a few percent of a core for the drones instead of their live encoders (which
-took 0.7 cores and still missed 30 fps); --live-encode pushes from live fake drones instead:
+took 0.7 cores and still missed 30 fps); --live-encode pushes from live fake drones instead.
+By default every clip's frame n is captured at the same instant (--phases aligned: all
+pictures arrive together and every codec thread wants a core at once, the worst case);
+--phases independent gives each drone a capture phase of its own, drawn for each run, as
+drones' cameras on clocks of their own have. The fleet:
   alpha: RTMP, 1920x1080 30 fps High profile with B-frames, 6 Mbit/s -> 720p + 360p
   bravo: MPEG-TS over UDP, 1280x720 30 fps, 3 Mbit/s               -> 720p + 360p
   ir:    MPEG-TS over UDP, 640x512 30 fps (a thermal camera's size) -> 360p
@@ -45,6 +49,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import random
 import signal
 import socket
 import statistics
@@ -69,6 +74,7 @@ RUN_OVERHEAD_S = 30.0
 # The render's time is guessed from rendering 2 s of each clip; a loaded box varies that much.
 RENDER_MARGIN = 1.6
 RELAY_START_S = 5.0  # the relay's start before the clips' first frame is due
+FRAME_S = 1 / 30  # the drones' frame interval
 WORKERS_PER_STREAM = 2  # counting viewers' processes per stream (plus one per sample viewer)
 # How often the relay's own delay figures are read in the window: one GET of /api/streams,
 # a few milliseconds of the event loop's time, so the reading does not weigh on what it reads.
@@ -227,24 +233,40 @@ class Clips:
     """The drones' clips for one run, rendered ahead for pushing from `at` (Unix time) on;
     the pushers start where the clip's time is (a render that ended late skips ahead)."""
 
-    def __init__(self, fleet: list[dict[str, Any]], folder: Path, seconds: float) -> None:
+    def __init__(
+        self,
+        fleet: list[dict[str, Any]],
+        folder: Path,
+        seconds: float,
+        phases: dict[str, float] | None = None,
+    ) -> None:
         self.folder = folder
+        # Each drone's capture clock: frame n at at + phase + n/30 (seconds).
+        self.phases = phases or {}
         # How much slower than real time the three render side by side here: 2 s of each.
         began = time.monotonic()
         self._render(fleet, time.time(), 2.0, "probe-")
         slowdown = (time.monotonic() - began) / 2.0
         self.at = time.time() + slowdown * seconds * RENDER_MARGIN + 5.0
         began = time.monotonic()
-        self._render(fleet, self.at, seconds, "")
+        self._render(fleet, self.at, seconds, "", self.phases)
         self.render_s = round(time.monotonic() - began, 1)
         self.late_s = round(max(0.0, time.time() - self.at), 1)  # the first run skips that
 
-    def _render(self, fleet: list[dict[str, Any]], at: float, seconds: float, prefix: str) -> None:
+    def _render(
+        self,
+        fleet: list[dict[str, Any]],
+        at: float,
+        seconds: float,
+        prefix: str,
+        phases: dict[str, float] | None = None,
+    ) -> None:
         renders = []
         for drone in fleet:
             out = self.path(drone, prefix)
+            begins = at + (phases or {}).get(drone["name"], 0.0)
             command = [sys.executable, str(ROOT / "scripts" / "fake_drone.py"), out]
-            command += drone_options(drone) + ["--at", repr(at), "--seconds", str(seconds)]
+            command += drone_options(drone) + ["--at", repr(begins), "--seconds", str(seconds)]
             renders.append(subprocess.Popen(command, stderr=subprocess.PIPE))
         for render in renders:
             _, err = render.communicate()
@@ -256,9 +278,10 @@ class Clips:
         return str(self.folder / f"{prefix}{drone['name']}{suffix}")
 
     def push_command(self, drone: dict[str, Any]) -> list[str]:
-        skip = max(0.0, time.time() - self.at + 0.5)  # from the clip's present on
+        begins = self.at + self.phases.get(drone["name"], 0.0)
+        skip = max(0.0, time.time() - begins + 0.5)  # from the clip's present on
         script = str(ROOT / "scripts" / "clip_push.py")
-        times = ["--at", repr(self.at), "--from", f"{skip:.2f}"]
+        times = ["--at", repr(begins), "--from", f"{skip:.2f}"]
         return [sys.executable, script, self.path(drone), drone["push"], *times]
 
 
@@ -323,8 +346,22 @@ def processes_cpu(pids: list[int]) -> float:
     return sum(cpu_seconds_by_thread(pid).get("total", 0.0) for pid in pids if pid)
 
 
+def capture_phases(fleet: list[dict[str, Any]], independent: bool) -> dict[str, float]:
+    """Where in the frame interval each drone captures, in seconds after the first's. Real
+    drones' cameras run on clocks of their own, so their frames reach the relay at phases
+    that have nothing to do with each other; aligned (all 0), every drone's picture arrives
+    at the same instant and the decoders and encoders all want a core at once: the worst
+    case. Independent: each drawn at random for the run."""
+    return {d["name"]: random.uniform(0.0, FRAME_S) if independent else 0.0 for d in fleet}
+
+
 def one_run(
-    fleet: list[dict[str, Any]], viewers: int, seconds: float, nices: Nices, live_encode: bool
+    fleet: list[dict[str, Any]],
+    viewers: int,
+    seconds: float,
+    nices: Nices,
+    live_encode: bool,
+    independent_phases: bool = False,
 ) -> dict[str, Any]:
     """One run, its clips rendered for it (the marks carry this run's times); a run that
     fails says why in its place and leaves the other runs' figures standing."""
@@ -333,7 +370,8 @@ def one_run(
         clips = None
         if not live_encode:
             span = RUN_OVERHEAD_S + max(1.0, viewers * len(fleet) / 15) + seconds
-            clips = Clips(fleet, Path(folder), span + 10.0)
+            phases = capture_phases(fleet, independent_phases)
+            clips = Clips(fleet, Path(folder), span + 10.0, phases)
             # Rendered early: the clips begin at `at`, so the relay starts just before.
             time.sleep(max(0.0, clips.at - RELAY_START_S - time.time()))
         try:
@@ -341,6 +379,9 @@ def one_run(
         except (RuntimeError, OSError) as exc:
             return {"error": str(exc)}
         run["box"]["load_1min_before"] = round(load_before, 2)
+        run["capture_phases_ms"] = (
+            None if clips is None else {k: round(v * 1000, 1) for k, v in clips.phases.items()}
+        )
         run["clips_render_s"] = None if clips is None else clips.render_s
         run["clips_started_late_s"] = None if clips is None else clips.late_s
         return run
@@ -517,6 +558,12 @@ def main() -> int:
         "--live-encode", action="store_true", help="live fake drones instead of clips"
     )
     parser.add_argument(
+        "--phases",
+        choices=("aligned", "independent"),
+        default="aligned",
+        help="the drones' capture phases: all at once (worst case) or each its own",
+    )
+    parser.add_argument(
         "--alpha-without-bframes",
         action="store_true",
         help="alpha baseline-like, no B-frames: what its B-frames cost in delay",
@@ -531,7 +578,9 @@ def main() -> int:
         fleet[0]["high_bframes"] = False
     nices = Nices(load=args.load_nice, meter=args.meter_nice)
     every = [
-        one_run(fleet, args.viewers, args.seconds, nices, args.live_encode)
+        one_run(
+            fleet, args.viewers, args.seconds, nices, args.live_encode, args.phases == "independent"
+        )
         for _ in range(args.runs)
     ]
     runs = [r for r in every if "error" not in r]
@@ -545,6 +594,7 @@ def main() -> int:
         "nice": nices._asdict(),
         "runs": len(runs),
         "pushers": "live fake drones" if args.live_encode else "clips rendered ahead",
+        "phases": args.phases,
         "failed_runs": [r["error"] for r in every if "error" in r],
         "relay_cores_median": (
             round(statistics.median(r["relay_cores"] for r in runs), 3) if runs else None
