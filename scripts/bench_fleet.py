@@ -347,7 +347,7 @@ def processes_cpu(pids: list[int]) -> float:
 
 
 def capture_phases(fleet: list[dict[str, Any]], independent: bool) -> dict[str, float]:
-    """Where in the frame interval each drone captures, in seconds after the first's. Real
+    """Where in the frame interval each drone captures its frames, in seconds. Real
     drones' cameras run on clocks of their own, so their frames reach the relay at phases
     that have nothing to do with each other; aligned (all 0), every drone's picture arrives
     at the same instant and the decoders and encoders all want a core at once: the worst
@@ -573,6 +573,8 @@ def main() -> int:
         parser.error("--drones 1..3, --viewers 1..100 and --seconds 5..300")
     if args.runs < 1 or not (0 <= args.load_nice <= 19 and 0 <= args.meter_nice <= 19):
         parser.error("--runs >= 1, --load-nice and --meter-nice 0..19")
+    if args.live_encode and args.phases == "independent":
+        parser.error("--phases independent needs the rendered clips (not --live-encode)")
     fleet = drones(args.drones)
     if args.alpha_without_bframes:
         fleet[0]["high_bframes"] = False
