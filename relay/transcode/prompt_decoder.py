@@ -74,7 +74,6 @@ class PromptDecoder:
         self._fed: set[int] = set()  # order counts decoded in this epoch, above _complete
         self._complete: int | None = None  # every picture up to this count is in
         self._pending: dict[int, _Pending] = {}  # by pts
-        self._next_fake = FAKE_PTS
         self._skip_pps_id = 255
         self.prompt = True  # False for good once the stream is one it cannot tell apart
         self.skip_pictures = 0
@@ -228,10 +227,10 @@ class PromptDecoder:
             lsb = (poc - self._prev_msb) % (1 << seq.log2_max_poc_lsb)
             frame_num = (self._ref_frame_num + 1) % (1 << seq.log2_max_frame_num)
             data = skip_picture(seq, self._skip_pps_id, frame_num, lsb)
-            self._next_fake -= 1
             self.skip_pictures += 1
             try:
-                frames = self._send(data, self._next_fake)
+                # Each its own pts below FAKE_PTS: _collect drops it when it comes out.
+                frames = self._send(data, FAKE_PTS - self.skip_pictures)
             except av.error.FFmpegError as exc:
                 self._give_up(f"the decoder refused a skip picture: {exc}")
                 break
