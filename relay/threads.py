@@ -38,9 +38,9 @@ def name_native_thread(name: str | None = None) -> None:
         _libc.prctl(_PR_SET_NAME, ctypes.c_char_p(label), 0, 0, 0)
 
 
-def _stat_fields(stat_path: Path) -> list[str]:
+def _stat_fields(stat: str) -> list[str]:
     """A /proc stat file's fields from the state on (the name in parentheses may hold spaces)."""
-    return stat_path.read_text().rsplit(")", 1)[1].split()
+    return stat.rsplit(")", 1)[1].split()
 
 
 def _cpu_s(fields: list[str]) -> float:
@@ -48,15 +48,21 @@ def _cpu_s(fields: list[str]) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _tasks(pid: int | str) -> Iterator[tuple[int, str, list[str]]]:
-    """(tid, OS name, /proc stat fields from the state on) of a process's live threads."""
+def _task_files(pid: int | str, file: str) -> Iterator[tuple[int, str, str]]:
+    """(tid, OS name, text of /proc/<pid>/task/<tid>/<file>) of a process's live threads."""
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
             name = (task / "comm").read_text().strip()
-            fields = _stat_fields(task / "stat")
+            text = (task / file).read_text()
         except OSError:
-            continue  # the thread ended meanwhile
-        yield int(task.name), name, fields
+            continue  # the thread ended meanwhile (or the kernel has no such file)
+        yield int(task.name), name, text
+
+
+def _tasks(pid: int | str) -> Iterator[tuple[int, str, list[str]]]:
+    """(tid, OS name, /proc stat fields from the state on) of a process's live threads."""
+    for tid, name, text in _task_files(pid, "stat"):
+        yield tid, name, _stat_fields(text)
 
 
 def cpu_seconds_by_task(pid: int | str = "self") -> dict[int, tuple[str, float]]:
@@ -70,7 +76,7 @@ def cpu_seconds_by_task(pid: int | str = "self") -> dict[int, tuple[str, float]]
 def cpu_seconds_by_thread(pid: int | str = "self") -> dict[str, float]:
     """CPU seconds (user + system) of a process's threads, summed by OS thread name, plus
     "total" for the whole process. Benchmarks use it to say which stage spends the CPU."""
-    out = {"total": _cpu_s(_stat_fields(Path(f"/proc/{pid}/stat")))}
+    out = {"total": _cpu_s(_stat_fields(Path(f"/proc/{pid}/stat").read_text()))}
     for name, seconds in cpu_seconds_by_task(pid).values():
         out[name] = out.get(name, 0.0) + seconds
     return out
@@ -83,13 +89,8 @@ def core_wait_seconds_by_thread(pid: int | str = "self") -> dict[str, float]:
     thread runs as soon as it is woken; on a full one a decoder's wait is its pictures'
     delay. Empty where the kernel keeps no such figures."""
     out: dict[str, float] = {}
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            name = (task / "comm").read_text().strip()
-            waited_ns = int((task / "schedstat").read_text().split()[1])
-        except (OSError, IndexError, ValueError):
-            continue  # the thread ended meanwhile, or no schedstat in this kernel
-        out[name] = out.get(name, 0.0) + waited_ns / 1e9
+    for _, name, text in _task_files(pid, "schedstat"):
+        out[name] = out.get(name, 0.0) + int(text.split()[1]) / 1e9
     if out:
         out["total"] = sum(out.values())
     return out

@@ -249,22 +249,15 @@ class Clips:
         slowdown = (time.monotonic() - began) / 2.0
         self.at = time.time() + slowdown * seconds * RENDER_MARGIN + 5.0
         began = time.monotonic()
-        self._render(fleet, self.at, seconds, "", self.phases)
+        self._render(fleet, self.at, seconds, "")
         self.render_s = round(time.monotonic() - began, 1)
         self.late_s = round(max(0.0, time.time() - self.at), 1)  # the first run skips that
 
-    def _render(
-        self,
-        fleet: list[dict[str, Any]],
-        at: float,
-        seconds: float,
-        prefix: str,
-        phases: dict[str, float] | None = None,
-    ) -> None:
+    def _render(self, fleet: list[dict[str, Any]], at: float, seconds: float, prefix: str) -> None:
         renders = []
         for drone in fleet:
             out = self.path(drone, prefix)
-            begins = at + (phases or {}).get(drone["name"], 0.0)
+            begins = at + self.phases.get(drone["name"], 0.0)
             command = [sys.executable, str(ROOT / "scripts" / "fake_drone.py"), out]
             command += drone_options(drone) + ["--at", repr(begins), "--seconds", str(seconds)]
             renders.append(subprocess.Popen(command, stderr=subprocess.PIPE))

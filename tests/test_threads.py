@@ -74,7 +74,6 @@ def test_threads_that_outnumber_the_cores_are_seen_waiting_for_one() -> None:
     for worker in workers:
         worker.join()
     assert waited["crowd-test"] - before > 0.05  # cores + 2 runnable for 0.5 s: a wait
-    assert waited["total"] >= waited["crowd-test"]
 
 
 def _nice(tid: int) -> int:

@@ -26,8 +26,7 @@ def badge_u(frame: VideoFrame) -> float:
     relay.transcode.processors.osd): amber about 40, the live red about 90, no badge ~128."""
     px = max(12, frame.height // 30)
     margin = px // 2
-    plane = frame.planes[1]
-    u = np.frombuffer(memoryview(plane), np.uint8).reshape(-1, plane.line_size)
+    u = planes(frame)[1]
     bottom, right = frame.height - margin, frame.width - margin
     rows = slice((bottom - px * 9 // 10) // 2, (bottom - px // 3) // 2)
     cols = slice((right - 2 * px) // 2, (right - px // 2) // 2)
