@@ -34,17 +34,22 @@ export class GlassDelay {
     const v = this.video;
     if (this.reading || !v.requestVideoFrameCallback) return;
     this.reading = true;
-    const loop = (now) => {
+    const loop = (now, meta) => {
       if (now - this.lastRead >= READ_EVERY_MS) {
         this.lastRead = now;
-        this.take(now);
+        // The glass is when the frame is expected on screen. The callback's `now` is the
+        // start of the compositor's frame, which can precede the picture's arrival by up to
+        // a display frame: with a sim a few ms from the glass it read -1 and -2 ms.
+        this.take(meta?.expectedDisplayTime ?? meta?.presentationTime ?? now);
       }
       v.requestVideoFrameCallback(loop);
     };
     v.requestVideoFrameCallback(loop);
   }
 
-  take(now) {
+  /** One reading: the marks of the picture shown now against `shownAt` (performance.now()
+   * time base). */
+  take(shownAt) {
     this.read ??= marksReader();
     let marks = null;
     try {
@@ -55,7 +60,7 @@ export class GlassDelay {
     if (!marks) return;
     // Wall clock at presentation (the marks carry the drone's wall clock): performance.now()
     // is monotonic, Date.now() follows NTP; their offset is taken afresh each time.
-    const delay = Date.now() - (performance.now() - now) - marks[1];
+    const delay = Date.now() - (performance.now() - shownAt) - marks[1];
     if (delay < MIN_MS || delay > MAX_MS) return;
     // A picture far fresher than those before it (a cold start's still, labelled on the
     // picture, then the live one; a backlog drained): the older readings are of pictures no

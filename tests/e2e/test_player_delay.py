@@ -66,11 +66,13 @@ async def test_the_sim_shows_the_delay_measured_at_the_glass(start_relay: RelayF
     relay = await start_relay([sim])
     shown = await shown_delay(relay, "demo", "measured")
     assert shown["label"] == "Verzögerung (gemessen)" and shown["label_en"] == "Delay (measured)"
-    # Capture -> presented on this machine: the sim's encoder, the relay, decode and display
-    # take a few milliseconds (4 once a near link's pacer sent at the clear rate from the
-    # start); on loopback far below a second. Nothing real is 0 or less: that would be the
+    # Capture -> expected on screen on this machine: the sim's encoder, the relay, decode and
+    # the compositor's next frame take a few milliseconds to a display frame (4 ms to
+    # presentation once a near link's pacer sent at the clear rate from the start); on
+    # loopback far below a second. Nothing real is 0 or less: that would be the
     # marks or the clocks misread. (Not compared with the relay's share: its p50 still
     # holds the relay's first seconds, when the machine was busiest.)
+    print(f"shown: {shown['ms']} ms, the relay's share {shown['relay']} ms")
     assert 0 < shown["ms"] < 1000, shown
     assert shown["text"].endswith(" ms"), shown
 
