@@ -6,6 +6,7 @@ import asyncio
 import ssl as ssl_module
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 import numpy as np
@@ -17,6 +18,7 @@ from av import VideoFrame
 from relay.media.frame_marks import read_marks
 from relay.transcode.processors.osd import planes
 from relay.webrtc.ice import rtc_configuration
+from tests.marker_jitter import MarkerJitterBuffer
 
 FEC_MIMES = ("video/red", "video/ulpfec")
 
@@ -167,6 +169,10 @@ class WhepViewer:
         # to aiortc's codecs in this process (relay.webrtc.codecs) and aiortc cannot decode.
         codecs = RTCRtpReceiver.getCapabilities("video").codecs
         video.setCodecPreferences([c for c in codecs if c.mimeType.lower() not in FEC_MIMES])
+        # Frames go to the decoder at their last packet, as in Chromium, not a frame later
+        # (tests/marker_jitter.py): aiortc's receiver makes its buffer in its constructor.
+        receiver: Any = video.receiver
+        receiver._RTCRtpReceiver__jitter_buffer = MarkerJitterBuffer(capacity=512, is_video=True)
 
         @self.pc.on("track")
         def on_track(track) -> None:  # type: ignore[no-untyped-def]
