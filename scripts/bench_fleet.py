@@ -20,7 +20,8 @@ drones' cameras on clocks of their own have. The fleet:
   ir:    MPEG-TS over UDP, 640x512 30 fps (a thermal camera's size) -> 360p
 An incident records all of them (the original bitstreams). --viewers per drone join, spread
 evenly over its rungs: per stream and rung one "sample" viewer decodes and reads the frame
-marks the fake drones burn in (delay capture -> decoded), the rest are "counting" viewers
+marks the fake drones burn in (delay capture -> decoded; each frame goes to its decoder at
+its last packet, as in Chromium, tests/marker_jitter.py), the rest are "counting" viewers
 (full ICE + DTLS peers that count frames from the clear RTP headers, scripts/fanout_viewers.py).
 On a flight the drones and the viewers are other machines with their own CPUs; here they
 share the relay's two cores. The counting viewers are load: they run at nice --load-nice and
