@@ -25,14 +25,14 @@ class MarkerJitterBuffer(JitterBuffer):
     def _frame_ending_with(self, last: RtpPacket) -> JitterFrame | None:
         """The frame from the oldest packet held to `last`, if all of it is in and of one
         timestamp; those packets leave the buffer."""
-        if self._origin is None:
-            return None
-        count = uint16_add(last.sequence_number, -self._origin) + 1
+        origin = self._origin
+        assert origin is not None  # add() set it before this is called
+        count = uint16_add(last.sequence_number, -origin) + 1
         if count > self.capacity:
             return None
         packets: list[RtpPacket] = []
         for i in range(count):
-            packet = self._packets[(self._origin + i) % self.capacity]
+            packet = self._packets[(origin + i) % self.capacity]
             if packet is None or packet.timestamp != last.timestamp:
                 return None
             packets.append(packet)

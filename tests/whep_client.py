@@ -12,6 +12,7 @@ import aiohttp
 import numpy as np
 import numpy.typing as npt
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
+from aiortc.jitterbuffer import JitterBuffer
 from aiortc.mediastreams import MediaStreamError
 from av import VideoFrame
 
@@ -171,7 +172,10 @@ class WhepViewer:
         video.setCodecPreferences([c for c in codecs if c.mimeType.lower() not in FEC_MIMES])
         # Frames go to the decoder at their last packet, as in Chromium, not a frame later
         # (tests/marker_jitter.py): aiortc's receiver makes its buffer in its constructor.
+        # Checked first: were aiortc to rename it, the assignment would add an unused
+        # attribute and the viewers would silently wait the frame again.
         receiver: Any = video.receiver
+        assert isinstance(receiver._RTCRtpReceiver__jitter_buffer, JitterBuffer)
         receiver._RTCRtpReceiver__jitter_buffer = MarkerJitterBuffer(capacity=512, is_video=True)
 
         @self.pc.on("track")
