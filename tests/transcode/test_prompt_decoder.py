@@ -4,12 +4,15 @@ order has been fed, where FFmpeg alone holds it back for its reorder depth."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 
 import av
 import pytest
 
 from relay.media.access_unit import TIME_BASE, AccessUnit
+from relay.media.bits import BitReader, escape, unescape
+from relay.media.h264 import NAL_PPS
 from relay.transcode.prompt_decoder import PromptDecoder
 from tests.media_gen import access_units, make_clip
 
@@ -129,3 +132,57 @@ def test_a_broken_slice_header_leaves_ffmpeg_in_charge(
     with pytest.raises(av.error.FFmpegError):
         decoder.decode(bogus, units[10].pts)
     assert not decoder.prompt
+
+
+def _ue_bits(value: int) -> str:
+    code = format(value + 1, "b")
+    return "0" * (len(code) - 1) + code
+
+
+def _renumbered(nal: bytes, fields_before: int, pps_id: int) -> bytes:
+    """A PPS or slice NAL unit naming PPS `pps_id` where it named PPS 0. ue(0) is one bit and
+    ue(255) seventeen: what follows moves by two whole bytes, so a CABAC slice's data stays
+    byte-aligned and every other bit stays as it was."""
+    rbsp = unescape(nal.rstrip(b"\x00"))  # trailing zeros belong to the byte stream
+    reader = BitReader(rbsp)
+    for _ in range(fields_before):
+        reader.ue()
+    start = reader.pos
+    assert reader.ue() == 0, "the clip names PPS 0"
+    bits = "".join(f"{byte:08b}" for byte in rbsp)
+    new = bits[:start] + _ue_bits(pps_id) + bits[reader.pos :]
+    assert len(new) % 8 == 0
+    return nal[:1] + escape(int(new, 2).to_bytes(len(new) // 8, "big"))
+
+
+def with_pps_id(unit: AccessUnit, pps_id: int) -> AccessUnit:
+    """The unit with its PPS and its slices renumbered (first_mb_in_slice and slice_type come
+    before a slice's pic_parameter_set_id, a PPS's own id comes first)."""
+    nals = [nal for nal in unit.data.split(b"\x00\x00\x01") if nal.strip(b"\x00")]
+    out = []
+    for nal in nals:
+        kind = nal[0] & 0x1F
+        if kind == NAL_PPS:
+            nal = _renumbered(nal, 0, pps_id)
+        elif kind in (1, 5):
+            nal = _renumbered(nal, 2, pps_id)
+        out.append(b"\x00\x00\x00\x01" + nal.rstrip(b"\x00"))
+    return dataclasses.replace(unit, data=b"".join(out))
+
+
+def test_a_stream_using_the_skip_pictures_pps_id_keeps_its_own_pps(
+    clips: dict[str, list[AccessUnit]],
+) -> None:
+    """The skip pictures bring a PPS of their own, by default id 255. A stream whose PPS is
+    255 must not have it replaced by the skip pictures' (CAVLC, other settings): its slices
+    would be decoded under the wrong one. The decoder takes another id for its own."""
+    units = clips["ibbp"]
+    renumbered = [with_pps_id(unit, 255) for unit in units]
+    assert renumbered[0].data != units[0].data
+    _, _, ffmpeg_pictures = decode(units, prompt=False)
+    # The rewrite changes no picture: FFmpeg decodes the renumbered stream bit for bit.
+    assert decode(renumbered, prompt=False)[2] == ffmpeg_pictures
+    prompt, prompt_after, prompt_pictures = decode(renumbered, prompt=True)
+    assert prompt.prompt and prompt.pictures_lost == 0 and prompt.skip_pictures > 0
+    assert {pts: prompt_pictures[pts] for pts in ffmpeg_pictures} == ffmpeg_pictures
+    assert prompt_after == floor(renumbered)
