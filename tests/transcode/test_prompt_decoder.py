@@ -11,8 +11,9 @@ import av
 import pytest
 
 from relay.media.access_unit import TIME_BASE, AccessUnit
-from relay.media.bits import BitReader, escape, unescape
-from relay.media.h264 import NAL_PPS
+from relay.media.bits import BitReader, BitWriter, unescape
+from relay.media.h264 import NAL_PPS, nal_type, split_nal_units
+from relay.media.skip_picture import START_CODE
 from relay.transcode.prompt_decoder import PromptDecoder
 from tests.media_gen import access_units, make_clip
 
@@ -134,39 +135,35 @@ def test_a_broken_slice_header_leaves_ffmpeg_in_charge(
     assert not decoder.prompt
 
 
-def _ue_bits(value: int) -> str:
-    code = format(value + 1, "b")
-    return "0" * (len(code) - 1) + code
-
-
 def _renumbered(nal: bytes, fields_before: int, pps_id: int) -> bytes:
     """A PPS or slice NAL unit naming PPS `pps_id` where it named PPS 0. ue(0) is one bit and
     ue(255) seventeen: what follows moves by two whole bytes, so a CABAC slice's data stays
     byte-aligned and every other bit stays as it was."""
     rbsp = unescape(nal.rstrip(b"\x00"))  # trailing zeros belong to the byte stream
-    reader = BitReader(rbsp)
+    reader, writer = BitReader(rbsp), BitWriter()
     for _ in range(fields_before):
-        reader.ue()
-    start = reader.pos
+        writer.ue(reader.ue())
     assert reader.ue() == 0, "the clip names PPS 0"
-    bits = "".join(f"{byte:08b}" for byte in rbsp)
-    new = bits[:start] + _ue_bits(pps_id) + bits[reader.pos :]
-    assert len(new) % 8 == 0
-    return nal[:1] + escape(int(new, 2).to_bytes(len(new) // 8, "big"))
+    assert (2 * (pps_id + 1).bit_length() - 2) % 8 == 0, "the slice data would move off a byte"
+    writer.ue(pps_id)
+    # The rest up to the stop bit (the lowest bit set), which writer.nal() writes again.
+    value, size = int.from_bytes(rbsp, "big"), 8 * len(rbsp)
+    stop = size - (value & -value).bit_length()
+    rest = stop - reader.pos
+    writer.u(rest, value >> (size - stop))
+    return writer.nal(nal[0])
 
 
 def with_pps_id(unit: AccessUnit, pps_id: int) -> AccessUnit:
     """The unit with its PPS and its slices renumbered (first_mb_in_slice and slice_type come
     before a slice's pic_parameter_set_id, a PPS's own id comes first)."""
-    nals = [nal for nal in unit.data.split(b"\x00\x00\x01") if nal.strip(b"\x00")]
+    fields_before = {NAL_PPS: 0, 1: 2, 5: 2}
     out = []
-    for nal in nals:
-        kind = nal[0] & 0x1F
-        if kind == NAL_PPS:
-            nal = _renumbered(nal, 0, pps_id)
-        elif kind in (1, 5):
-            nal = _renumbered(nal, 2, pps_id)
-        out.append(b"\x00\x00\x00\x01" + nal.rstrip(b"\x00"))
+    for nal in split_nal_units(unit.data):
+        kind = nal_type(nal)
+        if kind in fields_before:
+            nal = _renumbered(nal, fields_before[kind], pps_id)
+        out.append(START_CODE + nal)
     return dataclasses.replace(unit, data=b"".join(out))
 
 
