@@ -32,8 +32,11 @@ own, so that a delay is not their wait behind 50-odd counting peers for the CPU.
 
 Measured over a window of --seconds once everyone has joined: the relay's CPU in cores, in
 all and per stream and stage (decode, each rung's scale + encode, and the rest: fan-out and
-the event loop), from its threads' names; the pushers' and the viewers' CPU apart; per
-stream and rung the viewers' fps (min, median), frames lost, and delay p50/p95, and beside
+the event loop), from its threads' names; the pushers' and the viewers' CPU apart (the
+sample viewers, which decode, apart from the counting ones); per stream and rung the
+viewers' fps (min, median), frames lost, delay p50/p95 and the sample viewer's largest
+delay in each second of the window (a steady excess, or episodes; in one rung, or in every
+stream at once, which points at the box rather than a stream's chain), and beside
 it the relay's own share (read from /api/streams every 2 s: the rung's source packet in ->
 ready p50/p95, the viewers' send queues p95), so a delay is placed in the relay or outside
 it (the push and ingest framing, the viewer's jitter buffer, decoder and CPU). And whether
@@ -41,7 +44,8 @@ the box had room: its idle and stolen (steal) shares, and how long the relay's t
 ready to run, waited for a core (kernel schedstat), so a missed goal is placed in the relay
 or in a box too full for it. Goal on the
 2-core box (issue 13): every viewer >= 29 fps, delay p95 <= 150 ms, the relay <= 1.5 cores.
-Prints ONE JSON object (medians over --runs where a figure has one).
+Prints ONE JSON object (medians over --runs where a figure has one; per rung the median of
+the runs' delay p95 and the lowest fps in by_rung_over_runs).
 """
 
 from __future__ import annotations
@@ -427,6 +431,10 @@ def measured_run(
         relay0, at0 = cpu_seconds_by_thread(setup.relay.pid), time.monotonic()
         wait0, ticks0 = core_wait_seconds_by_thread(setup.relay.pid), box_cpu_ticks()
         push0, view0 = processes_cpu(pushers), processes_cpu([p.pid or 0 for p in procs])
+        samplers = [
+            p.pid or 0 for p, (kind, *_) in zip(procs, plan, strict=True) if kind == "sample"
+        ]
+        sample0 = processes_cpu(samplers)
         relay_shares = RelayShares()
         while window[1] - time.monotonic() > 0:
             relay_shares.read(setup.relay)
@@ -434,6 +442,7 @@ def measured_run(
         relay1, at1 = cpu_seconds_by_thread(setup.relay.pid), time.monotonic()
         wait1, ticks1 = core_wait_seconds_by_thread(setup.relay.pid), box_cpu_ticks()
         push1, view1 = processes_cpu(pushers), processes_cpu([p.pid or 0 for p in procs])
+        sample1 = processes_cpu(samplers)
         streams = json.loads(setup.relay.call("GET", "/api/streams")[1])
         trouble = setup.pusher_trouble()
         reports: list[dict[str, Any]] = []
@@ -460,6 +469,10 @@ def measured_run(
                 "frames_lost": sum(r["lost_frames"] for r in mine),
                 "delay_p50_ms": quantile(delays, 0.5),
                 "delay_p95_ms": quantile(delays, 0.95),
+                # The sample viewer's largest delay in each second of the window.
+                "delay_max_by_second": next(
+                    (r["delay_max_by_second"] for r in mine if r["kind"] == "sample"), []
+                ),
                 **relay_shares.figures(drone["name"], rung),
             }
     listed = streams.get("streams", streams) if isinstance(streams, dict) else streams
@@ -469,6 +482,11 @@ def measured_run(
         "relay_fanout_and_loop_cores": cores["fanout_and_loop"],
         "pushers_cores": round((push1 - push0) / span, 3),
         "viewers_cores": round((view1 - view0) / span, 3),
+        # Of which the sample viewers (decoding, one per rung) and the counting viewers.
+        "viewers_cores_by_kind": {
+            "sample": round((sample1 - sample0) / span, 3),
+            "count": round((view1 - view0 - sample1 + sample0) / span, 3),
+        },
         "reporting": len(reports),
         "by_rung": by_rung,
         "box": box_room((ticks0, ticks1), (wait0, wait1), cores, span, names),
@@ -538,6 +556,19 @@ def verdict(run: dict[str, Any]) -> dict[str, bool | None]:
     }
 
 
+def over_runs(runs: list[dict[str, Any]]) -> dict[str, dict[str, float | None]]:
+    out: dict[str, dict[str, float | None]] = {}
+    for rung in runs[0]["by_rung"] if runs else []:
+        p95 = [r["by_rung"][rung]["delay_p95_ms"] for r in runs]
+        fps = [r["by_rung"][rung]["fps_min"] for r in runs]
+        known = [p for p in p95 if p is not None]
+        out[rung] = {
+            "delay_p95_ms_median": round(statistics.median(known), 1) if known else None,
+            "fps_min": min((f for f in fps if f is not None), default=None),
+        }
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--drones", type=int, default=3, help="1..3 (alpha, bravo, ir)")
@@ -596,6 +627,8 @@ def main() -> int:
             round(statistics.median(r["relay_cores"] for r in runs), 3) if runs else None
         ),
         "goals": GOALS,
+        # Per rung over the runs: the median of the runs' delay p95 and the lowest fps.
+        "by_rung_over_runs": over_runs(runs),
         "pass": [verdict(r) for r in runs],
         "each_run": runs,
     }

@@ -121,7 +121,18 @@ class SampleViewer:
             "lost_frames": lost,
             "first_frame_s": r.first_frame_s,
             "delays_ms": [d for _, d in window if d is not None],
+            "delay_max_by_second": self._max_by_second(start, end),
         }
+
+    def _max_by_second(self, start: float, end: float) -> list[float | None]:
+        """The largest delay in each second of the window: whether a missed p95 is a steady
+        excess or episodes, and whether those hit every stream at once (the box) or one."""
+        worst: list[float | None] = [None] * max(1, int(end - start))
+        for t, _, delay in self.viewer.received.timeline:
+            second = int(t - start)
+            if delay is not None and start <= t and second < len(worst):
+                worst[second] = max(delay, worst[second] or 0.0)
+        return [None if d is None else round(d) for d in worst]
 
     async def close(self) -> None:
         await self.viewer.close()
