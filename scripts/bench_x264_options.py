@@ -45,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 from relay.config import RUNGS  # noqa: E402
 from relay.sources.sim_scene import SimScene  # noqa: E402
 from relay.transcode.encoder import CHEAPER_THAN_VERYFAST, make_rung_encoder  # noqa: E402
+from relay.transcode.processors.osd import planes  # noqa: E402
 
 FPS = 30
 Gray = npt.NDArray[np.uint8]
@@ -126,6 +127,10 @@ def decoded_luma(data: bytes) -> list[Gray]:
 
 
 def luma(frame: av.VideoFrame) -> Gray:
+    """The Y plane, copied out of a decoded yuv420p frame (to_ndarray("gray") opens and
+    closes a scaler for every frame; other formats still go through it)."""
+    if frame.format.name in ("yuv420p", "yuvj420p"):
+        return planes(frame)[0].copy()
     return np.asarray(frame.to_ndarray(format="gray"), np.uint8)
 
 
