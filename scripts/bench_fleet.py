@@ -428,12 +428,11 @@ def measured_run(
             procs.append(p)
         time.sleep(max(0.0, window[0] - time.monotonic()))
         pushers = [p.pid for p in setup.pushers]
+        viewers = [p.pid or 0 for p in procs]
+        samplers = [pid for pid, (kind, *_) in zip(viewers, plan, strict=True) if kind == "sample"]
         relay0, at0 = cpu_seconds_by_thread(setup.relay.pid), time.monotonic()
         wait0, ticks0 = core_wait_seconds_by_thread(setup.relay.pid), box_cpu_ticks()
-        push0, view0 = processes_cpu(pushers), processes_cpu([p.pid or 0 for p in procs])
-        samplers = [
-            p.pid or 0 for p, (kind, *_) in zip(procs, plan, strict=True) if kind == "sample"
-        ]
+        push0, view0 = processes_cpu(pushers), processes_cpu(viewers)
         sample0 = processes_cpu(samplers)
         relay_shares = RelayShares()
         while window[1] - time.monotonic() > 0:
@@ -441,7 +440,7 @@ def measured_run(
             time.sleep(max(0.0, min(RELAY_SAMPLE_EVERY_S, window[1] - time.monotonic())))
         relay1, at1 = cpu_seconds_by_thread(setup.relay.pid), time.monotonic()
         wait1, ticks1 = core_wait_seconds_by_thread(setup.relay.pid), box_cpu_ticks()
-        push1, view1 = processes_cpu(pushers), processes_cpu([p.pid or 0 for p in procs])
+        push1, view1 = processes_cpu(pushers), processes_cpu(viewers)
         sample1 = processes_cpu(samplers)
         streams = json.loads(setup.relay.call("GET", "/api/streams")[1])
         trouble = setup.pusher_trouble()
@@ -557,6 +556,8 @@ def verdict(run: dict[str, Any]) -> dict[str, bool | None]:
 
 
 def over_runs(runs: list[dict[str, Any]]) -> dict[str, dict[str, float | None]]:
+    """Per rung: the median of the runs' delay p95 (the goal is read off these medians) and
+    the lowest fps of any run."""
     out: dict[str, dict[str, float | None]] = {}
     for rung in runs[0]["by_rung"] if runs else []:
         p95 = [r["by_rung"][rung]["delay_p95_ms"] for r in runs]

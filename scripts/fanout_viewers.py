@@ -95,6 +95,20 @@ class CountingViewer(WhepViewer):
         }
 
 
+def max_by_second(
+    window: list[tuple[float, int | None, float | None]], start: float, end: float
+) -> list[float | None]:
+    """The largest delay in each whole second of the window ((time, counter, delay) from
+    `start` on): whether a missed p95 is a steady excess or episodes, and whether those hit
+    every stream at once (the box) or one."""
+    worst: list[float | None] = [None] * max(1, int(end - start))
+    for t, _, delay in window:
+        second = int(t - start)
+        if delay is not None and second < len(worst):
+            worst[second] = max(delay, worst[second] or 0.0)
+    return [None if d is None else round(d) for d in worst]
+
+
 class SampleViewer:
     """A full aiortc viewer that decodes and reads the frame marks (for delay)."""
 
@@ -111,8 +125,8 @@ class SampleViewer:
 
     def report(self, start: float, end: float) -> dict[str, Any]:
         r = self.viewer.received
-        window = [(c, d) for t, c, d in r.timeline if start <= t < end]
-        counters = [c for c, _ in window if c is not None]
+        window = [(t, c, d) for t, c, d in r.timeline if start <= t < end]
+        counters = [c for _, c, _ in window if c is not None]
         # Frames lost: gaps in the burned-in counter (the source counts every frame).
         lost = sum(max(0, b - a - 1) for a, b in zip(counters, counters[1:], strict=False))
         return {
@@ -120,19 +134,9 @@ class SampleViewer:
             "frames": len(window),
             "lost_frames": lost,
             "first_frame_s": r.first_frame_s,
-            "delays_ms": [d for _, d in window if d is not None],
-            "delay_max_by_second": self._max_by_second(start, end),
+            "delays_ms": [d for _, _, d in window if d is not None],
+            "delay_max_by_second": max_by_second(window, start, end),
         }
-
-    def _max_by_second(self, start: float, end: float) -> list[float | None]:
-        """The largest delay in each second of the window: whether a missed p95 is a steady
-        excess or episodes, and whether those hit every stream at once (the box) or one."""
-        worst: list[float | None] = [None] * max(1, int(end - start))
-        for t, _, delay in self.viewer.received.timeline:
-            second = int(t - start)
-            if delay is not None and start <= t and second < len(worst):
-                worst[second] = max(delay, worst[second] or 0.0)
-        return [None if d is None else round(d) for d in worst]
 
     async def close(self) -> None:
         await self.viewer.close()
